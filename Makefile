@@ -1,0 +1,48 @@
+# linegate developer tasks. `make test` is what CI runs (see .ci/run).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck services venv bench clean test-compiled test-pure
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+# Reinstall (and rebuild native/) whenever the build inputs change.
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
+	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel
+	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test-compiled: venv services
+	@echo "=== pytest: compiled native extensions ==="
+	$(PY) -c "import native, sys; print('native.available() =', native.available()); sys.exit(0 if native.available() else 1)"
+	$(PY) -m pytest
+
+test-pure: venv
+	@echo "=== pytest: pure-Python twins (LINEGATE_PURE_PYTHON=1) ==="
+	LINEGATE_PURE_PYTHON=1 $(PY) -m pytest tests/native tests/protocols
+
+test: lint typecheck test-compiled test-pure
+
+bench: venv services
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f native/*.c native/*.so native/*.html
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Wire formats and protocol state machines, knowing nothing of the gateway."""
