@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable
 
-from native import _checksums, checksums_pure  # type: ignore[attr-defined]
+from native import _checksums, checksums_pure
 
 SIZE = 16 * 1024 * 1024
 

@@ -1,0 +1,79 @@
+"""linegate's one exception tree, sorted by what the caller can do about it.
+
+    LinegateError
+    ├── TransportError            the link failed (connect, read, write, timeout): reconnect and retry
+    │   └── RequestTimeout        a request got no answer in time
+    ├── ProtocolError             the bytes or messages break a protocol's rules
+    │   ├── RemoteProtocolError   the peer broke it: log, tell the peer if the protocol says how, drop it
+    │   └── LocalProtocolError    we broke it (a bug, or a wrong call): do not retry the same thing
+    └── ConfigError               a configuration is wrong: names the file, the key path and the problem
+
+Protocol errors carry an optional ``hint``: what the protocol says to send the peer before
+closing (for Hermes, the Notification). Libraries' own exceptions are mapped onto this tree at the
+edge where they are caught, chained with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LinegateError(Exception):
+    """Base class of every error linegate raises on purpose."""
+
+
+class TransportError(LinegateError):
+    """The connection to a peer or broker failed; reconnecting and retrying may succeed."""
+
+
+class RequestTimeout(TransportError):
+    """A request got no answer within its deadline."""
+
+
+class ProtocolError(LinegateError):
+    """Bytes or messages that break a protocol's rules.
+
+    Args:
+        message: what is wrong, naming the message and field where known.
+        hint: what the protocol says to send the peer before closing, if anything.
+    """
+
+    def __init__(self, message: str, *, hint: Any = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We broke the protocol: a wrong call, or a bug."""
+
+
+class ConfigError(LinegateError):
+    """A configuration (file, map, line description) is wrong.
+
+    Args:
+        problem: what is wrong.
+        path: the file it was read from, if any.
+        key: the key path inside the file, dotted (``machines.oven1.port``).
+    """
+
+    def __init__(self, problem: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.problem = problem
+        self.path = path
+        self.key = key
+        where = ": ".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+__all__ = [
+    "ConfigError",
+    "LinegateError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestTimeout",
+    "TransportError",
+]

@@ -1,0 +1,60 @@
+"""Imports point one way: gateway → adapters → protocols → native; simulators use protocols only.
+
+Sans-IO cores under protocols/ import no asyncio, socket or time; only the ``transport``
+subpackages (the thin asyncio layers that simulators and adapters share) may.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = {"gateway", "adapters", "protocols", "native", "simulators"}
+ALLOWED = {
+    "native": {"native"},
+    "protocols": {"protocols", "native"},
+    "adapters": {"adapters", "protocols", "native"},
+    "gateway": {"gateway", "adapters", "protocols", "native"},
+    "simulators": {"simulators", "protocols", "native"},
+}
+IO_MODULES = {"asyncio", "socket", "time", "threading", "selectors"}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_one_way(package: str) -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in _sources(package)
+        for line, name in _imports(path)
+        if name.split(".")[0] in OURS and name.split(".")[0] not in ALLOWED[package]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_protocol_cores_do_no_io() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in _sources("protocols")
+        if "transport" not in path.relative_to(ROOT).parts
+        for line, name in _imports(path)
+        if name.split(".")[0] in IO_MODULES
+    ]
+    assert not wrong, "\n".join(wrong)
