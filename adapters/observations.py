@@ -1,0 +1,193 @@
+"""Observations: the small, protocol-free facts an adapter reports about its machine.
+
+An adapter turns what its protocol says (a register changed, an OPC UA event, a serial frame, a
+Hermes message) into these; the gateway's normalizer turns them into CFX. Each carries the
+machine id and the time the machine (or the adapter, when the machine gives none) saw it.
+Nothing here names a protocol or a library type.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(enum.Enum):
+    """How bad a fault is, in the machine's own terms mapped to four levels."""
+
+    INFORMATION = "information"
+    WARNING = "warning"
+    ERROR = "error"
+    ALARM = "alarm"
+
+
+class WorkResult(enum.Enum):
+    """How the machine's work on a board ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """Base of every observation: which machine, and when."""
+
+    machine: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError(f"{type(self).__name__}.at must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged(Observation):
+    """The machine's state is now ``state`` (a SEMI E10/E58 code as CFX's ResourceState uses)."""
+
+    state: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultRaised(Observation):
+    """A fault became active. ``code`` identifies it stably across reconnects."""
+
+    code: str
+    description: str = ""
+    severity: Severity = Severity.ERROR
+    cause: str | None = None  # CFX FaultCause name when the map knows it (e.g. "ProcessError")
+    lane: int | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultCleared(Observation):
+    """The fault ``code`` is no longer active."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoardArrived(Observation):
+    """A board entered the machine (Hermes BoardId and barcode where known)."""
+
+    board_id: str | None = None
+    barcode: str | None = None
+    lane: int | None = None
+    product: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoardDeparted(Observation):
+    """A board left the machine."""
+
+    board_id: str | None = None
+    barcode: str | None = None
+    lane: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkStarted(Observation):
+    """The machine started working on a board."""
+
+    board_id: str | None = None
+    barcode: str | None = None
+    lane: int | None = None
+    recipe: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkFinished(Observation):
+    """The machine finished working on a board."""
+
+    board_id: str | None = None
+    barcode: str | None = None
+    lane: int | None = None
+    result: WorkResult = WorkResult.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneReading:
+    """One reflow zone: setpoints and actual temperatures in °C (top and bottom heaters)."""
+
+    zone: int
+    setpoint_top: float | None = None
+    setpoint_bottom: float | None = None
+    actual_top: float | None = None
+    actual_bottom: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReflowProcessData(Observation):
+    """Reflow process data for one board: zones, conveyor speed (mm/s) and O2 (ppm)."""
+
+    board_id: str | None = None
+    zones: tuple[ZoneReading, ...] = ()
+    conveyor_speed: float | None = None
+    o2_ppm: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelectiveSolderProcessData(Observation):
+    """Selective solder process data for one board."""
+
+    board_id: str | None = None
+    preheat_temperature: float | None = None
+    pot_temperature: float | None = None
+    wave_height: float | None = None
+    nitrogen_flow: float | None = None
+    process_time: float | None = None  # seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoatingProcessData(Observation):
+    """Conformal coating measurements for one board."""
+
+    board_id: str | None = None
+    measurements: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading(Observation):
+    """A named value that belongs to no board (a zone temperature between boards, a pressure)."""
+
+    name: str
+    value: float | int | bool | str
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeActivated(Observation):
+    """The machine confirmed (by read-back) that ``recipe`` at ``revision`` is active."""
+
+    recipe: str
+    revision: str | None = None
+    lane: int | None = None
+
+
+ProcessData = ReflowProcessData | SelectiveSolderProcessData | CoatingProcessData
+
+__all__ = [
+    "BoardArrived",
+    "BoardDeparted",
+    "CoatingProcessData",
+    "FaultCleared",
+    "FaultRaised",
+    "Observation",
+    "ProcessData",
+    "Reading",
+    "RecipeActivated",
+    "ReflowProcessData",
+    "SelectiveSolderProcessData",
+    "Severity",
+    "StateChanged",
+    "WorkFinished",
+    "WorkResult",
+    "WorkStarted",
+    "ZoneReading",
+]
