@@ -1,0 +1,456 @@
+"""The line configuration: one TOML file describing brokers, machines, Hermes links and products.
+
+Every error is a ``ConfigError`` naming the file, the key path (``machines[2].connection.port``)
+and what is wrong. Secrets never come from the TOML itself: a key such as ``password`` or
+``token`` is refused, and ``password_env`` / ``password_file`` (likewise ``token_*``) say where
+to read them at start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocols.errors import ConfigError
+
+PROTOCOLS = ("modbus", "opcua", "serial", "cfx")
+INTERLOCKS = ("finish_board", "refuse")
+OVERFLOW = ("drop_oldest_bulk", "refuse_new")
+DURABILITY = ("process", "power")
+SECRET_KEYS = ("password", "token")
+# CFX handles follow Vendor.Model.Instance (reference cfx.md §2.5); keep them to [A-Za-z0-9_.-].
+HANDLE_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2,}$")
+MACHINE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """Where a secret is read from: an environment variable or a file (first line)."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def resolve(self, *, path: str, key: str) -> str:
+        """The secret's value.
+
+        Raises:
+            ConfigError: the variable is unset or the file cannot be read.
+        """
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"environment variable {self.env} is not set", path=path, key=f"{key}_env")
+            return value
+        assert self.file is not None
+        try:
+            return Path(self.file).read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise ConfigError(
+                f"cannot read secret file {self.file}: {exc}", path=path, key=f"{key}_file"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class AmqpConfig:
+    """The northbound AMQP 0-9-1 publisher."""
+
+    url: str
+    exchange: str = "cfx"
+    gzip: bool = False
+    password: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """The MQTT mirror of the event stream."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: Secret | None = None
+    topic_prefix: str = "cfx"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    """The CFX request listener (AMQP 1.0) that hosts one handle per machine."""
+
+    host: str = "127.0.0.1"
+    port: int = 5700
+    advertised_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP API and dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: Secret | None = None
+
+
+DEFAULT_OUTBOX_PATH = "linegate-outbox.sqlite"
+DEFAULT_MAX_EVENTS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """The durable outbox."""
+
+    path: str = DEFAULT_OUTBOX_PATH
+    max_events: int = DEFAULT_MAX_EVENTS
+    overflow: str = "drop_oldest_bulk"
+    durability: str = "process"
+
+
+@dataclass(frozen=True, slots=True)
+class MachineConfig:
+    """One machine of the line."""
+
+    id: str
+    handle: str
+    protocol: str
+    connection: Mapping[str, Any]
+    map: str | None = None
+    interlock: str = "finish_board"
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeRef:
+    """A recipe of one machine: name and optional revision."""
+
+    name: str
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HermesLink:
+    """A Hermes vertical link to a machine, or a bridge standing in for one."""
+
+    machine: str
+    kind: str  # "vertical" or "bridge"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineConfig:
+    """The whole configuration of one line."""
+
+    path: str
+    name: str
+    machines: tuple[MachineConfig, ...]
+    products: Mapping[str, Mapping[str, RecipeRef]]
+    hermes: tuple[HermesLink, ...] = ()
+    outbox: OutboxConfig = OutboxConfig()
+    amqp: AmqpConfig | None = None
+    mqtt: MqttConfig | None = None
+    listener: ListenerConfig = ListenerConfig()
+    http: HttpConfig = HttpConfig()
+
+    def machine(self, machine_id: str) -> MachineConfig:
+        """The machine with this id.
+
+        Raises:
+            KeyError: no such machine.
+        """
+        for m in self.machines:
+            if m.id == machine_id:
+                return m
+        raise KeyError(f"no machine {machine_id!r} in {self.path}")
+
+
+class _Reader:
+    """Typed access to a parsed TOML table that names the key path in every error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(problem, path=self.path, key=key)
+
+    def table(
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
+    ) -> dict[str, Any]:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(_join(where, key), "is required")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(_join(where, key), f"must be a table, not {_kind(value)}")
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if value is None:
+            raise self.fail(_join(where, key), "is required")
+        if not isinstance(value, str) or not value:
+            raise self.fail(_join(where, key), f"must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def opt_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        return self.text(data, key, where) if key in data else None
+
+    def integer(self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
+        value = data.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(_join(where, key), f"must be an integer, not {_kind(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(_join(where, key), f"must be between {lo} and {hi}, not {value}")
+        return value
+
+    def flag(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(_join(where, key), f"must be true or false, not {_kind(value)}")
+        return value
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str | None
+    ) -> str:
+        value = self.text(data, key, where, default)
+        if value not in choices:
+            raise self.fail(_join(where, key), f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def secret(self, data: Mapping[str, Any], key: str, where: str) -> Secret | None:
+        env, file = f"{key}_env", f"{key}_file"
+        if env in data and file in data:
+            raise self.fail(_join(where, key), f"give {env} or {file}, not both")
+        if env in data:
+            return Secret(env=self.text(data, env, where))
+        if file in data:
+            return Secret(file=self.text(data, file, where))
+        return None
+
+    def no_secrets(self, data: Mapping[str, Any], where: str) -> None:
+        for key in SECRET_KEYS:
+            if key in data:
+                raise self.fail(
+                    _join(where, key),
+                    f"secrets are not read from the config file; use {key}_env (an environment variable)"
+                    f" or {key}_file (a file)",
+                )
+
+    def only(self, data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(
+                    _join(where, key), f"unknown key (expected one of {', '.join(sorted(allowed))})"
+                )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: object) -> str:
+    return {
+        dict: "a table",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+    }.get(type(value), type(value).__name__)
+
+
+def load_config(path: str | Path) -> LineConfig:
+    """Read and check a line configuration file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or breaks a rule; the message names the
+            file, the key path and the problem.
+    """
+    path_str = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=path_str) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 ({exc.reason} at byte {exc.start})", path=path_str) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"is not valid TOML: {exc}", path=path_str) from None
+    return parse_config(data, path=path_str)
+
+
+def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConfig:
+    """Check an already-parsed configuration (see ``load_config``)."""
+    r = _Reader(path)
+    r.only(data, "", {"line", "machines", "products", "hermes", "outbox", "amqp", "mqtt", "listener", "http"})
+    line = r.table(data, "line", "")
+    r.only(line, "line", {"name"})
+    machines = _machines(r, data)
+    ids = {m.id for m in machines}
+    return LineConfig(
+        path=path,
+        name=r.text(line, "name", "line", "line"),
+        machines=machines,
+        products=_products(r, data, ids),
+        hermes=_hermes(r, data, ids),
+        outbox=_outbox(r, data),
+        amqp=_amqp(r, data),
+        mqtt=_mqtt(r, data),
+        listener=_listener(r, data),
+        http=_http(r, data),
+    )
+
+
+def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
+    items = data.get("machines", [])
+    if not isinstance(items, list):
+        raise r.fail("machines", "must be an array of tables ([[machines]])")
+    machines: list[MachineConfig] = []
+    seen_ids: dict[str, str] = {}
+    seen_handles: dict[str, str] = {}
+    for index, item in enumerate(items):
+        where = f"machines[{index}]"
+        if not isinstance(item, dict):
+            raise r.fail(where, "must be a table")
+        r.only(item, where, {"id", "handle", "protocol", "connection", "map", "interlock", "name"})
+        machine_id = r.text(item, "id", where)
+        if not MACHINE_ID_RE.match(machine_id):
+            raise r.fail(
+                f"{where}.id", f"{machine_id!r} must start with a letter and use only A-Z a-z 0-9 _ -"
+            )
+        handle = r.text(item, "handle", where)
+        if not HANDLE_RE.match(handle):
+            raise r.fail(
+                f"{where}.handle",
+                f"{handle!r} is not a CFX handle (Vendor.Model.Instance, A-Z a-z 0-9 _ - .)",
+            )
+        if machine_id in seen_ids:
+            raise r.fail(f"{where}.id", f"{machine_id!r} is already used by {seen_ids[machine_id]}")
+        if handle in seen_handles:
+            raise r.fail(f"{where}.handle", f"{handle!r} is already used by {seen_handles[handle]}")
+        seen_ids[machine_id] = seen_handles[handle] = where
+        connection = r.table(item, "connection", where, required=True)
+        r.no_secrets(connection, f"{where}.connection")
+        machines.append(
+            MachineConfig(
+                id=machine_id,
+                handle=handle,
+                protocol=r.choice(item, "protocol", where, PROTOCOLS, None),
+                connection=connection,
+                map=r.opt_text(item, "map", where),
+                interlock=r.choice(item, "interlock", where, INTERLOCKS, "finish_board"),
+                name=r.opt_text(item, "name", where),
+            )
+        )
+    return tuple(machines)
+
+
+def _products(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> dict[str, dict[str, RecipeRef]]:
+    products: dict[str, dict[str, RecipeRef]] = {}
+    for product, recipes in r.table(data, "products", "").items():
+        where = f"products.{product}"
+        if not isinstance(recipes, dict):
+            raise r.fail(where, "must be a table of machine id = recipe")
+        refs: dict[str, RecipeRef] = {}
+        for machine_id, spec in recipes.items():
+            key = f"{where}.{machine_id}"
+            if machine_id not in ids:
+                raise r.fail(key, f"no machine with id {machine_id!r}")
+            if isinstance(spec, str) and spec:
+                refs[machine_id] = RecipeRef(spec)
+            elif isinstance(spec, dict):
+                r.only(spec, key, {"name", "revision"})
+                refs[machine_id] = RecipeRef(r.text(spec, "name", key), r.opt_text(spec, "revision", key))
+            else:
+                raise r.fail(key, "must be a recipe name or a table {name = ..., revision = ...}")
+        products[product] = refs
+    return products
+
+
+def _hermes(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> tuple[HermesLink, ...]:
+    hermes = r.table(data, "hermes", "")
+    r.only(hermes, "hermes", {"vertical", "bridges"})
+    links: list[HermesLink] = []
+    for kind, key in (("vertical", "vertical"), ("bridge", "bridges")):
+        items = hermes.get(key, [])
+        if not isinstance(items, list):
+            raise r.fail(f"hermes.{key}", f"must be an array of tables ([[hermes.{key}]])")
+        for index, item in enumerate(items):
+            where = f"hermes.{key}[{index}]"
+            if not isinstance(item, dict):
+                raise r.fail(where, "must be a table")
+            machine_id = r.text(item, "machine", where)
+            if machine_id not in ids:
+                raise r.fail(f"{where}.machine", f"no machine with id {machine_id!r}")
+            settings = {k: v for k, v in item.items() if k != "machine"}
+            links.append(HermesLink(machine_id, kind, settings))
+    return tuple(links)
+
+
+def _outbox(r: _Reader, data: Mapping[str, Any]) -> OutboxConfig:
+    t = r.table(data, "outbox", "")
+    r.only(t, "outbox", {"path", "max_events", "overflow", "durability"})
+    return OutboxConfig(
+        path=r.text(t, "path", "outbox", DEFAULT_OUTBOX_PATH),
+        max_events=r.integer(t, "max_events", "outbox", DEFAULT_MAX_EVENTS, 1, 10**9),
+        overflow=r.choice(t, "overflow", "outbox", OVERFLOW, "drop_oldest_bulk"),
+        durability=r.choice(t, "durability", "outbox", DURABILITY, "process"),
+    )
+
+
+def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
+    if "amqp" not in data:
+        return None
+    t = r.table(data, "amqp", "")
+    r.no_secrets(t, "amqp")
+    r.only(t, "amqp", {"url", "exchange", "gzip", "password_env", "password_file"})
+    url = r.text(t, "url", "amqp")
+    if not url.startswith(("amqp://", "amqps://")):
+        raise r.fail("amqp.url", f"must start with amqp:// or amqps://, not {url!r}")
+    if re.match(r"^amqps?://[^/@]*:[^/@]*@", url):
+        raise r.fail("amqp.url", "must not contain a password; use amqp.password_env or amqp.password_file")
+    return AmqpConfig(
+        url=url,
+        exchange=r.text(t, "exchange", "amqp", "cfx"),
+        gzip=r.flag(t, "gzip", "amqp", False),
+        password=r.secret(t, "password", "amqp"),
+    )
+
+
+def _mqtt(r: _Reader, data: Mapping[str, Any]) -> MqttConfig | None:
+    if "mqtt" not in data:
+        return None
+    t = r.table(data, "mqtt", "")
+    r.no_secrets(t, "mqtt")
+    r.only(t, "mqtt", {"host", "port", "username", "password_env", "password_file", "topic_prefix"})
+    return MqttConfig(
+        host=r.text(t, "host", "mqtt"),
+        port=r.integer(t, "port", "mqtt", 1883, 1, 65535),
+        username=r.opt_text(t, "username", "mqtt"),
+        password=r.secret(t, "password", "mqtt"),
+        topic_prefix=r.text(t, "topic_prefix", "mqtt", "cfx"),
+    )
+
+
+def _listener(r: _Reader, data: Mapping[str, Any]) -> ListenerConfig:
+    t = r.table(data, "listener", "")
+    r.only(t, "listener", {"host", "port", "advertised_uri"})
+    return ListenerConfig(
+        host=r.text(t, "host", "listener", "127.0.0.1"),
+        port=r.integer(t, "port", "listener", 5700, 0, 65535),
+        advertised_uri=r.opt_text(t, "advertised_uri", "listener"),
+    )
+
+
+def _http(r: _Reader, data: Mapping[str, Any]) -> HttpConfig:
+    t = r.table(data, "http", "")
+    r.no_secrets(t, "http")
+    r.only(t, "http", {"host", "port", "token_env", "token_file"})
+    return HttpConfig(
+        host=r.text(t, "host", "http", "127.0.0.1"),
+        port=r.integer(t, "port", "http", 8080, 0, 65535),
+        token=r.secret(t, "token", "http"),
+    )

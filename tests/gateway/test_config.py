@@ -1,0 +1,164 @@
+"""A line configuration loads into typed settings; every error names the file, key path and problem."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.config import RecipeRef, Secret, load_config
+from protocols.errors import ConfigError
+
+GOOD = """
+[line]
+name = "Line 4"
+
+[outbox]
+path = "/var/lib/linegate/outbox.sqlite"
+max_events = 5000
+overflow = "refuse_new"
+
+[amqp]
+url = "amqp://guest@127.0.0.1:5672/"
+password_env = "AMQP_PW"
+gzip = true
+
+[mqtt]
+host = "127.0.0.1"
+
+[http]
+port = 8088
+token_file = "/run/secrets/linegate-token"
+
+[[machines]]
+id = "oven1"
+handle = "Acme.Reflow.1"
+protocol = "modbus"
+connection = { host = "10.0.0.5", port = 502 }
+map = "builtin:reflow_oven"
+
+[[machines]]
+id = "placer1"
+handle = "Acme.Placer.1"
+protocol = "cfx"
+interlock = "refuse"
+connection = { uri = "amqp://10.0.0.9:5700" }
+
+[[hermes.vertical]]
+machine = "oven1"
+host = "10.0.0.5"
+port = 50200
+
+[products.PCB-A]
+oven1 = "PROFILE-A"
+placer1 = { name = "PCBA-TOP", revision = "3" }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "line.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_loads_a_full_line(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.name == "Line 4"
+    assert [m.id for m in config.machines] == ["oven1", "placer1"]
+    assert config.machine("oven1").connection == {"host": "10.0.0.5", "port": 502}
+    assert config.machine("placer1").interlock == "refuse"
+    assert config.products["PCB-A"] == {
+        "oven1": RecipeRef("PROFILE-A"),
+        "placer1": RecipeRef("PCBA-TOP", "3"),
+    }
+    assert config.amqp is not None and config.amqp.password == Secret(env="AMQP_PW") and config.amqp.gzip
+    assert config.mqtt is not None and config.mqtt.port == 1883
+    assert config.http.token == Secret(file="/run/secrets/linegate-token")
+    assert config.outbox.max_events == 5000 and config.outbox.overflow == "refuse_new"
+    assert config.hermes[0].machine == "oven1" and config.hermes[0].settings["port"] == 50200
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""))
+    assert config.machines == () and config.amqp is None and config.http.host == "127.0.0.1"
+
+
+BAD = [
+    ("[line]\nname = 3\n", "line.name", "must be a non-empty string, not an integer"),
+    ("[[machines]]\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\n", "machines[0].id", "is required"),
+    (
+        "[[machines]]\nid='o'\nhandle='oven'\nprotocol='modbus'\nconnection={}\n",
+        "machines[0].handle",
+        "is not a CFX handle",
+    ),
+    (
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='profinet'\nconnection={}\n",
+        "machines[0].protocol",
+        "must be one of modbus, opcua, serial, cfx",
+    ),
+    ("[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\n", "machines[0].connection", "is required"),
+    (
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='opcua'\nconnection={url='opc.tcp://x',password='p'}",
+        "machines[0].connection.password",
+        "secrets are not read from the config file",
+    ),
+    (
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\n"
+        "[[machines]]\nid='o'\nhandle='A.B.D'\nprotocol='modbus'\nconnection={}\n",
+        "machines[1].id",
+        "already used by machines[0]",
+    ),
+    ("[products.X]\noven9 = 'P'\n", "products.X.oven9", "no machine with id 'oven9'"),
+    ("[amqp]\nurl = 'amqp://u:secret@host/'\n", "amqp.url", "must not contain a password"),
+    ("[amqp]\nurl = 'http://host/'\n", "amqp.url", "must start with amqp://"),
+    ("[http]\ntoken = 'abc'\n", "http.token", "use token_env"),
+    ("[http]\nport = 70000\n", "http.port", "between 0 and 65535"),
+    ("[outbox]\noverflow = 'discard'\n", "outbox.overflow", "must be one of drop_oldest_bulk, refuse_new"),
+    ("[outbox]\nmax_rows = 1\n", "outbox.max_rows", "unknown key"),
+    ("[mqtt]\nhost='h'\npassword_env='A'\npassword_file='/f'\n", "mqtt.password", "not both"),
+    ("[[hermes.vertical]]\nmachine = 'x'\n", "hermes.vertical[0].machine", "no machine with id 'x'"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), BAD)
+def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.key == key
+    assert problem in exc.value.problem
+    assert str(exc.value).startswith(f"{path}: {key}: ")
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[line\nname=")
+    with pytest.raises(ConfigError, match="is not valid TOML") as exc:
+        load_config(path)
+    assert exc.value.path == str(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read: No such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_secret_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMQP_PW", "s3cret")
+    assert Secret(env="AMQP_PW").resolve(path="f", key="amqp.password") == "s3cret"
+    monkeypatch.delenv("AMQP_PW")
+    with pytest.raises(ConfigError, match="AMQP_PW is not set") as exc:
+        Secret(env="AMQP_PW").resolve(path="f", key="amqp.password")
+    assert exc.value.key == "amqp.password_env"
+    token = tmp_path / "token"
+    token.write_text("tok-1\n")
+    assert Secret(file=str(token)).resolve(path="f", key="http.token") == "tok-1"
+
+
+def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(write(tmp_path, GOOD))]) == 0
+    out = capsys.readouterr().out
+    assert "is valid" in out and "Acme.Reflow.1" in out
+    assert main(["check", str(write(tmp_path, "[http]\nport = 'x'\n"))]) == 1
+    assert "http.port: must be an integer, not a string" in capsys.readouterr().err
