@@ -10,7 +10,7 @@ from adapters.observations import FaultRaised, ReflowProcessData, Severity, Stat
 
 
 def test_naive_timestamp_is_refused() -> None:
-    with pytest.raises(ValueError, match="StateChanged.at must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"StateChanged\.at must be timezone-aware"):
         StateChanged(machine="oven1", at=datetime(2026, 1, 1), state=1100)
 
 

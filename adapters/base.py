@@ -1,0 +1,204 @@
+"""The adapter contract: one machine connection, supervised, reporting observations.
+
+An adapter implements ``_session`` (connect, then read until the connection breaks) and the
+recipe commands. ``run`` supervises it: a session that fails is retried after a jittered,
+capped exponential backoff that resets once a session has stayed healthy for a while, so a
+machine that is down costs no busy loop and one that drops now and then reconnects quickly. A
+liveness watchdog ends a session whose peer keeps the socket open but stops answering.
+
+Adapter errors are mapped at the edge onto ``protocols.errors`` (TransportError for the link,
+RemoteProtocolError for a peer that breaks its protocol); library exceptions never leave an
+adapter.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from adapters.observations import Observation, RecipeActivated
+from protocols.errors import LinegateError, TransportError
+
+Emit = Callable[[Observation], Awaitable[None]]
+
+
+class AdapterState(enum.Enum):
+    """Where the adapter's connection stands."""
+
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing_off"
+
+
+class CommandError(LinegateError):
+    """A command (activate a recipe, ...) did not take effect; ``reason`` says why, for the response."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused  # the machine said no (vs. it did not answer or did not confirm)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeInfo:
+    """A recipe as the machine names it."""
+
+    name: str
+    revision: str | None = None
+
+
+@dataclass(slots=True)
+class Health:
+    """What the supervisor knows about the connection, for metrics and the dashboard."""
+
+    state: AdapterState = AdapterState.STOPPED
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    connects: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_rtt: float | None = None  # seconds, of the most recent request/response
+
+    def enter(self, state: AdapterState) -> None:
+        self.state = state
+        self.since = datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class ReconnectPolicy:
+    """Backoff between sessions.
+
+    Args:
+        base: first delay cap, seconds; each failure doubles it up to ``cap``.
+        cap: the largest delay, seconds.
+        healthy_after: a session that lasted this long resets the backoff to ``base``.
+        liveness_timeout: a session with no sign of life (``Adapter.alive``) this long is ended.
+    """
+
+    base: float = 0.5
+    cap: float = 30.0
+    healthy_after: float = 30.0
+    liveness_timeout: float = 15.0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, failures: int) -> float:
+        """Full-jitter delay after ``failures`` consecutive failed sessions (never below base/4)."""
+        ceiling = min(self.cap, self.base * 2.0 ** min(failures - 1, 32))
+        return max(self.base / 4, self.rng.uniform(0.0, ceiling))
+
+
+class Adapter(abc.ABC):
+    """One machine connection. Subclasses implement ``_session`` and the commands.
+
+    Args:
+        machine: the machine id from the line config (bound into every log line).
+        policy: reconnect and liveness settings.
+    """
+
+    protocol: str = "?"
+
+    def __init__(self, machine: str, *, policy: ReconnectPolicy | None = None) -> None:
+        self.machine = machine
+        self.policy = policy or ReconnectPolicy()
+        self.health = Health()
+        self.log = structlog.get_logger("linegate.adapter").bind(machine=machine, protocol=self.protocol)
+        self._last_alive = 0.0
+        self._connected = asyncio.Event()
+
+    # --- what subclasses implement ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _session(self, emit: Emit) -> None:
+        """Connect, call ``self.connected()``, then read and ``emit`` observations until the
+        connection breaks (raise TransportError) or the task is cancelled. Call ``self.alive()``
+        whenever the peer answers."""
+
+    @abc.abstractmethod
+    async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
+        """Activate a recipe and return only after read-back confirms it.
+
+        Raises:
+            CommandError: refused, timed out or not confirmed, with the reason.
+        """
+
+    @abc.abstractmethod
+    async def active_recipe(self) -> RecipeInfo | None:
+        """The recipe the machine runs now, read from the machine."""
+
+    @abc.abstractmethod
+    async def available_recipes(self) -> list[RecipeInfo]:
+        """The recipes the machine can run."""
+
+    # --- helpers for subclasses ------------------------------------------------------------
+
+    def alive(self) -> None:
+        """Record a sign of life from the peer (feeds the liveness watchdog)."""
+        self._last_alive = asyncio.get_running_loop().time()
+
+    def connected(self) -> None:
+        """Mark the session established."""
+        self.health.connects += 1
+        self.health.enter(AdapterState.CONNECTED)
+        self._connected.set()
+        self.alive()
+        self.log.info("connect.complete", connects=self.health.connects)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Return once a session is established."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    # --- supervision -----------------------------------------------------------------------
+
+    async def run(self, emit: Emit) -> None:
+        """Run sessions until cancelled, reconnecting with backoff; never raises TransportError."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        try:
+            while True:
+                self.health.enter(AdapterState.CONNECTING)
+                self.log.info("connect.started")
+                started = loop.time()
+                try:
+                    await self._watched_session(emit)
+                    error = "session ended"
+                except (TransportError, OSError) as exc:
+                    error = str(exc) or type(exc).__name__
+                finally:
+                    self._connected.clear()
+                if loop.time() - started >= self.policy.healthy_after:
+                    failures = 0
+                failures += 1
+                self.health.failures += 1
+                self.health.last_error = error
+                delay = self.policy.delay(failures)
+                self.health.enter(AdapterState.BACKING_OFF)
+                self.log.warning("connect.failed", error=error, retry_in=round(delay, 3), failures=failures)
+                await asyncio.sleep(delay)
+        finally:
+            self.health.enter(AdapterState.STOPPED)
+
+    async def _watched_session(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_alive = loop.time()
+        session = asyncio.create_task(self._session(emit), name=f"adapter[{self.machine}].session")
+        try:
+            while not session.done():
+                deadline = self._last_alive + self.policy.liveness_timeout
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    session.cancel()
+                    raise TransportError(f"no answer from the machine for {self.policy.liveness_timeout:g} s")
+                await asyncio.wait({session}, timeout=remaining)
+            session.result()
+        finally:
+            if not session.done():
+                session.cancel()
+            # Wait for the session's own cleanup (closing sockets) before reconnecting.
+            await asyncio.gather(session, return_exceptions=True)
