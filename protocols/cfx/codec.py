@@ -1,0 +1,281 @@
+"""Encode envelopes exactly as the CFX SDK (Newtonsoft.Json) writes them; decode them leniently.
+
+Writing (cfx.md §1.1-§1.3): keys in the SDK's order (MessageName, Version, TimeStamp, UniqueID,
+Source, Target, RequestID, MessageBody), unindented UTF-8 without BOM, nulls written, ``$type``
+first in the body and in tagged polymorphic values, enums as the SDK writes them, lowercase GUIDs,
+DateTime and TimeSpan in Newtonsoft's forms (see ``timefmt``), ``byte[]`` as base64.
+
+Reading takes two paths. The fast path is msgspec's typed decoder, which accepts only canonical
+input (exact casing, known members). Whatever it refuses is parsed again with orjson and built by
+``lenient``, which accepts everything the SDK's reader accepts. Either path yields equal models.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+import zlib
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Union
+
+import msgspec
+import orjson
+
+from protocols.cfx.envelope import CFX_VERSION, Envelope, RawMessage
+from protocols.cfx.lenient import LenientError, build_envelope
+from protocols.cfx.messages.base import MESSAGE_TYPES, CFXMessage, wire_name
+from protocols.cfx.timefmt import (
+    TimeSpan,
+    Timestamp,
+    format_timespan,
+    format_timestamp,
+    parse_timespan,
+    writable_time,
+)
+from protocols.cfx.timefmt import parse_timestamp as _parse_timestamp
+from protocols.errors import LocalProtocolError, RemoteProtocolError
+
+
+class CFXDecodeError(RemoteProtocolError):
+    """Bytes that are not a CFX envelope the SDK would accept.
+
+    Attributes:
+        path: JSON path of the offending value (``$`` for the whole document).
+    """
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _enc_hook(obj: Any) -> Any:
+    kind = type(obj)
+    if kind is Timestamp:
+        return format_timestamp(obj)
+    if kind is TimeSpan:
+        return format_timespan(obj)
+    raise LocalProtocolError(f"cannot write {kind.__name__} in a CFX message")
+
+
+def _dec_hook(kind: type[Any], obj: Any) -> Any:
+    if kind is Timestamp and isinstance(obj, str):
+        return Timestamp.of(_parse_timestamp(obj))
+    if kind is TimeSpan and isinstance(obj, str):
+        return parse_timespan(obj)
+    # msgspec turns TypeError/ValueError into ValidationError (and so the lenient path).
+    raise TypeError(f"{kind.__name__} from {type(obj).__name__}")
+
+
+class _EnvelopeOut(msgspec.Struct, rename=wire_name, gc=False):
+    # Field order is the SDK's write order (cfx.md §1.1).
+    message_name: str
+    version: str
+    time_stamp: datetime
+    unique_id: uuid.UUID = msgspec.field(name="UniqueID")
+    source: str | None
+    target: str | None
+    request_id: str | None = msgspec.field(name="RequestID")
+    message_body: Any
+
+
+class _EnvelopeIn(msgspec.Struct, rename=wire_name, forbid_unknown_fields=True, gc=False):
+    message_name: str
+    time_stamp: Annotated[datetime, msgspec.Meta(tz=True)]
+    unique_id: uuid.UUID = msgspec.field(name="UniqueID")
+    message_body: msgspec.Raw
+    version: str = CFX_VERSION
+    source: str | None = None
+    target: str | None = None
+    request_id: str | None = msgspec.field(default=None, name="RequestID")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook)
+_ENVELOPE_DECODER = msgspec.json.Decoder(_EnvelopeIn)
+_BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+@cache
+def _body_decoder(cls: type[CFXMessage]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(cls, dec_hook=_dec_hook)
+
+
+def encode_body(body: CFXMessage | RawMessage) -> bytes:
+    """Encode one message body (``$type`` first) as the SDK writes MessageBody.
+
+    Raises:
+        LocalProtocolError: a value cannot be written (a naive datetime, an unsupported type).
+    """
+    return _ENCODER.encode(body.body if isinstance(body, RawMessage) else body)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Encode an envelope as UTF-8 JSON, unindented, exactly as the SDK's ``ToJson()`` writes it.
+
+    Raises:
+        LocalProtocolError: a value cannot be written (a naive datetime, an unsupported type).
+    """
+    body = envelope.body
+    out = _EnvelopeOut(
+        message_name=envelope.message_name,
+        version=envelope.version,
+        time_stamp=writable_time(envelope.time_stamp),
+        unique_id=envelope.unique_id,
+        source=envelope.source,
+        target=envelope.target,
+        request_id=envelope.request_id,
+        message_body=body.body if isinstance(body, RawMessage) else body,
+    )
+    return _ENCODER.encode(out)
+
+
+def encode_envelopes(envelopes: list[Envelope]) -> bytes:
+    """Encode a batch: a JSON array of envelopes (cfx.md §2.2, MaxMessagesPerTransmit > 1)."""
+    return b"[" + b",".join(encode_envelope(e) for e in envelopes) + b"]"
+
+
+def decode_envelope(data: bytes | str, *, content_encoding: str | None = None) -> Envelope:
+    """Decode exactly one envelope.
+
+    Args:
+        data: the AMQP body (UTF-8 JSON, or gzip of it).
+        content_encoding: the AMQP content-encoding; ``gzip`` (any case) means gunzip first.
+
+    Returns:
+        The envelope; an unknown MessageName gives a RawMessage body.
+
+    Raises:
+        CFXDecodeError: not gzip when told so, not UTF-8 JSON, a batch, or a value the SDK refuses.
+    """
+    if content_encoding is None and type(data) is bytes and data[:1] == b"{":
+        # The common case, canonical bytes, in one msgspec pass and no further Python frames.
+        try:
+            wire: Any = _one_pass_decoder().decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            body = wire.message_body
+            if wire.message_name == type(body).MESSAGE_NAME:
+                return Envelope(
+                    wire.message_name,
+                    wire.time_stamp,
+                    wire.unique_id,
+                    wire.source,
+                    wire.target,
+                    wire.request_id,
+                    body,
+                    wire.version,
+                )
+    raw = _prepare(data, content_encoding)
+    if raw[:1] == b"[":
+        raise CFXDecodeError("expected one envelope, got a JSON array (use decode_envelopes)")
+    return _decode_one(raw, "$")
+
+
+def decode_envelopes(data: bytes | str, *, content_encoding: str | None = None) -> list[Envelope]:
+    """Decode a single envelope or a JSON array of envelopes (a batch) into a list.
+
+    Raises:
+        CFXDecodeError: as ``decode_envelope``; the path names the failing array element.
+    """
+    raw = _prepare(data, content_encoding)
+    if raw[:1] != b"[":
+        return [_decode_one(raw, "$")]
+    try:
+        items = _BATCH_DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise CFXDecodeError(f"not a JSON array of envelopes: {exc}") from None
+    return [_decode_one(bytes(item), f"$[{i}]") for i, item in enumerate(items)]
+
+
+def _prepare(data: bytes | str, content_encoding: str | None) -> bytes:
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if content_encoding is not None and content_encoding.strip().lower() == "gzip":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CFXDecodeError(f"content-encoding is gzip but the body is not valid gzip: {exc}") from None
+    # The SDK's batch check trims whitespace first (cfx.md §1.2); a BOM is tolerated as .NET does.
+    return raw.removeprefix(b"\xef\xbb\xbf").strip()
+
+
+def _decode_one(raw: bytes, path: str) -> Envelope:
+    try:
+        return _decode_fast(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, _NotFast):
+        pass
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CFXDecodeError(f"{path}: not valid UTF-8 JSON: {exc}", path=path) from None
+    try:
+        return build_envelope(obj, path)
+    except LenientError as exc:
+        raise CFXDecodeError(str(exc), path=exc.path) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value no C# type can hold either
+        raise CFXDecodeError(f"{path}: {exc}", path=path) from None
+
+
+class _NotFast(Exception):
+    """The fast path does not apply (unknown message); use the lenient path."""
+
+
+@cache
+def _one_pass_decoder() -> msgspec.json.Decoder[Any]:
+    # Every body starts with "$type" (cfx.md §1.2), so msgspec can pick the class from that tag
+    # while it parses: one pass over the bytes. Built on first use, when the catalogue is complete.
+    union = Union[tuple(MESSAGE_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
+    one_pass = msgspec.defstruct(
+        "EnvelopeOnePass",
+        [("message_body", union)],
+        bases=(_EnvelopeIn,),
+        rename=wire_name,
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    return msgspec.json.Decoder(one_pass, dec_hook=_dec_hook)
+
+
+def _decode_fast(raw: bytes) -> Envelope:
+    try:
+        wire: Any = _one_pass_decoder().decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        wire = None
+    if wire is not None and wire.message_name == type(wire.message_body).MESSAGE_NAME:
+        return Envelope(
+            wire.message_name,
+            wire.time_stamp,
+            wire.unique_id,
+            wire.source,
+            wire.target,
+            wire.request_id,
+            wire.message_body,
+            wire.version,
+        )
+    # A body without "$type" (older SDKs), or whose "$type" disagrees with MessageName: the
+    # MessageName decides, as in the SDK's FromJson fallback.
+    wire = _ENVELOPE_DECODER.decode(raw)
+    cls = MESSAGE_TYPES.get(wire.message_name)
+    if cls is None:
+        raise _NotFast
+    body = _body_decoder(cls).decode(wire.message_body)
+    return Envelope(
+        message_name=wire.message_name,
+        time_stamp=wire.time_stamp,
+        unique_id=wire.unique_id,
+        source=wire.source,
+        target=wire.target,
+        request_id=wire.request_id,
+        body=body,
+        version=wire.version,
+    )
+
+
+__all__ = [
+    "CFXDecodeError",
+    "decode_envelope",
+    "decode_envelopes",
+    "encode_body",
+    "encode_envelope",
+    "encode_envelopes",
+]

@@ -1,0 +1,48 @@
+"""CFX over AMQP: the asyncio (and proton-thread) transports of the CFX codec.
+
+- :class:`CFXPublisher` / :class:`CFXSubscriber`: RabbitMQ topic exchange over AMQP 0-9-1.
+- :class:`CFXListener` / :class:`CFXRequester`: point-to-point requests over AMQP 1.0.
+- :class:`AMQP10Publisher`: AMQP 1.0 publishing to a broker node or another endpoint's listener.
+- :class:`Presence`: EndpointConnected, Heartbeat and EndpointShuttingDown.
+
+This is the only place under ``protocols/cfx`` where asyncio and threads may appear; the proton
+reactor thread is reached only through :mod:`protocols.cfx.transport.proton_bridge`.
+"""
+
+from __future__ import annotations
+
+from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher, DeliveryRefused
+from protocols.cfx.transport.backoff import Backoff
+from protocols.cfx.transport.listener import CFXListener, RequestHandler
+from protocols.cfx.transport.presence import HeartbeatStatus, Presence
+from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge
+from protocols.cfx.transport.publisher import CFXPublisher, PublisherClosed, PublishError
+from protocols.cfx.transport.requester import CFXRequester, request
+from protocols.cfx.transport.security import ServerSecurity, TLSFiles
+from protocols.cfx.transport.subscriber import CFXSubscriber, MalformedMessage
+from protocols.cfx.transport.wire import ADDRESS_V1, ADDRESS_V2, AddressFormat, MalformedPayload
+
+__all__ = [
+    "ADDRESS_V1",
+    "ADDRESS_V2",
+    "AMQP10Publisher",
+    "AddressFormat",
+    "Backoff",
+    "BridgeClosed",
+    "CFXListener",
+    "CFXPublisher",
+    "CFXRequester",
+    "CFXSubscriber",
+    "DeliveryRefused",
+    "HeartbeatStatus",
+    "MalformedMessage",
+    "MalformedPayload",
+    "Presence",
+    "ProtonBridge",
+    "PublishError",
+    "PublisherClosed",
+    "RequestHandler",
+    "ServerSecurity",
+    "TLSFiles",
+    "request",
+]

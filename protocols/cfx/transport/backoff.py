@@ -1,0 +1,42 @@
+"""Jittered, capped exponential backoff for reconnect loops.
+
+"Full jitter": each delay is uniform in ``[0, min(cap, base * factor**attempt)]``, so many
+gateways that lost the same broker do not reconnect in lockstep, and none spins while the broker
+is down because the expected delay grows until the cap.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["Backoff"]
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Delays for successive reconnect attempts.
+
+    Args:
+        base: the cap of the first delay, in seconds.
+        cap: the largest delay, in seconds.
+        factor: growth per failed attempt.
+        floor: the smallest delay, so even an unlucky draw does not spin.
+    """
+
+    base: float = 0.1
+    cap: float = 10.0
+    factor: float = 2.0
+    floor: float = 0.05
+    attempt: int = 0
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def next_delay(self) -> float:
+        """Return the delay before the next attempt and count the attempt."""
+        ceiling = min(self.cap, self.base * self.factor**self.attempt)
+        self.attempt = min(self.attempt + 1, 64)  # no float overflow after days of outage
+        return max(self.floor, self._random.uniform(0.0, ceiling))
+
+    def reset(self) -> None:
+        """Start over after a successful connection."""
+        self.attempt = 0

@@ -1,0 +1,448 @@
+"""The CFX request listener: an AMQP 1.0 node host for any number of CFX handles.
+
+A CFX endpoint hosts its own AMQP 1.0 listener (reference §2.1, §2.4): requesters connect
+straight to it, with no broker in between. For each hosted handle the listener accepts the two
+links the SDK's requester opens (a sender link whose target is the handle, where requests
+arrive, and a receiver link whose target is the requester's reply address, where the reply
+goes), decodes the request (gzip or raw), awaits the handler registered for that handle and
+replies on the reply link with ``correlation-id`` = the request's message-id, and Source,
+Target and RequestID set as the SDK's responder sets them.
+
+Built in, for every hosted handle: ``CFX.AreYouThereRequest`` and
+``CFX.GetEndpointInformationRequest``. No handler, or a handler returning ``None`` →
+``CFX.NotSupportedResponse`` with a Failed RequestResult. Undecodable requests get the same
+answer; garbage never breaks the listener.
+
+The listener also accepts published events (the SDK's ``AddListener``) on configured node
+addresses and yields them through ``async for``.
+
+Threads: proton runs on the reactor thread behind :class:`ProtonBridge`; the reactor-side
+handler only moves plain bytes and strings to the loop, and the loop only hands it callables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from proton import Condition, Event, Message
+from proton.handlers import MessagingHandler
+
+from protocols.cfx.codec import CFXDecodeError, decode_envelopes
+from protocols.cfx.enums import StatusResult
+from protocols.cfx.envelope import Envelope
+from protocols.cfx.messages import (
+    AreYouThereRequest,
+    AreYouThereResponse,
+    CFXMessage,
+    Endpoint,
+    GetEndpointInformationRequest,
+    GetEndpointInformationResponse,
+    NotSupportedResponse,
+    RequestResult,
+)
+from protocols.cfx.requests import make_response, not_supported_response
+from protocols.cfx.transport.amqp10 import body_bytes, content_encoding_of, envelope_message
+from protocols.cfx.transport.proton_bridge import ProtonBridge
+from protocols.cfx.transport.security import SecurityGate, ServerSecurity
+from protocols.cfx.transport.wire import decode_payload
+from protocols.errors import LocalProtocolError, ProtocolError
+
+__all__ = ["CFXListener", "RequestHandler"]
+
+log = structlog.get_logger("linegate.cfx.listener")
+
+RequestHandler = Callable[[Envelope], Awaitable[Envelope | CFXMessage | None]]
+"""An async function answering one request envelope with a response (envelope or body), or None."""
+
+# reference §2.4: the SDK's request processor grants 100 credits.
+_REQUEST_CREDIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    """One transfer received on the reactor thread, reduced to plain values for the loop."""
+
+    connection_id: int
+    address: str
+    body: bytes | None
+    content_encoding: str | None
+    message_id: str | None
+    reply_to: str | None
+
+
+@dataclass(slots=True)
+class _Hosted:
+    handler: RequestHandler | None
+    endpoint: Endpoint | None
+
+
+class _ReactorSide(MessagingHandler):
+    """Proton handler; every method runs on the reactor thread."""
+
+    def __init__(self, owner: CFXListener) -> None:
+        super().__init__(prefetch=_REQUEST_CREDIT, auto_accept=True)
+        self.owner = owner
+        self.bridge: ProtonBridge | None = None
+        self.addresses: set[str] = set()
+        self.acceptor: Any = None
+        self.connections: dict[int, Any] = {}
+        self.reply_links: dict[tuple[int, str], Any] = {}
+        self._ids = itertools.count(1)
+
+    def connection_id(self, connection: Any) -> int:
+        cid = getattr(connection, "_linegate_id", None)
+        if cid is None:
+            cid = next(self._ids)
+            connection._linegate_id = cid
+            self.connections[cid] = connection
+        return int(cid)
+
+    def on_link_opening(self, event: Event) -> None:
+        link: Any = event.link
+        cid = self.connection_id(event.connection)
+        remote_target = link.remote_target.address
+        remote_source = link.remote_source.address
+        # Mirror the peer's terminus addresses, as AMQPNetLite's ContainerHost does.
+        link.source.address = remote_source
+        link.target.address = remote_target
+        if link.is_sender:
+            # The requester's receiver link: its target is the reply address (reference §2.4).
+            if remote_target:
+                self.reply_links[(cid, remote_target)] = link
+            return
+        if remote_target not in self.addresses:
+            # proton opens the link right after this callback; refuse it once it is open.
+            link._linegate_refusal = Condition("amqp:not-found", f"no CFX node at address {remote_target!r}")
+
+    def on_link_opened(self, event: Event) -> None:
+        link: Any = event.link
+        refusal = getattr(link, "_linegate_refusal", None)
+        if refusal is not None:
+            link.condition = refusal
+            link.close()
+
+    def on_link_closed(self, event: Event) -> None:
+        self._forget_link(event)
+
+    def on_link_closing(self, event: Event) -> None:
+        self._forget_link(event)
+
+    def _forget_link(self, event: Event) -> None:
+        link: Any = event.link
+        cid = getattr(event.connection, "_linegate_id", None)
+        if link is not None and link.is_sender and cid is not None:
+            self.reply_links.pop((int(cid), link.remote_target.address or ""), None)
+
+    def on_connection_closing(self, event: Event) -> None:
+        self._forget_connection(event.connection)
+
+    def on_connection_closed(self, event: Event) -> None:
+        self._forget_connection(event.connection)
+
+    def on_disconnected(self, event: Event) -> None:
+        self._forget_connection(event.connection)
+
+    def _forget_connection(self, connection: Any) -> None:
+        cid = getattr(connection, "_linegate_id", None)
+        if cid is None:
+            return
+        self.connections.pop(cid, None)
+        for key in [key for key in self.reply_links if key[0] == cid]:
+            del self.reply_links[key]
+
+    def on_message(self, event: Event) -> None:
+        message: Any = event.message
+        link: Any = event.link
+        inbound = _Inbound(
+            connection_id=self.connection_id(event.connection),
+            address=link.target.address or "",
+            body=body_bytes(message),
+            content_encoding=content_encoding_of(message),
+            message_id=None if message.id is None else str(message.id),
+            reply_to=message.reply_to or None,
+        )
+        if self.bridge is not None:
+            # Crossing reactor thread -> asyncio: plain values only, no proton objects.
+            self.bridge.to_loop(self.owner._received, inbound)
+
+    def send_reply(self, connection_id: int, reply_to: str | None, message: Message) -> bool:
+        link = self.reply_links.get((connection_id, reply_to or ""))
+        if link is None:
+            # Fall back to the only sender link on that connection (a lenient peer's reply link).
+            senders = [lk for (cid, _), lk in self.reply_links.items() if cid == connection_id]
+            link = senders[0] if len(senders) == 1 else None
+        if link is None:
+            return False
+        link.send(message)
+        return True
+
+    def close_all(self) -> None:
+        if self.acceptor is not None:
+            self.acceptor.close()
+        for connection in list(self.connections.values()):
+            connection.close()
+        self.connections.clear()
+        self.reply_links.clear()
+
+
+class CFXListener:
+    """Hosts CFX handles on an AMQP 1.0 listener and answers their requests.
+
+    Args:
+        host: the interface to bind (``0.0.0.0`` for all, ``127.0.0.1`` for loopback).
+        port: the TCP port; 0 picks a free one (see :attr:`port` after entering).
+        advertised_uri: the ``RequestNetworkUri`` put in AreYouThere/GetEndpointInformation
+            responses; defaults to ``amqp[s]://<host>:<port>``.
+        event_addresses: node addresses where other endpoints may publish events to us.
+        security: TLS and SASL PLAIN settings; with credentials, unauthenticated peers are refused.
+
+    Register handles with :meth:`add_handle`, before or after entering ``async with``.
+    ``async for envelope in listener`` yields the events published to ``event_addresses``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        advertised_uri: str | None = None,
+        event_addresses: Iterable[str] = (),
+        security: ServerSecurity | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.security = security or ServerSecurity()
+        self._advertised_uri = advertised_uri
+        self._event_addresses = frozenset(event_addresses)
+        self._hosted: dict[str, _Hosted] = {}
+        self._side = _ReactorSide(self)
+        self._bridge: ProtonBridge | None = None
+        self._gate: SecurityGate | None = None
+        self._events: asyncio.Queue[Envelope | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.malformed_count = 0
+        self.requests_answered = 0
+
+    @property
+    def uri(self) -> str:
+        """The request URI peers should use (``RequestNetworkUri``)."""
+        if self._advertised_uri:
+            return self._advertised_uri
+        scheme = "amqps" if self.security.tls is not None else "amqp"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def handles(self) -> Mapping[str, RequestHandler | None]:
+        """The hosted CFX handles and their handlers."""
+        return {handle: hosted.handler for handle, hosted in self._hosted.items()}
+
+    def add_handle(
+        self, handle: str, handler: RequestHandler | None = None, *, endpoint: Endpoint | None = None
+    ) -> None:
+        """Host ``handle`` as a node address, answering its requests with ``handler``.
+
+        Args:
+            handle: the CFX handle (reference §2.5), also the node address.
+            handler: answers requests other than AreYouThere/GetEndpointInformation.
+            endpoint: what GetEndpointInformationRequest returns; a minimal one by default.
+        """
+        if not handle:
+            # reference §4: the SDK's request processor needs a non-empty handle.
+            raise LocalProtocolError("a CFX handle must not be empty")
+        self._hosted[handle] = _Hosted(handler, endpoint)
+        self._sync_addresses()
+
+    def remove_handle(self, handle: str) -> None:
+        """Stop hosting ``handle``; new links to it are refused."""
+        self._hosted.pop(handle, None)
+        self._sync_addresses()
+
+    def _sync_addresses(self) -> None:
+        addresses = set(self._hosted) | set(self._event_addresses)
+        if self._bridge is not None and self._bridge.running:
+            side = self._side
+            # The reactor owns its copy of the address set; replace it on the reactor thread.
+            self._bridge.call_in_reactor(lambda: setattr(side, "addresses", addresses))
+        else:
+            self._side.addresses = addresses
+
+    async def __aenter__(self) -> Self:
+        if self._bridge is not None:
+            raise LocalProtocolError("CFXListener is not reentrant")
+        self._sync_addresses()
+        self._bridge = ProtonBridge(self._side, name=f"cfx-listener[{self.host}:{self.port}]")
+        self._side.bridge = self._bridge
+        await self._bridge.start()
+        bridge = self._bridge
+        if self.security.enabled:
+            # TLS and SASL PLAIN are terminated in asyncio; proton gets the authenticated stream.
+            self._gate = SecurityGate(self.security, bridge)
+            self.port = await self._gate.start(self.host, self.port)
+        else:
+            url = f"amqp://{self.host}:{self.port}"
+            self._side.acceptor = await bridge.run_in_reactor(lambda: bridge.container.listen(url))
+            self.port = await bridge.run_in_reactor(lambda: _widen_backlog(self._side.acceptor))
+        log.info("listen.complete", uri=self.uri, handles=sorted(self._hosted))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection and the listening socket; a pending ``async for`` ends."""
+        if self._closed:
+            return
+        self._closed = True
+        self._events.put_nowait(None)
+        if self._gate is not None:
+            await self._gate.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._bridge is not None:
+            await self._bridge.stop(self._side.close_all)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Envelope:
+        if self._closed and self._events.empty():
+            raise StopAsyncIteration
+        envelope = await self._events.get()
+        if envelope is None:
+            raise StopAsyncIteration
+        return envelope
+
+    # --- inbound, on the loop --------------------------------------------------------------
+
+    def _received(self, inbound: _Inbound) -> None:
+        if self._closed:
+            return
+        if inbound.address in self._hosted and inbound.reply_to:
+            task = asyncio.create_task(self._answer(inbound), name=f"cfx-listener[{inbound.address}].request")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif inbound.address in self._event_addresses or inbound.address in self._hosted:
+            self._accept_events(inbound)
+        else:
+            log.warning("message.unroutable", address=inbound.address)
+
+    def _decode(self, inbound: _Inbound) -> list[Envelope]:
+        if inbound.body is None:
+            # reference §2.2: the SDK only accepts a binary Data section.
+            raise CFXDecodeError("AMQP body is not a Data section or string")
+        try:
+            return decode_envelopes(decode_payload(inbound.body, inbound.content_encoding))
+        except ProtocolError:
+            raise
+        except Exception as exc:  # a decoder bug must not break the listener either
+            log.exception("message.decoder_failed", address=inbound.address)
+            raise CFXDecodeError(f"decoder failed: {exc!r}") from exc
+
+    def _accept_events(self, inbound: _Inbound) -> None:
+        try:
+            envelopes = self._decode(inbound)
+        except ProtocolError as exc:
+            self.malformed_count += 1
+            log.warning("message.malformed", address=inbound.address, error=str(exc))
+            return
+        for envelope in envelopes:
+            self._events.put_nowait(envelope)
+
+    async def _answer(self, inbound: _Inbound) -> None:
+        handle = inbound.address
+        try:
+            envelopes = self._decode(inbound)
+            if len(envelopes) != 1:
+                raise CFXDecodeError(f"a request carries one envelope, got {len(envelopes)}")
+            request = envelopes[0]
+        except ProtocolError as exc:
+            self.malformed_count += 1
+            log.warning("request.malformed", handle=handle, error=str(exc))
+            response = Envelope.create(
+                NotSupportedResponse(
+                    request_result=RequestResult(
+                        result=StatusResult.FAILED, message=f"Malformed request: {exc}"
+                    )
+                ),
+                source=handle,
+            )
+        else:
+            response = await self._respond(handle, request)
+        message = envelope_message(response, compress=False)  # reference §2.2: replies are raw
+        fields: Any = message
+        fields.correlation_id = inbound.message_id
+        fields.address = inbound.reply_to  # the AMQP 'to' field
+        side = self._side
+        bridge = self._bridge
+        if bridge is None:
+            return
+
+        def send() -> None:
+            if not side.send_reply(inbound.connection_id, inbound.reply_to, message):
+                log.warning("reply.no_link", handle=handle, reply_to=inbound.reply_to)
+
+        bridge.call_in_reactor(send)
+        self.requests_answered += 1
+
+    async def _respond(self, handle: str, request: Envelope) -> Envelope:
+        hosted = self._hosted.get(handle)
+        body = request.body
+        if isinstance(body, AreYouThereRequest):
+            return make_response(
+                request,
+                AreYouThereResponse(
+                    result=RequestResult(),
+                    cfx_handle=handle,
+                    request_network_uri=self.uri,
+                    request_target_address=handle,
+                ),
+                responder=handle,
+            )
+        if isinstance(body, GetEndpointInformationRequest):
+            endpoint = (hosted.endpoint if hosted else None) or Endpoint(
+                cfx_handle=handle, request_network_uri=self.uri, request_target_address=handle
+            )
+            return make_response(
+                request,
+                GetEndpointInformationResponse(result=RequestResult(), endpoint_information=endpoint),
+                responder=handle,
+            )
+        if hosted is None or hosted.handler is None:
+            return not_supported_response(request, responder=handle)
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=request.request_id, handle=handle):
+                answer = await hosted.handler(request)
+        except Exception as exc:
+            log.exception("request.handler_failed", handle=handle, message=request.message_name)
+            return not_supported_response(request, responder=handle, message=f"Request failed: {exc}")
+        if answer is None:
+            return not_supported_response(request, responder=handle)
+        body_out = answer.body if isinstance(answer, Envelope) else answer
+        if not isinstance(body_out, CFXMessage):
+            return not_supported_response(
+                request, responder=handle, message="Handler returned no CFX message"
+            )
+        return make_response(request, body_out, responder=handle)
+
+
+# proton listens with a backlog of 10: a burst of requesters (each request is a new connection,
+# reference §2.4) overflows it and the kernel drops SYNs, which costs the client a 1 s retry.
+LISTEN_BACKLOG = 256
+
+
+def _widen_backlog(acceptor: Any) -> int:
+    """Reactor thread: raise the listening socket's backlog; return its port."""
+    # proton keeps the listening socket as the acceptor selectable's delegate.
+    sock = acceptor._selectable._delegate
+    sock.listen(LISTEN_BACKLOG)
+    return int(sock.getsockname()[1])

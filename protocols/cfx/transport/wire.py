@@ -1,0 +1,151 @@
+"""Byte-level facts of CFX over AMQP, shared by the 0-9-1 and 1.0 transports.
+
+Everything here is a pure function or a constant: routing keys and subjects, the content type,
+gzip framing, the application properties of reference §2.2, and RabbitMQ's AMQP 1.0 address
+formats (v1 on RabbitMQ 3.x, v2 on 4.x; reference §6.2).
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Final
+
+from protocols.errors import RemoteProtocolError
+
+__all__ = [
+    "ADDRESS_V1",
+    "ADDRESS_V2",
+    "CONTENT_TYPE",
+    "GZIP",
+    "REQUEST_MESSAGE_ID",
+    "AddressFormat",
+    "MalformedPayload",
+    "application_properties",
+    "cfx_topic",
+    "decode_payload",
+    "encode_payload",
+    "is_gzip",
+    "redact_url",
+    "reply_address",
+    "routing_key",
+]
+
+# reference §2.2: properties.content-type of every CFX message the SDK sends.
+CONTENT_TYPE: Final = 'application/json; charset="utf-8"'
+# reference §2.2: content-encoding when the gzip codec is used; absent for raw.
+GZIP: Final = "gzip"
+# reference §2.2 / §2.4: the SDK's requester uses this literal message-id for every request.
+REQUEST_MESSAGE_ID: Final = "command-request"
+# A gzip bomb guard: CFX messages reach 20-30 MB uncompressed at most (reference §5, issue #76).
+MAX_INFLATED_SIZE: Final = 64 * 1024 * 1024
+
+
+class MalformedPayload(RemoteProtocolError):
+    """A message body that cannot be turned into JSON bytes (bad gzip, too large)."""
+
+
+def routing_key(source: str, message_name: str) -> str:
+    """The topic routing key and default AMQP 1.0 subject: ``"<Source handle>.<MessageName>"``.
+
+    reference §2.2: the SDK's default SubjectFormat is ``${cfx-handle}.${cfx-messagename}``.
+    """
+    return f"{source}.{message_name}"
+
+
+def cfx_topic(message_name: str) -> str:
+    """The ``cfx-topic`` of a message: its namespace (``CFX.ResourcePerformance`` for
+    ``CFX.ResourcePerformance.FaultOccurred``; ``CFX`` for ``CFX.Heartbeat``)."""
+    namespace, _, _ = message_name.rpartition(".")
+    return namespace or message_name
+
+
+def application_properties(
+    *, message_name: str, source: str | None, target: str | None
+) -> dict[str, str | None]:
+    """The AMQP 1.0 application properties the SDK sets on published envelopes (reference §2.2)."""
+    return {
+        "cfx-topic": cfx_topic(message_name),
+        "cfx-message": message_name,
+        "cfx-handle": source,
+        "cfx-target": target,
+    }
+
+
+def reply_address(handle: str) -> str:
+    """A fresh P2P reply address, ``"<handle>-<guid>"``, as the SDK's requester makes (reference §2.4)."""
+    return f"{handle}-{uuid.uuid4()}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+def is_gzip(content_encoding: str | None) -> bool:
+    """True when a content-encoding says gzip; compared case-insensitively, as the SDK does."""
+    return content_encoding is not None and content_encoding.strip().lower() == GZIP
+
+
+def encode_payload(data: bytes, *, compress: bool) -> tuple[bytes, str | None]:
+    """Return ``(body, content_encoding)`` for JSON ``data``, gzipped when ``compress``.
+
+    The gzip header carries mtime 0, so equal input gives equal bytes.
+    """
+    if not compress:
+        return data, None
+    return gzip.compress(data, compresslevel=6, mtime=0), GZIP
+
+
+def decode_payload(body: bytes, content_encoding: str | None) -> bytes:
+    """Return the JSON bytes of a message body, gunzipping when ``content_encoding`` is gzip.
+
+    Raises:
+        MalformedPayload: gzip-flagged but not gzip, or larger than ``MAX_INFLATED_SIZE`` inflated.
+    """
+    if not is_gzip(content_encoding):
+        return body
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, MAX_INFLATED_SIZE)
+    except zlib.error as exc:
+        raise MalformedPayload(f"content-encoding is gzip but the body is not gzip: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise MalformedPayload(f"gzip body inflates beyond {MAX_INFLATED_SIZE} bytes")
+    if not inflater.eof:
+        raise MalformedPayload("content-encoding is gzip but the gzip stream is truncated")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class AddressFormat:
+    """How a broker spells AMQP 1.0 node addresses for exchanges and queues.
+
+    Args:
+        exchange: format with ``{exchange}`` and ``{routing_key}``.
+        queue: format with ``{queue}``.
+    """
+
+    exchange: str
+    queue: str
+
+    def exchange_address(self, exchange: str, routing_key: str) -> str:
+        """The target address that publishes to ``exchange`` with ``routing_key``."""
+        return self.exchange.format(exchange=exchange, routing_key=routing_key)
+
+    def queue_address(self, queue: str) -> str:
+        """The source address that consumes from ``queue``."""
+        return self.queue.format(queue=queue)
+
+
+# RabbitMQ 3.x AMQP 1.0 plugin (reference §2.1, §6.1): /exchange/X/RK and /queue/Q.
+ADDRESS_V1: Final = AddressFormat(exchange="/exchange/{exchange}/{routing_key}", queue="/queue/{queue}")
+# RabbitMQ 4.x native AMQP 1.0 (reference §6.2): /exchanges/X/RK and /queues/Q.
+ADDRESS_V2: Final = AddressFormat(exchange="/exchanges/{exchange}/{routing_key}", queue="/queues/{queue}")

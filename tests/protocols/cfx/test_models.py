@@ -1,0 +1,755 @@
+"""Every modelled message, encoded byte for byte as the CFX SDK writes it, and decoded back.
+
+Each expected text below was written by hand from cfx.md §1-§3 (and the SDK's member lists), not
+produced by the codec: member order, PascalCase with the ID/Id inconsistencies, ``$type`` first,
+enums as strings (ResourceState as a numeric string, OperatingSystem as an integer), nulls
+written, doubles with a decimal point, TimeSpans in "c" format, UnitCount computed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from protocols.cfx import (
+    AccessType,
+    ActivateRecipeRequest,
+    ActivateRecipeResponse,
+    ActiveRecipe,
+    ActorType,
+    AreYouThereRequest,
+    AreYouThereResponse,
+    CFXMessage,
+    CoatingMeasurement,
+    CoatingMeasurementType,
+    CoatingNozzle,
+    CoatingNozzleData,
+    CoatingNozzleType,
+    CoatingProcessData,
+    ComponentsPlaced,
+    Endpoint,
+    EndpointConnected,
+    EndpointShuttingDown,
+    EnergyConsumed,
+    Fault,
+    FaultAcknowledged,
+    FaultCause,
+    FaultCleared,
+    FaultOccurred,
+    FaultSeverity,
+    GetActiveFaultsRequest,
+    GetActiveFaultsResponse,
+    GetActiveRecipeRequest,
+    GetActiveRecipeResponse,
+    GetAvailableRecipesRequest,
+    GetAvailableRecipesResponse,
+    GetEndpointInformationRequest,
+    GetEndpointInformationResponse,
+    GetLoadedMaterialsRequest,
+    GetLoadedMaterialsResponse,
+    GetRecipeRequest,
+    GetRecipeResponse,
+    Heartbeat,
+    InstalledComponent,
+    InstalledMaterial,
+    LockReason,
+    LockStationRequest,
+    LockStationResponse,
+    LogEntryRecorded,
+    LogImportance,
+    MaterialCarrierLocation,
+    MaterialLocation,
+    MaterialPackage,
+    MaterialsInstalled,
+    MaterialsLoaded,
+    MaterialsUnloaded,
+    NotSupportedResponse,
+    OperatingSystem,
+    OperatingSystemPlatform,
+    Operator,
+    PCBSelectiveSoldered,
+    PerformanceImpact,
+    PerformanceImpactCause,
+    ProcessDataRecorded,
+    ProcessedUnit,
+    ProcessingResult,
+    Recipe,
+    RecipeActivated,
+    RecipeDeactivated,
+    RecipeIdentifier,
+    RecipeModificationReason,
+    RecipeModified,
+    ReflowOvenFault,
+    ReflowOvenFaultType,
+    ReflowProcessData,
+    ReflowReading,
+    ReflowReadingType,
+    ReflowSetPoint,
+    ReflowSetpointType,
+    ReflowSubZoneType,
+    ReflowZone,
+    ReflowZoneData,
+    ReflowZoneType,
+    RequestResult,
+    ResourceState,
+    SelectiveSolderData,
+    SelectiveSolderedPCB,
+    SelectiveSolderPCBProcessData,
+    SelectiveSolderProcessData,
+    SMDTapeFeeder,
+    SMTHeadAndNozzle,
+    SMTPlacementFault,
+    SMTPlacementFaultType,
+    Stage,
+    StageInformation,
+    StageStateChanged,
+    StageType,
+    StationOffline,
+    StationOnline,
+    StationStateChanged,
+    StatusResult,
+    SupportedTopic,
+    Surface,
+    TestResult,
+    TopicSupportType,
+    UnitPosition,
+    UnitsArrived,
+    UnitsDeparted,
+    UnitsProcessed,
+    UnitStatus,
+    UnlockStationRequest,
+    UnlockStationResponse,
+    UpdateRecipeRequest,
+    UpdateRecipeResponse,
+    WhoIsThereRequest,
+    WhoIsThereResponse,
+    WorkCompleted,
+    WorkOrderIdentifier,
+    WorkResult,
+    WorkStageCompleted,
+    WorkStageStarted,
+    WorkStarted,
+    ZoneData,
+    decode_envelope,
+    encode_envelope,
+)
+from protocols.cfx.messages import MESSAGE_TYPES, POLYMORPHIC_SUBCLASSES
+from tests.protocols.cfx.helpers import CEST, GUID_A, GUID_B, envelope, wire
+
+OK = '"Result":{"Result":"Success","ResultCode":0,"Message":null}'
+T_FAULT = datetime(2026, 5, 4, 7, 19, 44, tzinfo=CEST)
+OPERATOR = Operator(
+    operator_identifier="BADGE-0231",
+    actor_type=ActorType.HUMAN,
+    last_name="Keller",
+    first_name="Mara",
+    login_name="mkeller",
+)
+OPERATOR_JSON = (
+    '{"OperatorIdentifier":"BADGE-0231","ActorType":"Human","LastName":"Keller",'
+    '"FirstName":"Mara","LoginName":"mkeller"}'
+)
+STAGE = Stage(stage_sequence=2, stage_name="Reflow", stage_type=StageType.WORK)
+STAGE_JSON = '{"StageSequence":2,"StageName":"Reflow","StageType":"Work"}'
+UNIT = UnitPosition(
+    unit_identifier="PCB-0001", position_number=1, position_name="1", x=10.0, y=20.5, rotation=90.0
+)
+UNIT_JSON = (
+    '{"UnitIdentifier":"PCB-0001","PositionNumber":1,"PositionName":"1","X":10.0,"Y":20.5,"Z":null,'
+    '"Rotation":90.0,"FlipX":false,"FlipY":false,"Status":"Pass"}'
+)
+WOI = WorkOrderIdentifier(work_order_id="WO-77", batch="B1")
+WOI_JSON = '{"WorkOrderId":"WO-77","Batch":"B1"}'
+
+
+def fault_kwargs() -> dict[str, Any]:
+    """The members of the Fault written in FAULT_MEMBERS."""
+    return {
+        "transaction_id": None,
+        "cause": FaultCause.PROCESS_ERROR,
+        "severity": FaultSeverity.ERROR,
+        "fault_code": "E-231",
+        "fault_occurrence_id": GUID_A,
+        "lane": 1,
+        "stage": STAGE,
+        "access_type": AccessType.LOCAL,
+        "description": "Zone 5 over temperature",
+        "description_translations": {"de": "Zone 5 \u00dcbertemperatur"},
+        "occurred_at": T_FAULT,
+    }
+
+
+FAULT_MEMBERS = (
+    '"TransactionID":null,"Cause":"ProcessError","Severity":"Error","FaultCode":"E-231",'
+    f'"FaultOccurrenceId":"{GUID_A}","Lane":1,"Stage":{STAGE_JSON},"SideLocation":"Unknown",'
+    '"AccessType":"Local","Description":"Zone 5 over temperature",'
+    '"DescriptionTranslations":{"de":"Zone 5 \u00dcbertemperatur"},"OccurredAt":"2026-05-04T07:19:44+02:00",'
+    '"DueDateTime":null'
+)
+FAULT_JSON = "{" + FAULT_MEMBERS + "}"
+RECIPE = Recipe(
+    name="BOARD-A",
+    revision="3",
+    expected_cycle_time=42000.0,
+    expected_units_per_work_transaction=1.0,
+    mime_type="application/octet-stream",
+    recipe_data=b"\x00\x01zone",
+)
+RECIPE_JSON = (
+    '{"Name":"BOARD-A","Revision":"3","ExpectedCycleTime":42000.0,"ExpectedWorkTime":null,'
+    '"ExpectedUnitsPerWorkTransaction":1.0,"UnitLength":null,"UnitWidth":null,"UnitHeight":null,'
+    '"MimeType":"application/octet-stream","RecipeData":"AAF6b25l"}'
+)
+PACKAGE = MaterialPackage(unique_identifier="REEL-9", internal_part_number="R-0402-10K", quantity=5000.0)
+PACKAGE_JSON = (
+    '{"UniqueIdentifier":"REEL-9","InternalPartNumber":"R-0402-10K","InternalPackageName":null,"Quantity":5000.0,'
+    '"LeadingMaterialPackage":null,"BatchId":null,"BatchMaterialPackage":null,"GreyZone":0.0}'
+)
+FEEDER = SMDTapeFeeder(
+    base_unique_identifier="BANK-1",
+    base_name="Bank 1",
+    lane_number=2,
+    tape_width=8.0,
+    tape_pitch=4.0,
+    unique_identifier="FDR-17",
+    name="Feeder 17",
+)
+# SMDTapeFeeder's own members come before MaterialCarrier's (C# reflection order, cfx.md §3.5).
+FEEDER_JSON = (
+    '{"$type":"CFX.Structures.SMTPlacement.SMDTapeFeeder, CFX","BaseUniqueIdentifier":"BANK-1",'
+    '"BaseName":"Bank 1","LaneNumber":2,"TapeWidth":8.0,"TapePitch":4.0,"UniqueIdentifier":"FDR-17",'
+    '"Name":"Feeder 17","ParentCarrier":null}'
+)
+LOCATION = MaterialLocation(
+    location_identifier="SLOT-17",
+    location_name="Slot 17",
+    material_package=PACKAGE,
+    carrier_information=FEEDER,
+)
+LOCATION_JSON = (
+    f'{{"ResourceLocation":null,"LocationIdentifier":"SLOT-17","LocationName":"Slot 17",'
+    f'"MaterialPackage":{PACKAGE_JSON},"CarrierInformation":{FEEDER_JSON}}}'
+)
+ZONE = ReflowZone(reflow_zone_type=ReflowZoneType.REFLOW, stage_sequence=6, stage_name="Zone6")
+REFLOW = ReflowProcessData(
+    conveyor_speed=80.0,
+    conveyor_speed_setpoint=80.5,
+    zone_data=[
+        ReflowZoneData(
+            zone=ZONE,
+            setpoints=[
+                ReflowSetPoint(
+                    sub_zone=ReflowSubZoneType.TOP,
+                    setpoint_type=ReflowSetpointType.TEMPERATURE,
+                    setpoint=245.0,
+                )
+            ],
+            readings=[
+                ReflowReading(
+                    sub_zone=ReflowSubZoneType.TOP,
+                    reading_type=ReflowReadingType.TEMPERATURE,
+                    reading_value=244.7,
+                ),
+                ReflowReading(
+                    sub_zone=ReflowSubZoneType.WHOLE_ZONE,
+                    reading_type=ReflowReadingType.O2,
+                    reading_value=None,
+                ),
+            ],
+        )
+    ],
+)
+# ReflowZone is declared as such in ReflowZoneData: no $type, ReflowZoneType before the Stage members.
+REFLOW_JSON = (
+    '{"$type":"CFX.Structures.SolderReflow.ReflowProcessData, CFX",'
+    '"ConveyorSpeed":80.0,"ConveyorSpeedSetpoint":80.5,'
+    '"ZoneData":[{"Zone":{"ReflowZoneType":"Reflow","StageSequence":6,"StageName":"Zone6","StageType":"Work"},'
+    '"Setpoints":[{"SubZone":"Top","SetpointType":"Temperature","Setpoint":245.0}],'
+    '"Readings":[{"SubZone":"Top","ReadingType":"Temperature","ReadingValue":244.7},'
+    '{"SubZone":"WholeZone","ReadingType":"O2","ReadingValue":null}]}]}'
+)
+SOLDER_ZONE = ZoneData(
+    stage_sequence=1,
+    process_time=timedelta(seconds=12, microseconds=500000),
+    flux_volume=0.25,
+    top_preheater_temp=110.0,
+    top_preheater_time=timedelta(seconds=30),
+    bath_temp=280.0,
+    bath_wave_enabled=True,
+)
+SOLDER_ZONE_JSON = (
+    '{"StageSequence":1,"ProcessTime":"00:00:12.5000000","Bottle1_Pressure":0.0,"Bottle2_Pressure":0.0,'
+    '"Flux_Volume":0.25,"Top_Preheater_Power":0.0,"Top_Preheater_Soak":0.0,"Top_Preheater_Temp":110.0,'
+    '"Top_Preheater_Time":"00:00:30","Bot_Preheater_Power":0.0,"Bot_Preheater_Soak":0.0,"Bot_Preheater_Temp":0.0,'
+    '"Bot_Preheater_Time":"00:00:00","Bath_Temp":280.0,"Bath_Wave_Enabled":true,"Bath_Wave_Hgt":0.0,'
+    '"Solder_Quantity_Used":0.0,"Fid_XCorrection":0.0,"Fid_YCorrection":0.0}'
+)
+SELECTIVE_MEMBERS = (
+    '"Process_Status":"OK","RecipeName":"BOARD-A","Nitrogen_Pressure":4.5,"Air_Pressure":6.0,"Cycle_Count":812,'
+    '"Cycle_Time":"00:01:05","Nitrogen_Purity":99.99,"Nitrogen_Flow":12.0,"Fiducial_Enabled":true'
+)
+SELECTIVE_KW: dict[str, Any] = {
+    "process_status": "OK",
+    "recipe_name": "BOARD-A",
+    "nitrogen_pressure": 4.5,
+    "air_pressure": 6.0,
+    "cycle_count": 812,
+    "cycle_time": timedelta(minutes=1, seconds=5),
+    "nitrogen_purity": 99.99,
+    "nitrogen_flow": 12.0,
+    "fiducial_enabled": True,
+}
+MEASUREMENT = CoatingMeasurement(
+    measurement_type=CoatingMeasurementType.FLUID_PRESSURE,
+    actual_value=2.5,
+    expected_value=2.4,
+    axis="Z",
+    fluid_pressure=3,
+    unique_identifier="M-1",
+    measurement_name="Pressure",
+    sequence=1,
+    result=TestResult.PASSED,
+)
+MEASUREMENT_JSON = (
+    '{"MeasurementType":"FluidPressure","ActualValue":2.5,"ExpectedValue":2.4,"MinAcceptableValue":null,'
+    '"MaxAcceptableValue":null,"Axis":"Z","FluidPressure":3,"NozzleWidth":0,"UniqueIdentifier":"M-1",'
+    '"MeasurementName":"Pressure","TimeRecorded":null,"Sequence":1,"Result":"Passed","CRDs":null}'
+)
+E0 = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
+E1 = datetime(2026, 5, 4, 7, 0, tzinfo=UTC)
+ENERGY_NULLS = ",".join(
+    f'"{p}{k}RYB":null'
+    for p, k in [
+        ("Peak", "Power"),
+        ("Minimum", "Power"),
+        ("Mean", "Power"),
+        ("", "PowerNow"),
+        ("", "PowerFactorNow"),
+        ("Peak", "Current"),
+        ("Minimum", "Current"),
+        ("Mean", "Current"),
+        ("", "CurrentNow"),
+        ("Peak", "Voltage"),
+        ("Minimum", "Voltage"),
+        ("Mean", "Voltage"),
+        ("", "VoltageNow"),
+    ]
+)
+
+CASES: list[tuple[CFXMessage, str]] = [
+    # --- CFX (cfx.md §2.6) ---
+    (
+        Heartbeat(cfx_handle="Acme.RF.1", heartbeat_frequency=timedelta(minutes=1)),
+        '"CFXHandle":"Acme.RF.1","HeartbeatFrequency":"00:01:00","ActiveFaults":null,"ActiveRecipes":null',
+    ),
+    (
+        Heartbeat(
+            cfx_handle="Acme.RF.1",
+            heartbeat_frequency=timedelta(minutes=5),
+            active_faults=[Fault(**fault_kwargs())],
+            active_recipes=[
+                ActiveRecipe(
+                    lane=1,
+                    stage=STAGE,
+                    recipe_identifier=RecipeIdentifier(recipe_name="BOARD-A", revision="3"),
+                )
+            ],
+        ),
+        f'"CFXHandle":"Acme.RF.1","HeartbeatFrequency":"00:05:00","ActiveFaults":[{FAULT_JSON}],'
+        f'"ActiveRecipes":[{{"Lane":1,"Stage":{STAGE_JSON},"RecipeIdentifier":{{"RecipeName":"BOARD-A","Revision":"3"}},"Recipe":null}}]',
+    ),
+    (
+        EndpointConnected(
+            cfx_handle="Acme.RF.1",
+            request_network_uri="amqp://10.20.3.41:5672",
+            request_target_address="Acme.RF.1",
+        ),
+        '"CFXHandle":"Acme.RF.1","RequestNetworkUri":"amqp://10.20.3.41:5672","RequestTargetAddress":"Acme.RF.1"',
+    ),
+    (EndpointShuttingDown(cfx_handle="Acme.RF.1"), '"CFXHandle":"Acme.RF.1"'),
+    (AreYouThereRequest(cfx_handle="Acme.RF.1"), '"CFXHandle":"Acme.RF.1"'),
+    (
+        AreYouThereResponse(
+            cfx_handle="Acme.RF.1", request_network_uri="amqp://h:5672", request_target_address="Acme.RF.1"
+        ),
+        f'{OK},"CFXHandle":"Acme.RF.1","RequestNetworkUri":"amqp://h:5672","RequestTargetAddress":"Acme.RF.1"',
+    ),
+    (
+        WhoIsThereRequest(
+            supported_topics=[
+                SupportedTopic(
+                    topic_name="CFX.Production",
+                    topic_support_type=TopicSupportType.PUBLISHER,
+                    supported_messages=["CFX.Production.WorkStarted"],
+                )
+            ]
+        ),
+        '"SupportedTopicQueryType":"Ignore","SupportedTopics":[{"TopicName":"CFX.Production","TopicSupportType":"Publisher",'
+        '"SupportedMessages":["CFX.Production.WorkStarted"]}]',
+    ),
+    (
+        WhoIsThereResponse(cfx_handle="Acme.RF.1"),
+        f'{OK},"CFXHandle":"Acme.RF.1","RequestNetworkUri":null,"RequestTargetAddress":null',
+    ),
+    (GetEndpointInformationRequest(cfx_handle="Acme.RF.1"), '"CFXHandle":"Acme.RF.1"'),
+    (
+        GetEndpointInformationResponse(
+            endpoint_information=Endpoint(
+                cfx_handle="Acme.RF.1",
+                cfx_version="2.1",
+                vendor="Acme",
+                operating_system=OperatingSystem.UBUNTU_LINUX,
+                operating_system_platform=OperatingSystemPlatform.PLATFORM64BIT,
+                stages=[StageInformation(stage=STAGE)],
+                number_of_lanes=2,
+            )
+        ),
+        f'{OK},"EndpointInformation":{{"CFXHandle":"Acme.RF.1","CFXVersion":"2.1","RequestNetworkUri":null,'
+        '"RequestTargetAddress":null,"UniqueIdentifier":null,"FriendlyName":null,"Vendor":"Acme","ModelNumber":null,'
+        '"SerialNumber":null,"SoftwareVersion":null,"FirmwareVersion":null,"OperatingSystem":15,"OperatingSystemPlatform":2,'
+        f'"OperatingSystemVersion":null,"Stages":[{{"Stage":{STAGE_JSON}}}],"NumberOfLanes":2,"HermesInformation":null,'
+        '"OperatingRequirements":null,"SupportedTopics":[],"SupportedPCBDimensions":null,"SleepStates":null}',
+    ),
+    (
+        NotSupportedResponse(
+            request_result=RequestResult(result=StatusResult.FAILED, message="Not supported")
+        ),
+        '"RequestResult":{"Result":"Failed","ResultCode":0,"Message":"Not supported"}',
+    ),
+    # --- CFX.Production (cfx.md §3.2) ---
+    (
+        UnitsArrived(primary_identifier="PNL-1", units=[UNIT], lane=1),
+        f'"PrimaryIdentifier":"PNL-1","HermesIdentifier":null,"UnitCount":1,"Units":[{UNIT_JSON}],"Lane":1',
+    ),
+    (
+        UnitsDeparted(primary_identifier="PNL-1", hermes_identifier="H-1", units=[UNIT, UNIT]),
+        f'"PrimaryIdentifier":"PNL-1","HermesIdentifier":"H-1","UnitCount":2,"Units":[{UNIT_JSON},{UNIT_JSON}],"Lane":null',
+    ),
+    (
+        WorkStarted(
+            primary_identifier="PNL-1",
+            transaction_id=GUID_B,
+            lane=1,
+            units=[UNIT],
+            recipe_name="BOARD-A",
+            revision="3",
+            relevant_surface=Surface.PRIMARY_SURFACE,
+            work_order_identifier=WOI,
+        ),
+        f'"PrimaryIdentifier":"PNL-1","HermesIdentifier":null,"TransactionID":"{GUID_B}","Lane":1,"UnitCount":1,'
+        f'"Units":[{UNIT_JSON}],"RecipeName":"BOARD-A","Revision":"3","RelevantSurface":"PrimarySurface","WorkOrderIdentifier":{WOI_JSON}',
+    ),
+    (
+        WorkCompleted(
+            transaction_id=GUID_B,
+            result=WorkResult.COMPLETED,
+            primary_identifier="PNL-1",
+            performance_impacts=[PerformanceImpact(cause=PerformanceImpactCause.LOW_FEEDER_SPEED)],
+        ),
+        f'"TransactionID":"{GUID_B}","Result":"Completed","PrimaryIdentifier":"PNL-1","HermesIdentifier":null,'
+        '"UnitCount":0,"Units":[],"PerformanceImpacts":[{"Cause":"LowFeederSpeed"}]',
+    ),
+    (
+        WorkStageStarted(transaction_id=GUID_B, stage=STAGE),
+        f'"TransactionID":"{GUID_B}","Stage":{STAGE_JSON}',
+    ),
+    (
+        WorkStageCompleted(transaction_id=GUID_B, stage=STAGE, result=WorkResult.ABORTED),
+        f'"TransactionID":"{GUID_B}","Stage":{STAGE_JSON},"Result":"Aborted","PerformanceImpacts":null',
+    ),
+    (
+        RecipeActivated(
+            recipe_name="BOARD-A",
+            revision="3",
+            lane=1,
+            expected_cycle_time=42000.0,
+            expected_units_per_work_transaction=1.0,
+            number_of_components_per_unit=312.0,
+            work_order_identifier=WOI,
+            relevant_surface=Surface.SECONDARY_SURFACE,
+        ),
+        '"RecipeName":"BOARD-A","Revision":"3","Lane":1,"Stage":null,"ExpectedCycleTime":42000.0,"ExpectedWorkTime":null,'
+        f'"ExpectedUnitsPerWorkTransaction":1.0,"NumberOfComponentsPerUnit":312.0,"WorkOrderIdentifier":{WOI_JSON},'
+        '"TargetQuantity":null,"RelevantSurface":"SecondarySurface","RecipeStagesInformation":[]',
+    ),
+    (
+        RecipeDeactivated(recipe_name="BOARD-A", revision="3", lane=1),
+        '"RecipeName":"BOARD-A","Revision":"3","Lane":1,"Stage":null,"WorkOrderIdentifier":null',
+    ),
+    (
+        RecipeModified(
+            recipe_name="BOARD-A",
+            revision="4",
+            modified_by=OPERATOR,
+            reason=RecipeModificationReason.UPDATED_BOM,
+            notes="C12",
+        ),
+        f'"RecipeName":"BOARD-A","Revision":"4","ModifiedBy":{OPERATOR_JSON},"Reason":"UpdatedBOM","Notes":"C12","WorkOrderIdentifier":null',
+    ),
+    (
+        ActivateRecipeRequest(recipe_name="BOARD-A", revision="3", lane=1, stage=STAGE),
+        f'"RecipeName":"BOARD-A","Revision":"3","Lane":1,"Stage":{STAGE_JSON}',
+    ),
+    (ActivateRecipeResponse(), OK),
+    (GetActiveRecipeRequest(lane=2), '"Lane":2,"Stage":null'),
+    (
+        GetActiveRecipeResponse(active_recipe_name="BOARD-A", active_recipe_revision="3"),
+        f'{OK},"ActiveRecipeName":"BOARD-A","ActiveRecipeRevision":"3"',
+    ),
+    (GetRecipeRequest(recipe_name="BOARD-A", revision="3"), '"RecipeName":"BOARD-A","Revision":"3"'),
+    (GetRecipeResponse(recipe=RECIPE), f'{OK},"Recipe":{RECIPE_JSON}'),
+    (
+        UpdateRecipeRequest(overwrite=True, recipe=RECIPE, reason=RecipeModificationReason.NEW_REVISION),
+        f'"Overwrite":true,"Recipe":{RECIPE_JSON},"Reason":"NewRevision"',
+    ),
+    (
+        UpdateRecipeResponse(
+            result=RequestResult(result=StatusResult.PARTIAL_SUCCESS, result_code=7, message="kept")
+        ),
+        '"Result":{"Result":"PartialSuccess","ResultCode":7,"Message":"kept"}',
+    ),
+    (GetAvailableRecipesRequest(path="/", max_count=50), '"Path":"/","MaxCount":50'),
+    (
+        GetAvailableRecipesResponse(
+            actual_count=1, recipe_count=1, recipes=[RecipeIdentifier(recipe_name="BOARD-A", revision="3")]
+        ),
+        f'{OK},"ActualCount":1,"RecipeCount":1,"Recipes":[{{"RecipeName":"BOARD-A","Revision":"3"}}]',
+    ),
+    (
+        LockStationRequest(lane=1, reason=LockReason.PREVENTATIVE_MAINTENANCE, requestor=OPERATOR),
+        f'"Lane":1,"Stage":null,"Reason":"PreventativeMaintenance","Requestor":{OPERATOR_JSON}',
+    ),
+    (LockStationResponse(), OK),
+    (UnlockStationRequest(lane=1, requestor=OPERATOR), f'"Lane":1,"Stage":null,"Requestor":{OPERATOR_JSON}'),
+    (UnlockStationResponse(), OK),
+    # --- CFX.Production.Processing (cfx.md §3.3): the reflow example puts data in CommonProcessData ---
+    (
+        UnitsProcessed(transaction_id=GUID_B, common_process_data=REFLOW),
+        f'"TransactionId":"{GUID_B}","OverallResult":"Succeeded","CommonProcessData":{REFLOW_JSON},"UnitProcessData":[]',
+    ),
+    (
+        UnitsProcessed(
+            transaction_id=GUID_B,
+            overall_result=ProcessingResult.FAILED,
+            common_process_data=SelectiveSolderProcessData(**SELECTIVE_KW),
+            unit_process_data=[
+                ProcessedUnit(
+                    unit_identifier="PCB-0001",
+                    unit_position_number=1,
+                    unit_result=ProcessingResult.FAILED,
+                    unit_process_data=SelectiveSolderPCBProcessData(zone_data=[SOLDER_ZONE]),
+                )
+            ],
+        ),
+        f'"TransactionId":"{GUID_B}","OverallResult":"Failed","CommonProcessData":{{"$type":"CFX.Structures.SolderApplication.'
+        f'SelectiveSolderProcessData, CFX",{SELECTIVE_MEMBERS}}},'
+        '"UnitProcessData":[{"UnitIdentifier":"PCB-0001",'
+        '"UnitPositionNumber":1,"UnitResult":"Failed","UnitProcessData":{"$type":"CFX.Structures.SolderApplication.'
+        f'SelectiveSolderPCBProcessData, CFX","ZoneData":[{SOLDER_ZONE_JSON}]}}}}]',
+    ),
+    (
+        UnitsProcessed(
+            transaction_id=GUID_B,
+            unit_process_data=[
+                ProcessedUnit(
+                    unit_identifier="PCB-0001",
+                    unit_process_data=CoatingProcessData(
+                        readings=[MEASUREMENT],
+                        nozzle=[
+                            CoatingNozzleData(
+                                nozzle=CoatingNozzle(
+                                    coating_nozzle_type=CoatingNozzleType.SPRAY,
+                                    stage_sequence=1,
+                                    stage_name="N1",
+                                ),
+                                nozzle_readings=[],
+                            )
+                        ],
+                    ),
+                )
+            ],
+        ),
+        f'"TransactionId":"{GUID_B}","OverallResult":"Succeeded","CommonProcessData":null,"UnitProcessData":[{{"UnitIdentifier":'
+        '"PCB-0001","UnitPositionNumber":null,"UnitResult":"Succeeded","UnitProcessData":{"$type":"CFX.Structures.Coating.'
+        f'CoatingProcessData, CFX","Readings":[{MEASUREMENT_JSON}],'
+        '"Nozzle":[{"Nozzle":{"CoatingNozzleType":"Spray",'
+        '"StageSequence":1,"StageName":"N1","StageType":"Work"},"NozzleReadings":[]}]}}]',
+    ),
+    (
+        PCBSelectiveSoldered(
+            transaction_id=GUID_B,
+            header_data=SelectiveSolderData(**SELECTIVE_KW),
+            soldered_pcbs=[SelectiveSolderedPCB(unit_identifier="PCB-0001", zone_data=[SOLDER_ZONE])],
+        ),
+        f'"TransactionId":"{GUID_B}","HeaderData":{{{SELECTIVE_MEMBERS}}},"SolderedPCBs":[{{"UnitIdentifier":"PCB-0001",'
+        f'"UnitPositionNumber":null,"ZoneData":[{SOLDER_ZONE_JSON}]}}]',
+    ),
+    # --- CFX.ResourcePerformance (cfx.md §3.4) ---
+    (
+        StationStateChanged(
+            old_state=ResourceState.PRD_REGULAR_WORK,
+            old_state_duration=timedelta(minutes=10, seconds=51, microseconds=510000),
+            new_state=ResourceState.SBY_NO_PRODUCT_STARVED,
+        ),
+        '"OldState":"1100","OldStateDuration":"00:10:51.5100000","NewState":"2202","RelatedFault":null',
+    ),
+    (
+        StationStateChanged(
+            old_state=ResourceState.PRD_REGULAR_WORK,
+            new_state=ResourceState.USD_REPAIR,
+            related_fault=Fault(**fault_kwargs()),
+        ),
+        f'"OldState":"1100","OldStateDuration":null,"NewState":"5300","RelatedFault":{FAULT_JSON}',
+    ),
+    (
+        StageStateChanged(
+            stage=STAGE,
+            lane=1,
+            old_state=ResourceState.SBY_NO_PRODUCT,
+            old_state_duration=timedelta(days=1, hours=2, minutes=3, seconds=4),
+            new_state=ResourceState.PRD_REGULAR_WORK,
+        ),
+        f'"Stage":{STAGE_JSON},"Lane":1,"OldState":"2200","OldStateDuration":"1.02:03:04","NewState":"1100","RelatedFault":null',
+    ),
+    (FaultOccurred(fault=Fault(**fault_kwargs())), f'"Fault":{FAULT_JSON}'),
+    (
+        FaultOccurred(
+            fault=ReflowOvenFault(
+                reflow_oven_fault_type=ReflowOvenFaultType.HIGH_BELT_SPEED, **fault_kwargs()
+            )
+        ),
+        '"Fault":{"$type":"CFX.Structures.SolderReflow.ReflowOvenFault, CFX",'
+        '"ReflowOvenFaultType":"HighBeltSpeed",'
+        f"{FAULT_MEMBERS}}}",
+    ),
+    (
+        FaultOccurred(
+            fault=SMTPlacementFault(
+                placement_fault_type=SMTPlacementFaultType.PICKUP_ERROR,
+                program_step=12,
+                material_location=LOCATION,
+                head_and_nozzle=SMTHeadAndNozzle(head_id="H1", head_nozzle_number=3),
+                **fault_kwargs(),
+            )
+        ),
+        '"Fault":{"$type":"CFX.Structures.SMTPlacement.SMTPlacementFault, CFX",'
+        '"PlacementFaultType":"PickupError",'
+        '"ProgramStep":12,"Designator":{"ReferenceDesignator":null,"UnitPosition":null,"PartNumber":null},'
+        f'"MaterialLocation":{LOCATION_JSON},"HeadAndNozzle":{{"HeadId":"H1",'
+        '"HeadNozzleNumber":3,"NozzleType":null,"UniqueIdentifier":null,"Name":null},"NumberOfTriesBeforeError":0,'
+        f'"ReferencePartNumber":null,{FAULT_MEMBERS}}}',
+    ),
+    (
+        FaultAcknowledged(fault_occurrence_id=GUID_A, operator=OPERATOR),
+        f'"FaultOccurrenceId":"{GUID_A}","Operator":{OPERATOR_JSON}',
+    ),
+    (
+        FaultCleared(fault_occurrence_id=GUID_A, operator=OPERATOR),
+        f'"FaultOccurrenceId":"{GUID_A}","Operator":{OPERATOR_JSON}',
+    ),
+    (GetActiveFaultsRequest(), ""),
+    (GetActiveFaultsResponse(active_faults=[]), f'{OK},"ActiveFaults":[]'),
+    (
+        LogEntryRecorded(information_id="L-1", message="door open", importance=LogImportance.WARNING, lane=1),
+        '"InformationId":"L-1","Message":"door open","Importance":"Warning","Lane":1,"Stage":null,'
+        '"AdditionalData":null',
+    ),
+    (StationOffline(), ""),
+    (StationOnline(offline_duration=timedelta(hours=1, minutes=30)), '"OfflineDuration":"01:30:00"'),
+    (
+        EnergyConsumed(start_time=E0, end_time=E1, energy_used=12.5, peak_power=18000.0, minimum_power=900.0),
+        '"StartTime":"2026-05-04T06:00:00Z","EndTime":"2026-05-04T07:00:00Z","EnergyUsed":12.5,"PeakPower":18000.0,'
+        '"MinimumPower":900.0,"MeanPower":0.0,"PowerNow":0.0,"PowerFactorNow":0.0,"PeakCurrent":0.0,"MinimumCurrent":0.0,'
+        '"MeanCurrent":0.0,"CurrentNow":0.0,"PeakVoltage":0.0,"MinimumVoltage":0.0,"MeanVoltage":0.0,"VoltageNow":0.0,'
+        '"PeakFrequency":0.0,"MinimumFrequency":0.0,"MeanFrequency":0.0,"FrequencyNow":0.0,'
+        f'{ENERGY_NULLS},"ThreePhaseNeutralCurrentNow":0.0,"ConsumptionDetails":null',
+    ),
+    (ProcessDataRecorded(process_data=REFLOW), f'"ProcessData":{REFLOW_JSON}'),
+    (
+        ComponentsPlaced(
+            start_time=E0,
+            end_time=datetime(2026, 5, 4, 6, 0, 30, 250000, tzinfo=UTC),
+            total_components_placed=1200,
+            total_components_not_placed=3,
+        ),
+        '"StartTime":"2026-05-04T06:00:00Z","EndTime":"2026-05-04T06:00:30.25Z","TotalComponentsPlaced":1200,'
+        '"TotalComponentsNotPlaced":3',
+    ),
+    # --- CFX.Materials (cfx.md §3.5) and MaterialsInstalled (§3.4) ---
+    (MaterialsLoaded(materials=[LOCATION]), f'"Materials":[{LOCATION_JSON}]'),
+    (MaterialsUnloaded(material_package_identifiers=["REEL-9"]), '"MaterialPackageIdentifiers":["REEL-9"]'),
+    (
+        GetLoadedMaterialsRequest(location_identifiers=["SLOT-17"]),
+        '"LocationIdentifiers":["SLOT-17"],"ResourceUniqueIdentifier":null',
+    ),
+    (GetLoadedMaterialsResponse(materials=[LOCATION]), f'{OK},"Materials":[{LOCATION_JSON}]'),
+    (
+        MaterialsInstalled(
+            transaction_id=GUID_B,
+            installed_materials=[
+                InstalledMaterial(
+                    unit_identifier="PCB-0001",
+                    quantity_installed=2.0,
+                    material=PACKAGE,
+                    carrier_location=MaterialCarrierLocation(
+                        location_identifier="SLOT-17", carrier_information=FEEDER
+                    ),
+                    installed_components=[
+                        InstalledComponent(
+                            reference_designator="R12",
+                            installed_unit_identifier="PCB-0001",
+                            installation_time=datetime(2026, 5, 4, 7, 1, 12, 123450, tzinfo=CEST),
+                        )
+                    ],
+                )
+            ],
+        ),
+        f'"TransactionId":"{GUID_B}","InstalledMaterials":[{{"UnitIdentifier":"PCB-0001","UnitPositionNumber":null,'
+        f'"QuantityInstalled":2.0,"QuantityNonInstalled":0.0,"Material":{PACKAGE_JSON},"CarrierLocation":{{"ResourceLocation":null,'
+        f'"LocationIdentifier":"SLOT-17","LocationName":null,"CarrierInformation":{FEEDER_JSON}}},"InstalledComponents":[{{'
+        '"ReferenceDesignator":"R12","InstalledUnitIdentifier":"PCB-0001","InstallationTime":"2026-05-04T07:01:12.12345+02:00",'
+        '"Stage":null,"ElectricalTest":null,"Tests":null}],"NonInstalledComponents":[],"ReferencePartNumber":null}]',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "text"), CASES, ids=[f"{i}-{type(b).__name__}" for i, (b, _) in enumerate(CASES)]
+)
+def test_encodes_as_the_sdk_writes(body: CFXMessage, text: str) -> None:
+    """The encoder's bytes equal the hand-written SDK text, member for member."""
+    assert encode_envelope(envelope(body)).decode() == wire(body.MESSAGE_NAME, text).decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "text"), CASES, ids=[f"{i}-{type(b).__name__}" for i, (b, _) in enumerate(CASES)]
+)
+def test_decodes_the_sdk_text(body: CFXMessage, text: str) -> None:
+    """Decoding the hand-written text gives back the model."""
+    assert decode_envelope(wire(body.MESSAGE_NAME, text)) == envelope(body)
+
+
+def test_every_required_message_has_a_case() -> None:
+    """The catalogue of issue 3 is covered by the cases above."""
+    covered = {type(body).MESSAGE_NAME for body, _ in CASES}
+    assert covered == set(MESSAGE_TYPES)
+
+
+def test_unit_count_is_computed_from_units() -> None:
+    """UnitCount is Units.Count whatever the constructor is given (cfx.md §1.2)."""
+    assert UnitsArrived(units=[UNIT, UNIT], unit_count=7).unit_count == 2
+    assert WorkStarted(units=[]).unit_count == 0
+
+
+def test_status_result_wire_names() -> None:
+    """StatusResult members carry the SDK's names (the interface contract)."""
+    assert [m.value for m in StatusResult] == ["Success", "PartialSuccess", "Failed", "Warning"]
+    assert UnitStatus.SKIP.value == "Skip"
+
+
+def test_polymorphic_families_have_two_tagged_subclasses() -> None:
+    """msgspec requires "$type" only in a union of two or more tagged Structs (see messages.base)."""
+    assert POLYMORPHIC_SUBCLASSES
+    assert all(len(subclasses) >= 2 for subclasses in POLYMORPHIC_SUBCLASSES.values())
