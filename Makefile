@@ -35,7 +35,7 @@ test-compiled: venv services
 
 test-pure: venv
 	@echo "=== pytest: pure-Python twins (LINEGATE_PURE_PYTHON=1) ==="
-	LINEGATE_PURE_PYTHON=1 $(PY) -m pytest tests/native tests/protocols
+	LINEGATE_PURE_PYTHON=1 $(PY) -m pytest -m "not broker and not mqtt" tests/native tests/protocols
 
 test: lint typecheck test-compiled test-pure
 
