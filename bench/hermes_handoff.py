@@ -1,0 +1,187 @@
+"""Hermes board handoffs over loopback: cycles/s on one lane and on 20 lanes, p50/p99 latency.
+
+One handoff is the full cycle through the high-level lane API (SenderLane.hand_over against
+ReceiverLane.take_over): BoardAvailable, MachineReady, StartTransport, TransportFinished,
+StopTransport, every message encoded, framed, parsed and checked against the state table.
+Both sides run in this one process and event loop, so the figures include both machines' work.
+
+Baseline, measured in the same run: the same five messages, pre-encoded, bounced between two
+bare asyncio streams with TCP_NODELAY and no parsing: what the loop and the sockets cost alone.
+
+Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
+reference §5a); 20 lanes p99 <= 5 ms.
+
+Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import socket
+import statistics
+import time
+import uuid
+
+from protocols.hermes import messages as m
+from protocols.hermes.codec import encode
+from protocols.hermes.transport import ReceiverLane, SenderLane
+
+LANES = 20
+# The paced run: each lane offers a board every 10 ms (a real line: one every few seconds).
+PACED_PERIOD = 0.010
+PACED_PER_LANE = 150
+
+
+def _board(board_id: str) -> m.BoardAvailable:
+    return m.BoardAvailable(board_id, "UP", m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, length=160.0)
+
+
+async def _take_all(port: int, lane_id: int, count: int) -> None:
+    async with ReceiverLane("127.0.0.1", port, machine_id="DOWN", lane_id=lane_id, fast_retry=0.01) as down:
+        for _ in range(count):
+            await down.take_over()
+
+
+def _receivers_process(ports: list[int], count: int) -> None:
+    """The receiving machines, in a process of their own (``--split``)."""
+
+    async def run() -> None:
+        await asyncio.gather(*(_take_all(port, lane_id, count) for lane_id, port in enumerate(ports, 1)))
+
+    asyncio.run(run())
+
+
+async def _send_all(up: SenderLane, count: int, period: float, latencies: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    # Lanes are out of phase, as on a real line (in phase, 20 boards would arrive at once).
+    next_at = loop.time() + period * up.lane_id / LANES
+    for _ in range(count):
+        board = _board(str(uuid.uuid4()))
+        if period:
+            # Paced: the next board is ready one period after the previous one was.
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+        started = time.perf_counter()
+        await up.hand_over(board)
+        latencies.append(time.perf_counter() - started)
+
+
+async def handoffs(
+    lanes: int, per_lane: int, period: float = 0.0, split: bool = False
+) -> tuple[float, list[float]]:
+    """Run ``per_lane`` handoffs on each of ``lanes`` lanes; return (handoffs/s, latencies).
+
+    With ``period`` 0 every lane hands boards over back to back (saturation); otherwise each
+    lane offers one board per ``period`` seconds. With ``split`` the receiving machines run in
+    a second process (two machines, two processes); otherwise in this event loop too.
+    """
+    latencies: list[float] = []
+    async with contextlib.AsyncExitStack() as stack:
+        ups = [
+            await stack.enter_async_context(
+                SenderLane(machine_id="UP", lane_id=lane_id, host="127.0.0.1", port=0)
+            )
+            for lane_id in range(1, lanes + 1)
+        ]
+        ports = [up.port for up in ups]
+        if split:
+            child = multiprocessing.get_context("spawn").Process(
+                target=_receivers_process, args=(ports, per_lane)
+            )
+            child.start()
+            stack.callback(child.join)
+            receivers: list[asyncio.Task[None]] = []
+        else:
+            receivers = [
+                asyncio.create_task(_take_all(port, lane_id, per_lane))
+                for lane_id, port in enumerate(ports, 1)
+            ]
+        await asyncio.gather(*(up.wait_connected() for up in ups))
+        started = time.perf_counter()
+        await asyncio.gather(*(_send_all(up, per_lane, period, latencies) for up in ups))
+        elapsed = time.perf_counter() - started
+        await asyncio.gather(*receivers)
+    return lanes * per_lane / elapsed, latencies
+
+
+async def baseline(cycles: int) -> float:
+    """Bare streams, same five messages, same directions, no Hermes logic: cycles/s."""
+    parts = [
+        ("S", encode(_board(str(uuid.uuid4())))),
+        ("R", encode(m.MachineReady(failed_board=m.BoardQuality.ANY))),
+        ("R", encode(m.StartTransport(board_id="x"))),
+        ("S", encode(m.TransportFinished(transfer_state=m.TransferState.COMPLETE, board_id="x"))),
+        ("R", encode(m.StopTransport(transfer_state=m.TransferState.COMPLETE, board_id="x"))),
+    ]
+    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result((reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    r_reader, r_writer = await asyncio.open_connection("127.0.0.1", port)
+    s_reader, s_writer = await accepted
+    for writer in (r_writer, s_writer):
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ends = {"S": (s_writer, r_reader), "R": (r_writer, s_reader)}
+    started = time.perf_counter()
+    for _ in range(cycles):
+        for who, data in parts:
+            writer, reader = ends[who]
+            writer.write(data)
+            await reader.readexactly(len(data))
+    elapsed = time.perf_counter() - started
+    for writer in (r_writer, s_writer):
+        writer.close()
+    server.close()
+    await server.wait_closed()
+    return cycles / elapsed
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(count: int, split: bool) -> None:
+    where = "sender and receivers in two processes" if split else "sender and receivers in one event loop"
+    print(f"({where})")
+    base = await baseline(count)
+    print(f"baseline (bare streams, same 5 messages, no Hermes): {base:10,.0f} cycles/s")
+    rate, latencies = await handoffs(1, count, split=split)
+    print(
+        f"1 lane:   {rate:10,.0f} handoffs/s  ({rate / base:.2f}x baseline; target >= 2,000)  "
+        f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms"
+    )
+    per_lane = max(1, count // LANES)
+    rate, latencies = await handoffs(LANES, per_lane, split=split)
+    print(
+        f"{LANES} lanes: {rate:10,.0f} handoffs/s  ({rate / base:.2f}x baseline)  "
+        f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms (target <= 5 ms)  "
+        f"mean {1000 * statistics.fmean(latencies):.3f} ms"
+    )
+    rate, latencies = await handoffs(LANES, PACED_PER_LANE, PACED_PERIOD, split=split)
+    print(
+        f"{LANES} lanes paced at {1 / PACED_PERIOD:.0f} boards/s each ({rate:,.0f} handoffs/s in all): "
+        f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms (target <= 5 ms)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--handoffs", type=int, default=5000, help="handoffs per scenario (default 5000)")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio's loop")
+    parser.add_argument("--split", action="store_true", help="run the receiving machines in a second process")
+    args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(main(args.handoffs, args.split))
+    else:
+        asyncio.run(main(args.handoffs, args.split))

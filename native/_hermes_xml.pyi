@@ -1,0 +1,3 @@
+from native.hermes_xml_pure import Buffer, Element
+
+def parse(data: Buffer) -> Element: ...

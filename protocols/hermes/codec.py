@@ -1,0 +1,488 @@
+"""Hermes XML codec: message objects to bytes and back (reference §1 to §2).
+
+Writing (reference §1): no XML declaration; ``<Hermes Timestamp="...">`` holding the message
+element; the timestamp in local time with milliseconds and no offset, as lib_cpp and the
+acceptance tests write it; floats with exactly 3 decimals; integers and enums in decimal;
+attribute values escaped (``& < > "`` and tab/CR/LF as references, so they survive attribute
+normalization). Optional attributes that are ``None`` and empty lists are left out. A message
+that would exceed 65,536 bytes loses its ``<SubBoards>``, as lib_cpp does; if it still does not
+fit, :class:`~protocols.errors.LocalProtocolError`.
+
+Reading is hardened: the XML goes through :mod:`native.hermes_xml` (no DTD, no entities beyond
+the five predefined ones and character references, 64 KiB, bounded depth). Then, as lib_cpp and
+the acceptance tests do: the first child element of the root is the message; unknown attributes
+and child elements are ignored; an unknown message element gives :class:`UnknownMessage`; a
+missing mandatory attribute is an error naming message and attribute; the root's ``Timestamp``
+is not read. An integer enum value outside its enumeration is read as the enumeration's 0
+member, as lib_cpp does (so a 1.7 peer's new code cannot break the session); a value that is
+not an integer at all is an error. Every reading error is :class:`HermesDecodeError`, whose
+``hint`` is the Notification to send before closing (code 1 ProtocolError, severity 1 Fatal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+from collections.abc import Callable
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, cast, get_args, get_type_hints
+
+from native.hermes_xml import Element, XmlError, parse
+from protocols.errors import LocalProtocolError, RemoteProtocolError
+from protocols.hermes import messages as m
+from protocols.hermes.messages import (
+    MESSAGE_TYPES,
+    Message,
+    Notification,
+    NotificationCode,
+    SeverityType,
+    UnknownMessage,
+)
+
+#: IPC-HERMES-9852 §3.1 (lib_cpp ``cMAX_MESSAGE_SIZE``): the largest message, in bytes.
+MAX_MESSAGE_SIZE = 65536
+
+# Longest Description we put into the Notification hint; a peer's garbage should not be echoed whole.
+_MAX_HINT_TEXT = 200
+
+
+class HermesDecodeError(RemoteProtocolError):
+    """The peer sent bytes that are not a valid Hermes message (reference §3: a protocol error).
+
+    Args:
+        message: what is wrong, naming the message element and attribute where known.
+        tag: the message element, if it was known.
+        attribute: the attribute at fault, if any.
+
+    Attributes:
+        hint: the :class:`~protocols.hermes.messages.Notification` to send before closing
+            (code 1 ProtocolError, severity 1 Fatal, reference §3).
+    """
+
+    def __init__(self, message: str, *, tag: str | None = None, attribute: str | None = None) -> None:
+        hint = Notification(NotificationCode.PROTOCOL_ERROR, SeverityType.FATAL, message[:_MAX_HINT_TEXT])
+        super().__init__(message, hint=hint)
+        self.tag = tag
+        self.attribute = attribute
+
+
+# --------------------------------------------------------------------------------------------
+# Value formats (reference §1 "Value formats")
+# --------------------------------------------------------------------------------------------
+
+# xs:int / xs:double lexical forms, with the surrounding whitespace XML readers tolerate.
+_INTEGER = re.compile(r"[ \t\r\n]*[+-]?[0-9]+[ \t\r\n]*")
+_U16_FIELDS = frozenset({"port", "route", "action", "command", "pos", "supervisory_system_port"})
+_UINT_MAX = 0xFFFFFFFF
+_U16_MAX = 0xFFFF
+
+_ESCAPE_NEEDED = re.compile('[&<>"\x00-\x1f\ud800-\udfff\ufffe\uffff]')
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+)
+# XML 1.0 §2.2: these cannot appear in a document at all, not even as references.
+_UNREPRESENTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(value: str) -> str:
+    if _ESCAPE_NEEDED.search(value) is None:
+        return value
+    if _UNREPRESENTABLE.search(value) is not None:
+        raise ValueError("holds a character XML 1.0 cannot carry")
+    return value.translate(_ESCAPES)
+
+
+def _int_reader(maximum: int) -> Callable[[str], int]:
+    def read(raw: str) -> int:
+        # Fast path: plain ASCII digits; everything else must match the xs:int form.
+        if not (raw.isascii() and raw.isdigit()) and _INTEGER.fullmatch(raw) is None:
+            raise ValueError("not an integer")
+        value = int(raw)
+        if not 0 <= value <= maximum:
+            raise ValueError(f"outside 0..{maximum}")
+        return value
+
+    return read
+
+
+def _read_float(raw: str) -> float:
+    # float() alone also takes "1_0", "nan", "inf" and non-ASCII digits; refusing those leaves
+    # xs:double's decimal forms (with surrounding whitespace).
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("not a decimal number") from None
+    if not raw.isascii() or "_" in raw or not math.isfinite(value):
+        raise ValueError("not a finite decimal number")
+    return value
+
+
+def _enum_reader(enum: type[IntEnum]) -> Callable[[str], IntEnum]:
+    canonical = {str(member.value): member for member in enum}
+    members = {member.value: member for member in enum}
+    zero = enum(0)
+
+    def read(raw: str) -> IntEnum:
+        member = canonical.get(raw)
+        if member is not None:
+            return member
+        if _INTEGER.fullmatch(raw) is None:
+            raise ValueError("not an integer")
+        # lib_cpp reads an out-of-range enum value as 0 (reference §2); so do we.
+        return members.get(int(raw), zero)
+
+    return read
+
+
+def _int_writer(maximum: int) -> Callable[[Any], str]:
+    def write(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+            raise ValueError(f"must be an integer in 0..{maximum}")
+        return str(int(value))
+
+    return write
+
+
+def _write_float(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    # Reference §1: lib writes doubles with exactly 3 decimals ("Standard states ... 3 trailing decimals").
+    return f"{value:.3f}"
+
+
+def _write_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a str")
+    return _escape(value)
+
+
+def _enum_writer(enum: type[IntEnum]) -> Callable[[Any], str]:
+    values = frozenset(member.value for member in enum)
+
+    def write(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int) or int(value) not in values:
+            raise ValueError(f"must be a {enum.__name__}")
+        return str(int(value))
+
+    return write
+
+
+# --------------------------------------------------------------------------------------------
+# Per-class tables, derived once from the dataclasses in messages.py
+# --------------------------------------------------------------------------------------------
+
+
+def _wire_name(field: str) -> str:
+    """``board_id_created_by`` -> ``BoardIdCreatedBy``: the standard's attribute spelling."""
+    return "".join(part.capitalize() for part in field.split("_"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Attribute:
+    wire: str
+    field: str
+    read: Callable[[str], Any]
+    write: Callable[[Any], str]
+    mandatory: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Child:
+    """A field carried as a child element: a marker set, a nested element, or a list."""
+
+    wire: str
+    field: str
+    kind: str  # "markers" (features, optional messages), "element" or "list"
+    spec: _Spec  # of the nested element, or of the list's items
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spec:
+    cls: type[Any]
+    tag: str
+    attributes: tuple[_Attribute, ...]
+    children: dict[str, _Child]
+    markers: dict[str, tuple[str, Any]]  # marker element -> (field, value) for feature/flag sets
+    # For reading: wire name -> (field, reader or None for a str), and the mandatory wire names.
+    readers: dict[str, tuple[str, Callable[[str], Any] | None]]
+    mandatory: frozenset[str]
+
+
+def _scalar(field: str, hint: Any) -> tuple[Callable[[str], Any], Callable[[Any], str]]:
+    if isinstance(hint, type) and issubclass(hint, IntEnum):
+        return _enum_reader(hint), _enum_writer(hint)
+    if hint is str:
+        return str, _write_str
+    if hint is float:
+        return _read_float, _write_float
+    if hint is int:
+        maximum = _U16_MAX if field in _U16_FIELDS else _UINT_MAX
+        return _int_reader(maximum), _int_writer(maximum)
+    raise TypeError(f"no codec for {hint!r}")  # pragma: no cover - a programming error
+
+
+def _optional_inner(hint: Any) -> Any:
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _make_spec(cls: type[Any], *, u16_everything: bool = False) -> _Spec:
+    hints = get_type_hints(cls, vars(m))
+    attributes: list[_Attribute] = []
+    children: dict[str, _Child] = {}
+    markers: dict[str, tuple[str, Any]] = {}
+    for field in dataclasses.fields(cls):
+        hint = _optional_inner(hints[field.name])
+        wire = _wire_name(field.name)
+        mandatory = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if cls in _MARKER_SETS:
+            # A feature set: the field's type is the marker class; present = announced.
+            markers[hint.TAG] = (field.name, hint())
+        elif cls is m.OptionalMessages:
+            markers[wire] = (field.name, True)
+        elif hint in _NESTED_ELEMENTS:
+            nested = _make_spec(hint, u16_everything=hint is m.CapabilityAttributes)
+            children[hint.TAG] = _Child(hint.TAG, field.name, _NESTED_ELEMENTS[hint], nested)
+        elif getattr(hint, "__origin__", None) is tuple:
+            item = get_args(hint)[0]
+            children[wire] = _Child(wire, field.name, "list", _make_spec(item))
+        else:
+            # CapabilityAttributes: every value is a u16 (lib_cpp's Attributes struct).
+            read, write = _scalar("port" if u16_everything else field.name, hint)
+            attributes.append(_Attribute(wire, field.name, read, write, mandatory))
+    readers = {a.wire: (a.field, None if a.read is str else a.read) for a in attributes}
+    mandatory_wires = frozenset(a.wire for a in attributes if a.mandatory)
+    tag = getattr(cls, "TAG", cls.__name__)
+    return _Spec(cls, tag, tuple(attributes), children, markers, readers, mandatory_wires)
+
+
+_MARKER_SETS = (m.SupportedFeatures, m.SupervisoryFeatures)
+_NESTED_ELEMENTS: dict[Any, str] = {
+    m.SupportedFeatures: "markers",
+    m.SupervisoryFeatures: "markers",
+    m.OptionalMessages: "markers",
+    m.CapabilityAttributes: "element",
+}
+
+_SPECS: dict[type[Any], _Spec] = {cls: _make_spec(cls) for cls in MESSAGE_TYPES}
+#: Message element -> spec: the one dispatch table of the reader.
+_BY_TAG: dict[str, _Spec] = {spec.tag: spec for spec in _SPECS.values()}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _missing(spec: _Spec, attrs: dict[str, str], message_tag: str) -> HermesDecodeError:
+    wire = next(a.wire for a in spec.attributes if a.mandatory and a.wire not in attrs)
+    # Reference §2: lib says "missing attribute X", a protocol error.
+    return HermesDecodeError(f"{message_tag}: missing attribute {wire}", tag=message_tag, attribute=wire)
+
+
+def _build(spec: _Spec, element: Element, message_tag: str) -> Any:
+    _, attrs, children = element
+    if not spec.mandatory <= attrs.keys():
+        raise _missing(spec, attrs, message_tag)
+    kwargs: dict[str, Any] = {}
+    readers = spec.readers
+    for wire, raw in attrs.items():
+        reader = readers.get(wire)
+        if reader is None:
+            continue  # unknown attributes are ignored (reference §2)
+        field, read = reader
+        if read is None:
+            kwargs[field] = raw
+            continue
+        try:
+            kwargs[field] = read(raw)
+        except ValueError as exc:
+            raise HermesDecodeError(
+                f"{message_tag}: attribute {wire}={raw[:40]!r} is invalid: {exc}",
+                tag=message_tag,
+                attribute=wire,
+            ) from None
+    if children and (spec.children or spec.markers):
+        for child in children:
+            child_tag = child[0]
+            marker = spec.markers.get(child_tag)
+            if marker is not None:
+                kwargs[marker[0]] = marker[1]
+                continue
+            nested = spec.children.get(child_tag)
+            if nested is None:
+                continue  # unknown child elements are ignored (reference §2)
+            if nested.kind == "list":
+                item_tag = nested.spec.tag
+                items = [_build(nested.spec, item, message_tag) for item in child[2] if item[0] == item_tag]
+                kwargs[nested.field] = tuple(items)
+            else:
+                kwargs[nested.field] = _build(nested.spec, child, message_tag)
+    return spec.cls(**kwargs)
+
+
+def message_from_tree(root: Element) -> Message | UnknownMessage:
+    """Turn a parsed ``<Hermes>`` tree into its message object.
+
+    Args:
+        root: the tree from :func:`native.hermes_xml.parse`.
+
+    Returns:
+        The message, or :class:`UnknownMessage` for an element this codec does not know.
+
+    Raises:
+        HermesDecodeError: the root is not ``Hermes``, holds no message, or the message lacks a
+            mandatory attribute or has a malformed value.
+    """
+    tag, _, children = root
+    if tag != "Hermes":
+        raise HermesDecodeError(f"root element is {tag[:40]!r}, not 'Hermes'")
+    if not children:
+        raise HermesDecodeError("the Hermes element holds no message")
+    message = children[0]  # lib_cpp: the message is the root's first child element
+    spec = _BY_TAG.get(message[0])
+    if spec is None:
+        return UnknownMessage(message[0])
+    result: Message = _build(spec, message, spec.tag)
+    return result
+
+
+def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
+    """Decode one framed Hermes message (as :class:`~protocols.hermes.framing.Framer` cuts it).
+
+    Args:
+        data: one XML document, ``<Hermes ...>...</Hermes>``; a leading declaration is allowed.
+
+    Returns:
+        The message object, or :class:`UnknownMessage` for an unknown message element.
+
+    Raises:
+        HermesDecodeError: not well-formed or refused XML (DTD, entity, over 65,536 bytes, ...),
+            or not a valid Hermes message; ``hint`` is the Notification to send before closing.
+    """
+    try:
+        root = parse(data)
+    except XmlError as exc:
+        raise HermesDecodeError(f"malformed XML: {exc}") from exc
+    return message_from_tree(root)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def format_timestamp(timestamp: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmm`` in local time, no offset (reference §1, as lib_cpp writes it).
+
+    An aware datetime is converted to local time first; a naive one is taken as local time.
+    """
+    if timestamp.tzinfo is not None:
+        timestamp = timestamp.astimezone()
+    return f"{timestamp:%Y-%m-%dT%H:%M:%S}.{timestamp.microsecond // 1000:03d}"
+
+
+def _write(spec: _Spec, value: Any, parts: list[str], message_tag: str) -> None:
+    parts.append("<")
+    parts.append(spec.tag)
+    for attribute in spec.attributes:
+        field_value = getattr(value, attribute.field)
+        if field_value is None:
+            if attribute.mandatory:
+                raise LocalProtocolError(f"{message_tag}: mandatory field {attribute.field} is None")
+            continue
+        try:
+            text = attribute.write(field_value)
+        except ValueError as exc:
+            raise LocalProtocolError(
+                f"{message_tag}: field {attribute.field}={field_value!r} {exc}"
+            ) from None
+        parts.append(f' {attribute.wire}="{text}"')
+    inner: list[str] = []
+    for child in spec.children.values():
+        field_value = getattr(value, child.field)
+        if child.kind == "list":
+            if not isinstance(field_value, tuple | list) or not all(
+                isinstance(item, child.spec.cls) for item in field_value
+            ):
+                raise LocalProtocolError(
+                    f"{message_tag}: field {child.field} must hold {child.spec.cls.__name__}"
+                )
+            if field_value:
+                inner.append(f"<{child.wire}>")
+                for item in field_value:
+                    _write(child.spec, item, inner, message_tag)
+                inner.append(f"</{child.wire}>")
+            continue
+        if not isinstance(field_value, child.spec.cls):
+            raise LocalProtocolError(
+                f"{message_tag}: field {child.field} must be a {child.spec.cls.__name__}"
+            )
+        if child.kind == "markers":
+            present = [
+                f"<{marker}/>"
+                for marker, (field, _) in child.spec.markers.items()
+                if getattr(field_value, field)
+            ]
+            inner.append(
+                f"<{child.wire}>{''.join(present)}</{child.wire}>" if present else f"<{child.wire}/>"
+            )
+        else:
+            _write(child.spec, field_value, inner, message_tag)
+    if inner:
+        parts.append(">")
+        parts.extend(inner)
+        parts.append(f"</{spec.tag}>")
+    else:
+        parts.append("/>")
+
+
+def _encode_once(message: Message, stamp: str) -> bytes:
+    spec = _SPECS.get(type(message))
+    if spec is None:
+        raise LocalProtocolError(f"{type(message).__name__} is not a Hermes message")
+    parts = [f'<Hermes Timestamp="{stamp}">']
+    _write(spec, message, parts, spec.tag)
+    parts.append("</Hermes>")
+    return "".join(parts).encode("utf-8")
+
+
+def encode(message: Message, *, timestamp: datetime | None = None) -> bytes:
+    """Encode one message as ``<Hermes Timestamp="..."><Tag .../></Hermes>`` (no declaration).
+
+    Args:
+        message: the message object.
+        timestamp: the envelope's time; ``None`` reads the local clock (``datetime.now()``).
+
+    Returns:
+        The UTF-8 bytes, at most :data:`MAX_MESSAGE_SIZE`. A message that would be larger is
+        sent without its ``<SubBoards>``, as lib_cpp does (reference §1).
+
+    Raises:
+        LocalProtocolError: a mandatory field is ``None``, a value is out of range or holds a
+            character XML cannot carry, or the message is too large even without sub-boards.
+    """
+    stamp = format_timestamp(datetime.now() if timestamp is None else timestamp)
+    data = _encode_once(message, stamp)
+    if len(data) > MAX_MESSAGE_SIZE and getattr(message, "sub_boards", None):
+        # Reference §1: lib drops <SubBoards> rather than exceed 64 KiB.
+        data = _encode_once(dataclasses.replace(cast(Any, message), sub_boards=()), stamp)
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise LocalProtocolError(
+            f"{type(message).__name__} is {len(data)} bytes encoded, more than {MAX_MESSAGE_SIZE}"
+        )
+    return data
+
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "HermesDecodeError",
+    "decode",
+    "encode",
+    "format_timestamp",
+    "message_from_tree",
+]

@@ -1,0 +1,426 @@
+"""Sans-IO Hermes connections, h11 style: bytes in, messages out; messages in, bytes out.
+
+:class:`HorizontalConnection` is one side of one lane (reference §3). It has h11's four verbs:
+
+* ``receive_data(data)`` feeds bytes read from the socket (``b""`` means the peer closed);
+* ``next_event()`` returns the next message, :data:`NEED_DATA` or :data:`CLOSED`;
+* ``send(message)`` checks the message against the state table and returns the bytes to write;
+* ``send_failed()`` says the write failed; the connection is then in ERROR.
+
+Protocol errors are raised as :class:`~protocols.errors.RemoteProtocolError` (the peer broke a
+rule) or :class:`~protocols.errors.LocalProtocolError` (we tried to), with ``hint`` set to the
+Notification the standard says to send before closing (reference §3: code 1 ProtocolError,
+severity 1 Fatal, for a peer's error; lib's code 0 Unspecific / Fatal "SoftwareError" for our
+own). After an error the connection is in ERROR and every later call raises at once.
+
+**CheckAlive.** A Ping (``Type="1"``) from the peer is delivered as an event *and* answered
+automatically (lib's eAUTO mode): the Pong, with the same Id, is queued and the glue collects it
+with ``data_to_send()`` after each ``next_event()``. A plain CheckAlive (no Type, or Unknown) is
+delivered and not answered ([acc]). The keep-alive timer (lib: 60 s, restarted by every send)
+uses no clock: pass ``now`` to ``send``; ``next_deadline()`` says when to call
+``check_alive(now)``, which returns the plain ``<CheckAlive/>`` bytes when one is due.
+
+**What is delivered.** Every legal message, including the "accepted and ignored" ones (the
+state does not change) and :class:`~protocols.hermes.messages.UnknownMessage` for an unknown
+tag (never a protocol error, reference §2), so the glue can log them. Optional messages are
+refused on *send* unless the peer announced the feature in its ServiceDescription; on receipt
+we are liberal and deliver them (the state rules still apply).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NoReturn
+
+from protocols.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from protocols.hermes.codec import HermesDecodeError, decode, encode
+from protocols.hermes.framing import Framer
+from protocols.hermes.messages import (
+    BoardForecast,
+    CheckAlive,
+    CheckAliveType,
+    Command,
+    Message,
+    Notification,
+    NotificationCode,
+    QueryBoardInfo,
+    SendBoardInfo,
+    ServiceDescription,
+    SeverityType,
+    StartTransport,
+    StopTransport,
+    SupportedFeatures,
+    TransportFinished,
+    UnknownMessage,
+)
+from protocols.hermes.state import MOVES, Role, State, illegal_event_text
+
+
+class Signal(enum.Enum):
+    """What ``next_event()`` returns when it has no message."""
+
+    #: Feed more bytes with ``receive_data``.
+    NEED_DATA = "NEED_DATA"
+    #: The peer closed the connection (after ``receive_data(b"")``) and nothing is left.
+    CLOSED = "CLOSED"
+
+
+NEED_DATA = Signal.NEED_DATA
+CLOSED = Signal.CLOSED
+
+#: What ``next_event()`` returns.
+Event = Message | UnknownMessage | Signal
+
+#: lib's default CheckAlive period (reference §3, ``checkAlivePeriod``).
+DEFAULT_CHECK_ALIVE_PERIOD = 60.0
+
+# Optional horizontal messages and the feature the *peer* must have announced before we may send
+# them (reference §2.1, §2.5: "only send an optional message when the peer announced it").
+OPTIONAL_FEATURES: dict[type, str] = {
+    BoardForecast: "feature_board_forecast",
+    QueryBoardInfo: "feature_query_board_info",
+    SendBoardInfo: "feature_send_board_info",
+    Command: "feature_command",
+}
+
+
+def protocol_error_notification(description: str) -> Notification:
+    """The Notification for a peer's protocol error: code 1, severity Fatal (reference §3)."""
+    return Notification(NotificationCode.PROTOCOL_ERROR, SeverityType.FATAL, description)
+
+
+def software_error_notification(description: str) -> Notification:
+    """The Notification for our own misuse: lib's code 0 / Fatal "SoftwareError" (reference §3)."""
+    return Notification(NotificationCode.UNSPECIFIC, SeverityType.FATAL, f"SoftwareError: {description}")
+
+
+def shutdown_notification(description: str = "MachineShutdown") -> Notification:
+    """The Notification a clean stop sends before closing: code 5, severity Info (reference §3)."""
+    return Notification(NotificationCode.MACHINE_SHUTDOWN, SeverityType.INFO, description)
+
+
+class FramedConnection:
+    """What every Hermes channel shares: framing, decoding, errors, Pong, the CheckAlive timer.
+
+    Subclasses implement ``_check_received`` and ``_check_sending`` (the channel's rules,
+    raising through ``_fail_remote`` / ``_fail_local``) and ``_enter_error``, ``_closed`` and
+    ``_is_closed`` (their own state enum's ERROR and Disconnected).
+
+    Args:
+        check_alive_period: seconds without a send before a plain CheckAlive is due; None or 0
+            turns the timer off.
+        now: the current time on the caller's clock (it starts the timer).
+    """
+
+    def __init__(
+        self, *, check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD, now: float = 0.0
+    ) -> None:
+        self._framer = Framer()
+        self._eof = False
+        self._error: ProtocolError | None = None
+        self._outgoing = bytearray()
+        self._period = check_alive_period or None
+        self._last_send = now
+
+    # -- the four verbs ----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket; ``b""`` means the peer closed its side.
+
+        Raises:
+            RemoteProtocolError: more than 65,536 bytes without a complete message (§1).
+            ProtocolError: the connection is already in ERROR.
+        """
+        self._raise_if_failed()
+        if not data:
+            self._eof = True
+            return
+        try:
+            self._framer.feed(data)
+        except HermesDecodeError as exc:
+            self._fail_remote(exc)
+
+    def next_event(self) -> Event:
+        """Parse and return the next event.
+
+        Returns:
+            the next message (an :class:`UnknownMessage` for an unknown tag), :data:`NEED_DATA`
+            when more bytes are needed, or :data:`CLOSED` after EOF.
+
+        Raises:
+            RemoteProtocolError: the peer broke the protocol (malformed XML, a missing
+                mandatory attribute, an illegal message for the state); ``hint`` is the
+                Notification to send before closing, and the connection is in ERROR.
+            ProtocolError: the connection is already in ERROR.
+        """
+        self._raise_if_failed()
+        try:
+            frame = self._framer.next_frame()
+            if frame is None:
+                if self._eof:
+                    self._closed()
+                    return CLOSED
+                return NEED_DATA
+            message = decode(frame)
+        except HermesDecodeError as exc:
+            self._fail_remote(exc)
+        if isinstance(message, UnknownMessage):
+            return message  # reference §2: logged and ignored, never an error
+        self._check_received(message)
+        if isinstance(message, CheckAlive) and message.type == CheckAliveType.PING:
+            # lib eAUTO (reference §3): answer a Ping with a Pong carrying the same Id.
+            self._outgoing += encode(CheckAlive(type=CheckAliveType.PONG, id=message.id))
+        return message
+
+    def send(self, message: Message, *, now: float | None = None) -> bytes:
+        """Check ``message`` against the channel's rules and encode it.
+
+        Args:
+            message: the message to send.
+            now: the caller's clock; when given, restarts the CheckAlive timer.
+
+        Returns:
+            the bytes to write to the socket.
+
+        Raises:
+            LocalProtocolError: the message is not allowed now; ``hint`` is the Notification
+                to send before closing, and the connection is in ERROR.
+            ProtocolError: the connection is already in ERROR.
+        """
+        self._raise_if_failed()
+        try:
+            data = encode(message)
+        except LocalProtocolError as exc:  # a mandatory field is missing: our bug
+            self._fail_local(str(exc))
+        self._check_sending(message)
+        if now is not None:
+            self._last_send = now
+        return data
+
+    def send_failed(self) -> None:
+        """Tell the connection that writing its bytes failed; it moves to ERROR."""
+        if self._error is None:
+            self._error = LocalProtocolError("a send failed; the connection is unusable")
+        self._enter_error()
+
+    # -- glue helpers ------------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Bytes the connection queued on its own (the automatic Pong); empties the queue."""
+        if not self._outgoing:
+            return b""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def next_deadline(self) -> float | None:
+        """When the next plain CheckAlive is due, on the caller's clock (None: timer off)."""
+        if self._period is None or self._error is not None or self._is_closed():
+            return None
+        return self._last_send + self._period
+
+    def check_alive(self, now: float) -> bytes:
+        """Return a plain ``<CheckAlive/>`` if the timer expired at ``now``, else ``b""``.
+
+        The timer restarts when one is returned (lib restarts it on every send, reference §3).
+
+        Raises:
+            ProtocolError: the connection is in ERROR.
+        """
+        self._raise_if_failed()
+        deadline = self.next_deadline()
+        if deadline is None or now < deadline:
+            return b""
+        return self.send(CheckAlive(), now=now)
+
+    def shutdown(self, description: str = "MachineShutdown") -> bytes:
+        """Close cleanly: the Notification code 5 (MachineShutdown) / Info bytes to send last.
+
+        Returns:
+            the bytes to write before closing the socket; the connection is closed afterwards.
+        """
+        self._raise_if_failed()
+        data = encode(shutdown_notification(description))
+        self._closed()
+        return data
+
+    @property
+    def error(self) -> ProtocolError | None:
+        """The error that put the connection in ERROR, if any."""
+        return self._error
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def _check_received(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def _check_sending(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def _enter_error(self) -> None:
+        raise NotImplementedError
+
+    def _closed(self) -> None:
+        raise NotImplementedError
+
+    def _is_closed(self) -> bool:
+        raise NotImplementedError
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            # Whose fault it was stays the same: the peer's error or ours.
+            kind = LocalProtocolError if isinstance(self._error, LocalProtocolError) else RemoteProtocolError
+            raise kind(f"the connection is in ERROR after: {self._error}", hint=self._error.hint)
+
+    def _fail_remote(self, exc: HermesDecodeError | None = None, text: str = "") -> NoReturn:
+        error: ProtocolError = exc if exc is not None else RemoteProtocolError(text)
+        if error.hint is None:
+            error.hint = protocol_error_notification(str(error))
+        self._error = error
+        self._enter_error()
+        raise error
+
+    def _fail_local(self, text: str) -> NoReturn:
+        self._error = LocalProtocolError(text, hint=software_error_notification(text))
+        self._enter_error()
+        raise self._error
+
+
+class HorizontalConnection(FramedConnection):
+    """One side of one Hermes lane (reference §3), without I/O.
+
+    A connection object lives for one TCP session and starts in SocketConnected. The receiver
+    (TCP client) sends its ServiceDescription first; the sender (TCP server) answers with its
+    own after receiving it. Then boards are handed over by the table in
+    :mod:`protocols.hermes.state`.
+
+    Args:
+        role: ``Role.SENDER`` (the board sender, Downstream interface, TCP server) or
+            ``Role.RECEIVER`` (the board receiver, Upstream interface, TCP client).
+        check_alive_period: see :class:`FramedConnection`.
+        now: see :class:`FramedConnection`.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
+        now: float = 0.0,
+    ) -> None:
+        super().__init__(check_alive_period=check_alive_period, now=now)
+        self.role = role
+        self.peer_role = role.peer
+        #: The peer's ServiceDescription, once received.
+        self.peer_description: ServiceDescription | None = None
+        #: Our ServiceDescription, once sent.
+        self.our_description: ServiceDescription | None = None
+        self._start_board_id: str | None = None
+        self._state = State.SOCKET_CONNECTED
+        self._ours: dict[type, State] = {}
+        self._theirs: dict[type, State] = {}
+        # state -> (what we may send, what the peer may send), from the table in state.py.
+        self._dispatch = {state: (MOVES[role, state], MOVES[role.peer, state]) for state in State}
+        self._enter(State.SOCKET_CONNECTED)
+
+    @property
+    def state(self) -> State:
+        """The lane state both peers share (reference §3), or ERROR / Disconnected."""
+        return self._state
+
+    @property
+    def peer_features(self) -> SupportedFeatures:
+        """The features the peer announced (none before its ServiceDescription)."""
+        if self.peer_description is None:
+            return SupportedFeatures()
+        return self.peer_description.supported_features
+
+    @property
+    def start_board_id(self) -> str | None:
+        """The BoardId of the StartTransport of the transport in progress, if any."""
+        return self._start_board_id
+
+    def peer_supports(self, message_type: type) -> bool:
+        """Whether the peer announced the feature an optional message needs (True if none)."""
+        feature = OPTIONAL_FEATURES.get(message_type)
+        return feature is None or getattr(self.peer_features, feature) is not None
+
+    # Dispatch is chosen here, on the state change, not per message (h11's READERS idea).
+    def _enter(self, state: State) -> None:
+        self._state = state
+        self._ours, self._theirs = self._dispatch[state]
+        if state is State.NOT_AVAILABLE_NOT_READY:
+            self._start_board_id = None
+
+    def _enter_error(self) -> None:
+        self._enter(State.ERROR)
+
+    def _closed(self) -> None:
+        self._enter(State.DISCONNECTED)
+
+    def _is_closed(self) -> bool:
+        return self._state is State.DISCONNECTED
+
+    def _check_received(self, message: Message) -> None:
+        target = self._theirs.get(type(message))
+        if target is None:
+            self._fail_remote(text=illegal_event_text(self.peer_role, self._state, type(message)))
+        text = self._board_id_mismatch(message)
+        if text:
+            self._fail_remote(text=text)
+        if isinstance(message, ServiceDescription):
+            self.peer_description = message
+        self._advance(message, target)
+
+    def _check_sending(self, message: Message) -> None:
+        if self._state is State.DISCONNECTED:
+            # A race with the peer's close, not a protocol violation: no ERROR, no hint.
+            raise LocalProtocolError(f"cannot send {type(message).__name__}: the connection is closed")
+        target = self._ours.get(type(message))
+        if target is None:
+            self._fail_local(illegal_event_text(self.role, self._state, type(message)))
+        if not self.peer_supports(type(message)) or (
+            isinstance(message, CheckAlive)
+            and message.type == CheckAliveType.PING
+            and self.peer_features.feature_check_alive_response is None
+        ):
+            # Reference §2.5: optional messages only when the peer announced the feature.
+            self._fail_local(f"the peer did not announce the feature {type(message).__name__} needs")
+        text = self._board_id_mismatch(message)
+        if text:
+            self._fail_local(text)
+        if isinstance(message, ServiceDescription):
+            self.our_description = message
+        self._advance(message, target)
+
+    def _board_id_mismatch(self, message: Message) -> str:
+        # lib (§2.1): the StopTransport BoardId must equal the StartTransport one; lib's
+        # receiver applies the same check to TransportFinished. An empty start id is not checked.
+        start = self._start_board_id
+        if isinstance(message, StopTransport | TransportFinished) and start and message.board_id != start:
+            return (
+                f"{type(message).__name__} BoardId={message.board_id} does not match "
+                f"StartTransport BoardId={start} (IPC-HERMES-9852 §3)"
+            )
+        return ""
+
+    def _advance(self, message: Message, target: State) -> None:
+        if isinstance(message, StartTransport) and target is State.TRANSPORTING:
+            self._start_board_id = message.board_id
+        if target is not self._state:
+            self._enter(target)
+
+
+__all__ = [
+    "CLOSED",
+    "DEFAULT_CHECK_ALIVE_PERIOD",
+    "NEED_DATA",
+    "OPTIONAL_FEATURES",
+    "Event",
+    "FramedConnection",
+    "HorizontalConnection",
+    "Signal",
+    "protocol_error_notification",
+    "shutdown_notification",
+    "software_error_notification",
+]

@@ -1,0 +1,661 @@
+"""asyncio Hermes lanes with a high-level API that reads like the physical handoff.
+
+Two classes, one per side of a lane (reference §0):
+
+* :class:`SenderLane`, the **board sender's Downstream interface**, a TCP server on
+  ``50100 + lane_id`` by default. It takes one receiver at a time: a second connection gets
+  Notification code 2 (severity Error) and is closed while the first is kept, and the first
+  gets a CheckAlive so that a dead socket shows up (lib does the same, reference §1).
+  Application verbs: :meth:`SenderLane.offer_board`, :meth:`SenderLane.wait_for_start`,
+  :meth:`SenderLane.finish_transport`, or all three as :meth:`SenderLane.hand_over`.
+* :class:`ReceiverLane`, the **board receiver's Upstream interface**, a TCP client that
+  reconnects with jittered backoff: fast after a session that worked dropped, slower otherwise
+  (lib: 1 s and 10 s, reference §3). Application verbs: :meth:`ReceiverLane.announce_ready`,
+  :meth:`ReceiverLane.wait_for_board`, :meth:`ReceiverLane.start_transport`,
+  :meth:`ReceiverLane.stop_transport`, or all of them as :meth:`ReceiverLane.take_over`.
+
+Both answer the ServiceDescription handshake themselves, run their background work as named
+tasks in one TaskGroup (``hermes[<machine>/lane<n>].receive`` …), and on a clean stop send
+Notification code 5 (MachineShutdown) before closing. The state table is never touched by the
+application: each verb waits until the lane is in a state where its message is legal.
+If the session drops during a handoff, the waiting verb raises :class:`LaneDisconnected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, Self
+
+from protocols.errors import ProtocolError, TransportError
+from protocols.hermes.codec import encode
+from protocols.hermes.connection import (
+    DEFAULT_CHECK_ALIVE_PERIOD,
+    HorizontalConnection,
+    shutdown_notification,
+)
+from protocols.hermes.messages import (
+    BoardAvailable,
+    BoardQuality,
+    CheckAlive,
+    MachineReady,
+    Message,
+    Notification,
+    NotificationCode,
+    RevokeBoardAvailable,
+    RevokeMachineReady,
+    ServiceDescription,
+    SeverityType,
+    StartTransport,
+    StopTransport,
+    SupportedFeatures,
+    TransferState,
+    TransportFinished,
+    UnknownMessage,
+)
+from protocols.hermes.state import Role, State
+from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream, run_shielded
+
+#: Horizontal ports are 50100 + LaneId by default (reference §1, lib ``cBASE_PORT``).
+BASE_PORT = 50100
+
+#: The Hermes version we announce (reference §2.5).
+HERMES_VERSION = "1.6"
+
+
+#: The default SupportedFeatures: none announced.
+NO_FEATURES = SupportedFeatures()
+
+
+class LaneDisconnected(TransportError):
+    """The lane's session ended while a handoff step waited on it."""
+
+
+def lane_port(lane_id: int) -> int:
+    """The default TCP port of a lane's sender: 50100 + LaneId (reference §1)."""
+    return BASE_PORT + lane_id
+
+
+class _Session:
+    """One TCP session of a lane and what it has heard in the current handoff cycle."""
+
+    def __init__(self, stream: HermesStream, connection: HorizontalConnection) -> None:
+        self.stream = stream
+        self.connection = connection
+        self.alive = True
+        self.handshaken = False
+        self.board: BoardAvailable | None = None
+        self.ready: MachineReady | None = None
+        self.start: StartTransport | None = None
+        self.stop: StopTransport | None = None
+        self.finished: TransportFinished | None = None
+
+    @property
+    def state(self) -> State:
+        return self.connection.state
+
+
+class _Lane:
+    """What both sides share: the session, the change condition, the task group, the stop."""
+
+    role: Role
+
+    def __init__(
+        self,
+        *,
+        machine_id: str,
+        lane_id: int,
+        features: SupportedFeatures,
+        version: str,
+        interface_id: str | None,
+        check_alive_period: float | None,
+        on_message: Callable[[Message | UnknownMessage], None] | None,
+    ) -> None:
+        self.machine_id = machine_id
+        #: Called with every message the peer sends (Notifications, Commands, BoardForecasts,
+        #: unknown tags, ...), before the lane acts on it; it must not block.
+        self.on_message = on_message
+        self.lane_id = lane_id
+        self.description = ServiceDescription(
+            machine_id=machine_id,
+            lane_id=lane_id,
+            version=version,
+            supported_features=features,
+            interface_id=interface_id,
+        )
+        self.check_alive_period = check_alive_period
+        self._session: _Session | None = None
+        # Futures of the verbs waiting for a change; all are woken on every change (a cheap
+        # Condition: no lock is needed, everything runs on the loop's thread).
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tg: asyncio.TaskGroup | None = None
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handoff: _Session | None = None
+
+    @property
+    def name(self) -> str:
+        """The prefix of this lane's task names: ``hermes[<machine>/lane<n>]``."""
+        return f"hermes[{self.machine_id}/lane{self.lane_id}]"
+
+    @property
+    def state(self) -> State:
+        """The lane state of the current session (NotConnected when there is none)."""
+        session = self._session
+        return session.state if session is not None else State.NOT_CONNECTED
+
+    @property
+    def connected(self) -> bool:
+        """Whether a session has completed the ServiceDescription exchange."""
+        session = self._session
+        return session is not None and session.alive and session.handshaken
+
+    @property
+    def peer_description(self) -> ServiceDescription | None:
+        """The peer's ServiceDescription in the current session (its MachineId, features)."""
+        session = self._session
+        return session.connection.peer_description if session is not None else None
+
+    async def wait_connected(self) -> None:
+        """Wait until a session has completed the ServiceDescription exchange."""
+        await self._wait(lambda s: True)
+
+    async def send(self, message: Message) -> None:
+        """Send any other message on the current session: Notification, Command, BoardForecast,
+        QueryBoardInfo, SendBoardInfo, ... (optional ones only if the peer announced them).
+
+        Raises:
+            LaneDisconnected: the message is not allowed now (the session is then closed with
+                the error's Notification, as the standard asks), or the session is gone.
+        """
+        session = await self._wait(lambda s: True)
+        await self._send(session, message)
+
+    # -- session plumbing --------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], suffix: str) -> asyncio.Task[None]:
+        assert self._tg is not None, "use the lane as 'async with'"
+        task = self._tg.create_task(coro, name=f"{self.name}.{suffix}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self, ready: Callable[[_Session], bool], bound: _Session | None = None) -> _Session:
+        """Wait until the (``bound``, else current) handshaken session satisfies ``ready``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            session = self._session
+            if bound is not None and (session is not bound or not bound.alive):
+                if self._handoff is bound:
+                    self._handoff = None  # the next handoff starts on whatever session comes
+                raise LaneDisconnected(f"{self.name}: the session ended during the handoff")
+            if session is not None and session.alive and session.handshaken and ready(session):
+                return session
+            if self._closing:
+                raise LaneDisconnected(f"{self.name}: the lane is closing")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                waiter.cancel()  # a cancelled verb leaves no waiter behind
+
+    async def _run_session(self, session: _Session) -> None:
+        """Receive until the session ends; keep the cycle fields up to date for the verbs."""
+        stream = session.stream
+        keep_alive = self._spawn(stream.keep_alive(), "check_alive")
+        try:
+            while True:
+                message = await stream.receive()
+                if self.on_message is not None:
+                    self.on_message(message)
+                if isinstance(message, ServiceDescription) and self.role is Role.SENDER:
+                    # The server answers the receiver's ServiceDescription (reference §3).
+                    await stream.send(self.description)
+                    session.handshaken = True
+                elif isinstance(message, ServiceDescription):
+                    session.handshaken = True
+                elif isinstance(message, BoardAvailable):
+                    if session.state in (State.BOARD_AVAILABLE, State.AVAILABLE_AND_READY):
+                        session.board = message  # not the early, ignored announcement (§3)
+                elif isinstance(message, RevokeBoardAvailable):
+                    if session.state in (State.NOT_AVAILABLE_NOT_READY, State.MACHINE_READY):
+                        session.board = None
+                elif isinstance(message, MachineReady):
+                    session.ready = message
+                elif isinstance(message, RevokeMachineReady):
+                    session.ready = None
+                elif isinstance(message, StartTransport):
+                    session.start = message
+                elif isinstance(message, StopTransport):
+                    session.stop = message
+                elif isinstance(message, TransportFinished):
+                    session.finished = message
+                else:
+                    continue  # Notification, CheckAlive, unknown tags: nothing to wait on
+                self._notify()
+        except (ProtocolError, HermesConnectionClosed):
+            pass
+        finally:
+            # The session is over for the lane at once (a new receiver may connect), even while
+            # its socket still closes.
+            session.alive = False
+            keep_alive.cancel()
+            if self._session is session:
+                self._session = None
+            self._notify()
+            await stream.aclose()
+
+    async def _send(self, session: _Session, message: Message) -> None:
+        try:
+            await session.stream.send(message)
+        except (ProtocolError, HermesConnectionClosed) as exc:
+            raise LaneDisconnected(f"{self.name}: sending {type(message).__name__} failed: {exc}") from exc
+
+    async def _shutdown_session(self) -> None:
+        session = self._session
+        if session is not None and session.alive:
+            await session.stream.aclose(shutdown_notification())
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closing = True
+        self._notify()
+        await run_shielded(self._close_all())
+        for task in list(self._tasks):
+            task.cancel()
+        assert self._tg is not None
+        tg, self._tg = self._tg, None
+        # The body's own exception propagates by itself; passing it in would wrap it in a group.
+        await tg.__aexit__(None, None, None)
+
+    async def _close_all(self) -> None:
+        raise NotImplementedError
+
+
+class SenderLane(_Lane):
+    """The board sender's side of one lane: the Downstream interface, a TCP server.
+
+    Use it as ``async with SenderLane(machine_id="M1", lane_id=1) as lane:``, then hand boards
+    over with :meth:`hand_over`, or step by step with :meth:`offer_board`,
+    :meth:`wait_for_start` and :meth:`finish_transport`.
+
+    Args:
+        machine_id: our MachineId (in our ServiceDescription).
+        lane_id: the lane (1, 2, ...).
+        host: the address to listen on.
+        port: the TCP port; default 50100 + lane_id; 0 picks a free one (see :attr:`port`).
+        features: the SupportedFeatures we announce.
+        version: the Hermes version we announce.
+        interface_id: our InterfaceId, if any.
+        client_address: accept connections only from this IP (the ClientAddress setting).
+        check_alive_period: seconds between plain CheckAlives on a quiet session (None: off).
+        on_message: called with every message the receiver sends (see :attr:`on_message`).
+    """
+
+    role = Role.SENDER
+
+    def __init__(
+        self,
+        *,
+        machine_id: str,
+        lane_id: int,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        features: SupportedFeatures = NO_FEATURES,
+        version: str = HERMES_VERSION,
+        interface_id: str | None = None,
+        client_address: str | None = None,
+        check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
+        on_message: Callable[[Message | UnknownMessage], None] | None = None,
+    ) -> None:
+        super().__init__(
+            machine_id=machine_id,
+            lane_id=lane_id,
+            features=features,
+            version=version,
+            interface_id=interface_id,
+            check_alive_period=check_alive_period,
+            on_message=on_message,
+        )
+        self.host = host
+        self.port = lane_port(lane_id) if port is None else port
+        self.client_address = client_address
+        self._server: asyncio.Server | None = None
+        self.refused = 0
+
+    async def __aenter__(self) -> Self:
+        self._closing = False
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        try:
+            # SO_REUSEADDR: a restarted sender must bind again at once (lib's gotcha, §3).
+            self._server = await asyncio.start_server(
+                self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
+            )
+        except BaseException as exc:
+            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing or self._tg is None:
+            writer.close()
+            return
+        self._spawn(self._accept(reader, writer), "receive")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = HorizontalConnection(
+            Role.SENDER, check_alive_period=self.check_alive_period, now=asyncio.get_running_loop().time()
+        )
+        stream = HermesStream(reader, writer, connection)
+        peer_ip = stream.peer[0] if stream.peer else None
+        if self.client_address is not None and peer_ip != self.client_address:
+            await stream.aclose()  # the ClientAddress filter (reference §1)
+            return
+        current = self._session
+        if current is not None and current.alive:
+            # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep
+            # the first, and probe it with a CheckAlive so a dead old socket shows up.
+            self.refused += 1
+            refusal = Notification(
+                NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION,
+                SeverityType.ERROR,
+                "ConnectionRefusedBecauseOfEstablishedConnection",
+            )
+            with contextlib.suppress(HermesConnectionClosed):
+                await stream.write_raw(encode(refusal))
+            await stream.aclose()
+            with contextlib.suppress(ProtocolError, HermesConnectionClosed):
+                await current.stream.send(CheckAlive())
+            return
+        session = _Session(stream, connection)
+        self._session = session
+        await self._run_session(session)
+
+    async def _close_all(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self._shutdown_session()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
+
+    # -- the handoff, as the sending machine sees it ------------------------------------------
+
+    async def offer_board(self, board: BoardAvailable) -> None:
+        """Announce a board ready to leave (BoardAvailable), as soon as the lane allows it.
+
+        Waits for a connected receiver and for the lane to be idle or ready (a board offered
+        while the previous one still moves would be forgotten by the receiver, reference §3).
+
+        Raises:
+            LaneDisconnected: the session ended or the lane is closing.
+        """
+        async with self._lock:
+            session = await self._wait(
+                lambda s: s.state in (State.NOT_AVAILABLE_NOT_READY, State.MACHINE_READY)
+            )
+            session.start = session.stop = None
+            session.board = board
+            self._handoff = session
+            await self._send(session, board)
+
+    async def revoke_board(self) -> None:
+        """Withdraw the offered board (RevokeBoardAvailable) before the transport starts."""
+        session = await self._wait(
+            lambda s: s.state in (State.BOARD_AVAILABLE, State.AVAILABLE_AND_READY), self._handoff
+        )
+        session.board = None
+        await self._send(session, RevokeBoardAvailable())
+
+    async def wait_for_start(self) -> StartTransport:
+        """Wait until the receiver starts taking the board (StartTransport) and return it.
+
+        Raises:
+            LaneDisconnected: the session ended meanwhile.
+        """
+        session = await self._wait(lambda s: s.start is not None, self._handoff)
+        assert session.start is not None
+        return session.start
+
+    async def finish_transport(
+        self, board_id: str | None = None, transfer_state: TransferState = TransferState.COMPLETE
+    ) -> StopTransport:
+        """Report the board handed over (TransportFinished) and wait for the receiver's StopTransport.
+
+        Args:
+            board_id: the board; default the StartTransport's BoardId.
+            transfer_state: how the transfer ended (Complete by default).
+
+        Returns:
+            the receiver's StopTransport (it may have arrived first, if the receiver stopped).
+
+        Raises:
+            LaneDisconnected: the session ended meanwhile.
+        """
+        session = await self._wait(
+            lambda s: s.state in (State.TRANSPORTING, State.TRANSPORT_STOPPED), self._handoff
+        )
+        assert session.start is not None
+        finished = TransportFinished(
+            transfer_state=transfer_state, board_id=board_id or session.start.board_id
+        )
+        await self._send(session, finished)
+        session = await self._wait(lambda s: s.stop is not None, session)
+        assert session.stop is not None
+        stop = session.stop
+        session.start = session.stop = session.board = None
+        self._handoff = None
+        return stop
+
+    async def hand_over(self, board: BoardAvailable) -> StopTransport:
+        """One whole handoff: offer the board, wait for the start, finish, return the stop."""
+        await self.offer_board(board)
+        await self.wait_for_start()
+        return await self.finish_transport(board.board_id)
+
+
+class ReceiverLane(_Lane):
+    """The board receiver's side of one lane: the Upstream interface, a TCP client.
+
+    It connects to the sender and keeps reconnecting while open: ``fast_retry`` seconds after
+    a session that completed the handshake dropped, otherwise a backoff that doubles from
+    ``fast_retry`` up to ``slow_retry``; each delay is jittered (between half and all of it).
+
+    Args:
+        host: the sender's address.
+        port: the sender's port; default 50100 + lane_id.
+        machine_id: our MachineId.
+        lane_id: the lane (1, 2, ...).
+        features: the SupportedFeatures we announce.
+        version: the Hermes version we announce.
+        interface_id: our InterfaceId, if any.
+        check_alive_period: seconds between plain CheckAlives on a quiet session (None: off).
+        fast_retry: reconnect delay after a working session dropped (lib: 1 s).
+        slow_retry: the longest reconnect delay otherwise (lib: 10 s).
+        connect_timeout: how long one TCP connect may take.
+        on_message: called with every message the sender sends (see :attr:`on_message`).
+    """
+
+    role = Role.RECEIVER
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        machine_id: str,
+        lane_id: int,
+        features: SupportedFeatures = NO_FEATURES,
+        version: str = HERMES_VERSION,
+        interface_id: str | None = None,
+        check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
+        fast_retry: float = 1.0,
+        slow_retry: float = 10.0,
+        connect_timeout: float = 5.0,
+        on_message: Callable[[Message | UnknownMessage], None] | None = None,
+    ) -> None:
+        super().__init__(
+            machine_id=machine_id,
+            lane_id=lane_id,
+            features=features,
+            version=version,
+            interface_id=interface_id,
+            check_alive_period=check_alive_period,
+            on_message=on_message,
+        )
+        self.host = host
+        self.port = lane_port(lane_id) if port is None else port
+        self.fast_retry = fast_retry
+        self.slow_retry = slow_retry
+        self.connect_timeout = connect_timeout
+        self.sessions = 0
+        self._rng = random.Random()
+
+    async def __aenter__(self) -> Self:
+        self._closing = False
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._spawn(self._connect_loop(), "connect")
+        return self
+
+    def _next_delay(self, worked: bool, failures: int) -> float:
+        base = self.fast_retry if worked else min(self.slow_retry, self.fast_retry * 2**failures)
+        return base * (0.5 + 0.5 * self._rng.random())
+
+    async def _connect_loop(self) -> None:
+        failures = 0
+        while not self._closing:
+            worked = False
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    reader, writer = await asyncio.open_connection(self.host, self.port)
+            except (OSError, TimeoutError):
+                failures += 1
+            else:
+                connection = HorizontalConnection(
+                    Role.RECEIVER,
+                    check_alive_period=self.check_alive_period,
+                    now=asyncio.get_running_loop().time(),
+                )
+                session = _Session(HermesStream(reader, writer, connection), connection)
+                self._session = session
+                self.sessions += 1
+                with contextlib.suppress(ProtocolError, HermesConnectionClosed):
+                    # The client speaks first (reference §3).
+                    await session.stream.send(self.description)
+                await self._spawn(self._run_session(session), "receive")
+                worked = session.handshaken
+                failures = 0 if worked else failures + 1
+            if self._closing:
+                return
+            await asyncio.sleep(self._next_delay(worked, failures))  # backoff timer
+
+    async def _close_all(self) -> None:
+        await self._shutdown_session()
+
+    # -- the handoff, as the receiving machine sees it ----------------------------------------
+
+    async def announce_ready(self, ready: MachineReady | None = None) -> None:
+        """Say the machine can take a board (MachineReady), as soon as the lane allows it.
+
+        Args:
+            ready: the MachineReady to send; default: any board quality.
+        """
+        async with self._lock:
+            session = await self._wait(
+                lambda s: s.state in (State.NOT_AVAILABLE_NOT_READY, State.BOARD_AVAILABLE)
+            )
+            session.start = session.finished = None
+            self._handoff = session
+            await self._send(session, ready or MachineReady(failed_board=BoardQuality.ANY))
+
+    async def revoke_ready(self) -> None:
+        """Withdraw readiness (RevokeMachineReady) before the transport starts."""
+        session = await self._wait(
+            lambda s: s.state in (State.MACHINE_READY, State.AVAILABLE_AND_READY), self._handoff
+        )
+        await self._send(session, RevokeMachineReady())
+
+    async def wait_for_board(self) -> BoardAvailable:
+        """Wait until the sender offers a board (BoardAvailable) and return it."""
+        session = await self._wait(
+            lambda s: s.board is not None and s.state in (State.BOARD_AVAILABLE, State.AVAILABLE_AND_READY),
+            self._handoff,
+        )
+        assert session.board is not None
+        return session.board
+
+    async def start_transport(self, board_id: str | None = None, conveyor_speed: float | None = None) -> None:
+        """Start taking the board (StartTransport); the lane must be ready (and usually offered).
+
+        Args:
+            board_id: the board; default the offered board's BoardId.
+            conveyor_speed: the speed chosen for the handover, if any.
+        """
+        session = await self._wait(
+            lambda s: (
+                s.state is State.AVAILABLE_AND_READY
+                or (s.state is State.MACHINE_READY and board_id is not None)
+            ),
+            self._handoff,
+        )
+        chosen = board_id or (session.board.board_id if session.board is not None else "")
+        await self._send(session, StartTransport(board_id=chosen, conveyor_speed=conveyor_speed))
+
+    async def wait_for_finished(self) -> TransportFinished:
+        """Wait for the sender's TransportFinished of the transport in progress."""
+        session = await self._wait(lambda s: s.finished is not None, self._handoff)
+        assert session.finished is not None
+        return session.finished
+
+    async def stop_transport(
+        self, transfer_state: TransferState = TransferState.COMPLETE
+    ) -> TransportFinished:
+        """Report the board arrived or the transport stopped (StopTransport); wait for TransportFinished.
+
+        Returns:
+            the sender's TransportFinished (often it arrived before the StopTransport).
+        """
+        session = await self._wait(
+            lambda s: s.state in (State.TRANSPORTING, State.TRANSPORT_FINISHED), self._handoff
+        )
+        board_id = session.connection.start_board_id or ""
+        await self._send(session, StopTransport(transfer_state=transfer_state, board_id=board_id))
+        session = await self._wait(lambda s: s.finished is not None, session)
+        assert session.finished is not None
+        finished = session.finished
+        session.start = session.finished = session.board = None
+        self._handoff = None
+        return finished
+
+    async def take_over(self, ready: MachineReady | None = None) -> BoardAvailable:
+        """One whole handoff: ready, wait for a board, start, wait for the finish, stop.
+
+        Returns:
+            the BoardAvailable of the board taken over.
+        """
+        await self.announce_ready(ready)
+        board = await self.wait_for_board()
+        await self.start_transport(board.board_id)
+        await self.wait_for_finished()
+        await self.stop_transport()
+        return board
+
+
+__all__ = ["BASE_PORT", "HERMES_VERSION", "LaneDisconnected", "ReceiverLane", "SenderLane", "lane_port"]

@@ -1,0 +1,1 @@
+"""Tests of protocols/hermes/transport over real loopback sockets."""
