@@ -150,6 +150,7 @@ class Outbox:
         self._queue: list[tuple[OutboxItem, asyncio.Future[int]]] = []
         self._flush_scheduled = False
         self._arrived: dict[str, asyncio.Event] = {}
+        self._empty = asyncio.Event()
         self._count = 0
         self.dropped = 0
 
@@ -272,6 +273,8 @@ class Outbox:
                 fut.set_result(result)
         for event in self._arrived.values():
             event.set()
+        if self._count:
+            self._empty.clear()
 
     def _insert(self, items: list[OutboxItem]) -> list[int | BaseException]:
         db = self.db
@@ -372,6 +375,8 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if self._count == 0:
+            self._empty.set()
 
     async def wait_for_events(self, sink: str) -> None:
         """Return when ``sink`` has something to send (at once if it already has)."""
@@ -380,6 +385,12 @@ class Outbox:
         while not self.db.execute("SELECT 1 FROM pending WHERE sink = ? LIMIT 1", (sink,)).fetchone():
             event.clear()
             await event.wait()
+
+    async def wait_empty(self) -> None:
+        """Return once every sink has delivered everything (at once if the outbox is empty)."""
+        while self._count:
+            self._empty.clear()
+            await self._empty.wait()
 
     # --- observing -----------------------------------------------------------------------
 

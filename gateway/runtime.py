@@ -1,0 +1,211 @@
+"""The running gateway: machines supervised, observations normalized into the outbox, sinks draining.
+
+``MachineRuntime`` is one machine's pipeline: its adapter's observations go through its
+``MachineNormalizer`` into the outbox, faults and state changes at high priority. ``Gateway``
+runs all of them in one TaskGroup: each adapter under its own supervisor (a crash is logged and
+restarted with backoff and never takes another machine down), one drain task per sink, the CFX
+request listener hosting every machine's handle, and the heartbeat. A clean stop publishes
+EndpointShuttingDown for every handle and lets the sinks flush what they can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from adapters.base import Adapter
+from adapters.observations import Observation
+from gateway.normalize import MachineNormalizer
+from gateway.outbox import Outbox, OutboxItem, Priority
+from gateway.recipes import RecipeService
+from gateway.sinks.base import Sink, drain
+from protocols.cfx import EndpointConnected, EndpointShuttingDown, Envelope, encode_envelope
+
+log = structlog.get_logger("linegate.runtime")
+
+# Events an operator must see first when a backlog drains (reference: issue "outbox" ordering).
+_HIGH = (
+    "CFX.ResourcePerformance.",  # faults, state changes, log entries
+    "CFX.Production.RecipeActivated",
+    "CFX.Production.RecipeDeactivated",
+    "CFX.EndpointConnected",
+    "CFX.EndpointShuttingDown",
+    "CFX.Heartbeat",
+)
+_BULK_IN_HIGH = ("CFX.ResourcePerformance.EnergyConsumed", "CFX.ResourcePerformance.ProcessDataRecorded")
+
+
+def priority_for(message_name: str) -> Priority:
+    """HIGH for faults, state, recipe and presence messages; BULK for unit flow and process data."""
+    if message_name.startswith(_BULK_IN_HIGH):
+        return Priority.BULK
+    return Priority.HIGH if message_name.startswith(_HIGH) else Priority.BULK
+
+
+def outbox_item(envelope: Envelope) -> OutboxItem:
+    """The outbox record of an envelope: its canonical JSON plus routing facts."""
+    assert envelope.source is not None
+    return OutboxItem(
+        source=envelope.source,
+        message_name=envelope.message_name,
+        unique_id=str(envelope.unique_id),
+        payload=encode_envelope(envelope),
+        priority=priority_for(envelope.message_name),
+    )
+
+
+class MachineRuntime:
+    """One machine: its adapter, normalizer and the outbox they feed.
+
+    Args:
+        machine_id: the id from the line config.
+        handle: its CFX handle (Source of its envelopes).
+        adapter: the connection to the machine.
+        outbox: where its envelopes are stored before anything acknowledges them.
+        interlock: ``finish_board`` or ``refuse`` (see ``gateway.recipes``).
+    """
+
+    def __init__(
+        self, machine_id: str, handle: str, adapter: Adapter, outbox: Outbox, interlock: str
+    ) -> None:
+        self.machine_id = machine_id
+        self.handle = handle
+        self.adapter = adapter
+        self.outbox = outbox
+        self.interlock = interlock
+        self.normalizer = MachineNormalizer(handle)
+        self.observations = 0
+        self.events = 0
+        self._changed = asyncio.Condition()
+
+    def boards_in_process(self) -> int:
+        """Open work transactions (boards between WorkStarted and WorkCompleted)."""
+        return len(self.normalizer.transactions)
+
+    async def wait_idle(self) -> None:
+        """Return once no board is in process."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.boards_in_process() == 0)
+
+    async def record(self, observation: Observation) -> None:
+        """Normalize an observation and commit its envelopes (returns after the commit)."""
+        self.observations += 1
+        envelopes = self.normalizer.feed(observation)
+        if envelopes:
+            await self.outbox.put_many(outbox_item(e) for e in envelopes)
+            self.events += len(envelopes)
+        async with self._changed:
+            self._changed.notify_all()
+
+
+AdapterFactory = Callable[[str], Adapter]
+
+
+class Gateway:
+    """The service: machines, outbox, sinks, the CFX listener and the recipe service.
+
+    Args:
+        outbox: the (not yet opened) outbox.
+        machines: the machine runtimes.
+        sinks: the sinks; their names must be the outbox's sink names.
+        recipes: the recipe service (built over ``machines``).
+        listener: an AMQP 1.0 ``CFXListener`` to host the machines' handles, or None.
+        heartbeat: Heartbeat interval (1 s to 5 min; reference §2.6), or None for none.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        machines: Sequence[MachineRuntime],
+        sinks: Sequence[Sink],
+        recipes: RecipeService,
+        *,
+        listener: object | None = None,
+        heartbeat: timedelta | None = timedelta(minutes=1),
+        restart_base: float = 1.0,
+        restart_cap: float = 60.0,
+    ) -> None:
+        if heartbeat is not None and not timedelta(seconds=1) <= heartbeat <= timedelta(minutes=5):
+            raise ValueError(
+                "heartbeat must be between 1 s and 5 min (CFX requires one at least every 5 min)"
+            )
+        self.outbox = outbox
+        self.machines: Mapping[str, MachineRuntime] = {m.machine_id: m for m in machines}
+        self.sinks = list(sinks)
+        self.recipes = recipes
+        self.listener = listener
+        self.heartbeat = heartbeat
+        self.restart_base = restart_base
+        self.restart_cap = restart_cap
+        self.started = asyncio.Event()
+        self.crashes: dict[str, int] = {m: 0 for m in self.machines}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then announce shutdown and return."""
+        async with asyncio.TaskGroup() as group:
+            tasks = []
+            for runtime in self.machines.values():
+                tasks.append(
+                    group.create_task(self._supervise(runtime), name=f"adapter[{runtime.handle}].run")
+                )
+                await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
+            for sink in self.sinks:
+                tasks.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
+            if self.heartbeat is not None:
+                tasks.append(group.create_task(self._heartbeats(self.heartbeat), name="gateway.heartbeat"))
+            self.started.set()
+            log.info("gateway.started", machines=sorted(self.machines), sinks=[s.name for s in self.sinks])
+            await stop.wait()
+            for runtime in self.machines.values():
+                await self._presence(runtime, EndpointShuttingDown(cfx_handle=runtime.handle))
+            await self._flush(timeout=5.0)
+            for task in tasks:
+                task.cancel()
+        log.info("gateway.stopped", backlog=self.outbox.depth())
+
+    async def _presence(
+        self, runtime: MachineRuntime, body: EndpointConnected | EndpointShuttingDown
+    ) -> None:
+        envelope = Envelope.create(body, source=runtime.handle, time_stamp=datetime.now(UTC))
+        await self.outbox.put(outbox_item(envelope))
+
+    async def _flush(self, timeout: float) -> None:
+        # Give the sinks a moment to deliver the shutdown announcements; what remains stays in
+        # the outbox and is delivered on the next start.
+        try:
+            async with asyncio.timeout(timeout):
+                await self.outbox.wait_empty()
+        except TimeoutError:
+            log.warning("gateway.flush_incomplete", backlog=self.outbox.depth())
+
+    async def _supervise(self, runtime: MachineRuntime) -> None:
+        rng = random.Random()
+        while True:
+            try:
+                await runtime.adapter.run(runtime.record)
+            except Exception as exc:  # a bug in one adapter must not take the line down
+                self.crashes[runtime.machine_id] += 1
+                n = self.crashes[runtime.machine_id]
+                delay = max(
+                    self.restart_base / 4, rng.uniform(0, min(self.restart_cap, self.restart_base * 2**n))
+                )
+                log.error(
+                    "adapter.crashed",
+                    machine=runtime.machine_id,
+                    error=repr(exc),
+                    crashes=n,
+                    restart_in=round(delay, 3),
+                    exc_info=exc,
+                )
+                await asyncio.sleep(delay)
+
+    async def _heartbeats(self, every: timedelta) -> None:
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            now = datetime.now(UTC)
+            for runtime in self.machines.values():
+                await self.outbox.put(outbox_item(runtime.normalizer.heartbeat(every, now)))

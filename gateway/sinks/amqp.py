@@ -1,0 +1,39 @@
+"""The AMQP sink: the outbox's events to the RabbitMQ topic exchange through ``CFXPublisher``.
+
+The payload stored in the outbox is the envelope's canonical JSON, so the sink publishes the
+bytes as they are (routing key ``<Source handle>.<MessageName>``, message-id = UniqueID) and
+acknowledges a batch only when the broker confirmed every message of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.outbox import StoredEvent
+from protocols.cfx.transport import CFXPublisher
+from protocols.cfx.transport.wire import routing_key
+
+
+class AmqpSink:
+    """Publishes batches through a running ``CFXPublisher`` (entered by the caller)."""
+
+    def __init__(self, publisher: CFXPublisher, *, name: str = "amqp") -> None:
+        self.name = name
+        self.publisher = publisher
+
+    async def publish(self, batch: list[StoredEvent]) -> None:
+        """Pipeline the batch through the publisher's confirm window; return when all are confirmed.
+
+        While the broker is away the publisher keeps retrying, so this waits (the outbox keeps
+        the backlog); a broker nack raises ``PublishError`` (a TransportError) and the batch is
+        offered again.
+        """
+        pending = [
+            await self.publisher.submit_raw(
+                event.payload,
+                routing_key=routing_key(event.source, event.message_name),
+                message_id=event.unique_id,
+            )
+            for event in batch
+        ]
+        await asyncio.gather(*pending)
