@@ -13,7 +13,7 @@ $(PY):
 # Reinstall (and rebuild native/) whenever the build inputs change.
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
 	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel
-	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	$(PY) -m pip install -q --no-build-isolation -e ".[test,fast]"
 	touch $(STAMP)
 
 venv: $(STAMP)
