@@ -70,7 +70,9 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # Without an explicit stream, resolve sys.stdout per logger rather than pinning the
+        # object seen now (tests and daemons replace sys.stdout).
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (aio-pika, asyncua, pymodbus) follow the same level.

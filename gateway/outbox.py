@@ -19,7 +19,7 @@ import asyncio
 import enum
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -151,7 +151,9 @@ class Outbox:
         self._flush_scheduled = False
         self._arrived: dict[str, asyncio.Event] = {}
         self._empty = asyncio.Event()
+        self._delivered = asyncio.Event()
         self._count = 0
+        self._pending: dict[str, int] = {}  # per sink, kept in step with the table (hot path)
         self.dropped = 0
 
     # --- lifetime ------------------------------------------------------------------------
@@ -195,13 +197,19 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._count = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        self._recount()
         if set(self.sinks) != known and known:
             log.info(
                 "outbox.sinks_changed",
                 added=sorted(set(self.sinks) - known),
                 removed=sorted(known - set(self.sinks)),
             )
+
+    def _recount(self) -> None:
+        db = self.db
+        self._count = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        counts = dict(db.execute("SELECT sink, count(*) FROM pending GROUP BY sink").fetchall())
+        self._pending = {sink: counts.get(sink, 0) for sink in self.sinks}
 
     def close(self) -> None:
         """Close the database; events still queued for commit fail (their put raises)."""
@@ -300,11 +308,13 @@ class Outbox:
                     [(sink, int(item.priority), seq) for sink in self.sinks],
                 )
                 self._count += 1
+                for sink in self.sinks:
+                    self._pending[sink] += 1
                 results.append(seq)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            self._count = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            self._recount()
             raise
         return results
 
@@ -317,6 +327,8 @@ class Outbox:
         ).fetchone()
         if row is None:
             return False
+        for (sink,) in db.execute("SELECT sink FROM pending WHERE seq = ?", (row[0],)).fetchall():
+            self._pending[sink] -= 1
         db.execute("DELETE FROM events WHERE seq = ?", (row[0],))
         self._count -= 1
         self.dropped += 1
@@ -338,20 +350,23 @@ class Outbox:
 
     # --- draining ------------------------------------------------------------------------
 
-    def next_batch(self, sink: str, limit: int = 256) -> list[StoredEvent]:
+    def next_batch(self, sink: str, limit: int = 256, *, skip: Collection[int] = ()) -> list[StoredEvent]:
         """The next events ``sink`` must publish, high priority first, each class in put order.
 
         The same events are returned again until acknowledged, so a sink that failed to publish
-        simply asks again.
+        simply asks again. ``skip`` leaves out events already in flight (a pipelined sink).
         """
         self._check_sink(sink)
         rows = self.db.execute(
             "SELECT e.seq, e.source, e.message_name, e.unique_id, e.payload, e.priority, e.created"
             " FROM pending p JOIN events e ON e.seq = p.seq"
             " WHERE p.sink = ? ORDER BY p.priority, p.seq LIMIT ?",
-            (sink, limit),
+            (sink, limit + len(skip)),
         ).fetchall()
-        return [StoredEvent(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6]) for r in rows]
+        events = [
+            StoredEvent(r[0], r[1], r[2], r[3], r[4], Priority(r[5]), r[6]) for r in rows if r[0] not in skip
+        ]
+        return events[:limit]
 
     def ack(self, sink: str, seqs: Iterable[int]) -> None:
         """Record that ``sink`` has delivered these events (confirmed by its broker)."""
@@ -362,7 +377,10 @@ class Outbox:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("DELETE FROM pending WHERE sink = ? AND seq = ?", [(sink, s) for s in seq_list])
+            deleted = db.executemany(
+                "DELETE FROM pending WHERE sink = ? AND seq = ?", [(sink, s) for s in seq_list]
+            )
+            self._pending[sink] -= deleted.rowcount
             # An event every sink has delivered leaves the store.
             placeholders = ",".join("?" * len(seq_list))
             cur = db.execute(
@@ -374,17 +392,29 @@ class Outbox:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._recount()
             raise
+        self._delivered.set()
         if self._count == 0:
             self._empty.set()
 
-    async def wait_for_events(self, sink: str) -> None:
-        """Return when ``sink`` has something to send (at once if it already has)."""
+    async def wait_for_events(self, sink: str, *, beyond: int = 0) -> None:
+        """Return when ``sink`` has more than ``beyond`` events to send (at once if it already has).
+
+        A pipelined sink passes the number it has in flight, to wait for new ones only.
+        """
         self._check_sink(sink)
         event = self._arrived[sink]
-        while not self.db.execute("SELECT 1 FROM pending WHERE sink = ? LIMIT 1", (sink,)).fetchone():
+        while self.depth(sink) <= beyond:
             event.clear()
             await event.wait()
+
+    async def wait_delivered(self, sink: str) -> None:
+        """Return once ``sink`` has delivered everything stored so far (at once if it has)."""
+        self._check_sink(sink)
+        while self._pending[sink]:
+            self._delivered.clear()
+            await self._delivered.wait()
 
     async def wait_empty(self) -> None:
         """Return once every sink has delivered everything (at once if the outbox is empty)."""
@@ -399,7 +429,7 @@ class Outbox:
         if sink is None:
             return self._count
         self._check_sink(sink)
-        return int(self.db.execute("SELECT count(*) FROM pending WHERE sink = ?", (sink,)).fetchone()[0])
+        return self._pending[sink]
 
     def oldest_age(self, now: float | None = None) -> float:
         """Seconds since the oldest stored event was put (0 when empty)."""

@@ -17,9 +17,12 @@ from protocols.cfx.transport.wire import routing_key
 class AmqpSink:
     """Publishes batches through a running ``CFXPublisher`` (entered by the caller)."""
 
-    def __init__(self, publisher: CFXPublisher, *, name: str = "amqp") -> None:
+    def __init__(self, publisher: CFXPublisher, *, name: str = "amqp", pipeline_depth: int = 4) -> None:
         self.name = name
         self.publisher = publisher
+        # The publisher keeps order and retries across reconnects itself, so several batches
+        # may wait for confirms at once; only a broker nack fails a batch.
+        self.pipeline_depth = pipeline_depth
 
     async def publish(self, batch: list[StoredEvent]) -> None:
         """Pipeline the batch through the publisher's confirm window; return when all are confirmed.

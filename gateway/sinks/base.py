@@ -19,7 +19,9 @@ class Sink(Protocol):
 
     ``publish`` returns only when every event of the batch is confirmed by the far side, or
     raises ``TransportError`` (the batch is then offered again, so delivery is at-least-once and
-    consumers de-duplicate on UniqueID, as CFX intends).
+    consumers de-duplicate on UniqueID, as CFX intends). A sink may set ``pipeline_depth`` > 1
+    when it can take the next batches while earlier ones await their confirms (the AMQP sink);
+    the default is one batch at a time, which keeps order even across failures.
     """
 
     name: str
@@ -38,26 +40,58 @@ async def drain(
 ) -> None:
     """Deliver ``sink``'s share of the outbox until cancelled.
 
-    A failing sink retries with jittered, capped exponential backoff and never drops or skips an
-    event; the other sinks are unaffected.
+    Up to ``sink.pipeline_depth`` batches are in flight; each is acknowledged when its publish
+    returns. A failing sink retries with jittered, capped exponential backoff and never drops or
+    skips an event; the other sinks are unaffected.
     """
     rng = rng or random.Random()
-    failures = 0
+    depth = max(1, int(getattr(sink, "pipeline_depth", 1)))
     bound = log.bind(sink=sink.name)
-    while True:
-        await outbox.wait_for_events(sink.name)
-        batch = outbox.next_batch(sink.name, batch_size)
-        try:
-            await sink.publish(batch)
-        except TransportError as exc:
-            failures += 1
-            delay = max(
-                retry_base / 4, rng.uniform(0, min(retry_cap, retry_base * 2 ** min(failures - 1, 32)))
-            )
-            bound.warning("sink.publish_failed", error=str(exc), events=len(batch), retry_in=round(delay, 3))
-            await asyncio.sleep(delay)
-            continue
-        if failures:
-            bound.info("sink.recovered", after_failures=failures)
-            failures = 0
-        outbox.ack(sink.name, [event.seq for event in batch])
+    failures = 0
+    in_flight: dict[asyncio.Task[None], list[int]] = {}
+    flying: set[int] = set()
+    try:
+        while True:
+            while len(in_flight) < depth:
+                batch = outbox.next_batch(sink.name, batch_size, skip=flying)
+                if not batch:
+                    break
+                seqs = [event.seq for event in batch]
+                flying.update(seqs)
+                in_flight[asyncio.create_task(sink.publish(batch), name=f"sink[{sink.name}].publish")] = seqs
+            # With the pipeline full only a finished publish matters; otherwise new events too.
+            waiting: set[asyncio.Task[None]] = set(in_flight)
+            arrival: asyncio.Task[None] | None = None
+            if len(in_flight) < depth:
+                arrival = asyncio.create_task(outbox.wait_for_events(sink.name, beyond=len(flying)))
+                waiting.add(arrival)
+            try:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if arrival is not None:
+                    arrival.cancel()
+            failed: TransportError | None = None
+            for task in done & in_flight.keys():
+                seqs = in_flight.pop(task)
+                flying.difference_update(seqs)
+                exc = task.exception()
+                if exc is None:
+                    outbox.ack(sink.name, seqs)
+                elif isinstance(exc, TransportError):
+                    failed = exc
+                else:
+                    raise exc
+            if failed is not None:
+                failures += 1
+                delay = max(
+                    retry_base / 4, rng.uniform(0, min(retry_cap, retry_base * 2 ** min(failures - 1, 32)))
+                )
+                bound.warning("sink.publish_failed", error=str(failed), retry_in=round(delay, 3))
+                await asyncio.sleep(delay)
+            elif failures and done - {arrival}:
+                bound.info("sink.recovered", after_failures=failures)
+                failures = 0
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)

@@ -59,7 +59,7 @@ async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
 async def run_drain(outbox: Outbox, sink: Watched, count: int) -> None:
     task = asyncio.create_task(drain(outbox, sink, retry_base=0.02, retry_cap=0.1))
     try:
-        await sink.wait_until(lambda: outbox.depth(sink.name) == 0 and count > 0)
+        await asyncio.wait_for(outbox.wait_delivered(sink.name), 20)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -136,14 +136,14 @@ async def test_mqtt_sink_publishes_through_an_outage(outbox: Outbox) -> None:
         draining = asyncio.create_task(drain(outbox, sink, retry_base=0.05, retry_cap=0.2))
         try:
             await outbox.put_many(envelope("Acme.Placer.1", n) for n in range(20))
-            await sink.wait_until(lambda: outbox.depth("mqtt") == 0)
+            await asyncio.wait_for(outbox.wait_delivered("mqtt"), 20)
             proxy.cut()  # the broker becomes unreachable
             await outbox.put_many(envelope("Acme.Placer.1", n) for n in range(20, total))
             await sink.wait_until(
                 lambda: outbox.depth("mqtt") == total - 20
             )  # a failed attempt, nothing acked
             proxy.restore()
-            await sink.wait_until(lambda: outbox.depth("mqtt") == 0)
+            await asyncio.wait_for(outbox.wait_delivered("mqtt"), 20)
             await asyncio.wait_for(got_all.wait(), 10)
         finally:
             draining.cancel()
