@@ -30,6 +30,7 @@ from simulators.machine import (
     WorkCompleted,
     WorkStarted,
 )
+from simulators.placement import Feeder, PlacementMachine
 from simulators.reflow_oven import ReflowOven
 from simulators.selective_solder import SelectiveSolder
 
@@ -44,10 +45,12 @@ __all__ = [
     "FaultCleared",
     "FaultOccurred",
     "FaultSeverity",
+    "Feeder",
     "FirstOrder",
     "Handoff",
     "Machine",
     "MachineEvent",
+    "PlacementMachine",
     "Process",
     "Recipe",
     "RecipeActivated",

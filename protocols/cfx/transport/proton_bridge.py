@@ -48,6 +48,8 @@ class _Waker:
     def __init__(self) -> None:
         self.calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._read_fd, self._write_fd = os.pipe()
+        self._fds_open = True
+        self._fd_lock = threading.Lock()  # wake() (asyncio thread) vs close() (reactor thread)
         self._closed = False
         # proton's global IOHandler also sees this selectable and looks for a transport.
         self._transport = None
@@ -56,8 +58,11 @@ class _Waker:
         return self._read_fd
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):  # the pipe is gone once the reactor has ended
-            os.write(self._write_fd, b"!")
+        with self._fd_lock:
+            if not self._fds_open:
+                return  # the reactor has ended; nothing reads the pipe any more
+            with contextlib.suppress(OSError):
+                os.write(self._write_fd, b"!")
 
     def on_selectable_init(self, event: Event) -> None:
         selectable: Any = event.context
@@ -84,9 +89,14 @@ class _Waker:
             selectable.update()
 
     def close(self) -> None:
-        for fd in (self._read_fd, self._write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        # proton calls close() itself when the selectable is finished, and the bridge calls it
+        # again when its thread ends: closing twice could close a descriptor that another thread
+        # has been given in between, so only the first call closes.
+        with self._fd_lock:
+            fds, self._fds_open = (self._read_fd, self._write_fd) if self._fds_open else (), False
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class ProtonBridge:

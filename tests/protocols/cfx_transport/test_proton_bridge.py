@@ -62,3 +62,27 @@ async def test_calling_a_stopped_bridge_raises() -> None:
     await bridge.stop()
     with pytest.raises(BridgeClosed):
         await bridge.run_in_reactor(lambda: None)
+
+
+async def test_wake_pipe_is_closed_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # proton closes the waker itself and the bridge closes it again on exit; a second close could
+    # hit a descriptor another thread has been given in between.
+    import os
+
+    from proton.handlers import MessagingHandler
+
+    from protocols.cfx.transport.proton_bridge import ProtonBridge
+
+    closed: list[int] = []
+    real_close = os.close
+
+    def spy(fd: int) -> None:
+        closed.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(os, "close", spy)
+    bridge = ProtonBridge(MessagingHandler(), name="test-waker")
+    await bridge.start()
+    fds = {bridge._waker._read_fd, bridge._waker._write_fd}
+    await bridge.stop()
+    assert sorted(fd for fd in closed if fd in fds) == sorted(fds)
