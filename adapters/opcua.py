@@ -1,0 +1,424 @@
+"""The OPC UA adapter: an asyncua client session described by an OpcUaMap.
+
+Each session connects, looks the map's namespace up in the server's NamespaceArray (the index
+is never hard-coded: OPC UA Part 3 §8.2.2 lets it change between server starts), and creates one
+subscription with a monitored item per mapped variable and an event monitored item on the
+machine object. After a server restart nothing of the old session is reused: the supervisor
+reconnects and this code builds the session, the namespace lookup, the event types and the
+subscription anew.
+
+A hung server (the socket stays open, nothing comes back) is found two ways: asyncua's own
+supervisor probes the server state and reports a loss through ``connection_lost_callback``, and
+this adapter probes ``Server_ServerStatus_CurrentTime`` itself and calls ``alive()`` on every
+answer and notification, which feeds the base class's liveness watchdog.
+
+asyncua errors (``UaError``, ``UaStatusCodeError``, ``ConnectionError``, timeouts) are mapped
+here; nothing above this module sees an asyncua type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
+from asyncua.common.subscription import DataChangeEvent, OpcEvent, Subscription
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.object_ids import ObjectIds
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+
+from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.maps import OpcUaMap, OpcUaRecipes
+from adapters.observations import (
+    FaultCleared,
+    FaultRaised,
+    Observation,
+    Reading,
+    RecipeActivated,
+    SelectiveSolderProcessData,
+    StateChanged,
+    WorkFinished,
+    WorkResult,
+)
+from protocols.errors import TransportError
+
+# Errors asyncua raises when the link or the server fails, as opposed to a refused request.
+_LINK_ERRORS = (OSError, TimeoutError, ConnectionError, UaError)
+
+
+@dataclass(frozen=True, slots=True)
+class OpcUaSecurity:
+    """Security policy Basic256Sha256 with this client's application instance certificate.
+
+    Args:
+        certificate: the client certificate (DER or PEM), a path or the bytes.
+        private_key: its private key (PEM), a path or the bytes.
+        server_certificate: the server's certificate to trust; None takes it from the
+            server's endpoint description (trust on first use, as most SCADA clients do).
+        mode: ``"SignAndEncrypt"`` or ``"Sign"``.
+        application_uri: must match the URI in the client certificate's subjectAltName.
+    """
+
+    certificate: Path | bytes
+    private_key: Path | bytes
+    server_certificate: Path | bytes | None = None
+    mode: str = "SignAndEncrypt"
+    application_uri: str = "urn:linegate:adapter"
+
+
+class OpcUaAdapter(Adapter):
+    """A machine with an OPC UA server, described by its map.
+
+    Args:
+        machine: the machine id.
+        device_map: what the nodes and events mean (``builtin_map("selective_solder")``).
+        url: the endpoint, ``opc.tcp://host:port/path``.
+        security: Basic256Sha256 with a client certificate; None for security policy None.
+        username, password: a user name identity token; anonymous when omitted.
+        user_certificate, user_private_key: an X.509 identity token instead (paths).
+        request_timeout: seconds per OPC UA request.
+        probe_interval: seconds between liveness probes of the server.
+        policy: reconnect and liveness settings.
+    """
+
+    protocol = "opcua"
+
+    def __init__(
+        self,
+        machine: str,
+        device_map: OpcUaMap,
+        *,
+        url: str,
+        security: OpcUaSecurity | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        user_certificate: Path | None = None,
+        user_private_key: Path | None = None,
+        request_timeout: float = 4.0,
+        probe_interval: float = 1.0,
+        policy: ReconnectPolicy | None = None,
+    ) -> None:
+        super().__init__(machine, policy=policy)
+        self.map = device_map
+        self.url = url
+        self.security = security
+        self.username, self.password = username, password
+        self.user_certificate, self.user_private_key = user_certificate, user_private_key
+        self.request_timeout = request_timeout
+        self.probe_interval = probe_interval
+        self._client: Client | None = None
+        self._nodes: dict[str, Node] = {}
+        self._names: dict[ua.NodeId, str] = {}
+        self._values: dict[str, Any] = {}
+        self._values_changed = asyncio.Condition()
+        self._state: int | None = None  # kept across sessions: only changes are reported
+        self._faults: set[str] = set()
+        self._ns = 0
+        self._event_types: dict[ua.NodeId, int] = {}
+
+    # --- session ----------------------------------------------------------------------------
+
+    async def _new_client(self) -> Client:
+        client = Client(self.url, timeout=self.request_timeout, watchdog_intervall=self.probe_interval)
+        if self.username is not None:
+            client.set_user(self.username)
+            client.set_password(self.password or "")
+        if self.user_certificate is not None and self.user_private_key is not None:
+            await client.load_client_certificate(str(self.user_certificate))
+            await client.load_private_key(self.user_private_key)
+        if self.security is not None:
+            sec = self.security
+            client.application_uri = sec.application_uri
+            mode = (
+                ua.MessageSecurityMode.Sign if sec.mode == "Sign" else ua.MessageSecurityMode.SignAndEncrypt
+            )
+            await client.set_security(
+                SecurityPolicyBasic256Sha256,
+                certificate=_content(sec.certificate),
+                private_key=_content(sec.private_key),
+                server_certificate=_content(sec.server_certificate) if sec.server_certificate else None,
+                mode=mode,
+            )
+        return client
+
+    async def _session(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[None] = loop.create_future()
+
+        async def on_lost(exc: Exception) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        try:
+            client = await self._new_client()
+            client.connection_lost_callback = on_lost
+            await client.connect()
+        except _LINK_ERRORS as exc:
+            raise TransportError(f"cannot connect to {self.url}: {exc or type(exc).__name__}") from exc
+        queue: asyncio.Queue[Observation] = asyncio.Queue()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            subscription = await self._subscribe(client)
+            self._client = client
+            self.connected()
+            tasks = [
+                asyncio.create_task(
+                    self._notifications(subscription, queue), name=f"adapter[{self.machine}].receive"
+                ),
+                asyncio.create_task(self._probe(client), name=f"adapter[{self.machine}].probe"),
+                asyncio.create_task(_drain(queue, emit), name=f"adapter[{self.machine}].emit"),
+            ]
+            done, _ = await asyncio.wait({*tasks, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if lost in done:
+                raise TransportError(f"{self.url}: connection lost")
+            for task in done:
+                task.result()
+            raise TransportError(f"{self.url}: subscription ended")
+        except _LINK_ERRORS as exc:
+            raise TransportError(f"{self.url}: {exc or type(exc).__name__}") from exc
+        finally:
+            self._client = None
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            while not queue.empty():
+                await emit(queue.get_nowait())
+            await _close(client)
+
+    async def _subscribe(self, client: Client) -> Subscription:
+        """Resolve the map's nodes and event types in this session, and subscribe to them."""
+        device_map = self.map
+        try:
+            self._ns = await client.get_namespace_index(device_map.namespace)
+        except ValueError as exc:  # not (yet) in the NamespaceArray, e.g. a server still starting
+            raise TransportError(f"namespace {device_map.namespace!r} not offered by {self.url}") from exc
+        self._nodes = {
+            name: client.get_node(_node_id(ident, self._ns)) for name, ident in device_map.nodes.items()
+        }
+        watched = {device_map.state_node, *device_map.readings}
+        if device_map.work is not None:
+            watched |= set(device_map.work.values.values())
+        if device_map.recipes is not None:
+            watched |= {device_map.recipes.active, device_map.recipes.revision}
+        names = sorted(name for name in watched if name is not None)
+        self._names = {self._nodes[name].nodeid: name for name in names}
+        self._values.clear()
+        subscription = await client.create_subscription(device_map.publishing_interval * 1000, None)
+        if names:
+            await subscription.subscribe_data_change([self._nodes[name] for name in names])
+        event_types = [
+            await client.nodes.base_event_type.get_child(f"{self._ns}:{section.event_type}")
+            for section in (device_map.faults, device_map.work)
+            if section is not None
+        ]
+        if event_types:
+            await subscription.subscribe_events(self._nodes[device_map.events_from], event_types)
+        self._event_types = {t.nodeid: i for i, t in enumerate(event_types)}
+        return subscription
+
+    async def _probe(self, client: Client) -> None:
+        # Our own sign of life for the watchdog: a server that keeps the socket open but stops
+        # answering fails this read within the request timeout.
+        current_time = client.get_node(ObjectIds.Server_ServerStatus_CurrentTime)
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await current_time.read_value()
+            self.alive()
+            self.health.last_rtt = loop.time() - started
+            await asyncio.sleep(self.probe_interval)
+
+    async def _notifications(self, subscription: Subscription, queue: asyncio.Queue[Observation]) -> None:
+        async for item in subscription:
+            self.alive()
+            if isinstance(item, DataChangeEvent):
+                await self._data_change(item, queue)
+            elif isinstance(item, OpcEvent):
+                self._event(item.event, queue)
+
+    # --- notifications → observations -------------------------------------------------------
+
+    async def _data_change(self, item: DataChangeEvent, queue: asyncio.Queue[Observation]) -> None:
+        name = self._names.get(item.node.nodeid)
+        if name is None or self._values.get(name, _UNSET) == item.value:
+            return
+        async with self._values_changed:
+            self._values[name] = item.value
+            self._values_changed.notify_all()
+        at = _aware(item.data.monitored_item.Value.SourceTimestamp)
+        device_map = self.map
+        if name == device_map.state_node:
+            state = device_map.state.translate(item.value)
+            if state is not None and state != self._state:
+                self._state = state
+                reason = device_map.state.names.get(str(item.value))
+                queue.put_nowait(StateChanged(machine=self.machine, at=at, state=state, reason=reason))
+        if name in device_map.readings and isinstance(item.value, bool | int | float | str):
+            unit = device_map.readings[name]
+            queue.put_nowait(Reading(machine=self.machine, at=at, name=name, value=item.value, unit=unit))
+
+    def _event(self, event: Any, queue: asyncio.Queue[Observation]) -> None:
+        kind = self._event_types.get(getattr(event, "EventType", ua.NodeId()))
+        at = _aware(getattr(event, "Time", None))
+        faults, work = self.map.faults, self.map.work
+        if faults is not None and kind == 0:
+            code = str(getattr(event, faults.code, "") or "")
+            if not code:
+                return
+            if getattr(event, faults.active, False):
+                self._faults.add(code)
+                entry = faults.codes.get(code)
+                message = getattr(event, faults.description, None)
+                text = getattr(message, "Text", None) or (entry.description if entry else "")
+                severity = faults.level(int(getattr(event, faults.severity, 0) or 0))
+                cause = entry.cause if entry else None
+                queue.put_nowait(
+                    FaultRaised(
+                        machine=self.machine,
+                        at=at,
+                        code=code,
+                        description=text,
+                        severity=severity,
+                        cause=cause,
+                    )
+                )
+            elif code in self._faults:
+                self._faults.discard(code)
+                queue.put_nowait(FaultCleared(machine=self.machine, at=at, code=code))
+        elif work is not None and kind == (1 if faults is not None else 0):
+            board_id = str(getattr(event, work.board_id, "") or "") or None
+            barcode = str(getattr(event, work.barcode, "") or "") or None if work.barcode else None
+            passed = work.result is None or getattr(event, work.result, None) == work.passed
+            values = {field: _float(self._values.get(node)) for field, node in work.values.items()}
+            process_time = _float(getattr(event, work.process_time, None)) if work.process_time else None
+            queue.put_nowait(
+                SelectiveSolderProcessData(
+                    machine=self.machine, at=at, board_id=board_id, process_time=process_time, **values
+                )
+            )
+            result = WorkResult.COMPLETED if passed else WorkResult.FAILED
+            queue.put_nowait(
+                WorkFinished(machine=self.machine, at=at, board_id=board_id, barcode=barcode, result=result)
+            )
+
+    # --- recipes ----------------------------------------------------------------------------
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
+        """Call the load method, then wait until the active-program variable shows the program.
+
+        Raises:
+            CommandError: refused (the method's bad status, with the map's reason), not
+                connected, no answer, or no confirmation within the map's recipe timeout.
+        """
+        recipes = self._recipes()
+        self._require_client()
+        try:
+            result = await self._nodes[recipes.object].call_method(f"{self._ns}:{recipes.load}", name)
+        except UaStatusCodeError as exc:
+            status = type(exc).__name__
+            reason = recipes.refused.get(status, status)
+            raise CommandError(f"{recipes.load}({name}) refused: {reason} ({status})", refused=True) from exc
+        except _LINK_ERRORS as exc:
+            raise CommandError(f"{recipes.load}({name}): {exc or type(exc).__name__}") from exc
+        loaded = None if result is None else str(result)
+        try:
+            async with asyncio.timeout(recipes.timeout), self._values_changed:
+                await self._values_changed.wait_for(lambda: self._values.get(recipes.active) == name)
+        except TimeoutError:
+            raise CommandError(
+                f"timed out after {recipes.timeout:g} s waiting for {name} to become active"
+            ) from None
+        if revision is not None and loaded is not None and revision != loaded:
+            raise CommandError(f"the machine activated {name} revision {loaded}, not {revision}")
+        self.log.info("recipe.activated", recipe=name, revision=loaded)
+        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name, revision=loaded)
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        """The program and revision the machine shows, read now.
+
+        Raises:
+            CommandError: not connected, or no answer.
+        """
+        recipes = self._recipes()
+        self._require_client()
+        try:
+            name = await self._nodes[recipes.active].read_value()
+            revision = await self._nodes[recipes.revision].read_value() if recipes.revision else None
+        except _LINK_ERRORS as exc:
+            raise CommandError(f"reading the active program: {exc or type(exc).__name__}") from exc
+        if not name:
+            return None
+        return RecipeInfo(str(name), None if revision is None else str(revision))
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        """The programs the machine's list method returns.
+
+        Raises:
+            CommandError: not connected, refused, or no answer.
+        """
+        recipes = self._recipes()
+        self._require_client()
+        try:
+            names = await self._nodes[recipes.object].call_method(f"{self._ns}:{recipes.list}")
+        except (UaStatusCodeError, *_LINK_ERRORS) as exc:
+            raise CommandError(f"{recipes.list}(): {exc or type(exc).__name__}") from exc
+        return [RecipeInfo(str(n)) for n in names or []]
+
+    def _recipes(self) -> OpcUaRecipes:
+        if self.map.recipes is None:
+            raise CommandError("the machine map defines no recipes", refused=True)
+        return self.map.recipes
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise CommandError("not connected to the machine")
+        return self._client
+
+
+_UNSET = object()
+
+
+def _node_id(ident: str, ns: int) -> str:
+    # "ns=2;i=5" or "i=2258" are complete node ids; anything else is a string id in the map's
+    # namespace, as the manual lists them.
+    if ident.startswith(("ns=", "i=", "s=", "g=", "b=")):
+        return ident
+    return f"ns={ns};s={ident}"
+
+
+def _content(value: Path | bytes) -> str | bytes:
+    return value if isinstance(value, bytes) else str(value)
+
+
+def _aware(moment: Any) -> datetime:
+    if not isinstance(moment, datetime):
+        return datetime.now(UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def _drain(queue: asyncio.Queue[Observation], emit: Emit) -> None:
+    while True:
+        await emit(await queue.get())
+
+
+async def _close(client: Client) -> None:
+    # A hung or vanished server must not hold up the reconnect: bound the polite close.
+    try:
+        async with asyncio.timeout(1.0):
+            await client.disconnect()
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.disconnect_socket()
+
+
+__all__ = ["OpcUaAdapter", "OpcUaSecurity"]

@@ -1,0 +1,255 @@
+"""The OPC UA adapter against the selective solder simulator, with the shipped map.
+
+An asyncua server takes about a second to start, so the tests are few and each covers one area.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from asyncua.crypto import cert_gen
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.maps import OpcUaMap, builtin_map
+from adapters.observations import (
+    FaultCleared,
+    FaultRaised,
+    Observation,
+    Reading,
+    SelectiveSolderProcessData,
+    Severity,
+    StateChanged,
+    WorkFinished,
+)
+from adapters.opcua import OpcUaAdapter, OpcUaSecurity
+from simulators import Board, FaultSeverity, Handoff, SteppedClock
+from simulators.selective_solder import SelectiveSolder
+
+DEADLINE = 8.0  # real seconds; only bounds a broken test
+ObsT = TypeVar("ObsT", bound=Observation)
+QUICK = ReconnectPolicy(base=0.05, cap=0.2, healthy_after=60.0, liveness_timeout=2.0)
+
+
+class Recorder:
+    """Collects observations; tests wait for one that matches, without sleeping."""
+
+    def __init__(self) -> None:
+        self.seen: list[Observation] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, observation: Observation) -> None:
+        async with self._changed:
+            self.seen.append(observation)
+            self._changed.notify_all()
+
+    async def next(self, kind: type[ObsT], where: Callable[[ObsT], bool] = lambda _: True) -> ObsT:
+        def find() -> ObsT | None:
+            return next((o for o in self.seen if isinstance(o, kind) and where(o)), None)
+
+        async with asyncio.timeout(DEADLINE), self._changed:
+            await self._changed.wait_for(lambda: find() is not None)
+        found = find()
+        assert found is not None
+        return found
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds, or fail."""
+    # Health is a plain record with no change notification, so it is polled, with a deadline.
+    async with asyncio.timeout(DEADLINE):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+def solder_map(recipe_timeout: float = 2.0) -> OpcUaMap:
+    device_map = builtin_map("selective_solder")
+    assert isinstance(device_map, OpcUaMap) and device_map.recipes is not None
+    return dataclasses.replace(
+        device_map, recipes=dataclasses.replace(device_map.recipes, timeout=recipe_timeout)
+    )
+
+
+def make_adapter(url: str, **options: object) -> OpcUaAdapter:
+    return OpcUaAdapter(
+        "solder1",
+        solder_map(),
+        url=url,
+        request_timeout=1.0,
+        probe_interval=0.2,
+        policy=QUICK,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def handoff() -> Handoff:
+    return Handoff()
+
+
+@pytest.fixture
+async def machine(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[SelectiveSolder]:
+    async with SelectiveSolder(clock=clock, seed=3, board_in=handoff) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def adapter(machine: SelectiveSolder) -> AsyncIterator[tuple[OpcUaAdapter, Recorder]]:
+    assert machine.url is not None
+    opcua = make_adapter(machine.url)
+    recorder = Recorder()
+    task = asyncio.create_task(opcua.run(recorder))
+    await opcua.wait_connected(DEADLINE)
+    yield opcua, recorder
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_state_alarms_and_board_results(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock, handoff: Handoff
+) -> None:
+    """Monitored items give state and readings; alarm events give faults; board events give results."""
+    _, seen = adapter
+    assert (await seen.next(StateChanged)).state == 4500  # Setup: the pot is still cold
+    pot = await seen.next(Reading, lambda r: r.name == "pot")
+    assert (pot.value, pot.unit) == (25.0, "°C")
+    machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+    raised = await seen.next(FaultRaised)
+    assert (raised.code, raised.severity, raised.description) == (
+        "SS-PUMP",
+        Severity.ERROR,
+        "solder pump overcurrent",
+    )
+    assert (await seen.next(StateChanged, lambda s: s.state == 5000)).state == 5000
+    machine.clear_fault("SS-PUMP")
+    assert (await seen.next(FaultCleared)).code == "SS-PUMP"
+
+    await clock.run_until(machine.is_ready, within=1800, step=5)
+    board = Board(barcode="SS-0001")
+    giver = asyncio.create_task(handoff.give_board(board))
+    await clock.run_until(giver.done, within=5)
+    await clock.run_until(lambda: machine.boards_done == 1, within=300)
+    finished = await seen.next(WorkFinished)
+    assert (finished.board_id, finished.barcode) == (board.board_id, "SS-0001")
+    data = await seen.next(SelectiveSolderProcessData)
+    assert data.board_id == board.board_id
+    assert data.process_time is not None and data.process_time > 30
+    assert data.pot_temperature is not None and abs(data.pot_temperature - 280.0) <= 3.0
+    assert data.wave_height is not None and 3.0 < data.wave_height < 4.0
+
+
+async def test_recipes_by_method_calls(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock
+) -> None:
+    """GetPrograms lists; LoadProgram activates (confirmed by read-back), refuses or times out."""
+    opcua, _ = adapter
+    assert await opcua.available_recipes() == [RecipeInfo("PGM-CONN-A"), RecipeInfo("PGM-PWR-B")]
+    assert await opcua.active_recipe() == RecipeInfo("PGM-CONN-A", "1")
+    with pytest.raises(CommandError, match="no program with that name") as unknown:
+        await opcua.activate_recipe("NO-SUCH-PROGRAM")
+    assert unknown.value.refused
+    machine.recipes.refuse("pot lid open")
+    with pytest.raises(CommandError, match="BadInvalidState") as refused:
+        await opcua.activate_recipe("PGM-PWR-B")
+    assert refused.value.refused
+    machine.recipes.accept()
+    # The clock stands still, so the changeover never ends: no confirmation in time.
+    with pytest.raises(CommandError, match="timed out after 2 s waiting for PGM-PWR-B") as late:
+        await opcua.activate_recipe("PGM-PWR-B")
+    assert not late.value.refused
+    await clock.run_for(machine.changeover_time)
+    activation = asyncio.create_task(opcua.activate_recipe("PGM-CONN-A"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
+    await clock.run_for(machine.changeover_time)
+    done = await asyncio.wait_for(activation, DEADLINE)
+    assert (done.recipe, done.revision) == ("PGM-CONN-A", "1")
+    machine.delay_methods(60.0)  # an answer that never comes within the request timeout
+    with pytest.raises(CommandError, match=r"GetPrograms\(\)") as slow:
+        await opcua.available_recipes()
+    assert not slow.value.refused
+
+
+async def test_drop_hang_and_restart(clock: SteppedClock) -> None:
+    """After a drop, a hung server and a restarted server the session and subscription come back."""
+    first = SelectiveSolder(clock=clock)
+    await first.start()
+    assert first.url is not None and first.port is not None
+    opcua, seen = make_adapter(first.url), Recorder()
+    task = asyncio.create_task(opcua.run(seen))
+    second: SelectiveSolder | None = None
+    try:
+        await opcua.wait_connected(DEADLINE)
+        first.drop_connection()
+        await eventually(lambda: opcua.health.connects >= 2)
+        first.raise_fault("SS-N2", "nitrogen low", FaultSeverity.WARNING)
+        assert (await seen.next(FaultRaised, lambda f: f.code == "SS-N2")).severity is Severity.WARNING
+
+        first.go_silent()  # the socket stays open, nothing is answered
+        await eventually(lambda: opcua.health.failures >= 2)
+        first.go_silent(False)
+        await eventually(lambda: opcua.health.connects >= 3)
+
+        await first.stop()
+        second = SelectiveSolder(clock=clock, port=first.port)
+        await second.start()
+        connects = opcua.health.connects
+        await eventually(lambda: opcua.health.connects > connects)
+        second.raise_fault("SS-FLUX", "flux empty", FaultSeverity.ALARM)
+        assert (await seen.next(FaultRaised, lambda f: f.code == "SS-FLUX")).severity is Severity.ALARM
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if second is not None:
+            await second.stop()
+        else:
+            await first.stop()
+
+
+def _client_certificate(directory: Path, uri: str) -> tuple[Path, Path]:
+    key = cert_gen.generate_private_key()
+    certificate = cert_gen.generate_self_signed_app_certificate(
+        key,
+        "linegate adapter test",
+        {},
+        [x509.UniformResourceIdentifier(uri)],
+        extended=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
+    cert_path, key_path = directory / "client.der", directory / "client.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(cert_gen.dump_private_key_as_pem(key))
+    return cert_path, key_path
+
+
+async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp_path: Path) -> None:
+    """Basic256Sha256 Sign&Encrypt with the application certificate, as a user or with an X.509 identity."""
+    uri = "urn:linegate:tests:adapter"
+    certificate, key = _client_certificate(tmp_path, uri)
+    security = OpcUaSecurity(certificate=certificate, private_key=key, application_uri=uri)
+    async with SelectiveSolder(clock=clock, security_policy="Basic256Sha256") as machine:
+        assert machine.url is not None
+        identities: list[dict[str, object]] = [
+            {"username": "operator", "password": "s3cret"},  # the password goes out encrypted
+            {"user_certificate": certificate, "user_private_key": key},  # an X.509 identity token
+        ]
+        for identity in identities:
+            opcua, seen = make_adapter(machine.url, security=security, **identity), Recorder()
+            task = asyncio.create_task(opcua.run(seen))
+            try:
+                await opcua.wait_connected(DEADLINE)
+                assert (await seen.next(StateChanged)).state == 4500
+                assert await opcua.active_recipe() == RecipeInfo("PGM-CONN-A", "1")
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
