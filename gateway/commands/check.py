@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gateway.assemble import check_line
 from gateway.commands import Subparsers
 from gateway.config import load_config
 from protocols.errors import ConfigError
@@ -21,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the error (file, key path, problem) and return 1, or a summary and return 0."""
     try:
         config = load_config(args.config)
+        check_line(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

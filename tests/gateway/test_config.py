@@ -156,9 +156,50 @@ def test_secret_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert Secret(file=str(token)).resolve(path="f", key="http.token") == "tok-1"
 
 
+CHECKABLE = """
+[line]
+name = "Line 4"
+
+[[machines]]
+id = "oven1"
+handle = "Acme.Reflow.1"
+protocol = "modbus"
+connection = { host = "10.0.0.5", port = 502 }
+map = "builtin:reflow_oven"
+
+[[machines]]
+id = "coater1"
+handle = "Acme.Coater.1"
+protocol = "serial"
+connection = { url = "socket://10.0.0.7:4001" }
+map = "builtin:coater"
+"""
+
+
 def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(write(tmp_path, GOOD))]) == 0
+    assert main(["check", str(write(tmp_path, CHECKABLE))]) == 0
     out = capsys.readouterr().out
     assert "is valid" in out and "Acme.Reflow.1" in out
     assert main(["check", str(write(tmp_path, "[http]\nport = 'x'\n"))]) == 1
     assert "http.port: must be an integer, not a string" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        (("port = 502 }", "port = 502, unit = 3 }"), "machines[0].connection.unit", "unknown key"),
+        (("port = 502 }", "port = 0 }"), "machines[0].connection.port", "must be a port number"),
+        (('map = "builtin:reflow_oven"', 'map = "builtin:coater"'), "machines[0].map", "is a serial map"),
+        (('map = "builtin:reflow_oven"', 'map = "builtin:toaster"'), "machines[0].map", "no built-in map"),
+        (('map = "builtin:reflow_oven"', 'map = "maps/missing.toml"'), None, "cannot read"),
+    ],
+)
+def test_check_builds_every_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], key: str | None, problem: str
+) -> None:
+    path = write(tmp_path, CHECKABLE.replace(*change))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert problem in err
+    if key is not None:
+        assert f"{path}: {key}: " in err

@@ -1,0 +1,227 @@
+"""Builds the running gateway from a line configuration: adapters, outbox, sinks, listener.
+
+Each protocol's connection table is checked here, so a wrong key fails at start (and in
+``linegate check``) with the file and key path, never later in a reconnect loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from adapters.base import Adapter
+from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
+from gateway.config import LineConfig, MachineConfig, Secret
+from gateway.outbox import Outbox, OverflowPolicy
+from gateway.recipes import RecipeService
+from gateway.runtime import Gateway, MachineRuntime
+from gateway.sinks.amqp import AmqpSink
+from gateway.sinks.base import Sink
+from gateway.sinks.console import ConsoleSink
+from gateway.sinks.jsonl import JsonLinesSink
+from gateway.sinks.mqtt import MqttSink
+from protocols.cfx.transport import CFXListener, CFXPublisher
+from protocols.errors import ConfigError
+
+
+def resolve_map(config: LineConfig, machine: MachineConfig, where: str) -> MachineMap:
+    """The machine's map: ``builtin:<name>`` or a file path relative to the config file.
+
+    Raises:
+        ConfigError: no map given, or the map is wrong (naming the map file and key path).
+    """
+    if machine.map is None:
+        raise ConfigError(f"a {machine.protocol} machine needs a map", path=config.path, key=f"{where}.map")
+    if machine.map.startswith("builtin:"):
+        try:
+            return builtin_map(machine.map.removeprefix("builtin:"))
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, path=config.path, key=f"{where}.map") from None
+    path = Path(machine.map)
+    if not path.is_absolute():
+        path = Path(config.path).parent / path
+    return load_map(path)
+
+
+def _text(
+    config: LineConfig, conn: Mapping[str, Any], key: str, where: str, default: str | None = None
+) -> str:
+    value = conn.get(key, default)
+    if not isinstance(value, str) or not value:
+        problem = "is required" if value is None else "must be a non-empty string"
+        raise ConfigError(problem, path=config.path, key=f"{where}.connection.{key}")
+    return value
+
+
+def _port(config: LineConfig, conn: Mapping[str, Any], key: str, where: str, default: int) -> int:
+    value = conn.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ConfigError(
+            "must be a port number (1-65535)", path=config.path, key=f"{where}.connection.{key}"
+        )
+    return value
+
+
+def _only(config: LineConfig, conn: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+    for key in conn:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise ConfigError(
+                f"unknown key (expected {expected})", path=config.path, key=f"{where}.connection.{key}"
+            )
+
+
+def _secret(config: LineConfig, conn: Mapping[str, Any], key: str, where: str) -> str | None:
+    env, file = conn.get(f"{key}_env"), conn.get(f"{key}_file")
+    if env is None and file is None:
+        return None
+    return Secret(env=env, file=file).resolve(path=config.path, key=f"{where}.connection.{key}")
+
+
+def _wrong_map(config: LineConfig, where: str, protocol: str, device_map: MachineMap) -> ConfigError:
+    kind = type(device_map).__name__.removesuffix("Map").lower()
+    return ConfigError(
+        f"is a {kind} map; a {protocol} machine needs a {protocol} map", path=config.path, key=f"{where}.map"
+    )
+
+
+def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Adapter:
+    """The adapter for one configured machine.
+
+    Raises:
+        ConfigError: a connection key or the map is wrong.
+    """
+    where = f"machines[{index}]"
+    conn = machine.connection
+    if machine.protocol == "cfx":
+        raise ConfigError(
+            "CFX-native machines are not supported by this build yet",
+            path=config.path,
+            key=f"{where}.protocol",
+        )
+    device_map = resolve_map(config, machine, where)
+    if machine.protocol == "modbus":
+        from adapters.modbus import ModbusAdapter
+
+        if not isinstance(device_map, ModbusMap):
+            raise _wrong_map(config, where, "modbus", device_map)
+        _only(config, conn, where, {"host", "port"})
+        return ModbusAdapter(
+            machine.id,
+            device_map,
+            host=_text(config, conn, "host", where),
+            port=_port(config, conn, "port", where, 502),
+        )
+    if machine.protocol == "opcua":
+        from adapters.opcua import OpcUaAdapter
+
+        if not isinstance(device_map, OpcUaMap):
+            raise _wrong_map(config, where, "opcua", device_map)
+        _only(config, conn, where, {"url", "username", "password_env", "password_file"})
+        return OpcUaAdapter(
+            machine.id,
+            device_map,
+            url=_text(config, conn, "url", where),
+            username=conn.get("username"),
+            password=_secret(config, conn, "password", where),
+        )
+    if machine.protocol == "serial":
+        from adapters.serial import SerialAdapter
+
+        if not isinstance(device_map, SerialMap):
+            raise _wrong_map(config, where, "serial", device_map)
+        _only(config, conn, where, {"url"})
+        return SerialAdapter(machine.id, device_map, url=_text(config, conn, "url", where))
+    raise ConfigError(f"unknown protocol {machine.protocol!r}", path=config.path, key=f"{where}.protocol")
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` put into its user info (the user defaults to ``guest``)."""
+    parts = urlsplit(url)
+    user = parts.username or "guest"
+    host = parts.hostname or ""
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_line(config: LineConfig) -> None:
+    """Build every adapter once (no connection is made), so config and map errors surface now.
+
+    Raises:
+        ConfigError: the first problem, with file and key path.
+    """
+    for index, machine in enumerate(config.machines):
+        build_adapter(config, machine, index)
+
+
+async def start_gateway(
+    config: LineConfig,
+    stack: AsyncExitStack,
+    *,
+    console: bool = False,
+    events_file: str | None = None,
+    extra_sinks: list[Sink] | None = None,
+    adapter_factory: Callable[[LineConfig, MachineConfig, int], Adapter] = build_adapter,
+) -> tuple[Gateway, CFXListener]:
+    """Open everything the configured gateway needs on ``stack`` and return it, not yet running.
+
+    Raises:
+        ConfigError: a configuration problem found while building.
+    """
+    sinks: list[Sink] = list(extra_sinks or [])
+    if config.amqp is not None:
+        url = config.amqp.url
+        if config.amqp.password is not None:
+            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+        publisher = await stack.enter_async_context(
+            CFXPublisher(url, exchange=config.amqp.exchange, gzip=config.amqp.gzip)
+        )
+        sinks.append(AmqpSink(publisher))
+    if config.mqtt is not None:
+        password = (
+            config.mqtt.password.resolve(path=config.path, key="mqtt.password")
+            if config.mqtt.password
+            else None
+        )
+        mqtt = MqttSink(
+            config.mqtt.host,
+            config.mqtt.port,
+            username=config.mqtt.username,
+            password=password,
+            topic_prefix=config.mqtt.topic_prefix,
+        )
+        stack.push_async_callback(mqtt.aclose)
+        sinks.append(mqtt)
+    if console:
+        sinks.append(ConsoleSink())
+    if events_file:
+        sinks.append(JsonLinesSink(events_file))
+    if not sinks:
+        raise ConfigError(
+            "no sink: configure [amqp] or [mqtt], or pass --console / --events-file", path=config.path
+        )
+    outbox = Outbox(
+        config.outbox.path,
+        sinks=[s.name for s in sinks],
+        max_events=config.outbox.max_events,
+        overflow=OverflowPolicy(config.outbox.overflow),
+        durability=config.outbox.durability,
+    )
+    await stack.enter_async_context(outbox)
+    runtimes = [
+        MachineRuntime(m.id, m.handle, adapter_factory(config, m, i), outbox, m.interlock)
+        for i, m in enumerate(config.machines)
+    ]
+    recipes = RecipeService({r.machine_id: r for r in runtimes}, config.products)
+    listener = CFXListener(
+        config.listener.host, config.listener.port, advertised_uri=config.listener.advertised_uri
+    )
+    for runtime in runtimes:
+        listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+    await stack.enter_async_context(listener)
+    return Gateway(outbox, runtimes, sinks, recipes, listener=listener), listener

@@ -1,0 +1,55 @@
+"""``linegate run CONFIG``: the production entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+import structlog
+
+from gateway.assemble import start_gateway
+from gateway.commands import Subparsers
+from gateway.config import load_config
+from protocols.errors import ConfigError
+
+log = structlog.get_logger("linegate.run")
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``linegate run``."""
+    parser = subparsers.add_parser("run", help="run the gateway for a configured line")
+    parser.add_argument("config", metavar="CONFIG", help="the line's TOML file")
+    parser.add_argument("--console", action="store_true", help="also print one line per event")
+    parser.add_argument("--events-file", metavar="PATH", help="also append every event to a JSON-lines file")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run until SIGINT/SIGTERM; exit 1 on a configuration error."""
+    try:
+        return asyncio.run(_main(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _main(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        gateway, listener = await start_gateway(
+            config, stack, console=args.console, events_file=args.events_file
+        )
+        print(f"linegate: line {config.name!r}, {len(config.machines)} machine(s)", flush=True)
+        print(
+            f"linegate: CFX requests at {listener.uri} for {', '.join(m.handle for m in config.machines)}",
+            flush=True,
+        )
+        await gateway.run(stop)
+    return 0
