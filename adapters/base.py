@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import structlog
 
 from adapters.observations import Observation, RecipeActivated
-from protocols.errors import LinegateError, TransportError
+from protocols.errors import LinegateError, ProtocolError, TransportError
 
 Emit = Callable[[Observation], Awaitable[None]]
 
@@ -168,7 +168,8 @@ class Adapter(abc.ABC):
                 try:
                     await self._watched_session(emit)
                     error = "session ended"
-                except (TransportError, OSError) as exc:
+                except (TransportError, ProtocolError, OSError) as exc:
+                    # A peer that breaks its protocol ends the session like a dropped link.
                     error = str(exc) or type(exc).__name__
                 finally:
                     self._connected.clear()

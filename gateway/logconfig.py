@@ -77,3 +77,5 @@ def configure_logging(
     )
     # Libraries that log through the standard library (aio-pika, asyncua, pymodbus) follow the same level.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
+    # pymodbus logs every request timeout at ERROR; the Modbus adapter reports them itself.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL if level > logging.DEBUG else logging.DEBUG)

@@ -5,6 +5,21 @@ The public surface is what ``__all__`` lists; the modules themselves are impleme
 
 from simulators.clock import Clock, ScaledClock, SteppedClock
 from simulators.coater import Coater
+from simulators.hermes_link import BoardBook, HermesDownstream, HermesUpstream
+from simulators.line import (
+    BoardSink,
+    BoardSource,
+    Endpoint,
+    HermesEndpoints,
+    Line,
+    LineSpec,
+    MachineSpec,
+    SourceSpec,
+    WorkOrder,
+    default_line,
+    load_line,
+    parse_line,
+)
 from simulators.machine import (
     Board,
     BoardIn,
@@ -32,24 +47,38 @@ from simulators.machine import (
 )
 from simulators.placement import Feeder, PlacementMachine
 from simulators.reflow_oven import ReflowOven
+from simulators.scenario import AppliedFault, FaultStep, Scenario, load_scenario, parse_scenario
 from simulators.selective_solder import SelectiveSolder
+from simulators.supervisory import SupervisoryChannel
 
 __all__ = [
+    "AppliedFault",
     "Board",
+    "BoardBook",
     "BoardIn",
     "BoardOut",
+    "BoardSink",
+    "BoardSource",
     "Clock",
     "Coater",
     "Conveyor",
+    "Endpoint",
     "Fault",
     "FaultCleared",
     "FaultOccurred",
     "FaultSeverity",
+    "FaultStep",
     "Feeder",
     "FirstOrder",
     "Handoff",
+    "HermesDownstream",
+    "HermesEndpoints",
+    "HermesUpstream",
+    "Line",
+    "LineSpec",
     "Machine",
     "MachineEvent",
+    "MachineSpec",
     "PlacementMachine",
     "Process",
     "Recipe",
@@ -59,11 +88,20 @@ __all__ = [
     "ReflowOven",
     "ResourceState",
     "ScaledClock",
+    "Scenario",
     "SelectiveSolder",
+    "SourceSpec",
     "StationStateChanged",
     "SteppedClock",
+    "SupervisoryChannel",
     "UnitsArrived",
     "UnitsDeparted",
     "WorkCompleted",
+    "WorkOrder",
     "WorkStarted",
+    "default_line",
+    "load_line",
+    "load_scenario",
+    "parse_line",
+    "parse_scenario",
 ]

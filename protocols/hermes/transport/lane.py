@@ -640,7 +640,11 @@ class ReceiverLane(_Lane):
         session = await self._wait(lambda s: s.finished is not None, session)
         assert session.finished is not None
         finished = session.finished
-        session.start = session.finished = session.board = None
+        session.start = session.finished = None
+        # The sender may offer its next board in the same read as TransportFinished; only the
+        # offer of the board just transported belongs to this cycle.
+        if session.board is not None and session.board.board_id == board_id:
+            session.board = None
         self._handoff = None
         return finished
 

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from protocols.hermes import messages as m
+from protocols.hermes.codec import encode
 from protocols.hermes.transport import LaneDisconnected, ReceiverLane
 from tests.protocols.hermes_transport.peers import WAIT, RawPeer, RawServer, board, description, raw_server
 
@@ -127,3 +128,25 @@ async def test_reconnect_waits_longer_when_no_session_worked() -> None:
     assert 0.5 <= lane._next_delay(True, 0) <= 1.0
     assert 2.0 <= lane._next_delay(False, 2) <= 4.0
     assert 5.0 <= lane._next_delay(False, 20) <= 10.0
+
+
+async def test_next_offer_in_the_same_read_as_transport_finished_is_kept() -> None:
+    """The receiver stops first; the sender answers TransportFinished and offers its next board in
+    one packet. That offer belongs to the next cycle and must survive the end of this one."""
+    async with raw_server() as server, receiver(server.port) as lane:
+        peer = await accept_handshake(server)
+        await lane.wait_connected()
+        first, second = board(), board()
+        await peer.send(first)
+        await lane.announce_ready()
+        assert isinstance(await peer.receive(), m.MachineReady)
+        assert (await asyncio.wait_for(lane.wait_for_board(), WAIT)).board_id == first.board_id
+        await lane.start_transport(first.board_id)
+        assert isinstance(await peer.receive(), m.StartTransport)
+        stopping = asyncio.create_task(lane.stop_transport())
+        assert isinstance(await peer.receive(), m.StopTransport)
+        finished = m.TransportFinished(transfer_state=m.TransferState.COMPLETE, board_id=first.board_id)
+        await peer.write(encode(finished) + encode(second))
+        assert (await asyncio.wait_for(stopping, WAIT)).board_id == first.board_id
+        assert (await asyncio.wait_for(lane.wait_for_board(), WAIT)).board_id == second.board_id
+        await peer.aclose()

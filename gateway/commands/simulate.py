@@ -1,0 +1,183 @@
+"""``linegate simulate [LINE_FILE]``: run a simulated line until stopped.
+
+Starts every machine of the line (the default line, or the one a line file describes), prints
+where each one listens, and runs until SIGINT/SIGTERM, or until ``--boards N`` boards have
+left the last machine. ``--endpoints-json PATH`` writes the same endpoints as JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.commands import Subparsers
+from protocols.errors import ConfigError
+
+if TYPE_CHECKING:
+    from simulators.line import Endpoint, Line, LineSpec
+    from simulators.scenario import Scenario
+
+# The simulators (asyncua, pymodbus, ...) are imported when the command runs, not when the CLI
+# builds its parser: every other subcommand would pay for them at start-up.
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``linegate simulate``."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a simulated line (machines with Hermes between them) until stopped",
+        description="Run a simulated line until SIGINT/SIGTERM and print where every machine listens.",
+    )
+    parser.add_argument(
+        "line_file", nargs="?", metavar="LINE_FILE", help="a line file (TOML); default line if omitted"
+    )
+    parser.add_argument("--endpoints-json", metavar="PATH", help="also write the endpoints to PATH as JSON")
+    parser.add_argument("--time-scale", type=float, metavar="X", help="simulated seconds per real second")
+    parser.add_argument(
+        "--boards", type=int, metavar="N", help="stop after N boards have left the last machine"
+    )
+    parser.add_argument(
+        "--open-ends",
+        action="store_true",
+        help="no built-in source and sink: the first machine connects upstream to an outside Hermes "
+        "sender, the last machine's downstream server waits for an outside receiver",
+    )
+    parser.add_argument(
+        "--upstream",
+        metavar="HOST:PORT",
+        help="with --open-ends: the outside sender (default from the line file)",
+    )
+    parser.add_argument("--scenario", metavar="FILE", help="a scenario file of timed fault injections (TOML)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address every server listens on (default 127.0.0.1)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _line_spec(args: argparse.Namespace) -> LineSpec:
+    from simulators.line import default_line, load_line
+
+    spec = load_line(args.line_file) if args.line_file else default_line()
+    if args.time_scale is not None:
+        if args.time_scale <= 0:
+            raise ConfigError("--time-scale must be positive")
+        spec = dataclasses.replace(spec, time_scale=args.time_scale)
+    if args.boards is not None:
+        if args.boards < 1:
+            raise ConfigError("--boards must be at least 1")
+        spec = dataclasses.replace(spec, boards=args.boards)
+    return spec
+
+
+def _upstream(value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--upstream must be HOST:PORT, not {value!r}")
+    return host, int(port)
+
+
+def format_endpoints(endpoints: list[Endpoint]) -> str:
+    """One line per machine: id, kind, where its protocol listens, CFX handle, Hermes ports."""
+    lines = []
+    for e in endpoints:
+        where = e.url or (f"{e.host}:{e.port}" if e.port is not None else "-")
+        if e.tty_path:
+            where = f"{e.tty_path} and socket://{e.host}:{e.port}"
+        hermes = e.hermes
+        upstream = f"{hermes.upstream_host}:{hermes.upstream_port}" if hermes.upstream_port else "-"
+        downstream = f"{e.host}:{hermes.downstream_port}" if hermes.downstream_port else "-"
+        lines.append(
+            f"{e.machine_id:<12} {e.kind:<17} {e.protocol:<12} {where}  handle={e.cfx_handle or '-'}  "
+            f"hermes lane {hermes.lane_id}: upstream->{upstream} downstream={downstream} "
+            f"vertical={e.host}:{hermes.vertical_port}"
+        )
+    return "\n".join(lines)
+
+
+def _write_json(path: str, spec: LineSpec, line: Line) -> None:
+    document: dict[str, Any] = {
+        "line": spec.name,
+        "time_scale": spec.time_scale,
+        "open_ends": line.open_ends,
+        "machines": [e.to_json() for e in line.endpoints()],
+    }
+    target = Path(path)
+    # Write, then rename: a script polling for the file never reads half of it.
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(target)
+
+
+async def _simulate(args: argparse.Namespace, spec: LineSpec, scenario: Scenario | None) -> int:
+    from simulators.line import Line
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with Line(
+            spec, host=args.host, open_ends=args.open_ends, upstream=_upstream(args.upstream)
+        ) as line:
+            print(
+                f"line {spec.name}: {len(line.machines)} machines, time scale {spec.time_scale:g}", flush=True
+            )
+            print(format_endpoints(line.endpoints()), flush=True)
+            if args.endpoints_json:
+                _write_json(args.endpoints_json, spec, line)
+            if scenario is not None:
+                line.start_scenario(scenario)
+            waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+            if spec.boards is not None:
+                waiters.append(asyncio.create_task(line.wait_departed(spec.boards)))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            print(f"stopping: {len(line.departed)} boards left the line", flush=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the line; 0 after a clean stop, 2 for a configuration error."""
+    from simulators.line import machine_classes
+    from simulators.scenario import load_scenario
+
+    try:
+        spec = _line_spec(args)
+        scenario = load_scenario(args.scenario) if args.scenario else None
+        if scenario is not None:
+            scenario.check(machine_classes(spec))
+        _upstream(args.upstream)
+    except ConfigError as exc:
+        print(f"linegate simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_simulate(args, spec, scenario))
+    except ConfigError as exc:
+        print(f"linegate simulate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"linegate simulate: cannot start the line: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        return 130
+
+
+__all__ = ["format_endpoints", "register", "run"]
