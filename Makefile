@@ -20,6 +20,7 @@ venv: $(STAMP)
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-browser.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,360 @@
+"""The route handlers of the HTTP API and the rules they share: JSON errors and bearer tokens.
+
+Write endpoints check the token before anything else (before the machine or product is looked
+up, before the body is read), so a refused request has no side effect and learns nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+import structlog
+from aiohttp import web
+
+from gateway.config import RecipeRef
+from gateway.http.collect import render_metrics
+from gateway.http.line import LineTracker, line_view
+from gateway.http.sse import KEEPALIVE_SECONDS, SseSink, SubscriptionEnded
+from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.recipes import Outcome
+from protocols.errors import LinegateError
+
+if TYPE_CHECKING:
+    from gateway.runtime import Gateway
+
+log = structlog.get_logger("linegate.http")
+
+NDJSON = "application/x-ndjson"
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the handlers need: the gateway and the server's settings."""
+
+    gateway: Gateway
+    token: str | None
+    sse: SseSink | None
+    metrics: Metrics | None
+    line_name: str | None
+
+
+CONTEXT = web.AppKey("linegate.context", Context)
+CONTEXT_MAX_BODY = web.AppKey("linegate.max_body", int)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response encoded with orjson."""
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"status": ..., "message": ...}}``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        """The JSON error response."""
+        body = {"error": {"status": self.status, "message": self.message}}
+        return json_response(body, self.status, self.headers)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer ``ApiError``, aiohttp's own errors (404, 405, 413) and unexpected exceptions as JSON."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"no route for {request.method} {request.path}"
+        elif exc.status == 405:
+            message = f"{request.method} is not allowed on {request.path}"
+        elif exc.status == 413:
+            message = f"the request body is too large (limit {request.app[CONTEXT_MAX_BODY]} bytes)"
+        return ApiError(exc.status, message, _keep(exc.headers)).response()
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        log.error("http.handler_failed", path=request.path, error=repr(exc), exc_info=exc)
+        return ApiError(500, f"internal error: {type(exc).__name__}").response()
+
+
+def _keep(headers: Any) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() == "allow"}
+
+
+def require_token(request: web.Request) -> None:
+    """Check ``Authorization: Bearer <token>``.
+
+    Raises:
+        ApiError: 403 when no token is configured (writes disabled), 401 when the header is
+            missing, malformed or carries another token.
+    """
+    expected = request.app[CONTEXT].token
+    if expected is None:
+        raise ApiError(403, "write endpoints are disabled: the gateway has no HTTP token configured")
+    challenge = {"WWW-Authenticate": 'Bearer realm="linegate"'}
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not header:
+        raise ApiError(401, "missing Authorization header; send 'Authorization: Bearer <token>'", challenge)
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "the Authorization header must be 'Bearer <token>'", challenge)
+    # Constant-time comparison: response timing must not reveal how much of a guess was right.
+    if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        raise ApiError(401, "wrong token", challenge)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object.
+
+    Raises:
+        ApiError: 400 when the body is not a JSON object.
+    """
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+def _text_field(data: dict[str, Any], key: str, *, required: bool) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"{key!r} must be a non-empty string")
+    return value.strip()
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """One recipe activation's outcome as JSON."""
+    return {
+        "machine": outcome.machine_id,
+        "recipe": outcome.recipe.name,
+        "revision": outcome.recipe.revision,
+        "ok": outcome.ok,
+        "result": outcome.result.result.value,
+        "result_code": outcome.result.result_code,
+        "message": outcome.result.message,
+    }
+
+
+# --- read endpoints -----------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 ``{"status": "ok"}`` once the gateway runs, 503 ``starting`` before; counts links up."""
+    gateway = request.app[CONTEXT].gateway
+    runtimes = list(gateway.machines.values())
+    connected = sum(1 for r in runtimes if r.adapter.health.state.value == "connected")
+    running = gateway.started.is_set()
+    body = {
+        "status": "ok" if running else "starting",
+        "machines": len(runtimes),
+        "connected": connected,
+        "outbox_depth": gateway.outbox.depth(),
+    }
+    return json_response(body, 200 if running else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus exposition."""
+    ctx = request.app[CONTEXT]
+    text = render_metrics(ctx.gateway, ctx.metrics, ctx.sse)
+    return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def line(request: web.Request) -> web.Response:
+    """The line view (``gateway.http.line.line_view``)."""
+    ctx = request.app[CONTEXT]
+    tracker = ctx.sse.tracker if ctx.sse is not None else LineTracker()
+    view = line_view(ctx.gateway, tracker, ctx.line_name)
+    view["sse_clients"] = len(ctx.sse.clients) if ctx.sse is not None else None
+    view["writes_enabled"] = ctx.token is not None
+    return json_response(view)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """The live event stream as ``text/event-stream``, until the client or the server goes."""
+    sse = request.app[CONTEXT].sse
+    if sse is None:
+        raise ApiError(503, "the event stream is not enabled: the gateway has no SSE sink")
+    sources = [s for value in request.query.getall("source", []) for s in value.split(",") if s]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # tell a reverse proxy not to buffer the stream
+        }
+    )
+    await response.prepare(request)
+    subscription = sse.subscribe(sources)
+    transport = request.transport
+    if transport is not None:
+        subscription.abort = transport.abort
+    try:
+        # retry: how long a browser waits before reconnecting; the comment flushes the headers.
+        await response.write(b"retry: 2000\n: linegate event stream\n\n")
+        while True:
+            message = await subscription.get(KEEPALIVE_SECONDS)
+            await response.write(message if message is not None else b": keepalive\n\n")
+    except SubscriptionEnded:
+        pass
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away (or was dropped and its socket aborted)
+    finally:
+        sse.unsubscribe(subscription)
+    return response
+
+
+def _machine(request: web.Request) -> str:
+    machine_id = request.match_info["machine"]
+    if machine_id not in request.app[CONTEXT].gateway.machines:
+        known = ", ".join(request.app[CONTEXT].gateway.machines) or "none"
+        raise ApiError(404, f"no machine {machine_id!r}; machines: {known}")
+    return machine_id
+
+
+async def recipes(request: web.Request) -> web.Response:
+    """The active and available recipes, read from the machine now (502 if it cannot answer)."""
+    machine_id = _machine(request)
+    adapter = request.app[CONTEXT].gateway.machines[machine_id].adapter
+    try:
+        active = await adapter.active_recipe()
+        available = await adapter.available_recipes()
+    except LinegateError as exc:
+        raise ApiError(502, f"machine {machine_id} did not answer: {exc}") from None
+    return json_response(
+        {
+            "machine": machine_id,
+            "active": {"name": active.name, "revision": active.revision} if active else None,
+            "available": [{"name": r.name, "revision": r.revision} for r in available],
+        }
+    )
+
+
+# --- write endpoints ----------------------------------------------------------------------
+
+
+async def activate(request: web.Request) -> web.Response:
+    """Activate a recipe on one machine; 200 with the outcome, or 409 when it did not take effect."""
+    require_token(request)
+    machine_id = _machine(request)
+    data = await read_json_object(request)
+    name = _text_field(data, "recipe", required=True)
+    assert name is not None
+    revision = _text_field(data, "revision", required=False)
+    outcome = await _finish(
+        request.app[CONTEXT].gateway.recipes.activate(machine_id, RecipeRef(name, revision))
+    )
+    body = outcome_json(outcome)
+    if not outcome.ok:
+        body["error"] = {"status": 409, "message": outcome.result.message}
+    return json_response(body, 200 if outcome.ok else 409)
+
+
+async def changeover(request: web.Request) -> web.StreamResponse:
+    """Change the whole line over to a product; streams per-machine progress as NDJSON if asked."""
+    require_token(request)
+    data = await read_json_object(request)
+    product = _text_field(data, "product", required=True)
+    assert product is not None
+    service = request.app[CONTEXT].gateway.recipes
+    plan = service.products.get(product)
+    if plan is None:
+        known = ", ".join(sorted(service.products)) or "none"
+        raise ApiError(404, f"no product {product!r}; products: {known}")
+    machines = sorted(plan)
+    if NDJSON not in request.headers.get("Accept", ""):
+        outcomes = await _finish(service.changeover(product))
+        summary = _summary(product, machines, outcomes)
+        return json_response(summary, 200 if summary["ok"] else 409)
+    response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    await response.write(orjson.dumps({"type": "started", "product": product, "machines": machines}) + b"\n")
+
+    async def progress(outcome: Outcome) -> None:
+        # The client may have gone; the changeover carries on regardless.
+        with contextlib.suppress(ConnectionError):
+            await response.write(orjson.dumps({"type": "outcome", **outcome_json(outcome)}) + b"\n")
+
+    outcomes = await _finish(service.changeover(product, progress=progress))
+    await response.write(orjson.dumps({"type": "done", **_summary(product, machines, outcomes)}) + b"\n")
+    await response.write_eof()
+    return response
+
+
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
+async def _finish(operation: Coroutine[Any, Any, T]) -> T:
+    """Await a command in its own task, shielded: a client that disconnects (which cancels its
+    handler) must not leave a machine half way through a recipe change."""
+    task = asyncio.ensure_future(operation)
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    return await asyncio.shield(task)
+
+
+def _summary(product: str, machines: list[str], outcomes: list[Outcome]) -> dict[str, Any]:
+    return {
+        "product": product,
+        "machines": machines,
+        "ok": all(o.ok for o in outcomes),
+        "outcomes": [outcome_json(o) for o in outcomes],
+    }
+
+
+# --- the dashboard ------------------------------------------------------------------------
+
+
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The dashboard page."""
+    return web.FileResponse(request.app[STATIC_DIR] / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+STATIC_DIR = web.AppKey("linegate.static", Path)
+
+
+def build_app(context: Context, *, static: Path, max_body: int) -> web.Application:
+    """The aiohttp application with every route."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=max_body)
+    app[CONTEXT] = context
+    app[CONTEXT_MAX_BODY] = max_body
+    app[STATIC_DIR] = static
+    app.router.add_get("/", dashboard)
+    app.router.add_static("/static/", static, follow_symlinks=False)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/line", line)
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/machines/{machine}/recipes", recipes)
+    app.router.add_post("/api/machines/{machine}/recipe", activate)
+    app.router.add_post("/api/changeover", changeover)
+    return app
+
+
+__all__ = ["CONTEXT", "ApiError", "Context", "build_app", "outcome_json", "require_token"]

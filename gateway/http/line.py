@@ -1,0 +1,195 @@
+"""The line at a glance: what ``/api/line`` returns and what the dashboard first draws.
+
+Most of it is read from the running gateway when asked (the normalizer knows each machine's
+state, active faults, active recipe and the boards in process; the adapter's ``Health`` knows
+the link). What the normalizer does not keep — which boards are inside each machine between
+UnitsArrived and UnitsDeparted, and the last reflow profile — ``LineTracker`` follows from the
+normalized event stream (the SSE sink feeds it).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.outbox import StoredEvent
+from protocols.cfx.enums import ResourceState
+
+if TYPE_CHECKING:  # the runtime imports nothing of the HTTP package; this is only for types
+    from gateway.runtime import Gateway, MachineRuntime
+
+# Keep the dashboard's view bounded even if a machine never reports UnitsDeparted.
+MAX_BOARDS_PER_MACHINE = 64
+
+# SEMI E10 classes (the first digit of a ResourceState code; reference cfx.md §3.4).
+CATEGORIES = {
+    "1": "productive",
+    "2": "standby",
+    "3": "engineering",
+    "4": "scheduled_downtime",
+    "5": "unscheduled_downtime",
+    "6": "nonscheduled",
+}
+
+_ARRIVED = "CFX.Production.UnitsArrived"
+_DEPARTED = "CFX.Production.UnitsDeparted"
+_PROCESSED = "CFX.Production.Processing.UnitsProcessed"
+_REFLOW = "CFX.Structures.SolderReflow.ReflowProcessData"
+
+
+def state_view(state: ResourceState | None, since: datetime | None) -> dict[str, Any]:
+    """A ResourceState as JSON: code, enum name, E10 category, since (None when never reported)."""
+    if state is None:
+        return {"code": None, "name": "unknown", "category": "unknown", "since": None}
+    return {
+        "code": state.value,
+        "name": state.name,
+        "category": CATEGORIES.get(state.value[:1], "unknown"),
+        "since": since.isoformat() if since else None,
+    }
+
+
+def reflow_profile(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The zones of a UnitsProcessed body that carries ReflowProcessData, or None.
+
+    Each zone: sequence number, name, top/bottom setpoint and reading (°C, None when absent).
+    The whole-oven pseudo zone (StageSequence 0, O2 only) becomes ``o2_ppm``.
+    """
+    data = body.get("CommonProcessData")
+    if not isinstance(data, Mapping) or not str(data.get("$type", "")).startswith(_REFLOW):
+        return None
+    zones: list[dict[str, Any]] = []
+    o2: float | None = None
+    for entry in data.get("ZoneData") or []:
+        zone = entry.get("Zone") or {}
+        values: dict[str, float | None] = {
+            "setpoint_top": None,
+            "setpoint_bottom": None,
+            "actual_top": None,
+            "actual_bottom": None,
+        }
+        for sp in entry.get("Setpoints") or []:
+            if sp.get("SetpointType") == "Temperature" and sp.get("SubZone") in ("Top", "Bottom"):
+                values[f"setpoint_{sp['SubZone'].lower()}"] = sp.get("Setpoint")
+        for reading in entry.get("Readings") or []:
+            if reading.get("ReadingType") == "O2":
+                o2 = reading.get("ReadingValue")
+            elif reading.get("ReadingType") == "Temperature" and reading.get("SubZone") in ("Top", "Bottom"):
+                values[f"actual_{reading['SubZone'].lower()}"] = reading.get("ReadingValue")
+        if any(v is not None for v in values.values()):
+            zones.append({"zone": zone.get("StageSequence"), "name": zone.get("StageName"), **values})
+    zones.sort(key=lambda z: z["zone"] or 0)
+    return {"zones": zones, "conveyor_speed": data.get("ConveyorSpeed"), "o2_ppm": o2}
+
+
+class LineTracker:
+    """Follows the event stream for what the normalizer does not keep: boards inside each machine
+    and each oven's last reflow profile."""
+
+    def __init__(self) -> None:
+        self.boards: dict[str, collections.OrderedDict[str, dict[str, Any]]] = {}
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.departed: collections.Counter[str] = collections.Counter()
+
+    def feed(self, event: StoredEvent) -> None:
+        """Update the view from one stored envelope (other message names cost no parsing)."""
+        if event.message_name not in (_ARRIVED, _DEPARTED, _PROCESSED):
+            return
+        envelope = orjson.loads(event.payload)
+        body = envelope.get("MessageBody") or {}
+        source = event.source
+        if event.message_name == _PROCESSED:
+            profile = reflow_profile(body)
+            if profile is not None:
+                profile["time"] = envelope.get("TimeStamp")
+                profile["transaction_id"] = body.get("TransactionId")
+                self.profiles[source] = profile
+            return
+        key = body.get("HermesIdentifier") or body.get("PrimaryIdentifier")
+        if not key:
+            return
+        inside = self.boards.setdefault(source, collections.OrderedDict())
+        if event.message_name == _ARRIVED:
+            inside[key] = {
+                "board_id": body.get("HermesIdentifier"),
+                "barcode": body.get("PrimaryIdentifier"),
+                "lane": body.get("Lane"),
+                "since": envelope.get("TimeStamp"),
+            }
+            while len(inside) > MAX_BOARDS_PER_MACHINE:
+                inside.popitem(last=False)
+        else:
+            inside.pop(key, None)
+            self.departed[source] += 1
+
+
+def machine_view(runtime: MachineRuntime, tracker: LineTracker, crashes: int) -> dict[str, Any]:
+    """One machine as ``/api/line`` shows it."""
+    normalizer = runtime.normalizer
+    health = runtime.adapter.health
+    recipe = normalizer.active_recipe
+    return {
+        "id": runtime.machine_id,
+        "handle": runtime.handle,
+        "protocol": runtime.adapter.protocol,
+        "link": {
+            "state": health.state.value,
+            "since": health.since.isoformat(),
+            "connects": health.connects,
+            "failures": health.failures,
+            "last_error": health.last_error,
+            "last_rtt_ms": None if health.last_rtt is None else round(health.last_rtt * 1000, 3),
+        },
+        "state": state_view(normalizer.state, normalizer.state_since),
+        "active_recipe": (
+            {"name": recipe.recipe_name, "revision": recipe.revision} if recipe is not None else None
+        ),
+        "faults": [
+            {
+                "code": active.fault.fault_code,
+                "severity": active.fault.severity.value,
+                "description": active.fault.description,
+                "occurrence_id": str(active.fault.fault_occurrence_id),
+                "occurred_at": active.fault.occurred_at.isoformat() if active.fault.occurred_at else None,
+            }
+            for active in normalizer.faults.values()
+        ],
+        "boards_in_process": [
+            {"board_id": tx.board_id, "barcode": tx.barcode, "lane": tx.lane}
+            for tx in normalizer.transactions.values()
+        ],
+        "boards_present": list(tracker.boards.get(runtime.handle, {}).values()),
+        "boards_departed": tracker.departed[runtime.handle],
+        "reflow": tracker.profiles.get(runtime.handle),
+        "observations": runtime.observations,
+        "events": runtime.events,
+        "crashes": crashes,
+    }
+
+
+def line_view(gateway: Gateway, tracker: LineTracker, name: str | None = None) -> dict[str, Any]:
+    """The whole line, machines in configuration order (left to right on the dashboard)."""
+    outbox = gateway.outbox
+    return {
+        "line": name,
+        "time": datetime.now(UTC).isoformat(),
+        "running": gateway.started.is_set(),
+        "machines": [
+            machine_view(runtime, tracker, gateway.crashes.get(runtime.machine_id, 0))
+            for runtime in gateway.machines.values()
+        ],
+        "outbox": {
+            "depth": outbox.depth(),
+            "oldest_age_seconds": round(outbox.oldest_age(time.time()), 3),
+            "dropped": outbox.dropped,
+            "sinks": {sink: outbox.depth(sink) for sink in outbox.sinks},
+        },
+    }
+
+
+__all__ = ["CATEGORIES", "LineTracker", "line_view", "machine_view", "reflow_profile", "state_view"]

@@ -1,0 +1,256 @@
+"""The dashboard in real headless Chromium, driven over the Chrome DevTools protocol.
+
+A running line (``http_support``) serves the page; boards flow through it while the test asks
+the page, through ``Runtime.evaluate``, whether the line, the machine states, the faults, the
+recipe and the reflow chart show what the gateway knows. Every request the page makes must go
+to the gateway itself. A screenshot is written to ``artifacts/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters import observations as obs
+from gateway.config import RecipeRef
+from tests.gateway.http_support import RunningLine, drive_board, running_line
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,900",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+class DevTools:
+    """A minimal CDP client over one page's websocket: commands by id, events kept in a list."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            data = json.loads(message.data)
+            future = self.pending.pop(data["id"], None) if "id" in data else None
+            if future is not None and not future.done():
+                future.set_result(data)
+            elif "method" in data:
+                self.events.append(data)
+
+    async def call(self, method: str, timeout: float = 10, **params: Any) -> dict[str, Any]:
+        request_id = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        await self.ws.send_str(json.dumps({"id": request_id, "method": method, "params": params}))
+        reply = await asyncio.wait_for(future, timeout)
+        if "error" in reply:
+            raise AssertionError(f"{method}: {reply['error']}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    async def evaluate(self, expression: str, timeout: float = 10) -> Any:
+        """The value of a JavaScript expression (promises awaited)."""
+        result = await self.call(
+            "Runtime.evaluate", timeout, expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_until(self, condition: str, timeout: float = 10) -> None:
+        """Wait in the page until ``condition`` (a JS expression) is truthy, checking every 25 ms."""
+        deadline = int(timeout * 1000)
+        quoted = json.dumps(condition)
+        script = (
+            f"new Promise((resolve, reject) => {{ const end = Date.now() + {deadline};"
+            f" const check = () => {{ let ok = false; try {{ ok = Boolean({condition}); }} catch (e) {{}}"
+            f" if (ok) resolve(true); else if (Date.now() > end) reject(new Error('timed out: ' + {quoted}));"
+            " else setTimeout(check, 25); }; check(); })"
+        )
+        await self.evaluate(script, timeout + 5)
+
+
+@contextlib.asynccontextmanager
+async def chromium(url: str, profile: Path) -> AsyncIterator[DevTools]:
+    """Headless Chromium showing ``url``; yields a DevTools session on that page."""
+    process = await asyncio.create_subprocess_exec(
+        str(CHROMIUM),
+        *FLAGS,
+        f"--user-data-dir={profile}",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        async with asyncio.timeout(20):
+            while True:
+                row = (await process.stderr.readline()).decode()
+                if not row:
+                    raise AssertionError("chromium exited before opening DevTools")
+                match = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", row)
+                if match:
+                    port = int(match.group(1))
+                    break
+        drain = asyncio.create_task(_drain(process.stderr))
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+                pages = [t for t in await response.json() if t["type"] == "page"]
+            async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=64 * 2**20) as ws:
+                devtools = DevTools(ws)
+                await devtools.call("Network.enable")
+                await devtools.call("Page.enable")
+                await devtools.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=1400,
+                    height=900,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
+                await devtools.call("Page.navigate", url=url)
+                try:
+                    yield devtools
+                finally:
+                    devtools.reader.cancel()
+        drain.cancel()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass  # keep chromium's stderr pipe from filling up
+
+
+async def keep_boards_flowing(line: RunningLine, stop: asyncio.Event) -> None:
+    """Boards through the line, one after another, until ``stop``."""
+    for step in itertools.count():
+        await drive_board(line, f"B-{step}", step)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.15):  # pace the line: a board every 150 ms
+                await stop.wait()
+        if stop.is_set():
+            return
+
+
+def machine(machine_id: str) -> str:
+    return f"document.querySelector('[data-machine=\"{machine_id}\"]')"
+
+
+async def test_dashboard_renders_and_follows_the_line(tmp_path: Path) -> None:
+    async with running_line(tmp_path) as line, chromium(line.server.url, tmp_path / "profile") as page:
+        await page.wait_until("document.body.dataset.ready === 'true'")
+        # The line, left to right, in configuration order, joined by conveyors.
+        order = await page.evaluate(
+            "[...document.querySelectorAll('#line .machine')].map(n => n.dataset.machine)"
+        )
+        assert order == ["printer1", "oven1", "aoi1"]
+        assert await page.evaluate("document.querySelectorAll('#line .conveyor').length") == 2
+        assert await page.evaluate(f"{machine('oven1')}.dataset.category") == "unknown"
+        assert await page.evaluate("document.getElementById('line-name').textContent") == "Line 1"
+
+        stop = asyncio.Event()
+        flow = asyncio.create_task(keep_boards_flowing(line, stop))
+        try:
+            # Machine states by colour (E10 category) as boards flow.
+            await page.wait_until(f"{machine('printer1')}.dataset.category !== 'unknown'")
+            # The reflow chart draws and then keeps updating with each board's zone data.
+            await page.wait_until("Number(document.getElementById('reflow-chart').dataset.updates) >= 1")
+            first = await page.evaluate("Number(document.getElementById('reflow-chart').dataset.updates)")
+            await page.wait_until(
+                f"Number(document.getElementById('reflow-chart').dataset.updates) >= {first + 3}"
+            )
+            chart = await page.evaluate(
+                "(() => { const c = document.getElementById('reflow-chart');"
+                " return {zones: c.dataset.zones, machine: c.dataset.machine,"
+                " series: [...c.querySelectorAll('path')].map(p => p.dataset.series),"
+                " dots: c.querySelectorAll('circle').length}; })()"
+            )
+            assert chart == {
+                "zones": "8",
+                "machine": "oven1",
+                "series": ["setpoint", "actual-top", "actual-bottom"],
+                "dots": 16,
+            }
+            # Boards move between machines.
+            await page.wait_until("Number(document.body.dataset.flights || 0) >= 2")
+        finally:
+            stop.set()
+            await asyncio.wait_for(flow, 10)
+
+        # A fault and the resulting state show on the oven's card; clearing it removes it.
+        oven = line.runtime("oven1")
+        now = datetime.now(UTC)
+        await oven.record(
+            obs.FaultRaised(machine="oven1", at=now, code="E-231", description="zone 5 over temperature")
+        )
+        await oven.record(obs.StateChanged(machine="oven1", at=now, state=5300))
+        await page.wait_until(f"{machine('oven1')}.dataset.category === 'unscheduled_downtime'")
+        await page.wait_until(f"{machine('oven1')}.querySelector('.faults li[data-code=\"E-231\"]') !== null")
+        fault_text = await page.evaluate(f"{machine('oven1')}.querySelector('.faults li').textContent")
+        assert fault_text == "E-231 — zone 5 over temperature"
+        assert await page.evaluate(f"{machine('oven1')}.querySelector('.state').textContent") == "USD REPAIR"
+
+        # A recipe activated through the gateway appears on the card.
+        outcome = await line.gateway.recipes.activate("printer1", RecipeRef("printer1-B", "3"))
+        assert outcome.ok
+        await page.wait_until(
+            f"{machine('printer1')}.querySelector('.recipe').textContent === 'printer1-B rev 3'"
+        )
+        await page.wait_until("document.body.dataset.stream === 'live'")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = await page.call("Page.captureScreenshot", 20, format="png")
+        (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
+
+        await oven.record(obs.FaultCleared(machine="oven1", at=datetime.now(UTC), code="E-231"))
+        await page.wait_until(f"{machine('oven1')}.dataset.faults === '0'")
+
+        # Nothing was fetched from anywhere but the gateway.
+        urls = {
+            e["params"]["request"]["url"] for e in page.events if e["method"] == "Network.requestWillBeSent"
+        }
+        outside = {u for u in urls if not u.startswith(line.server.url) and not u.startswith("data:")}
+        assert not outside, f"the page fetched from outside the gateway: {sorted(outside)}"
+        assert {line.server.url + p for p in ("static/dashboard.js", "static/dashboard.css", "api/line")} <= {
+            u.split("?")[0] for u in urls
+        }
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
