@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from adapters.base import Adapter
 from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from gateway.config import LineConfig, MachineConfig, Secret
+from gateway.http import SseSink
+from gateway.metrics import Metrics, TimedSink
 from gateway.outbox import Outbox, OverflowPolicy
 from gateway.recipes import RecipeService
 from gateway.runtime import Gateway, MachineRuntime
@@ -166,9 +168,15 @@ async def start_gateway(
     console: bool = False,
     events_file: str | None = None,
     extra_sinks: list[Sink] | None = None,
+    metrics: Metrics | None = None,
+    sse: SseSink | None = None,
     adapter_factory: Callable[[LineConfig, MachineConfig, int], Adapter] = build_adapter,
 ) -> tuple[Gateway, CFXListener]:
     """Open everything the configured gateway needs on ``stack`` and return it, not yet running.
+
+    Args:
+        metrics: when given, every delivering sink is measured (publish latency, counts).
+        sse: the dashboard's event stream, fed like a sink (it does not count as a delivery sink).
 
     Raises:
         ConfigError: a configuration problem found while building.
@@ -205,6 +213,10 @@ async def start_gateway(
         raise ConfigError(
             "no sink: configure [amqp] or [mqtt], or pass --console / --events-file", path=config.path
         )
+    if metrics is not None:
+        sinks = [TimedSink(sink, metrics) for sink in sinks]
+    if sse is not None:
+        sinks.append(sse)
     outbox = Outbox(
         config.outbox.path,
         sinks=[s.name for s in sinks],

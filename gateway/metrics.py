@@ -231,6 +231,8 @@ class TimedSink:
         self.sink = sink
         self.name = sink.name
         self.metrics = metrics
+        # Keep the wrapped sink's pipelining (see gateway.sinks.base.drain).
+        self.pipeline_depth = int(getattr(sink, "pipeline_depth", 1))
 
     async def publish(self, batch: list[StoredEvent]) -> None:
         """Publish through the wrapped sink; errors propagate unchanged after being counted."""

@@ -17,7 +17,8 @@ Pure: no I/O and no clock; every envelope is stamped with its observation's time
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,20 +110,39 @@ class _Transaction:
 
 
 @dataclass(slots=True)
+class _Board:
+    board_id: str | None
+    barcode: str | None
+    lane: int | None
+    tx: _Transaction | None = None
+    finished: bool = False
+    processed: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.board_id or self.barcode or f"lane:{self.lane}:{id(self)}"
+
+
+@dataclass(slots=True)
 class MachineNormalizer:
     """Turns one machine's observations into CFX envelopes with ``handle`` as Source.
 
     Args:
         handle: the machine's CFX handle.
+        synthesize_work: start work when a board arrives and complete it when it leaves, for
+            machines whose protocol reports no work of its own.
         state: the state before the first observation; ``None`` = unknown (the first
             StationStateChanged then says NST with an unknown OldStateDuration).
     """
 
     handle: str
+    synthesize_work: bool = False
     state: ResourceState | None = None
     state_since: datetime | None = None
     faults: dict[str, _ActiveFault] = field(default_factory=dict)
     transactions: dict[str, _Transaction] = field(default_factory=dict)
+    present: list[_Board] = field(default_factory=list)
+    departed: deque[_Board] = field(default_factory=lambda: deque(maxlen=16))
     active_recipe: RecipeIdentifier | None = None
     recipe_lane: int | None = None
 
@@ -187,17 +207,58 @@ class MachineNormalizer:
         return [FaultCleared(fault_occurrence_id=active.fault.fault_occurrence_id)]
 
     # --- boards and work ---------------------------------------------------------------------
-
-    @staticmethod
-    def _board_key(board_id: str | None, barcode: str | None, lane: int | None) -> str:
-        return board_id or barcode or f"lane:{lane}"
+    #
+    # Board tracking: the Hermes vertical channel says which board arrived and left (with its
+    # BoardId); the machine's own protocol often says only "a board started / finished / here is
+    # its process data" without an id. Such observations are matched to the boards present in
+    # arrival order, so every CFX message carries the board's HermesIdentifier and one
+    # TransactionID links its work. For machines whose protocol reports no work at all,
+    # ``synthesize_work`` starts the work when the board arrives and completes it when it leaves.
 
     @staticmethod
     def _units(board_id: str | None, barcode: str | None) -> list[UnitPosition]:
         return [UnitPosition(unit_identifier=barcode or board_id, position_number=1)]
 
+    def _find(self, board_id: str | None, barcode: str | None, boards: Iterable[_Board]) -> _Board | None:
+        for board in boards:
+            if (board_id and board.board_id == board_id) or (
+                barcode and not board_id and board.barcode == barcode
+            ):
+                return board
+        return None
+
+    def _start(self, board: _Board, at_recipe: tuple[str | None, str | None]) -> WorkStarted:
+        board.tx = _Transaction(uuid.uuid4(), board.board_id, board.barcode, board.lane)
+        self.transactions[board.key] = board.tx
+        recipe, revision = at_recipe
+        if recipe is None and self.active_recipe is not None:
+            recipe, revision = self.active_recipe.recipe_name, self.active_recipe.revision
+        return WorkStarted(
+            primary_identifier=board.barcode,
+            hermes_identifier=board.board_id,
+            transaction_id=board.tx.transaction_id,
+            lane=board.lane,
+            units=self._units(board.board_id, board.barcode),
+            recipe_name=recipe,
+            revision=revision,
+        )
+
+    def _complete(self, board: _Board, result: obs.WorkResult) -> WorkCompleted:
+        assert board.tx is not None
+        self.transactions.pop(board.key, None)
+        board.finished = True
+        return WorkCompleted(
+            transaction_id=board.tx.transaction_id,
+            result=_WORK_RESULT[result],
+            primary_identifier=board.barcode,
+            hermes_identifier=board.board_id,
+            units=self._units(board.board_id, board.barcode),
+        )
+
     def _arrived(self, o: obs.BoardArrived) -> list[CFXMessage]:
-        return [
+        board = _Board(o.board_id, o.barcode, o.lane)
+        self.present.append(board)
+        out: list[CFXMessage] = [
             UnitsArrived(
                 primary_identifier=o.barcode,
                 hermes_identifier=o.board_id,
@@ -205,70 +266,82 @@ class MachineNormalizer:
                 lane=o.lane,
             )
         ]
+        if self.synthesize_work:
+            out.append(self._start(board, (None, None)))
+        return out
 
     def _departed(self, o: obs.BoardDeparted) -> list[CFXMessage]:
-        return [
+        board = self._find(o.board_id, o.barcode, self.present)
+        out: list[CFXMessage] = []
+        if board is not None:
+            self.present.remove(board)
+            if board.tx is not None and not board.finished and self.synthesize_work:
+                out.append(self._complete(board, obs.WorkResult.COMPLETED))
+            self.departed.append(board)
+        out.append(
             UnitsDeparted(
-                primary_identifier=o.barcode,
-                hermes_identifier=o.board_id,
+                primary_identifier=o.barcode or (board.barcode if board else None),
+                hermes_identifier=o.board_id or (board.board_id if board else None),
                 units=self._units(o.board_id, o.barcode),
                 lane=o.lane,
             )
-        ]
+        )
+        return out
 
     def _work_started(self, o: obs.WorkStarted) -> list[CFXMessage]:
-        key = self._board_key(o.board_id, o.barcode, o.lane)
-        tx = _Transaction(uuid.uuid4(), o.board_id, o.barcode, o.lane)
-        self.transactions[key] = tx
-        recipe = o.recipe or (self.active_recipe.recipe_name if self.active_recipe else None)
-        revision = o.revision or (
-            self.active_recipe.revision if self.active_recipe and not o.recipe else None
-        )
-        return [
-            WorkStarted(
-                primary_identifier=o.barcode,
-                hermes_identifier=o.board_id,
-                transaction_id=tx.transaction_id,
-                lane=o.lane,
-                units=self._units(o.board_id, o.barcode),
-                recipe_name=recipe,
-                revision=revision,
-            )
-        ]
+        board = self._find(o.board_id, o.barcode, self.present)
+        if board is None and o.board_id is None and o.barcode is None:
+            board = next((b for b in self.present if b.tx is None), None)
+        if board is None:  # a board Hermes did not announce: track it from here
+            board = _Board(o.board_id, o.barcode, o.lane)
+            self.present.append(board)
+        if board.tx is not None:
+            return []  # already started (synthesized at arrival, or reported twice)
+        return [self._start(board, (o.recipe, o.revision))]
 
     def _work_finished(self, o: obs.WorkFinished) -> list[CFXMessage]:
-        tx = self.transactions.pop(self._board_key(o.board_id, o.barcode, o.lane), None)
-        if tx is None:
+        board = self._find(o.board_id, o.barcode, [*self.present, *self.departed])
+        if board is None and o.board_id is None and o.barcode is None:
+            board = next((b for b in self.present if b.tx is not None and not b.finished), None)
+        if board is None:
             # Work we never saw start (the gateway started mid-board): a fresh transaction keeps
             # the message valid; consumers see an unmatched WorkCompleted, as a restarted SDK sends.
             log.info("normalize.unmatched_work", machine=o.machine, board_id=o.board_id)
-            tx = _Transaction(uuid.uuid4(), o.board_id, o.barcode, o.lane)
-        return [
-            WorkCompleted(
-                transaction_id=tx.transaction_id,
-                result=_WORK_RESULT[o.result],
-                primary_identifier=o.barcode or tx.barcode,
-                hermes_identifier=o.board_id or tx.board_id,
-                units=self._units(o.board_id or tx.board_id, o.barcode or tx.barcode),
-            )
-        ]
+            board = _Board(o.board_id, o.barcode, o.lane)
+            board.tx = _Transaction(uuid.uuid4(), o.board_id, o.barcode, o.lane)
+        elif board.finished:
+            return []  # completed already (when it left the machine)
+        elif board.tx is None:
+            board.tx = _Transaction(uuid.uuid4(), board.board_id, board.barcode, board.lane)
+        return [self._complete(board, o.result)]
 
-    def _transaction_for(self, board_id: str | None) -> uuid.UUID:
-        tx = self.transactions.get(board_id or "") if board_id else None
-        if tx is None and len(self.transactions) == 1 and board_id is None:
-            tx = next(iter(self.transactions.values()))
-        return tx.transaction_id if tx else uuid.UUID(int=0)
+    def _board_for_data(self, board_id: str | None) -> _Board | None:
+        if board_id:
+            return self._find(board_id, None, [*self.present, *self.departed])
+        # Without an id: the oldest board in work that has no data yet, else the oldest that
+        # left without its data (an oven reports a board's profile as it exits).
+        for boards in (self.present, self.departed):
+            board = next((b for b in boards if b.tx is not None and not b.processed), None)
+            if board is not None:
+                return board
+        return None
 
     # --- process data ------------------------------------------------------------------------
 
     def _processed(self, board_id: str | None, data: AnyProcessData) -> list[CFXMessage]:
-        tx = self._transaction_for(board_id)
+        board = self._board_for_data(board_id)
+        if board is not None and board.tx is not None:
+            board.processed = True
+            tx, unit = board.tx.transaction_id, board.barcode or board.board_id
+        else:
+            log.info("normalize.unmatched_process_data", machine=self.handle, board_id=board_id)
+            tx, unit = uuid.UUID(int=0), board_id
         return [
             UnitsProcessed(
                 transaction_id=tx,
                 overall_result=ProcessingResult.SUCCEEDED,
                 common_process_data=data,
-                unit_process_data=[ProcessedUnit(unit_identifier=board_id, unit_process_data=None)],
+                unit_process_data=[ProcessedUnit(unit_identifier=unit, unit_process_data=None)],
             )
         ]
 

@@ -13,6 +13,8 @@ import structlog
 from gateway.assemble import start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
+from gateway.http import HttpServer, SseSink
+from gateway.metrics import Metrics
 from protocols.errors import ConfigError
 
 log = structlog.get_logger("linegate.run")
@@ -42,14 +44,17 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
         gateway, listener = await start_gateway(
-            config, stack, console=args.console, events_file=args.events_file
+            config, stack, console=args.console, events_file=args.events_file, metrics=metrics, sse=sse
         )
+        http = await stack.enter_async_context(
+            HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
+        )
+        handles = ", ".join(m.handle for m in config.machines)
         print(f"linegate: line {config.name!r}, {len(config.machines)} machine(s)", flush=True)
-        print(
-            f"linegate: CFX requests at {listener.uri} for {', '.join(m.handle for m in config.machines)}",
-            flush=True,
-        )
+        print(f"linegate: CFX requests at {listener.uri} for {handles}", flush=True)
+        print(f"linegate: dashboard at {http.url}", flush=True)
         await gateway.run(stop)
     return 0

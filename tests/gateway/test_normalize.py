@@ -179,3 +179,68 @@ def test_work_started_names_the_active_recipe() -> None:
     (started,) = bodies(norm, obs.WorkStarted(machine="m", at=at(1), board_id=BOARD))
     assert isinstance(started, WorkStarted)
     assert (started.recipe_name, started.revision) == ("PROFILE-B", "7")
+
+
+B1, B2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+
+
+def test_work_synthesized_from_hermes_for_a_machine_that_reports_none() -> None:
+    # An oven over Modbus: Hermes says which board came and went; the oven only reports a
+    # profile (without an id) as the board leaves, here after Hermes already saw it depart.
+    norm = MachineNormalizer(HANDLE, synthesize_work=True)
+    out = bodies(
+        norm,
+        obs.BoardArrived(machine="oven", at=at(0), board_id=B1, barcode="SN-1"),
+        obs.BoardDeparted(machine="oven", at=at(300), board_id=B1, barcode="SN-1"),
+        obs.ReflowProcessData(machine="oven", at=at(301), zones=(obs.ZoneReading(1, 180.0),)),
+    )
+    names = [type(b).__name__ for b in out]
+    assert names == ["UnitsArrived", "WorkStarted", "WorkCompleted", "UnitsDeparted", "UnitsProcessed"]
+    started, completed, processed = out[1], out[2], out[4]
+    assert isinstance(started, WorkStarted) and isinstance(completed, WorkCompleted)
+    assert isinstance(processed, UnitsProcessed)
+    assert started.hermes_identifier == completed.hermes_identifier == B1
+    assert started.transaction_id == completed.transaction_id == processed.transaction_id
+    assert norm.transactions == {}
+
+
+def test_anonymous_work_is_matched_to_boards_in_arrival_order() -> None:
+    norm = MachineNormalizer(HANDLE)
+    out = bodies(
+        norm,
+        obs.BoardArrived(machine="m", at=at(0), board_id=B1),
+        obs.BoardArrived(machine="m", at=at(1), board_id=B2),
+        obs.WorkStarted(machine="m", at=at(2)),
+        obs.WorkStarted(machine="m", at=at(3)),
+        obs.WorkFinished(machine="m", at=at(4)),
+        obs.WorkFinished(machine="m", at=at(5)),
+    )
+    s1, s2, c1, c2 = out[2:]
+    assert isinstance(s1, WorkStarted) and isinstance(s2, WorkStarted)
+    assert isinstance(c1, WorkCompleted) and isinstance(c2, WorkCompleted)
+    assert (s1.hermes_identifier, s2.hermes_identifier) == (B1, B2)
+    assert (c1.transaction_id, c2.transaction_id) == (s1.transaction_id, s2.transaction_id)
+
+
+def test_machine_reported_finish_is_not_repeated_at_departure() -> None:
+    # Selective solder over OPC UA: no start signal, but a per-board result with the BoardId.
+    norm = MachineNormalizer(HANDLE, synthesize_work=True)
+    out = bodies(
+        norm,
+        obs.BoardArrived(machine="s", at=at(0), board_id=B1),
+        obs.SelectiveSolderProcessData(machine="s", at=at(50), board_id=B1, pot_temperature=260.0),
+        obs.WorkFinished(machine="s", at=at(50), board_id=B1),
+        obs.BoardDeparted(machine="s", at=at(60), board_id=B1),
+        obs.WorkFinished(machine="s", at=at(61), board_id=B1),  # a repeat after a reconnect
+    )
+    assert [type(b).__name__ for b in out] == [
+        "UnitsArrived",
+        "WorkStarted",
+        "UnitsProcessed",
+        "WorkCompleted",
+        "UnitsDeparted",
+    ]
+    assert (
+        len({b.transaction_id for b in out if isinstance(b, WorkStarted | WorkCompleted | UnitsProcessed)})
+        == 1
+    )
