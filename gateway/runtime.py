@@ -59,25 +59,38 @@ def outbox_item(envelope: Envelope) -> OutboxItem:
 
 
 class MachineRuntime:
-    """One machine: its adapter, normalizer and the outbox they feed.
+    """One machine: its adapters, normalizer and the outbox they feed.
 
     Args:
         machine_id: the id from the line config.
         handle: its CFX handle (Source of its envelopes).
-        adapter: the connection to the machine.
+        adapter: the connection to the machine (it also performs the recipe commands).
         outbox: where its envelopes are stored before anything acknowledges them.
         interlock: ``finish_board`` or ``refuse`` (see ``gateway.recipes``).
+        trackers: further connections that observe the same machine, such as its Hermes
+            vertical channel (which boards arrived and left).
+        synthesize_work: the machine's protocol reports no work of its own; derive it from the
+            boards' arrival and departure (see ``MachineNormalizer``).
     """
 
     def __init__(
-        self, machine_id: str, handle: str, adapter: Adapter, outbox: Outbox, interlock: str
+        self,
+        machine_id: str,
+        handle: str,
+        adapter: Adapter,
+        outbox: Outbox,
+        interlock: str,
+        *,
+        trackers: Sequence[Adapter] = (),
+        synthesize_work: bool = False,
     ) -> None:
         self.machine_id = machine_id
         self.handle = handle
         self.adapter = adapter
+        self.adapters: tuple[Adapter, ...] = (adapter, *trackers)
         self.outbox = outbox
         self.interlock = interlock
-        self.normalizer = MachineNormalizer(handle)
+        self.normalizer = MachineNormalizer(handle, synthesize_work=synthesize_work)
         self.observations = 0
         self.events = 0
         self._changed = asyncio.Condition()
@@ -149,9 +162,9 @@ class Gateway:
         async with asyncio.TaskGroup() as group:
             tasks = []
             for runtime in self.machines.values():
-                tasks.append(
-                    group.create_task(self._supervise(runtime), name=f"adapter[{runtime.handle}].run")
-                )
+                for adapter in runtime.adapters:
+                    name = f"adapter[{runtime.handle}/{adapter.protocol}].run"
+                    tasks.append(group.create_task(self._supervise(runtime, adapter), name=name))
                 await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
             for sink in self.sinks:
                 tasks.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
@@ -182,11 +195,11 @@ class Gateway:
         except TimeoutError:
             log.warning("gateway.flush_incomplete", backlog=self.outbox.depth())
 
-    async def _supervise(self, runtime: MachineRuntime) -> None:
+    async def _supervise(self, runtime: MachineRuntime, adapter: Adapter) -> None:
         rng = random.Random()
         while True:
             try:
-                await runtime.adapter.run(runtime.record)
+                await adapter.run(runtime.record)
             except Exception as exc:  # a bug in one adapter must not take the line down
                 self.crashes[runtime.machine_id] += 1
                 n = self.crashes[runtime.machine_id]
@@ -196,6 +209,7 @@ class Gateway:
                 log.error(
                     "adapter.crashed",
                     machine=runtime.machine_id,
+                    protocol=adapter.protocol,
                     error=repr(exc),
                     crashes=n,
                     restart_in=round(delay, 3),
