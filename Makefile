@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck services venv bench clean test-compiled test-pure
+.PHONY: test lint typecheck services venv bench clean test-compiled test-pure demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-pure: venv
 	LINEGATE_PURE_PYTHON=1 $(PY) -m pytest -m "not broker and not mqtt" tests/native tests/protocols
 
 test: lint typecheck test-compiled test-pure
+
+# The default simulated line with the gateway against it; DEMO_ARGS="--boards 50 --amqp amqp://guest:guest@127.0.0.1:5672/"
+demo: venv
+	$(VENV)/bin/linegate demo $(DEMO_ARGS)
 
 bench: venv services
 	$(PY) bench/run_all.py

@@ -20,6 +20,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import structlog
 
@@ -103,6 +104,9 @@ class Adapter(abc.ABC):
     """
 
     protocol: str = "?"
+    #: True for an adapter whose machine publishes its own CFX (run with ``forward=``); its
+    #: observations then only keep the gateway's view of the machine current.
+    passthrough: ClassVar[bool] = False
 
     def __init__(self, machine: str, *, policy: ReconnectPolicy | None = None) -> None:
         self.machine = machine

@@ -79,3 +79,6 @@ def configure_logging(
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
     # pymodbus logs every request timeout at ERROR; the Modbus adapter reports them itself.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL if level > logging.DEBUG else logging.DEBUG)
+    # asyncua warns about every unencrypted endpoint and session timeout it adjusts; the OPC UA
+    # adapter logs what matters.
+    logging.getLogger("asyncua").setLevel(logging.ERROR if level > logging.DEBUG else logging.DEBUG)

@@ -88,6 +88,9 @@ class MachineRuntime:
         self.handle = handle
         self.adapter = adapter
         self.adapters: tuple[Adapter, ...] = (adapter, *trackers)
+        # A machine that speaks CFX itself publishes its own envelopes (presence included); the
+        # gateway forwards them and keeps its view of the machine from their observations.
+        self.passthrough = adapter.passthrough
         self.outbox = outbox
         self.interlock = interlock
         self.normalizer = MachineNormalizer(handle, synthesize_work=synthesize_work)
@@ -104,8 +107,28 @@ class MachineRuntime:
         async with self._changed:
             await self._changed.wait_for(lambda: self.boards_in_process() == 0)
 
+    async def forward(self, envelope: Envelope) -> None:
+        """Commit an envelope the machine published itself (CFX-native pass-through)."""
+        await self.outbox.put(outbox_item(envelope))
+        self.events += 1
+
+    async def observe(self, observation: Observation) -> None:
+        """Update the view of the machine (boards, faults, recipe) without publishing anything:
+        the observation describes an envelope that was forwarded already."""
+        self.observations += 1
+        self.normalizer.feed(observation)
+        async with self._changed:
+            self._changed.notify_all()
+
     async def record(self, observation: Observation) -> None:
-        """Normalize an observation and commit its envelopes (returns after the commit)."""
+        """Normalize an observation and commit its envelopes (returns after the commit).
+
+        For a CFX-native machine the envelopes come from the machine itself, so its observations
+        (and its trackers') only update the view (see ``observe``).
+        """
+        if self.passthrough:
+            await self.observe(observation)
+            return
         self.observations += 1
         envelopes = self.normalizer.feed(observation)
         if envelopes:
@@ -165,7 +188,8 @@ class Gateway:
                 for adapter in runtime.adapters:
                     name = f"adapter[{runtime.handle}/{adapter.protocol}].run"
                     tasks.append(group.create_task(self._supervise(runtime, adapter), name=name))
-                await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
+                if not runtime.passthrough:
+                    await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
             for sink in self.sinks:
                 tasks.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
             if self.heartbeat is not None:
@@ -174,7 +198,8 @@ class Gateway:
             log.info("gateway.started", machines=sorted(self.machines), sinks=[s.name for s in self.sinks])
             await stop.wait()
             for runtime in self.machines.values():
-                await self._presence(runtime, EndpointShuttingDown(cfx_handle=runtime.handle))
+                if not runtime.passthrough:
+                    await self._presence(runtime, EndpointShuttingDown(cfx_handle=runtime.handle))
             await self._flush(timeout=5.0)
             for task in tasks:
                 task.cancel()
@@ -199,7 +224,10 @@ class Gateway:
         rng = random.Random()
         while True:
             try:
-                await adapter.run(runtime.record)
+                if runtime.passthrough and adapter is runtime.adapter:
+                    await adapter.run(runtime.observe, forward=runtime.forward)  # type: ignore[call-arg]
+                else:
+                    await adapter.run(runtime.record)
             except Exception as exc:  # a bug in one adapter must not take the line down
                 self.crashes[runtime.machine_id] += 1
                 n = self.crashes[runtime.machine_id]
@@ -222,4 +250,5 @@ class Gateway:
             await asyncio.sleep(every.total_seconds())
             now = datetime.now(UTC)
             for runtime in self.machines.values():
-                await self.outbox.put(outbox_item(runtime.normalizer.heartbeat(every, now)))
+                if not runtime.passthrough:  # a CFX machine sends its own
+                    await self.outbox.put(outbox_item(runtime.normalizer.heartbeat(every, now)))

@@ -79,6 +79,10 @@ async def drain(
                     outbox.ack(sink.name, seqs)
                 elif isinstance(exc, TransportError):
                     failed = exc
+                elif isinstance(exc, Exception):
+                    # A sink's own bug: the events stay in the outbox and the other sinks go on.
+                    bound.error("sink.crashed", error=repr(exc), events=len(seqs), exc_info=exc)
+                    failed = TransportError(f"sink {sink.name} failed: {exc!r}")
                 else:
                     raise exc
             if failed is not None:

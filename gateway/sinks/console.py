@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from gateway.outbox import StoredEvent
+from protocols.errors import TransportError
 
 
 class ConsoleSink:
@@ -17,10 +18,17 @@ class ConsoleSink:
         self.stream = stream if stream is not None else sys.stdout
 
     async def publish(self, batch: list[StoredEvent]) -> None:
-        """Print the batch; a console cannot refuse, so this never fails."""
+        """Print the batch.
+
+        Raises:
+            TransportError: the output is gone (a closed pipe); the events stay in the outbox.
+        """
         lines = [self.format(event) for event in batch]
-        self.stream.write("".join(lines))
-        self.stream.flush()
+        try:
+            self.stream.write("".join(lines))
+            self.stream.flush()
+        except (OSError, ValueError) as exc:  # ValueError: write to a closed file
+            raise TransportError(f"console output is closed: {exc}") from exc
 
     @staticmethod
     def format(event: StoredEvent) -> str:

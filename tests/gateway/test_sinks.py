@@ -155,3 +155,33 @@ async def test_mqtt_sink_publishes_through_an_outage(outbox: Outbox) -> None:
     # QoS 1 may repeat a message after an outage, but never loses or reorders the first copies.
     first_seen = list(dict.fromkeys(n for _, n in received))
     assert first_seen == list(range(total))
+
+
+class Buggy:
+    """A sink with a bug: it raises something that is not a transport error, twice."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.received: list[str] = []
+
+    async def publish(self, batch: list[StoredEvent]) -> None:
+        self.calls += 1
+        if self.calls <= 2:
+            raise KeyError("bug")
+        self.received += [e.unique_id for e in batch]
+
+
+async def test_a_buggy_sink_keeps_its_events_and_does_not_stop_draining(outbox: Outbox) -> None:
+    await outbox.put_many(envelope("S.M.1", n) for n in range(3))
+    buggy = Buggy()
+    await run_drain(outbox, Watched(buggy), 3)
+    assert buggy.received == [f"S.M.1-{n}" for n in range(3)]
+
+
+async def test_console_sink_reports_a_closed_output() -> None:
+    stream = io.StringIO()
+    stream.close()
+    with pytest.raises(TransportError, match="console output is closed"):
+        await ConsoleSink(stream).publish([StoredEvent(1, "s", "m", "u", b"{}", Priority.BULK, 0.0)])

@@ -1,0 +1,664 @@
+"""The CFX-native adapter: a machine that already speaks IPC-CFX.
+
+Such a machine publishes its own envelopes and answers CFX requests on its own AMQP 1.0
+listener (cfx.md §2.1, §2.4), so the gateway does not normalize it: each envelope is checked
+and **passed through**. Events arrive one of two ways (``events=``):
+
+- :class:`BrokerEvents`: the machine publishes to a RabbitMQ topic exchange; we consume a queue
+  bound to ``<handle>.#``, the routing keys of its default subject ``<Source>.<MessageName>``
+  (cfx.md §2.2), with :class:`~protocols.cfx.transport.CFXSubscriber`;
+- :class:`DirectEvents`: the machine publishes straight to an address on our own AMQP 1.0
+  listener (the SDK's ``AddListener``, cfx.md §2.1): no broker at all.
+
+**The pass-through API.** ``run(emit, forward=...)`` takes, besides the usual observation
+callback, ``forward``: an async callable that receives every accepted :class:`Envelope` in
+arrival order. The adapter awaits it before it reads the next envelope, so the gateway can
+commit the envelope to its outbox first; on the broker path the delivery is acknowledged only
+after that (the subscriber acks when asked for the next one), which keeps delivery
+at-least-once end to end. After ``forward`` returns, the adapter ``emit``\\ s the observations the
+envelope implies (state, faults, boards, work, recipe): they keep the gateway's view of the
+machine current (interlocks count boards in process, the dashboard shows state and recipe), but
+they describe envelopes that were already forwarded. ``CFXNativeAdapter.passthrough`` is True
+to say so: the gateway must not publish what its normalizer would make of them.
+
+**What is forwarded.** An envelope is refused (logged as ``envelope.rejected`` and counted in
+:attr:`PassthroughStats.rejected`, never forwarded) when its Source is not the machine's handle,
+when it is a request or response rather than an event, when it lacks a UniqueID or TimeStamp
+(the lenient reader fills in zeros and DateTime.MinValue), or when
+:func:`protocols.cfx.validate_envelope` finds that what we would publish breaks the SDK's
+output rules (cfx.md §4: lenient on input, strict on output). A MessageName outside linegate's
+catalogue is forwarded as received unless ``forward_unknown=False`` (cfx.md §4: the SDK still
+delivers it). Deliveries that do not decode at all are dropped by the transport and counted in
+:attr:`PassthroughStats.malformed`; redeliveries (same UniqueID, cfx.md §2.3) are dropped once.
+
+**Commands** are CFX requests to the machine's listener at ``request_uri`` (cfx.md §2.4):
+ActivateRecipeRequest, then read-back with GetActiveRecipeRequest until it shows the recipe;
+GetActiveRecipeRequest and GetAvailableRecipesRequest for the queries. Each command opens its
+own requester, so a session that is being restarted does not cut a changeover short.
+
+**Liveness.** Every envelope is a sign of life. When the machine has been quiet for a third of
+the liveness timeout, the session asks ``CFX.AreYouThereRequest``; any answer is a sign of life,
+and a machine that answers nothing is ended by the base class's watchdog and reconnected.
+Without a ``request_uri`` only events count, so the liveness timeout must then exceed the
+machine's HeartbeatFrequency (the SDK's default is 1 min, cfx.md §2.6).
+
+**Delivery.** Through the broker, a delivery is acknowledged only after ``forward`` returned
+(at-least-once). The direct listener settles each transfer when it arrives, before ``forward``
+runs, so a gateway crash in between loses that envelope; prefer the broker where that matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ClassVar, TypeVar
+
+from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.observations import (
+    BoardArrived,
+    BoardDeparted,
+    FaultCleared,
+    FaultRaised,
+    Observation,
+    RecipeActivated,
+    Severity,
+    StateChanged,
+    WorkFinished,
+    WorkResult,
+    WorkStarted,
+)
+from protocols import cfx
+from protocols.cfx import Envelope, RawMessage, validate_envelope
+from protocols.cfx.enums import FaultSeverity, StatusResult
+from protocols.cfx.enums import WorkResult as CFXWorkResult
+from protocols.cfx.messages import AnyFault, CFXMessage
+from protocols.cfx.transport import (
+    CFXListener,
+    CFXRequester,
+    CFXSubscriber,
+    MalformedMessage,
+    ServerSecurity,
+    TLSFiles,
+)
+from protocols.errors import ConfigError, ProtocolError, RequestTimeout, TransportError
+
+__all__ = [
+    "BrokerEvents",
+    "CFXNativeAdapter",
+    "DirectEvents",
+    "Forward",
+    "MachineView",
+    "PassthroughStats",
+]
+
+Forward = Callable[[Envelope], Awaitable[None]]
+"""Receives each accepted envelope of the machine, in order; awaited before the next is read."""
+
+_Response = TypeVar("_Response", bound=CFXMessage)
+
+# How many recent UniqueIDs are remembered to drop redeliveries (cfx.md §2.3: at-least-once,
+# consumers de-duplicate on UniqueID). A broker redelivers at most the prefetch window (256).
+DEDUP_WINDOW = 1024
+
+# Rules of the output validator that an unknown message breaks by being unknown (cfx.md §4).
+_UNKNOWN_RULES = frozenset({"message-unknown", "type-missing"})
+
+# Pause between read-backs while a machine switches recipes after accepting the request.
+CONFIRM_INTERVAL = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEvents:
+    """Consume the machine's events from a RabbitMQ topic exchange (AMQP 0-9-1).
+
+    Args:
+        url: the broker, ``amqp://user:password@host:port/vhost``.
+        exchange: the topic exchange the machine publishes to.
+        queue: our queue; defaults to ``linegate.<handle>``.
+        durable: keep the queue (and what the machine sends) while the gateway is down.
+    """
+
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "cfx"
+    queue: str | None = None
+    durable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DirectEvents:
+    """Host an AMQP 1.0 listener the machine publishes its events to (no broker).
+
+    Args:
+        host: the interface to bind.
+        port: the port; 0 picks a free one on the first session and keeps it afterwards
+            (see :attr:`CFXNativeAdapter.events_uri`).
+        address: the node address the machine's publish channel targets.
+        security: TLS and SASL PLAIN for the listener.
+    """
+
+    host: str = "0.0.0.0"
+    port: int = 0
+    address: str = "linegate"
+    security: ServerSecurity | None = None
+
+
+EventSource = BrokerEvents | DirectEvents
+
+
+@dataclass(slots=True)
+class PassthroughStats:
+    """Counters of the machine's event stream, for metrics and tests."""
+
+    received: int = 0  # envelopes decoded from the event source
+    forwarded: int = 0  # handed to ``forward``
+    rejected: int = 0  # decoded, but refused by validation (not forwarded)
+    duplicates: int = 0  # UniqueIDs seen before (not forwarded)
+    malformed: int = 0  # deliveries that did not decode (dropped by the transport)
+
+
+_SEVERITY = {
+    FaultSeverity.INFORMATION: Severity.INFORMATION,
+    FaultSeverity.WARNING: Severity.WARNING,
+    FaultSeverity.ERROR: Severity.ERROR,
+    FaultSeverity.ALARM: Severity.ALARM,
+}
+_WORK_RESULT = {
+    CFXWorkResult.COMPLETED: WorkResult.COMPLETED,
+    CFXWorkResult.FAILED: WorkResult.FAILED,
+    CFXWorkResult.ABORTED: WorkResult.ABORTED,
+    CFXWorkResult.SKIPPED: WorkResult.SKIPPED,
+}
+
+
+@dataclass(slots=True)
+class _Board:
+    board_id: str | None
+    barcode: str | None
+    lane: int | None
+
+
+@dataclass(slots=True)
+class MachineView:
+    """Turns a CFX machine's own envelopes into observations; sans-IO.
+
+    It remembers what later envelopes refer to by id only: the fault code of each
+    FaultOccurrenceId (FaultCleared carries only the id, cfx.md §3.4) and the board of each open
+    TransactionID (WorkCompleted has no Lane), so the observations carry the same keys the
+    gateway's normalizer links by.
+    """
+
+    machine: str
+    faults: dict[str, str] = field(default_factory=dict)  # FaultOccurrenceId -> fault code
+    work: dict[str, _Board] = field(default_factory=dict)  # TransactionID -> board
+
+    def observe(self, envelope: Envelope) -> list[Observation]:
+        """The observations one envelope implies (none for most messages)."""
+        body, at = envelope.body, envelope.time_stamp
+        if isinstance(body, cfx.StationStateChanged):
+            return [StateChanged(machine=self.machine, at=at, state=int(body.new_state.value))]
+        if isinstance(body, cfx.FaultOccurred) and body.fault is not None:
+            return [self._fault(body.fault, at)]
+        if isinstance(body, cfx.FaultCleared):
+            occurrence = str(body.fault_occurrence_id)
+            code = self.faults.pop(occurrence, occurrence)
+            return [FaultCleared(machine=self.machine, at=at, code=code)]
+        if isinstance(body, cfx.RecipeActivated) and body.recipe_name:
+            return [
+                RecipeActivated(
+                    machine=self.machine,
+                    at=at,
+                    recipe=body.recipe_name,
+                    revision=body.revision,
+                    lane=body.lane,
+                )
+            ]
+        if isinstance(body, cfx.UnitsArrived | cfx.UnitsDeparted):
+            kind = BoardArrived if isinstance(body, cfx.UnitsArrived) else BoardDeparted
+            barcode = body.primary_identifier or _first_unit(body.units)
+            return [
+                kind(
+                    machine=self.machine,
+                    at=at,
+                    board_id=body.hermes_identifier,
+                    barcode=barcode,
+                    lane=body.lane,
+                )
+            ]
+        if isinstance(body, cfx.WorkStarted):
+            return [self._work_started(body, at)]
+        if isinstance(body, cfx.WorkCompleted):
+            return [self._work_completed(body, at)]
+        return []
+
+    def _fault(self, fault: AnyFault, at: datetime) -> FaultRaised:
+        occurrence = str(fault.fault_occurrence_id)
+        # The code identifies the fault across reports; without one, the occurrence id does.
+        code = fault.fault_code or occurrence
+        self.faults[occurrence] = code
+        return FaultRaised(
+            machine=self.machine,
+            at=at,
+            code=code,
+            description=fault.description or "",
+            severity=_SEVERITY.get(fault.severity, Severity.ERROR),
+            cause=str(fault.cause.value),
+            lane=fault.lane,
+            stage=fault.stage.stage_name if fault.stage is not None else None,
+        )
+
+    def _work_started(self, body: cfx.WorkStarted, at: datetime) -> WorkStarted:
+        board = _Board(body.hermes_identifier, body.primary_identifier or _first_unit(body.units), body.lane)
+        self.work[str(body.transaction_id)] = board
+        return WorkStarted(
+            machine=self.machine,
+            at=at,
+            board_id=board.board_id,
+            barcode=board.barcode,
+            lane=board.lane,
+            recipe=body.recipe_name,
+            revision=body.revision,
+        )
+
+    def _work_completed(self, body: cfx.WorkCompleted, at: datetime) -> WorkFinished:
+        board = self.work.pop(str(body.transaction_id), None) or _Board(
+            body.hermes_identifier, body.primary_identifier or _first_unit(body.units), None
+        )
+        return WorkFinished(
+            machine=self.machine,
+            at=at,
+            board_id=board.board_id,
+            barcode=board.barcode,
+            lane=board.lane,
+            result=_WORK_RESULT.get(body.result, WorkResult.COMPLETED),
+        )
+
+
+def _first_unit(units: list[cfx.UnitPosition]) -> str | None:
+    return units[0].unit_identifier if units else None
+
+
+def _result_text(result: cfx.RequestResult, what: str) -> str:
+    # The machine's own words first: they are what an operator can act on (cfx.md §3.1).
+    message = (result.message or "").strip()
+    return f"{what}: {message}" if message else f"{what} ({result.result.value}, code {result.result_code})"
+
+
+class CFXNativeAdapter(Adapter):
+    """A machine that publishes CFX itself and answers CFX requests.
+
+    Args:
+        machine: the machine id from the line config.
+        handle: the machine's CFX handle (the Source of its envelopes, the Target of requests).
+        events: where its events arrive: :class:`BrokerEvents` or :class:`DirectEvents`.
+        request_uri: the machine's request listener, ``amqp[s]://host:port`` (cfx.md §2.4);
+            None if it takes no requests (no commands, no AreYouThere probing).
+        our_handle: the CFX handle we send requests as.
+        request_timeout: seconds to wait for each response (the SDK default is 30).
+        confirm_timeout: seconds the read-back may take to show an activated recipe.
+        lane: the Lane put into recipe requests (None: the whole station).
+        stage: the Stage name put into recipe requests.
+        forward_unknown: forward MessageNames outside linegate's catalogue (cfx.md §4).
+        gzip_requests: gzip request bodies, as the SDK does by default (cfx.md §2.2).
+        tls: trust anchors for an ``amqps://`` request URI.
+        policy: reconnect and liveness settings.
+    """
+
+    protocol = "cfx"
+    #: Observations of this adapter describe envelopes already forwarded: do not publish them.
+    passthrough: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        machine: str,
+        *,
+        handle: str,
+        events: EventSource,
+        request_uri: str | None = None,
+        our_handle: str = "linegate",
+        request_timeout: float = 10.0,
+        confirm_timeout: float = 10.0,
+        lane: int | None = None,
+        stage: str | None = None,
+        forward_unknown: bool = True,
+        gzip_requests: bool = True,
+        tls: TLSFiles | None = None,
+        policy: ReconnectPolicy | None = None,
+    ) -> None:
+        super().__init__(machine, policy=policy)
+        if not handle:
+            raise ConfigError("a CFX-native machine needs its CFX handle", key=f"machines.{machine}.handle")
+        self.handle = handle
+        self.events = events
+        self.request_uri = request_uri
+        self.our_handle = our_handle
+        self.request_timeout = request_timeout
+        self.confirm_timeout = confirm_timeout
+        self.lane = lane
+        self.stage = stage
+        self.forward_unknown = forward_unknown
+        self.gzip_requests = gzip_requests
+        self.tls = tls
+        self.view = MachineView(machine)
+        self.log = self.log.bind(handle=handle)
+        self._stats = PassthroughStats()
+        self._forward: Forward | None = None
+        self._listener: CFXListener | None = None
+        self._listener_malformed = 0
+        self._listen_port = events.port if isinstance(events, DirectEvents) else 0
+        self._recent: collections.deque[str] = collections.deque(maxlen=DEDUP_WINDOW)
+        self._recent_set: set[str] = set()
+        self._last_heard = 0.0
+
+    # --- public surface ----------------------------------------------------------------------
+
+    @property
+    def stats(self) -> PassthroughStats:
+        """The stream's counters (``malformed`` includes what the listener dropped so far)."""
+        self._sync_malformed()
+        return self._stats
+
+    @property
+    def events_uri(self) -> str | None:
+        """With :class:`DirectEvents`: the URI the machine's publish channel should use, once bound."""
+        if not isinstance(self.events, DirectEvents) or not self._listen_port:
+            return None
+        return f"amqp://{self.events.host}:{self._listen_port}"
+
+    async def run(self, emit: Emit, *, forward: Forward | None = None) -> None:
+        """Run sessions until cancelled (see :meth:`Adapter.run`), passing envelopes to ``forward``.
+
+        Args:
+            emit: receives the observations derived from the envelopes (the gateway's view).
+            forward: receives every accepted envelope, in order, before its observations.
+
+        Raises:
+            ConfigError: no ``forward`` was given: the machine's stream would be lost.
+        """
+        if forward is None:
+            raise ConfigError(
+                "a CFX-native adapter passes envelopes through: run it with forward=...",
+                key=f"machines.{self.machine}",
+            )
+        self._forward = forward
+        try:
+            await super().run(emit)
+        finally:
+            self._forward = None
+
+    # --- the session -------------------------------------------------------------------------
+
+    async def _session(self, emit: Emit) -> None:
+        forward = self._forward
+        assert forward is not None, "use run(emit, forward=...)"
+        async with contextlib.AsyncExitStack() as stack:
+            source = await self._open_events(stack)
+            requester = None
+            if self.request_uri is not None:
+                requester = await stack.enter_async_context(
+                    CFXRequester(self.our_handle, gzip=self.gzip_requests, tls=self.tls)
+                )
+            self.connected()
+            self._heard()
+            if requester is not None:
+                probe = asyncio.create_task(self._probe(requester), name=f"adapter[{self.handle}].probe")
+                stack.push_async_callback(_cancel, probe)
+            async for envelope in source:
+                await self._accept(envelope, emit, forward)
+        raise TransportError("the CFX event source closed")
+
+    async def _open_events(self, stack: contextlib.AsyncExitStack) -> AsyncIterator[Envelope]:
+        events = self.events
+        if isinstance(events, BrokerEvents):
+            subscriber = CFXSubscriber(
+                events.url,
+                queue=events.queue or f"linegate.{self.handle}",
+                # cfx.md §2.2: the routing key is the subject "<Source>.<MessageName>".
+                bindings=(f"{self.handle}.#",),
+                exchange=events.exchange,
+                durable=events.durable,
+                on_malformed=self._on_malformed,
+            )
+            return await stack.enter_async_context(subscriber)
+        listener = CFXListener(
+            events.host, self._listen_port, event_addresses=(events.address,), security=events.security
+        )
+        try:
+            await stack.enter_async_context(listener)
+        except OSError as exc:
+            raise TransportError(f"cannot listen on {events.host}:{self._listen_port}: {exc}") from exc
+        # Keep the port: the machine's publish channel is configured with it.
+        self._listen_port = listener.port
+        self._listener, self._listener_malformed = listener, 0
+        stack.callback(self._drop_listener)
+        return listener
+
+    def _drop_listener(self) -> None:
+        self._sync_malformed()
+        self._listener = None
+
+    def _sync_malformed(self) -> None:
+        listener = self._listener
+        if listener is not None and listener.malformed_count > self._listener_malformed:
+            self._stats.malformed += listener.malformed_count - self._listener_malformed
+            self._listener_malformed = listener.malformed_count
+
+    def _on_malformed(self, report: MalformedMessage) -> None:
+        # The subscriber already logged and acknowledged it (cfx.md §2.3); we only count it.
+        self._stats.malformed += 1
+
+    async def _accept(self, envelope: Envelope, emit: Emit, forward: Forward) -> None:
+        self._heard()
+        self._stats.received += 1
+        problems = self.problems(envelope)
+        if problems:
+            self._stats.rejected += 1
+            self.log.warning(
+                "envelope.rejected",
+                message_name=envelope.message_name,
+                unique_id=str(envelope.unique_id),
+                source=envelope.source,
+                problems=problems[:5],
+            )
+            return
+        unique_id = str(envelope.unique_id)
+        if unique_id in self._recent_set:
+            self._stats.duplicates += 1
+            self.log.debug("envelope.duplicate", message_name=envelope.message_name, unique_id=unique_id)
+            return
+        await forward(envelope)
+        self._remember(unique_id)
+        self._stats.forwarded += 1
+        for observation in self.view.observe(envelope):
+            await emit(observation)
+
+    def problems(self, envelope: Envelope) -> list[str]:
+        """Why ``envelope`` must not be forwarded as this machine's event (empty: forward it)."""
+        if envelope.source != self.handle:
+            # A queue bound to "<handle>.#" or a shared listener address can carry another
+            # endpoint's messages; passing them on under this machine would misattribute them.
+            return [f"$.Source: {envelope.source!r} is not this machine's handle {self.handle!r}"]
+        if (
+            envelope.target is not None
+            or envelope.request_id is not None
+            or cfx.is_request(envelope.message_name)
+            or envelope.message_name.endswith("Response")
+        ):
+            # cfx.md §1.1: Target and RequestID belong to request/response only, never to events.
+            return [f"$: {envelope.message_name} is a request or response, not an event"]
+        if envelope.unique_id.int == 0:
+            # The lenient reader fills a missing UniqueID with zeros; consumers de-duplicate on
+            # it (cfx.md §1.1, §2.3), so every such message would look like the first one.
+            return ["$.UniqueID: missing (all zeros)"]
+        if envelope.time_stamp.year == 1:
+            # A missing TimeStamp reads as DateTime.MinValue: the event's time is unknown (§1.3).
+            return ["$.TimeStamp: missing (DateTime.MinValue)"]
+        unknown = isinstance(envelope.body, RawMessage)
+        if unknown and not self.forward_unknown:
+            return [f"$.MessageName: {envelope.message_name!r} is not in linegate's catalogue"]
+        tolerated = _UNKNOWN_RULES if unknown else frozenset()
+        return [str(p) for p in validate_envelope(envelope) if p.rule not in tolerated]
+
+    def _remember(self, unique_id: str) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(unique_id)
+        self._recent_set.add(unique_id)
+
+    def _heard(self) -> None:
+        self._last_heard = asyncio.get_running_loop().time()
+        self.alive()
+
+    async def _probe(self, requester: CFXRequester) -> None:
+        # Ask only when the machine has been quiet: its own events already prove it is there.
+        loop = asyncio.get_running_loop()
+        quiet = self.policy.liveness_timeout / 3
+        assert self.request_uri is not None
+        while True:
+            wait = self._last_heard + quiet - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # a timer, not synchronization
+                continue
+            request = cfx.new_request(
+                cfx.AreYouThereRequest(cfx_handle=self.handle), source=self.our_handle, target=self.handle
+            )
+            started = loop.time()
+            try:
+                await requester.request(self.request_uri, request, timeout=quiet)
+            except (TransportError, ProtocolError) as exc:
+                # No sign of life; the base watchdog decides when the session is over. Pause so a
+                # refused connection does not turn into a busy loop.
+                self.log.info("probe.failed", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(quiet)  # a timer, not synchronization
+                continue
+            self.health.last_rtt = loop.time() - started
+            self._heard()
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
+        """Send ActivateRecipeRequest, then read back with GetActiveRecipeRequest until it shows ``name``.
+
+        Returns:
+            The activation as the read-back reports it (its revision is the machine's).
+
+        Raises:
+            CommandError: the machine refused (``refused=True``, with its RequestResult message),
+                did not answer in time, or does not report the recipe within ``confirm_timeout``.
+        """
+        stage = cfx.Stage(stage_name=self.stage) if self.stage else None
+        async with self._requester() as requester:
+            answer = await self._ask(
+                requester,
+                cfx.ActivateRecipeRequest(recipe_name=name, revision=revision, lane=self.lane, stage=stage),
+                cfx.ActivateRecipeResponse,
+            )
+            if answer.result.result is StatusResult.FAILED:
+                reason = _result_text(answer.result, f"{self.handle} refused recipe {name}")
+                self.log.warning("recipe.refused", recipe=name, revision=revision, reason=reason)
+                raise CommandError(reason, refused=True)
+            active = await self._confirm(requester, name, revision)
+        self.log.info("recipe.activated", recipe=active.name, revision=active.revision)
+        return RecipeActivated(
+            machine=self.machine,
+            at=datetime.now(UTC),
+            recipe=active.name,
+            revision=active.revision,
+            lane=self.lane,
+        )
+
+    async def _confirm(self, requester: CFXRequester, name: str, revision: str | None) -> RecipeInfo:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.confirm_timeout
+        while True:
+            active = await self._read_active(requester)
+            if active is not None and active.name == name and revision in (None, active.revision):
+                return active
+            if loop.time() + CONFIRM_INTERVAL > deadline:
+                shown = f"{active.name} revision {active.revision}" if active else "no recipe"
+                wanted = f"{name} revision {revision}" if revision else name
+                raise CommandError(
+                    f"{self.handle} accepted {wanted} but reports {shown} active after "
+                    f"{self.confirm_timeout:g} s"
+                )
+            # The machine may switch after answering; poll it, as an operator would look again.
+            await asyncio.sleep(CONFIRM_INTERVAL)
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        """Ask the machine (GetActiveRecipeRequest) which recipe is active.
+
+        Raises:
+            CommandError: no answer, or the machine could not say.
+        """
+        async with self._requester() as requester:
+            return await self._read_active(requester)
+
+    async def _read_active(self, requester: CFXRequester) -> RecipeInfo | None:
+        stage = cfx.Stage(stage_name=self.stage) if self.stage else None
+        answer = await self._ask(
+            requester, cfx.GetActiveRecipeRequest(lane=self.lane, stage=stage), cfx.GetActiveRecipeResponse
+        )
+        if answer.result.result is StatusResult.FAILED:
+            raise CommandError(_result_text(answer.result, f"{self.handle} cannot report its active recipe"))
+        if not answer.active_recipe_name:
+            return None
+        return RecipeInfo(answer.active_recipe_name, answer.active_recipe_revision)
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        """Ask the machine (GetAvailableRecipesRequest) which recipes it holds.
+
+        Raises:
+            CommandError: no answer, or the machine refused.
+        """
+        async with self._requester() as requester:
+            answer = await self._ask(
+                requester, cfx.GetAvailableRecipesRequest(), cfx.GetAvailableRecipesResponse
+            )
+        if answer.result.result is StatusResult.FAILED:
+            raise CommandError(
+                _result_text(answer.result, f"{self.handle} cannot list its recipes"), refused=True
+            )
+        return [
+            RecipeInfo(r.recipe_name, r.revision) for r in answer.recipes or [] if r.recipe_name is not None
+        ]
+
+    def _requester(self) -> CFXRequester:
+        if self.request_uri is None:
+            raise CommandError(f"{self.handle} has no request URI configured", refused=True)
+        return CFXRequester(self.our_handle, gzip=self.gzip_requests, tls=self.tls)
+
+    async def _ask(self, requester: CFXRequester, body: CFXMessage, expected: type[_Response]) -> _Response:
+        """Send one request and return the expected response body, mapping every failure."""
+        assert self.request_uri is not None
+        request = cfx.new_request(body, source=self.our_handle, target=self.handle)
+        what = request.message_name.rpartition(".")[2]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            response = await requester.request(self.request_uri, request, timeout=self.request_timeout)
+        except RequestTimeout as exc:
+            raise CommandError(
+                f"{self.handle} did not answer {what} within {self.request_timeout:g} s"
+            ) from exc
+        except TransportError as exc:
+            raise CommandError(f"{self.handle} unreachable for {what}: {exc}") from exc
+        except ProtocolError as exc:
+            raise CommandError(f"{self.handle} answered {what} with an undecodable response: {exc}") from exc
+        self.health.last_rtt = loop.time() - started
+        self._heard()
+        answer = response.body
+        if isinstance(answer, cfx.NotSupportedResponse):
+            raise CommandError(
+                _result_text(answer.request_result, f"{self.handle} does not support {what}"), refused=True
+            )
+        if not isinstance(answer, expected):
+            raise CommandError(f"{self.handle} answered {what} with {response.message_name}")
+        return answer
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

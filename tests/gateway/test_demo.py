@@ -1,0 +1,55 @@
+"""``linegate demo`` runs the default line through the gateway: every board at every machine is
+reported with its Hermes BoardId, the changeover succeeds and the injected alarm is raised and
+cleared."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.demo import DemoOptions, run_demo
+
+BOARDS = 4
+MACHINES = 4
+
+
+async def test_demo_reports_every_board_at_every_machine(tmp_path: Path) -> None:
+    out = io.StringIO()
+    summary = await run_demo(
+        DemoOptions(boards=BOARDS, time_scale=300, summary_json=str(tmp_path / "s.json")), out=out
+    )
+    assert summary.boards == BOARDS
+    by_type = summary.events_by_type
+    for name in ("UnitsArrived", "WorkStarted", "WorkCompleted", "UnitsDeparted"):
+        assert by_type[f"CFX.Production.{name}"] == BOARDS * MACHINES, name
+    # Process data at the oven, the selective solder and the coater; materials at placement.
+    assert by_type["CFX.Production.Processing.UnitsProcessed"] == BOARDS * 3
+    assert by_type["CFX.Production.Assembly.MaterialsInstalled"] == BOARDS
+    assert by_type["CFX.ResourcePerformance.FaultOccurred"] >= 1
+    assert by_type["CFX.ResourcePerformance.FaultCleared"] >= 1
+    assert set(summary.changeover) == {"placement", "reflow", "solder", "coater"}
+    assert all("active (read back)" in message for message in summary.changeover.values())
+    assert {m["recipe"] for m in summary.machines.values()} == {
+        "PCB-PWR-B",
+        "SAC305-HEAVY",
+        "PGM-PWR-B",
+        "SILICONE-75",
+    }
+    text = out.getvalue()
+    assert "dashboard at http://127.0.0.1:" in text and f"{BOARDS} boards through the line" in text
+    assert "Heartbeat" in text  # the console sink printed the events
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert written["boards"] == BOARDS and written["events_per_second"] > 0
+
+
+def test_demo_command_rejects_bad_options() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--boards", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "--boards must be at least 1" in result.stdout
