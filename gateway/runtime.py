@@ -23,7 +23,8 @@ from gateway.normalize import MachineNormalizer
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.recipes import RecipeService
 from gateway.sinks.base import Sink, drain
-from protocols.cfx import EndpointConnected, EndpointShuttingDown, Envelope, encode_envelope
+from protocols.cfx import EndpointConnected, EndpointShuttingDown, Envelope, RecipeIdentifier, encode_envelope
+from protocols.errors import LinegateError
 
 log = structlog.get_logger("linegate.runtime")
 
@@ -192,6 +193,10 @@ class Gateway:
                     await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
             for sink in self.sinks:
                 tasks.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
+            for runtime in self.machines.values():
+                tasks.append(
+                    group.create_task(self._learn_recipe(runtime), name=f"machine[{runtime.handle}].recipe")
+                )
             if self.heartbeat is not None:
                 tasks.append(group.create_task(self._heartbeats(self.heartbeat), name="gateway.heartbeat"))
             self.started.set()
@@ -244,6 +249,20 @@ class Gateway:
                     exc_info=exc,
                 )
                 await asyncio.sleep(delay)
+
+    async def _learn_recipe(self, runtime: MachineRuntime) -> None:
+        # What the machine runs when we meet it: the view (dashboard, Heartbeat's ActiveRecipes)
+        # knows it before any changeover. Nothing is published: no recipe was activated.
+        await runtime.adapter.wait_connected()
+        if runtime.normalizer.active_recipe is not None:
+            return
+        try:
+            info = await runtime.adapter.active_recipe()
+        except LinegateError as exc:
+            log.info("recipe.unknown", machine=runtime.machine_id, error=str(exc))
+            return
+        if info is not None and runtime.normalizer.active_recipe is None:
+            runtime.normalizer.active_recipe = RecipeIdentifier(recipe_name=info.name, revision=info.revision)
 
     async def _heartbeats(self, every: timedelta) -> None:
         while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import itertools
 import json
 import re
@@ -254,3 +255,48 @@ async def test_dashboard_renders_and_follows_the_line(tmp_path: Path) -> None:
             u.split("?")[0] for u in urls
         }
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+class _Announcing(io.StringIO):
+    """The demo's output; ``url`` resolves when the demo prints its dashboard URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def write(self, text: str) -> int:
+        match = re.search(r"dashboard at (http://\S+)", text)
+        if match and not self.url.done():
+            self.url.set_result(match.group(1))
+        return super().write(text)
+
+
+async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
+    """The page of ``linegate demo``: the four machines in line order, their states, boards
+    moving and the oven's reflow chart updating while the simulated line runs."""
+    from gateway.demo import DemoOptions, run_demo
+
+    out = _Announcing()
+    demo = asyncio.create_task(run_demo(DemoOptions(boards=10, time_scale=120, quiet=True), out=out))
+    try:
+        url = await asyncio.wait_for(asyncio.shield(out.url), 60)
+        async with chromium(url, tmp_path / "profile") as page:
+            await page.wait_until("document.body.dataset.ready === 'true'", 20)
+            order = await page.evaluate(
+                "[...document.querySelectorAll('#line .machine')].map(n => n.dataset.machine)"
+            )
+            assert order == ["placement", "reflow", "solder", "coater"]
+            for machine_id in order:
+                await page.wait_until(f"{machine(machine_id)}.dataset.category !== 'unknown'", 30)
+            await page.wait_until("Number(document.getElementById('reflow-chart').dataset.updates) >= 2", 60)
+            assert await page.evaluate("document.getElementById('reflow-chart').dataset.machine") == "reflow"
+            await page.wait_until("Number(document.body.dataset.flights || 0) >= 1", 30)
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = await page.call("Page.captureScreenshot", 20, format="png")
+            (ARTIFACTS / "dashboard-demo.png").write_bytes(base64.b64decode(shot["data"]))
+        summary = await asyncio.wait_for(demo, 120)
+        assert summary.boards == 10
+    finally:
+        if not demo.done():
+            demo.cancel()
+            await asyncio.gather(demo, return_exceptions=True)

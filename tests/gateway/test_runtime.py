@@ -369,3 +369,11 @@ async def test_amqp_sink_publishes_confirmed_to_the_exchange(tmp_path: Path) -> 
         await ex.delete()
         assert good.server is not None
         good.server.close()
+
+
+async def test_the_running_recipe_is_known_without_a_changeover(line: Any) -> None:
+    _gateway, _machines, collector, _ = line
+    beats = await collector.wait_for("CFX.Heartbeat", 2)
+    oven = [b for b in beats if b["Source"] == "Acme.oven1.1"]
+    assert oven[0]["MessageBody"]["ActiveRecipes"][0]["RecipeIdentifier"]["RecipeName"] == "P-A"
+    assert not [e for e in collector.events if e["MessageName"] == "CFX.Production.RecipeActivated"]

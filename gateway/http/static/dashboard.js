@@ -176,7 +176,7 @@
     $("reflow-source").textContent = machineId + (profile.time ? " · " + new Date(profile.time).toLocaleTimeString() : "");
     const extra = [];
     if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed + " mm/s");
-    if (typeof profile.o2_ppm === "number") extra.push("O₂ " + profile.o2_ppm + " ppm");
+    if (typeof profile.o2_ppm === "number") extra.push("O₂ " + profile.o2_ppm.toFixed(0) + " ppm");
     $("reflow-extra").textContent = extra.join(" · ");
   }
 
