@@ -107,6 +107,9 @@ class Adapter(abc.ABC):
     #: True for an adapter whose machine publishes its own CFX (run with ``forward=``); its
     #: observations then only keep the gateway's view of the machine current.
     passthrough: ClassVar[bool] = False
+    #: True when the machine's protocol says when work on a board starts and ends; otherwise the
+    #: gateway derives the work from the boards' arrival and departure (Hermes).
+    reports_work: ClassVar[bool] = False
 
     def __init__(self, machine: str, *, policy: ReconnectPolicy | None = None) -> None:
         self.machine = machine

@@ -308,6 +308,7 @@ class CFXNativeAdapter(Adapter):
     """
 
     protocol = "cfx"
+    reports_work = True  # the machine says when work on a board starts and ends
     #: Observations of this adapter describe envelopes already forwarded: do not publish them.
     passthrough: ClassVar[bool] = True
 

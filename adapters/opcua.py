@@ -50,6 +50,8 @@ from protocols.errors import TransportError
 
 # Errors asyncua raises when the link or the server fails, as opposed to a refused request.
 _LINK_ERRORS = (OSError, TimeoutError, ConnectionError, UaError)
+# Events one subscription may hold between two publishes before the server drops the oldest.
+EVENT_QUEUE_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,11 @@ class OpcUaAdapter(Adapter):
             if section is not None
         ]
         if event_types:
-            await subscription.subscribe_events(self._nodes[device_map.events_from], event_types)
+            # A queue, so that several alarms or board results within one publishing interval
+            # all arrive (OPC UA Part 4 §5.12.1.5: with size 0 or 1 only the newest is kept).
+            await subscription.subscribe_events(
+                self._nodes[device_map.events_from], event_types, queuesize=EVENT_QUEUE_SIZE
+            )
         self._event_types = {t.nodeid: i for i, t in enumerate(event_types)}
         return subscription
 

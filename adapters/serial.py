@@ -181,6 +181,7 @@ class SerialAdapter(Adapter):
     """
 
     protocol = "serial"
+    reports_work = True  # the machine says when work on a board starts and ends
 
     def __init__(
         self, machine: str, device_map: SerialMap, *, url: str, policy: ReconnectPolicy | None = None

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.base import Adapter
+from adapters.cfx_native import BrokerEvents, CFXNativeAdapter, DirectEvents
+from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
@@ -99,11 +101,7 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
     where = f"machines[{index}]"
     conn = machine.connection
     if machine.protocol == "cfx":
-        raise ConfigError(
-            "CFX-native machines are not supported by this build yet",
-            path=config.path,
-            key=f"{where}.protocol",
-        )
+        return _cfx_native(config, machine, where)
     device_map = resolve_map(config, machine, where)
     if machine.protocol == "modbus":
         from adapters.modbus import ModbusAdapter
@@ -140,6 +138,95 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
     raise ConfigError(f"unknown protocol {machine.protocol!r}", path=config.path, key=f"{where}.protocol")
 
 
+def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapter:
+    """A machine that speaks CFX: its events from the broker or pushed to our listener.
+
+    ``connection``: ``request_uri`` (its AMQP 1.0 listener), ``events`` = ``"broker"`` (with
+    ``exchange``, ``queue``) or ``"direct"`` (with ``listen_host``, ``listen_port``, ``address``).
+    """
+    conn = machine.connection
+    _only(
+        config,
+        conn,
+        where,
+        {"request_uri", "events", "exchange", "queue", "listen_host", "listen_port", "address"},
+    )
+    mode = conn.get("events", "broker")
+    events: BrokerEvents | DirectEvents
+    if mode == "broker":
+        if config.amqp is None:
+            raise ConfigError(
+                'events = "broker" needs the [amqp] broker',
+                path=config.path,
+                key=f"{where}.connection.events",
+            )
+        url = config.amqp.url
+        if config.amqp.password is not None:
+            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+        exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
+        if exchange == config.amqp.exchange:
+            # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
+            # reading them from the same exchange would read our own publications back.
+            raise ConfigError(
+                f"must differ from amqp.exchange ({exchange!r}): let the machine publish to its own exchange",
+                path=config.path,
+                key=f"{where}.connection.exchange",
+            )
+        events = BrokerEvents(
+            url=url,
+            exchange=_text(config, conn, "exchange", where, config.amqp.exchange),
+            queue=conn.get("queue"),
+        )
+    elif mode == "direct":
+        events = DirectEvents(
+            host=_text(config, conn, "listen_host", where, "0.0.0.0"),
+            port=_port(config, conn, "listen_port", where, 5701),
+            address=_text(config, conn, "address", where, "linegate"),
+        )
+    else:
+        raise ConfigError('must be "broker" or "direct"', path=config.path, key=f"{where}.connection.events")
+    request_uri = conn.get("request_uri")
+    if request_uri is not None and not (
+        isinstance(request_uri, str) and request_uri.startswith(("amqp://", "amqps://"))
+    ):
+        raise ConfigError(
+            "must be an amqp:// or amqps:// URI", path=config.path, key=f"{where}.connection.request_uri"
+        )
+    return CFXNativeAdapter(machine.id, handle=machine.handle, events=events, request_uri=request_uri)
+
+
+def build_trackers(config: LineConfig) -> dict[str, list[Adapter]]:
+    """The Hermes vertical channels of ``[[hermes.vertical]]``, by machine id.
+
+    Raises:
+        ConfigError: a link's host or port is missing or wrong.
+    """
+    trackers: dict[str, list[Adapter]] = {}
+    index = 0
+    for link in config.hermes:
+        if link.kind != "vertical":
+            continue
+        where = f"hermes.vertical[{index}]"
+        index += 1
+        for key in link.settings:
+            if key not in ("host", "port"):
+                raise ConfigError("unknown key (expected host, port)", path=config.path, key=f"{where}.{key}")
+        host, port = link.settings.get("host"), link.settings.get("port")
+        if not isinstance(host, str) or not host:
+            raise ConfigError("is required", path=config.path, key=f"{where}.host")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise ConfigError("must be a port number (1-65535)", path=config.path, key=f"{where}.port")
+        trackers.setdefault(link.machine, []).append(
+            HermesSupervisoryAdapter(link.machine, host=host, port=port)
+        )
+    for link in config.hermes:
+        if link.kind == "bridge":
+            raise ConfigError(
+                "Hermes bridges are not supported by this build yet", path=config.path, key="hermes.bridges"
+            )
+    return trackers
+
+
 def with_password(url: str, password: str) -> str:
     """``url`` with ``password`` put into its user info (the user defaults to ``guest``)."""
     parts = urlsplit(url)
@@ -159,6 +246,7 @@ def check_line(config: LineConfig) -> None:
     """
     for index, machine in enumerate(config.machines):
         build_adapter(config, machine, index)
+    build_trackers(config)
 
 
 async def start_gateway(
@@ -225,15 +313,29 @@ async def start_gateway(
         durability=config.outbox.durability,
     )
     await stack.enter_async_context(outbox)
-    runtimes = [
-        MachineRuntime(m.id, m.handle, adapter_factory(config, m, i), outbox, m.interlock)
-        for i, m in enumerate(config.machines)
-    ]
+    trackers = build_trackers(config)
+    runtimes = []
+    for i, m in enumerate(config.machines):
+        adapter = adapter_factory(config, m, i)
+        runtimes.append(
+            MachineRuntime(
+                m.id,
+                m.handle,
+                adapter,
+                outbox,
+                m.interlock,
+                trackers=trackers.get(m.id, ()),
+                # With a vertical channel, work the machine's protocol does not report is derived
+                # from the boards' arrival and departure.
+                synthesize_work=m.id in trackers and not adapter.reports_work,
+            )
+        )
     recipes = RecipeService({r.machine_id: r for r in runtimes}, config.products)
     listener = CFXListener(
         config.listener.host, config.listener.port, advertised_uri=config.listener.advertised_uri
     )
     for runtime in runtimes:
-        listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+        if not runtime.passthrough:  # a CFX machine hosts its own handle
+            listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
     await stack.enter_async_context(listener)
     return Gateway(outbox, runtimes, sinks, recipes, listener=listener), listener

@@ -65,8 +65,6 @@ PRODUCTS: dict[str, dict[str, RecipeRef]] = {
         "coater": RecipeRef("SILICONE-75"),
     },
 }
-# Machines whose own protocol reports no work start: the gateway derives the work from Hermes.
-SYNTHESIZE_WORK = {"reflow_oven": True, "selective_solder": True, "coater": False, "placement": False}
 DEMO_ALARM = "OV-O2-HIGH"  # a warning: the oven keeps running while it is active
 
 
@@ -211,15 +209,17 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                     port=endpoint.hermes.vertical_port,
                     policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
                 )
+                adapter = build_adapter(endpoint, events_port, request_uri)
                 runtimes.append(
                     MachineRuntime(
                         endpoint.machine_id,
                         endpoint.cfx_handle or endpoint.machine_id,
-                        build_adapter(endpoint, events_port, request_uri),
+                        adapter,
                         outbox,
                         "finish_board",
                         trackers=[vertical],
-                        synthesize_work=SYNTHESIZE_WORK.get(endpoint.kind, False),
+                        # Work the machine's protocol does not report is derived from Hermes.
+                        synthesize_work=not adapter.reports_work,
                     )
                 )
             recipes = RecipeService({r.machine_id: r for r in runtimes}, PRODUCTS, drain_timeout=120)
