@@ -207,12 +207,15 @@ def _check_events(received: list[dict[str, Any]], machines: dict[str, str], boar
         events = by_source[handle]
         names = collections.Counter(e["MessageName"].rsplit(".", 1)[-1] for e in events)
         for name in ("UnitsArrived", "WorkStarted", "WorkCompleted", "UnitsDeparted"):
-            with_board = {
+            per_board = collections.Counter(
                 e["MessageBody"].get("HermesIdentifier")
                 for e in events
                 if e["MessageName"].endswith("." + name)
-            }
-            assert set(boards) <= with_board, f"{machine_id}: {name} missing for some boards"
+            )
+            missing = [b for b in boards if per_board[b] == 0]
+            twice = [b for b in boards if per_board[b] > 1]
+            assert not missing, f"{machine_id}: {name} missing for {len(missing)} boards"
+            assert not twice, f"{machine_id}: {name} published twice for {len(twice)} boards"
         starts = {
             e["MessageBody"]["HermesIdentifier"]: e["MessageBody"]["TransactionID"]
             for e in events
