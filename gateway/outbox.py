@@ -246,6 +246,11 @@ class Outbox:
         Raises:
             OutboxFull: the outbox is full and the policy is ``REFUSE_NEW``.
         """
+        return await self.submit(item)
+
+    def submit(self, item: OutboxItem) -> asyncio.Future[int]:
+        """Queue one event for the next group commit; the future gives its sequence number once
+        committed (or the error). Producers that acknowledge nothing to anyone need not wait."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
         self._queue.append((item, fut))
@@ -253,7 +258,13 @@ class Outbox:
             self._flush_scheduled = True
             # Commit at the next loop turn, so every put() made in this turn shares the transaction.
             loop.call_soon(self._commit_queued)
-        return await fut
+        return fut
+
+    async def flush(self) -> None:
+        """Commit what is queued now and wait for it (errors stay with each event's future)."""
+        pending = [fut for _, fut in self._queue]
+        self._commit_queued()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def put_many(self, items: Iterable[OutboxItem]) -> list[int]:
         """Store several events in one transaction; returns their sequence numbers."""
@@ -412,13 +423,13 @@ class Outbox:
     async def wait_delivered(self, sink: str) -> None:
         """Return once ``sink`` has delivered everything stored so far (at once if it has)."""
         self._check_sink(sink)
-        while self._pending[sink]:
+        while self._pending[sink] or self._queue:  # queued events are not delivered yet either
             self._delivered.clear()
             await self._delivered.wait()
 
     async def wait_empty(self) -> None:
         """Return once every sink has delivered everything (at once if the outbox is empty)."""
-        while self._count:
+        while self._count or self._queue:  # queued events are not delivered yet either
             self._empty.clear()
             await self._empty.wait()
 

@@ -122,7 +122,12 @@ class MachineRuntime:
             self._changed.notify_all()
 
     async def record(self, observation: Observation) -> None:
-        """Normalize an observation and commit its envelopes (returns after the commit).
+        """Normalize an observation and queue its envelopes for the outbox's next group commit.
+
+        It does not wait for the commit: an adapter acknowledges nothing to its machine, so
+        waiting would only serialize the machine's stream on SQLite; the commit follows within
+        one loop turn, and many observations share it. A refused event (the outbox is full and
+        refuses new ones) is logged as ``outbox.refused``.
 
         For a CFX-native machine the envelopes come from the machine itself, so its observations
         (and its trackers') only update the view (see ``observe``).
@@ -132,11 +137,15 @@ class MachineRuntime:
             return
         self.observations += 1
         envelopes = self.normalizer.feed(observation)
-        if envelopes:
-            await self.outbox.put_many(outbox_item(e) for e in envelopes)
-            self.events += len(envelopes)
+        for envelope in envelopes:
+            self.outbox.submit(outbox_item(envelope)).add_done_callback(self._committed)
+        self.events += len(envelopes)
         async with self._changed:
             self._changed.notify_all()
+
+    def _committed(self, outcome: asyncio.Future[int]) -> None:
+        if not outcome.cancelled() and outcome.exception() is not None:
+            log.error("outbox.refused", machine=self.machine_id, error=str(outcome.exception()))
 
 
 AdapterFactory = Callable[[str], Adapter]

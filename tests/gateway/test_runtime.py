@@ -377,3 +377,21 @@ async def test_the_running_recipe_is_known_without_a_changeover(line: Any) -> No
     oven = [b for b in beats if b["Source"] == "Acme.oven1.1"]
     assert oven[0]["MessageBody"]["ActiveRecipes"][0]["RecipeIdentifier"]["RecipeName"] == "P-A"
     assert not [e for e in collector.events if e["MessageName"] == "CFX.Production.RecipeActivated"]
+
+
+async def test_a_refused_event_is_logged_with_its_machine(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from gateway.outbox import OverflowPolicy
+
+    async with Outbox(
+        tmp_path / "o.sqlite", sinks=["test"], max_events=1, overflow=OverflowPolicy.REFUSE_NEW
+    ) as ob:
+        runtime = MachineRuntime("oven1", "Acme.oven1.1", Crashing(), ob, "refuse")
+        with capture_logs() as logs:
+            await runtime.record(obs.StateChanged(machine="oven1", at=datetime.now(UTC), state=1100))
+            await runtime.record(obs.StateChanged(machine="oven1", at=datetime.now(UTC), state=2202))
+            await ob.flush()
+        refused = [e for e in logs if e["event"] == "outbox.refused"]
+        assert refused and refused[0]["machine"] == "oven1" and "max_events=1" in refused[0]["error"]
+        assert ob.depth() == 1
