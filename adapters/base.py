@@ -25,6 +25,7 @@ from typing import ClassVar
 import structlog
 
 from adapters.observations import Observation, RecipeActivated
+from protocols.backoff import full_jitter
 from protocols.errors import LinegateError, ProtocolError, TransportError
 
 Emit = Callable[[Observation], Awaitable[None]]
@@ -91,8 +92,7 @@ class ReconnectPolicy:
 
     def delay(self, failures: int) -> float:
         """Full-jitter delay after ``failures`` consecutive failed sessions (never below base/4)."""
-        ceiling = min(self.cap, self.base * 2.0 ** min(failures - 1, 32))
-        return max(self.base / 4, self.rng.uniform(0.0, ceiling))
+        return full_jitter(failures, self.base, self.cap, self.rng)
 
 
 class Adapter(abc.ABC):

@@ -23,6 +23,7 @@ from gateway.normalize import MachineNormalizer
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.recipes import RecipeService
 from gateway.sinks.base import Sink, drain
+from protocols.backoff import full_jitter
 from protocols.cfx import EndpointConnected, EndpointShuttingDown, Envelope, RecipeIdentifier, encode_envelope
 from protocols.errors import LinegateError
 
@@ -245,9 +246,7 @@ class Gateway:
             except Exception as exc:  # a bug in one adapter must not take the line down
                 self.crashes[runtime.machine_id] += 1
                 n = self.crashes[runtime.machine_id]
-                delay = max(
-                    self.restart_base / 4, rng.uniform(0, min(self.restart_cap, self.restart_base * 2**n))
-                )
+                delay = full_jitter(n, self.restart_base, self.restart_cap, rng)
                 log.error(
                     "adapter.crashed",
                     machine=runtime.machine_id,

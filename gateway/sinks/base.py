@@ -9,6 +9,7 @@ from typing import Protocol
 import structlog
 
 from gateway.outbox import Outbox, StoredEvent
+from protocols.backoff import full_jitter
 from protocols.errors import TransportError
 
 log = structlog.get_logger("linegate.sink")
@@ -87,9 +88,7 @@ async def drain(
                     raise exc
             if failed is not None:
                 failures += 1
-                delay = max(
-                    retry_base / 4, rng.uniform(0, min(retry_cap, retry_base * 2 ** min(failures - 1, 32)))
-                )
+                delay = full_jitter(failures, retry_base, retry_cap, rng)
                 bound.warning("sink.publish_failed", error=str(failed), retry_in=round(delay, 3))
                 await asyncio.sleep(delay)
             elif failures and done - {arrival}:

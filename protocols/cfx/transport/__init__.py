@@ -11,8 +11,8 @@ reactor thread is reached only through :mod:`protocols.cfx.transport.proton_brid
 
 from __future__ import annotations
 
+from protocols.backoff import Backoff
 from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher, DeliveryRefused
-from protocols.cfx.transport.backoff import Backoff
 from protocols.cfx.transport.listener import CFXListener, RequestHandler
 from protocols.cfx.transport.presence import HeartbeatStatus, Presence
 from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge

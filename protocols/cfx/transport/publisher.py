@@ -29,9 +29,9 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from pamqp.commands import Basic
 
+from protocols.backoff import Backoff
 from protocols.cfx.codec import encode_envelope
 from protocols.cfx.envelope import Envelope
-from protocols.cfx.transport.backoff import Backoff
 from protocols.cfx.transport.wire import CONTENT_TYPE, encode_payload, redact_url, routing_key
 from protocols.errors import LocalProtocolError, TransportError
 

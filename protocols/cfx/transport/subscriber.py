@@ -25,9 +25,9 @@ import aiormq.exceptions
 import structlog
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
+from protocols.backoff import Backoff
 from protocols.cfx.codec import CFXDecodeError, decode_envelopes
 from protocols.cfx.envelope import Envelope
-from protocols.cfx.transport.backoff import Backoff
 from protocols.cfx.transport.wire import decode_payload, redact_url
 from protocols.errors import LocalProtocolError, ProtocolError, TransportError
 

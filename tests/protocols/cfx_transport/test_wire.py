@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocols.backoff import Backoff
 from protocols.cfx.transport import wire
-from protocols.cfx.transport.backoff import Backoff
 from protocols.cfx.transport.wire import (
     ADDRESS_V1,
     ADDRESS_V2,

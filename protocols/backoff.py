@@ -10,7 +10,17 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "full_jitter"]
+
+
+def full_jitter(
+    failures: int, base: float, cap: float, rng: random.Random, floor: float | None = None
+) -> float:
+    """The delay after ``failures`` consecutive failures (1 for the first): uniform in
+    ``[0, min(cap, base * 2**(failures-1))]``, never below ``floor`` (default ``base / 4``), so
+    even an unlucky draw does not spin."""
+    ceiling = min(cap, base * 2.0 ** min(max(failures, 1) - 1, 64))
+    return max(base / 4 if floor is None else floor, rng.uniform(0.0, ceiling))
 
 
 @dataclass(slots=True)
