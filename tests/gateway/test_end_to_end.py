@@ -14,9 +14,7 @@ import asyncio
 import collections
 import dataclasses
 import os
-import socket
 import subprocess
-import textwrap
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -32,80 +30,13 @@ from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_req
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request
 from simulators import Line, ReflowOven, default_line
+from tests.support.line_config import free_port, write_line_config
 
 BOARDS = int(os.environ.get("LINEGATE_E2E_BOARDS", "200"))
 MACHINES = ("placement", "reflow", "solder", "coater")
 PROCESSING = ("reflow", "solder", "coater")
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(300)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _config(path: Path, line: Line, exchange: str, events_port: int) -> Path:
-    ends = {e.machine_id: e for e in line.endpoints()}
-    request_uri = getattr(line.machine("placement"), "request_uri", "")
-    placement_connection = (
-        f'request_uri = "{request_uri}", events = "direct", listen_host = "127.0.0.1", '
-        f'listen_port = {events_port}, address = "linegate"'
-    )
-    text = f"""
-        [line]
-        name = "e2e"
-
-        [outbox]
-        path = "{path.parent / "outbox.sqlite"}"
-
-        [amqp]
-        url = "amqp://guest@127.0.0.1:5672/"
-        password_env = "LINEGATE_E2E_AMQP_PASSWORD"
-        exchange = "{exchange}"
-
-        [listener]
-        host = "127.0.0.1"
-        port = 0
-
-        [[machines]]
-        id = "placement"
-        handle = "{ends["placement"].cfx_handle}"
-        protocol = "cfx"
-        connection = {{ {placement_connection} }}
-
-        [[machines]]
-        id = "reflow"
-        handle = "{ends["reflow"].cfx_handle}"
-        protocol = "modbus"
-        interlock = "finish_board"
-        connection = {{ host = "127.0.0.1", port = {ends["reflow"].port} }}
-        map = "builtin:reflow_oven"
-
-        [[machines]]
-        id = "solder"
-        handle = "{ends["solder"].cfx_handle}"
-        protocol = "opcua"
-        connection = {{ url = "{ends["solder"].url}" }}
-        map = "builtin:selective_solder"
-
-        [[machines]]
-        id = "coater"
-        handle = "{ends["coater"].cfx_handle}"
-        protocol = "serial"
-        connection = {{ url = "socket://127.0.0.1:{ends["coater"].port}" }}
-        map = "builtin:coater"
-    """
-    for machine_id in MACHINES:
-        text += f"""
-        [[hermes.vertical]]
-        machine = "{machine_id}"
-        host = "127.0.0.1"
-        port = {ends[machine_id].hermes.vertical_port}
-        """
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -115,7 +46,7 @@ def _rabbitmqctl(*args: str) -> None:
 async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEGATE_E2E_AMQP_PASSWORD", "guest")
     exchange = f"linegate-e2e-{uuid.uuid4().hex[:8]}"
-    events_port = _free_port()
+    events_port = free_port()
     spec = default_line()
     spec = dataclasses.replace(
         spec,
@@ -151,7 +82,15 @@ async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch:
 
         await queue.consume(consume)
         line = await stack.enter_async_context(Line(spec, start_source=False))
-        config = load_config(_config(tmp_path / "line.toml", line, exchange, events_port))
+        config = load_config(
+            write_line_config(
+                tmp_path / "line.toml",
+                line,
+                exchange=exchange,
+                password_env="LINEGATE_E2E_AMQP_PASSWORD",
+                events_port=events_port,
+            )
+        )
         gateway, listener = await start_gateway(config, stack, events_file=str(tmp_path / "events.jsonl"))
         stop = asyncio.Event()
         running = asyncio.create_task(gateway.run(stop))

@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import sys
-import textwrap
 import uuid
 from pathlib import Path
 
@@ -18,62 +17,11 @@ import orjson
 import pytest
 
 from simulators import Line, default_line
+from tests.support.line_config import write_line_config
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 MACHINES = ("reflow", "solder", "coater")
-
-
-def _config(path: Path, line: Line, exchange: str, broker_port: int) -> Path:
-    ends = {e.machine_id: e for e in line.endpoints()}
-    text = f"""
-        [line]
-        name = "kill"
-
-        [outbox]
-        path = "{path.parent / "outbox.sqlite"}"
-
-        [amqp]
-        url = "amqp://guest@127.0.0.1:{broker_port}/"
-        password_env = "LINEGATE_KILL_AMQP_PASSWORD"
-        exchange = "{exchange}"
-
-        [listener]
-        port = 0
-
-        [http]
-        port = 0
-
-        [[machines]]
-        id = "reflow"
-        handle = "{ends["reflow"].cfx_handle}"
-        protocol = "modbus"
-        connection = {{ host = "127.0.0.1", port = {ends["reflow"].port} }}
-        map = "builtin:reflow_oven"
-
-        [[machines]]
-        id = "solder"
-        handle = "{ends["solder"].cfx_handle}"
-        protocol = "opcua"
-        connection = {{ url = "{ends["solder"].url}" }}
-        map = "builtin:selective_solder"
-
-        [[machines]]
-        id = "coater"
-        handle = "{ends["coater"].cfx_handle}"
-        protocol = "serial"
-        connection = {{ url = "socket://127.0.0.1:{ends["coater"].port}" }}
-        map = "builtin:coater"
-    """
-    for machine_id in MACHINES:
-        text += f"""
-        [[hermes.vertical]]
-        machine = "{machine_id}"
-        host = "127.0.0.1"
-        port = {ends[machine_id].hermes.vertical_port}
-        """
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 async def _start(config: Path) -> asyncio.subprocess.Process:
@@ -120,7 +68,13 @@ async def test_sigkill_and_restart_lose_nothing(tmp_path: Path) -> None:
                     changed.notify_all()
 
         await queue.consume(consume)
-        config = _config(tmp_path / "line.toml", line, exchange, broker.port)
+        config = write_line_config(
+            tmp_path / "line.toml",
+            line,
+            exchange=exchange,
+            password_env="LINEGATE_KILL_AMQP_PASSWORD",
+            broker_port=broker.port,
+        )
         gateway = await _start(config)
         try:
             line.start_source()
