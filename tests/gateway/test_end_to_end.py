@@ -120,9 +120,13 @@ async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch:
             finally:
                 await asyncio.to_thread(_rabbitmqctl, "start_app")
             await asyncio.wait_for(line.wait_departed(BOARDS), 240)
+            # The last boards' process data may still be on its way (OPC UA publishes in
+            # intervals): wait until every processing machine reported every board.
+            async with asyncio.timeout(60), seen:
+                await seen.wait_for(lambda: _processed(received) >= len(PROCESSING) * BOARDS)
             # Everything the gateway accepted reaches the broker.
             await asyncio.wait_for(gateway.outbox.wait_delivered("amqp"), 120)
-            accepted = sum(r.events for r in gateway.machines.values()) + 0
+            accepted = sum(r.events for r in gateway.machines.values())
             async with asyncio.timeout(60), seen:
                 await seen.wait_for(lambda: len({e["UniqueID"] for e in received}) >= accepted)
         finally:
@@ -132,6 +136,10 @@ async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch:
         await queue.delete(if_unused=False, if_empty=False)
 
     _check_events(received, {config.machine(m).handle: m for m in MACHINES}, line.departed)
+
+
+def _processed(received: list[dict[str, Any]]) -> int:
+    return len({e["UniqueID"] for e in received if e["MessageName"].endswith(".UnitsProcessed")})
 
 
 def _check_events(received: list[dict[str, Any]], machines: dict[str, str], boards: list[str]) -> None:
