@@ -304,6 +304,10 @@ class HermesDownstream:
         port: the TCP port (0 picks a free one; default 50100 + lane_id, reference §1).
         lane_id: the lane.
         conveyor_speed: a callable giving our exit conveyor speed in mm/s.
+        on_transferred: called once per board when its transfer has run, before TransportFinished:
+            the physical move, for a receiver whose conveyor is modelled apart from Hermes (a
+            Hermes bridge in front of a legacy machine). A handoff repeated after a dropped
+            session does not call it again.
     """
 
     def __init__(
@@ -316,7 +320,9 @@ class HermesDownstream:
         port: int | None = 0,
         lane_id: int = 1,
         conveyor_speed: Callable[[], float] | None = None,
+        on_transferred: Callable[[Board], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_transferred = on_transferred
         self.clock = clock
         self.book = book if book is not None else BoardBook(machine_id)
         self._speed = conveyor_speed or (lambda: 100.0)
@@ -359,6 +365,7 @@ class HermesDownstream:
         Raises:
             LaneDisconnected: the lane is closing.
         """
+        moved = False
         while True:
             available = self.book.describe(board)
             try:
@@ -367,6 +374,9 @@ class HermesDownstream:
                 # The transfer itself (reference §3, step 4): the exit conveyor runs until the
                 # board has left, at the speed the receiver chose if it chose one.
                 await self.clock.sleep(self.transfer_time(board, start.conveyor_speed))
+                if not moved and self.on_transferred is not None:
+                    await self.on_transferred(board)
+                moved = True
                 stop = await self.lane.finish_transport(board.board_id)
             except LaneDisconnected as exc:
                 if self._closing:

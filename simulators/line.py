@@ -17,6 +17,21 @@ boards over in memory, and its conveyor coils are driven by the line (``legacy_c
 "auto"``, as a line PLC would) or left to a Modbus client such as a Hermes bridge
 (``"external"``).
 
+With ``legacy_neighbours = "hermes"`` the oven's neighbours speak Hermes to a Hermes bridge
+(``adapters.hermes_bridge``) that stands in for the oven, and the coils are always left to it:
+
+- the previous machine gets a real Downstream server; the bridge's Upstream client connects to
+  it. When that machine's transfer to the bridge has run, the board lands on the oven's entry
+  sensor (the physical conveyor link, modelled apart from Hermes);
+- the next machine's Upstream client connects to the port in the oven's endpoint
+  (``hermes.downstream_port``: the oven's ``hermes_port``, or a free port the line picks), where
+  the bridge's Downstream server must listen. The board the oven releases travels to that
+  machine through an in-memory physical link; the machine takes it once the bridge's Hermes
+  handoff for the same BoardId has completed, with the description the bridge sent.
+
+The oven's endpoint reads as if the oven spoke Hermes: ``hermes.upstream_host/upstream_port``
+is where the bridge connects, ``hermes.downstream_port`` where it listens.
+
 :meth:`Line.endpoints` says where every machine listens. The machine kinds are a registry
 (:data:`MACHINE_KINDS`); ``placement`` is imported only when a line uses it.
 """
@@ -29,9 +44,10 @@ import dataclasses
 import importlib
 import inspect
 import random
+import socket
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -124,6 +140,7 @@ MACHINE_KINDS: dict[str, MachineKind] = {
 _LINE_ARGUMENTS = frozenset({"machine_id", "clock", "seed", "board_in", "board_out", "host"})
 _HANDLE_ARGUMENTS = ("cfx_handle", "handle")
 LEGACY_CONVEYOR = ("auto", "external")
+LEGACY_NEIGHBOURS = ("memory", "hermes")
 
 
 def _parameters(cls: type[Machine]) -> Mapping[str, inspect.Parameter]:
@@ -149,11 +166,17 @@ class MachineSpec:
     vertical_port: int = 0
     lane_id: int = 1
     legacy_conveyor: str = "auto"
+    legacy_neighbours: str = "memory"
 
     @property
     def legacy(self) -> bool:
         """Whether the machine runs without Hermes (the reflow oven's legacy mode)."""
         return bool(self.options.get("legacy", False))
+
+    @property
+    def bridged(self) -> bool:
+        """Whether a Hermes bridge stands in for this legacy machine towards its neighbours."""
+        return self.legacy and self.legacy_neighbours == "hermes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +309,17 @@ def _port(reader: _Reader, name: str, default: int) -> int:
 
 def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
     reader.reject_unknown(
-        {"kind", "id", "handle", "options", "hermes_port", "vertical_port", "lane_id", "legacy_conveyor"}
+        {
+            "kind",
+            "id",
+            "handle",
+            "options",
+            "hermes_port",
+            "vertical_port",
+            "lane_id",
+            "legacy_conveyor",
+            "legacy_neighbours",
+        }
     )
     kind_name: str = reader.get("kind", str, required=True)
     kind = MACHINE_KINDS.get(kind_name)
@@ -310,6 +343,11 @@ def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
     legacy_conveyor: str = reader.get("legacy_conveyor", str, "auto")
     if legacy_conveyor not in LEGACY_CONVEYOR:
         raise reader.error("legacy_conveyor", f"must be one of {', '.join(LEGACY_CONVEYOR)}")
+    legacy_neighbours: str = reader.get("legacy_neighbours", str, "memory")
+    if legacy_neighbours not in LEGACY_NEIGHBOURS:
+        raise reader.error("legacy_neighbours", f"must be one of {', '.join(LEGACY_NEIGHBOURS)}")
+    if legacy_neighbours == "hermes" and not options.get("legacy", False):
+        raise reader.error("legacy_neighbours", "needs options.legacy = true (a machine without Hermes)")
     lane_id: int = reader.get("lane_id", int, 1)
     if lane_id < 1:
         raise reader.error("lane_id", "must be at least 1")
@@ -321,7 +359,8 @@ def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
         hermes_port=_port(reader, "hermes_port", 0),
         vertical_port=_port(reader, "vertical_port", 0),
         lane_id=lane_id,
-        legacy_conveyor=legacy_conveyor,
+        legacy_conveyor="external" if legacy_neighbours == "hermes" else legacy_conveyor,
+        legacy_neighbours=legacy_neighbours,
     )
 
 
@@ -539,6 +578,56 @@ class _LegacyEntry:
             self._entered.pop(board.board_id, None)
 
 
+class _BridgedEntry:
+    """The physical link into a bridged legacy oven: a board lands on its entry sensor when the
+    previous machine's Hermes transfer to the bridge has run (``HermesDownstream.on_transferred``)."""
+
+    def __init__(self) -> None:
+        self.oven: ReflowOven | None = None  # set once it is built
+
+    def attach(self, oven: ReflowOven) -> None:
+        self.oven = oven
+
+    async def place(self, board: Board) -> None:
+        assert self.oven is not None and self.oven.entrance is not None, "attach() a legacy oven first"
+        # Waits (never raises) if a board still sits on the sensor: the conveyor stops behind it.
+        await self.oven.entrance.waiting.put(board)
+        self.oven.entrance.changed.set()
+
+
+class _BridgedExit:
+    """The BoardIn of the machine after a bridged legacy oven.
+
+    Hermes (its Upstream client, connected to the bridge) says which board arrives and how it is
+    described; the board itself comes off the oven's exit through ``physical`` once released.
+
+    Raises:
+        RuntimeError: from ``take_board``, when the board that physically arrives is not the one
+            the bridge handed over (the bridge mixed up its boards).
+    """
+
+    def __init__(self, hermes: HermesUpstream, physical: Handoff) -> None:
+        self.hermes = hermes
+        self.physical = physical
+
+    async def take_board(self) -> Board:
+        board = await self.hermes.take_board()
+        moved = await self.physical.take_board()
+        if moved.board_id != board.board_id:
+            raise RuntimeError(
+                f"the bridge handed over board {board.board_id} but board {moved.board_id} left the oven"
+            )
+        return board
+
+
+def _free_port(host: str) -> int:
+    # The bridge binds this port later; a port just freed is rarely taken meanwhile.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 # -- endpoints ---------------------------------------------------------------------------------
 
 
@@ -628,6 +717,9 @@ class Line:
         self.books: dict[str, BoardBook] = {}
         self.upstreams: dict[str, HermesUpstream] = {}
         self.downstreams: dict[str, HermesDownstream] = {}
+        #: For each bridged legacy machine: the port its bridge's Downstream server must use.
+        self.bridge_ports: dict[str, int] = {}
+        self._bridged_entries: dict[int, _BridgedEntry] = {}
         self.channels: dict[str, SupervisoryChannel] = {}
         self.source: BoardSource | None = None
         self.sink: BoardSink | None = None
@@ -726,15 +818,25 @@ class Line:
                 self.start_source()
 
     def _hands_over_in_memory(self, index: int) -> bool:
-        """Whether machine ``index`` hands its boards on without Hermes (it or the next is legacy)."""
+        """Whether machine ``index`` hands its boards on without Hermes (it or the next is legacy,
+        and no Hermes bridge stands in for the legacy one)."""
         specs = self.spec.machines
-        return specs[index].legacy or (index + 1 < len(specs) and specs[index + 1].legacy)
+        return specs[index].legacy or (
+            index + 1 < len(specs) and specs[index + 1].legacy and not specs[index + 1].bridged
+        )
 
     async def _open_downstreams(self) -> None:
-        for index, spec in enumerate(self.spec.machines):
+        specs = self.spec.machines
+        for index, spec in enumerate(specs):
             self.books[spec.machine_id] = BoardBook(spec.machine_id)
+            if spec.bridged:
+                self.bridge_ports[spec.machine_id] = spec.hermes_port or _free_port(self.host)
             if self._hands_over_in_memory(index):
                 continue
+            on_transferred: Callable[[Board], Awaitable[None]] | None = None
+            if index + 1 < len(specs) and specs[index + 1].bridged:
+                entry = self._bridged_entries[index + 1] = _BridgedEntry()
+                on_transferred = entry.place
             self.downstreams[spec.machine_id] = await self._enter(
                 HermesDownstream(
                     machine_id=spec.machine_id,
@@ -744,6 +846,7 @@ class Line:
                     port=spec.hermes_port,
                     lane_id=spec.lane_id,
                     conveyor_speed=self._speed(index),
+                    on_transferred=on_transferred,
                 )
             )
 
@@ -754,7 +857,9 @@ class Line:
         for index, spec in enumerate(specs):
             board_in: BoardIn | None
             board_out: BoardOut | None
-            if index > 0 and specs[index - 1].legacy:
+            if index > 0 and specs[index - 1].bridged:
+                board_in = _BridgedExit(await self._upstream(index, source_lane), exits[index - 1])
+            elif index > 0 and specs[index - 1].legacy:
                 board_in = exits[index - 1]
             elif spec.legacy:
                 board_in = None  # the oven's coil-driven entrance
@@ -768,6 +873,10 @@ class Line:
             else:
                 board_out = self.downstreams[spec.machine_id]
             self.machines.append(self._build(index, spec, board_in, board_out))
+        for index, bridged in self._bridged_entries.items():
+            oven = self.machines[index]
+            assert isinstance(oven, ReflowOven)
+            bridged.attach(oven)
         for index, entry in entries.items():
             oven = self.machines[index]
             assert isinstance(oven, ReflowOven)  # only the oven has a legacy option
@@ -783,7 +892,10 @@ class Line:
 
     async def _upstream(self, index: int, source_lane: HermesDownstream | None) -> HermesUpstream:
         spec = self.spec.machines[index]
-        if index > 0:
+        before = self.spec.machines[index - 1] if index > 0 else None
+        if before is not None and before.bridged:
+            host, port = self.host, self.bridge_ports[before.machine_id]  # the bridge listens there
+        elif index > 0:
             host, port = self.host, self.downstreams[self.spec.machines[index - 1].machine_id].port
         elif source_lane is not None:
             host, port = self.host, source_lane.port
@@ -857,6 +969,14 @@ class Line:
             port, tty_path, url = _machine_address(kind, machine)
             upstream = self.upstreams.get(spec.machine_id)
             downstream = self.downstreams.get(spec.machine_id)
+            upstream_host, upstream_port = (upstream.host, upstream.port) if upstream else (None, None)
+            downstream_port = downstream.port if downstream else None
+            if spec.bridged:
+                # Where the bridge standing in for this machine connects and listens.
+                index = self.spec.machines.index(spec)
+                previous = self.downstreams[self.spec.machines[index - 1].machine_id]
+                upstream_host, upstream_port = self.host, previous.port
+                downstream_port = self.bridge_ports[spec.machine_id]
             found.append(
                 Endpoint(
                     machine_id=spec.machine_id,
@@ -869,9 +989,9 @@ class Line:
                     cfx_handle=spec.handle,
                     hermes=HermesEndpoints(
                         lane_id=spec.lane_id,
-                        upstream_host=upstream.host if upstream else None,
-                        upstream_port=upstream.port if upstream else None,
-                        downstream_port=downstream.port if downstream else None,
+                        upstream_host=upstream_host,
+                        upstream_port=upstream_port,
+                        downstream_port=downstream_port,
                         vertical_port=self.channels[spec.machine_id].port,
                     ),
                 )

@@ -1,8 +1,8 @@
 """Imports point one way: gateway → adapters → protocols → native; simulators use protocols only.
 
 The one exception is the command line: ``linegate simulate`` and ``linegate demo`` start
-simulators, so modules under ``gateway/commands/`` (and ``gateway/demo``) may import them; the
-running gateway itself never does.
+simulators, so modules under ``gateway/commands/`` (and ``gateway/demo``, and the pytest plugin
+in ``gateway/testing/``) may import them; the running gateway itself never does.
 
 Sans-IO cores under protocols/ import no asyncio, socket or time; only the ``transport``
 subpackages (the thin asyncio layers that simulators and adapters share) may.
@@ -25,7 +25,7 @@ ALLOWED = {
     "simulators": {"simulators", "protocols", "native"},
 }
 IO_MODULES = {"asyncio", "socket", "time", "threading", "selectors"}
-SIMULATOR_USERS = ("gateway/commands/", "gateway/demo")
+SIMULATOR_USERS = ("gateway/commands/", "gateway/demo", "gateway/testing/")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -25,7 +25,7 @@ from adapters.observations import (
     Severity,
     StateChanged,
 )
-from protocols.modbus import DataType, Point, Table, load_points
+from protocols.modbus import DataType, Point, Table
 from simulators import Board, Handoff, SteppedClock
 from simulators.reflow_oven import ReflowOven
 
@@ -371,15 +371,8 @@ async def test_pulse_and_ready_flag_sequence(oven: ReflowOven, clock: SteppedClo
 async def test_single_points_drive_the_legacy_conveyor(clock: SteppedClock) -> None:
     """read_point/write_point reach one point now: a board at the entry is drawn in by coil 0."""
     async with ReflowOven(clock=clock, legacy=True) as oven:
-        device_map = oven_map()
-        extra = {
-            "board_at_entry": {"table": "discrete_inputs", "address": 0},
-            "conveyor_run": {"table": "coils", "address": 0},
-        }
-        points = device_map.points + tuple(load_points(extra))
-        modbus = ModbusAdapter(
-            "oven1", dataclasses.replace(device_map, points=points), host="127.0.0.1", port=oven.port or 0
-        )
+        # The shipped map has the legacy conveyor's points (coil 0, discrete input 0).
+        modbus = ModbusAdapter("oven1", oven_map(), host="127.0.0.1", port=oven.port or 0)
         task = await running(modbus, Recorder())
         try:
             board = Board()

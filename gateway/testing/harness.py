@@ -1,0 +1,253 @@
+"""A simulated line and a gateway wired to it, as the pytest fixtures hand them to tests.
+
+:func:`line_spec` prepares a :class:`~simulators.LineSpec` for a test (pace, board count, the
+placement machine publishing to the gateway); :class:`SimulatedLine` is the running line with
+typed access to its machines; :func:`wire_gateway` builds the gateway against a running line
+exactly as ``linegate demo`` does (one adapter per machine from ``line.endpoints()``, a Hermes
+supervisory tracker each, an embedded SQLite outbox, the recipe service, the CFX request
+listener, the HTTP API) and runs it until the surrounding ``AsyncExitStack`` closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from adapters.base import ReconnectPolicy
+from adapters.hermes_supervisory import HermesSupervisoryAdapter
+from gateway.config import RecipeRef
+from gateway.demo import PRODUCTS, build_adapter
+from gateway.http import HttpServer, SseSink
+from gateway.outbox import Outbox
+from gateway.recipes import RecipeService
+from gateway.runtime import Gateway, MachineRuntime
+from gateway.sinks.base import Sink
+from protocols.cfx.transport import CFXListener
+from simulators import Endpoint, Line, LineSpec, Machine
+
+M = TypeVar("M", bound=Machine)
+
+#: The address the placement machine publishes its CFX events to (a gateway listener node).
+EVENTS_ADDRESS = "linegate"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it; another bind may race it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def line_spec(spec: LineSpec, *, time_scale: float, boards: int | None, events_port: int) -> LineSpec:
+    """``spec`` paced for a test, with its placement machines publishing to ``events_port``."""
+    machines = tuple(
+        dataclasses.replace(
+            m,
+            options={
+                **m.options,
+                "publish_uri": f"amqp://127.0.0.1:{events_port}",
+                "publish_address": EVENTS_ADDRESS,
+            },
+        )
+        if m.kind == "placement"
+        else m
+        for m in spec.machines
+    )
+    return dataclasses.replace(spec, machines=machines, time_scale=time_scale, boards=boards)
+
+
+class SimulatedLine:
+    """A running simulated line, as the ``simulated_line`` fixture yields it.
+
+    Args:
+        line: the running :class:`~simulators.Line`.
+        events_port: where its placement machines publish CFX (the gateway listens there).
+    """
+
+    def __init__(self, line: Line, events_port: int) -> None:
+        self.line = line
+        self.events_port = events_port
+
+    @property
+    def spec(self) -> LineSpec:
+        """The line description it runs."""
+        return self.line.spec
+
+    @property
+    def machines(self) -> dict[str, Machine]:
+        """The machines by MachineId, in line order."""
+        return self.line.machines_by_id
+
+    @property
+    def departed(self) -> list[str]:
+        """BoardIds that left the last machine, in order."""
+        return self.line.departed
+
+    def machine(self, machine_id: str, kind: type[M] | None = None) -> M:
+        """The machine ``machine_id`` (checked to be a ``kind`` when given, which types it).
+
+        Raises:
+            KeyError: no such machine.
+            TypeError: it is not a ``kind``.
+        """
+        machine = self.line.machine(machine_id)
+        if kind is not None and not isinstance(machine, kind):
+            raise TypeError(f"machine {machine_id!r} is a {type(machine).__name__}, not a {kind.__name__}")
+        return machine  # type: ignore[return-value]  # unchecked without kind, as documented
+
+    def endpoints(self) -> list[Endpoint]:
+        """Where every machine listens."""
+        return self.line.endpoints()
+
+    def start_source(self) -> None:
+        """Start making boards, once (the gateway fixture does it when every adapter is connected)."""
+        self.line.start_source()
+
+    async def wait_departed(self, count: int, timeout: float = 30.0) -> list[str]:
+        """Wait until ``count`` boards left the line; return their BoardIds.
+
+        Raises:
+            TimeoutError: fewer left within ``timeout`` wall-clock seconds (the message says how many).
+        """
+        try:
+            await asyncio.wait_for(self.line.wait_departed(count), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{len(self.line.departed)} of {count} boards left the line within {timeout:g} s"
+            ) from None
+        return self.line.departed[:count]
+
+
+@dataclass(slots=True)
+class LinegateGateway:
+    """A running gateway against a simulated line (the ``linegate_gateway`` fixture's value).
+
+    Attributes:
+        gateway: the service (``gateway.outbox``, ``gateway.machines`` runtimes, ``gateway.sinks``).
+        line: the simulated line it serves.
+        recipes: the recipe service (``await recipes.changeover("PSU-24V-R1")``).
+        http_url: the HTTP API and dashboard (``http://127.0.0.1:PORT/``).
+        request_uri: the CFX request listener (``amqp://127.0.0.1:PORT``), hosting each
+            non-CFX machine's handle.
+        handles: the CFX handle of every machine, by MachineId.
+    """
+
+    gateway: Gateway
+    line: SimulatedLine
+    recipes: RecipeService
+    http_url: str
+    request_uri: str
+    handles: dict[str, str]
+
+    @property
+    def machines(self) -> dict[str, Machine]:
+        """The simulated machines by MachineId."""
+        return self.line.machines
+
+    @property
+    def outbox(self) -> Outbox:
+        """The embedded outbox."""
+        return self.gateway.outbox
+
+    async def wait_delivered(self, sink: str, timeout: float = 30.0) -> None:
+        """Wait until ``sink`` acknowledged everything stored so far.
+
+        Raises:
+            TimeoutError: events are still pending for it after ``timeout`` seconds.
+        """
+        try:
+            await asyncio.wait_for(self.gateway.outbox.wait_delivered(sink), timeout)
+        except TimeoutError:
+            pending = self.gateway.outbox.depth(sink)
+            raise TimeoutError(
+                f"sink {sink!r} still has {pending} event(s) pending after {timeout:g} s"
+            ) from None
+
+
+async def wire_gateway(
+    stack: AsyncExitStack,
+    line: SimulatedLine,
+    outbox_path: str | Path,
+    sinks: Sequence[Sink],
+    *,
+    products: Mapping[str, Mapping[str, RecipeRef]] = PRODUCTS,
+    connect_timeout: float = 30.0,
+    start_source: bool = True,
+) -> LinegateGateway:
+    """Build and start a gateway against a running line; it stops when ``stack`` closes.
+
+    Args:
+        stack: owns every resource; closing it stops the gateway (its outbox flushed first).
+        line: the running line (its source not started yet, so no board goes unobserved).
+        outbox_path: the SQLite file of the embedded outbox.
+        sinks: where events go besides the HTTP API's SSE stream.
+        products: product → machine id → recipe, for ``recipes.changeover``.
+        connect_timeout: seconds for every adapter to connect.
+        start_source: start the line's board source once every adapter is connected.
+
+    Returns:
+        The handles to the running gateway.
+
+    Raises:
+        TimeoutError: an adapter did not connect in time.
+    """
+    sse = SseSink()
+    all_sinks: list[Sink] = [*sinks, sse]
+    outbox = await stack.enter_async_context(Outbox(outbox_path, sinks=[s.name for s in all_sinks]))
+    runtimes = []
+    for endpoint in line.endpoints():
+        request_uri = getattr(line.line.machine(endpoint.machine_id), "request_uri", None)
+        vertical = HermesSupervisoryAdapter(
+            endpoint.machine_id,
+            host=endpoint.host,
+            port=endpoint.hermes.vertical_port,
+            policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
+        )
+        adapter = build_adapter(endpoint, line.events_port, request_uri)
+        runtimes.append(
+            MachineRuntime(
+                endpoint.machine_id,
+                endpoint.cfx_handle or endpoint.machine_id,
+                adapter,
+                outbox,
+                "finish_board",
+                trackers=[vertical],
+                # Work the machine's protocol does not report is derived from Hermes.
+                synthesize_work=not adapter.reports_work,
+            )
+        )
+    recipes = RecipeService({r.machine_id: r for r in runtimes}, products, drain_timeout=60)
+    listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
+    for runtime in runtimes:
+        if not runtime.passthrough:
+            listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+    gateway = Gateway(outbox, runtimes, all_sinks, recipes, listener=listener)
+    http = await stack.enter_async_context(HttpServer(gateway, port=0, sse=sse, line_name=line.spec.name))
+    stop = asyncio.Event()
+    running = asyncio.create_task(gateway.run(stop), name="linegate_gateway.run")
+
+    async def shut_down() -> None:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    stack.push_async_callback(shut_down)
+    async with asyncio.timeout(connect_timeout):
+        for runtime in runtimes:
+            for adapter in runtime.adapters:
+                await adapter.wait_connected(connect_timeout)
+    if start_source:
+        line.line.start_source()
+    return LinegateGateway(
+        gateway=gateway,
+        line=line,
+        recipes=recipes,
+        http_url=http.url,
+        request_uri=listener.uri,
+        handles={r.machine_id: r.handle for r in runtimes},
+    )

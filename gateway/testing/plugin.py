@@ -1,0 +1,237 @@
+"""The linegate pytest plugin: simulator-backed fixtures for line integration tests.
+
+Loaded automatically when linegate is installed (the ``pytest11`` entry point
+``linegate = "gateway.testing.plugin"``), or explicitly with
+``pytest_plugins = ["gateway.testing.plugin"]``. See ``docs/testing.md``.
+
+Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
+
+- ``virtual_clock``: the simulated clock; a ``ScaledClock`` (``DEFAULT_TIME_SCALE`` simulated
+  seconds per real second) or, with ``@pytest.mark.linegate_clock(stepped=True)``, a
+  ``SteppedClock`` the test advances.
+- ``reflow_oven``, ``placement_machine``, ``selective_solder``, ``coater``: one started
+  simulator each, fed through a ``Handoff`` (``machine.board_in``); the value is the simulator,
+  so its fault injection (``raise_fault``, ``clear_fault``, ``go_silent``,
+  ``drop_connection``, ``recipes.refuse``, ...) is a method call away.
+- ``simulated_line``: a :class:`~gateway.testing.harness.SimulatedLine` running the default
+  line, a line file named by ``@pytest.mark.linegate_line("path.toml")``, or the path or
+  ``LineSpec`` given by indirect parametrization.
+- ``linegate_gateway``: a :class:`~gateway.testing.harness.LinegateGateway` against
+  ``simulated_line`` (embedded SQLite outbox, HTTP API, CFX request listener, recipe service).
+- ``cfx_events``: the :class:`~gateway.testing.events.CFXEventCollector` the gateway delivers to.
+- ``linegate_sinks``: extra sinks for the gateway (default none); override it in a test module
+  or conftest to add an AMQP or MQTT sink.
+
+Markers: ``linegate_line``, ``linegate_clock``, ``linegate_broker`` (see ``pytest_configure``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_asyncio
+
+from gateway.testing.brokers import REQUIRE_ENV, resolve, unreachable
+
+# The simulators, the gateway and their protocol libraries take about a second to import; the
+# plugin loads in every pytest session of a project that installs linegate, so they are
+# imported when a fixture first needs them, not when pytest starts.
+if TYPE_CHECKING:
+    from gateway.sinks.base import Sink
+    from gateway.testing.events import CFXEventCollector
+    from gateway.testing.harness import LinegateGateway, SimulatedLine
+    from simulators import Clock, Coater, LineSpec, PlacementMachine, ReflowOven, SelectiveSolder
+
+#: Simulated seconds per real second of the default ``virtual_clock``.
+DEFAULT_TIME_SCALE = 400.0
+#: Boards the source of ``simulated_line`` makes unless the line file or marker says otherwise.
+DEFAULT_BOARDS = 20
+
+_MARKERS = (
+    "linegate_line(path=None, *, boards=..., time_scale=...): run simulated_line from this line "
+    "file (relative to the test file) instead of the default line; boards=None for no limit",
+    "linegate_clock(*, stepped=False, time_scale=400.0): the virtual_clock the simulators run on",
+    "linegate_broker(*names): needs these brokers ('rabbitmq'/'amqp', 'mosquitto'/'mqtt'); "
+    f"skipped when one is unreachable, failed instead when {REQUIRE_ENV}=1",
+)
+_BROKER_CHECKS = pytest.StashKey[dict[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the plugin's markers (so ``--strict-markers`` accepts them)."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+    config.stash[_BROKER_CHECKS] = {}
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture tries to connect
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or fail) a ``linegate_broker`` test at once when its broker does not answer."""
+    checks = item.config.stash.get(_BROKER_CHECKS, {})
+    for marker in item.iter_markers("linegate_broker"):
+        for name in marker.args or ("rabbitmq",):
+            try:
+                broker = resolve(str(name))
+            except ValueError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            if broker.name not in checks:
+                checks[broker.name] = unreachable(broker)
+            problem = checks[broker.name]
+            if problem is None:
+                continue
+            if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+                pytest.fail(f"linegate_broker: {problem}", pytrace=False)
+            pytest.skip(f"linegate_broker: {problem}")
+
+
+# -- clock and single machines --------------------------------------------------------------
+
+
+@pytest.fixture
+def virtual_clock(request: pytest.FixtureRequest) -> Clock:
+    """The simulated clock every linegate simulator of the test runs on.
+
+    ``@pytest.mark.linegate_clock(stepped=True)`` gives a ``SteppedClock`` (time moves only on
+    ``advance``/``run_for``); otherwise a ``ScaledClock`` at ``time_scale`` (default 400).
+    """
+    from simulators import ScaledClock, SteppedClock
+
+    marker = request.node.get_closest_marker("linegate_clock")
+    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    if options.pop("stepped", False):
+        return SteppedClock()
+    return ScaledClock(float(options.pop("time_scale", DEFAULT_TIME_SCALE)))
+
+
+@pytest_asyncio.fixture
+async def reflow_oven(virtual_clock: Clock) -> AsyncIterator[ReflowOven]:
+    """A started Modbus TCP reflow oven (``.port``); feed boards through ``.board_in``."""
+    from simulators import Handoff, ReflowOven
+
+    async with ReflowOven(clock=virtual_clock, board_in=Handoff()) as oven:
+        yield oven
+
+
+@pytest_asyncio.fixture
+async def placement_machine(virtual_clock: Clock) -> AsyncIterator[PlacementMachine]:
+    """A started CFX placement machine (``.request_uri``, ``.handle``); it publishes nothing."""
+    from simulators import Handoff, PlacementMachine
+
+    async with PlacementMachine(clock=virtual_clock, board_in=Handoff()) as machine:
+        yield machine
+
+
+@pytest_asyncio.fixture
+async def selective_solder(virtual_clock: Clock) -> AsyncIterator[SelectiveSolder]:
+    """A started OPC UA selective solder machine (``.url``)."""
+    from simulators import Handoff, SelectiveSolder
+
+    async with SelectiveSolder(clock=virtual_clock, board_in=Handoff()) as machine:
+        yield machine
+
+
+@pytest_asyncio.fixture
+async def coater(virtual_clock: Clock) -> AsyncIterator[Coater]:
+    """A started serial coater on TCP (``.tcp_port``, ``socket://127.0.0.1:<port>``), no pty."""
+    from simulators import Coater, Handoff
+
+    async with Coater(clock=virtual_clock, board_in=Handoff(), pty=False) as machine:
+        yield machine
+
+
+# -- the line and the gateway ---------------------------------------------------------------
+
+
+def _resolve(path: str | Path, request: pytest.FixtureRequest) -> Path:
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        beside = Path(request.path).parent / candidate
+        if beside.exists():
+            return beside
+    return candidate
+
+
+def _requested_spec(request: pytest.FixtureRequest) -> tuple[LineSpec, dict[str, Any]]:
+    from simulators import LineSpec, default_line, load_line
+
+    marker = request.node.get_closest_marker("linegate_line")
+    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    source: object = getattr(request, "param", None)
+    if source is None and marker is not None and marker.args:
+        source = marker.args[0]
+    if source is None:
+        return default_line(), options
+    if isinstance(source, LineSpec):
+        return source, options
+    if isinstance(source, (str, Path)):
+        return load_line(_resolve(source, request)), options
+    raise TypeError(f"simulated_line: expected a line file path or a LineSpec, not {source!r}")
+
+
+@pytest_asyncio.fixture
+async def simulated_line(
+    request: pytest.FixtureRequest, virtual_clock: Clock
+) -> AsyncIterator[SimulatedLine]:
+    """The running simulated line (default line, ``linegate_line`` marker, or indirect parameter).
+
+    With ``linegate_gateway`` in the test, boards start once the gateway is connected to every
+    machine (none goes unobserved); otherwise at once.
+    """
+    from gateway.testing.harness import SimulatedLine, free_port, line_spec
+    from simulators import Line, ScaledClock
+
+    spec, options = _requested_spec(request)
+    boards = options.get("boards", spec.boards if spec.boards is not None else DEFAULT_BOARDS)
+    scale = getattr(virtual_clock, "time_scale", spec.time_scale)
+    events_port = free_port()
+    spec = line_spec(
+        spec, time_scale=float(options.get("time_scale", scale)), boards=boards, events_port=events_port
+    )
+    clock = virtual_clock
+    if "time_scale" in options and isinstance(clock, ScaledClock):
+        clock = ScaledClock(spec.time_scale)
+    autostart = "linegate_gateway" not in request.fixturenames
+    async with Line(spec, clock=clock, start_source=autostart) as line:
+        yield SimulatedLine(line, events_port)
+
+
+@pytest.fixture
+def linegate_sinks() -> list[Sink]:
+    """Sinks the gateway delivers to besides ``cfx_events`` (none); override to add some."""
+    return []
+
+
+@pytest.fixture
+def _linegate_collector() -> CFXEventCollector:
+    from gateway.testing.events import CFXEventCollector
+
+    return CFXEventCollector()
+
+
+@pytest_asyncio.fixture
+async def linegate_gateway(
+    simulated_line: SimulatedLine,
+    _linegate_collector: CFXEventCollector,
+    linegate_sinks: list[Sink],
+    tmp_path: Path,
+) -> AsyncIterator[LinegateGateway]:
+    """A running gateway against ``simulated_line``, every adapter connected, boards flowing."""
+    from gateway.testing.harness import wire_gateway
+
+    async with AsyncExitStack() as stack:
+        yield await wire_gateway(
+            stack, simulated_line, tmp_path / "outbox.sqlite", [_linegate_collector, *linegate_sinks]
+        )
+
+
+@pytest.fixture
+def cfx_events(
+    linegate_gateway: LinegateGateway, _linegate_collector: CFXEventCollector
+) -> CFXEventCollector:
+    """The normalized CFX envelopes the gateway delivers; ``await cfx_events.wait_for(...)``."""
+    return _linegate_collector
