@@ -65,10 +65,10 @@ from typing import Protocol, Self, TypeVar
 
 import structlog
 
-from adapters.base import CommandError, Emit
+from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
 from adapters.maps import ModbusMap
 from adapters.modbus import ModbusAdapter
-from adapters.observations import BoardArrived, BoardDeparted
+from adapters.observations import BoardArrived, BoardDeparted, RecipeActivated
 from protocols.errors import ConfigError, TransportError
 from protocols.hermes.messages import (
     BoardAvailable,
@@ -541,3 +541,40 @@ __all__ = [
     "ModbusConveyor",
     "with_points",
 ]
+
+
+class BridgeAdapter(Adapter):
+    """A Hermes bridge run as one of its machine's trackers, so the gateway supervises it.
+
+    Each session opens a new bridge with the state of the last one (``BridgeState``), so a
+    restart finishes a draw-in or release that was cut short and loses no board. The bridge
+    performs no recipe commands: those go to the machine's own adapter.
+
+    Args:
+        machine: the legacy machine's id (its BoardArrived/BoardDeparted are reported for it).
+        make_bridge: builds a bridge for one session from the state to carry over.
+    """
+
+    protocol = "hermes-bridge"
+
+    def __init__(self, machine: str, make_bridge: Callable[[BridgeState], HermesBridge]) -> None:
+        # The bridge proves itself by moving boards, not by answering polls: no liveness timeout.
+        super().__init__(machine, policy=ReconnectPolicy(base=0.5, cap=10.0, liveness_timeout=float("inf")))
+        self.make_bridge = make_bridge
+        self.state = BridgeState()
+
+    async def _session(self, emit: Emit) -> None:
+        bridge = self.make_bridge(self.state)
+        async with bridge:
+            self.connected()
+            await bridge.run(emit)
+        raise TransportError("the Hermes bridge stopped")
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
+        raise CommandError("a Hermes bridge has no recipes; its machine's adapter has", refused=True)
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        return None
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        return []

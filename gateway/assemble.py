@@ -14,8 +14,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.base import Adapter
 from adapters.cfx_native import BrokerEvents, CFXNativeAdapter, DirectEvents
+from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, ModbusConveyor
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
+from adapters.modbus import ModbusAdapter
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
 from gateway.metrics import Metrics, TimedSink
@@ -195,35 +197,94 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
     return CFXNativeAdapter(machine.id, handle=machine.handle, events=events, request_uri=request_uri)
 
 
-def build_trackers(config: LineConfig) -> dict[str, list[Adapter]]:
-    """The Hermes vertical channels of ``[[hermes.vertical]]``, by machine id.
+def _link_port(
+    config: LineConfig, settings: Mapping[str, Any], key: str, where: str, default: int | None
+) -> int:
+    value = settings.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ConfigError("must be a port number (1-65535)", path=config.path, key=f"{where}.{key}")
+    return value
+
+
+def _link_host(
+    config: LineConfig, settings: Mapping[str, Any], key: str, where: str, default: str | None
+) -> str:
+    value = settings.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError("is required", path=config.path, key=f"{where}.{key}")
+    return value
+
+
+def build_trackers(
+    config: LineConfig, adapters: Mapping[str, Adapter] | None = None
+) -> dict[str, list[Adapter]]:
+    """The Hermes vertical channels (``[[hermes.vertical]]``) and bridges (``[[hermes.bridges]]``)
+    by machine id. A bridge drives its legacy machine's conveyor through that machine's Modbus
+    adapter (from ``adapters``; without it, only the settings are checked).
 
     Raises:
-        ConfigError: a link's host or port is missing or wrong.
+        ConfigError: a link's key is missing or wrong, or a bridge's machine is not Modbus.
     """
     trackers: dict[str, list[Adapter]] = {}
-    index = 0
+    counters = {"vertical": 0, "bridge": 0}
     for link in config.hermes:
-        if link.kind != "vertical":
-            continue
-        where = f"hermes.vertical[{index}]"
-        index += 1
-        for key in link.settings:
-            if key not in ("host", "port"):
-                raise ConfigError("unknown key (expected host, port)", path=config.path, key=f"{where}.{key}")
-        host, port = link.settings.get("host"), link.settings.get("port")
-        if not isinstance(host, str) or not host:
-            raise ConfigError("is required", path=config.path, key=f"{where}.host")
-        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise ConfigError("must be a port number (1-65535)", path=config.path, key=f"{where}.port")
-        trackers.setdefault(link.machine, []).append(
-            HermesSupervisoryAdapter(link.machine, host=host, port=port)
-        )
-    for link in config.hermes:
-        if link.kind == "bridge":
-            raise ConfigError(
-                "Hermes bridges are not supported by this build yet", path=config.path, key="hermes.bridges"
+        table = "vertical" if link.kind == "vertical" else "bridges"
+        where = f"hermes.{table}[{counters[link.kind]}]"
+        counters[link.kind] += 1
+        settings = link.settings
+        if link.kind == "vertical":
+            allowed = {"host", "port"}
+        else:
+            allowed = {"upstream_host", "upstream_port", "listen_host", "listen_port", "lane_id"}
+        for key in settings:
+            if key not in allowed:
+                expected = ", ".join(sorted(allowed))
+                raise ConfigError(
+                    f"unknown key (expected {expected})", path=config.path, key=f"{where}.{key}"
+                )
+        if link.kind == "vertical":
+            host = _link_host(config, settings, "host", where, None)
+            port = _link_port(config, settings, "port", where, None)
+            trackers.setdefault(link.machine, []).append(
+                HermesSupervisoryAdapter(link.machine, host=host, port=port)
             )
+            continue
+        lane_id = _link_port(config, settings, "lane_id", where, 1)
+        upstream_host = _link_host(config, settings, "upstream_host", where, None)
+        upstream_port = _link_port(config, settings, "upstream_port", where, 50100 + lane_id)
+        listen_host = _link_host(config, settings, "listen_host", where, "0.0.0.0")
+        listen_port = _link_port(config, settings, "listen_port", where, 50100 + lane_id)
+        if config.machine(link.machine).protocol != "modbus":
+            raise ConfigError(
+                "a Hermes bridge drives a Modbus machine's conveyor; this machine is not Modbus",
+                path=config.path,
+                key=f"{where}.machine",
+            )
+        adapter = (adapters or {}).get(link.machine)
+        if not isinstance(adapter, ModbusAdapter):
+            continue  # checking only: the machine's adapter is built when the gateway starts
+        conveyor = ModbusConveyor(adapter)
+
+        def make_bridge(
+            state: BridgeState,
+            machine: str = link.machine,
+            conveyor: ModbusConveyor = conveyor,
+            up: tuple[str, int] = (upstream_host, upstream_port),
+            listen: tuple[str, int] = (listen_host, listen_port),
+            lane: int = lane_id,
+        ) -> HermesBridge:
+            return HermesBridge(
+                machine,
+                conveyor,
+                upstream_host=up[0],
+                upstream_port=up[1],
+                listen_host=listen[0],
+                listen_port=listen[1],
+                lane_id=lane,
+                state=state,
+            )
+
+        trackers.setdefault(link.machine, []).append(BridgeAdapter(link.machine, make_bridge))
     return trackers
 
 
@@ -313,10 +374,11 @@ async def start_gateway(
         durability=config.outbox.durability,
     )
     await stack.enter_async_context(outbox)
-    trackers = build_trackers(config)
+    adapters = {m.id: adapter_factory(config, m, i) for i, m in enumerate(config.machines)}
+    trackers = build_trackers(config, adapters)
     runtimes = []
-    for i, m in enumerate(config.machines):
-        adapter = adapter_factory(config, m, i)
+    for m in config.machines:
+        adapter = adapters[m.id]
         runtimes.append(
             MachineRuntime(
                 m.id,

@@ -203,3 +203,40 @@ def test_check_builds_every_adapter(
     assert problem in err
     if key is not None:
         assert f"{path}: {key}: " in err
+
+
+BRIDGED = (
+    CHECKABLE
+    + """
+[[hermes.bridges]]
+machine = "oven1"
+upstream_host = "10.0.0.4"
+upstream_port = 50101
+listen_port = 50111
+"""
+)
+
+
+def test_check_accepts_a_hermes_bridge_for_a_modbus_machine(tmp_path: Path) -> None:
+    assert main(["check", str(write(tmp_path, BRIDGED))]) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        (
+            ('machine = "oven1"\nupstream_host', 'machine = "coater1"\nupstream_host'),
+            "hermes.bridges[0].machine",
+            "not Modbus",
+        ),
+        (("listen_port = 50111", "listen_port = 50111\nspeed = 3"), "hermes.bridges[0].speed", "unknown key"),
+        (('upstream_host = "10.0.0.4"\n', ""), "hermes.bridges[0].upstream_host", "is required"),
+    ],
+)
+def test_bridge_errors_name_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], key: str, problem: str
+) -> None:
+    path = write(tmp_path, BRIDGED.replace(*change))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: {key}: " in err and problem in err
