@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 from pymodbus.framer import FramerType
@@ -19,7 +18,6 @@ from adapters.modbus import ModbusAdapter, SerialLine, _write_runs
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
-    Observation,
     Reading,
     ReflowProcessData,
     Severity,
@@ -28,47 +26,9 @@ from adapters.observations import (
 from protocols.modbus import DataType, Point, Table
 from simulators import Board, Handoff, SteppedClock
 from simulators.reflow_oven import ReflowOven
+from tests.adapters.recorder import Recorder, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
-ObsT = TypeVar("ObsT", bound=Observation)
-
-
-class Recorder:
-    """Collects observations; tests wait for one that matches, without sleeping."""
-
-    def __init__(self) -> None:
-        self.seen: list[Observation] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, observation: Observation) -> None:
-        async with self._changed:
-            self.seen.append(observation)
-            self._changed.notify_all()
-
-    async def next(
-        self, kind: type[ObsT], where: Callable[[ObsT], bool] = lambda _: True, *, after: int = 0
-    ) -> ObsT:
-        """The first observation of ``kind`` matching ``where`` at index ``after`` or later."""
-
-        def find() -> ObsT | None:
-            return next(
-                (o for o in self.seen[after:] if isinstance(o, kind) and where(o)),
-                None,
-            )
-
-        async with asyncio.timeout(DEADLINE), self._changed:
-            await self._changed.wait_for(lambda: find() is not None)
-        found = find()
-        assert found is not None
-        return found
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait until ``condition()`` holds (state the adapter updates as it polls), or fail."""
-    # Health is a plain record with no change notification, so it is polled, with a deadline.
-    async with asyncio.timeout(DEADLINE):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
 
 
 def oven_map(**changes: object) -> ModbusMap:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from asyncua.crypto import cert_gen
@@ -22,7 +21,6 @@ from adapters.maps import OpcUaMap, builtin_map
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
-    Observation,
     Reading,
     SelectiveSolderProcessData,
     Severity,
@@ -32,41 +30,10 @@ from adapters.observations import (
 from adapters.opcua import OpcUaAdapter, OpcUaSecurity
 from simulators import Board, FaultSeverity, Handoff, SteppedClock
 from simulators.selective_solder import SelectiveSolder
+from tests.adapters.recorder import Recorder, eventually
 
 DEADLINE = 8.0  # real seconds; only bounds a broken test
-ObsT = TypeVar("ObsT", bound=Observation)
 QUICK = ReconnectPolicy(base=0.05, cap=0.2, healthy_after=60.0, liveness_timeout=2.0)
-
-
-class Recorder:
-    """Collects observations; tests wait for one that matches, without sleeping."""
-
-    def __init__(self) -> None:
-        self.seen: list[Observation] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, observation: Observation) -> None:
-        async with self._changed:
-            self.seen.append(observation)
-            self._changed.notify_all()
-
-    async def next(self, kind: type[ObsT], where: Callable[[ObsT], bool] = lambda _: True) -> ObsT:
-        def find() -> ObsT | None:
-            return next((o for o in self.seen if isinstance(o, kind) and where(o)), None)
-
-        async with asyncio.timeout(DEADLINE), self._changed:
-            await self._changed.wait_for(lambda: find() is not None)
-        found = find()
-        assert found is not None
-        return found
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait until ``condition()`` holds, or fail."""
-    # Health is a plain record with no change notification, so it is polled, with a deadline.
-    async with asyncio.timeout(DEADLINE):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
 
 
 def solder_map(recipe_timeout: float = 2.0) -> OpcUaMap:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given
@@ -17,7 +16,6 @@ from adapters.observations import (
     CoatingProcessData,
     FaultCleared,
     FaultRaised,
-    Observation,
     RecipeActivated,
     Severity,
     StateChanged,
@@ -28,41 +26,10 @@ from adapters.observations import (
 from adapters.serial import SerialAdapter, decode_payload, encode_payload
 from protocols.errors import RemoteProtocolError
 from simulators import Board, Coater, FaultSeverity, Handoff, SteppedClock
+from tests.adapters.recorder import Recorder, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
-ObsT = TypeVar("ObsT", bound=Observation)
 FAST = ReconnectPolicy(base=0.01, cap=0.05, healthy_after=60.0, liveness_timeout=5.0)
-
-
-class Recorder:
-    """Collects observations; tests wait for one that matches, without sleeping."""
-
-    def __init__(self) -> None:
-        self.seen: list[Observation] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, observation: Observation) -> None:
-        async with self._changed:
-            self.seen.append(observation)
-            self._changed.notify_all()
-
-    async def next(self, kind: type[ObsT], where: Callable[[ObsT], bool] = lambda _: True) -> ObsT:
-        def find() -> ObsT | None:
-            return next((o for o in self.seen if isinstance(o, kind) and where(o)), None)
-
-        async with asyncio.timeout(DEADLINE), self._changed:
-            await self._changed.wait_for(lambda: find() is not None)
-        found = find()
-        assert found is not None
-        return found
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait until ``condition()`` holds, or fail."""
-    # Health is a plain record with no change notification, so it is polled, with a deadline.
-    async with asyncio.timeout(DEADLINE):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
 
 
 def coater_map(**changes: object) -> SerialMap:
