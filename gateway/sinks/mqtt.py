@@ -94,7 +94,9 @@ class MqttSink:
         """
         client = await self._connect()
         try:
-            await asyncio.gather(
+            # Every publish is awaited to its end (return_exceptions), so none of them leaves an
+            # unretrieved exception behind when the connection drops mid-batch.
+            outcomes = await asyncio.gather(
                 *(
                     client.publish(
                         mqtt_topic(self.topic_prefix, e.source, e.message_name),
@@ -103,8 +105,12 @@ class MqttSink:
                         timeout=self.timeout,
                     )
                     for e in batch
-                )
+                ),
+                return_exceptions=True,
             )
+            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failed is not None:
+                raise failed
         except aiomqtt.MqttError as exc:
             await self._drop()
             raise TransportError(f"MQTT publish to {self.host}:{self.port} failed: {exc}") from exc
