@@ -172,6 +172,41 @@ def build_adapter(endpoint: Endpoint, events_port: int, request_uri: str | None)
     raise ValueError(f"the demo has no adapter for a {endpoint.kind}")
 
 
+def line_runtimes(line: Line, events_port: int, outbox: Outbox) -> list[MachineRuntime]:
+    """One runtime per machine of a running simulated line: its own adapter, plus its Hermes
+    vertical channel to track the boards."""
+    runtimes = []
+    for endpoint in line.endpoints():
+        request_uri = getattr(line.machine(endpoint.machine_id), "request_uri", None)
+        vertical = HermesSupervisoryAdapter(
+            endpoint.machine_id,
+            host=endpoint.host,
+            port=endpoint.hermes.vertical_port,
+            policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
+        )
+        adapter = build_adapter(endpoint, events_port, request_uri)
+        runtimes.append(
+            MachineRuntime(
+                endpoint.machine_id,
+                endpoint.cfx_handle or endpoint.machine_id,
+                adapter,
+                outbox,
+                "finish_board",
+                trackers=[vertical],
+                # Work the machine's protocol does not report is derived from Hermes.
+                synthesize_work=not adapter.reports_work,
+            )
+        )
+    return runtimes
+
+
+def host_handles(listener: CFXListener, runtimes: list[MachineRuntime], recipes: RecipeService) -> None:
+    """Answer CFX requests for every machine that does not host its own handle."""
+    for runtime in runtimes:
+        if not runtime.passthrough:
+            listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+
+
 async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSummary:
     """Run the demo line with the gateway until ``options.boards`` boards left the line."""
     out = out or sys.stdout
@@ -184,7 +219,6 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
     with tempfile.TemporaryDirectory(prefix="linegate-demo-") as folder:
         async with AsyncExitStack() as stack:
             line = await stack.enter_async_context(Line(spec, start_source=False))
-            endpoints = line.endpoints()
             sinks: list[Sink] = [counter]
             if not options.quiet:
                 sinks.append(ConsoleSink(out))
@@ -199,34 +233,10 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             outbox = await stack.enter_async_context(
                 Outbox(Path(folder) / "outbox.sqlite", sinks=[s.name for s in sinks])
             )
-            runtimes = []
-            for endpoint in endpoints:
-                placement = line.machine(endpoint.machine_id)
-                request_uri = getattr(placement, "request_uri", None)
-                vertical = HermesSupervisoryAdapter(
-                    endpoint.machine_id,
-                    host=endpoint.host,
-                    port=endpoint.hermes.vertical_port,
-                    policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
-                )
-                adapter = build_adapter(endpoint, events_port, request_uri)
-                runtimes.append(
-                    MachineRuntime(
-                        endpoint.machine_id,
-                        endpoint.cfx_handle or endpoint.machine_id,
-                        adapter,
-                        outbox,
-                        "finish_board",
-                        trackers=[vertical],
-                        # Work the machine's protocol does not report is derived from Hermes.
-                        synthesize_work=not adapter.reports_work,
-                    )
-                )
+            runtimes = line_runtimes(line, events_port, outbox)
             recipes = RecipeService({r.machine_id: r for r in runtimes}, PRODUCTS, drain_timeout=120)
             listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
-            for runtime in runtimes:
-                if not runtime.passthrough:
-                    listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+            host_handles(listener, runtimes, recipes)
             gateway = Gateway(outbox, runtimes, sinks, recipes, listener=listener)
             http = await stack.enter_async_context(
                 HttpServer(gateway, port=options.http_port, sse=sse, metrics=metrics, line_name="demo")

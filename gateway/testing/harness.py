@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.base import ReconnectPolicy
-from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from gateway.config import RecipeRef
-from gateway.demo import PRODUCTS, build_adapter
+from gateway.demo import PRODUCTS, host_handles, line_runtimes
 from gateway.http import HttpServer, SseSink
 from gateway.outbox import Outbox
 from gateway.recipes import RecipeService
-from gateway.runtime import Gateway, MachineRuntime
+from gateway.runtime import Gateway
 from gateway.sinks.base import Sink
 from protocols.cfx.transport import CFXListener
 from simulators import Endpoint, Line, LineSpec, Machine
@@ -200,33 +198,10 @@ async def wire_gateway(
     sse = SseSink()
     all_sinks: list[Sink] = [*sinks, sse]
     outbox = await stack.enter_async_context(Outbox(outbox_path, sinks=[s.name for s in all_sinks]))
-    runtimes = []
-    for endpoint in line.endpoints():
-        request_uri = getattr(line.line.machine(endpoint.machine_id), "request_uri", None)
-        vertical = HermesSupervisoryAdapter(
-            endpoint.machine_id,
-            host=endpoint.host,
-            port=endpoint.hermes.vertical_port,
-            policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
-        )
-        adapter = build_adapter(endpoint, line.events_port, request_uri)
-        runtimes.append(
-            MachineRuntime(
-                endpoint.machine_id,
-                endpoint.cfx_handle or endpoint.machine_id,
-                adapter,
-                outbox,
-                "finish_board",
-                trackers=[vertical],
-                # Work the machine's protocol does not report is derived from Hermes.
-                synthesize_work=not adapter.reports_work,
-            )
-        )
+    runtimes = line_runtimes(line.line, line.events_port, outbox)
     recipes = RecipeService({r.machine_id: r for r in runtimes}, products, drain_timeout=60)
     listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
-    for runtime in runtimes:
-        if not runtime.passthrough:
-            listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+    host_handles(listener, runtimes, recipes)
     gateway = Gateway(outbox, runtimes, all_sinks, recipes, listener=listener)
     http = await stack.enter_async_context(HttpServer(gateway, port=0, sse=sse, line_name=line.spec.name))
     stop = asyncio.Event()
