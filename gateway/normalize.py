@@ -318,9 +318,10 @@ class MachineNormalizer:
     def _board_for_data(self, board_id: str | None) -> _Board | None:
         if board_id:
             return self._find(board_id, None, [*self.present, *self.departed])
-        # Without an id: the oldest board in work that has no data yet, else the oldest that
-        # left without its data (an oven reports a board's profile as it exits).
-        for boards in (self.present, self.departed):
+        # Without an id: the oldest board that has no data yet. Boards go through in order, so
+        # one that already left comes first: an oven reports a board's profile as it exits, and
+        # the Hermes departure may reach us before the poll that sees the exit.
+        for boards in (self.departed, self.present):
             board = next((b for b in boards if b.tx is not None and not b.processed), None)
             if board is not None:
                 return board

@@ -244,3 +244,20 @@ def test_machine_reported_finish_is_not_repeated_at_departure() -> None:
         len({b.transaction_id for b in out if isinstance(b, WorkStarted | WorkCompleted | UnitsProcessed)})
         == 1
     )
+
+
+def test_anonymous_process_data_goes_to_the_oldest_board_without_data() -> None:
+    # The oven's profile of board 1 is polled only after Hermes saw board 1 leave and board 2
+    # arrive: it belongs to board 1, not to the board now inside.
+    norm = MachineNormalizer(HANDLE, synthesize_work=True)
+    out = bodies(
+        norm,
+        obs.BoardArrived(machine="oven", at=at(0), board_id=B1),
+        obs.BoardDeparted(machine="oven", at=at(50), board_id=B1),
+        obs.BoardArrived(machine="oven", at=at(51), board_id=B2),
+        obs.ReflowProcessData(machine="oven", at=at(52), zones=(obs.ZoneReading(1, 180.0),)),
+        obs.ReflowProcessData(machine="oven", at=at(100), zones=(obs.ZoneReading(1, 180.0),)),
+    )
+    starts = {b.hermes_identifier: b.transaction_id for b in out if isinstance(b, WorkStarted)}
+    processed = [b.transaction_id for b in out if isinstance(b, UnitsProcessed)]
+    assert processed == [starts[B1], starts[B2]]
