@@ -12,7 +12,10 @@ $(PY):
 
 # Reinstall (and rebuild native/) whenever the build inputs change.
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
-	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel
+	# --no-build-isolation builds sdists against this venv, so their build requirements go in first:
+	# Cython for native/, cffi for python-qpid-proton (PyPI has only its sdist; without cffi at
+	# build time it installs without its C module and fails on import).
+	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel "cffi>=1.0"
 	$(PY) -m pip install -q --no-build-isolation -e ".[test,fast]"
 	touch $(STAMP)
 
