@@ -86,8 +86,10 @@ async def test_sigkill_and_restart_lose_nothing(tmp_path: Path) -> None:
             gateway.send_signal(signal.SIGKILL)
             assert await gateway.wait() == -signal.SIGKILL
             accepted_not_delivered = _pending(tmp_path / "outbox.sqlite")
-            assert len(accepted_not_delivered) >= 10  # a real backlog died with the process
-            assert not accepted_not_delivered & received
+            # Publishes the broker had routed when the cut dropped their confirms are still pending
+            # and may also have arrived: delivery is at least once. The rest is a real backlog that
+            # died with the process.
+            assert len(accepted_not_delivered - received) >= 10
             broker.restore()
             # Boards keep flowing while the gateway is down; then it comes back.
             await asyncio.wait_for(line.wait_departed(len(line.departed) + 2), 60)
