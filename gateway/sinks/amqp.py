@@ -7,10 +7,8 @@ acknowledges a batch only when the broker confirmed every message of it.
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.outbox import StoredEvent
-from protocols.cfx.transport import CFXPublisher
+from protocols.cfx.transport import CFXPublisher, RawMessage
 from protocols.cfx.transport.wire import routing_key
 
 
@@ -25,18 +23,14 @@ class AmqpSink:
         self.pipeline_depth = pipeline_depth
 
     async def publish(self, batch: list[StoredEvent]) -> None:
-        """Pipeline the batch through the publisher's confirm window; return when all are confirmed.
+        """Publish the batch as one run through the publisher's confirm window; return when all
+        are confirmed.
 
         While the broker is away the publisher keeps retrying, so this waits (the outbox keeps
-        the backlog); a broker nack raises ``PublishError`` (a TransportError) and the batch is
-        offered again.
+        the backlog); a broker nack (or return) raises ``PublishError`` (a TransportError) and the
+        batch is offered again.
         """
-        pending = [
-            await self.publisher.submit_raw(
-                event.payload,
-                routing_key=routing_key(event.source, event.message_name),
-                message_id=event.unique_id,
-            )
+        await self.publisher.publish_raw_many(
+            RawMessage(event.payload, routing_key(event.source, event.message_name), event.unique_id)
             for event in batch
-        ]
-        await asyncio.gather(*pending)
+        )

@@ -16,7 +16,13 @@ from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher, DeliveryRe
 from protocols.cfx.transport.listener import CFXListener, RequestHandler
 from protocols.cfx.transport.presence import HeartbeatStatus, Presence
 from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge
-from protocols.cfx.transport.publisher import CFXPublisher, PublisherClosed, PublishError
+from protocols.cfx.transport.publisher import (
+    CFXPublisher,
+    PublisherClosed,
+    PublishError,
+    PublishReturned,
+    RawMessage,
+)
 from protocols.cfx.transport.requester import CFXRequester, request
 from protocols.cfx.transport.security import ServerSecurity, TLSFiles
 from protocols.cfx.transport.subscriber import CFXSubscriber, MalformedMessage
@@ -40,7 +46,9 @@ __all__ = [
     "Presence",
     "ProtonBridge",
     "PublishError",
+    "PublishReturned",
     "PublisherClosed",
+    "RawMessage",
     "RequestHandler",
     "ServerSecurity",
     "TLSFiles",

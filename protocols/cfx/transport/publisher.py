@@ -1,4 +1,4 @@
-"""Publish CFX envelopes to a RabbitMQ topic exchange over AMQP 0-9-1 (aio-pika).
+"""Publish CFX envelopes to a RabbitMQ topic exchange over AMQP 0-9-1.
 
 Each envelope goes to a durable topic exchange (default ``cfx``) with routing key
 ``"<Source handle>.<MessageName>"`` as a persistent message carrying the CFX content type,
@@ -6,36 +6,48 @@ Each envelope goes to a durable topic exchange (default ``cfx``) with routing ke
 SDK's AMQP 1.0 layout mapped onto 0-9-1 properties).
 
 Delivery is confirmed: publisher confirms are pipelined through a bounded window, so up to
-``window`` messages are on the wire at once and no message waits for another's round trip.
-:meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When the
-connection drops, unconfirmed messages are sent again after the reconnect (at-least-once, as
-the SDK's spool; consumers de-duplicate on UniqueID, reference §2.3), and the reconnect loop
-sleeps a jittered, capped exponential backoff between attempts.
+``window`` messages are between submit and confirm at once and no message waits for another's
+round trip. :meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When
+the connection drops, every unconfirmed message is sent again after the reconnect, in the order
+it was first submitted and before anything newer (at-least-once, as the SDK's spool; consumers
+de-duplicate on UniqueID, reference §2.3), and the reconnect loop sleeps a jittered, capped
+exponential backoff between attempts.
+
+aio-pika makes the connection, the confirming channel and the exchange. Messages do not take
+aio-pika's per-message publish path: one sender task per connection frames every queued message
+with :class:`~protocols.cfx.transport.framing.PublishFramer` and hands the whole run to the
+connection's writer as one write, registering each delivery tag's confirm with the aiormq
+channel (which reads the broker's ``basic.ack``/``basic.nack``/``basic.return``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, NamedTuple, Self
 
 import aio_pika
+import aiormq
 import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq.abc import ChannelFrame
 from pamqp.commands import Basic
 
 from protocols.backoff import Backoff
 from protocols.cfx.codec import encode_envelope
 from protocols.cfx.envelope import Envelope
-from protocols.cfx.transport.wire import CONTENT_TYPE, encode_payload, redact_url, routing_key
+from protocols.cfx.transport.framing import PublishFramer
+from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
 from protocols.errors import LocalProtocolError, TransportError
 
-__all__ = ["CFXPublisher", "PublishError", "PublisherClosed"]
+__all__ = ["CFXPublisher", "PublishError", "PublishReturned", "PublisherClosed", "RawMessage"]
 
 log = structlog.get_logger("linegate.cfx.publisher")
 
@@ -53,17 +65,59 @@ class PublishError(TransportError):
     """The broker refused a message (basic.nack): it was not stored."""
 
 
+class PublishReturned(PublishError):
+    """The broker returned a mandatory message (basic.return): no queue was bound to take it."""
+
+
 class PublisherClosed(TransportError):
     """The publisher was closed before the message was confirmed."""
 
 
+class RawMessage(NamedTuple):
+    """One already-encoded message for :meth:`CFXPublisher.publish_raw_many`.
+
+    ``body`` is UTF-8 JSON (gzipped by the publisher when its ``gzip`` is on); ``timestamp``
+    becomes the AMQP timestamp in whole seconds.
+    """
+
+    body: bytes
+    routing_key: str
+    message_id: str
+    timestamp: datetime | None = None
+
+
+class _Batch:
+    """The messages of one submit call: its future resolves when every one is settled."""
+
+    __slots__ = ("error", "future", "remaining")
+
+    def __init__(self, future: asyncio.Future[None], size: int) -> None:
+        self.future = future
+        self.remaining = size
+        self.error: TransportError | None = None
+
+
+class _Message:
+    """A message from submit until its confirm; ``confirm`` is its current delivery's future."""
+
+    __slots__ = ("batch", "body", "confirm", "message_id", "routing_key", "timestamp")
+
+    def __init__(self, batch: _Batch, body: bytes, routing_key: str, message_id: str, timestamp: int | None):
+        self.batch = batch
+        self.body = body
+        self.routing_key = routing_key
+        self.message_id = message_id
+        self.timestamp = timestamp
+        self.confirm: asyncio.Future[Any] | None = None
+
+
 @dataclass(slots=True)
 class _Link:
-    """One live connection with its confirming channel and declared exchange."""
+    """One live connection with its confirming channel (the aiormq one underneath, too)."""
 
     connection: AbstractConnection
     channel: AbstractChannel
-    exchange: AbstractExchange
+    raw: aiormq.Channel
     broken: asyncio.Event
 
 
@@ -74,9 +128,13 @@ class CFXPublisher:
         url: the broker, ``amqp://user:password@host:port/vhost`` (``amqps://`` for TLS).
         exchange: the durable topic exchange; declared on every connect.
         gzip: gzip bodies and set ``content-encoding: gzip`` (the SDK's default codec).
-        window: the most messages awaiting a confirm at once.
+        window: the most messages between submit and confirm at once.
         backoff: reconnect delays; the default starts at 0.1 s and caps at 10 s.
         connect_timeout: seconds allowed for one connection attempt.
+        mandatory: publish as mandatory, so a message no queue is bound for comes back
+            (``basic.return``) and fails with :class:`PublishReturned` instead of being
+            discarded by the broker; off by default, as a topic exchange with no consumer yet
+            is normal for a CFX stream.
 
     Use it as ``async with CFXPublisher(...) as publisher:``; the connection is made in the
     background, so entering does not fail while the broker is down: publishes wait for it.
@@ -91,6 +149,7 @@ class CFXPublisher:
         window: int = 256,
         backoff: Backoff | None = None,
         connect_timeout: float = 5.0,
+        mandatory: bool = False,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"confirm window must be at least 1, got {window}")
@@ -98,6 +157,7 @@ class CFXPublisher:
         self.exchange_name = exchange
         self.gzip = gzip
         self.window = window
+        self.mandatory = mandatory
         self._backoff = backoff or Backoff()
         self._connect_timeout = connect_timeout
         self._slots = asyncio.Semaphore(window)
@@ -105,7 +165,14 @@ class CFXPublisher:
         self._link_ready = asyncio.Event()
         self._closing = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Submitted, not yet written (in submit order) and written, awaiting the broker's confirm
+        # (by delivery tag on the current channel, so also in submit order).
+        self._queue: deque[_Message] = deque()
+        self._queued = asyncio.Event()
+        self._unconfirmed: dict[int, _Message] = {}
+        self._settled = asyncio.Event()
+        self._outstanding = 0
+        self._accepting = False
         self.reconnects = 0
         self.connect_attempts = 0
         self._log = log.bind(broker=redact_url(url), exchange=exchange)
@@ -113,6 +180,7 @@ class CFXPublisher:
     async def __aenter__(self) -> Self:
         if self._supervisor is not None:
             raise LocalProtocolError("CFXPublisher is not reentrant")
+        self._accepting = True
         self._supervisor = asyncio.create_task(
             self._supervise(), name=f"cfx-publisher[{self.exchange_name}].connect_loop"
         )
@@ -133,15 +201,19 @@ class CFXPublisher:
 
         Raises:
             TimeoutError: not connected within ``timeout`` seconds.
+            PublisherClosed: the publisher closed first.
         """
         async with asyncio.timeout(timeout):
-            await self._current_link()
+            while not self.connected:
+                if self._closing.is_set():
+                    raise PublisherClosed("publisher closed before it connected")
+                await _first(self._link_ready.wait(), self._closing.wait())
 
     async def publish(self, envelope: Envelope) -> None:
         """Publish one envelope and return when the broker has confirmed it.
 
         Raises:
-            PublishError: the broker nacked it.
+            PublishError: the broker nacked it (or returned it, when mandatory).
             PublisherClosed: the publisher closed before the confirm.
         """
         await (await self.submit(envelope))
@@ -152,8 +224,20 @@ class CFXPublisher:
         Raises:
             PublishError: the broker nacked one (the others may still have been stored).
         """
-        pending = [await self.submit(envelope) for envelope in envelopes]
-        await asyncio.gather(*pending)
+        await self.publish_raw_many(_raw(envelope) for envelope in envelopes)
+
+    async def publish_raw_many(self, messages: Iterable[RawMessage]) -> None:
+        """Publish already-encoded messages, in order, and return when every one is confirmed.
+
+        They go out as one run of frames as far as the window allows. Each message is settled
+        (confirmed, refused, or failed by close) before this returns or raises.
+
+        Raises:
+            PublishError: the broker nacked (or returned) at least one; the others may be stored.
+            PublisherClosed: the publisher closed before every confirm came.
+            LocalProtocolError: a routing key or message-id is longer than 255 bytes.
+        """
+        await (await self._submit(messages))
 
     async def submit(self, envelope: Envelope) -> asyncio.Future[None]:
         """Start publishing ``envelope`` once the window has room; return its confirm future.
@@ -162,14 +246,7 @@ class CFXPublisher:
         :class:`PublisherClosed`. Awaiting ``submit`` only waits for window room, so a loop of
         submits keeps ``window`` messages in flight.
         """
-        if envelope.source is None:
-            raise LocalProtocolError(f"{envelope.message_name} has no Source handle to route by")
-        return await self.submit_raw(
-            encode_envelope(envelope),
-            routing_key=routing_key(envelope.source, envelope.message_name),
-            message_id=str(envelope.unique_id),
-            timestamp=envelope.time_stamp,
-        )
+        return await self._submit((_raw(envelope),))
 
     async def submit_raw(
         self, body: bytes, *, routing_key: str, message_id: str, timestamp: datetime | None = None
@@ -182,79 +259,142 @@ class CFXPublisher:
             message_id: the AMQP message-id (the envelope's UniqueID).
             timestamp: the AMQP timestamp (whole seconds on the wire).
         """
-        if self._closing.is_set() or self._supervisor is None:
+        return await self._submit((RawMessage(body, routing_key, message_id, timestamp),))
+
+    async def _submit(self, messages: Iterable[RawMessage]) -> asyncio.Future[None]:
+        if not self._accepting:
             raise PublisherClosed("publisher is not open")
-        payload, encoding = encode_payload(body, compress=self.gzip)
-        message = aio_pika.Message(
-            payload,
-            content_type=CONTENT_TYPE,
-            content_encoding=encoding,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message_id,
-            timestamp=timestamp,
-        )
-        await self._slots.acquire()
+        items = list(messages)
+        for item in items:
+            _check_lengths(item)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._deliver(message, routing_key))
-        self._inflight.add(task)
-        task.add_done_callback(lambda done: self._finished(done, outcome))
+        batch = _Batch(outcome, len(items))
+        if not items:
+            outcome.set_result(None)
+            return outcome
+        compress = self.gzip
+        for index, (body, key, message_id, timestamp) in enumerate(items):
+            await self._slots.acquire()  # returns at once while the window has room
+            if not self._accepting:
+                self._slots.release()
+                self._settle(
+                    batch, PublisherClosed("publisher closed before the message was sent"), len(items) - index
+                )
+                return outcome
+            payload = encode_payload(body, compress=True)[0] if compress else body
+            seconds = None if timestamp is None else int(timestamp.timestamp())
+            self._queue.append(_Message(batch, payload, key, message_id, seconds))
+            self._outstanding += 1
+            self._queued.set()
         return outcome
 
-    def _finished(self, task: asyncio.Task[None], outcome: asyncio.Future[None]) -> None:
-        self._inflight.discard(task)
-        self._slots.release()
-        if outcome.done():  # the caller cancelled its future: nobody wants the outcome
-            if not task.cancelled():
-                task.exception()
-        elif task.cancelled():
-            outcome.set_exception(PublisherClosed("publisher closed before the message was confirmed"))
-        elif (exc := task.exception()) is not None:
-            outcome.set_exception(exc)
-        else:
-            outcome.set_result(None)
+    # --- settling -------------------------------------------------------------------------
 
-    async def _deliver(self, message: aio_pika.Message, key: str) -> None:
+    def _settle(self, batch: _Batch, error: TransportError | None, count: int = 1) -> None:
+        batch.remaining -= count
+        if error is not None and batch.error is None:
+            batch.error = error
+        if batch.remaining <= 0 and not batch.future.done():
+            if batch.error is None:
+                batch.future.set_result(None)
+            else:
+                batch.future.set_exception(batch.error)
+
+    def _release(self, count: int = 1) -> None:
+        self._outstanding -= count
+        for _ in range(count):
+            self._slots.release()
+        if not self._outstanding:
+            self._settled.set()
+
+    def _on_confirm(self, tag: int, confirm: asyncio.Future[Any]) -> None:
+        # Called through the future the aiormq channel's reader resolves: ack, nack or return.
+        message = self._unconfirmed.get(tag)
+        if message is None or message.confirm is not confirm:
+            # A confirm for a delivery already queued again for a newer connection: the message
+            # goes out once more (at-least-once).
+            if not confirm.cancelled():
+                confirm.exception()
+            return
+        del self._unconfirmed[tag]
+        error: PublishError | None = None
+        if confirm.cancelled():
+            error = PublishError(f"confirm of message {message.message_id} was cancelled")
+        elif (exc := confirm.exception()) is not None:
+            if isinstance(exc, aiormq.exceptions.PublishError):  # a return, with on_return_raises
+                error = PublishReturned(
+                    f"broker returned message {message.message_id} ({message.routing_key})"
+                )
+            else:
+                error = PublishError(
+                    f"broker refused message {message.message_id} ({message.routing_key}): {exc}"
+                )
+        elif not isinstance(confirm.result(), Basic.Ack):
+            error = PublishReturned(
+                f"broker returned message {message.message_id} ({message.routing_key}): no queue took it"
+            )
+        self._settle(message.batch, error)
+        self._release()
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _send_loop(self, link: _Link) -> None:
+        """Write whatever is queued, as one run of frames per wake-up, while ``link`` lives."""
+        raw = link.raw
+        framer = PublishFramer(
+            raw.number,
+            raw.connection.connection_tune.frame_max,
+            exchange=self.exchange_name,
+            content_type=CONTENT_TYPE,
+            content_encoding=GZIP if self.gzip else None,
+            mandatory=self.mandatory,
+        )
+        loop = asyncio.get_running_loop()
+        confirmed = self._on_confirm
         while True:
-            link = await self._current_link()
-            try:
-                confirmation = await link.exchange.publish(message, key, mandatory=False)
-            except aiormq.exceptions.DeliveryError as exc:
-                raise PublishError(f"broker refused message {message.message_id} ({key}): {exc}") from exc
-            except _LINK_ERRORS as exc:
-                self._link_lost(link, exc)
+            if not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
                 continue
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                # aiormq cancels pending confirms when its connection dies: not our cancellation.
-                self._link_lost(link, None)
-                continue
-            if isinstance(confirmation, Basic.Ack):
-                return
-            raise PublishError(f"broker did not store message {message.message_id} ({key}): {confirmation!r}")
+            if raw.is_closed:
+                return  # the close callbacks mark the link broken; the supervisor takes over
+            parts: list[bytes] = []
+            while self._queue:
+                message = self._queue.popleft()
+                if message.batch.future.done():  # the caller cancelled: nobody wants it sent
+                    self._settle(message.batch, None)
+                    self._release()
+                    continue
+                parts.append(
+                    framer.encode(message.routing_key, message.message_id, message.timestamp, message.body)
+                )
+                # The channel numbers deliveries; its reader resolves the future it keeps per tag.
+                raw.delivery_tag += 1
+                tag = raw.delivery_tag
+                confirm = loop.create_future()
+                raw.confirmations[tag] = confirm
+                if self.mandatory:  # aiormq finds a returned message's delivery by its message-id
+                    raw.message_id_delivery_tag[message.message_id] = tag
+                message.confirm = confirm
+                self._unconfirmed[tag] = message
+                confirm.add_done_callback(functools.partial(confirmed, tag))
+            if parts:
+                await raw.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
 
-    async def _current_link(self) -> _Link:
-        while True:
-            if self._closing.is_set():
-                raise PublisherClosed("publisher closed before the message was confirmed")
-            link = self._link
-            if link is not None and not link.broken.is_set():
-                return link
-            ready = asyncio.create_task(self._link_ready.wait())
-            closing = asyncio.create_task(self._closing.wait())
-            try:
-                await asyncio.wait((ready, closing), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ready.cancel()
-                closing.cancel()
+    def _requeue_unconfirmed(self) -> None:
+        # Written but unconfirmed messages go back ahead of the queue, in submit order: every one
+        # of them was written before anything still queued.
+        if not self._unconfirmed:
+            return
+        resend = list(self._unconfirmed.values())
+        self._unconfirmed.clear()
+        for message in resend:
+            message.confirm = None
+        self._queue.extendleft(reversed(resend))
+        self._queued.set()
+        self._log.info("publish.resend", messages=len(resend))
 
-    def _link_lost(self, link: _Link, exc: BaseException | None) -> None:
-        if not link.broken.is_set():
-            self._log.warning("publish.link_lost", error=repr(exc))
-            link.broken.set()
-        if self._link is link:
-            self._link_ready.clear()
+    # --- connection -----------------------------------------------------------------------
 
     async def _supervise(self) -> None:
         while not self._closing.is_set():
@@ -268,16 +408,22 @@ class CFXPublisher:
             self._link = link
             self._link_ready.set()
             self._log.info("connect.complete")
-            closing = asyncio.create_task(self._closing.wait())
-            broken = asyncio.create_task(link.broken.wait())
+            sender = asyncio.create_task(
+                self._send_loop(link), name=f"cfx-publisher[{self.exchange_name}].send_loop"
+            )
             try:
-                await asyncio.wait((closing, broken), return_when=asyncio.FIRST_COMPLETED)
+                await _first(self._closing.wait(), link.broken.wait(), sender)
             finally:
-                closing.cancel()
-                broken.cancel()
-            self._link_ready.clear()
-            if not self._closing.is_set():
-                self.reconnects += 1
+                self._link_ready.clear()
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+            if self._closing.is_set():
+                return  # aclose settles what is left and closes the link
+            error = None if sender.cancelled() else sender.exception()
+            self._log.warning("publish.link_lost", error=repr(error))
+            self._link = None
+            self._requeue_unconfirmed()
+            self.reconnects += 1
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link.connection.close(), 2.0)
 
@@ -291,33 +437,75 @@ class CFXPublisher:
             return None
         try:
             channel = await connection.channel(publisher_confirms=True)
-            exchange = await channel.declare_exchange(
-                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
+            await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            raw = await channel.get_underlay_channel()
         except (*_LINK_ERRORS, TimeoutError) as exc:
             self._log.warning("connect.failed", error=repr(exc))
             with contextlib.suppress(Exception):
                 await connection.close()
             return None
+        if not isinstance(raw, aiormq.Channel):
+            raise LocalProtocolError(
+                f"aio-pika's channel runs on {type(raw).__name__}, not an aiormq.Channel"
+            )
         broken = asyncio.Event()
         connection.close_callbacks.add(lambda *_: broken.set())
         channel.close_callbacks.add(lambda *_: broken.set())
-        return _Link(connection, channel, exchange, broken)
+        return _Link(connection, channel, raw, broken)
 
     async def aclose(self) -> None:
-        """Stop publishing: fail unconfirmed messages with :class:`PublisherClosed`, close the link."""
-        if self._supervisor is None or self._closing.is_set():
+        """Stop publishing: messages on the wire get a short grace for their confirms; whatever
+        is still unconfirmed then fails with :class:`PublisherClosed`; the link closes."""
+        if self._supervisor is None or not self._accepting:
             return
+        self._accepting = False
+        if self._outstanding and self.connected:
+            self._settled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), self._connect_timeout)
         self._closing.set()
-        # Messages already on the wire get a short grace for their confirms; the rest fail.
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=self._connect_timeout)
-        for task in list(self._inflight):
-            task.cancel()
-        await asyncio.gather(*self._inflight, return_exceptions=True)
         await asyncio.gather(self._supervisor, return_exceptions=True)
+        self._fail_outstanding()
         link, self._link = self._link, None
         if link is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link.connection.close(), 2.0)
         self._log.info("close.complete")
+
+    def _fail_outstanding(self) -> None:
+        left = [*self._unconfirmed.values(), *self._queue]
+        self._unconfirmed.clear()
+        self._queue.clear()
+        for message in left:
+            self._settle(message.batch, PublisherClosed("publisher closed before the message was confirmed"))
+        if left:
+            self._release(len(left))
+
+
+def _raw(envelope: Envelope) -> RawMessage:
+    if envelope.source is None:
+        raise LocalProtocolError(f"{envelope.message_name} has no Source handle to route by")
+    return RawMessage(
+        encode_envelope(envelope),
+        routing_key(envelope.source, envelope.message_name),
+        str(envelope.unique_id),
+        envelope.time_stamp,
+    )
+
+
+def _check_lengths(message: RawMessage) -> None:
+    # AMQP shortstr limit (255 bytes); a str of at most 63 characters is at most 252 UTF-8 bytes.
+    for value, what in ((message.routing_key, "routing key"), (message.message_id, "message-id")):
+        if len(value) > 63 and len(value.encode()) > 255:
+            raise LocalProtocolError(f"{what} is longer than the 255 bytes AMQP allows: {value[:60]!r}...")
+
+
+async def _first(*awaitables: Any) -> None:
+    """Wait until the first of ``awaitables`` finishes; cancel the others (tasks given are not)."""
+    tasks = [a if isinstance(a, asyncio.Future) else asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task, given in zip(tasks, awaitables, strict=True):
+            if task is not given:
+                task.cancel()
