@@ -122,6 +122,11 @@ class FramedConnection:
         self._period = check_alive_period or None
         self._last_send = now
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that do not yet make a complete message (a message under way)."""
+        return self._framer.buffered
+
     # -- the four verbs ----------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:

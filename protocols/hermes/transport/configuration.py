@@ -31,6 +31,11 @@ from protocols.hermes.messages import (
     SetConfiguration,
 )
 from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream
+from protocols.transport.guard import PeerGuard, PeerLimits, start_guarded_server
+
+#: What the configuration service tolerates: a setup tool connects, asks or sets, and leaves
+#: (reference §2.6), so a session quiet for 30 s is a stuck or hostile one.
+CONFIGURATION_LIMITS = PeerLimits(max_connections=8, handshake_timeout=10.0, idle_timeout=30.0)
 
 #: What a machine reports before anything was configured.
 EMPTY_CONFIGURATION = CurrentConfiguration()
@@ -67,6 +72,8 @@ class ConfigurationServer:
             :class:`ConfigurationRejected`. Default: take the new values as they are.
         host: the address to listen on.
         port: the TCP port (0 picks a free one, see :attr:`port`).
+        limits: what the server tolerates from peers (connection cap, first-message and idle
+            deadlines, write buffer); a peer past them is dropped and logged (``peer.dropped``).
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class ConfigurationServer:
         apply: Callable[[SetConfiguration], CurrentConfiguration] | None = None,
         host: str = "0.0.0.0",
         port: int = CONFIGURATION_PORT,
+        limits: PeerLimits = CONFIGURATION_LIMITS,
     ) -> None:
         self.configuration = configuration
         self.apply = apply or take_as_is
@@ -84,13 +92,15 @@ class ConfigurationServer:
         self._server: asyncio.Server | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Enforces ``limits``; its ``dropped`` counts the peers dropped, by reason.
+        self.guard = PeerGuard(f"hermes[config:{port}]", "hermes.config", limits)
 
     async def __aenter__(self) -> Self:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         try:
-            self._server = await asyncio.start_server(
-                self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
+            self._server = await start_guarded_server(
+                self.guard, self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
             )
         except BaseException as exc:
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -125,6 +135,7 @@ class ConfigurationServer:
         try:
             while True:
                 message = await stream.receive()
+                stream.established()  # the first message is the handshake of this service
                 if isinstance(message, GetConfiguration):
                     await stream.send(self.configuration)
                 elif isinstance(message, SetConfiguration):

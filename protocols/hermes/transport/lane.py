@@ -58,7 +58,13 @@ from protocols.hermes.messages import (
     UnknownMessage,
 )
 from protocols.hermes.state import Role, State
-from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream, run_shielded
+from protocols.hermes.transport.stream import (
+    MESSAGE_TIMEOUT,
+    HermesConnectionClosed,
+    HermesStream,
+    run_shielded,
+)
+from protocols.transport.guard import PeerGuard, PeerLimits, start_guarded_server
 
 #: Horizontal ports are 50100 + LaneId by default (reference §1, lib ``cBASE_PORT``).
 BASE_PORT = 50100
@@ -69,6 +75,12 @@ HERMES_VERSION = "1.6"
 
 #: The default SupportedFeatures: none announced.
 NO_FEATURES = SupportedFeatures()
+
+#: What a lane's server tolerates. One session per lane (reference §1); the rest of the cap is
+#: room for refusals in flight. The receiver sends ServiceDescription at once after connecting
+#: (reference §3), so 10 s is ample. No idle deadline: lib peers may run with CheckAlive off,
+#: and a quiet lane is normal; a dead one shows when our CheckAlive fails.
+LANE_LIMITS = PeerLimits(max_connections=8, handshake_timeout=10.0, idle_timeout=None)
 
 
 class LaneDisconnected(TransportError):
@@ -221,9 +233,12 @@ class _Lane:
                 if self.on_message is not None:
                     self.on_message(message)
                 if isinstance(message, ServiceDescription) and self.role is Role.SENDER:
+                    if not await self._claim(session):
+                        return
                     # The server answers the receiver's ServiceDescription (reference §3).
                     await stream.send(self.description)
                     session.handshaken = True
+                    stream.established()
                 elif isinstance(message, ServiceDescription):
                     session.handshaken = True
                 elif isinstance(message, BoardAvailable):
@@ -256,6 +271,10 @@ class _Lane:
                 self._session = None
             self._notify()
             await stream.aclose()
+
+    async def _claim(self, session: _Session) -> bool:
+        """The session completed its handshake: may it have the lane? (The sender decides.)"""
+        return True
 
     async def _send(self, session: _Session, message: Message) -> None:
         try:
@@ -303,6 +322,9 @@ class SenderLane(_Lane):
         client_address: accept connections only from this IP (the ClientAddress setting).
         check_alive_period: seconds between plain CheckAlives on a quiet session (None: off).
         on_message: called with every message the receiver sends (see :attr:`on_message`).
+        limits: what the server tolerates from peers (connection cap, handshake deadline,
+            write buffer); a peer past them is dropped and logged (``peer.dropped``).
+        message_timeout: seconds a peer may take to finish a message it started.
     """
 
     role = Role.SENDER
@@ -320,6 +342,8 @@ class SenderLane(_Lane):
         client_address: str | None = None,
         check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
         on_message: Callable[[Message | UnknownMessage], None] | None = None,
+        limits: PeerLimits = LANE_LIMITS,
+        message_timeout: float | None = MESSAGE_TIMEOUT,
     ) -> None:
         super().__init__(
             machine_id=machine_id,
@@ -335,6 +359,9 @@ class SenderLane(_Lane):
         self.client_address = client_address
         self._server: asyncio.Server | None = None
         self.refused = 0
+        self.message_timeout = message_timeout
+        #: Enforces ``limits``; its ``dropped`` counts the peers dropped, by reason.
+        self.guard = PeerGuard(self.name, "hermes.lane", limits)
 
     async def __aenter__(self) -> Self:
         self._closing = False
@@ -342,8 +369,8 @@ class SenderLane(_Lane):
         await self._tg.__aenter__()
         try:
             # SO_REUSEADDR: a restarted sender must bind again at once (lib's gotcha, §3).
-            self._server = await asyncio.start_server(
-                self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
+            self._server = await start_guarded_server(
+                self.guard, self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
             )
         except BaseException as exc:
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -361,30 +388,45 @@ class SenderLane(_Lane):
         connection = HorizontalConnection(
             Role.SENDER, check_alive_period=self.check_alive_period, now=asyncio.get_running_loop().time()
         )
-        stream = HermesStream(reader, writer, connection)
+        stream = HermesStream(reader, writer, connection, message_timeout=self.message_timeout)
         peer_ip = stream.peer[0] if stream.peer else None
         if self.client_address is not None and peer_ip != self.client_address:
             await stream.aclose()  # the ClientAddress filter (reference §1)
             return
         current = self._session
-        if current is not None and current.alive:
-            # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep
-            # the first, and probe it with a CheckAlive so a dead old socket shows up.
-            self.refused += 1
-            refusal = Notification(
-                NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION,
-                SeverityType.ERROR,
-                "ConnectionRefusedBecauseOfEstablishedConnection",
-            )
-            with contextlib.suppress(HermesConnectionClosed):
-                await stream.write_raw(encode(refusal))
-            await stream.aclose()
-            with contextlib.suppress(ProtocolError, HermesConnectionClosed):
-                await current.stream.send(CheckAlive())
+        if current is not None and current.alive and current.handshaken:
+            await self._refuse(stream, current)
             return
         session = _Session(stream, connection)
-        self._session = session
+        if current is None or not current.alive:
+            self._session = session
+        # Else the current session has not sent its ServiceDescription yet: a silent peer must
+        # not hold the lane until its handshake deadline, so both run and the first to complete
+        # the handshake keeps the lane (_claim); the other is refused then.
         await self._run_session(session)
+
+    async def _claim(self, session: _Session) -> bool:
+        current = self._session
+        if current is not None and current is not session and current.alive and current.handshaken:
+            await self._refuse(session.stream, current)
+            return False
+        self._session = session
+        return True
+
+    async def _refuse(self, stream: HermesStream, current: _Session) -> None:
+        # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep the
+        # first, and probe it with a CheckAlive so a dead old socket shows up.
+        self.refused += 1
+        refusal = Notification(
+            NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION,
+            SeverityType.ERROR,
+            "ConnectionRefusedBecauseOfEstablishedConnection",
+        )
+        with contextlib.suppress(HermesConnectionClosed):
+            await stream.write_raw(encode(refusal))
+        await stream.aclose()
+        with contextlib.suppress(ProtocolError, HermesConnectionClosed):
+            await current.stream.send(CheckAlive())
 
     async def _close_all(self) -> None:
         if self._server is not None:

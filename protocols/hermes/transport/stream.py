@@ -25,6 +25,7 @@ from protocols.errors import ProtocolError, TransportError
 from protocols.hermes.codec import encode
 from protocols.hermes.connection import NEED_DATA, FramedConnection, Signal
 from protocols.hermes.messages import Message, Notification, UnknownMessage
+from protocols.transport.guard import guard_of
 
 #: Bytes asked from the socket per read: one maximum-size Hermes message (reference §1).
 READ_SIZE = 65536
@@ -35,9 +36,21 @@ CLOSE_TIMEOUT = 1.0
 #: After a protocol error: how long to wait for the peer to close or keep talking (seconds).
 ERROR_LINGER = 0.5
 
+#: Seconds a peer may take to finish a message it has started (a slow sender is dropped). A
+#: 64 KiB message crosses a LAN in milliseconds; lib has no such limit (reference §1, "no receive
+#: timeout"), so this is ours, generous enough for a congested link.
+MESSAGE_TIMEOUT = 10.0
+
+#: The drop reason of a peer that started a message and did not finish it in time.
+MESSAGE_TIMEOUT_REASON = "message_timeout"
+
 
 class HermesConnectionClosed(TransportError):
     """The Hermes peer closed the connection, or it was lost."""
+
+
+class HermesPeerTooSlow(HermesConnectionClosed):
+    """The peer started a message and did not finish it within the message deadline."""
 
 
 async def run_shielded(cleanup: Coroutine[Any, Any, None]) -> None:
@@ -72,14 +85,23 @@ class HermesStream:
         reader: the asyncio stream reader.
         writer: the asyncio stream writer (TCP_NODELAY is set on its socket).
         connection: the sans-IO connection (horizontal, vertical or configuration).
+        message_timeout: seconds the peer may take to finish a message it started; then the
+            connection is dropped (:class:`HermesPeerTooSlow`). None: no deadline.
     """
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: FramedConnection
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: FramedConnection,
+        *,
+        message_timeout: float | None = MESSAGE_TIMEOUT,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.connection = connection
+        self.message_timeout = message_timeout
+        self._partial_since: float | None = None
         self.peer: tuple[str, int] | None = writer.get_extra_info("peername")
         self._loop = asyncio.get_running_loop()
         self._closed = False
@@ -125,10 +147,7 @@ class HermesStream:
             if pending:
                 await self._write(pending)
             if isinstance(event, Signal) and event is NEED_DATA:
-                try:
-                    data = await self.reader.read(READ_SIZE)
-                except OSError as exc:
-                    raise HermesConnectionClosed(f"reading from {self.peer} failed: {exc}") from exc
+                data = await self._read()
                 try:
                     connection.receive_data(data)
                 except ProtocolError as exc:
@@ -138,6 +157,42 @@ class HermesStream:
                 raise HermesConnectionClosed(f"{self.peer} closed the connection")
             else:
                 return event
+
+    def established(self) -> None:
+        """The session's handshake is done: a guarded server ends its handshake deadline."""
+        guard = guard_of(self.writer.transport)
+        if guard is not None:
+            guard.established()
+
+    async def _read(self) -> bytes:
+        # A message under way (bytes buffered, no frame yet) must finish within the message
+        # deadline, counted from its first byte: a slow sender cannot hold the session forever.
+        timeout = self.message_timeout
+        if timeout is None or not self.connection.buffered:
+            self._partial_since = None
+            timeout = None
+        elif self._partial_since is None:
+            self._partial_since = self._loop.time()
+        else:
+            timeout = max(0.0, self._partial_since + timeout - self._loop.time())
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.reader.read(READ_SIZE)
+        except TimeoutError:
+            self._drop_slow()
+            raise HermesPeerTooSlow(
+                f"{self.peer} did not finish a message within {self.message_timeout} s"
+            ) from None
+        except OSError as exc:
+            raise HermesConnectionClosed(f"reading from {self.peer} failed: {exc}") from exc
+
+    def _drop_slow(self) -> None:
+        guard = guard_of(self.writer.transport)
+        if guard is not None:
+            buffered = self.connection.buffered
+            guard.drop(MESSAGE_TIMEOUT_REASON, timeout=self.message_timeout, buffered=buffered)
+        else:
+            self.writer.transport.abort()
 
     async def keep_alive(self) -> None:
         """Send a plain CheckAlive whenever the connection's timer expires; return when it is off."""
@@ -247,8 +302,10 @@ class HermesStream:
 __all__ = [
     "CLOSE_TIMEOUT",
     "ERROR_LINGER",
+    "MESSAGE_TIMEOUT",
     "READ_SIZE",
     "HermesConnectionClosed",
+    "HermesPeerTooSlow",
     "HermesStream",
     "run_shielded",
     "tune_socket",

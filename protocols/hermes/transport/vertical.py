@@ -28,8 +28,19 @@ from protocols.hermes.messages import (
     SupervisoryServiceDescription,
     UnknownMessage,
 )
-from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream, run_shielded
+from protocols.hermes.transport.stream import (
+    MESSAGE_TIMEOUT,
+    HermesConnectionClosed,
+    HermesStream,
+    run_shielded,
+)
 from protocols.hermes.vertical import VerticalConnection, VerticalRole, VerticalState
+from protocols.transport.guard import PeerGuard, PeerLimits, start_guarded_server
+
+#: What a vertical server tolerates: several supervisory clients (an MES, a tracker, a tool),
+#: each sending its SupervisoryServiceDescription at once (reference §2.3). No idle deadline:
+#: a supervisory client may legitimately only listen.
+VERTICAL_LIMITS = PeerLimits(max_connections=32, handshake_timeout=10.0, idle_timeout=None)
 
 
 class VerticalSession:
@@ -65,6 +76,9 @@ class VerticalServer:
         port: the SupervisorySystemPort (no fixed default in the standard, reference §1).
         capabilities: if given, QueryHermesCapabilities is answered with it automatically.
         check_alive_period: seconds between plain CheckAlives on a quiet session (None: off).
+        limits: what the server tolerates from peers (connection cap, handshake deadline,
+            write buffer); a peer past them is dropped and logged (``peer.dropped``).
+        message_timeout: seconds a peer may take to finish a message it started.
     """
 
     def __init__(
@@ -75,6 +89,8 @@ class VerticalServer:
         port: int,
         capabilities: SendHermesCapabilities | None = None,
         check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
+        limits: PeerLimits = VERTICAL_LIMITS,
+        message_timeout: float | None = MESSAGE_TIMEOUT,
     ) -> None:
         self.description = description
         self.host = host
@@ -87,12 +103,15 @@ class VerticalServer:
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
+        self.message_timeout = message_timeout
+        #: Enforces ``limits``; its ``dropped`` counts the peers dropped, by reason.
+        self.guard = PeerGuard(f"hermes[{description.system_id}/vertical]", "hermes.vertical", limits)
 
     async def __aenter__(self) -> Self:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
+        self._server = await start_guarded_server(
+            self.guard, self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -124,7 +143,7 @@ class VerticalServer:
         connection = VerticalConnection(
             VerticalRole.MACHINE, check_alive_period=self.check_alive_period, now=loop.time()
         )
-        stream = HermesStream(reader, writer, connection)
+        stream = HermesStream(reader, writer, connection, message_timeout=self.message_timeout)
         session = VerticalSession(stream, connection)
         assert self._tg is not None
         keep_alive = self._tg.create_task(
@@ -135,6 +154,7 @@ class VerticalServer:
                 message = await stream.receive()
                 if isinstance(message, SupervisoryServiceDescription):
                     await stream.send(self.description)  # the machine answers (§2.3)
+                    stream.established()
                     self.sessions.add(session)
                     async with self._changed:
                         self._changed.notify_all()

@@ -1,0 +1,313 @@
+"""Limits every listening socket enforces against hostile or broken peers.
+
+A factory network has equipment nobody vetted on it. Whatever a peer does — connect a thousand
+times at once, send one byte a minute, never read what we write — it must not grow our memory,
+our task count, or hold back the other machines. :class:`PeerGuard` wraps a server's protocol
+factory in :class:`GuardedProtocol`, a thin proxy that enforces :class:`PeerLimits`:
+
+* **connection cap**: at ``max_connections`` open connections, a new one evicts the oldest
+  connection that has spent over a quarter of its handshake deadline without finishing it (a
+  silent peer must not lock the server up until its deadline; a real peer finishes its handshake
+  in milliseconds); otherwise the new one is aborted at once, before any protocol object or task
+  exists for it, so a burst costs no tasks past the cap;
+* **handshake deadline**: the server's own protocol must call :meth:`GuardedProtocol.established`
+  (Hermes: ServiceDescription exchanged; CFX gate: SASL done; HTTP: a request is being handled)
+  within ``handshake_timeout`` of the accept, else the peer is dropped (slowloris);
+* **idle deadline**: after the handshake, a peer that sends no byte for ``idle_timeout`` is
+  dropped (off by default where the protocol allows quiet peers, as Hermes does);
+* **bounded writes**: the transport pauses the writer at ``write_buffer_limit`` bytes, and a peer
+  that keeps it paused (never reads) for ``drain_timeout`` is dropped, so its buffer never grows.
+
+Each drop is a ``peer.dropped`` log line (server, peer, reason) and counts in :data:`DROPS`
+(``(kind, reason) → count``), which the gateway's ``/metrics`` exposes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import structlog
+
+__all__ = [
+    "DROPS",
+    "GuardedProtocol",
+    "PeerGuard",
+    "PeerLimits",
+    "guard_of",
+    "start_guarded_server",
+]
+
+log = structlog.get_logger("linegate.peers")
+
+#: Peers dropped by any guard in this process, by (server kind, reason).
+DROPS: Final[collections.Counter[tuple[str, str]]] = collections.Counter()
+
+# Drop reasons (the ``reason`` of the log line and the metric label).
+CONNECTION_LIMIT: Final = "connection_limit"
+EVICTED: Final = "evicted"
+
+# A connection pending for this share of its handshake deadline may be evicted by a newcomer.
+# Not at once: in a burst each newcomer would evict the previous one, and every one of them
+# would get a protocol and a task before being dropped.
+EVICT_AFTER = 0.25
+HANDSHAKE_TIMEOUT: Final = "handshake_timeout"
+IDLE_TIMEOUT: Final = "idle_timeout"
+DRAIN_TIMEOUT: Final = "drain_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLimits:
+    """What one server tolerates from its peers.
+
+    Args:
+        max_connections: open connections at most; more are closed at once.
+        handshake_timeout: seconds from accept until the protocol's handshake is done (None: no
+            deadline).
+        idle_timeout: seconds without a received byte, after the handshake, before the peer is
+            dropped (None: quiet peers are fine).
+        write_buffer_limit: bytes buffered for a peer before writers wait (the transport's
+            high-water mark).
+        drain_timeout: seconds a peer may keep the buffer full (not reading) before it is dropped.
+    """
+
+    max_connections: int = 64
+    handshake_timeout: float | None = 10.0
+    idle_timeout: float | None = None
+    write_buffer_limit: int = 256 * 1024
+    drain_timeout: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if self.write_buffer_limit < 1:
+            raise ValueError("write_buffer_limit must be at least 1")
+        for name in ("handshake_timeout", "idle_timeout", "drain_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive (or None for no deadline)")
+
+
+class PeerGuard:
+    """Counts one server's connections and enforces its :class:`PeerLimits`.
+
+    Args:
+        server: the server's name in log lines (``hermes[M1/lane1]``, ``http``).
+        kind: the server's kind in :data:`DROPS` and metrics (``hermes.lane``, ``cfx.listener``).
+        limits: the limits to enforce.
+    """
+
+    def __init__(self, server: str, kind: str, limits: PeerLimits) -> None:
+        self.server = server
+        self.kind = kind
+        self.limits = limits
+        self.active = 0
+        #: Peers this guard dropped, by reason.
+        self.dropped: collections.Counter[str] = collections.Counter()
+        #: Connections accepted past the cap check (a burst's survivors).
+        self.accepted = 0
+        # Admitted connections whose handshake is not done yet, oldest first (eviction order).
+        self._pending: dict[GuardedProtocol, None] = {}
+
+    def wrap(self, factory: Callable[[], asyncio.BaseProtocol]) -> Callable[[], GuardedProtocol]:
+        """A protocol factory for ``loop.create_server`` that guards ``factory``'s protocols."""
+        return lambda: GuardedProtocol(self, factory)
+
+    def record(self, peer: object, reason: str, **context: Any) -> None:
+        """Log and count one dropped peer."""
+        self.dropped[reason] += 1
+        DROPS[(self.kind, reason)] += 1
+        log.warning("peer.dropped", server=self.server, peer=peer, reason=reason, **context)
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """A proxy in front of a server's protocol that enforces its guard's limits.
+
+    The inner protocol is made only once the connection is admitted, so a refused connection in
+    a burst costs no more than this small object.
+    """
+
+    def __init__(self, guard: PeerGuard, factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self.guard = guard
+        self._factory = factory
+        self.inner: Any = None
+        self.transport: asyncio.Transport | None = None
+        self.peer: object = None
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None  # handshake or idle deadline
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._last_received = 0.0
+        self._accepted_at = 0.0
+        self._established = False
+        self._dropped = False
+        self._counted = False  # holds one of the guard's max_connections slots
+
+    # -- what the server's own protocol calls ------------------------------------------------
+
+    @property
+    def is_established(self) -> bool:
+        """Whether :meth:`established` was called."""
+        return self._established
+
+    def established(self) -> None:
+        """The handshake is done: the handshake deadline ends, the idle deadline starts."""
+        if self._established or self._dropped:
+            return
+        self._established = True
+        self.guard._pending.pop(self, None)
+        self._cancel_timer()
+        self._last_received = self._loop.time()
+        idle = self.guard.limits.idle_timeout
+        if idle is not None:
+            self._timer = self._loop.call_later(idle, self._check_idle)
+
+    def drop(self, reason: str, **context: Any) -> None:
+        """Log, count and abort this connection (at most once)."""
+        if self._dropped:
+            return
+        self._dropped = True
+        self.guard.record(self.peer, reason, **context)
+        self._cancel_timer()
+        self._release()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        guard = self.guard
+        limits = guard.limits
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        now = self._loop.time()
+        self._accepted_at = now
+        if guard.active >= limits.max_connections:
+            oldest = next(iter(guard._pending), None)
+            timeout = limits.handshake_timeout
+            if oldest is None or timeout is None or now - oldest._accepted_at < timeout * EVICT_AFTER:
+                # Refused before the inner protocol exists: no task, no buffers (a burst).
+                self.drop(CONNECTION_LIMIT, limit=limits.max_connections)
+                return
+            oldest.drop(EVICTED, limit=limits.max_connections)
+        guard.active += 1
+        guard.accepted += 1
+        self._counted = True
+        if limits.handshake_timeout is not None:
+            guard._pending[self] = None
+        transport.set_write_buffer_limits(high=limits.write_buffer_limit)
+        if limits.handshake_timeout is not None:
+            self._timer = self._loop.call_later(limits.handshake_timeout, self._handshake_expired)
+        elif limits.idle_timeout is not None:
+            self.established()
+        self.inner = self._factory()
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_received = self._loop.time()
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.inner is None:
+            return None
+        result: bool | None = self.inner.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        timeout = self.guard.limits.drain_timeout
+        if timeout is not None and self._drain_timer is None:
+            self._drain_timer = self._loop.call_later(timeout, self._drain_expired)
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        self._release()
+        if self.inner is None:
+            return
+        inner, self.inner = self.inner, None
+        inner.connection_lost(exc)
+
+    # -- deadlines -----------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        # At drop time already (the slot is free for the next peer), or when the socket goes.
+        if self._counted:
+            self._counted = False
+            self.guard.active -= 1
+        self.guard._pending.pop(self, None)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _handshake_expired(self) -> None:
+        self._timer = None
+        self.drop(HANDSHAKE_TIMEOUT, timeout=self.guard.limits.handshake_timeout)
+
+    def _check_idle(self) -> None:
+        # Re-armed lazily from the last receive time: data_received only stores a float.
+        idle = self.guard.limits.idle_timeout
+        assert idle is not None
+        due = self._last_received + idle
+        if self._loop.time() >= due:
+            self._timer = None
+            self.drop(IDLE_TIMEOUT, timeout=idle)
+        else:
+            self._timer = self._loop.call_at(due, self._check_idle)
+
+    def _drain_expired(self) -> None:
+        self._drain_timer = None
+        transport = self.transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        self.drop(DRAIN_TIMEOUT, timeout=self.guard.limits.drain_timeout, buffered=buffered)
+
+
+def guard_of(transport: asyncio.BaseTransport | None) -> GuardedProtocol | None:
+    """The guard proxy in front of ``transport``'s protocol, if the server has one."""
+    if transport is None:
+        return None
+    protocol = transport.get_protocol()
+    return protocol if isinstance(protocol, GuardedProtocol) else None
+
+
+async def start_guarded_server(
+    guard: PeerGuard,
+    client_connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter], object],
+    host: str | None,
+    port: int,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """``asyncio.start_server`` with every connection behind ``guard``.
+
+    ``client_connected`` is called (or, if it returns a coroutine, run as a task) once per
+    admitted connection only. With ``ssl=``, the TLS handshake gets the guard's handshake
+    deadline too.
+    """
+    loop = asyncio.get_running_loop()
+
+    def streams() -> asyncio.StreamReaderProtocol:
+        reader = asyncio.StreamReader(loop=loop)
+        return asyncio.StreamReaderProtocol(reader, client_connected, loop=loop)  # type: ignore[arg-type]
+
+    # A deep accept queue: in a burst the guard, not the kernel, decides who gets in; a full
+    # queue would drop a legitimate peer's SYN and cost it a 1 s retransmit.
+    kwargs.setdefault("backlog", 1024)
+    if kwargs.get("ssl") is not None and guard.limits.handshake_timeout is not None:
+        kwargs.setdefault("ssl_handshake_timeout", guard.limits.handshake_timeout)
+    return await loop.create_server(guard.wrap(streams), host, port, **kwargs)

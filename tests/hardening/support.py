@@ -1,0 +1,170 @@
+"""Hostile peers for the hardening tests: a slow sender, a peer that never reads, a burst.
+
+Everything runs over real sockets on 127.0.0.1. Waits are on the socket's end (EOF or reset),
+bounded by :data:`WAIT`; no sleep is used to order events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import gc
+import socket
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+#: Upper bound of any wait; the deadlines under test are a fraction of it.
+WAIT = 10.0
+
+#: The size of a connection burst (issue 10).
+BURST = 1000
+
+
+def rss_kib() -> int:
+    """This process's resident set size in KiB (Linux /proc)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+async def wait_dropped(reader: asyncio.StreamReader, timeout: float = WAIT) -> float:
+    """Read until the server closes or resets the connection; return how long that took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with contextlib.suppress(ConnectionResetError):
+        async with asyncio.timeout(timeout):
+            while await reader.read(65536):
+                pass
+    return loop.time() - start
+
+
+async def trickle_until_dropped(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes, pace: float
+) -> tuple[float, int]:
+    """Send ``data`` one byte every ``pace`` seconds (a slowloris) until the server drops us.
+
+    Returns:
+        (seconds until the drop, bytes sent).
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    dropped = asyncio.ensure_future(wait_dropped(reader))
+    sent = 0
+    try:
+        for byte in data:
+            if dropped.done():
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except (ConnectionError, RuntimeError):
+                break
+            sent += 1
+            # The pace of the attack, not synchronisation: the test waits on `dropped`.
+            await asyncio.wait({dropped}, timeout=pace)
+        await dropped
+    finally:
+        dropped.cancel()
+        writer.close()
+    return loop.time() - start, sent
+
+
+def never_reading_socket(port: int) -> socket.socket:
+    """A connected, non-blocking client socket with a tiny receive buffer (it never reads)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class Burst:
+    """``count`` non-blocking connection attempts to one port, made as fast as the kernel takes
+    them, and held open (silent) until :meth:`close`."""
+
+    port: int
+    count: int = BURST
+    sockets: list[socket.socket] = field(default_factory=list)
+
+    def fire(self) -> None:
+        """Start every connection attempt (EINPROGRESS: the accept side runs in the loop)."""
+        for _ in range(self.count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            code = sock.connect_ex(("127.0.0.1", self.port))
+            if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
+                sock.close()
+                raise OSError(code, f"burst connect failed: {errno.errorcode.get(code, code)}")
+            self.sockets.append(sock)
+
+    def close(self) -> None:
+        """Close every burst socket."""
+        for sock in self.sockets:
+            sock.close()
+        self.sockets.clear()
+
+
+@dataclass
+class Sample:
+    """Task count and memory before a burst and at their peak while it ran."""
+
+    tasks_before: int = 0
+    tasks_peak: int = 0
+    rss_before_kib: int = 0
+    rss_after_kib: int = 0
+    traced_peak_bytes: int = 0
+
+
+@contextlib.contextmanager
+def measured() -> Iterator[Sample]:
+    """Measure tasks (``len(asyncio.all_tasks())``), RSS and traced allocations around a block;
+    call :func:`sample_tasks` inside to update the peak task count."""
+    gc.collect()
+    sample = Sample(tasks_before=len(asyncio.all_tasks()), rss_before_kib=rss_kib())
+    sample.tasks_peak = sample.tasks_before
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        yield sample
+    finally:
+        sample.traced_peak_bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        gc.collect()
+        sample.rss_after_kib = rss_kib()
+
+
+def sample_tasks(sample: Sample) -> None:
+    """Record the current task count into ``sample``'s peak."""
+    sample.tasks_peak = max(sample.tasks_peak, len(asyncio.all_tasks()))
+
+
+async def until(condition: Callable[[], bool], sample: Sample | None = None, timeout: float = WAIT) -> None:
+    """Wait until ``condition()`` holds, checking on every loop turn (and sampling tasks).
+
+    Raises:
+        TimeoutError: it did not hold within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if sample is not None:
+            sample_tasks(sample)
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        # Yield to the loop (the server's accept and close callbacks run here).
+        await asyncio.sleep(0.001)
+
+
+def report(name: str, sample: Sample) -> str:
+    """One line of figures, printed by the burst tests (``pytest -s`` shows them)."""
+    return (
+        f"[{name}] tasks before={sample.tasks_before} peak={sample.tasks_peak}; "
+        f"RSS before={sample.rss_before_kib} KiB after={sample.rss_after_kib} KiB "
+        f"(+{sample.rss_after_kib - sample.rss_before_kib} KiB); "
+        f"tracemalloc peak={sample.traced_peak_bytes // 1024} KiB"
+    )
