@@ -6,8 +6,7 @@ Each envelope goes to a durable topic exchange (default ``cfx``) with routing ke
 SDK's AMQP 1.0 layout mapped onto 0-9-1 properties).
 
 Delivery is confirmed: publisher confirms are pipelined through a bounded window, so up to
-``window`` messages are between submit and confirm at once and no message waits for another's
-round trip. :meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When
+``window`` messages await their confirm at once and no message waits for another's round trip. :meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When
 the connection drops, every unconfirmed message is sent again after the reconnect, in the order
 it was first submitted and before anything newer (at-least-once, as the SDK's spool; consumers
 de-duplicate on UniqueID, reference §2.3), and the reconnect loop sleeps a jittered, capped
@@ -87,13 +86,17 @@ class RawMessage(NamedTuple):
 
 
 class _Batch:
-    """The messages of one submit call: its future resolves when every one is settled."""
+    """The messages of one submit call: its future resolves when every one is settled.
 
-    __slots__ = ("error", "future", "remaining")
+    ``slotted``: each message holds a slot of the submit semaphore until it is settled.
+    """
 
-    def __init__(self, future: asyncio.Future[None], size: int) -> None:
+    __slots__ = ("error", "future", "remaining", "slotted")
+
+    def __init__(self, future: asyncio.Future[None], size: int, slotted: bool) -> None:
         self.future = future
         self.remaining = size
+        self.slotted = slotted
         self.error: TransportError | None = None
 
 
@@ -128,7 +131,8 @@ class CFXPublisher:
         url: the broker, ``amqp://user:password@host:port/vhost`` (``amqps://`` for TLS).
         exchange: the durable topic exchange; declared on every connect.
         gzip: gzip bodies and set ``content-encoding: gzip`` (the SDK's default codec).
-        window: the most messages between submit and confirm at once.
+        window: the most messages awaiting a confirm at once; :meth:`submit` also waits while
+            ``window`` of its messages are unsettled.
         backoff: reconnect delays; the default starts at 0.1 s and caps at 10 s.
         connect_timeout: seconds allowed for one connection attempt.
         mandatory: publish as mandatory, so a message no queue is bound for comes back
@@ -168,7 +172,7 @@ class CFXPublisher:
         # Submitted, not yet written (in submit order) and written, awaiting the broker's confirm
         # (by delivery tag on the current channel, so also in submit order).
         self._queue: deque[_Message] = deque()
-        self._queued = asyncio.Event()
+        self._wake = asyncio.Event()  # something queued, or room in the window
         self._unconfirmed: dict[int, _Message] = {}
         self._settled = asyncio.Event()
         self._outstanding = 0
@@ -237,7 +241,7 @@ class CFXPublisher:
             PublisherClosed: the publisher closed before every confirm came.
             LocalProtocolError: a routing key or message-id is longer than 255 bytes.
         """
-        await (await self._submit(messages))
+        await self._submit(messages, slotted=False)
 
     async def submit(self, envelope: Envelope) -> asyncio.Future[None]:
         """Start publishing ``envelope`` once the window has room; return its confirm future.
@@ -246,7 +250,10 @@ class CFXPublisher:
         :class:`PublisherClosed`. Awaiting ``submit`` only waits for window room, so a loop of
         submits keeps ``window`` messages in flight.
         """
-        return await self._submit((_raw(envelope),))
+        message = _raw(envelope)
+        _check_lengths(message)
+        await self._admit()
+        return self._submit((message,), slotted=True)
 
     async def submit_raw(
         self, body: bytes, *, routing_key: str, message_id: str, timestamp: datetime | None = None
@@ -259,34 +266,41 @@ class CFXPublisher:
             message_id: the AMQP message-id (the envelope's UniqueID).
             timestamp: the AMQP timestamp (whole seconds on the wire).
         """
-        return await self._submit((RawMessage(body, routing_key, message_id, timestamp),))
+        message = RawMessage(body, routing_key, message_id, timestamp)
+        _check_lengths(message)
+        await self._admit()
+        return self._submit((message,), slotted=True)
 
-    async def _submit(self, messages: Iterable[RawMessage]) -> asyncio.Future[None]:
+    def _submit(self, messages: Iterable[RawMessage], *, slotted: bool) -> asyncio.Future[None]:
+        # Every message of the call is queued before anything else can run, so concurrent
+        # callers (the drain's pipelined batches) keep the order in which they called.
         if not self._accepting:
             raise PublisherClosed("publisher is not open")
         items = list(messages)
         for item in items:
             _check_lengths(item)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch = _Batch(outcome, len(items))
+        batch = _Batch(outcome, len(items), slotted)
         if not items:
             outcome.set_result(None)
             return outcome
         compress = self.gzip
-        for index, (body, key, message_id, timestamp) in enumerate(items):
-            await self._slots.acquire()  # returns at once while the window has room
-            if not self._accepting:
-                self._slots.release()
-                self._settle(
-                    batch, PublisherClosed("publisher closed before the message was sent"), len(items) - index
-                )
-                return outcome
+        queue = self._queue
+        for body, key, message_id, timestamp in items:
             payload = encode_payload(body, compress=True)[0] if compress else body
             seconds = None if timestamp is None else int(timestamp.timestamp())
-            self._queue.append(_Message(batch, payload, key, message_id, seconds))
-            self._outstanding += 1
-            self._queued.set()
+            queue.append(_Message(batch, payload, key, message_id, seconds))
+        self._outstanding += len(items)
+        self._wake.set()
         return outcome
+
+    async def _admit(self) -> None:
+        # submit() waits for window room before it queues, so a loop of submits is paced by
+        # the confirms; the slot is released when the message is settled.
+        await self._slots.acquire()
+        if not self._accepting:
+            self._slots.release()
+            raise PublisherClosed("publisher closed before the message was sent")
 
     # --- settling -------------------------------------------------------------------------
 
@@ -299,11 +313,10 @@ class CFXPublisher:
                 batch.future.set_result(None)
             else:
                 batch.future.set_exception(batch.error)
-
-    def _release(self, count: int = 1) -> None:
+        if batch.slotted:
+            for _ in range(count):
+                self._slots.release()
         self._outstanding -= count
-        for _ in range(count):
-            self._slots.release()
         if not self._outstanding:
             self._settled.set()
 
@@ -334,7 +347,7 @@ class CFXPublisher:
                 f"broker returned message {message.message_id} ({message.routing_key}): no queue took it"
             )
         self._settle(message.batch, error)
-        self._release()
+        self._wake.set()
 
     # --- sending --------------------------------------------------------------------------
 
@@ -350,20 +363,19 @@ class CFXPublisher:
             mandatory=self.mandatory,
         )
         loop = asyncio.get_running_loop()
-        confirmed = self._on_confirm
+        confirmed, queue, unconfirmed, window = self._on_confirm, self._queue, self._unconfirmed, self.window
         while True:
-            if not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
+            if not queue or len(unconfirmed) >= window:
+                self._wake.clear()
+                await self._wake.wait()
                 continue
             if raw.is_closed:
                 return  # the close callbacks mark the link broken; the supervisor takes over
             parts: list[bytes] = []
-            while self._queue:
-                message = self._queue.popleft()
+            while queue and len(unconfirmed) < window:
+                message = queue.popleft()
                 if message.batch.future.done():  # the caller cancelled: nobody wants it sent
                     self._settle(message.batch, None)
-                    self._release()
                     continue
                 parts.append(
                     framer.encode(message.routing_key, message.message_id, message.timestamp, message.body)
@@ -376,7 +388,7 @@ class CFXPublisher:
                 if self.mandatory:  # aiormq finds a returned message's delivery by its message-id
                     raw.message_id_delivery_tag[message.message_id] = tag
                 message.confirm = confirm
-                self._unconfirmed[tag] = message
+                unconfirmed[tag] = message
                 confirm.add_done_callback(functools.partial(confirmed, tag))
             if parts:
                 await raw.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
@@ -391,7 +403,7 @@ class CFXPublisher:
         for message in resend:
             message.confirm = None
         self._queue.extendleft(reversed(resend))
-        self._queued.set()
+        self._wake.set()
         self._log.info("publish.resend", messages=len(resend))
 
     # --- connection -----------------------------------------------------------------------
@@ -478,8 +490,6 @@ class CFXPublisher:
         self._queue.clear()
         for message in left:
             self._settle(message.batch, PublisherClosed("publisher closed before the message was confirmed"))
-        if left:
-            self._release(len(left))
 
 
 def _raw(envelope: Envelope) -> RawMessage:

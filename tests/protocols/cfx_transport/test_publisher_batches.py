@@ -1,0 +1,126 @@
+"""The batch path of CFXPublisher against the real RabbitMQ: a connection cut in the middle of a
+batch (through a TCP proxy), a broker nack, and a mandatory message no queue takes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pamqp.common import FieldTable
+
+from protocols.cfx.transport import Backoff, CFXPublisher, PublishError, PublishReturned, RawMessage
+from tests.protocols.cfx_transport.conftest import BROKER_URL, Broker, BrokerNames
+from tests.support.tcpproxy import TcpProxy
+
+pytestmark = pytest.mark.broker
+
+SOURCES = ("Acme.Oven.1", "Acme.Placer.2")
+
+
+def messages(count: int) -> list[RawMessage]:
+    """``count`` messages alternating between two sources, numbered per source in the body."""
+    out = []
+    for n in range(count):
+        source = SOURCES[n % 2]
+        body = b'{"N":%d,"Source":"%s"}' % (n, source.encode())
+        out.append(RawMessage(body, f"{source}.CFX.Heartbeat", f"{source}-{n}"))
+    return out
+
+
+async def bound_queue(broker: Broker, arguments: FieldTable | None = None) -> AbstractQueue:
+    exchange = await broker.channel.declare_exchange(
+        broker.names.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await broker.channel.declare_queue(broker.names.queue(), durable=True, arguments=arguments)
+    await queue.bind(exchange, "#")
+    return queue
+
+
+class Received:
+    """Message ids consumed from a queue, in arrival order, with a wait on a condition."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.changed = asyncio.Condition()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        await message.ack()
+        self.ids.append(str(message.message_id))
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(predicate)
+
+
+async def test_a_connection_cut_mid_batch_loses_nothing_and_keeps_per_source_order(broker: Broker) -> None:
+    """The batch outlives the cut: what was unconfirmed is sent again, oldest first, so the first
+    copy of every message arrives in the order it was submitted, per source."""
+    queue = await bound_queue(broker)
+    received = Received()
+    await queue.consume(received.on_message)
+    sent = messages(3000)
+    async with TcpProxy("127.0.0.1", 5672) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
+        async with CFXPublisher(
+            url, exchange=broker.names.exchange, window=64, backoff=Backoff(0.05, 0.2)
+        ) as pub:
+            await pub.wait_connected(10)
+            batch = asyncio.create_task(pub.publish_raw_many(sent))
+            await received.wait_until(lambda: len(received.ids) >= 300)
+            assert not batch.done()
+            proxy.cut()  # both sides of the connection are dropped, frames in flight with them
+            proxy.restore()
+            await asyncio.wait_for(batch, 30)
+            assert pub.reconnects >= 1
+            assert proxy.accepted >= 2
+    await received.wait_until(lambda: set(received.ids) >= {m.message_id for m in sent})
+    first_copies = list(dict.fromkeys(received.ids))
+    for source in SOURCES:
+        expected = [m.message_id for m in sent if m.message_id.startswith(source)]
+        assert [i for i in first_copies if i.startswith(source)] == expected
+
+
+async def test_a_nacked_message_fails_its_batch_with_publish_error(broker: Broker) -> None:
+    """A queue full with overflow=reject-publish makes the broker nack: the batch raises, the
+    message that was taken is still confirmed to the queue."""
+    queue = await bound_queue(broker, {"x-max-length": 1, "x-overflow": "reject-publish"})
+    first, second = messages(2)
+    async with CFXPublisher(BROKER_URL, exchange=broker.names.exchange) as publisher:
+        with pytest.raises(PublishError, match=f"refused message {second.message_id}") as raised:
+            await publisher.publish_raw_many([first, second])
+        assert not isinstance(raised.value, PublishReturned)
+        # Once there is room again the same message is taken.
+        await queue.purge()
+        await publisher.publish_raw_many([second])
+    message = await queue.get(timeout=5)
+    assert message.message_id == second.message_id
+
+
+async def test_an_unroutable_mandatory_message_is_returned_not_dropped(
+    broker: Broker, names: BrokerNames
+) -> None:
+    """With mandatory on, a message no queue is bound for fails with PublishReturned; once a
+    queue is bound the same message is delivered."""
+    message = messages(4)[3]
+    async with CFXPublisher(BROKER_URL, exchange=names.exchange, mandatory=True) as publisher:
+        with pytest.raises(PublishReturned, match=message.message_id):
+            await publisher.publish_raw_many([message])
+        queue = await bound_queue(broker)
+        await publisher.publish_raw_many([message])
+        # Returns and confirms interleave on one channel: a run of both settles each one right.
+        await queue.unbind(names.exchange, "#")
+        unroutable = messages(3)
+        await queue.bind(names.exchange, f"{SOURCES[0]}.#")
+        with pytest.raises(PublishReturned, match=unroutable[1].message_id):
+            await publisher.publish_raw_many(unroutable)
+    got = [await queue.get(timeout=5) for _ in range(3)]
+    assert [m.message_id for m in got] == [
+        message.message_id,
+        unroutable[0].message_id,
+        unroutable[2].message_id,
+    ]
