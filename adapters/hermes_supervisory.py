@@ -12,7 +12,10 @@ that client. What the machine says becomes observations or answers:
   which product and work order comes next). It gets a :class:`WorkOrderQuery` and returns a
   :class:`WorkOrder`, or None for "nothing planned". A plan that fails or overruns
   ``plan_timeout`` is logged, and the machine still gets an answer with only its QueryId, so it
-  never waits forever;
+  never waits forever. A plan that raises :class:`WorkOrderWithheld` gets no answer sent: the
+  machine keeps the board until it asks again (linegate holds a board this way while its
+  machine cannot run the recipe the board needs). The query carries the BoardId and the
+  ProductTypeId the machine reported for that barcode in its BoardArrived, when it did;
 - ``Notification`` and ``ReplyWorkOrderInfo`` are logged.
 
 Liveness: every message from the machine is a sign of life. When it has been quiet for a third
@@ -28,6 +31,7 @@ queries report nothing.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import uuid
@@ -37,7 +41,7 @@ from datetime import UTC, datetime
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
 from adapters.observations import BoardArrived, BoardDeparted, Observation, RecipeActivated
-from protocols.errors import RemoteProtocolError, TransportError
+from protocols.errors import LinegateError, RemoteProtocolError, TransportError
 from protocols.hermes import messages as m
 from protocols.hermes.transport import HERMES_VERSION, VerticalClient
 
@@ -47,6 +51,7 @@ __all__ = [
     "WorkOrder",
     "WorkOrderPlan",
     "WorkOrderQuery",
+    "WorkOrderWithheld",
 ]
 
 
@@ -59,6 +64,8 @@ class WorkOrderQuery:
         hermes_machine_id: the MachineId the machine reports.
         query_id: the machine's QueryId, echoed in the answer.
         barcode, magazine_id, slot_id, work_order_id, batch_id: what the machine knows so far.
+        board_id, product: the BoardId and ProductTypeId of the board with this barcode, from
+            the machine's BoardArrived on this session (None when it reported none).
     """
 
     machine: str
@@ -69,6 +76,20 @@ class WorkOrderQuery:
     slot_id: int | None = None
     work_order_id: str | None = None
     batch_id: str | None = None
+    board_id: str | None = None
+    product: str | None = None
+
+
+class WorkOrderWithheld(LinegateError):
+    """Raised by a work-order plan that must not answer yet: the machine keeps the board.
+
+    Args:
+        reason: why, for the log.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +122,9 @@ class WorkOrder:
     action: int | None = None
 
 
+#: Boards remembered per machine for work-order queries; a machine holds a few at most.
+_PRESENT_LIMIT = 64
+
 WorkOrderPlan = Callable[[WorkOrderQuery], Awaitable[WorkOrder | None]]
 """The gateway's hook: the work order for a query, or None when nothing is planned."""
 
@@ -114,6 +138,7 @@ class SupervisoryStats:
     queries: int = 0  # QueryWorkOrderInfo received
     answered: int = 0  # SendWorkOrderInfo sent with a planned work order
     answered_empty: int = 0  # SendWorkOrderInfo sent with only the QueryId (no plan, failure)
+    withheld: int = 0  # no answer: the plan holds the board (WorkOrderWithheld)
     unanswerable: int = 0  # the machine did not announce FeatureSendWorkOrderInfo
 
 
@@ -150,7 +175,8 @@ class HermesSupervisoryAdapter(Adapter):
         system_id: our SystemId in the SupervisoryServiceDescription.
         work_orders: the work-order plan; None means we do not take QueryWorkOrderInfo
             (FeatureQueryWorkOrderInfo is then not announced).
-        plan_timeout: seconds the plan may take before the machine gets an empty answer.
+        plan_timeout: seconds the plan may take before the machine gets an empty answer;
+            None for no limit (a plan that switches recipes bounds itself).
         connect_timeout: seconds for the TCP connect plus the handshake.
         policy: reconnect and liveness settings.
     """
@@ -165,7 +191,7 @@ class HermesSupervisoryAdapter(Adapter):
         port: int,
         system_id: str = "linegate",
         work_orders: WorkOrderPlan | None = None,
-        plan_timeout: float = 5.0,
+        plan_timeout: float | None = 5.0,
         connect_timeout: float = 10.0,
         policy: ReconnectPolicy | None = None,
     ) -> None:
@@ -181,6 +207,9 @@ class HermesSupervisoryAdapter(Adapter):
         self.peer: m.SupervisoryServiceDescription | None = None
         self.log = self.log.bind(peer=f"{host}:{port}")
         self._last_heard = 0.0
+        # The boards on the machine by barcode, as its BoardArrived described them, so a
+        # QueryWorkOrderInfo (which names only the barcode) can say which board and product.
+        self._present: collections.OrderedDict[str, m.BoardArrived] = collections.OrderedDict()
 
     @property
     def description(self) -> m.SupervisoryServiceDescription:
@@ -254,6 +283,7 @@ class HermesSupervisoryAdapter(Adapter):
         answers: set[asyncio.Task[None]],
     ) -> None:
         if isinstance(message, m.BoardArrived | m.BoardDeparted):
+            self._remember(message)
             await emit(self._board(message))
         elif isinstance(message, m.QueryWorkOrderInfo):
             # The plan may consult an MES; answer in a task so board tracking keeps flowing.
@@ -276,6 +306,18 @@ class HermesSupervisoryAdapter(Adapter):
                 "workorder.reply", work_order_id=message.work_order_id, status=message.status.name
             )
         # CheckAlive (the Pong is sent by the glue), unknown messages: signs of life only.
+
+    def _remember(self, message: m.BoardArrived | m.BoardDeparted) -> None:
+        barcode = message.top_barcode or message.bottom_barcode
+        if barcode is None:
+            return
+        if isinstance(message, m.BoardDeparted):
+            self._present.pop(barcode, None)
+            return
+        self._present[barcode] = message
+        self._present.move_to_end(barcode)
+        while len(self._present) > _PRESENT_LIMIT:  # departures we missed (a reconnect)
+            self._present.popitem(last=False)
 
     def _board(self, message: m.BoardArrived | m.BoardDeparted) -> Observation:
         at = datetime.now(UTC)  # the Hermes Timestamp is local time without an offset (hermes.md §1)
@@ -308,7 +350,12 @@ class HermesSupervisoryAdapter(Adapter):
             self.stats.unanswerable += 1
             log.warning("workorder.unanswerable", reason="machine did not announce FeatureSendWorkOrderInfo")
             return
-        order = await self._plan(query)
+        try:
+            order = await self._plan(query)
+        except WorkOrderWithheld as exc:
+            self.stats.withheld += 1
+            log.warning("workorder.withheld", reason=exc.reason)
+            return
         reply = _send_work_order_info(query.query_id, order, self.system_id)
         with contextlib.suppress(TransportError):  # the session is ending; its receive loop reports why
             await client.send(reply)
@@ -322,6 +369,7 @@ class HermesSupervisoryAdapter(Adapter):
         plan = self.work_orders
         if plan is None:
             return None
+        known = self._present.get(query.barcode) if query.barcode else None
         asked = WorkOrderQuery(
             machine=self.machine,
             hermes_machine_id=query.machine_id,
@@ -331,10 +379,14 @@ class HermesSupervisoryAdapter(Adapter):
             slot_id=query.slot_id,
             work_order_id=query.work_order_id,
             batch_id=query.batch_id,
+            board_id=known.board_id if known else None,
+            product=known.product_type_id if known else None,
         )
         try:
             async with asyncio.timeout(self.plan_timeout):
                 return await plan(asked)
+        except WorkOrderWithheld:
+            raise
         except TimeoutError:
             self.log.warning("workorder.plan_timeout", query_id=query.query_id, timeout=self.plan_timeout)
         except Exception:  # a failing hook must not take the machine's connection down

@@ -18,6 +18,7 @@ from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, Mod
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from adapters.modbus import ModbusAdapter
+from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
 from gateway.metrics import Metrics, TimedSink
@@ -392,7 +393,15 @@ async def start_gateway(
                 synthesize_work=m.id in trackers and not adapter.reports_work,
             )
         )
-    recipes = RecipeService({r.machine_id: r for r in runtimes}, config.products)
+    recipes = RecipeService(
+        {r.machine_id: r for r in runtimes},
+        config.products,
+        drain_timeout=config.changeover.timeout,
+        changeover_at=config.changeover.at,
+    )
+    if config.changeover.at == "boundary":
+        # Each machine's vertical channel holds its boards until it runs their product's recipe.
+        BoardGate(recipes).attach(trackers)
     listener = CFXListener(
         config.listener.host, config.listener.port, advertised_uri=config.listener.advertised_uri
     )

@@ -20,6 +20,7 @@ from protocols.errors import ConfigError
 
 PROTOCOLS = ("modbus", "opcua", "serial", "cfx")
 INTERLOCKS = ("finish_board", "refuse")
+CHANGEOVER_AT = ("now", "boundary")  # when a line changeover switches each machine
 OVERFLOW = ("drop_oldest_bulk", "refuse_new")
 DURABILITY = ("process", "power")
 SECRET_KEYS = ("password", "token")
@@ -130,6 +131,20 @@ class RecipeRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeoverConfig:
+    """How line changeovers run (``[changeover]``).
+
+    ``at`` = ``"now"``: each machine switches once its boards in process are done;
+    ``"boundary"``: each machine switches when the first board of the new product reaches it
+    (every machine in ``[products]`` then needs a ``[[hermes.vertical]]`` link). ``timeout``:
+    seconds a changeover waits for boards to finish, or for the product's boards to arrive.
+    """
+
+    at: str = "now"
+    timeout: int = 600
+
+
+@dataclass(frozen=True, slots=True)
 class HermesLink:
     """A Hermes vertical link to a machine, or a bridge standing in for one."""
 
@@ -152,6 +167,7 @@ class LineConfig:
     mqtt: MqttConfig | None = None
     listener: ListenerConfig = ListenerConfig()
     http: HttpConfig = HttpConfig()
+    changeover: ChangeoverConfig = ChangeoverConfig()
 
     def machine(self, machine_id: str) -> MachineConfig:
         """The machine with this id.
@@ -285,17 +301,35 @@ def load_config(path: str | Path) -> LineConfig:
 def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConfig:
     """Check an already-parsed configuration (see ``load_config``)."""
     r = _Reader(path)
-    r.only(data, "", {"line", "machines", "products", "hermes", "outbox", "amqp", "mqtt", "listener", "http"})
+    r.only(
+        data,
+        "",
+        {
+            "line",
+            "machines",
+            "products",
+            "hermes",
+            "outbox",
+            "amqp",
+            "mqtt",
+            "listener",
+            "http",
+            "changeover",
+        },
+    )
     line = r.table(data, "line", "")
     r.only(line, "line", {"name"})
     machines = _machines(r, data)
     ids = {m.id for m in machines}
+    products = _products(r, data, ids)
+    hermes = _hermes(r, data, ids)
     return LineConfig(
         path=path,
         name=r.text(line, "name", "line", "line"),
         machines=machines,
-        products=_products(r, data, ids),
-        hermes=_hermes(r, data, ids),
+        products=products,
+        hermes=hermes,
+        changeover=_changeover(r, data, products, hermes),
         outbox=_outbox(r, data),
         amqp=_amqp(r, data),
         mqtt=_mqtt(r, data),
@@ -388,6 +422,28 @@ def _hermes(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> tuple[HermesL
             settings = {k: v for k, v in item.items() if k != "machine"}
             links.append(HermesLink(machine_id, kind, settings))
     return tuple(links)
+
+
+def _changeover(
+    r: _Reader,
+    data: Mapping[str, Any],
+    products: Mapping[str, Mapping[str, RecipeRef]],
+    hermes: tuple[HermesLink, ...],
+) -> ChangeoverConfig:
+    t = r.table(data, "changeover", "")
+    r.only(t, "changeover", {"at", "timeout"})
+    at = r.choice(t, "at", "changeover", CHANGEOVER_AT, "now")
+    if at == "boundary":
+        # The switch follows the boards only where the gateway sees them and can hold them.
+        vertical = {link.machine for link in hermes if link.kind == "vertical"}
+        blind = sorted({m for recipes in products.values() for m in recipes} - vertical)
+        if blind:
+            raise r.fail(
+                "changeover.at",
+                '"boundary" needs a [[hermes.vertical]] link for every machine in [products]; '
+                f"none for {', '.join(blind)}",
+            )
+    return ChangeoverConfig(at=at, timeout=r.integer(t, "timeout", "changeover", 600, 1, 86400))
 
 
 def _outbox(r: _Reader, data: Mapping[str, Any]) -> OutboxConfig:

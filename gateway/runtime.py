@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -100,14 +100,21 @@ class MachineRuntime:
         self.events = 0
         self._changed = asyncio.Condition()
 
-    def boards_in_process(self) -> int:
-        """Open work transactions (boards between WorkStarted and WorkCompleted)."""
-        return len(self.normalizer.transactions)
+    def boards_in_process(self, besides: Collection[str] = ()) -> int:
+        """Open work transactions (boards between WorkStarted and WorkCompleted), not counting
+        a board whose BoardId or barcode is in ``besides``."""
+        if not besides:
+            return len(self.normalizer.transactions)
+        return sum(
+            1
+            for tx in self.normalizer.transactions.values()
+            if tx.board_id not in besides and tx.barcode not in besides
+        )
 
-    async def wait_idle(self) -> None:
-        """Return once no board is in process."""
+    async def wait_idle(self, besides: Collection[str] = ()) -> None:
+        """Return once no board is in process (boards named in ``besides`` aside)."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.boards_in_process() == 0)
+            await self._changed.wait_for(lambda: self.boards_in_process(besides) == 0)
 
     async def forward(self, envelope: Envelope) -> None:
         """Commit an envelope the machine published itself (CFX-native pass-through)."""

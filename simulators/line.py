@@ -5,7 +5,9 @@
 
 - between neighbours, real Hermes lanes (:mod:`simulators.hermes_link`): each machine's
   Downstream server, and the next machine's Upstream client connected to it (reference §0);
-- on every machine, a Hermes vertical server (:mod:`simulators.supervisory`);
+- on every machine, a Hermes vertical server (:mod:`simulators.supervisory`), which also holds
+  each board at the entrance until a supervisory client that takes work-order queries
+  released it;
 - before the first machine a :class:`BoardSource`, a Hermes sender that creates boards (BoardIds,
   barcodes, product types, work orders), and after the last a :class:`BoardSink`, a Hermes
   receiver that accounts for every board. With ``open_ends`` both are left out: the first
@@ -804,6 +806,9 @@ class Line:
             )
         for machine_id, upstream in self.upstreams.items():
             upstream.on_arrival = self.channels[machine_id].assign_work_order
+        for machine in self.machines:
+            # A supervisory client that takes work-order queries releases each board first.
+            machine.board_gate = self.channels[machine.machine_id].admit_board
         self.machines[-1].subscribe(self._on_last_event)
         await self._start_machines()
         if source_lane is not None:

@@ -24,7 +24,7 @@ import enum
 import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -425,6 +425,10 @@ class Machine:
         # Whether boards wait for the machine to be operable before entering and being worked.
         # A machine whose conveyor a host drives directly (the legacy oven) takes them anyway.
         self.gate_entry = True
+        #: Called with each board after UnitsArrived and before it is taken into the process;
+        #: the board waits until it returns (the line asks the supervisory system here, which
+        #: may change the recipe first). None: boards go straight in.
+        self.board_gate: Callable[[Board], Awaitable[None]] | None = None
         self._listeners: list[Listener] = []
         self._state = ResourceState.NOT_SCHEDULED
         self._state_since = 0.0
@@ -567,6 +571,12 @@ class Machine:
             self._set_activity(ResourceState.NO_PRODUCT_STARVED)
             board = await self.board_in.take_board()
             self.emit(UnitsArrived(self.clock.wall(), board))
+            if self.board_gate is not None:
+                await self.board_gate(board)
+                if self.gate_entry:
+                    # A recipe may have been switched for this board: it waits out the setup
+                    # (an oven's heat-up) at the entrance, not inside the process.
+                    await self.wait_operable()
             await self.board_entering(board)
             await self.conveyor.carry(board)
             if self.gate_entry:

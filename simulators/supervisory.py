@@ -13,6 +13,13 @@ machine. Any number of supervisory clients (an MES, linegate, a test) may connec
   work order gets the one the supervisory system names. An unsolicited SendWorkOrderInfo (no
   QueryId) becomes the work order of the boards that arrive without one from then on, and is
   answered with ReplyWorkOrderInfo AcceptedAndQueued where the client announced it (1.6).
+- **Board release.** :meth:`SupervisoryChannel.admit_board` (the machine's ``board_gate``):
+  when a client takes work-order queries, the machine asks about every board it has taken in,
+  after its BoardArrived went out on the same sessions, and keeps the board at the entrance
+  until a client answers. Unanswered queries are repeated every ``query_timeout``, so a board
+  is never taken into the process unanswered while a client that takes queries is connected;
+  without such a client boards go straight in. A supervisory system can thus switch the
+  machine's recipe before the board is built (linegate's product-boundary changeover).
 - **CheckAlive.** A Ping is answered with a Pong by the connection itself (lib's eAUTO); plain
   CheckAlives are sent on quiet sessions.
 """
@@ -145,6 +152,10 @@ class SupervisoryChannel:
         self._outgoing: asyncio.Queue[BoardArrived | BoardDeparted] = asyncio.Queue()
         self._queries: dict[str, asyncio.Future[SendWorkOrderInfo]] = {}
         self._query_ids = itertools.count(1)
+        # BoardIds whose BoardArrived is queued but not yet sent, and the events set once it is.
+        self._announced: dict[str, asyncio.Event] = {}
+        #: Boards held at the entrance for an answer (admit_board), by BoardId.
+        self.held: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop_listening: Callable[[], None] = lambda: None
         self.log = log.bind(machine=machine.machine_id, channel="vertical")
@@ -185,8 +196,10 @@ class SupervisoryChannel:
     def _on_event(self, event: MachineEvent) -> None:
         # Machine listeners run synchronously; the messages go out in order from one task.
         if isinstance(event, UnitsArrived):
+            self._announced[event.board.board_id] = asyncio.Event()
             self._outgoing.put_nowait(self.arrived(event.board))
         elif isinstance(event, UnitsDeparted):
+            self._announced.pop(event.board.board_id, None)  # never gated (no board_gate wired)
             self._outgoing.put_nowait(self.departed(event.board))
         elif isinstance(event, WorkCompleted) and not event.passed:
             self.book.mark_failed(event.board.board_id)
@@ -214,6 +227,10 @@ class SupervisoryChannel:
             message = await self._outgoing.get()
             await self.server.publish(message)
             self.reported += 1
+            if isinstance(message, BoardArrived):
+                announced = self._announced.get(message.board_id)
+                if announced is not None:
+                    announced.set()
 
     # -- work orders -----------------------------------------------------------------------------
 
@@ -227,9 +244,12 @@ class SupervisoryChannel:
             # CheckAlive (a Ping was answered by the connection), Notification, unknown tags.
             self.log.debug("vertical.received", message=type(message).__name__)
             return
-        waiting = self._queries.get(message.query_id) if message.query_id is not None else None
-        if waiting is not None:
-            if not waiting.done():
+        if message.query_id is not None:
+            waiting = self._queries.get(message.query_id)
+            if waiting is None:
+                # The answer to a query we gave up on (and asked again): not a new work order.
+                self.log.info("work_order.late_answer", query_id=message.query_id)
+            elif not waiting.done():
                 waiting.set_result(message)
             return
         self.queued_work_orders.append(message)
@@ -253,6 +273,17 @@ class SupervisoryChannel:
         Returns:
             the answer, or None if no client can answer or none did within ``query_timeout``.
         """
+        _, answer = await self._ask(barcode=barcode, work_order_id=work_order_id)
+        return answer
+
+    def takes_queries(self) -> bool:
+        """Whether a connected client announced that it answers QueryWorkOrderInfo."""
+        return any(s.connection.peer_supports(QueryWorkOrderInfo) for s in self.server.sessions)
+
+    async def _ask(
+        self, *, barcode: str | None, work_order_id: str | None
+    ) -> tuple[int, SendWorkOrderInfo | None]:
+        """Send one QueryWorkOrderInfo; return (clients asked, the answer or None on timeout)."""
         query_id = f"{self.machine.machine_id}-{next(self._query_ids)}"
         query = QueryWorkOrderInfo(
             machine_id=self.machine.machine_id,
@@ -262,22 +293,53 @@ class SupervisoryChannel:
         )
         answer: asyncio.Future[SendWorkOrderInfo] = asyncio.get_running_loop().create_future()
         self._queries[query_id] = answer
+        asked = 0
         try:
-            asked = 0
             for session in list(self.server.sessions):
                 if session.connection.peer_supports(QueryWorkOrderInfo):
                     with contextlib.suppress(ProtocolError, HermesConnectionClosed):
                         await session.send(query)
                         asked += 1
             if not asked:
-                return None
+                return 0, None
             async with asyncio.timeout(self.query_timeout):
-                return await answer
+                return asked, await answer
         except TimeoutError:
             self.log.warning("work_order.query_timeout", query_id=query_id, barcode=barcode)
-            return None
+            return asked, None
         finally:
             del self._queries[query_id]
+
+    async def admit_board(self, board: Board) -> None:
+        """The machine's board gate: return once a supervisory client released ``board``.
+
+        Asks (QueryWorkOrderInfo with the board's barcode and work order) after the board's
+        BoardArrived went out, so the client knows the board and its product when the question
+        comes. Asks again every ``query_timeout`` while unanswered; returns at once when no
+        connected client takes queries.
+        """
+        announced = self._announced.get(board.board_id)
+        try:
+            if not self.takes_queries():
+                return
+            if announced is not None:
+                await announced.wait()
+        finally:
+            self._announced.pop(board.board_id, None)
+        self.held.add(board.board_id)
+        try:
+            while True:
+                asked, answer = await self._ask(barcode=board.barcode, work_order_id=board.work_order_id)
+                if answer is not None or not asked:
+                    self.log.info(
+                        "board.released" if answer is not None else "board.released_unasked",
+                        board_id=board.board_id,
+                        product=board.product_type_id,
+                    )
+                    return
+                self.log.warning("board.held", board_id=board.board_id, product=board.product_type_id)
+        finally:
+            self.held.discard(board.board_id)
 
     async def assign_work_order(self, board: Board) -> Board:
         """The upstream lane's arrival hook: give a board without a work order its work order.

@@ -1,0 +1,288 @@
+"""Changeover at the product boundary: every board is built on its own product's recipe.
+
+A machine with a Hermes vertical channel asks linegate (QueryWorkOrderInfo) about each board it
+has taken in, before it builds it, and keeps the board at its entrance until it gets an answer
+(hermes.md §2.3; the simulated machines do this when the supervisory client announces
+FeatureQueryWorkOrderInfo). :class:`BoardGate` is the work-order plan behind that answer:
+
+1. it learns the board's product from the machine's own BoardArrived (the query names the
+   barcode; the supervisory adapter adds the BoardId and ProductTypeId it reported);
+2. it reads the machine's running recipe back in the machine's protocol and decides, with
+   :func:`gate_decision`, whether the board may go as it is or the machine must switch first;
+3. to switch, it waits for the boards ahead of this one to finish, activates the product's
+   recipe (the adapter returns only after read-back; RecipeActivated is published), and only
+   then answers, so the machine builds the board on the new recipe.
+
+When a switch fails (the machine refuses the recipe, the read-back does not confirm it, the
+machine cannot be read) the board is **held**: no answer goes out, the failure is logged as
+``boundary.board_held`` and reported to a waiting changeover, and the machine keeps the board
+until it asks again, when the gate tries again. A board is never released onto a recipe that
+is not its product's.
+
+Boards the gate cannot place (no product reported, a product missing from ``[products]``, a
+machine the product does not use) go as they are, with a log line. A line changeover with
+``at="boundary"`` (``RecipeService.changeover``) then only waits, per machine, for the first
+board of the new product to pass the gate, and reports that switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from adapters.base import RecipeInfo
+from adapters.hermes_supervisory import HermesSupervisoryAdapter, WorkOrder, WorkOrderQuery, WorkOrderWithheld
+from gateway.config import RecipeRef
+from gateway.recipes import (
+    CODE_BOUNDARY_NOT_REACHED,
+    CODE_NOT_CONFIRMED,
+    MachineHandle,
+    Outcome,
+    RecipeService,
+    failed,
+    succeeded,
+)
+from protocols.errors import LinegateError
+
+log = structlog.get_logger("linegate.boundary")
+
+# Admissions kept for changeovers that wait on them; a changeover looks at those after its
+# start, and a line admits a few boards per second at most.
+_HISTORY = 4096
+
+
+class GateAction(enum.Enum):
+    """What the gate does with a board."""
+
+    RELEASE = "release"  # the machine runs the right recipe, or the gate has no opinion
+    SWITCH = "switch"  # activate ``recipe`` first, then release
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """The gate's decision for one board at one machine, with the reason for the log."""
+
+    action: GateAction
+    reason: str
+    recipe: RecipeRef | None = None
+
+
+def recipe_matches(active: RecipeInfo | None, wanted: RecipeRef) -> bool:
+    """Whether the running recipe is ``wanted`` (its revision too, when ``wanted`` names one)."""
+    if active is None or active.name != wanted.name:
+        return False
+    return wanted.revision is None or active.revision == wanted.revision
+
+
+def gate_decision(
+    machine_id: str,
+    product: str | None,
+    products: Mapping[str, Mapping[str, RecipeRef]],
+    active: RecipeInfo | None,
+) -> GateDecision:
+    """Whether a board of ``product`` may be built on ``machine_id`` running ``active``.
+
+    Returns:
+        RELEASE when the board has no product, its product is not configured or does not use
+        this machine, or the machine already runs the product's recipe; else SWITCH to it.
+    """
+    if product is None:
+        return GateDecision(GateAction.RELEASE, "the machine reported no product for the board")
+    recipes = products.get(product)
+    if recipes is None:
+        return GateDecision(GateAction.RELEASE, f"product {product!r} is not in [products]")
+    wanted = recipes.get(machine_id)
+    if wanted is None:
+        return GateDecision(GateAction.RELEASE, f"product {product!r} names no recipe for this machine")
+    if recipe_matches(active, wanted):
+        return GateDecision(GateAction.RELEASE, "the machine runs the product's recipe", wanted)
+    return GateDecision(GateAction.SWITCH, "the machine runs another recipe", wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the gate did with one board at one machine (number ``seq`` in gate order)."""
+
+    seq: int
+    machine_id: str
+    product: str | None
+    outcome: Outcome | None  # None: released without an opinion (no product or recipe)
+
+    @property
+    def held(self) -> bool:
+        """Whether the board was held (its switch failed)."""
+        return self.outcome is not None and not self.outcome.ok
+
+
+def switch_outcome(
+    admissions: Iterable[Admission], machine_id: str, product: str, recipe: RecipeRef, since: int
+) -> Outcome | None:
+    """The changeover outcome for ``machine_id`` from the admissions after number ``since``.
+
+    Returns:
+        the outcome of the machine's first board of ``product`` (a switch, or a release on the
+        recipe it already ran, or a hold), a failure when a board of ``product`` is held at
+        another machine (it cannot reach this one), or None while neither happened. A machine
+        whose last board before ``since`` was of ``product`` and built on its recipe has
+        switched already.
+    """
+    admissions = list(admissions)
+    before = [a for a in admissions if a.seq <= since and a.machine_id == machine_id]
+    if before and before[-1].product == product and before[-1].outcome is not None and before[-1].outcome.ok:
+        return before[-1].outcome
+    for admission in admissions:
+        if admission.seq <= since or admission.product != product:
+            continue
+        if admission.machine_id == machine_id:
+            if admission.outcome is None:  # cannot happen for a machine the product names
+                return succeeded(machine_id, recipe, "board released")
+            return admission.outcome
+        if admission.held and admission.outcome is not None:
+            message = (
+                f"boards of {product} are held at {admission.machine_id}: {admission.outcome.result.message}"
+            )
+            return failed(machine_id, recipe, CODE_BOUNDARY_NOT_REACHED, message)
+    return None
+
+
+class BoardGate:
+    """The work-order plan that holds each board until its machine runs the board's recipe.
+
+    Building it makes ``service`` switch at product boundaries (``service.boundary``); hand
+    :meth:`admit` to each machine's supervisory adapter (:meth:`attach` does it).
+
+    Args:
+        service: the recipe service (its machines, products, per-machine locks, timeouts).
+    """
+
+    def __init__(self, service: RecipeService) -> None:
+        self.service = service
+        self._gated: set[str] = set()
+        self._history: deque[Admission] = deque(maxlen=_HISTORY)
+        self._seq = 0
+        self._changed = asyncio.Condition()
+        service.boundary = self
+
+    @property
+    def admissions(self) -> int:
+        """How many boards the gate has decided on so far."""
+        return self._seq
+
+    def gated(self, machine_id: str) -> bool:
+        """Whether the machine's boards pass this gate."""
+        return machine_id in self._gated
+
+    def attach(self, adapters: Mapping[str, Iterable[object]]) -> list[str]:
+        """Make every Hermes supervisory adapter among ``adapters`` (by machine id) ask this
+        gate, with no time limit (the gate bounds its own waits); return the gated machines."""
+        for machine_id, candidates in adapters.items():
+            for adapter in candidates:
+                if isinstance(adapter, HermesSupervisoryAdapter) and machine_id in self.service.machines:
+                    adapter.work_orders = self.admit
+                    adapter.plan_timeout = None
+                    self._gated.add(machine_id)
+        return sorted(self._gated)
+
+    async def admit(self, query: WorkOrderQuery) -> WorkOrder | None:
+        """Answer a machine's QueryWorkOrderInfo once it runs the recipe of the board's product.
+
+        Raises:
+            WorkOrderWithheld: the switch failed; the board is held (see the module docstring).
+        """
+        machine = self.service.machines.get(query.machine)
+        if machine is None:
+            return None
+        board = query.board_id or query.barcode
+        bound = log.bind(machine=query.machine, board=board, barcode=query.barcode, product=query.product)
+        async with self.service.lock(query.machine):
+            outcome, decision = await self._decide_and_switch(machine, query, bound)
+        await self._record(query.machine, query.product, outcome)
+        if outcome is not None and not outcome.ok:
+            bound.warning("boundary.board_held", recipe=outcome.recipe.name, reason=outcome.result.message)
+            raise WorkOrderWithheld(f"board {board} held: {outcome.result.message}")
+        bound.info(
+            "boundary.board_released",
+            recipe=decision.recipe.name if decision.recipe else None,
+            switched=decision.action is GateAction.SWITCH,
+            reason=decision.reason,
+        )
+        return WorkOrder(work_order_id=query.work_order_id, product=query.product, barcode=query.barcode)
+
+    async def _decide_and_switch(
+        self, machine: MachineHandle, query: WorkOrderQuery, bound: Any
+    ) -> tuple[Outcome | None, GateDecision]:
+        try:
+            active = await machine.adapter.active_recipe()
+        except LinegateError as exc:
+            recipe = self._wanted(query) or RecipeRef("?")
+            message = f"cannot read the running recipe: {exc}"
+            return failed(machine.machine_id, recipe, CODE_NOT_CONFIRMED, message), GateDecision(
+                GateAction.SWITCH, message, recipe
+            )
+        decision = gate_decision(machine.machine_id, query.product, self.service.products, active)
+        if decision.action is GateAction.RELEASE:
+            if decision.recipe is None:
+                return None, decision
+            return succeeded(
+                machine.machine_id, decision.recipe, f"{decision.recipe.name} already active"
+            ), decision
+        assert decision.recipe is not None
+        bound.info(
+            "boundary.switching",
+            recipe=decision.recipe.name,
+            revision=decision.recipe.revision,
+            running=active.name if active else None,
+        )
+        # The boards ahead are the old product's: they finish first whatever the interlock
+        # policy says (the switch is due now; this board cannot start before them anyway).
+        besides = [ident for ident in (query.board_id, query.barcode) if ident]
+        outcome = await self.service.activate_locked(machine, decision.recipe, "finish_board", besides)
+        return outcome, decision
+
+    def _wanted(self, query: WorkOrderQuery) -> RecipeRef | None:
+        recipes = self.service.products.get(query.product or "", {})
+        return recipes.get(query.machine)
+
+    async def _record(self, machine_id: str, product: str | None, outcome: Outcome | None) -> None:
+        async with self._changed:
+            self._seq += 1
+            self._history.append(Admission(self._seq, machine_id, product, outcome))
+            self._changed.notify_all()
+
+    async def wait_switched(self, machine_id: str, product: str, recipe: RecipeRef, since: int) -> Outcome:
+        """The outcome of the machine's switch to ``product`` at its first board of it after
+        admission number ``since``; a failure after the service's ``drain_timeout``."""
+        found: list[Outcome] = []
+
+        def done() -> bool:
+            outcome = switch_outcome(self._history, machine_id, product, recipe, since)
+            if outcome is not None:
+                found.append(outcome)
+            return outcome is not None
+
+        timeout = self.service.drain_timeout
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(done)
+        except TimeoutError:
+            message = f"no board of {product} reached the machine within {timeout:g} s"
+            log.warning("boundary.not_reached", machine=machine_id, product=product, timeout=timeout)
+            return failed(machine_id, recipe, CODE_BOUNDARY_NOT_REACHED, message)
+        return found[-1]
+
+
+__all__ = [
+    "Admission",
+    "BoardGate",
+    "GateAction",
+    "GateDecision",
+    "gate_decision",
+    "recipe_matches",
+    "switch_outcome",
+]
