@@ -50,6 +50,14 @@ demo: venv
 bench: venv services
 	$(PY) bench/run_all.py
 
+# The soak (bench/soak.py): 100 simulated machines through `linegate run` for 10 minutes, the
+# gateway's RSS over time. Not part of `make test` or `make bench`.
+# SOAK_ARGS="--seconds 120 --machines 50 --time-scale 40 --json soak.json"
+.PHONY: soak
+soak: venv
+	bash scripts/ensure-services.sh
+	$(PY) bench/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -f native/*.c native/*.so native/*.html
