@@ -305,9 +305,12 @@ async def start_guarded_server(
         reader = asyncio.StreamReader(loop=loop)
         return asyncio.StreamReaderProtocol(reader, client_connected, loop=loop)  # type: ignore[arg-type]
 
-    # A deep accept queue: in a burst the guard, not the kernel, decides who gets in; a full
-    # queue would drop a legitimate peer's SYN and cost it a 1 s retransmit.
-    kwargs.setdefault("backlog", 1024)
+    # asyncio accepts up to `backlog` sockets per loop turn, each with a short-lived task and a
+    # descriptor until the guard has closed it: the backlog bounds what a burst costs at once.
+    # A short queue makes the kernel drop SYNs in a burst instead, which costs every peer (the
+    # legitimate one too) a retransmit of 1 s and more: 512 takes a burst of 1,000 in two turns
+    # while keeping the descriptors of one turn well below select()'s 1024 (proton's reactor).
+    kwargs.setdefault("backlog", 512)
     if kwargs.get("ssl") is not None and guard.limits.handshake_timeout is not None:
         kwargs.setdefault("ssl_handshake_timeout", guard.limits.handshake_timeout)
     return await loop.create_server(guard.wrap(streams), host, port, **kwargs)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import gc
 import socket
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: Upper bound of any wait; the deadlines under test are a fraction of it.
 WAIT = 10.0
@@ -83,31 +83,60 @@ def never_reading_socket(port: int) -> socket.socket:
     return sock
 
 
-@dataclass
+# The attacker runs in its own process, as it would on the network: its 1,000 sockets must not
+# count against this process's file descriptors (proton's reactor uses select(), which fails on
+# descriptors >= 1024).
+_BURST_SCRIPT = """
+import errno, socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for _ in range(count):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    code = sock.connect_ex(("127.0.0.1", port))
+    if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
+        sys.exit(f"burst connect failed: {errno.errorcode.get(code, code)}")
+    held.append(sock)
+print("fired", flush=True)
+sys.stdin.read()  # hold every socket open until the test closes our stdin
+"""
+
+
 class Burst:
-    """``count`` non-blocking connection attempts to one port, made as fast as the kernel takes
-    them, and held open (silent) until :meth:`close`."""
+    """``count`` non-blocking connection attempts to one port from a child process, made as
+    fast as the kernel takes them, and held open (silent) until :meth:`close`."""
 
-    port: int
-    count: int = BURST
-    sockets: list[socket.socket] = field(default_factory=list)
+    def __init__(self, port: int, count: int = BURST) -> None:
+        self.port = port
+        self.count = count
+        self._process: asyncio.subprocess.Process | None = None
 
-    def fire(self) -> None:
-        """Start every connection attempt (EINPROGRESS: the accept side runs in the loop)."""
-        for _ in range(self.count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            code = sock.connect_ex(("127.0.0.1", self.port))
-            if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
-                sock.close()
-                raise OSError(code, f"burst connect failed: {errno.errorcode.get(code, code)}")
-            self.sockets.append(sock)
+    async def fire(self) -> None:
+        """Start the attacker and return once it has made every connection attempt."""
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _BURST_SCRIPT,
+            str(self.port),
+            str(self.count),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        async with asyncio.timeout(WAIT):
+            line = await self._process.stdout.readline()
+        if line.strip() != b"fired":
+            raise RuntimeError(f"the burst process failed: {line!r}")
 
-    def close(self) -> None:
-        """Close every burst socket."""
-        for sock in self.sockets:
-            sock.close()
-        self.sockets.clear()
+    async def close(self) -> None:
+        """Close every burst socket (the attacker exits)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        async with asyncio.timeout(WAIT):
+            await process.wait()
 
 
 @dataclass

@@ -49,9 +49,10 @@ from protocols.cfx.messages import (
 from protocols.cfx.requests import make_response, not_supported_response
 from protocols.cfx.transport.amqp10 import body_bytes, content_encoding_of, envelope_message
 from protocols.cfx.transport.proton_bridge import ProtonBridge
-from protocols.cfx.transport.security import SecurityGate, ServerSecurity
+from protocols.cfx.transport.security import GATE_LIMITS, SecurityGate, ServerSecurity
 from protocols.cfx.transport.wire import decode_payload
 from protocols.errors import LocalProtocolError, ProtocolError
+from protocols.transport.guard import PeerLimits
 
 __all__ = ["CFXListener", "RequestHandler"]
 
@@ -201,6 +202,8 @@ class CFXListener:
             responses; defaults to ``amqp[s]://<host>:<port>``.
         event_addresses: node addresses where other endpoints may publish events to us.
         security: TLS and SASL PLAIN settings; with credentials, unauthenticated peers are refused.
+        limits: what the listener tolerates from peers (connection cap, handshake deadline,
+            bounded writes); a peer past them is dropped and logged (``peer.dropped``).
 
     Register handles with :meth:`add_handle`, before or after entering ``async with``.
     ``async for envelope in listener`` yields the events published to ``event_addresses``.
@@ -214,8 +217,10 @@ class CFXListener:
         advertised_uri: str | None = None,
         event_addresses: Iterable[str] = (),
         security: ServerSecurity | None = None,
+        limits: PeerLimits = GATE_LIMITS,
     ) -> None:
         self.host = host
+        self.limits = limits
         self.port = port
         self.security = security or ServerSecurity()
         self._advertised_uri = advertised_uri
@@ -280,15 +285,11 @@ class CFXListener:
         self._bridge = ProtonBridge(self._side, name=f"cfx-listener[{self.host}:{self.port}]")
         self._side.bridge = self._bridge
         await self._bridge.start()
-        bridge = self._bridge
-        if self.security.enabled:
-            # TLS and SASL PLAIN are terminated in asyncio; proton gets the authenticated stream.
-            self._gate = SecurityGate(self.security, bridge)
-            self.port = await self._gate.start(self.host, self.port)
-        else:
-            url = f"amqp://{self.host}:{self.port}"
-            self._side.acceptor = await bridge.run_in_reactor(lambda: bridge.container.listen(url))
-            self.port = await bridge.run_in_reactor(lambda: _widen_backlog(self._side.acceptor))
+        # Every peer comes in through the asyncio gate, which enforces the peer limits and
+        # terminates TLS and SASL PLAIN when configured; proton gets the admitted stream only.
+        self._gate = SecurityGate(self.security, self._bridge, limits=self.limits)
+        self.port = await self._gate.start(self.host, self.port)
+        self._gate.guard.server = f"cfx-listener[{self.host}:{self.port}]"
         log.info("listen.complete", uri=self.uri, handles=sorted(self._hosted))
         return self
 
@@ -433,16 +434,3 @@ class CFXListener:
                 request, responder=handle, message="Handler returned no CFX message"
             )
         return make_response(request, body_out, responder=handle)
-
-
-# proton listens with a backlog of 10: a burst of requesters (each request is a new connection,
-# reference §2.4) overflows it and the kernel drops SYNs, which costs the client a 1 s retry.
-LISTEN_BACKLOG = 256
-
-
-def _widen_backlog(acceptor: Any) -> int:
-    """Reactor thread: raise the listening socket's backlog; return its port."""
-    # proton keeps the listening socket as the acceptor selectable's delegate.
-    sock = acceptor._selectable._delegate
-    sock.listen(LISTEN_BACKLOG)
-    return int(sock.getsockname()[1])

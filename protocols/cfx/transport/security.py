@@ -7,6 +7,10 @@ credentials or TLS, a small asyncio front door terminates TLS and runs the SASL 
 (sasl-mechanisms, sasl-init, sasl-outcome; AMQP 1.0 part 5.3), then hands the authenticated
 AMQP byte stream to proton over a socket pair. A peer that does not authenticate never reaches
 proton.
+
+The gate also stands in front of a plain listener (no TLS, no credentials): it is where the
+listener's :class:`~protocols.transport.PeerLimits` hold (connection cap, handshake deadline,
+bounded writes), which proton's own acceptor has no way to enforce.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ from proton import UNDESCRIBED, Array, Data, Described, SSLDomain, Transport, sy
 from proton.handlers import IOHandler
 
 from protocols.errors import RemoteProtocolError, TransportError
+from protocols.transport.guard import PeerGuard, PeerLimits, guard_of, start_guarded_server
 
 _UNDESCRIBED: Any = UNDESCRIBED  # proton's stubs type the marker as a Constant, not AMQP data
 
 if TYPE_CHECKING:
     from protocols.cfx.transport.proton_bridge import ProtonBridge
 
-__all__ = ["ServerSecurity", "TLSFiles", "client_ssl_domain"]
+__all__ = ["GATE_LIMITS", "ServerSecurity", "TLSFiles", "client_ssl_domain"]
 
 log = structlog.get_logger("linegate.cfx.security")
 
@@ -49,6 +54,12 @@ SASL_AUTH_FAILED: Final = 1
 MAX_SASL_FRAME: Final = 512
 # How long a peer may take to authenticate before we drop it.
 HANDSHAKE_TIMEOUT: Final = 10.0
+
+#: What the listener tolerates. A CFX requester opens one connection per request (reference
+#: §2.4), so a line controller's changeover is a burst of short connections: the cap is wide,
+#: the handshake deadline is the TLS + SASL one. No idle deadline: an event publisher's
+#: connection may be quiet for long.
+GATE_LIMITS = PeerLimits(max_connections=256, handshake_timeout=HANDSHAKE_TIMEOUT, idle_timeout=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,19 +175,35 @@ def _parse_sasl_init(frame: bytes) -> tuple[str, bytes]:
 
 
 class SecurityGate:
-    """The asyncio front door: TLS, then SASL, then a socket pair into the proton reactor."""
+    """The asyncio front door: TLS, then SASL, then a socket pair into the proton reactor.
 
-    def __init__(self, security: ServerSecurity, bridge: ProtonBridge) -> None:
+    Args:
+        security: TLS and credentials (both optional).
+        bridge: the proton reactor admitted peers are handed to.
+        limits: what the gate tolerates from peers (``peer.dropped`` past them).
+        name: the server's name in log lines.
+    """
+
+    def __init__(
+        self,
+        security: ServerSecurity,
+        bridge: ProtonBridge,
+        *,
+        limits: PeerLimits = GATE_LIMITS,
+        name: str = "cfx-listener",
+    ) -> None:
         self._security = security
         self._bridge = bridge
         self._server: asyncio.Server | None = None
         self._pumps: set[asyncio.Task[None]] = set()
         self.refused = 0
+        #: Enforces ``limits``; its ``dropped`` counts the peers dropped, by reason.
+        self.guard = PeerGuard(name, "cfx.listener", limits)
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` and return the bound port."""
-        self._server = await asyncio.start_server(
-            self._serve, host, port, ssl=self._security.server_context()
+        self._server = await start_guarded_server(
+            self.guard, self._serve, host, port, ssl=self._security.server_context()
         )
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -190,8 +217,11 @@ class SecurityGate:
                 admitted = await self._handshake(reader, writer)
             if not admitted:
                 self.refused += 1
-                log.warning("sasl.refused", peer=peer)
+                log.warning("sasl.refused", server=self.guard.server, peer=peer)
                 return
+            guard = guard_of(getattr(writer, "transport", None))
+            if guard is not None:
+                guard.established()
             await self._splice(reader, writer)
         except (
             OSError,
