@@ -330,6 +330,10 @@ class CFXPublisher:
                 confirm.exception()
             return
         del self._unconfirmed[tag]
+        if self.mandatory and self._link is not None:  # the entry _send_loop made for returns
+            returns = self._link.raw.message_id_delivery_tag
+            if returns.get(message.message_id) == tag:
+                del returns[message.message_id]
         error: PublishError | None = None
         if confirm.cancelled():
             error = PublishError(f"confirm of message {message.message_id} was cancelled")
