@@ -11,7 +11,14 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pamqp.common import FieldTable
 
-from protocols.cfx.transport import Backoff, CFXPublisher, PublishError, PublishReturned, RawMessage
+from protocols.cfx.transport import (
+    Backoff,
+    CFXPublisher,
+    PublisherClosed,
+    PublishError,
+    PublishReturned,
+    RawMessage,
+)
 from tests.protocols.cfx_transport.conftest import BROKER_URL, Broker, BrokerNames
 from tests.support.tcpproxy import TcpProxy
 
@@ -124,3 +131,37 @@ async def test_an_unroutable_mandatory_message_is_returned_not_dropped(
         unroutable[0].message_id,
         unroutable[2].message_id,
     ]
+
+
+async def test_close_lets_messages_on_the_wire_be_confirmed(broker: Broker) -> None:
+    """Closing right after a submit run waits for the confirms of what was written: every
+    message is confirmed, none fails with PublisherClosed."""
+    queue = await bound_queue(broker)
+    sent = messages(500)
+    async with CFXPublisher(BROKER_URL, exchange=broker.names.exchange, window=64) as publisher:
+        await publisher.wait_connected(10)
+        futures = [
+            await publisher.submit_raw(m.body, routing_key=m.routing_key, message_id=m.message_id)
+            for m in sent
+        ]
+        assert not all(future.done() for future in futures)  # the close below has some to wait for
+    await asyncio.gather(*futures)
+    assert (await queue.declare()).message_count == len(sent)
+
+
+async def test_a_cancelled_batch_is_not_sent_and_close_does_not_wait_for_it(names: BrokerNames) -> None:
+    """While the broker is unreachable a cancelled publish leaves nothing behind: close returns
+    without a grace period and a later publish is refused as closed."""
+    publisher = CFXPublisher("amqp://guest:guest@127.0.0.1:1/", exchange=names.exchange, connect_timeout=30)
+    async with publisher:
+        pending = asyncio.create_task(publisher.publish_raw_many(messages(10)))
+        with pytest.raises(TimeoutError):
+            await publisher.wait_connected(0.2)
+        assert not pending.done()
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        async with asyncio.timeout(5):  # far below connect_timeout: no grace while unconnected
+            await publisher.aclose()
+    with pytest.raises(PublisherClosed):
+        await publisher.publish_raw_many(messages(1))
