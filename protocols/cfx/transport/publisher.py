@@ -6,9 +6,10 @@ Each envelope goes to a durable topic exchange (default ``cfx``) with routing ke
 SDK's AMQP 1.0 layout mapped onto 0-9-1 properties).
 
 Delivery is confirmed: publisher confirms are pipelined through a bounded window, so up to
-``window`` messages await their confirm at once and no message waits for another's round trip. :meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When
-the connection drops, every unconfirmed message is sent again after the reconnect, in the order
-it was first submitted and before anything newer (at-least-once, as the SDK's spool; consumers
+``window`` messages await their confirm at once and no message waits for another's round
+trip. :meth:`CFXPublisher.publish` returns once the broker has confirmed, or raises. When the
+connection drops, every unconfirmed message is sent again after the reconnect, in the order it
+was first submitted and before anything newer (at-least-once, as the SDK's spool; consumers
 de-duplicate on UniqueID, reference §2.3), and the reconnect loop sleeps a jittered, capped
 exponential backoff between attempts.
 
@@ -58,6 +59,11 @@ _LINK_ERRORS = (
     ConnectionError,
     OSError,
 )
+
+
+# Bytes handed to the connection's writer at once at most (unless one message is larger), so
+# heartbeats and other channels' frames are not stuck behind a window of large messages.
+_MAX_WRITE = 1 << 20
 
 
 class PublishError(TransportError):
@@ -376,14 +382,17 @@ class CFXPublisher:
             if raw.is_closed:
                 return  # the close callbacks mark the link broken; the supervisor takes over
             parts: list[bytes] = []
-            while queue and len(unconfirmed) < window:
+            size = 0
+            while queue and len(unconfirmed) < window and size < _MAX_WRITE:
                 message = queue.popleft()
                 if message.batch.future.done():  # the caller cancelled: nobody wants it sent
                     self._settle(message.batch, None)
                     continue
-                parts.append(
-                    framer.encode(message.routing_key, message.message_id, message.timestamp, message.body)
+                frames = framer.encode(
+                    message.routing_key, message.message_id, message.timestamp, message.body
                 )
+                parts.append(frames)
+                size += len(frames)
                 # The channel numbers deliveries; its reader resolves the future it keeps per tag.
                 raw.delivery_tag += 1
                 tag = raw.delivery_tag

@@ -165,3 +165,16 @@ async def test_a_cancelled_batch_is_not_sent_and_close_does_not_wait_for_it(name
             await publisher.aclose()
     with pytest.raises(PublisherClosed):
         await publisher.publish_raw_many(messages(1))
+
+
+async def test_large_messages_are_split_into_body_frames_the_broker_accepts(broker: Broker) -> None:
+    """Bodies larger than the negotiated frame size, more than one write's worth in a run:
+    the broker reassembles each one exactly."""
+    queue = await bound_queue(broker)
+    sent = [
+        RawMessage(bytes([n]) * (400_000 + n), f"{SOURCES[0]}.CFX.Heartbeat", f"big-{n}") for n in range(6)
+    ]
+    async with CFXPublisher(BROKER_URL, exchange=broker.names.exchange) as publisher:
+        await publisher.publish_raw_many(sent)
+    got = [await queue.get(timeout=5) for _ in sent]
+    assert [(m.message_id, m.body) for m in got] == [(m.message_id, m.body) for m in sent]
