@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from gateway.boundary import BoardGate
 from gateway.config import RecipeRef
 from gateway.demo import PRODUCTS, host_handles, line_runtimes
 from gateway.http import HttpServer, SseSink
@@ -177,6 +178,7 @@ async def wire_gateway(
     products: Mapping[str, Mapping[str, RecipeRef]] = PRODUCTS,
     connect_timeout: float = 30.0,
     start_source: bool = True,
+    changeover_at: str = "now",
 ) -> LinegateGateway:
     """Build and start a gateway against a running line; it stops when ``stack`` closes.
 
@@ -188,6 +190,9 @@ async def wire_gateway(
         products: product → machine id → recipe, for ``recipes.changeover``.
         connect_timeout: seconds for every adapter to connect.
         start_source: start the line's board source once every adapter is connected.
+        changeover_at: ``"now"``, or ``"boundary"`` to hold every board on its machine's
+            vertical channel until the machine runs the board's product recipe (as
+            ``[changeover] at = "boundary"`` does for ``linegate run``).
 
     Returns:
         The handles to the running gateway.
@@ -199,7 +204,11 @@ async def wire_gateway(
     all_sinks: list[Sink] = [*sinks, sse]
     outbox = await stack.enter_async_context(Outbox(outbox_path, sinks=[s.name for s in all_sinks]))
     runtimes = line_runtimes(line.line, line.events_port, outbox)
-    recipes = RecipeService({r.machine_id: r for r in runtimes}, products, drain_timeout=60)
+    recipes = RecipeService(
+        {r.machine_id: r for r in runtimes}, products, drain_timeout=60, changeover_at=changeover_at
+    )
+    if changeover_at == "boundary":
+        BoardGate(recipes).attach({r.machine_id: r.adapters for r in runtimes})
     listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
     host_handles(listener, runtimes, recipes)
     gateway = Gateway(outbox, runtimes, all_sinks, recipes, listener=listener)
