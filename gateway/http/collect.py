@@ -5,7 +5,8 @@ Per machine (label ``machine``, the config id): link state (Neuron's ``link_stat
 round-trip time, the SEMI E10 state code, active faults and boards in process. For the outbox:
 depth (total and per sink), age of the oldest event and events dropped at the bound. Then the
 figures measured by ``gateway.metrics.Metrics`` (publish-confirm latency histogram and per-sink
-delivery counts) and the SSE fan-out.
+delivery counts) and the SSE fan-out. Last, the peers each kind of server dropped (hostile or
+broken: ``protocols.transport.guard``), by reason.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from adapters.base import AdapterState
 from gateway.metrics import Exposition, Metrics
+from protocols.transport.guard import DROPS
 
 if TYPE_CHECKING:
     from gateway.http.sse import SseSink
@@ -122,6 +124,11 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
             "Event-stream clients dropped for reading too slowly",
             [({}, sse.dropped_clients)],
         )
+    out.counter(
+        "peer_drops_total",
+        "Peers a server dropped: past its connection cap, or too slow to handshake, send or read",
+        [({"server": kind, "reason": reason}, count) for (kind, reason), count in sorted(DROPS.items())],
+    )
     return out.text()
 
 

@@ -36,6 +36,7 @@ from gateway.http import api
 from gateway.http.sse import SseSink
 from gateway.metrics import Metrics
 from protocols.errors import ConfigError
+from protocols.transport.guard import PeerGuard, PeerLimits, guard_of
 
 if TYPE_CHECKING:
     from gateway.config import LineConfig
@@ -48,6 +49,13 @@ STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
 # Seconds a stopping server waits for open requests (a running changeover) before closing them.
 SHUTDOWN_TIMEOUT = 5.0
+#: What the HTTP server tolerates: browsers (a few connections each), Prometheus, the CLI.
+#: A request's head must arrive within 10 s of the connect or of the previous response (slow
+#: headers, idle keep-alive), its body within BODY_TIMEOUT; a client that keeps 256 KiB of
+#: response unread for 10 s (an event stream it stopped reading) is dropped.
+HTTP_LIMITS = PeerLimits(max_connections=128, handshake_timeout=10.0, idle_timeout=None)
+#: Seconds a request body (at most MAX_BODY) may take to arrive once its head has.
+BODY_TIMEOUT = 10.0
 
 
 class HttpServer:
@@ -62,6 +70,9 @@ class HttpServer:
             Without one, ``/api/events`` answers 503.
         metrics: figures measured by ``TimedSink`` wrappers, shown on ``/metrics``.
         line_name: the line's name, shown on the dashboard.
+        limits: what the server tolerates from clients (connection cap, request-head deadline,
+            bounded writes); a client past them is dropped and logged (``peer.dropped``).
+        body_timeout: seconds a request body may take to arrive.
     """
 
     def __init__(
@@ -74,6 +85,8 @@ class HttpServer:
         sse: SseSink | None = None,
         metrics: Metrics | None = None,
         line_name: str | None = None,
+        limits: PeerLimits = HTTP_LIMITS,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("the HTTP token must not be empty")
@@ -89,7 +102,33 @@ class HttpServer:
             max_body=MAX_BODY,
         )
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._lock = asyncio.Lock()
+        self.body_timeout = body_timeout
+        #: Enforces ``limits``; its ``dropped`` counts the clients dropped, by reason.
+        self.guard = PeerGuard(f"http[{host}:{port}]", "http", limits)
+        # Innermost, so that errors_as_json still answers what it raises (408, 413) as JSON.
+        self.app.middlewares.append(self._guard_request)
+
+    @web.middleware
+    async def _guard_request(self, request: web.Request, handler: api.Handler) -> web.StreamResponse:
+        """While a request is handled its head deadline is off; its body has ``body_timeout``
+        to arrive; once answered, the next request's head deadline starts."""
+        guard = guard_of(request.transport)
+        if guard is None:
+            return await handler(request)
+        guard.established()
+        try:
+            if request.can_read_body:
+                try:
+                    async with asyncio.timeout(self.body_timeout):
+                        await request.read()  # cached: the handler's read() returns it
+                except TimeoutError:
+                    guard.drop("body_timeout", timeout=self.body_timeout, path=request.path)
+                    raise web.HTTPRequestTimeout() from None
+            return await handler(request)
+        finally:
+            guard.expect_handshake()
 
     @classmethod
     def from_config(
@@ -148,9 +187,13 @@ class HttpServer:
             try:
                 # Bind the socket ourselves: with port 0 it tells which port the system chose.
                 family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-                sock = socket.create_server((self.host, self.port), family=family, backlog=128)
+                sock = socket.create_server((self.host, self.port), family=family, backlog=512)
+                assert runner.server is not None
                 try:
-                    await web.SockSite(runner, sock).start()
+                    # Not a SockSite: every connection goes through the guard's protocol proxy.
+                    self._server = await asyncio.get_running_loop().create_server(
+                        self.guard.wrap(runner.server), sock=sock, backlog=512
+                    )
                 except BaseException:
                     sock.close()
                     raise
@@ -159,6 +202,7 @@ class HttpServer:
                 raise
             self._runner = runner
             self.port = int(sock.getsockname()[1])
+            self.guard.server = f"http[{self.host}:{self.port}]"
             log.info("http.started", url=self.url)
             return self.url
 
@@ -170,6 +214,9 @@ class HttpServer:
                 return
             if self.sse is not None:
                 self.sse.close()
+            server, self._server = self._server, None
+            if server is not None:
+                server.close()  # no new connections; cleanup below ends the open ones
             await runner.cleanup()
             log.info("http.stopped")
 

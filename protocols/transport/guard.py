@@ -164,6 +164,19 @@ class GuardedProtocol(asyncio.Protocol):
         if idle is not None:
             self._timer = self._loop.call_later(idle, self._check_idle)
 
+    def expect_handshake(self) -> None:
+        """Start the handshake deadline again (HTTP: the next request's head must arrive in time)."""
+        transport = self.transport
+        if self._dropped or transport is None or transport.is_closing():
+            return
+        self._established = False
+        self._cancel_timer()
+        timeout = self.guard.limits.handshake_timeout
+        if timeout is not None and self._counted:
+            self._accepted_at = self._loop.time()
+            self.guard._pending[self] = None  # an idle keep-alive connection may be evicted
+            self._timer = self._loop.call_later(timeout, self._handshake_expired)
+
     def drop(self, reason: str, **context: Any) -> None:
         """Log, count and abort this connection (at most once)."""
         if self._dropped:
