@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from gateway.commands import Subparsers
+from gateway.config import CHANGEOVER_AT
 from gateway.http.client import (
     ApiClient,
     GatewayError,
@@ -47,6 +48,12 @@ def register(subparsers: Subparsers) -> None:
     listing.set_defaults(handler=run_list)
     changeover = commands.add_parser("changeover", help="activate every machine's recipe for a product")
     changeover.add_argument("product", metavar="PRODUCT", help="a product from the line config")
+    changeover.add_argument(
+        "--at",
+        choices=CHANGEOVER_AT,
+        help="now: switch each machine once its boards in process are done; boundary: switch each "
+        "machine when the product's first board reaches it (default: the config's [changeover] at)",
+    )
     add_client_options(changeover, token=True)
     changeover.set_defaults(handler=run_changeover)
     parser.set_defaults(handler=lambda args: _usage(parser))
@@ -145,7 +152,8 @@ def run_list(args: argparse.Namespace) -> int:
 async def _changeover(args: argparse.Namespace, token: str) -> dict[str, Any]:
     progress: Progress | None = None
     async with ApiClient(args.url, token, timeout=660) as client:
-        async for row in client.post_lines("/api/changeover", {"product": args.product}):
+        body = {"product": args.product} if args.at is None else {"product": args.product, "at": args.at}
+        async for row in client.post_lines("/api/changeover", body):
             if row["type"] == "started":
                 progress = Progress(len(row["machines"]), f"changeover to {row['product']}")
             elif row["type"] == "outcome" and progress is not None:

@@ -18,7 +18,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from gateway.config import RecipeRef
+from gateway.config import CHANGEOVER_AT, RecipeRef
 from gateway.http.collect import render_metrics
 from gateway.http.line import LineTracker, line_view
 from gateway.http.sse import KEEPALIVE_SECONDS, SseSink, SubscriptionEnded
@@ -277,32 +277,42 @@ async def activate(request: web.Request) -> web.Response:
 
 
 async def changeover(request: web.Request) -> web.StreamResponse:
-    """Change the whole line over to a product; streams per-machine progress as NDJSON if asked."""
+    """Change the whole line over to a product; streams per-machine progress as NDJSON if asked.
+
+    The body is ``{"product": NAME}``, optionally with ``"at": "now"`` or ``"boundary"`` (each
+    machine switches at the product's first board; the default is the line config's
+    ``[changeover] at``). 200 when every machine confirmed, else 409.
+    """
     require_token(request)
     data = await read_json_object(request)
     product = _text_field(data, "product", required=True)
     assert product is not None
+    at = _text_field(data, "at", required=False)
+    if at is not None and at not in CHANGEOVER_AT:
+        raise ApiError(400, f"'at' must be one of {', '.join(CHANGEOVER_AT)}")
     service = request.app[CONTEXT].gateway.recipes
+    at = at or service.changeover_at
     plan = service.products.get(product)
     if plan is None:
         known = ", ".join(sorted(service.products)) or "none"
         raise ApiError(404, f"no product {product!r}; products: {known}")
     machines = sorted(plan)
     if NDJSON not in request.headers.get("Accept", ""):
-        outcomes = await _finish(service.changeover(product))
-        summary = _summary(product, machines, outcomes)
+        outcomes = await _finish(service.changeover(product, at=at))
+        summary = _summary(product, machines, outcomes, at)
         return json_response(summary, 200 if summary["ok"] else 409)
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-cache"})
     await response.prepare(request)
-    await response.write(orjson.dumps({"type": "started", "product": product, "machines": machines}) + b"\n")
+    started = {"type": "started", "product": product, "at": at, "machines": machines}
+    await response.write(orjson.dumps(started) + b"\n")
 
     async def progress(outcome: Outcome) -> None:
         # The client may have gone; the changeover carries on regardless.
         with contextlib.suppress(ConnectionError):
             await response.write(orjson.dumps({"type": "outcome", **outcome_json(outcome)}) + b"\n")
 
-    outcomes = await _finish(service.changeover(product, progress=progress))
-    await response.write(orjson.dumps({"type": "done", **_summary(product, machines, outcomes)}) + b"\n")
+    outcomes = await _finish(service.changeover(product, progress=progress, at=at))
+    await response.write(orjson.dumps({"type": "done", **_summary(product, machines, outcomes, at)}) + b"\n")
     await response.write_eof()
     return response
 
@@ -319,9 +329,10 @@ async def _finish(operation: Coroutine[Any, Any, T]) -> T:
     return await asyncio.shield(task)
 
 
-def _summary(product: str, machines: list[str], outcomes: list[Outcome]) -> dict[str, Any]:
+def _summary(product: str, machines: list[str], outcomes: list[Outcome], at: str) -> dict[str, Any]:
     return {
         "product": product,
+        "at": at,
         "machines": machines,
         "ok": all(o.ok for o in outcomes),
         "outcomes": [outcome_json(o) for o in outcomes],

@@ -298,7 +298,12 @@ async def test_changeover_streams_progress_per_machine(
     ) as response:
         assert response.status == 200
         rows = [orjson.loads(row) async for row in response.content if row.strip()]
-    assert rows[0] == {"type": "started", "product": "PCB-B", "machines": ["aoi1", "oven1", "printer1"]}
+    assert rows[0] == {
+        "type": "started",
+        "product": "PCB-B",
+        "at": "now",
+        "machines": ["aoi1", "oven1", "printer1"],
+    }
     outcomes = {r["machine"]: r for r in rows[1:-1]}
     assert all(r["type"] == "outcome" for r in rows[1:-1]) and outcomes.keys() == {
         "aoi1",
