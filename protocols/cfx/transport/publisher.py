@@ -469,7 +469,9 @@ class CFXPublisher:
             with contextlib.suppress(Exception):
                 await connection.close()
             return None
-        if not isinstance(raw, aiormq.Channel):
+        if not isinstance(raw, aiormq.Channel):  # the frames are written to aiormq's writer
+            with contextlib.suppress(Exception):
+                await connection.close()
             raise LocalProtocolError(
                 f"aio-pika's channel runs on {type(raw).__name__}, not an aiormq.Channel"
             )
