@@ -59,6 +59,18 @@ async def topology(request: pytest.FixtureRequest) -> AsyncIterator[Topology]:
         await connection.close()
 
 
+class CountingBackoff(Backoff):
+    """The publisher's backoff, which also wakes a waiter after each failed connect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__(base=0.05, cap=0.2)
+        self.failed = asyncio.Event()
+
+    def next_delay(self) -> float:
+        self.failed.set()
+        return super().next_delay()
+
+
 class Received:
     """UniqueIDs consumed from the queue in arrival order, with a wait on a condition."""
 
@@ -105,8 +117,9 @@ class Watched:
 async def test_a_cut_mid_batch_loses_nothing_and_keeps_per_source_order(
     topology: Topology, tmp_path: Path
 ) -> None:
-    """Several pipelined batches are on the wire when the connection drops; after the reconnect
-    every event arrives, the first copy of each in its source's order, and the outbox is empty."""
+    """Several pipelined batches are on the wire when the connection drops, and the broker stays
+    unreachable for a failed reconnect attempt (backoff); once it is back every event arrives,
+    the first copy of each in its source's order, and the outbox is empty."""
     received = Received()
     await topology.queue.consume(received.on_message)
     events = [item(SOURCES[n % 3], n) for n in range(4000)]
@@ -115,15 +128,15 @@ async def test_a_cut_mid_batch_loses_nothing_and_keeps_per_source_order(
         TcpProxy("127.0.0.1", 5672) as proxy,
     ):
         url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
-        async with CFXPublisher(
-            url, exchange=topology.exchange, window=128, backoff=Backoff(0.05, 0.2)
-        ) as pub:
+        backoff = CountingBackoff()
+        async with CFXPublisher(url, exchange=topology.exchange, window=128, backoff=backoff) as pub:
             draining = asyncio.create_task(drain(outbox, AmqpSink(pub), batch_size=100, retry_base=0.05))
             try:
                 await outbox.put_many(events)
                 await received.wait_until(lambda: len(received.ids) >= 500)
                 assert outbox.depth("amqp") > 1000  # still mid-drain
                 proxy.cut()
+                await asyncio.wait_for(backoff.failed.wait(), 10)  # a reconnect was refused
                 proxy.restore()
                 await asyncio.wait_for(outbox.wait_empty(), 30)
             finally:
