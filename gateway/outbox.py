@@ -336,11 +336,14 @@ class Outbox:
     def _insert_all(self, items: list[OutboxItem], now: float) -> list[int | BaseException]:
         # Nothing has to make room: two executemany calls instead of two statements per event.
         # Inside BEGIN IMMEDIATE this connection is the only writer, so the next sequence numbers
-        # are the AUTOINCREMENT counter's next ones (it never reuses a number, as the column's own
-        # assignment would not either).
+        # follow the AUTOINCREMENT counter (never reusing a number, as the column's own
+        # assignment would not) and the largest stored one.
         db = self.db
-        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        first = (row[0] if row else 0) + 1
+        (last,) = db.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+            " coalesce((SELECT max(seq) FROM events), 0))"
+        ).fetchone()
+        first = last + 1
         seqs = range(first, first + len(items))
         db.executemany(
             "INSERT INTO events (seq, source, message_name, unique_id, priority, created, payload)"

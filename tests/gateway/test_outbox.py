@@ -31,6 +31,20 @@ async def test_put_returns_after_commit_and_survives_reopen(tmp_path: Path) -> N
         assert [e.seq for e in batch] == seqs
 
 
+async def test_sequence_numbers_are_never_reused(tmp_path: Path) -> None:
+    """After every event was delivered and removed, new ones (one group commit, a reopen, the
+    overflow path) still get numbers above all earlier ones, so no sink confuses them."""
+    path = tmp_path / "outbox.sqlite"
+    async with Outbox(path, sinks=["amqp"]) as outbox:
+        first = await outbox.put_many(item("A", n) for n in range(3))
+        outbox.ack("amqp", first)
+        assert outbox.depth() == 0
+        second = await outbox.put_many(item("A", n) for n in range(3, 5))
+    async with Outbox(path, sinks=["amqp"], max_events=2) as outbox:
+        third = await outbox.put_many(item("A", n) for n in range(5, 7))  # drops 3 and 4 to make room
+    assert first + second + third == list(range(first[0], first[0] + 7))
+
+
 async def test_concurrent_puts_share_a_transaction_and_keep_order(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.sqlite", sinks=["amqp"]) as outbox:
         seqs = await asyncio.gather(*(outbox.put(item("A", n)) for n in range(200)))
