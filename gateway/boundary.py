@@ -183,9 +183,13 @@ class BoardGate:
         gate, with no time limit (the gate bounds its own waits); return the gated machines."""
         for machine_id, candidates in adapters.items():
             for adapter in candidates:
-                if isinstance(adapter, HermesSupervisoryAdapter) and machine_id in self.service.machines:
+                machine = self.service.machines.get(machine_id)
+                if isinstance(adapter, HermesSupervisoryAdapter) and machine is not None:
                     adapter.work_orders = self.admit
                     adapter.plan_timeout = None
+                    # Work the gateway derives for the machine starts when a board is released,
+                    # so its WorkStarted names the recipe the board is built on.
+                    machine.defer_work_to_release()
                     self._gated.add(machine_id)
         return sorted(self._gated)
 
@@ -206,6 +210,14 @@ class BoardGate:
         if outcome is not None and not outcome.ok:
             bound.warning("boundary.board_held", recipe=outcome.recipe.name, reason=outcome.result.message)
             raise WorkOrderWithheld(f"board {board} held: {outcome.result.message}")
+        # The outcome's recipe is the one read back after a switch.
+        built_on = outcome.recipe if outcome is not None else None
+        await machine.released(
+            query.board_id,
+            query.barcode,
+            built_on.name if built_on else None,
+            built_on.revision if built_on else None,
+        )
         bound.info(
             "boundary.board_released",
             recipe=decision.recipe.name if decision.recipe else None,
@@ -227,11 +239,10 @@ class BoardGate:
             )
         decision = gate_decision(machine.machine_id, query.product, self.service.products, active)
         if decision.action is GateAction.RELEASE:
-            if decision.recipe is None:
+            if decision.recipe is None or active is None:
                 return None, decision
-            return succeeded(
-                machine.machine_id, decision.recipe, f"{decision.recipe.name} already active"
-            ), decision
+            running = RecipeRef(active.name, active.revision)  # as read back from the machine
+            return succeeded(machine.machine_id, running, f"{active.name} already active"), decision
         assert decision.recipe is not None
         bound.info(
             "boundary.switching",

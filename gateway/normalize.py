@@ -131,12 +131,17 @@ class MachineNormalizer:
         handle: the machine's CFX handle.
         synthesize_work: start work when a board arrives and complete it when it leaves, for
             machines whose protocol reports no work of its own.
+        defer_work_start: with ``synthesize_work``, start the work when a WorkStarted
+            observation says so (the product-boundary gate releases the board then, after any
+            recipe switch, so WorkStarted names the recipe it is built on) instead of on
+            arrival; a board that leaves without one gets its work started as it leaves.
         state: the state before the first observation; ``None`` = unknown (the first
             StationStateChanged then says NST with an unknown OldStateDuration).
     """
 
     handle: str
     synthesize_work: bool = False
+    defer_work_start: bool = False
     state: ResourceState | None = None
     state_since: datetime | None = None
     faults: dict[str, _ActiveFault] = field(default_factory=dict)
@@ -266,7 +271,7 @@ class MachineNormalizer:
                 lane=o.lane,
             )
         ]
-        if self.synthesize_work:
+        if self.synthesize_work and not self.defer_work_start:
             out.append(self._start(board, (None, None)))
         return out
 
@@ -275,6 +280,10 @@ class MachineNormalizer:
         out: list[CFXMessage] = []
         if board is not None:
             self.present.remove(board)
+            if board.tx is None and self.synthesize_work and self.defer_work_start:
+                # Never released through the gate (it was not asked, or we missed it): the
+                # board's work is still reported, as it leaves.
+                out.append(self._start(board, (None, None)))
             if board.tx is not None and not board.finished and self.synthesize_work:
                 out.append(self._complete(board, obs.WorkResult.COMPLETED))
             self.departed.append(board)

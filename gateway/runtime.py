@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from adapters.base import Adapter
-from adapters.observations import Observation
+from adapters.observations import Observation, WorkStarted
 from gateway.normalize import MachineNormalizer
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.recipes import RecipeService
@@ -110,6 +110,27 @@ class MachineRuntime:
             for tx in self.normalizer.transactions.values()
             if tx.board_id not in besides and tx.barcode not in besides
         )
+
+    def defer_work_to_release(self) -> None:
+        """Work the gateway synthesizes for this machine starts when the board gate releases
+        the board (``released``), not when the board arrives (see ``MachineNormalizer``)."""
+        self.normalizer.defer_work_start = self.normalizer.synthesize_work
+
+    async def released(
+        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+    ) -> None:
+        """The board gate let a board into the machine on ``recipe`` (None: as it runs): start
+        its synthesized work now. Nothing to do where the machine reports its own work."""
+        if self.normalizer.defer_work_start:
+            started = WorkStarted(
+                machine=self.machine_id,
+                at=datetime.now(UTC),
+                board_id=board_id,
+                barcode=barcode,
+                recipe=recipe,
+                revision=revision,
+            )
+            await self.record(started)
 
     async def wait_idle(self, besides: Collection[str] = ()) -> None:
         """Return once no board is in process (boards named in ``besides`` aside)."""

@@ -5,7 +5,7 @@ configured as ``linegate run`` does it, with ``[changeover] at = "boundary"``. T
 requested while boards of the first product are still in the line. What each simulated machine
 itself recorded (the recipe in its own WorkStarted, the product type the board carries) must
 show every board built on its own product's recipe at every machine, and every board made must
-leave the line.
+leave the line. The CFX WorkStarted the gateway publishes for each board names that recipe too.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aio_pika
+import orjson
 import pytest
 
 from gateway.assemble import start_gateway
@@ -115,6 +116,7 @@ async def test_a_changeover_during_flow_builds_every_board_on_its_products_recip
             outcomes = await asyncio.wait_for(gateway.recipes.changeover(NEW), 90)
 
             await asyncio.wait_for(line.wait_departed(2 * PER_PRODUCT), 90)
+            await asyncio.wait_for(gateway.outbox.wait_delivered("file"), 30)
         finally:
             stop.set()
             await asyncio.wait_for(running, 60)
@@ -146,3 +148,15 @@ async def test_a_changeover_during_flow_builds_every_board_on_its_products_recip
             if recipe != products[product][machine_id].name:
                 wrong.append((board_id, product, recipe))
         assert not wrong, f"{machine_id} built boards on the wrong recipe: {wrong}"
+    # What MES sees: each machine's CFX WorkStarted per board names the recipe it was built on.
+    product_of = {b.board_id: b.product_type_id for b in line.sink.received}
+    handles = {config.machine(m).handle: m for m in machines}
+    published: dict[str, dict[str, str]] = collections.defaultdict(dict)
+    for row in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        envelope = orjson.loads(row)
+        if envelope["MessageName"] == "CFX.Production.WorkStarted" and envelope["Source"] in handles:
+            body = envelope["MessageBody"]
+            published[handles[envelope["Source"]]][body["HermesIdentifier"]] = body["RecipeName"]
+    for machine_id in machines:
+        expected = {b: products[p][machine_id].name for b, p in product_of.items() if p is not None}
+        assert published[machine_id] == expected, f"{machine_id}: CFX WorkStarted names other recipes"
