@@ -309,6 +309,11 @@ def check_line(config: LineConfig) -> None:
     for index, machine in enumerate(config.machines):
         build_adapter(config, machine, index)
     build_trackers(config)
+    # TLS files are read now, so a missing or malformed one is reported with its key path.
+    if config.amqp is not None and config.amqp.tls is not None:
+        config.amqp.tls.context(path=config.path, where="amqp.tls")
+    if config.mqtt is not None and config.mqtt.tls is not None:
+        config.mqtt.tls.context(path=config.path, where="mqtt.tls")
 
 
 async def start_gateway(
@@ -336,8 +341,14 @@ async def start_gateway(
         url = config.amqp.url
         if config.amqp.password is not None:
             url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+        tls = config.amqp.tls
         publisher = await stack.enter_async_context(
-            CFXPublisher(url, exchange=config.amqp.exchange, gzip=config.amqp.gzip)
+            CFXPublisher(
+                url,
+                exchange=config.amqp.exchange,
+                gzip=config.amqp.gzip,
+                ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,
+            )
         )
         sinks.append(AmqpSink(publisher))
     if config.mqtt is not None:
@@ -346,12 +357,14 @@ async def start_gateway(
             if config.mqtt.password
             else None
         )
+        mqtt_tls = config.mqtt.tls
         mqtt = MqttSink(
             config.mqtt.host,
             config.mqtt.port,
             username=config.mqtt.username,
             password=password,
             topic_prefix=config.mqtt.topic_prefix,
+            tls_context=mqtt_tls.context(path=config.path, where="mqtt.tls") if mqtt_tls else None,
         )
         stack.push_async_callback(mqtt.aclose)
         sinks.append(mqtt)

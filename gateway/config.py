@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ CHANGEOVER_AT = ("now", "boundary")  # when a line changeover switches each mach
 OVERFLOW = ("drop_oldest_bulk", "refuse_new")
 DURABILITY = ("process", "power")
 SECRET_KEYS = ("password", "token")
+TLS_KEYS = {"ca_file", "cert_file", "key_file", "key_password_env", "key_password_file", "verify_hostname"}
 # CFX handles follow Vendor.Model.Instance (reference cfx.md §2.5); keep them to [A-Za-z0-9_.-].
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2,}$")
 MACHINE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -57,24 +59,82 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS to a broker (``[amqp.tls]``, ``[mqtt.tls]``).
+
+    Args:
+        ca_file: PEM trust anchors that verify the broker; the system's when omitted.
+        cert_file: PEM client certificate (mutual TLS), with ``key_file``.
+        key_file: PEM private key of ``cert_file``.
+        key_password: where the key's password is read from, if the key is encrypted.
+        verify_hostname: check the broker's certificate names the host dialled (default on).
+    """
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    key_password: Secret | None = None
+    verify_hostname: bool = True
+
+    def context(self, *, path: str, where: str) -> ssl.SSLContext:
+        """A client TLS context that verifies the broker as configured.
+
+        Raises:
+            ConfigError: a file is missing or not PEM of the right kind (names the key path,
+                e.g. ``amqp.tls.ca_file``), or the key's password is unreadable.
+        """
+        for key, file in (
+            ("ca_file", self.ca_file),
+            ("cert_file", self.cert_file),
+            ("key_file", self.key_file),
+        ):
+            if file is not None and not Path(file).is_file():
+                raise ConfigError(f"{file} does not exist or is not a file", path=path, key=f"{where}.{key}")
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot load CA file {self.ca_file}: {exc}", path=path, key=f"{where}.ca_file"
+            ) from None
+        context.check_hostname = self.verify_hostname
+        if self.cert_file is not None:
+            password = (
+                self.key_password.resolve(path=path, key=f"{where}.key_password")
+                if self.key_password is not None
+                else None
+            )
+            try:
+                context.load_cert_chain(self.cert_file, self.key_file, password)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"cannot load client certificate {self.cert_file} with key {self.key_file}: {exc}",
+                    path=path,
+                    key=f"{where}.cert_file",
+                ) from None
+        return context
+
+
+@dataclass(frozen=True, slots=True)
 class AmqpConfig:
-    """The northbound AMQP 0-9-1 publisher."""
+    """The northbound AMQP 0-9-1 publisher (TLS with an ``amqps://`` url)."""
 
     url: str
     exchange: str = "cfx"
     gzip: bool = False
     password: Secret | None = None
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
-    """The MQTT mirror of the event stream."""
+    """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then)."""
 
     host: str
     port: int = 1883
     username: str | None = None
     password: Secret | None = None
     topic_prefix: str = "cfx"
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,17 +522,23 @@ def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
         return None
     t = r.table(data, "amqp", "")
     r.no_secrets(t, "amqp")
-    r.only(t, "amqp", {"url", "exchange", "gzip", "password_env", "password_file"})
+    r.only(t, "amqp", {"url", "exchange", "gzip", "password_env", "password_file", "tls"})
     url = r.text(t, "url", "amqp")
     if not url.startswith(("amqp://", "amqps://")):
         raise r.fail("amqp.url", f"must start with amqp:// or amqps://, not {url!r}")
     if re.match(r"^amqps?://[^/@]*:[^/@]*@", url):
         raise r.fail("amqp.url", "must not contain a password; use amqp.password_env or amqp.password_file")
+    tls = _tls(r, t, "amqp")
+    if tls is not None and not url.startswith("amqps://"):
+        raise r.fail("amqp.tls", f"needs an amqps:// url, not {url!r}")
+    if tls is None and url.startswith("amqps://"):
+        tls = TlsConfig()  # the system's trust anchors, hostname verified
     return AmqpConfig(
         url=url,
         exchange=r.text(t, "exchange", "amqp", "cfx"),
         gzip=r.flag(t, "gzip", "amqp", False),
         password=r.secret(t, "password", "amqp"),
+        tls=tls,
     )
 
 
@@ -481,14 +547,45 @@ def _mqtt(r: _Reader, data: Mapping[str, Any]) -> MqttConfig | None:
         return None
     t = r.table(data, "mqtt", "")
     r.no_secrets(t, "mqtt")
-    r.only(t, "mqtt", {"host", "port", "username", "password_env", "password_file", "topic_prefix"})
+    r.only(t, "mqtt", {"host", "port", "username", "password_env", "password_file", "topic_prefix", "tls"})
+    tls = _tls(r, t, "mqtt")
     return MqttConfig(
         host=r.text(t, "host", "mqtt"),
-        port=r.integer(t, "port", "mqtt", 1883, 1, 65535),
+        # MQTT over TLS listens on 8883 by IANA's assignment (MQTT 5.0 §4.2).
+        port=r.integer(t, "port", "mqtt", 1883 if tls is None else 8883, 1, 65535),
         username=r.opt_text(t, "username", "mqtt"),
         password=r.secret(t, "password", "mqtt"),
         topic_prefix=r.text(t, "topic_prefix", "mqtt", "cfx"),
+        tls=tls,
     )
+
+
+def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
+    """``[<where>.tls]``: a table of files, or ``true`` for the system's trust anchors."""
+    value = data.get("tls")
+    if value is None or value is False:
+        return None
+    if value is True:
+        return TlsConfig()
+    at = _join(where, "tls")
+    t = r.table(data, "tls", where)
+    if "key_password" in t:
+        raise r.fail(
+            _join(at, "key_password"),
+            "secrets are not read from the config file; use key_password_env or key_password_file",
+        )
+    r.only(t, at, TLS_KEYS)
+    tls = TlsConfig(
+        ca_file=r.opt_text(t, "ca_file", at),
+        cert_file=r.opt_text(t, "cert_file", at),
+        key_file=r.opt_text(t, "key_file", at),
+        key_password=r.secret(t, "key_password", at),
+        verify_hostname=r.flag(t, "verify_hostname", at, True),
+    )
+    if (tls.cert_file is None) != (tls.key_file is None):
+        missing = "key_file" if tls.key_file is None else "cert_file"
+        raise r.fail(_join(at, missing), "is required with a client certificate (cert_file and key_file)")
+    return tls
 
 
 def _listener(r: _Reader, data: Mapping[str, Any]) -> ListenerConfig:

@@ -8,6 +8,7 @@ the broker's PUBACK for every message in it.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from contextlib import AsyncExitStack, suppress
 
 import aiomqtt
@@ -33,6 +34,8 @@ class MqttSink:
         username, password: credentials, if the broker needs them.
         topic_prefix: first topic level (default ``cfx``).
         timeout: seconds to wait for the broker's acknowledgements of one batch.
+        tls_context: connect over TLS with this context (trust anchors, client certificate,
+            hostname check); plain TCP when None.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class MqttSink:
         timeout: float = 10.0,
         name: str = "mqtt",
         identifier: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -55,6 +59,7 @@ class MqttSink:
         self.topic_prefix = topic_prefix
         self.timeout = timeout
         self.identifier = identifier
+        self.tls_context = tls_context
         self._client: aiomqtt.Client | None = None
         self._stack: AsyncExitStack | None = None
 
@@ -69,13 +74,14 @@ class MqttSink:
             password=self.password,
             identifier=self.identifier,
             timeout=self.timeout,
+            tls_context=self.tls_context,
         )
         try:
             await stack.enter_async_context(client)
         except aiomqtt.MqttError as exc:
             await stack.aclose()
             raise TransportError(f"MQTT connect to {self.host}:{self.port} failed: {exc}") from exc
-        log.info("connect.complete", host=self.host, port=self.port)
+        log.info("connect.complete", host=self.host, port=self.port, tls=self.tls_context is not None)
         self._client, self._stack = client, stack
         return client
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ssl
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -145,6 +146,8 @@ class CFXPublisher:
             (``basic.return``) and fails with :class:`PublishReturned` instead of being
             discarded by the broker; off by default, as a topic exchange with no consumer yet
             is normal for a CFX stream.
+        ssl_context: the TLS context for an ``amqps://`` url (trust anchors, client certificate,
+            hostname check); without it aiormq builds one from the url's query.
 
     Use it as ``async with CFXPublisher(...) as publisher:``; the connection is made in the
     background, so entering does not fail while the broker is down: publishes wait for it.
@@ -160,6 +163,7 @@ class CFXPublisher:
         backoff: Backoff | None = None,
         connect_timeout: float = 5.0,
         mandatory: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"confirm window must be at least 1, got {window}")
@@ -168,6 +172,7 @@ class CFXPublisher:
         self.gzip = gzip
         self.window = window
         self.mandatory = mandatory
+        self.ssl_context = ssl_context
         self._backoff = backoff or Backoff()
         self._connect_timeout = connect_timeout
         self._slots = asyncio.Semaphore(window)
@@ -456,7 +461,9 @@ class CFXPublisher:
         self.connect_attempts += 1
         self._log.debug("connect.started")
         try:
-            connection = await aio_pika.connect(self.url, timeout=self._connect_timeout)
+            connection = await aio_pika.connect(
+                self.url, timeout=self._connect_timeout, ssl_context=self.ssl_context
+            )
         except (*_LINK_ERRORS, TimeoutError) as exc:
             self._log.warning("connect.failed", error=repr(exc))
             return None
