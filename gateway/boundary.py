@@ -229,14 +229,15 @@ class BoardGate:
     async def _decide_and_switch(
         self, machine: MachineHandle, query: WorkOrderQuery, bound: Any
     ) -> tuple[Outcome | None, GateDecision]:
+        wanted = self._wanted(query)
+        if wanted is None:  # no opinion on this board: nothing to read back
+            return None, gate_decision(machine.machine_id, query.product, self.service.products, None)
         try:
             active = await machine.adapter.active_recipe()
         except LinegateError as exc:
-            recipe = self._wanted(query) or RecipeRef("?")
             message = f"cannot read the running recipe: {exc}"
-            return failed(machine.machine_id, recipe, CODE_NOT_CONFIRMED, message), GateDecision(
-                GateAction.SWITCH, message, recipe
-            )
+            decision = GateDecision(GateAction.SWITCH, message, wanted)
+            return failed(machine.machine_id, wanted, CODE_NOT_CONFIRMED, message), decision
         decision = gate_decision(machine.machine_id, query.product, self.service.products, active)
         if decision.action is GateAction.RELEASE:
             if decision.recipe is None or active is None:
@@ -257,8 +258,9 @@ class BoardGate:
         return outcome, decision
 
     def _wanted(self, query: WorkOrderQuery) -> RecipeRef | None:
-        recipes = self.service.products.get(query.product or "", {})
-        return recipes.get(query.machine)
+        if query.product is None:
+            return None
+        return self.service.products.get(query.product, {}).get(query.machine)
 
     async def _record(self, machine_id: str, product: str | None, outcome: Outcome | None) -> None:
         async with self._changed:

@@ -11,18 +11,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+from collections.abc import Collection
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from adapters.base import RecipeInfo
-from gateway.boundary import Admission, GateAction, gate_decision, recipe_matches, switch_outcome
+from adapters.base import Adapter, CommandError, Emit, RecipeInfo
+from adapters.hermes_supervisory import HermesSupervisoryAdapter, WorkOrderQuery, WorkOrderWithheld
+from adapters.observations import Observation, RecipeActivated
+from gateway.boundary import Admission, BoardGate, GateAction, gate_decision, recipe_matches, switch_outcome
 from gateway.config import RecipeRef
 from gateway.demo import PRODUCTS
 from gateway.recipes import (
     CODE_BOUNDARY_NOT_REACHED,
     CODE_NO_BOUNDARY,
+    CODE_NOT_CONFIRMED,
     CODE_REFUSED_BY_MACHINE,
     RecipeService,
     failed,
@@ -30,6 +35,7 @@ from gateway.recipes import (
 )
 from gateway.testing import CFXEventCollector
 from gateway.testing.harness import SimulatedLine, free_port, line_spec, wire_gateway
+from protocols.errors import TransportError
 from simulators import Line, default_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted
@@ -113,6 +119,153 @@ async def test_a_boundary_changeover_without_a_gate_switches_nothing() -> None:
         await service.changeover("B", at="later")
     with pytest.raises(ValueError, match="changeover_at"):
         RecipeService({}, PRODUCTS_AB, changeover_at="sometime")
+
+
+# --- the gate against a fake machine -------------------------------------------------------
+
+
+class FakeOven(Adapter):
+    """An oven that runs one recipe; it may refuse changes or be unreadable."""
+
+    protocol = "fake"
+
+    def __init__(self) -> None:
+        super().__init__("oven")
+        self.running: RecipeInfo | None = RecipeInfo("PROFILE-A")
+        self.refusal: str | None = None
+        self.unreadable = False
+        self.reads = 0
+        self.activations: list[str] = []
+
+    async def _session(self, emit: Emit) -> None:
+        await asyncio.Event().wait()
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
+        if self.refusal is not None:
+            raise CommandError(self.refusal, refused=True)
+        self.activations.append(name)
+        self.running = RecipeInfo(name, revision)
+        return RecipeActivated(machine="oven", at=datetime.now(UTC), recipe=name, revision=revision)
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        self.reads += 1
+        if self.unreadable:
+            raise TransportError("Modbus link down")
+        return self.running
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        return []
+
+
+class FakeMachine:
+    """What the recipe service needs of a machine, with boards in process set by the test."""
+
+    machine_id = "oven"
+    handle = "Acme.Oven.1"
+    interlock = "refuse"  # the gate waits for the boards ahead whatever the policy
+
+    def __init__(self) -> None:
+        self.oven = FakeOven()
+        self.adapter: Adapter = self.oven
+        self.in_process: set[str] = set()
+        self.recorded: list[Observation] = []
+        self.released_boards: list[tuple[str | None, str | None]] = []
+        self.deferred = False
+        self.waiting = asyncio.Event()
+        self._changed = asyncio.Condition()
+
+    def boards_in_process(self, besides: Collection[str] = ()) -> int:
+        return len(self.in_process - set(besides))
+
+    async def wait_idle(self, besides: Collection[str] = ()) -> None:
+        self.waiting.set()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.boards_in_process(besides) == 0)
+
+    async def finish(self, board: str) -> None:
+        async with self._changed:
+            self.in_process.discard(board)
+            self._changed.notify_all()
+
+    async def record(self, observation: Observation) -> None:
+        self.recorded.append(observation)
+
+    def defer_work_to_release(self) -> None:
+        self.deferred = True
+
+    async def released(
+        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+    ) -> None:
+        self.released_boards.append((board_id, recipe))
+
+
+def _gated() -> tuple[FakeMachine, RecipeService, BoardGate]:
+    machine = FakeMachine()
+    service = RecipeService({"oven": machine}, PRODUCTS_AB, drain_timeout=30, changeover_at="boundary")
+    gate = BoardGate(service)
+    vertical = HermesSupervisoryAdapter("oven", host="127.0.0.1", port=1)
+    assert gate.attach({"oven": [vertical]}) == ["oven"]
+    assert vertical.work_orders == gate.admit and vertical.plan_timeout is None
+    assert vertical.description.supported_features.feature_query_work_order_info is not None
+    assert machine.deferred and gate.gated("oven")
+    return machine, service, gate
+
+
+def _query(board: str, product: str | None) -> WorkOrderQuery:
+    return WorkOrderQuery(
+        machine="oven", hermes_machine_id="OVEN-1", barcode=f"SN-{board}", board_id=board, product=product
+    )
+
+
+async def test_the_gate_switches_after_the_boards_ahead_and_only_then_releases() -> None:
+    machine, service, gate = _gated()
+    machine.in_process = {"old-1", "new-1"}  # the new board itself is in process for the view
+    changeover = asyncio.create_task(service.changeover("B"))
+    admitting = asyncio.create_task(gate.admit(_query("new-1", "B")))
+    await asyncio.wait_for(machine.waiting.wait(), 5)
+    assert machine.oven.activations == [] and not admitting.done()
+    await machine.finish("old-1")
+    order = await asyncio.wait_for(admitting, 5)
+    assert order is not None and order.product == "B"
+    assert machine.oven.activations == ["PROFILE-B"]
+    assert machine.released_boards == [("new-1", "PROFILE-B")]
+    assert [type(o).__name__ for o in machine.recorded] == ["RecipeActivated"]
+    [outcome] = await asyncio.wait_for(changeover, 5)
+    assert outcome.ok and outcome.recipe.name == "PROFILE-B"
+    # The next board of B goes straight in; a board the gate has no opinion on is not read.
+    reads = machine.oven.reads
+    assert await gate.admit(_query("new-2", "B")) is not None
+    assert await gate.admit(_query("odd-1", None)) is not None
+    assert machine.oven.activations == ["PROFILE-B"] and machine.oven.reads == reads + 1
+
+
+async def test_a_refused_switch_holds_the_board_and_fails_the_changeover() -> None:
+    machine, service, gate = _gated()
+    machine.oven.refusal = "operator door open"
+    # What a changeover to B requested now waits for (its admissions count from here).
+    switched = asyncio.create_task(gate.wait_switched("oven", "B", RecipeRef("PROFILE-B"), gate.admissions))
+    with pytest.raises(WorkOrderWithheld, match="operator door open"):
+        await gate.admit(_query("new-1", "B"))
+    outcome = await asyncio.wait_for(switched, 5)
+    assert outcome.result.result_code == CODE_REFUSED_BY_MACHINE
+    assert machine.released_boards == [] and machine.oven.running == RecipeInfo("PROFILE-A")
+    # The machine asks again once the door is shut: now the board goes, on its recipe.
+    machine.oven.refusal = None
+    assert await gate.admit(_query("new-1", "B")) is not None
+    assert machine.released_boards == [("new-1", "PROFILE-B")]
+    [outcome] = await asyncio.wait_for(service.changeover("B"), 5)
+    assert outcome.ok
+
+
+async def test_a_machine_that_cannot_be_read_holds_the_board() -> None:
+    machine, _, gate = _gated()
+    machine.oven.unreadable = True
+    with pytest.raises(WorkOrderWithheld, match="cannot read the running recipe"):
+        await gate.admit(_query("new-1", "B"))
+    assert machine.released_boards == [] and machine.oven.activations == []
+    assert gate.admissions == 1
+    outcome = switch_outcome(gate._history, "oven", "B", RecipeRef("PROFILE-B"), since=0)
+    assert outcome is not None and outcome.result.result_code == CODE_NOT_CONFIRMED
 
 
 # --- a refused switch holds the board -------------------------------------------------------
