@@ -6,6 +6,7 @@ Each protocol's connection table is checked here, so a wrong key fails at start 
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -30,7 +31,7 @@ from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.jsonl import JsonLinesSink
 from gateway.sinks.mqtt import MqttSink
-from protocols.cfx.transport import CFXListener, CFXPublisher
+from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, TLSFiles
 from protocols.errors import ConfigError
 
 
@@ -300,6 +301,42 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def listener_security(config: LineConfig, *, credentials: bool = True) -> ServerSecurity:
+    """The CFX listener's TLS files and SASL credentials from ``[listener]``.
+
+    Args:
+        credentials: read the SASL password (``linegate check`` only checks the TLS files).
+
+    Raises:
+        ConfigError: the password is unreadable, or a TLS file is missing or bad (key path named).
+    """
+    listener = config.listener
+    users = None
+    if credentials and listener.username is not None and listener.password is not None:
+        users = {listener.username: listener.password.resolve(path=config.path, key="listener.password")}
+    tls = listener.tls
+    if tls is None:
+        return ServerSecurity(credentials=users)
+    key_password = (
+        tls.key_password.resolve(path=config.path, key="listener.tls.key_password")
+        if tls.key_password
+        else None
+    )
+    files = TLSFiles(
+        cert_file=tls.cert_file, key_file=tls.key_file, ca_file=tls.ca_file, key_password=key_password
+    )
+    security = ServerSecurity(tls=files, credentials=users)
+    try:
+        security.server_context()
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load the listener's certificate {tls.cert_file} with key {tls.key_file}: {exc}",
+            path=config.path,
+            key="listener.tls.cert_file",
+        ) from None
+    return security
+
+
 def check_line(config: LineConfig) -> None:
     """Build every adapter once (no connection is made), so config and map errors surface now.
 
@@ -314,6 +351,7 @@ def check_line(config: LineConfig) -> None:
         config.amqp.tls.context(path=config.path, where="amqp.tls")
     if config.mqtt is not None and config.mqtt.tls is not None:
         config.mqtt.tls.context(path=config.path, where="mqtt.tls")
+    listener_security(config, credentials=False)
 
 
 async def start_gateway(
@@ -416,7 +454,10 @@ async def start_gateway(
         # Each machine's vertical channel holds its boards until it runs their product's recipe.
         BoardGate(recipes).attach(trackers)
     listener = CFXListener(
-        config.listener.host, config.listener.port, advertised_uri=config.listener.advertised_uri
+        config.listener.host,
+        config.listener.port,
+        advertised_uri=config.listener.advertised_uri,
+        security=listener_security(config),
     )
     for runtime in runtimes:
         if not runtime.passthrough:  # a CFX machine hosts its own handle

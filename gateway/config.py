@@ -139,11 +139,19 @@ class MqttConfig:
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
-    """The CFX request listener (AMQP 1.0) that hosts one handle per machine."""
+    """The CFX request listener (AMQP 1.0) that hosts one handle per machine.
+
+    With ``username`` and ``password``, requesters must log in with SASL PLAIN (the CFX SDK
+    does when its URI carries user info); with ``tls`` (``cert_file`` and ``key_file``
+    required) it serves ``amqps://``.
+    """
 
     host: str = "127.0.0.1"
     port: int = 5700
     advertised_uri: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,11 +598,28 @@ def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
 
 def _listener(r: _Reader, data: Mapping[str, Any]) -> ListenerConfig:
     t = r.table(data, "listener", "")
-    r.only(t, "listener", {"host", "port", "advertised_uri"})
+    r.no_secrets(t, "listener")
+    r.only(
+        t, "listener", {"host", "port", "advertised_uri", "username", "password_env", "password_file", "tls"}
+    )
+    username = r.opt_text(t, "username", "listener")
+    password = r.secret(t, "password", "listener")
+    if (username is None) != (password is None):
+        raise r.fail(
+            "listener.password" if password is None else "listener.username", "is required with SASL login"
+        )
+    tls = _tls(r, t, "listener")
+    if tls is not None and (tls.cert_file is None or tls.key_file is None):
+        raise r.fail(
+            "listener.tls.cert_file", "is required: the listener serves TLS with its own certificate"
+        )
     return ListenerConfig(
         host=r.text(t, "host", "listener", "127.0.0.1"),
         port=r.integer(t, "port", "listener", 5700, 0, 65535),
         advertised_uri=r.opt_text(t, "advertised_uri", "listener"),
+        username=username,
+        password=password,
+        tls=tls,
     )
 
 

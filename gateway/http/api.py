@@ -116,12 +116,17 @@ def require_token(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if not header:
-        raise ApiError(401, "missing Authorization header; send 'Authorization: Bearer <token>'", challenge)
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(401, "the Authorization header must be 'Bearer <token>'", challenge)
+        reason = "missing Authorization header; send 'Authorization: Bearer <token>'"
+    elif scheme.lower() != "bearer" or not presented.strip():
+        reason = "the Authorization header must be 'Bearer <token>'"
     # Constant-time comparison: response timing must not reveal how much of a guess was right.
-    if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
-        raise ApiError(401, "wrong token", challenge)
+    elif not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        reason = "wrong token"
+    else:
+        return
+    # Who tried and why, never what they presented (a near miss is almost the token).
+    log.warning("http.auth_refused", path=request.path, peer=request.remote, reason=reason)
+    raise ApiError(401, reason, challenge)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
