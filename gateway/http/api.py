@@ -120,7 +120,9 @@ def require_token(request: web.Request) -> None:
     elif scheme.lower() != "bearer" or not presented.strip():
         reason = "the Authorization header must be 'Bearer <token>'"
     # Constant-time comparison: response timing must not reveal how much of a guess was right.
-    elif not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    # aiohttp decodes header bytes that are not UTF-8 as surrogates: surrogateescape gives the
+    # bytes back, where a strict encode raised and the client got a 500 instead of a 401.
+    elif not hmac.compare_digest(presented.strip().encode("utf-8", "surrogateescape"), expected.encode()):
         reason = "wrong token"
     else:
         return

@@ -235,6 +235,22 @@ async def test_writes_without_the_token_are_refused_with_no_side_effect(
     assert not [e for e in line.memory.events if e.message_name == "CFX.Production.RecipeActivated"]
 
 
+async def test_a_token_with_bytes_that_are_not_utf8_is_a_401_not_a_500(line: RunningLine) -> None:
+    """Found by fuzz/http_api.py: the token comparison encoded the header strictly and raised."""
+    body = b'{"recipe": "oven1-B"}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", line.server.port)
+    writer.write(
+        b"POST /api/machines/oven1/recipe HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+        b"Authorization: Bearer " + TOKEN.encode() + b"\x88\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+    answer = await reader.read()
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"401"
+    assert b"wrong token" in answer
+    assert line.machines["oven1"].active == "oven1-A"
+
+
 async def test_writes_are_disabled_without_a_configured_token(
     tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
