@@ -268,7 +268,8 @@ class RecipeService:
 
         log.info("changeover.started", product=product, at=at, machines=sorted(recipes))
         outcomes = list(await asyncio.gather(*(one(m, r) for m, r in recipes.items())))
-        log.info("changeover.complete", product=product, failed=[o.machine_id for o in outcomes if not o.ok])
+        failures = [o.machine_id for o in outcomes if not o.ok]
+        log.info("changeover.complete", product=product, at=at, failed=failures)
         return outcomes
 
     # --- CFX requests ------------------------------------------------------------------------
