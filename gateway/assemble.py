@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.base import Adapter
@@ -33,6 +33,9 @@ from gateway.sinks.jsonl import JsonLinesSink
 from gateway.sinks.mqtt import MqttSink
 from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, TLSFiles
 from protocols.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.opcua import OpcUaSecurity
 
 
 def resolve_map(config: LineConfig, machine: MachineConfig, where: str) -> MachineMap:
@@ -89,6 +92,73 @@ def _secret(config: LineConfig, conn: Mapping[str, Any], key: str, where: str) -
     return Secret(env=env, file=file).resolve(path=config.path, key=f"{where}.connection.{key}")
 
 
+def _file(config: LineConfig, table: Mapping[str, Any], key: str, where: str) -> Path | None:
+    """An existing file named by ``table[key]``, relative to the config file; None if absent."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError("must be a file path", path=config.path, key=f"{where}.{key}")
+    path = Path(value)
+    if not path.is_absolute():
+        path = Path(config.path).parent / path
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist or is not a file", path=config.path, key=f"{where}.{key}")
+    return path
+
+
+OPCUA_SECURITY_KEYS = {
+    "policy",
+    "mode",
+    "certificate",
+    "private_key",
+    "server_certificate",
+    "application_uri",
+}
+
+
+def _opcua_security(config: LineConfig, conn: Mapping[str, Any], where: str) -> OpcUaSecurity | None:
+    """``connection.security``: Basic256Sha256 with the client's application certificate
+    (``certificate``, ``private_key``; ``server_certificate`` to pin the server's, else it is
+    taken from the endpoint; ``mode`` SignAndEncrypt by default).
+
+    Raises:
+        ConfigError: an unknown key or policy, or a missing file (names the key path).
+    """
+    from adapters.opcua import OpcUaSecurity  # asyncua loads only for lines with OPC UA
+
+    table = conn.get("security")
+    at = f"{where}.connection.security"
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table", path=config.path, key=at)
+    for key in table:
+        if key not in OPCUA_SECURITY_KEYS:
+            expected = ", ".join(sorted(OPCUA_SECURITY_KEYS))
+            raise ConfigError(f"unknown key (expected {expected})", path=config.path, key=f"{at}.{key}")
+    if table.get("policy", "Basic256Sha256") != "Basic256Sha256":
+        raise ConfigError("the supported policy is Basic256Sha256", path=config.path, key=f"{at}.policy")
+    mode = table.get("mode", "SignAndEncrypt")
+    if mode not in ("SignAndEncrypt", "Sign"):
+        raise ConfigError(f"must be SignAndEncrypt or Sign, not {mode!r}", path=config.path, key=f"{at}.mode")
+    uri = table.get("application_uri", "urn:linegate:adapter")
+    if not isinstance(uri, str) or not uri:
+        raise ConfigError("must be a non-empty string", path=config.path, key=f"{at}.application_uri")
+    certificate = _file(config, table, "certificate", at)
+    private_key = _file(config, table, "private_key", at)
+    if certificate is None or private_key is None:
+        missing = "certificate" if certificate is None else "private_key"
+        raise ConfigError("is required", path=config.path, key=f"{at}.{missing}")
+    return OpcUaSecurity(
+        certificate=certificate,
+        private_key=private_key,
+        server_certificate=_file(config, table, "server_certificate", at),
+        mode=mode,
+        application_uri=uri,
+    )
+
+
 def _wrong_map(config: LineConfig, where: str, protocol: str, device_map: MachineMap) -> ConfigError:
     kind = type(device_map).__name__.removesuffix("Map").lower()
     return ConfigError(
@@ -124,13 +194,29 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
 
         if not isinstance(device_map, OpcUaMap):
             raise _wrong_map(config, where, "opcua", device_map)
-        _only(config, conn, where, {"url", "username", "password_env", "password_file"})
+        _only(
+            config,
+            conn,
+            where,
+            {
+                "url",
+                "username",
+                "password_env",
+                "password_file",
+                "security",
+                "user_certificate",
+                "user_private_key",
+            },
+        )
         return OpcUaAdapter(
             machine.id,
             device_map,
             url=_text(config, conn, "url", where),
             username=conn.get("username"),
             password=_secret(config, conn, "password", where),
+            security=_opcua_security(config, conn, where),
+            user_certificate=_file(config, conn, "user_certificate", f"{where}.connection"),
+            user_private_key=_file(config, conn, "user_private_key", f"{where}.connection"),
         )
     if machine.protocol == "serial":
         from adapters.serial import SerialAdapter

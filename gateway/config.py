@@ -281,6 +281,13 @@ class _Reader:
     def opt_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
         return self.text(data, key, where) if key in data else None
 
+    def opt_path(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        """A file path; a relative one is taken relative to the config file, as map paths are."""
+        value = self.opt_text(data, key, where)
+        if value is None or Path(value).is_absolute():
+            return value
+        return str(Path(self.path).parent / value)
+
     def integer(self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
         value = data.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool):
@@ -569,7 +576,8 @@ def _mqtt(r: _Reader, data: Mapping[str, Any]) -> MqttConfig | None:
 
 
 def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
-    """``[<where>.tls]``: a table of files, or ``true`` for the system's trust anchors."""
+    """``[<where>.tls]``: a table of files (relative to the config file), or ``true`` for the
+    system's trust anchors."""
     value = data.get("tls")
     if value is None or value is False:
         return None
@@ -584,9 +592,9 @@ def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
         )
     r.only(t, at, TLS_KEYS)
     tls = TlsConfig(
-        ca_file=r.opt_text(t, "ca_file", at),
-        cert_file=r.opt_text(t, "cert_file", at),
-        key_file=r.opt_text(t, "key_file", at),
+        ca_file=r.opt_path(t, "ca_file", at),
+        cert_file=r.opt_path(t, "cert_file", at),
+        key_file=r.opt_path(t, "key_file", at),
         key_password=r.secret(t, "key_password", at),
         verify_hostname=r.flag(t, "verify_hostname", at, True),
     )
