@@ -12,7 +12,6 @@ input (exact casing, known members). Whatever it refuses is parsed again with or
 
 from __future__ import annotations
 
-import gzip
 import uuid
 import zlib
 from datetime import datetime
@@ -35,6 +34,9 @@ from protocols.cfx.timefmt import (
 )
 from protocols.cfx.timefmt import parse_timestamp as _parse_timestamp
 from protocols.errors import LocalProtocolError, RemoteProtocolError
+
+#: The most a gzip body may inflate to; the same bound as ``transport.wire.MAX_INFLATED_SIZE``.
+MAX_INFLATED_SIZE = 64 * 1024 * 1024
 
 
 class CFXDecodeError(RemoteProtocolError):
@@ -191,10 +193,16 @@ def decode_envelopes(data: bytes | str, *, content_encoding: str | None = None) 
 def _prepare(data: bytes | str, content_encoding: str | None) -> bytes:
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if content_encoding is not None and content_encoding.strip().lower() == "gzip":
+        # Bounded: a few KiB of gzip can inflate to gigabytes (gzip.decompress has no limit).
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
+            raw = inflater.decompress(raw, MAX_INFLATED_SIZE)
+        except zlib.error as exc:
             raise CFXDecodeError(f"content-encoding is gzip but the body is not valid gzip: {exc}") from None
+        if inflater.unconsumed_tail:
+            raise CFXDecodeError(f"the gzip body inflates beyond {MAX_INFLATED_SIZE} bytes")
+        if not inflater.eof:
+            raise CFXDecodeError("content-encoding is gzip but the gzip stream is truncated")
     # The SDK's batch check trims whitespace first (cfx.md §1.2); a BOM is tolerated as .NET does.
     return raw.removeprefix(b"\xef\xbb\xbf").strip()
 

@@ -34,6 +34,7 @@ from protocols.cfx import (
     StationStateChanged,
     UnitsArrived,
     UnitsProcessed,
+    codec,
     decode_envelope,
     decode_envelopes,
     encode_envelope,
@@ -292,6 +293,18 @@ def test_gzip_when_told() -> None:
     assert decode_envelopes(packed, content_encoding="gzip") == [env]
     with pytest.raises(CFXDecodeError, match="gzip"):
         decode_envelope(encode_envelope(env), content_encoding="gzip")
+
+
+def test_gzip_inflation_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gzip body that inflates beyond the limit is refused before it is held (a gzip bomb)."""
+    monkeypatch.setattr(codec, "MAX_INFLATED_SIZE", 4096)
+    env = envelope(Heartbeat(cfx_handle="a"))
+    assert decode_envelope(gzip.compress(encode_envelope(env)), content_encoding="gzip") == env
+    bomb = gzip.compress(b" " * 5000 + encode_envelope(env))
+    with pytest.raises(CFXDecodeError, match="inflates beyond 4096"):
+        decode_envelope(bomb, content_encoding="gzip")
+    with pytest.raises(CFXDecodeError, match="truncated"):
+        decode_envelopes(gzip.compress(encode_envelope(env))[:-12], content_encoding="gzip")
 
 
 @pytest.mark.parametrize("data", [b"", b"not json", b"{", b"[1", "\ufeff{".encode(), b"42", b'"x"', b"{}"])
