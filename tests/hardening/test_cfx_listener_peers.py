@@ -9,6 +9,7 @@ it may evict a silent peer.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,26 @@ async def test_burst_of_1000_connections_is_bounded_and_requests_keep_flowing(
         assert sample.tasks_peak - sample.tasks_before <= 512 + 4 * limits.max_connections
         assert sample.rss_after_kib - sample.rss_before_kib < 32 * 1024
         assert sample.traced_peak_bytes < 16 * 1024 * 1024
+
+
+async def test_a_socket_too_high_for_protons_select_is_refused_and_the_listener_survives() -> None:
+    """With the process's descriptors past 1024 (a burst elsewhere), an admitted peer is closed
+    cleanly instead of handing proton a socket its select() cannot take, which would stop the
+    reactor and with it every CFX request; once descriptors are free again, requests work."""
+    async with CFXListener("127.0.0.1", 0) as listener:
+        listener.add_handle(OVEN)
+        assert (await ask(listener.uri)).cfx_handle == OVEN
+        filler: list[int] = []
+        try:
+            while not filler or filler[-1] < 1100:
+                filler.append(os.open(os.devnull, os.O_RDONLY))
+            reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+            writer.write(AMQP_HEADER)
+            async with asyncio.timeout(WAIT):
+                rest = await reader.read()
+            writer.close()
+            assert rest == b""  # closed by the gate: proton never saw the socket
+        finally:
+            for fd in filler:
+                os.close(fd)
+        assert (await ask(listener.uri)).cfx_handle == OVEN

@@ -54,6 +54,9 @@ SASL_AUTH_FAILED: Final = 1
 MAX_SASL_FRAME: Final = 512
 # How long a peer may take to authenticate before we drop it.
 HANDSHAKE_TIMEOUT: Final = 10.0
+# proton's reactor waits with select(), which fails on a descriptor >= FD_SETSIZE and takes the
+# whole reactor (every CFX request) down with it; such a socket is refused before proton sees it.
+SELECT_FD_LIMIT: Final = 1024
 
 #: What the listener tolerates. A CFX requester opens one connection per request (reference
 #: §2.4), so a line controller's changeover is a burst of short connections: the cap is wide,
@@ -270,6 +273,12 @@ class SecurityGate:
 
     async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ours, theirs = socket.socketpair()
+        if theirs.fileno() >= SELECT_FD_LIMIT:
+            ours.close()
+            theirs.close()
+            raise TransportError(
+                f"too many open descriptors for proton's select() (socket {SELECT_FD_LIMIT} or above)"
+            )
         theirs.setblocking(False)
         bridge = self._bridge
         # The socket changes owner here: from now on only the reactor thread uses `theirs`.
