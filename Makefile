@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck services venv bench clean test-compiled test-pure demo
+.PHONY: test lint typecheck services venv bench clean test-compiled test-pure demo fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ test: lint typecheck test-compiled test-pure
 # The default simulated line with the gateway against it; DEMO_ARGS="--boards 50 --amqp amqp://guest:guest@127.0.0.1:5672/"
 demo: venv
 	$(VENV)/bin/linegate demo $(DEMO_ARGS)
+
+# The long fuzz campaign (fuzz/runner.py): every network decoder under atheris, FUZZ_RUNS inputs
+# each (default 1,000,000), one decoder process after another, then a table; not part of `make
+# test` (tests/test_fuzz_harnesses.py runs each harness briefly). FUZZ_RUNS=2000 is a smoke run;
+# FUZZ_ONLY=hermes-framer,http-api picks decoders. Crashing inputs land in build/fuzz/<decoder>/.
+FUZZ_RUNS ?= 1000000
+fuzz: venv
+	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q --no-build-isolation -e ".[test,fast,fuzz]"
+	FUZZ_RUNS=$(FUZZ_RUNS) $(PY) -m fuzz.runner
 
 bench: venv services
 	$(PY) bench/run_all.py

@@ -1,0 +1,90 @@
+"""Hermes message decoding and the sans-IO lane connection under fuzz.
+
+Invariants: ``protocols.hermes.codec.decode`` returns a message or raises HermesDecodeError.
+A ``HorizontalConnection`` (either role) fed any stream returns events or raises
+RemoteProtocolError carrying a Notification hint; afterwards it stays in ERROR (every later
+``next_event`` raises ProtocolError).
+"""
+
+from __future__ import annotations
+
+from fuzz.harness import Crash, Harness, Target
+from fuzz.seeds import hermes_hostile, hermes_messages
+from protocols.errors import ProtocolError, RemoteProtocolError
+from protocols.hermes import messages as m
+from protocols.hermes.codec import HermesDecodeError, decode
+from protocols.hermes.connection import CLOSED, NEED_DATA, HorizontalConnection
+from protocols.hermes.state import Role
+
+_MAX_EVENTS = 10_000  # a stream of at most max_len bytes cannot hold more messages than this
+
+
+def make_decode() -> Target:
+    return decode
+
+
+def make_connection() -> Target:
+    ours = m.ServiceDescription(machine_id="linegate", lane_id=1, version="1.5")
+
+    def one(data: bytes) -> None:
+        head = data[0] if data else 0
+        role = Role.RECEIVER if head & 1 else Role.SENDER
+        chunk = (head >> 1) or len(data) or 1
+        connection = HorizontalConnection(role, check_alive_period=None)
+        if role is Role.RECEIVER:
+            connection.send(ours)  # the receiver speaks first (reference §3)
+        try:
+            for start in range(1, len(data), chunk):
+                connection.receive_data(data[start : start + chunk])
+                for _ in range(_MAX_EVENTS):
+                    event = connection.next_event()
+                    if event is NEED_DATA or event is CLOSED:
+                        break
+                else:
+                    raise Crash("next_event never asked for more data")
+            connection.receive_data(b"")
+            if connection.next_event() is not CLOSED:
+                raise Crash("no CLOSED after EOF")
+        except RemoteProtocolError as exc:
+            if not isinstance(exc.hint, m.Notification):
+                raise Crash(f"no Notification hint on {exc!r}") from exc
+            try:
+                connection.next_event()
+            except ProtocolError:
+                raise exc from None
+            raise Crash("connection left ERROR after a protocol error") from exc
+
+    return one
+
+
+def seeds() -> list[bytes]:
+    messages = hermes_messages()
+    sender_side = b"".join(messages[i] for i in (0, 2, 3, 4))  # what a receiver sends us
+    receiver_side = b"".join(messages[i] for i in (0, 1, 5, 8, 9))  # what a sender sends us
+    return [
+        b"\x00" + sender_side,
+        b"\x01" + receiver_side,
+        b"\x0e" + sender_side,
+        b"\x0b" + receiver_side,
+        *messages,
+        *(b"\x01" + hostile for hostile in hermes_hostile()),
+    ]
+
+
+HARNESSES = [
+    Harness(
+        "hermes-codec",
+        "protocols/hermes/codec.py (decode, over the selected parser)",
+        make_decode,
+        (HermesDecodeError,),
+        lambda: [*hermes_messages(), *hermes_hostile()],
+    ),
+    Harness(
+        "hermes-connection",
+        "protocols/hermes/connection.py (framer, codec, state table; both roles)",
+        make_connection,
+        (RemoteProtocolError,),
+        seeds,
+        max_len=1 << 16,
+    ),
+]
