@@ -217,10 +217,10 @@ class SecurityGate:
         peer = writer.get_extra_info("peername")
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                admitted = await self._handshake(reader, writer)
-            if not admitted:
+                refusal = await self._handshake(reader, writer)
+            if refusal is not None:
                 self.refused += 1
-                log.warning("sasl.refused", server=self.guard.server, peer=peer)
+                log.warning("sasl.refused", server=self.guard.server, peer=peer, reason=refusal)
                 return
             guard = guard_of(getattr(writer, "transport", None))
             if guard is not None:
@@ -241,14 +241,15 @@ class SecurityGate:
             if task is not None:
                 self._pumps.discard(task)
 
-    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | None:
+        """Run TLS-inner SASL; return None when the peer is admitted, else why it was refused."""
         header = await reader.readexactly(8)
         if header == AMQP_HEADER:
             # No SASL layer: only acceptable when no credentials are required (TLS only).
-            return not self._security.credentials
+            return "no SASL layer, and a login is required" if self._security.credentials else None
         if header != SASL_HEADER:
             writer.write(SASL_HEADER)  # part 2.2: answer a bad header with ours, then close
-            return False
+            return "not an AMQP 1.0 SASL header"
         # With credentials only PLAIN is offered (ANONYMOUS peers are refused); without, any
         # peer is welcome, whatever it chooses (the SDK picks PLAIN when its URI has user info).
         mechanisms = ["PLAIN"] if self._security.credentials else ["ANONYMOUS", "PLAIN"]
@@ -256,9 +257,14 @@ class SecurityGate:
         offered = Array(_UNDESCRIBED, Data.SYMBOL, *(symbol(m) for m in mechanisms))
         writer.write(SASL_HEADER + _sasl_frame(SASL_MECHANISMS, [offered]))
         await writer.drain()
-        size = struct.unpack(">I", await reader.readexactly(4))[0]
+        try:
+            size = struct.unpack(">I", await reader.readexactly(4))[0]
+        except asyncio.IncompleteReadError:
+            # A client closes here when it has none of the offered mechanisms (an anonymous
+            # client at a listener that requires a login).
+            return f"closed after the mechanisms offered ({', '.join(mechanisms)})"
         if not 8 <= size <= MAX_SASL_FRAME:
-            return False
+            return f"SASL frame of {size} bytes"
         frame = struct.pack(">I", size) + await reader.readexactly(size - 4)
         mechanism, response = _parse_sasl_init(frame)
         if self._security.credentials:
@@ -268,8 +274,11 @@ class SecurityGate:
         writer.write(_sasl_frame(SASL_OUTCOME, [ubyte(SASL_OK if ok else SASL_AUTH_FAILED)]))
         await writer.drain()
         if not ok:
-            return False
-        return await reader.readexactly(8) == AMQP_HEADER
+            # The user name is not logged either: a mistyped password often lands in it.
+            return f"{mechanism} login refused" if mechanism == "PLAIN" else f"mechanism {mechanism} refused"
+        if await reader.readexactly(8) != AMQP_HEADER:
+            return "no AMQP header after SASL"
+        return None
 
     async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ours, theirs = socket.socketpair()
