@@ -9,15 +9,22 @@ it may evict a silent peer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from proton import symbol
+from proton import Connection, Transport, symbol
+from structlog.testing import capture_logs
 
+from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import AreYouThereRequest, AreYouThereResponse
 from protocols.cfx.requests import new_request
 from protocols.cfx.transport import CFXListener, CFXRequester, ServerSecurity, TLSFiles
+from protocols.cfx.transport.amqp10 import request_message
 from protocols.cfx.transport.security import AMQP_HEADER, SASL_HEADER, SASL_INIT, _sasl_frame
 from protocols.errors import TransportError
 from protocols.transport import PeerLimits
@@ -27,6 +34,7 @@ from tests.hardening.support import (
     WAIT,
     Burst,
     measured,
+    never_reading_socket,
     report,
     trickle_until_dropped,
     until,
@@ -139,3 +147,90 @@ async def test_a_socket_too_high_for_protons_select_is_refused_and_the_listener_
             for fd in filler:
                 os.close(fd)
         assert (await ask(listener.uri)).cfx_handle == OVEN
+
+
+async def test_a_requester_that_never_reads_is_dropped_with_the_gate_buffer_bounded() -> None:
+    """A requester pipelines 4,000 requests over 40 links and never reads a reply: once the
+    gate's write buffer has stayed full for the drain deadline the peer is dropped, with no more
+    than the limit plus one read from proton buffered for it; the listener serves others after."""
+    limits = PeerLimits(
+        max_connections=8, handshake_timeout=WAIT, write_buffer_limit=16 * 1024, drain_timeout=SHORT
+    )
+    async with CFXListener("127.0.0.1", 0, limits=limits) as listener:
+        listener.add_handle(OVEN)
+        assert listener._gate is not None
+        guard = listener._gate.guard
+        sock = never_reading_socket(listener.port)
+        engine = RawRequester(sock, links=40)
+        with capture_logs() as logs:
+            await engine.open()
+            engine.pipeline(new_request(AreYouThereRequest(), source=ME, target=OVEN))
+            with contextlib.suppress(ConnectionError):
+                await engine.flush()
+            await until(lambda: guard.dropped["drain_timeout"] == 1)
+        sock.close()
+        (dropped,) = [e for e in logs if e["event"] == "peer.dropped"]
+        assert dropped["reason"] == "drain_timeout" and dropped["buffered"] <= 16 * 1024 + 65536
+        assert (await ask(listener.uri)).cfx_handle == OVEN
+
+
+class RawRequester:
+    """An AMQP 1.0 client made of proton's engine alone (no reactor): the test decides when it
+    reads. It opens one reply link and ``links`` request links, then pipelines requests."""
+
+    def __init__(self, sock: socket.socket, links: int) -> None:
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.connection = Connection()
+        self.connection.container = "hardening"
+        self.connection.hostname = "localhost"
+        self.transport = Transport()
+        self.transport.bind(self.connection)
+        self.reply = f"hardening-{uuid.uuid4().hex[:8]}"
+        self.links = links
+        self.senders: list[Any] = []
+
+    async def flush(self) -> None:
+        """Write everything the engine has to send."""
+        while (pending := self.transport.pending()) > 0:
+            data = self.transport.peek(pending)
+            assert data is not None
+            await self.loop.sock_sendall(self.sock, data)
+            self.transport.pop(len(data))
+
+    async def open(self) -> None:
+        """Open the connection and links, reading until every request link has credit."""
+        self.connection.open()
+        session = self.connection.session()
+        session.open()
+        receiver = session.receiver("replies")
+        receiver.source.address = OVEN
+        receiver.target.address = self.reply  # the listener replies on the link with this target
+        receiver.open()
+        receiver.flow(1_000_000)
+        for index in range(self.links):
+            sender = session.sender(f"requests-{index}")
+            sender.target.address = OVEN
+            sender.open()
+            self.senders.append(sender)
+        async with asyncio.timeout(WAIT):
+            while not all(sender.credit > 0 for sender in self.senders):
+                await self.flush()
+                data = await self.loop.sock_recv(self.sock, 65536)
+                if not data:
+                    raise ConnectionError("the listener closed the connection")
+                self.transport.push(data)
+
+    def pipeline(self, request: Envelope) -> int:
+        """Queue one request per credit on every link; return how many."""
+        message = request_message(request, reply_to=self.reply, compress=False)
+        count = 0
+        for sender in self.senders:
+            while sender.credit > 0:
+                message.id = str(uuid.uuid4())
+                delivery = sender.delivery(str(count).encode())
+                sender.send(message.encode())
+                sender.advance()
+                delivery.settle()
+                count += 1
+        return count

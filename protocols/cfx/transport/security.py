@@ -206,9 +206,16 @@ class SecurityGate:
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` and return the bound port."""
         self._server = await start_guarded_server(
-            self.guard, self._serve, host, port, ssl=self._security.server_context()
+            self.guard, self._on_connect, host, port, ssl=self._security.server_context()
         )
         return int(self._server.sockets[0].getsockname()[1])
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Our own task, not asyncio's: its done-callback calls exception() on it, which raises
+        # when aclose cancelled the task and is logged as an error in the callback.
+        task = asyncio.ensure_future(self._serve(reader, writer))
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
