@@ -1,7 +1,7 @@
 """Hostile XML from a Hermes peer, at every layer and with both parser twins.
 
-The six cases of the hardening issue: billion laughs, external entities, DTDs, deep nesting,
-more than 64 KiB, invalid UTF-8. Each is refused
+The six cases of the hardening issue: billion laughs, external entities, DTDs (in front of the
+message and inside it), deep nesting, more than 64 KiB, invalid UTF-8. Each is refused
 
 * by the parser (``native._hermes_xml`` and ``native.hermes_xml_pure``) with XmlError;
 * by the sans-IO lane connection (``HorizontalConnection``, both roles, whole and byte by byte),
@@ -9,12 +9,13 @@ more than 64 KiB, invalid UTF-8. Each is refused
   IPC-Hermes-9852 says for XML that is not well-formed and for more than 64 KiB without a
   message (reference §1 and §3); the connection is then in ERROR and stays there;
 * over a real socket by the asyncio lanes (``SenderLane`` as TCP server, ``ReceiverLane`` as
-  client): the peer gets that Notification, the connection is closed, and the lane serves the
-  next connection normally.
+  client), the vertical channel's ``VerticalServer`` and the ``ConfigurationServer``: the peer
+  gets that Notification, the connection is closed, and the next connection is served normally.
 
 The stream framer drops everything before ``<Hermes`` (reference §1, as lib_cpp does), so a DTD
 sent in front of a message never reaches the parser: its entities are undefined and its
-attribute defaults never apply, and the message is refused for that. A DTD's external URLs point
+attribute defaults never apply, and the message is refused for that (the one message with no
+attribute a DTD could default, GetConfiguration, is then simply answered). A DTD's external URLs point
 at a listening socket here, which must see no connection: nothing fetches them.
 """
 
@@ -34,9 +35,16 @@ from protocols.hermes import messages as m
 from protocols.hermes.codec import MAX_MESSAGE_SIZE
 from protocols.hermes.connection import NEED_DATA, HorizontalConnection
 from protocols.hermes.state import Role, State
-from protocols.hermes.transport import ReceiverLane, SenderLane
+from protocols.hermes.transport import (
+    ConfigurationServer,
+    ReceiverLane,
+    SenderLane,
+    VerticalClient,
+    VerticalServer,
+    get_configuration,
+)
 from tests.native.twins import compiled_module
-from tests.protocols.hermes_transport.peers import RawPeer, board, description, raw_server
+from tests.protocols.hermes_transport.peers import WAIT, RawPeer, board, description, raw_server
 
 STAMP = '<Hermes Timestamp="2024-05-14T08:15:02.117">'
 
@@ -54,7 +62,7 @@ def _laughs() -> str:
 
 
 def cases(port: int) -> dict[str, bytes]:
-    """The six hostile documents, each a ServiceDescription (the first message on a lane)."""
+    """The hostile documents, each a ServiceDescription (the first message on a lane)."""
     url = f"http://127.0.0.1:{port}"
     nested = "<Vendor>" * (MAX_DEPTH + 4) + "</Vendor>" * (MAX_DEPTH + 4)
     padding = f'<Padding Value="{"x" * MAX_MESSAGE_SIZE}"/>'
@@ -69,6 +77,9 @@ def cases(port: int) -> dict[str, bytes]:
             f'<!DOCTYPE Hermes SYSTEM "{url}/hermes.dtd" '
             '[<!ATTLIST ServiceDescription MachineId CDATA "FromDTD">]>' + _service_description("")
         ).encode(),
+        "DTD inside the message": _service_description()
+        .replace(STAMP, f'{STAMP}<!DOCTYPE Hermes [<!ENTITY e SYSTEM "{url}/e">]>')
+        .encode(),
         "deep nesting": _service_description(inner=nested).encode(),
         "over 64 KiB": _service_description(inner=padding).encode(),
         "invalid UTF-8": _service_description('MachineId="AC\xff" ').encode("latin-1"),
@@ -116,6 +127,7 @@ PARSER_REASONS = {
     "billion laughs": "DOCTYPE is not allowed",
     "external entity": "DOCTYPE is not allowed",
     "DTD": "DOCTYPE is not allowed",
+    "DTD inside the message": "DOCTYPE is not allowed",
     "deep nesting": f"nesting deeper than {MAX_DEPTH} elements",
     "over 64 KiB": "more than the 65536 allowed",
     "invalid UTF-8": "invalid UTF-8",
@@ -189,9 +201,13 @@ def test_hostile_xml_mid_session_ends_the_session_in_error(twin: ModuleType, nam
 # --- over a real socket ---------------------------------------------------------------------
 
 
-async def _refused_with_notification_1(peer: RawPeer, data: bytes) -> None:
+async def _answer(peer: RawPeer, data: bytes) -> m.Message | m.UnknownMessage:
     await peer.write(data)
-    notification = await peer.receive_skipping_check_alive()
+    return await peer.receive_skipping_check_alive()
+
+
+async def _refused_with_notification_1(peer: RawPeer, data: bytes) -> None:
+    notification = await _answer(peer, data)
     assert isinstance(notification, m.Notification)
     assert notification.notification_code == m.NotificationCode.PROTOCOL_ERROR
     assert notification.severity == m.SeverityType.FATAL
@@ -246,3 +262,47 @@ async def test_the_receiver_lane_refuses_it_and_reconnects(
         await lane.wait_connected()
         assert lane.state is State.NOT_AVAILABLE_NOT_READY
         await again.aclose()
+
+
+def _as(tag: bytes, data: bytes) -> bytes:
+    """The hostile document with its message element renamed (the attributes stay)."""
+    return data.replace(b"<ServiceDescription", b"<" + tag).replace(
+        b"</ServiceDescription>", b"</" + tag + b">"
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_the_vertical_server_refuses_it_and_serves_the_next_client(
+    twin: ModuleType, no_fetch: NoFetch, name: str
+) -> None:
+    machine = m.SupervisoryServiceDescription("SUT", "1.6")
+    async with VerticalServer(machine, host="127.0.0.1", port=0) as server:
+        peer = await RawPeer.connect(server.port)
+        await _refused_with_notification_1(
+            peer, _as(b"SupervisoryServiceDescription", cases(no_fetch.port)[name])
+        )
+        async with VerticalClient(
+            "127.0.0.1", server.port, m.SupervisoryServiceDescription("MES", "1.6"), timeout=WAIT
+        ) as client:
+            assert client.machine == machine
+            await asyncio.wait_for(server.wait_for_clients(1), WAIT)
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_the_configuration_server_refuses_it_and_answers_the_next_client(
+    twin: ModuleType, no_fetch: NoFetch, name: str
+) -> None:
+    async with ConfigurationServer(
+        m.CurrentConfiguration(machine_id="SUT"), host="127.0.0.1", port=0
+    ) as service:
+        peer = await RawPeer.connect(service.port)
+        hostile = _as(b"GetConfiguration", cases(no_fetch.port)[name])
+        if name == "DTD":
+            # The framer drops the DTD in front of <Hermes unread, and GetConfiguration has no
+            # attribute for it to default: what is left is a valid request, and it is answered.
+            assert isinstance(await _answer(peer, hostile), m.CurrentConfiguration)
+            await peer.aclose()
+        else:
+            await _refused_with_notification_1(peer, hostile)
+        current = await get_configuration("127.0.0.1", port=service.port, timeout=WAIT)
+        assert current.machine_id == "SUT"
