@@ -12,11 +12,12 @@ from fuzz.harness import Crash, Harness, Target
 from fuzz.seeds import hermes_hostile, hermes_messages
 from protocols.errors import ProtocolError, RemoteProtocolError
 from protocols.hermes import messages as m
-from protocols.hermes.codec import HermesDecodeError, decode
+from protocols.hermes.codec import MAX_MESSAGE_SIZE, HermesDecodeError, decode
 from protocols.hermes.connection import CLOSED, NEED_DATA, HorizontalConnection
 from protocols.hermes.state import Role
 
 _MAX_EVENTS = 10_000  # a stream of at most max_len bytes cannot hold more messages than this
+_OVER_LIMIT = MAX_MESSAGE_SIZE + 4096
 
 
 def make_decode() -> Target:
@@ -27,14 +28,18 @@ def make_connection() -> Target:
     ours = m.ServiceDescription(machine_id="linegate", lane_id=1, version="1.5")
 
     def one(data: bytes) -> None:
-        head = data[0] if data else 0
+        head, data = (data[0], data[1:]) if data else (0, b"")
         role = Role.RECEIVER if head & 1 else Role.SENDER
-        chunk = (head >> 1) or len(data) or 1
+        chunk = 1 << ((head >> 2) & 15)  # the stream arrives in pieces of 1 byte up to 32 KiB
+        if head & 2 and data:
+            # Repeated past the 64 KiB limit (libFuzzer's inputs stay far smaller by themselves).
+            data = data * (_OVER_LIMIT // len(data) + 1)
+            chunk = max(chunk, 256)
         connection = HorizontalConnection(role, check_alive_period=None)
         if role is Role.RECEIVER:
             connection.send(ours)  # the receiver speaks first (reference §3)
         try:
-            for start in range(1, len(data), chunk):
+            for start in range(0, len(data), chunk):
                 connection.receive_data(data[start : start + chunk])
                 for _ in range(_MAX_EVENTS):
                     event = connection.next_event()
@@ -62,12 +67,14 @@ def seeds() -> list[bytes]:
     sender_side = b"".join(messages[i] for i in (0, 2, 3, 4))  # what a receiver sends us
     receiver_side = b"".join(messages[i] for i in (0, 1, 5, 8, 9))  # what a sender sends us
     return [
-        b"\x00" + sender_side,
-        b"\x01" + receiver_side,
-        b"\x0e" + sender_side,
-        b"\x0b" + receiver_side,
-        *messages,
-        *(b"\x01" + hostile for hostile in hermes_hostile()),
+        b"\x3c" + sender_side,  # whole
+        b"\x3d" + receiver_side,
+        b"\x00" + sender_side,  # byte by byte
+        b"\x0d" + receiver_side,  # 8 bytes at a time
+        b"\x3e" + messages[1],  # repeated past 64 KiB: many messages
+        b'\x3e<Hermes Timestamp="x"><Notification Description="' + b"y" * 200,  # ... none complete
+        *(b"\x3c" + message for message in messages),
+        *(b"\x3d" + hostile for hostile in hermes_hostile()),
     ]
 
 

@@ -15,10 +15,14 @@ from protocols.hermes.framing import Framer, HermesFramingError
 
 def make() -> Target:
     def one(data: bytes) -> None:
-        # The first byte picks the chunk size the stream arrives in: 1 byte up to 32 KiB.
-        chunk = 1 << ((data[0] if data else 0) & 15)
+        head, data = (data[0], data[1:]) if data else (0, b"")
+        chunk = 1 << (head & 15)  # the stream arrives in pieces of 1 byte up to 32 KiB
+        if head & 16 and data:
+            # Repeated past the 64 KiB limit (libFuzzer's inputs stay far smaller by themselves).
+            data = data * ((MAX_MESSAGE_SIZE + 4096) // len(data) + 1)
+            chunk = max(chunk, 256)
         framer = Framer()
-        for start in range(1, len(data), chunk):
+        for start in range(0, len(data), chunk):
             piece = data[start : start + chunk]
             framer.feed(piece)
             if framer.buffered > MAX_MESSAGE_SIZE + len(piece) + 8:
@@ -34,7 +38,14 @@ def make() -> Target:
 
 def seeds() -> list[bytes]:
     stream = b"".join(hermes_messages())
-    return [b"\x0f" + stream, b"\x00" + stream, b"\x03" + stream, b"\x0f" + b"".join(hermes_hostile())]
+    return [
+        b"\x0f" + stream,
+        b"\x00" + stream,
+        b"\x03" + stream,
+        b"\x1f" + stream[: len(stream) // 2],  # repeated past 64 KiB: many messages
+        b'\x1f<Hermes Timestamp="x"><Notification Description="' + b"y" * 200,  # ... none complete
+        b"\x0f" + b"".join(hermes_hostile()),
+    ]
 
 
 HARNESSES = [
