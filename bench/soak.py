@@ -78,10 +78,16 @@ class LinePlan:
         return f"soak.{SHORT_NAMES[self.kinds[index]]}.{self.name}-{index + 1}"
 
 
-def plan_lines(machines: int) -> list[LinePlan]:
-    """About one full line per ten machines, the rest short lines (one odd oven on its own)."""
+def plan_lines(machines: int, shape: Sequence[str] | None = None) -> list[LinePlan]:
+    """About one full line per ten machines, the rest short lines (one odd oven on its own);
+    with ``shape``, lines of those kinds only (the last one cut short), to cost one kind."""
     if machines <= 0:
         return []
+    if shape:
+        cut = [tuple(shape)] * (machines // len(shape))
+        if machines % len(shape):
+            cut.append(tuple(shape[: machines % len(shape)]))
+        return [LinePlan(f"l{i + 1:02d}", k, seed=i + 1) for i, k in enumerate(cut)]
     full = max(1, round(machines / 10)) if machines >= len(FULL_LINE) else 0
     kinds: list[tuple[str, ...]] = [FULL_LINE] * full
     rest = machines - len(FULL_LINE) * full
@@ -321,8 +327,8 @@ def parse_metrics(text: str) -> dict[str, list[tuple[str, float]]]:
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (KiB) and Threads from ``/proc/<pid>/status``."""
-    wanted = {"VmRSS", "VmHWM", "Threads"}
+    """VmRSS, VmHWM, RssAnon, RssFile (KiB) and Threads from ``/proc/<pid>/status``."""
+    wanted = {"VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"}
     values = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
@@ -342,6 +348,8 @@ class Sample:
     t: float
     rss_mb: float
     hwm_mb: float
+    anon_mb: float  # heap, stacks: what the process allocated
+    file_mb: float  # mapped files: the interpreter, shared libraries, extension modules
     threads: int
     fds: int
     committed: int
@@ -394,7 +402,7 @@ async def soak(
     import aio_pika
     import aiohttp
 
-    plans = plan_lines(args.machines)
+    plans = plan_lines(args.machines, args.shape.split(",") if args.shape else None)
     handles = [p.handle(i) for p in plans for i in range(len(p.kinds))]
     events_ports = {
         p.machine_id(i): free_port() for p in plans for i, kind in enumerate(p.kinds) if kind == "placement"
@@ -440,7 +448,9 @@ async def soak(
         gateway = await asyncio.create_subprocess_exec(
             *gateway_command(config, args.tracemalloc), stdout=gateway_log, stderr=subprocess.STDOUT, env=env
         )
-        base = await wait_for_dashboard(workdir / "gateway.log", gateway, timeout=120)
+        base = await wait_for_dashboard(
+            workdir / "gateway.log", gateway, timeout=600 if args.tracemalloc else 120
+        )
         async with aiohttp.ClientSession() as http:
 
             async def scrape() -> dict[str, list[tuple[str, float]]]:
@@ -464,8 +474,8 @@ async def soak(
                 proc.stdin.write("start\n")
                 proc.stdin.flush()
             print(
-                f"\n{'t (s)':>6} {'RSS MB':>7} {'HWM MB':>7} {'thr':>4} {'fds':>5} {'ev/s in':>8} "
-                f"{'ev/s out':>8} {'backlog':>8}  RSS (full bar = {TARGET_MB:g} MB)",
+                f"\n{'t (s)':>6} {'RSS MB':>7} {'HWM MB':>7} {'anon':>6} {'file':>5} {'thr':>4} "
+                f"{'fds':>5} {'ev/s in':>8} {'ev/s out':>8} {'backlog':>8}  RSS (bar: {TARGET_MB:g} MB)",
                 flush=True,
             )
             began = time.monotonic()
@@ -485,6 +495,8 @@ async def soak(
                     t=round(t, 1),
                     rss_mb=round(status["VmRSS"] / 1024, 1),
                     hwm_mb=round(status["VmHWM"] / 1024, 1),
+                    anon_mb=round(status["RssAnon"] / 1024, 1),
+                    file_mb=round(status["RssFile"] / 1024, 1),
                     threads=status["Threads"],
                     fds=len(os.listdir(f"/proc/{gateway.pid}/fd")),
                     committed=committed,
@@ -496,7 +508,8 @@ async def soak(
                 samples.append(sample)
                 previous = sample
                 print(
-                    f"{sample.t:6.0f} {sample.rss_mb:7.1f} {sample.hwm_mb:7.1f} {sample.threads:4d} "
+                    f"{sample.t:6.0f} {sample.rss_mb:7.1f} {sample.hwm_mb:7.1f} {sample.anon_mb:6.1f} "
+                    f"{sample.file_mb:5.1f} {sample.threads:4d} "
                     f"{sample.fds:5d} {sample.committed_per_s:8.1f} {sample.delivered_per_s:8.1f} "
                     f"{sample.backlog:8d}  {bar(sample.rss_mb)}",
                     flush=True,
@@ -676,6 +689,11 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=float(os.environ.get("SOAK_TIME_SCALE", "20")))
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--sim-processes", type=int, default=2)
+    parser.add_argument(
+        "--shape",
+        metavar="KIND,...",
+        help=f"every line made of these kinds ({', '.join(PROTOCOLS)}) instead of the default mix",
+    )
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--log-level", default="info", help="the gateway's LINEGATE_LOG_LEVEL")
     parser.add_argument("--json", metavar="PATH", help="write the samples and figures as JSON")
