@@ -12,7 +12,6 @@ A clean stop sends Notification code 5 (MachineShutdown) on every session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from types import TracebackType
 from typing import Self
@@ -184,15 +183,23 @@ class VerticalServer:
         Returns:
             how many clients it was sent to.
         """
-        sent = 0
-        for session in list(self.sessions):
-            if session.connection.state is VerticalState.CONNECTED and session.connection.peer_supports(
-                type(message)
+        targets = [
+            session
+            for session in self.sessions
+            if session.connection.state is VerticalState.CONNECTED
+            and session.connection.peer_supports(type(message))
+        ]
+        # All at once: a client that stopped reading waits out its drain deadline alone, not
+        # in front of the others (each session's messages still go out in publish order).
+        outcomes = await asyncio.gather(
+            *(session.send(message) for session in targets), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(
+                outcome, ProtocolError | HermesConnectionClosed
             ):
-                with contextlib.suppress(ProtocolError, HermesConnectionClosed):
-                    await session.send(message)
-                    sent += 1
-        return sent
+                raise outcome
+        return sum(1 for outcome in outcomes if not isinstance(outcome, BaseException))
 
 
 class VerticalClient:
