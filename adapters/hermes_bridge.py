@@ -78,7 +78,9 @@ from protocols.hermes.messages import (
     TransferState,
 )
 from protocols.hermes.transport import LaneDisconnected, ReceiverLane, SenderLane, lane_port
+from protocols.hermes.transport.lane import LANE_LIMITS
 from protocols.modbus.registermap import DataType, Point, Table
+from protocols.transport.guard import PeerLimits
 
 log = structlog.get_logger("linegate.bridge")
 
@@ -280,6 +282,8 @@ class HermesBridge:
         slow_retry: its longest reconnect delay otherwise.
         state: the state of a bridge that stopped, to go on where it left off (a new one if
             omitted); see :attr:`state`.
+        limits: what the Downstream server tolerates from peers (connection cap, handshake
+            deadline, write buffer), as :class:`~protocols.hermes.transport.SenderLane` takes it.
     """
 
     def __init__(
@@ -297,6 +301,7 @@ class HermesBridge:
         fast_retry: float = 1.0,
         slow_retry: float = 10.0,
         state: BridgeState | None = None,
+        limits: PeerLimits = LANE_LIMITS,
     ) -> None:
         self.machine = machine
         #: The boards in the machine; pass it to the next bridge after a restart.
@@ -318,6 +323,7 @@ class HermesBridge:
             lane_id=lane_id,
             host=listen_host,
             port=lane_port(lane_id) if listen_port is None else listen_port,
+            limits=limits,
         )
         self.arrived = 0
         self.departed = 0

@@ -32,7 +32,9 @@ from gateway.sinks.console import ConsoleSink
 from gateway.sinks.jsonl import JsonLinesSink
 from gateway.sinks.mqtt import MqttSink
 from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, TLSFiles
+from protocols.cfx.transport.security import GATE_LIMITS
 from protocols.errors import ConfigError
+from protocols.hermes.transport.lane import LANE_LIMITS
 
 if TYPE_CHECKING:
     from adapters.opcua import OpcUaSecurity
@@ -370,6 +372,7 @@ def build_trackers(
                 listen_port=listen[1],
                 lane_id=lane,
                 state=state,
+                limits=config.peer_limits("hermes", LANE_LIMITS),
             )
 
         trackers.setdefault(link.machine, []).append(BridgeAdapter(link.machine, make_bridge))
@@ -544,6 +547,7 @@ async def start_gateway(
         config.listener.port,
         advertised_uri=config.listener.advertised_uri,
         security=listener_security(config),
+        limits=config.peer_limits("listener", GATE_LIMITS),
     )
     for runtime in runtimes:
         if not runtime.passthrough:  # a CFX machine hosts its own handle

@@ -8,6 +8,7 @@ to read them at start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import ssl
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.errors import ConfigError
+from protocols.transport.guard import PeerLimits
 
 PROTOCOLS = ("modbus", "opcua", "serial", "cfx")
 INTERLOCKS = ("finish_board", "refuse")
@@ -221,6 +223,39 @@ class HermesLink:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: The servers whose peer limits ``[limits.<server>]`` adjusts.
+LIMITED_SERVERS = ("http", "listener", "hermes")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLimitsConfig:
+    """``[limits.<server>]``: what to change in a server's peer limits (docs/security.md).
+
+    Each field left None keeps the server's default; a timeout of 0 turns that deadline off.
+    """
+
+    max_connections: int | None = None
+    handshake_timeout: float | None = None
+    idle_timeout: float | None = None
+    drain_timeout: float | None = None
+    write_buffer_limit: int | None = None
+
+    def apply(self, limits: PeerLimits) -> PeerLimits:
+        """``limits`` with the configured values in place."""
+        changes: dict[str, Any] = {}
+        for name in (
+            "max_connections",
+            "handshake_timeout",
+            "idle_timeout",
+            "drain_timeout",
+            "write_buffer_limit",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = None if name.endswith("_timeout") and value == 0 else value
+        return dataclasses.replace(limits, **changes)
+
+
 @dataclass(frozen=True, slots=True)
 class LineConfig:
     """The whole configuration of one line."""
@@ -236,6 +271,12 @@ class LineConfig:
     listener: ListenerConfig = ListenerConfig()
     http: HttpConfig = HttpConfig()
     changeover: ChangeoverConfig = ChangeoverConfig()
+    limits: Mapping[str, PeerLimitsConfig] = field(default_factory=dict)
+
+    def peer_limits(self, server: str, default: PeerLimits) -> PeerLimits:
+        """``default`` with ``[limits.<server>]`` applied."""
+        configured = self.limits.get(server)
+        return default if configured is None else configured.apply(default)
 
     def machine(self, machine_id: str) -> MachineConfig:
         """The machine with this id.
@@ -390,6 +431,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
             "listener",
             "http",
             "changeover",
+            "limits",
         },
     )
     line = r.table(data, "line", "")
@@ -410,6 +452,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
         mqtt=_mqtt(r, data),
         listener=_listener(r, data),
         http=_http(r, data),
+        limits=_limits(r, data),
     )
 
 
@@ -602,6 +645,44 @@ def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
         missing = "key_file" if tls.key_file is None else "cert_file"
         raise r.fail(_join(at, missing), "is required with a client certificate (cert_file and key_file)")
     return tls
+
+
+def _limits(r: _Reader, data: Mapping[str, Any]) -> dict[str, PeerLimitsConfig]:
+    t = r.table(data, "limits", "")
+    r.only(t, "limits", set(LIMITED_SERVERS))
+    limits: dict[str, PeerLimitsConfig] = {}
+    for server in LIMITED_SERVERS:
+        if server not in t:
+            continue
+        where = f"limits.{server}"
+        table = r.table(t, server, "limits")
+        r.only(table, where, {f.name for f in dataclasses.fields(PeerLimitsConfig)})
+        timeouts = {
+            name: _seconds(r, table, name, where)
+            for name in ("handshake_timeout", "idle_timeout", "drain_timeout")
+            if name in table
+        }
+        limits[server] = PeerLimitsConfig(
+            max_connections=(
+                r.integer(table, "max_connections", where, 1, 1, 100_000)
+                if "max_connections" in table
+                else None
+            ),
+            write_buffer_limit=(
+                r.integer(table, "write_buffer_limit", where, 1, 1024, 64 * 1024 * 1024)
+                if "write_buffer_limit" in table
+                else None
+            ),
+            **timeouts,
+        )
+    return limits
+
+
+def _seconds(r: _Reader, data: Mapping[str, Any], key: str, where: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
+        raise r.fail(_join(where, key), f"must be seconds from 0 (off) to 86400, not {value!r}")
+    return float(value)
 
 
 def _listener(r: _Reader, data: Mapping[str, Any]) -> ListenerConfig:

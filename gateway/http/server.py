@@ -160,6 +160,7 @@ class HttpServer:
             sse=sse,
             metrics=metrics,
             line_name=config.name,
+            limits=config.peer_limits("http", HTTP_LIMITS),
         )
 
     @property
