@@ -49,6 +49,9 @@ DROPS: Final[collections.Counter[tuple[str, str]]] = collections.Counter()
 # Drop reasons (the ``reason`` of the log line and the metric label).
 CONNECTION_LIMIT: Final = "connection_limit"
 EVICTED: Final = "evicted"
+#: A connection that was served and then sent no new request in time (HTTP keep-alive): the
+#: normal end of an idle connection, logged at info, not a hostile peer.
+KEEPALIVE_TIMEOUT: Final = "keepalive_timeout"
 
 # A connection pending for this share of its handshake deadline may be evicted by a newcomer.
 # Not at once: in a burst each newcomer would evict the previous one, and every one of them
@@ -120,7 +123,8 @@ class PeerGuard:
         """Log and count one dropped peer."""
         self.dropped[reason] += 1
         DROPS[(self.kind, reason)] += 1
-        log.warning("peer.dropped", server=self.server, peer=peer, reason=reason, **context)
+        emit = log.info if reason == KEEPALIVE_TIMEOUT else log.warning
+        emit("peer.dropped", server=self.server, peer=peer, reason=reason, **context)
 
 
 class GuardedProtocol(asyncio.Protocol):
@@ -143,6 +147,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._accepted_at = 0.0
         self._established = False
         self._dropped = False
+        self._served = False  # expect_handshake ran: the connection was served before
         self._counted = False  # holds one of the guard's max_connections slots
 
     # -- what the server's own protocol calls ------------------------------------------------
@@ -170,6 +175,7 @@ class GuardedProtocol(asyncio.Protocol):
         if self._dropped or transport is None or transport.is_closing():
             return
         self._established = False
+        self._served = True
         self._cancel_timer()
         timeout = self.guard.limits.handshake_timeout
         if timeout is not None and self._counted:
@@ -271,7 +277,8 @@ class GuardedProtocol(asyncio.Protocol):
 
     def _handshake_expired(self) -> None:
         self._timer = None
-        self.drop(HANDSHAKE_TIMEOUT, timeout=self.guard.limits.handshake_timeout)
+        reason = KEEPALIVE_TIMEOUT if self._served else HANDSHAKE_TIMEOUT
+        self.drop(reason, timeout=self.guard.limits.handshake_timeout)
 
     def _check_idle(self) -> None:
         # Re-armed lazily from the last receive time: data_received only stores a float.
