@@ -22,6 +22,10 @@ WAIT = 10.0
 #: The size of a connection burst (issue 10).
 BURST = 1000
 
+#: The handshake deadline of the silent burst connections: a legitimate peer must get in well
+#: before it, by evicting one of them once it is a quarter of this old.
+BURST_DEADLINE = 6.0
+
 
 def rss_kib() -> int:
     """This process's resident set size in KiB (Linux /proc)."""
