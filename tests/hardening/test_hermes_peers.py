@@ -189,3 +189,51 @@ def test_limits_reject_nonsense() -> None:
         PeerLimits(max_connections=0)
     with pytest.raises(ValueError, match="drain_timeout"):
         PeerLimits(drain_timeout=0)
+
+
+async def test_vertical_client_that_never_reads_is_dropped_and_the_other_gets_every_message() -> None:
+    """Board tracking to two clients, one of which never reads: it is dropped at the drain
+    deadline with its buffer bounded, and the reading client receives every message."""
+    tracking = m.SupervisoryFeatures(feature_board_tracking=m.FeatureBoardTracking())
+    desc = m.SupervisoryServiceDescription(system_id="M1", version="1.6")
+    limits = fast_limits(write_buffer_limit=16 * 1024, drain_timeout=SHORT, handshake_timeout=WAIT)
+    async with VerticalServer(desc, host="127.0.0.1", port=0, limits=limits) as server:
+        loop = asyncio.get_running_loop()
+        stuck = never_reading_socket(server.port)
+        await loop.sock_sendall(stuck, encode(m.SupervisoryServiceDescription("MES-STUCK", "1.6", tracking)))
+        reader = await RawPeer.connect(server.port)
+        await reader.send(m.SupervisoryServiceDescription("MES-OK", "1.6", tracking))
+        assert isinstance(await reader.receive(), m.SupervisoryServiceDescription)
+        await until(lambda: len(server.sessions) == 2)
+        count = 3000
+        received: list[m.Message | m.UnknownMessage] = []
+
+        async def read_all() -> None:
+            while len(received) < count:
+                message = await reader.receive()
+                if not isinstance(message, m.CheckAlive):
+                    received.append(message)
+
+        reading = asyncio.ensure_future(read_all())
+        with capture_logs() as logs:
+            for index in range(count):
+                await server.publish(
+                    m.BoardArrived(
+                        "M1",
+                        1,
+                        m.BoardArrivedTransfer.TRANSFERRED,
+                        f"board-{index:06d}-{'x' * 2000}",
+                        "M0",
+                        m.BoardQuality.GOOD,
+                        m.FlippedBoard.TOP_SIDE_IS_UP,
+                    )
+                )
+            async with asyncio.timeout(WAIT):
+                await reading
+        stuck.close()
+        assert [msg.board_id[:12] for msg in received if isinstance(msg, m.BoardArrived)] == [
+            f"board-{index:06d}" for index in range(count)
+        ]
+        (dropped,) = [e for e in logs if e["event"] == "peer.dropped"]
+        assert dropped["reason"] == "drain_timeout" and dropped["buffered"] <= READ_SIZE + 16 * 1024
+        await reader.aclose()

@@ -189,8 +189,9 @@ class VerticalServer:
             if session.connection.state is VerticalState.CONNECTED
             and session.connection.peer_supports(type(message))
         ]
-        # All at once: a client that stopped reading waits out its drain deadline alone, not
-        # in front of the others (each session's messages still go out in publish order).
+        # All at once: the others get the message without queueing behind a client that stopped
+        # reading; the call returns once that one is dropped (its drain deadline) at the latest.
+        # Each session's messages still go out in publish order.
         outcomes = await asyncio.gather(
             *(session.send(message) for session in targets), return_exceptions=True
         )
