@@ -36,7 +36,7 @@ from gateway.http import api
 from gateway.http.sse import SseSink
 from gateway.metrics import Metrics
 from protocols.errors import ConfigError
-from protocols.transport.guard import PeerGuard, PeerLimits, guard_of
+from protocols.transport.guard import BACKLOG, PeerGuard, PeerLimits, guard_of
 
 if TYPE_CHECKING:
     from gateway.config import LineConfig
@@ -188,12 +188,12 @@ class HttpServer:
             try:
                 # Bind the socket ourselves: with port 0 it tells which port the system chose.
                 family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-                sock = socket.create_server((self.host, self.port), family=family, backlog=512)
+                sock = socket.create_server((self.host, self.port), family=family, backlog=BACKLOG)
                 assert runner.server is not None
                 try:
                     # Not a SockSite: every connection goes through the guard's protocol proxy.
                     self._server = await asyncio.get_running_loop().create_server(
-                        self.guard.wrap(runner.server), sock=sock, backlog=512
+                        self.guard.wrap(runner.server), sock=sock, backlog=BACKLOG
                     )
                 except BaseException:
                     sock.close()

@@ -33,6 +33,7 @@ from typing import Any, Final
 import structlog
 
 __all__ = [
+    "BACKLOG",
     "DROPS",
     "GuardedProtocol",
     "PeerGuard",
@@ -52,6 +53,14 @@ EVICTED: Final = "evicted"
 #: A connection that was served and then sent no new request in time (HTTP keep-alive): the
 #: normal end of an idle connection, logged at info, not a hostile peer.
 KEEPALIVE_TIMEOUT: Final = "keepalive_timeout"
+
+#: The listen backlog of guarded servers. asyncio accepts up to this many sockets per loop turn,
+#: each with a short-lived task and a descriptor until the guard has closed it, so a burst costs
+#: at most about two turns' worth at once (one turn's sockets are finishing as the next arrive).
+#: A short queue makes the kernel drop SYNs in a burst instead, which costs every peer (the
+#: legitimate one too) a retransmit of 1 s and more: 512 takes a burst of 1,000 in two turns
+#: while keeping the descriptors of one turn well below select()'s 1024 (proton's reactor).
+BACKLOG: Final = 512
 
 # A connection pending for this share of its handshake deadline may be evicted by a newcomer.
 # Not at once: in a burst each newcomer would evict the previous one, and every one of them
@@ -325,12 +334,7 @@ async def start_guarded_server(
         reader = asyncio.StreamReader(loop=loop)
         return asyncio.StreamReaderProtocol(reader, client_connected, loop=loop)  # type: ignore[arg-type]
 
-    # asyncio accepts up to `backlog` sockets per loop turn, each with a short-lived task and a
-    # descriptor until the guard has closed it: the backlog bounds what a burst costs at once.
-    # A short queue makes the kernel drop SYNs in a burst instead, which costs every peer (the
-    # legitimate one too) a retransmit of 1 s and more: 512 takes a burst of 1,000 in two turns
-    # while keeping the descriptors of one turn well below select()'s 1024 (proton's reactor).
-    kwargs.setdefault("backlog", 512)
+    kwargs.setdefault("backlog", BACKLOG)
     if kwargs.get("ssl") is not None and guard.limits.handshake_timeout is not None:
         kwargs.setdefault("ssl_handshake_timeout", guard.limits.handshake_timeout)
     return await loop.create_server(guard.wrap(streams), host, port, **kwargs)

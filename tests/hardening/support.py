@@ -149,6 +149,7 @@ class Sample:
 
     tasks_before: int = 0
     tasks_peak: int = 0
+    tasks_settled: int = 0
     rss_before_kib: int = 0
     rss_after_kib: int = 0
     traced_peak_bytes: int = 0
@@ -193,10 +194,21 @@ async def until(condition: Callable[[], bool], sample: Sample | None = None, tim
         await asyncio.sleep(0.001)
 
 
+def _accepting(task: asyncio.Task[object]) -> bool:
+    return getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
+
+
+async def settle(sample: Sample) -> None:
+    """Wait until asyncio's accept tasks of the burst are gone; record the task count then."""
+    await until(lambda: not any(_accepting(task) for task in asyncio.all_tasks()), sample)
+    sample.tasks_settled = len(asyncio.all_tasks())
+
+
 def report(name: str, sample: Sample) -> str:
     """One line of figures, printed by the burst tests (``pytest -s`` shows them)."""
     return (
-        f"[{name}] tasks before={sample.tasks_before} peak={sample.tasks_peak}; "
+        f"[{name}] tasks before={sample.tasks_before} peak={sample.tasks_peak} "
+        f"settled={sample.tasks_settled}; "
         f"RSS before={sample.rss_before_kib} KiB after={sample.rss_after_kib} KiB "
         f"(+{sample.rss_after_kib - sample.rss_before_kib} KiB); "
         f"tracemalloc peak={sample.traced_peak_bytes // 1024} KiB"
