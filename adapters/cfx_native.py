@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -120,12 +121,14 @@ class BrokerEvents:
         exchange: the topic exchange the machine publishes to.
         queue: our queue; defaults to ``linegate.<handle>``.
         durable: keep the queue (and what the machine sends) while the gateway is down.
+        ssl_context: TLS for an ``amqps://`` url (the gateway's ``[amqp.tls]``).
     """
 
     url: str = "amqp://guest:guest@127.0.0.1:5672/"
     exchange: str = "cfx"
     queue: str | None = None
     durable: bool = True
+    ssl_context: ssl.SSLContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +425,7 @@ class CFXNativeAdapter(Adapter):
                 exchange=events.exchange,
                 durable=events.durable,
                 on_malformed=self._on_malformed,
+                ssl_context=events.ssl_context,
             )
             return await stack.enter_async_context(subscriber)
         listener = CFXListener(

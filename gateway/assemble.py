@@ -264,10 +264,12 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
                 path=config.path,
                 key=f"{where}.connection.exchange",
             )
+        tls = config.amqp.tls
         events = BrokerEvents(
             url=url,
             exchange=_text(config, conn, "exchange", where, config.amqp.exchange),
             queue=conn.get("queue"),
+            ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,
         )
     elif mode == "direct":
         events = DirectEvents(

@@ -21,13 +21,17 @@ import aiomqtt
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.assemble import start_gateway
+from adapters.cfx_native import BrokerEvents, CFXNativeAdapter
+from gateway.assemble import build_adapter, start_gateway
 from gateway.cli import main
 from gateway.config import parse_config
 from gateway.outbox import Priority, StoredEvent
 from gateway.sinks.amqp import AmqpSink
 from gateway.sinks.base import Sink
 from gateway.sinks.mqtt import MqttSink
+from protocols.cfx.envelope import Envelope
+from protocols.cfx.messages import AreYouThereRequest
+from protocols.cfx.transport import CFXPublisher, CFXSubscriber
 from protocols.errors import TransportError
 from tests.hardening.brokers_tls import mosquitto_tls, rabbitmq_tls
 from tests.hardening.support import WAIT, until
@@ -177,3 +181,64 @@ def test_linegate_check_names_the_key_of_a_bad_tls_file(
     path.write_text(f'[line]\nname = "x"\n\n[mqtt]\nhost = "localhost"\ntls = {{ ca_file = "{not_pem}" }}\n')
     assert main(["check", str(path)]) == 1
     assert f"{path}: mqtt.tls.ca_file:" in capsys.readouterr().err
+
+
+async def test_cfx_machine_events_from_the_broker_over_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CFX machine with ``events = "broker"`` subscribes over amqps:// with the gateway's
+    [amqp.tls]: an envelope published over TLS reaches its subscriber; with another CA the
+    subscription fails with the verification error."""
+    monkeypatch.setenv("LG_TEST_AMQP_PW", "guest")
+    tag = uuid.uuid4().hex[:8]
+    handle = f"Acme.TlsPlacer.{tag}"
+    async with rabbitmq_tls() as broker:
+        for ca, works in ((broker.pki.ca_file, True), (broker.other.ca_file, False)):
+            data = line(
+                tmp_path,
+                amqp={
+                    "url": f"amqps://guest@localhost:{broker.port}/",
+                    "password_env": "LG_TEST_AMQP_PW",
+                    "tls": {"ca_file": str(ca)},
+                },
+                machines=[
+                    {
+                        "id": "placer1",
+                        "handle": handle,
+                        "protocol": "cfx",
+                        "connection": {"events": "broker", "exchange": f"linegate-tls-{tag}"},
+                    }
+                ],
+            )
+            config = parse_config(data, path=str(tmp_path / "line.toml"))
+            adapter = build_adapter(config, config.machines[0], 0)
+            assert isinstance(adapter, CFXNativeAdapter) and isinstance(adapter.events, BrokerEvents)
+            events = adapter.events
+            assert events.ssl_context is not None
+            subscriber = CFXSubscriber(
+                f"amqps://guest:guest@localhost:{broker.port}/",
+                queue=f"linegate-tls-{tag}",
+                exchange=events.exchange,
+                durable=False,
+                auto_delete=True,
+                ssl_context=events.ssl_context,
+            )
+            if not works:
+                with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await subscriber.__aenter__()
+                continue
+            async with (
+                subscriber,
+                CFXPublisher(
+                    f"amqps://guest:guest@localhost:{broker.port}/",
+                    exchange=events.exchange,
+                    ssl_context=events.ssl_context,
+                ) as publisher,
+            ):
+                sent = Envelope.create(AreYouThereRequest(), source=handle)
+                await publisher.publish(sent)
+                async with asyncio.timeout(WAIT):
+                    received = await anext(aiter(subscriber))
+                assert received.unique_id == sent.unique_id
+            async with exchange_queue(events.exchange):
+                pass  # deletes the exchange

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -77,6 +78,8 @@ class CFXSubscriber:
         prefetch: unacknowledged deliveries the broker may push ahead.
         on_malformed: called (on the event loop) with each :class:`MalformedMessage`.
         backoff: reconnect delays after the broker went away (default 0.1 s growing to 10 s).
+        ssl_context: the TLS context for an ``amqps://`` url (trust anchors, client certificate,
+            hostname check); without it aiormq builds one from the url's query.
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class CFXSubscriber:
         prefetch: int = 256,
         on_malformed: Callable[[MalformedMessage], None] | None = None,
         backoff: Backoff | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        self.ssl_context = ssl_context
         self.queue_name = queue
         self.bindings = tuple(bindings)
         self.exchange_name = exchange
@@ -133,7 +138,7 @@ class CFXSubscriber:
 
     async def _connect(self) -> asyncio.Event:
         """Open a connection, declare and bind the queue, consume; return its 'broken' event."""
-        connection = await aio_pika.connect(self.url, timeout=10)
+        connection = await aio_pika.connect(self.url, timeout=10, ssl_context=self.ssl_context)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
