@@ -15,6 +15,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 #: Upper bound of any wait; the deadlines under test are a fraction of it.
 WAIT = 10.0
@@ -108,7 +109,11 @@ sys.stdin.read()  # hold every socket open until the test closes our stdin
 
 class Burst:
     """``count`` non-blocking connection attempts to one port from a child process, made as
-    fast as the kernel takes them, and held open (silent) until :meth:`close`."""
+    fast as the kernel takes them, and held open (silent) until :meth:`close` (the hardening
+    conftest closes any left open by a failed test)."""
+
+    #: Bursts fired and not closed yet.
+    alive: ClassVar[set[Burst]] = set()
 
     def __init__(self, port: int, count: int = BURST) -> None:
         self.port = port
@@ -126,6 +131,7 @@ class Burst:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
+        Burst.alive.add(self)
         assert self._process.stdout is not None
         async with asyncio.timeout(WAIT):
             line = await self._process.stdout.readline()
@@ -135,6 +141,7 @@ class Burst:
     async def close(self) -> None:
         """Close every burst socket (the attacker exits)."""
         process, self._process = self._process, None
+        Burst.alive.discard(self)
         if process is None:
             return
         assert process.stdin is not None
