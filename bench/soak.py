@@ -270,6 +270,9 @@ def gateway_command(config: Path, traced: bool) -> list[str]:
     """``linegate run CONFIG`` (the installed script beside this interpreter, else ``-m gateway``)."""
     if traced:
         return [sys.executable, __file__, "--traced-gateway", str(config)]
+    wrapper = os.environ.get("SOAK_GATEWAY_WRAPPER")
+    if wrapper:  # a script that takes CONFIG and runs the gateway with diagnostics of its own
+        return [sys.executable, wrapper, str(config)]
     script = Path(sys.executable).with_name("linegate")
     if script.exists():
         return [str(script), "run", str(config)]
@@ -355,6 +358,7 @@ class Sample:
     committed: int
     delivered: int
     backlog: int
+    boards: int  # open work transactions over all machines (boards_in_process)
     committed_per_s: float
     delivered_per_s: float
 
@@ -475,7 +479,8 @@ async def soak(
                 proc.stdin.flush()
             print(
                 f"\n{'t (s)':>6} {'RSS MB':>7} {'HWM MB':>7} {'anon':>6} {'file':>5} {'thr':>4} "
-                f"{'fds':>5} {'ev/s in':>8} {'ev/s out':>8} {'backlog':>8}  RSS (bar: {TARGET_MB:g} MB)",
+                f"{'fds':>5} {'ev/s in':>8} {'ev/s out':>8} {'backlog':>7} {'boards':>6}  "
+                f"RSS (bar: {TARGET_MB:g} MB)",
                 flush=True,
             )
             began = time.monotonic()
@@ -488,6 +493,7 @@ async def soak(
                 status = proc_status(gateway.pid)
                 committed = int(sum(v for _, v in metrics.get("linegate_send_events_total", [])))
                 backlog = int(sum(v for _, v in metrics.get("linegate_outbox_depth", [])))
+                open_boards = metrics.get("linegate_boards_in_process", [])
                 span = (t - previous.t) if previous else 0.0
                 rate_in = (committed - previous.committed) / span if previous else 0.0
                 rate_out = (consumer.total - previous.delivered) / span if previous else 0.0
@@ -502,6 +508,7 @@ async def soak(
                     committed=committed,
                     delivered=consumer.total,
                     backlog=backlog,
+                    boards=int(sum(v for _, v in open_boards)),
                     committed_per_s=round(rate_in, 1),
                     delivered_per_s=round(rate_out, 1),
                 )
@@ -511,7 +518,7 @@ async def soak(
                     f"{sample.t:6.0f} {sample.rss_mb:7.1f} {sample.hwm_mb:7.1f} {sample.anon_mb:6.1f} "
                     f"{sample.file_mb:5.1f} {sample.threads:4d} "
                     f"{sample.fds:5d} {sample.committed_per_s:8.1f} {sample.delivered_per_s:8.1f} "
-                    f"{sample.backlog:8d}  {bar(sample.rss_mb)}",
+                    f"{sample.backlog:7d} {sample.boards:6d}  {bar(sample.rss_mb)}",
                     flush=True,
                 )
                 if flow_at_warmup is None and t >= warmup:
