@@ -20,7 +20,7 @@ def make() -> Target:
         if head & 16 and data:
             # Repeated past the 64 KiB limit (libFuzzer's inputs stay far smaller by themselves).
             data = data * ((MAX_MESSAGE_SIZE + 4096) // len(data) + 1)
-            chunk = max(chunk, 256)
+            chunk = max(chunk, 4096)  # small pieces past 64 KiB: tests/protocols/hermes/test_framing.py
         framer = Framer()
         for start in range(0, len(data), chunk):
             piece = data[start : start + chunk]
