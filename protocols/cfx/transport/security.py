@@ -47,6 +47,7 @@ AMQP_HEADER: Final = b"AMQP\x00\x01\x00\x00"
 # AMQP 1.0 part 5.3.3: descriptor codes of the SASL frame bodies.
 SASL_MECHANISMS: Final = 0x40
 SASL_INIT: Final = 0x41
+SASL_INIT_NAME: Final = "amqp:sasl-init:list"
 SASL_OUTCOME: Final = 0x44
 SASL_OK: Final = 0
 SASL_AUTH_FAILED: Final = 1
@@ -168,7 +169,10 @@ def _parse_sasl_init(frame: bytes) -> tuple[str, bytes]:
         raise RemoteProtocolError("expected sasl-init")
     descriptor: Any = value.descriptor
     body: Any = value.value
-    if int(descriptor) != SASL_INIT or not isinstance(body, list):
+    # AMQP 1.0 part 1.5: a descriptor is a ulong code or its symbolic name; a peer may send any
+    # value there (int() of it raised TypeError/ValueError out of the gate).
+    is_init = descriptor == SASL_INIT_NAME or (isinstance(descriptor, int) and descriptor == SASL_INIT)
+    if not is_init or not isinstance(body, list):
         raise RemoteProtocolError("expected sasl-init")
     fields = [*body, None, None]
     mechanism, response = fields[0], fields[1]

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
-from proton import symbol
+from proton import Data, Described, symbol, ulong
 
 from protocols.cfx.messages import AreYouThereRequest, AreYouThereResponse
 from protocols.cfx.requests import new_request
@@ -171,6 +171,40 @@ def test_sasl_init_parser_parses_or_raises_remote_protocol_error(tail: bytes) ->
 
 def test_sasl_init_parser_reads_a_real_frame() -> None:
     frame = _sasl_frame(0x41, [symbol("PLAIN"), b"\x00u\x00p", None])
+    assert _parse_sasl_init(frame) == ("PLAIN", b"\x00u\x00p")
+
+
+def _frame(body: bytes) -> bytes:
+    return struct.pack(">IBBH", 8 + len(body), 2, 1, 0) + body
+
+
+def _described(descriptor: object, fields: list[object]) -> bytes:
+    data = Data()
+    data.put_object(Described(descriptor, fields))
+    return _frame(data.encode())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        _frame(b"\x00\x40\x45"),  # descriptor null, body list0
+        _frame(b"\x00\x45\x45"),  # descriptor list0
+        _described(symbol("PLAIN"), [symbol("PLAIN"), b"\x00u\x00p"]),
+        _described(b"\x41", [symbol("PLAIN"), b"\x00u\x00p"]),
+        _described(ulong(0x44), [symbol("PLAIN"), b"\x00u\x00p"]),  # sasl-outcome
+        _described(symbol("amqp:sasl-outcome:list"), [symbol("PLAIN"), b"\x00u\x00p"]),
+    ],
+    ids=["null", "list", "symbol", "binary", "outcome-code", "outcome-name"],
+)
+def test_sasl_init_parser_refuses_any_other_descriptor_with_a_typed_error(frame: bytes) -> None:
+    """Found by fuzz/cfx_listener.py: int(descriptor) raised TypeError/ValueError out of the gate."""
+    with pytest.raises(RemoteProtocolError, match="expected sasl-init"):
+        _parse_sasl_init(frame)
+
+
+def test_sasl_init_parser_reads_the_symbolic_descriptor() -> None:
+    """AMQP 1.0 part 1.5: the descriptor may be the symbolic name instead of the code."""
+    frame = _described(symbol("amqp:sasl-init:list"), [symbol("PLAIN"), b"\x00u\x00p"])
     assert _parse_sasl_init(frame) == ("PLAIN", b"\x00u\x00p")
 
 
