@@ -284,11 +284,17 @@ class CFXListener:
         self._sync_addresses()
         self._bridge = ProtonBridge(self._side, name=f"cfx-listener[{self.host}:{self.port}]")
         self._side.bridge = self._bridge
-        await self._bridge.start()
-        # Every peer comes in through the asyncio gate, which enforces the peer limits and
-        # terminates TLS and SASL PLAIN when configured; proton gets the admitted stream only.
-        self._gate = SecurityGate(self.security, self._bridge, limits=self.limits)
-        self.port = await self._gate.start(self.host, self.port)
+        try:
+            await self._bridge.start()
+            # Every peer comes in through the asyncio gate, which enforces the peer limits and
+            # terminates TLS and SASL PLAIN when configured; proton gets the admitted stream only.
+            self._gate = SecurityGate(self.security, self._bridge, limits=self.limits)
+            self.port = await self._gate.start(self.host, self.port)
+        except BaseException:
+            # A port in use (or a cancelled start) must not leave the reactor thread and its
+            # waker pipe behind: an adapter retrying its listener would leak one per attempt.
+            await self.aclose()
+            raise
         self._gate.guard.server = f"cfx-listener[{self.host}:{self.port}]"
         log.info("listen.complete", uri=self.uri, handles=sorted(self._hosted))
         return self

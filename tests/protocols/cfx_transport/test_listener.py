@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -164,6 +166,23 @@ async def test_connection_refused_is_a_transport_error(requester: CFXRequester) 
     request = new_request(AreYouThereRequest(), source=ME, target=OVEN)
     with pytest.raises(TransportError):
         await requester.request(uri, request, timeout=5)
+
+
+async def test_a_port_in_use_fails_the_start_and_leaves_no_reactor_thread() -> None:
+    """Entering a listener on a port already taken raises OSError and stops the reactor thread
+    it had started (an adapter retrying its listener must not leak one thread per attempt)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        name = f"cfx-listener[127.0.0.1:{port}]"
+        with pytest.raises(OSError):
+            async with CFXListener("127.0.0.1", port):
+                pass
+    left = [t for t in threading.enumerate() if t.name == name]
+    for thread in left:
+        thread.join(5)  # the reactor has been told to stop; its thread ends right after
+    assert not [t for t in left if t.is_alive()]
 
 
 class _Target(LinkOption):
