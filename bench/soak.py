@@ -204,13 +204,26 @@ def start_simulators(
     return procs, endpoints
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
+def free_port(taken: set[int]) -> int:
+    """A TCP port free on 127.0.0.1 now, below Linux's ephemeral range (32768-60999).
+
+    The gateway binds it only once it runs; a port from the ephemeral range could be taken
+    before that by one of the hundreds of sockets the simulators and the gateway open.
+    """
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in taken:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
 
 
 # --- the gateway ----------------------------------------------------------------------------------
@@ -329,6 +342,14 @@ def parse_metrics(text: str) -> dict[str, list[tuple[str, float]]]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` (``/proc/<pid>/stat`` fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, RssAnon, RssFile (KiB) and Threads from ``/proc/<pid>/status``."""
     wanted = {"VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"}
@@ -355,6 +376,7 @@ class Sample:
     file_mb: float  # mapped files: the interpreter, shared libraries, extension modules
     threads: int
     fds: int
+    cpu_percent: float  # of one core, since the previous sample
     committed: int
     delivered: int
     backlog: int
@@ -408,8 +430,12 @@ async def soak(
 
     plans = plan_lines(args.machines, args.shape.split(",") if args.shape else None)
     handles = [p.handle(i) for p in plans for i in range(len(p.kinds))]
+    taken: set[int] = set()
     events_ports = {
-        p.machine_id(i): free_port() for p in plans for i, kind in enumerate(p.kinds) if kind == "placement"
+        p.machine_id(i): free_port(taken)
+        for p in plans
+        for i, kind in enumerate(p.kinds)
+        if kind == "placement"
     }
     warmup = args.warmup if args.warmup is not None else 0.2 * args.seconds
     exchange = f"linegate-soak-{uuid.uuid4().hex[:8]}"
@@ -479,18 +505,20 @@ async def soak(
                 proc.stdin.flush()
             print(
                 f"\n{'t (s)':>6} {'RSS MB':>7} {'HWM MB':>7} {'anon':>6} {'file':>5} {'thr':>4} "
-                f"{'fds':>5} {'ev/s in':>8} {'ev/s out':>8} {'backlog':>7} {'boards':>6}  "
+                f"{'fds':>5} {'cpu %':>5} {'ev/s in':>8} {'ev/s out':>8} {'backlog':>7} {'boards':>6}  "
                 f"RSS (bar: {TARGET_MB:g} MB)",
                 flush=True,
             )
             began = time.monotonic()
             previous: Sample | None = None
+            cpu_before = 0.0
             snapshots = 0
             next_at = began
             while True:
                 t = time.monotonic() - began
                 metrics = await scrape()
                 status = proc_status(gateway.pid)
+                cpu = cpu_seconds(gateway.pid)
                 committed = int(sum(v for _, v in metrics.get("linegate_send_events_total", [])))
                 backlog = int(sum(v for _, v in metrics.get("linegate_outbox_depth", [])))
                 open_boards = metrics.get("linegate_boards_in_process", [])
@@ -505,6 +533,7 @@ async def soak(
                     file_mb=round(status["RssFile"] / 1024, 1),
                     threads=status["Threads"],
                     fds=len(os.listdir(f"/proc/{gateway.pid}/fd")),
+                    cpu_percent=round(100.0 * (cpu - cpu_before) / span, 1) if previous else 0.0,
                     committed=committed,
                     delivered=consumer.total,
                     backlog=backlog,
@@ -513,11 +542,11 @@ async def soak(
                     delivered_per_s=round(rate_out, 1),
                 )
                 samples.append(sample)
-                previous = sample
+                previous, cpu_before = sample, cpu
                 print(
                     f"{sample.t:6.0f} {sample.rss_mb:7.1f} {sample.hwm_mb:7.1f} {sample.anon_mb:6.1f} "
-                    f"{sample.file_mb:5.1f} {sample.threads:4d} "
-                    f"{sample.fds:5d} {sample.committed_per_s:8.1f} {sample.delivered_per_s:8.1f} "
+                    f"{sample.file_mb:5.1f} {sample.threads:4d} {sample.fds:5d} {sample.cpu_percent:5.1f} "
+                    f"{sample.committed_per_s:8.1f} {sample.delivered_per_s:8.1f} "
                     f"{sample.backlog:7d} {sample.boards:6d}  {bar(sample.rss_mb)}",
                     flush=True,
                 )
@@ -637,6 +666,7 @@ def summarize(
         "events_committed": end.committed,
         "events_delivered": consumer.total,
         "events_per_second": round(end.committed / duration, 1) if duration > 0 else 0.0,
+        "cpu_percent_mean": round(sum(s.cpu_percent for s in samples[1:]) / max(1, len(samples) - 1), 1),
         "backlog_at_end": end.backlog,
         "machines_with_events": len(handles) - len(silent),
         "machines_flowing_after_warmup": len(handles) - len(stalled),
@@ -667,6 +697,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"events: {report['events_committed']} committed ({report['events_per_second']:.1f}/s), "
         f"{report['events_delivered']} delivered to RabbitMQ, backlog at end {report['backlog_at_end']}"
     )
+    print(f"gateway CPU: {report['cpu_percent_mean']:.1f} % of one core on average")
     print(
         f"machines with events: {report['machines_with_events']}/{n}; "
         f"still producing after warm-up: {report['machines_flowing_after_warmup']}/{n}"
