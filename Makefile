@@ -17,6 +17,11 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
 	# build time it installs without its C module and fails on import).
 	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel "cffi>=1.0"
 	$(PY) -m pip install -q --no-build-isolation -e ".[test,fast]"
+	# pip may reuse a proton wheel it cached from a build without cffi (pure Python, no C module):
+	# rebuild it from source, past the cache, when it does not import.
+	$(PY) -c "import proton" 2>/dev/null || \
+		$(PY) -m pip install -q --no-build-isolation --no-cache-dir --force-reinstall --no-deps python-qpid-proton
+	$(PY) -c "import proton"
 	touch $(STAMP)
 
 venv: $(STAMP)
