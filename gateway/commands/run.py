@@ -13,6 +13,7 @@ import structlog
 from gateway.assemble import start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
+from gateway.heap import pin_mmap_threshold
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics
 from protocols.errors import ConfigError
@@ -31,6 +32,8 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; exit 1 on a configuration error."""
+    # Before the first large block is freed, so glibc never raises its threshold (gateway.heap).
+    pin_mmap_threshold()
     try:
         return asyncio.run(_main(args))
     except ConfigError as exc:
