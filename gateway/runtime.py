@@ -222,29 +222,36 @@ class Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then announce shutdown and return."""
         async with asyncio.TaskGroup() as group:
-            tasks = []
+            intake: list[asyncio.Task[None]] = []  # everything that puts events into the outbox
+            draining: list[asyncio.Task[None]] = []
             for runtime in self.machines.values():
                 for adapter in runtime.adapters:
                     name = f"adapter[{runtime.handle}/{adapter.protocol}].run"
-                    tasks.append(group.create_task(self._supervise(runtime, adapter), name=name))
+                    intake.append(group.create_task(self._supervise(runtime, adapter), name=name))
                 if not runtime.passthrough:
                     await self._presence(runtime, EndpointConnected(cfx_handle=runtime.handle))
             for sink in self.sinks:
-                tasks.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
+                draining.append(group.create_task(drain(self.outbox, sink), name=f"sink[{sink.name}].drain"))
             for runtime in self.machines.values():
-                tasks.append(
+                intake.append(
                     group.create_task(self._learn_recipe(runtime), name=f"machine[{runtime.handle}].recipe")
                 )
             if self.heartbeat is not None:
-                tasks.append(group.create_task(self._heartbeats(self.heartbeat), name="gateway.heartbeat"))
+                intake.append(group.create_task(self._heartbeats(self.heartbeat), name="gateway.heartbeat"))
             self.started.set()
             log.info("gateway.started", machines=sorted(self.machines), sinks=[s.name for s in self.sinks])
             await stop.wait()
+            # Stop the intake first and let it finish (an adapter may still report while it
+            # closes), so that the flush below covers the last event, not all but the last.
+            for task in intake:
+                task.cancel()
+            if intake:
+                await asyncio.wait(intake)
             for runtime in self.machines.values():
                 if not runtime.passthrough:
                     await self._presence(runtime, EndpointShuttingDown(cfx_handle=runtime.handle))
             await self._flush(timeout=5.0)
-            for task in tasks:
+            for task in draining:
                 task.cancel()
         log.info("gateway.stopped", backlog=self.outbox.depth())
 

@@ -318,6 +318,49 @@ async def test_a_crashing_adapter_is_restarted_and_others_keep_flowing(tmp_path:
     assert {e["Source"] for e in shutdown} == {"Acme.Crash.1", "Acme.Good.1"}
 
 
+class ReportsOnClose(Adapter):
+    """A machine link that reports one last state while it is being closed."""
+
+    protocol = "test-close"
+
+    def __init__(self) -> None:
+        super().__init__("closing")
+        self.session = asyncio.Event()
+
+    async def _session(self, emit: Emit) -> None:
+        self.session.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await emit(obs.StateChanged(machine=self.machine, at=datetime.now(UTC), state=1000))
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> obs.RecipeActivated:
+        raise CommandError("no")
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        return None
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        return []
+
+
+async def test_a_clean_stop_delivers_what_adapters_report_while_closing(tmp_path: Path) -> None:
+    """The intake stops before the shutdown flush, so its last event is delivered, not left behind."""
+    async with Outbox(tmp_path / "o.sqlite", sinks=["test"]) as outbox:
+        adapter = ReportsOnClose()
+        runtime = MachineRuntime("closing", "Acme.Close.1", adapter, outbox, "refuse")
+        collector = Collector()
+        gateway = Gateway(outbox, [runtime], [collector], RecipeService({}), heartbeat=None)
+        stop = asyncio.Event()
+        task = asyncio.create_task(gateway.run(stop))
+        await asyncio.wait_for(adapter.session.wait(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert outbox.depth() == 0
+    names = [e["MessageName"] for e in collector.events]
+    assert names[-2:] == ["CFX.ResourcePerformance.StationStateChanged", "CFX.EndpointShuttingDown"]
+
+
 def test_priorities_and_interlock_decisions() -> None:
     assert priority_for("CFX.ResourcePerformance.FaultOccurred") is Priority.HIGH
     assert priority_for("CFX.ResourcePerformance.StationStateChanged") is Priority.HIGH
