@@ -266,7 +266,20 @@ async def test_changeover_reports_per_machine(line: Any) -> None:
         await gateway.recipes.changeover("PCB-Z")
 
 
-class Crashing(Adapter):
+class NoRecipes(Adapter):
+    """An adapter whose machine has no recipes: every command is refused."""
+
+    async def activate_recipe(self, name: str, revision: str | None = None) -> obs.RecipeActivated:
+        raise CommandError("no")
+
+    async def active_recipe(self) -> RecipeInfo | None:
+        return None
+
+    async def available_recipes(self) -> list[RecipeInfo]:
+        return []
+
+
+class Crashing(NoRecipes):
     protocol = "test-crash"
 
     def __init__(self) -> None:
@@ -279,15 +292,6 @@ class Crashing(Adapter):
         if self.runs >= 3:
             self.restarted.set()
         raise RuntimeError("bug in the adapter")
-
-    async def activate_recipe(self, name: str, revision: str | None = None) -> obs.RecipeActivated:
-        raise CommandError("no")
-
-    async def active_recipe(self) -> RecipeInfo | None:
-        return None
-
-    async def available_recipes(self) -> list[RecipeInfo]:
-        return []
 
 
 async def test_a_crashing_adapter_is_restarted_and_others_keep_flowing(tmp_path: Path) -> None:
@@ -318,7 +322,7 @@ async def test_a_crashing_adapter_is_restarted_and_others_keep_flowing(tmp_path:
     assert {e["Source"] for e in shutdown} == {"Acme.Crash.1", "Acme.Good.1"}
 
 
-class ReportsOnClose(Adapter):
+class ReportsOnClose(NoRecipes):
     """A machine link that reports one last state while it is being closed."""
 
     protocol = "test-close"
@@ -333,15 +337,6 @@ class ReportsOnClose(Adapter):
             await asyncio.Event().wait()
         finally:
             await emit(obs.StateChanged(machine=self.machine, at=datetime.now(UTC), state=1000))
-
-    async def activate_recipe(self, name: str, revision: str | None = None) -> obs.RecipeActivated:
-        raise CommandError("no")
-
-    async def active_recipe(self) -> RecipeInfo | None:
-        return None
-
-    async def available_recipes(self) -> list[RecipeInfo]:
-        return []
 
 
 async def test_a_clean_stop_delivers_what_adapters_report_while_closing(tmp_path: Path) -> None:
