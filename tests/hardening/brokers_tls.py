@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.testing.harness import free_port
-from tests.hardening.certs import Pki, make_pki
+from tests.support.certs import Pki, make_pki
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 RABBITMQCTL = "rabbitmqctl"

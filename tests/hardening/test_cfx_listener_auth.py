@@ -21,8 +21,8 @@ from protocols.cfx.messages import AreYouThereRequest, AreYouThereResponse
 from protocols.cfx.requests import new_request
 from protocols.cfx.transport import CFXRequester, TLSFiles
 from protocols.errors import TransportError
-from tests.hardening.certs import make_pki
 from tests.hardening.support import until
+from tests.support.certs import make_pki
 
 HANDLE = "Acme.Auth.1"
 ME = "Line.Controller.1"

@@ -29,7 +29,6 @@ from protocols.cfx.transport.security import AMQP_HEADER, SASL_HEADER, SASL_INIT
 from protocols.errors import TransportError
 from protocols.transport import PeerLimits
 from protocols.transport.guard import BACKLOG
-from tests.hardening.certs import make_pki
 from tests.hardening.support import (
     BURST,
     BURST_DEADLINE,
@@ -43,6 +42,7 @@ from tests.hardening.support import (
     until,
     wait_dropped,
 )
+from tests.support.certs import make_pki
 
 OVEN = "Heller.Reflow.Hardening"
 ME = "Line1.Controller"

@@ -1,4 +1,4 @@
-"""A throwaway certificate authority made inside the test (``cryptography``), as PEM files."""
+"""A throwaway certificate authority made inside a test (``cryptography``), as PEM files."""
 
 from __future__ import annotations
 
