@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+from protocols.transport.guard import BACKLOG, PeerGuard
+
 #: Upper bound of any wait; the deadlines under test are a fraction of it.
 WAIT = 10.0
 
@@ -220,3 +222,20 @@ def report(name: str, sample: Sample) -> str:
         f"(+{sample.rss_after_kib - sample.rss_before_kib} KiB); "
         f"tracemalloc peak={sample.traced_peak_bytes // 1024} KiB"
     )
+
+
+def check_burst(guard: PeerGuard, sample: Sample, *, cap: int, tasks_per_connection: int) -> None:
+    """The verdict on a burst of :data:`BURST` connections at a server capped at ``cap``: all
+    past the cap were refused or evicted, and tasks, RSS and traced allocations stayed bounded.
+
+    Args:
+        tasks_per_connection: the tasks one admitted connection of this server keeps.
+    """
+    assert guard.dropped["connection_limit"] + guard.dropped["evicted"] >= BURST - cap
+    assert guard.dropped["evicted"] >= 1
+    # Transient: asyncio's accept tasks, at most about two turns of the backlog at once.
+    assert sample.tasks_peak - sample.tasks_before <= 2 * BACKLOG + 4 * cap
+    # Settled: only the admitted connections' own tasks remain.
+    assert sample.tasks_settled - sample.tasks_before <= tasks_per_connection * cap + 4
+    assert sample.rss_after_kib - sample.rss_before_kib < 32 * 1024
+    assert sample.traced_peak_bytes < 16 * 1024 * 1024
