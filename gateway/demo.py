@@ -123,23 +123,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
-    """The default line, paced as asked, with the placement machine publishing to us."""
-    spec = default_line()
+def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
+    """``spec`` with its placement machines publishing their CFX events to a gateway's AMQP 1.0
+    listener on ``events_port`` (address ``linegate``)."""
+    options = {"publish_uri": f"amqp://127.0.0.1:{events_port}", "publish_address": "linegate"}
     machines = tuple(
-        dataclasses.replace(
-            m,
-            options={
-                **m.options,
-                "publish_uri": f"amqp://127.0.0.1:{events_port}",
-                "publish_address": "linegate",
-            },
-        )
-        if m.kind == "placement"
-        else m
+        dataclasses.replace(m, options={**m.options, **options}) if m.kind == "placement" else m
         for m in spec.machines
     )
-    return dataclasses.replace(spec, machines=machines, time_scale=options.time_scale, boards=options.boards)
+    return dataclasses.replace(spec, machines=machines)
+
+
+def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
+    """The default line, paced as asked, with the placement machine publishing to us."""
+    spec = publishing_to(default_line(), events_port)
+    return dataclasses.replace(spec, time_scale=options.time_scale, boards=options.boards)
 
 
 def build_adapter(endpoint: Endpoint, events_port: int, request_uri: str | None) -> Adapter:

@@ -23,7 +23,7 @@ import pytest
 
 from gateway.assemble import start_gateway
 from gateway.config import RecipeRef, load_config
-from gateway.demo import PRODUCTS
+from gateway.demo import PRODUCTS, publishing_to
 from simulators import Line, default_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted
@@ -49,26 +49,12 @@ async def test_a_changeover_during_flow_builds_every_board_on_its_products_recip
     monkeypatch.setenv("LINEGATE_BOUNDARY_AMQP_PASSWORD", "guest")
     exchange = f"linegate-boundary-{uuid.uuid4().hex[:8]}"
     events_port = free_port()
-    spec = default_line()
     spec = dataclasses.replace(
-        spec,
+        publishing_to(default_line(), events_port),
         time_scale=400.0,
         boards=2 * PER_PRODUCT,
         source=SourceSpec(
             work_orders=(WorkOrder("WO-OLD", OLD, PER_PRODUCT), WorkOrder("WO-NEW", NEW, PER_PRODUCT))
-        ),
-        machines=tuple(
-            dataclasses.replace(
-                m,
-                options={
-                    **m.options,
-                    "publish_uri": f"amqp://127.0.0.1:{events_port}",
-                    "publish_address": "linegate",
-                },
-            )
-            if m.kind == "placement"
-            else m
-            for m in spec.machines
         ),
     )
     # machine -> BoardId -> (the product the board carries, the recipe the machine built it on)

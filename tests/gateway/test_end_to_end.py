@@ -26,6 +26,7 @@ import pytest
 
 from gateway.assemble import start_gateway
 from gateway.config import load_config
+from gateway.demo import publishing_to
 from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_request
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request
@@ -47,24 +48,10 @@ async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("LINEGATE_E2E_AMQP_PASSWORD", "guest")
     exchange = f"linegate-e2e-{uuid.uuid4().hex[:8]}"
     events_port = free_port()
-    spec = default_line()
     spec = dataclasses.replace(
-        spec,
+        publishing_to(default_line(), events_port),
         time_scale=400.0,
         boards=BOARDS,
-        machines=tuple(
-            dataclasses.replace(
-                m,
-                options={
-                    **m.options,
-                    "publish_uri": f"amqp://127.0.0.1:{events_port}",
-                    "publish_address": "linegate",
-                },
-            )
-            if m.kind == "placement"
-            else m
-            for m in spec.machines
-        ),
     )
     connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
     received: list[dict[str, Any]] = []
