@@ -53,10 +53,10 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, cast
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
 from adapters.observations import (
@@ -76,7 +76,7 @@ from protocols import cfx
 from protocols.cfx import Envelope, RawMessage, validate_envelope
 from protocols.cfx.enums import FaultSeverity, StatusResult
 from protocols.cfx.enums import WorkResult as CFXWorkResult
-from protocols.cfx.messages import AnyFault, CFXMessage
+from protocols.cfx.messages import AnyFault, AnyStage, AnyUnitPosition, CFXMessage, UnknownStructure
 from protocols.cfx.transport import (
     CFXListener,
     CFXRequester,
@@ -237,7 +237,9 @@ class MachineView:
             return [self._work_completed(body, at)]
         return []
 
-    def _fault(self, fault: AnyFault, at: datetime) -> FaultRaised:
+    def _fault(self, slot: AnyFault, at: datetime) -> FaultRaised:
+        # A subclass linegate does not know still has the Fault members it is reported by.
+        fault = cast(cfx.Fault, slot.as_declared()) if isinstance(slot, UnknownStructure) else slot
         occurrence = str(fault.fault_occurrence_id)
         # The code identifies the fault across reports; without one, the occurrence id does.
         code = fault.fault_code or occurrence
@@ -250,7 +252,7 @@ class MachineView:
             severity=_SEVERITY.get(fault.severity, Severity.ERROR),
             cause=str(fault.cause.value),
             lane=fault.lane,
-            stage=fault.stage.stage_name if fault.stage is not None else None,
+            stage=_stage_name(fault.stage),
         )
 
     def _work_started(self, body: cfx.WorkStarted, at: datetime) -> WorkStarted:
@@ -280,12 +282,24 @@ class MachineView:
         )
 
 
-def _first_unit(units: list[cfx.UnitPosition]) -> str | None:
-    return units[0].unit_identifier if units else None
+def _first_unit(units: Sequence[AnyUnitPosition] | None) -> str | None:
+    first = units[0] if units else None
+    return first.unit_identifier if first is not None and not isinstance(first, UnknownStructure) else None
 
 
-def _result_text(result: cfx.RequestResult, what: str) -> str:
+def _stage_name(stage: AnyStage | None) -> str | None:
+    return stage.stage_name if stage is not None and not isinstance(stage, UnknownStructure) else None
+
+
+def _refused(result: cfx.RequestResult | None) -> bool:
+    # An answer without a Result (the SDK's constructors leave it null) refuses nothing.
+    return result is not None and result.result is StatusResult.FAILED
+
+
+def _result_text(result: cfx.RequestResult | None, what: str) -> str:
     # The machine's own words first: they are what an operator can act on (cfx.md §3.1).
+    if result is None:
+        return f"{what} (no Result given)"
     message = (result.message or "").strip()
     return f"{what}: {message}" if message else f"{what} ({result.result.value}, code {result.result_code})"
 
@@ -561,7 +575,7 @@ class CFXNativeAdapter(Adapter):
                 cfx.ActivateRecipeRequest(recipe_name=name, revision=revision, lane=self.lane, stage=stage),
                 cfx.ActivateRecipeResponse,
             )
-            if answer.result.result is StatusResult.FAILED:
+            if _refused(answer.result):
                 reason = _result_text(answer.result, f"{self.handle} refused recipe {name}")
                 self.log.warning("recipe.refused", recipe=name, revision=revision, reason=reason)
                 raise CommandError(reason, refused=True)
@@ -606,7 +620,7 @@ class CFXNativeAdapter(Adapter):
         answer = await self._ask(
             requester, cfx.GetActiveRecipeRequest(lane=self.lane, stage=stage), cfx.GetActiveRecipeResponse
         )
-        if answer.result.result is StatusResult.FAILED:
+        if _refused(answer.result):
             raise CommandError(_result_text(answer.result, f"{self.handle} cannot report its active recipe"))
         if not answer.active_recipe_name:
             return None
@@ -622,7 +636,7 @@ class CFXNativeAdapter(Adapter):
             answer = await self._ask(
                 requester, cfx.GetAvailableRecipesRequest(), cfx.GetAvailableRecipesResponse
             )
-        if answer.result.result is StatusResult.FAILED:
+        if _refused(answer.result):
             raise CommandError(
                 _result_text(answer.result, f"{self.handle} cannot list its recipes"), refused=True
             )

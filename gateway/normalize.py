@@ -63,8 +63,7 @@ from protocols.cfx.enums import (
     ResourceState,
     WorkResult,
 )
-from protocols.cfx.messages import CFXMessage
-from protocols.cfx.messages.processing import AnyProcessData
+from protocols.cfx.messages import AnyProcessData, CFXMessage
 
 log = structlog.get_logger("linegate.normalize")
 

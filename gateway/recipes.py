@@ -318,8 +318,8 @@ class RecipeService:
             shown = recipes[: body.max_count] if body.max_count > 0 else recipes
             return GetAvailableRecipesResponse(
                 result=_result(StatusResult.SUCCESS, CODE_OK, ""),
-                actual_count=len(shown),
-                recipe_count=len(recipes),
+                # ActualCount: every match; RecipeCount (computed): the ones listed (the SDK's meanings).
+                actual_count=len(recipes),
                 recipes=[RecipeIdentifier(recipe_name=r.name, revision=r.revision) for r in shown],
             )
         return None

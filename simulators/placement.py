@@ -446,7 +446,7 @@ class PlacementMachine(Machine):
                     carrier_information=use.feeder.carrier(),
                 ),
                 installed_components=[
-                    cfx.InstalledComponent(
+                    cfx.SMTInstalledComponent(
                         reference_designator=designator,
                         installed_unit_identifier=primary,
                         installation_time=at,
@@ -734,8 +734,8 @@ class PlacementMachine(Machine):
         chosen = latest[: body.max_count] if body.max_count > 0 else latest
         return cfx.GetAvailableRecipesResponse(
             result=cfx.RequestResult(),
-            actual_count=len(chosen),
-            recipe_count=len(latest),
+            # ActualCount: every match; RecipeCount (computed): the ones listed (the SDK's meanings).
+            actual_count=len(latest),
             recipes=[cfx.RecipeIdentifier(recipe_name=r.name, revision=str(r.revision)) for r in chosen],
         )
 

@@ -1,10 +1,13 @@
 """``linegate cfx``: a CFX linter and formatter for any vendor's messages.
 
-``linegate cfx check FILE...`` reads envelopes from files (``-`` is standard input), prints every
-problem as ``FILE: JSON-PATH: [rule] message`` and exits 1 when there is any, 0 when all are clean,
-2 when an input cannot be read. ``linegate cfx fmt FILE`` prints the envelope(s) re-encoded exactly
-as the CFX SDK writes them. A file may hold one envelope, a JSON array of envelopes (a batch), or
-one envelope per line (JSON Lines, as recorders write); gzip files are recognised by their magic.
+``linegate cfx check [PATH...]`` reads envelopes from files and directories (every ``*.json``,
+``*.jsonl`` and ``*.gz`` below them; ``-`` or no PATH is standard input), prints every problem as
+``FILE: JSON-PATH: [rule] message`` (``--format json``: one JSON document for CI) and a one-line
+summary, and exits 1 when there is any problem, 0 when all are clean, 2 when an input cannot be
+read. ``linegate cfx fmt FILE`` prints the envelope(s) re-encoded exactly as the CFX SDK writes them
+(``--indent N``: indented as the SDK's Formatting.Indented, for reading). A file may hold one
+envelope, a JSON array of envelopes (a batch), or one envelope per line (JSON Lines, as recorders
+write); gzip files are recognised by their magic.
 
 The rules are those of ``protocols.cfx.validate``; one more, ``decode``, is a safety net: it reports
 an envelope the validator passed but the lenient reader still refuses.
@@ -17,7 +20,10 @@ import gzip
 import sys
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import msgspec
 import orjson
 
 from gateway.commands import Subparsers
@@ -47,10 +53,29 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("cfx", help="check or re-format CFX envelopes (IPC-2591)")
     commands = parser.add_subparsers(title="cfx commands", metavar="COMMAND")
     check = commands.add_parser("check", help="report every departure from what the CFX SDK writes")
-    check.add_argument("files", nargs="+", metavar="FILE", help="envelope file(s); - for standard input")
+    check.add_argument(
+        "files",
+        nargs="*",
+        default=["-"],
+        metavar="PATH",
+        help="envelope files or directories; - (the default) for standard input",
+    )
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per problem (default); json: one document with every problem, for CI",
+    )
     check.set_defaults(handler=run_check)
     fmt = commands.add_parser("fmt", help="print envelopes re-encoded in canonical CFX SDK form")
     fmt.add_argument("file", metavar="FILE", help="envelope file; - for standard input")
+    fmt.add_argument(
+        "--indent",
+        type=int,
+        default=0,
+        metavar="N",
+        help="indent by N spaces (0, the default: the wire form)",
+    )
     fmt.set_defaults(handler=run_fmt)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
@@ -61,25 +86,74 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Lint every file; print problems; exit 1 on any problem, 2 on an unreadable input."""
+    """Lint every input; print problems and a summary; exit 1 on any problem, 2 on an unreadable input."""
     status = EXIT_CLEAN
-    count = 0
-    for name in args.files:
+    found: list[tuple[str, Problem]] = []
+    unreadable: list[str] = []
+    files = envelopes = 0
+    for name in expand_paths(args.files, unreadable):
         try:
             documents = read_documents(name)
         except UnreadableInput as exc:
-            print(f"linegate cfx check: {exc}", file=sys.stderr)
-            status = EXIT_UNREADABLE
+            unreadable.append(str(exc))
             continue
+        files += 1
         for doc in documents:
-            for problem in check_document(doc.data):
-                print(f"{doc.where}: {problem}")
-                count += 1
-    if count and status == EXIT_CLEAN:
+            envelopes += _count_envelopes(doc.data)
+            found.extend((doc.where, problem) for problem in check_document(doc.data))
+    if unreadable:
+        status = EXIT_UNREADABLE
+    elif found:
         status = EXIT_PROBLEMS
-    if count:
-        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+    if args.format == "json":
+        report = {
+            "files": files,
+            "envelopes": envelopes,
+            "unreadable": unreadable,
+            "problems": [
+                {"where": where, "path": p.path, "rule": p.rule, "message": p.message} for where, p in found
+            ],
+        }
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        return status
+    for message in unreadable:
+        print(f"linegate cfx check: {message}", file=sys.stderr)
+    for where, problem in found:
+        print(f"{where}: {problem}")
+    summary = (
+        f"{envelopes} envelope{'s' if envelopes != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+    )
+    if found:
+        print(f"{len(found)} problem{'s' if len(found) != 1 else ''} found ({summary})", file=sys.stderr)
+    elif not unreadable:
+        print(f"{summary}: no problems")
     return status
+
+
+def expand_paths(names: list[str], unreadable: list[str]) -> list[str]:
+    """Files as given; a directory as every envelope file below it, in name order."""
+    out: list[str] = []
+    for name in names:
+        path = Path(name)
+        if name != "-" and path.is_dir():
+            found = sorted(
+                str(p) for p in path.rglob("*") if p.is_file() and p.name.endswith((".json", ".jsonl", ".gz"))
+            )
+            if not found:
+                unreadable.append(f"{name}: no *.json, *.jsonl or *.gz files in this directory")
+            out.extend(found)
+        else:
+            out.append(name)
+    return out
+
+
+def _count_envelopes(data: bytes) -> int:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return 1
+    return len(value) if isinstance(value, list) else 1
 
 
 def check_document(data: bytes) -> list[Problem]:
@@ -108,10 +182,17 @@ def run_fmt(args: argparse.Namespace) -> int:
             print(f"linegate cfx fmt: {doc.where}: {exc}", file=sys.stderr)
             return EXIT_PROBLEMS
         batch = doc.data.lstrip()[:1] == b"["
-        out.write(encode_envelopes(envelopes) if batch else encode_envelope(envelopes[0]))
+        data = encode_envelopes(envelopes) if batch else encode_envelope(envelopes[0])
+        out.write(_indented(data, args.indent) if args.indent > 0 else data)
         out.write(b"\n")
     out.flush()
     return EXIT_CLEAN
+
+
+def _indented(data: bytes, indent: int) -> bytes:
+    # Reformats the canonical text without re-reading its values, so numbers keep their digits.
+    formatted: Any = msgspec.json.format(data, indent=indent)
+    return bytes(formatted)
 
 
 def read_documents(name: str) -> list[Document]:

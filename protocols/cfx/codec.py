@@ -16,23 +16,25 @@ import uuid
 import zlib
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Union
+from typing import Any, Union
 
 import msgspec
 import orjson
 
+from native.cfx_time import parse_timespan as _parse_timespan
+from native.cfx_time import parse_timestamp as _parse_timestamp
 from protocols.cfx.envelope import CFX_VERSION, Envelope, RawMessage
 from protocols.cfx.lenient import LenientError, build_envelope
-from protocols.cfx.messages.base import MESSAGE_TYPES, CFXMessage, wire_name
-from protocols.cfx.timefmt import (
-    TimeSpan,
-    Timestamp,
-    format_timespan,
-    format_timestamp,
-    parse_timespan,
-    writable_time,
+from protocols.cfx.messages.base import (
+    MESSAGE_TYPES,
+    CFXMessage,
+    UnknownStructure,
+    build_polymorphic,
+    needs_hook,
+    sdk_form,
+    wire_name,
 )
-from protocols.cfx.timefmt import parse_timestamp as _parse_timestamp
+from protocols.cfx.timefmt import TimeSpan, Timestamp, writable_time
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 
 #: The most a gzip body may inflate to; the same bound as ``transport.wire.MAX_INFLATED_SIZE``.
@@ -53,20 +55,37 @@ class CFXDecodeError(RemoteProtocolError):
 
 def _enc_hook(obj: Any) -> Any:
     kind = type(obj)
-    if kind is Timestamp:
-        return format_timestamp(obj)
-    if kind is TimeSpan:
-        return format_timespan(obj)
+    if kind is Timestamp or kind is TimeSpan:
+        try:
+            return obj._text  # as read: all 7 digits, the offset form
+        except AttributeError:
+            return obj.wire()  # made here: the SDK's form
+    if kind is UnknownStructure:
+        return obj.value
     raise LocalProtocolError(f"cannot write {kind.__name__} in a CFX message")
 
 
 def _dec_hook(kind: type[Any], obj: Any) -> Any:
-    if kind is Timestamp and isinstance(obj, str):
-        return Timestamp.of(_parse_timestamp(obj))
-    if kind is TimeSpan and isinstance(obj, str):
-        return parse_timespan(obj)
-    # msgspec turns TypeError/ValueError into ValidationError (and so the lenient path).
+    # Called by msgspec for the types it does not know (once per DateTime, TimeSpan and polymorphic
+    # value: the hot path, so one frame each); a TypeError/ValueError here becomes a
+    # ValidationError, and so the lenient path.
+    if kind is Timestamp:
+        stamp = _parse_timestamp(obj, Timestamp)  # the SDK's forms, in C; TypeError for a non-string
+        return stamp if stamp is not None else Timestamp.from_wire(obj)
+    if kind is TimeSpan:
+        span = _parse_timespan(obj, TimeSpan)
+        return span if span is not None else TimeSpan.from_wire(obj)
+    declared = getattr(kind, "DECLARED", None)
+    if declared is not None:
+        return None if obj is None else build_polymorphic(declared, obj, _convert)
     raise TypeError(f"{kind.__name__} from {type(obj).__name__}")
+
+
+def _convert(obj: Any, cls: Any) -> Any:
+    # msgspec.convert parses its keywords on every call: leave the hook out where no member needs it.
+    if needs_hook(cls):
+        return msgspec.convert(obj, cls, dec_hook=_dec_hook)
+    return msgspec.convert(obj, cls)
 
 
 class _EnvelopeOut(msgspec.Struct, rename=wire_name, gc=False):
@@ -83,7 +102,7 @@ class _EnvelopeOut(msgspec.Struct, rename=wire_name, gc=False):
 
 class _EnvelopeIn(msgspec.Struct, rename=wire_name, forbid_unknown_fields=True, gc=False):
     message_name: str
-    time_stamp: Annotated[datetime, msgspec.Meta(tz=True)]
+    time_stamp: Timestamp
     unique_id: uuid.UUID = msgspec.field(name="UniqueID")
     message_body: msgspec.Raw
     version: str = CFX_VERSION
@@ -93,7 +112,7 @@ class _EnvelopeIn(msgspec.Struct, rename=wire_name, forbid_unknown_fields=True, 
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook)
-_ENVELOPE_DECODER = msgspec.json.Decoder(_EnvelopeIn)
+_ENVELOPE_DECODER = msgspec.json.Decoder(_EnvelopeIn, dec_hook=_dec_hook)
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 
 
@@ -105,10 +124,15 @@ def _body_decoder(cls: type[CFXMessage]) -> msgspec.json.Decoder[Any]:
 def encode_body(body: CFXMessage | RawMessage) -> bytes:
     """Encode one message body (``$type`` first) as the SDK writes MessageBody.
 
+    A body built in Python is first put in the SDK's form (``$type`` on polymorphic values exactly
+    where the SDK writes it; see ``messages.base.sdk_form``).
+
     Raises:
         LocalProtocolError: a value cannot be written (a naive datetime, an unsupported type).
     """
-    return _ENCODER.encode(body.body if isinstance(body, RawMessage) else body)
+    if isinstance(body, RawMessage):
+        return _ENCODER.encode(body.body)
+    return _ENCODER.encode(sdk_form(body))
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
@@ -118,15 +142,16 @@ def encode_envelope(envelope: Envelope) -> bytes:
         LocalProtocolError: a value cannot be written (a naive datetime, an unsupported type).
     """
     body = envelope.body
+    stamp = envelope.time_stamp
     out = _EnvelopeOut(
-        message_name=envelope.message_name,
-        version=envelope.version,
-        time_stamp=writable_time(envelope.time_stamp),
-        unique_id=envelope.unique_id,
-        source=envelope.source,
-        target=envelope.target,
-        request_id=envelope.request_id,
-        message_body=body.body if isinstance(body, RawMessage) else body,
+        envelope.message_name,
+        envelope.version,
+        stamp if type(stamp) is Timestamp else writable_time(stamp),
+        envelope.unique_id,
+        envelope.source,
+        envelope.target,
+        envelope.request_id,
+        body.body if type(body) is RawMessage else body,
     )
     return _ENCODER.encode(out)
 

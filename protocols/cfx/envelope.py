@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from protocols.cfx.messages.base import CFXMessage
+from protocols.cfx.messages.base import CFXMessage, sdk_form
 from protocols.errors import LocalProtocolError
 
 # CFXEnvelope.CFXVERSION in SDK 2.1.1: the standard revision, not the DLL version (cfx.md §1.1).
@@ -95,7 +95,7 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
             source=source,
             target=target,
             request_id=request_id,
-            body=body,
+            body=sdk_form(body),
         )
 
 

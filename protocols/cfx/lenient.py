@@ -5,8 +5,8 @@ that fails. Rules (cfx.md §1.2, §4):
 
 - member names match case-insensitively; unknown members are ignored; missing members take defaults;
 - ``$type`` is optional and resolved only through the allow-lists in ``messages.base``; a ``$type``
-  outside the declared slot's family (or unknown) falls back to the declared base class, because a
-  newer sender's subclass still carries the base members;
+  outside the declared slot's family (or unknown) keeps the value verbatim as an UnknownStructure
+  (``messages.base.build_polymorphic``), so nothing is dropped;
 - enums by name in any case or by integer; ResourceState also as code, numeric string or legacy
   ``22A0``/``22B0``; an unknown name is an error naming the JSON path;
 - DateTime with 0-7 fractional digits and ``Z``/offset/none; TimeSpan in every ``TimeSpan.Parse`` form;
@@ -20,7 +20,7 @@ import binascii
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Union
@@ -31,12 +31,12 @@ from protocols.cfx.enums import enum_from_wire
 from protocols.cfx.envelope import CFX_VERSION, Envelope, RawMessage
 from protocols.cfx.messages.base import (
     MESSAGE_TYPES,
-    POLYMORPHIC_BASE,
-    STRUCTURE_TYPES,
     CFXMessage,
     CFXStruct,
+    build_polymorphic,
+    is_polymorphic_slot,
 )
-from protocols.cfx.timefmt import TimeSpan, Timestamp, parse_timespan, parse_timestamp, writable_time
+from protocols.cfx.timefmt import TimeSpan, Timestamp
 from protocols.errors import RemoteProtocolError
 
 _MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)  # DateTime.MinValue, for a missing TimeStamp
@@ -90,23 +90,19 @@ def build_envelope(obj: Any, path: str = "$") -> Envelope:
     )
 
 
-def build_struct(cls: type[Any], value: Any, path: str, *, polymorphic: bool = False) -> Any:
+def build_struct(cls: type[Any], value: Any, path: str) -> Any:
     """Build a Struct of ``cls`` from a JSON object.
 
     Args:
-        cls: the declared class.
+        cls: the class (a polymorphic slot resolves it first, see ``build_polymorphic``).
         value: the decoded JSON object.
         path: its JSON path, for errors.
-        polymorphic: the slot is one the SDK marks TypeNameHandling.Auto; then ``$type`` may pick a
-            subclass of ``cls``'s family from the allow-list. Elsewhere the declared class is built.
 
     Raises:
         LenientError: with the JSON path of the first member the SDK would refuse.
     """
     if not isinstance(value, dict):
         raise LenientError(path, f"expected an object for {cls.__name__}, not {_kind(value)}")
-    if polymorphic:
-        cls = _resolve_type(cls, value.get("$type"))
     members = {key.lower(): item for key, item in value.items()}
     kwargs: dict[str, Any] = {}
     for attr, wire, lower, convert in _plan(cls):
@@ -118,14 +114,13 @@ def build_struct(cls: type[Any], value: Any, path: str, *, polymorphic: bool = F
         raise LenientError(path, str(exc)) from exc
 
 
-def _resolve_type(base: type[Any], tag: Any) -> type[Any]:
-    # cfx.md §4: map $type through the allow-list only, and only within the slot's family. An
-    # unknown or foreign $type gives the base (a newer sender's subclass still has base members).
-    if isinstance(tag, str):
-        found = STRUCTURE_TYPES.get(tag.split(",")[0].strip())
-        if found is not None and POLYMORPHIC_BASE.get(found) is base:
-            return found
-    return base
+def _polymorphic_converter(declared: str) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise LenientError(path, f"expected an object, not {_kind(value)}")
+        return build_polymorphic(declared, value, lambda obj, cls: build_struct(cls, obj, path))
+
+    return convert
 
 
 Converter = Callable[[Any, str], Any]
@@ -151,14 +146,23 @@ def _converter(tp: Any) -> Converter:
         return lambda value, path: value
     if origin in (Union, types.UnionType):
         return _union_converter(typing.get_args(tp))
-    if origin is list:
+    if origin is list or origin is Sequence:
         (item_type,) = typing.get_args(tp)
         item = _converter(item_type)
+
+        # A C# List of a class may hold null; it is kept (and written back), though the model's
+        # item type leaves it out for the readers' sake.
+        keep_null = is_polymorphic_slot(item_type) or (
+            isinstance(item_type, type) and issubclass(item_type, CFXStruct)
+        )
 
         def convert_list(value: Any, path: str) -> list[Any]:
             if value is None:
                 return []  # a C# List member may be null; our non-optional lists read it as empty
-            return [item(v, f"{path}[{i}]") for i, v in enumerate(_expect(value, list, path))]
+            return [
+                None if v is None and keep_null else item(v, f"{path}[{i}]")
+                for i, v in enumerate(_expect(value, list, path))
+            ]
 
         return convert_list
     if origin is dict:
@@ -168,6 +172,8 @@ def _converter(tp: Any) -> Converter:
             str(k): inner(v, f"{path}.{k}") for k, v in _expect(value, dict, path).items()
         }
     if isinstance(tp, type):
+        if is_polymorphic_slot(tp):
+            return _polymorphic_converter(getattr(tp, "DECLARED"))  # noqa: B009  (a marker class)
         if issubclass(tp, CFXStruct):
             return lambda value, path: build_struct(tp, value, path)
         if issubclass(tp, Enum):
@@ -180,18 +186,11 @@ def _converter(tp: Any) -> Converter:
 
 def _union_converter(args: tuple[Any, ...]) -> Converter:
     nullable = type(None) in args
-    rest = [a for a in args if a is not type(None)]
-    if len(rest) == 1:
-        inner = _converter(rest[0])
-    elif all(isinstance(a, type) and a in POLYMORPHIC_BASE for a in rest):
-        # The fast path's union of tagged subclasses marks a polymorphic slot of the family's base.
-        base = POLYMORPHIC_BASE[rest[0]]
-
-        def inner(value: Any, path: str) -> Any:
-            return build_struct(base, value, path, polymorphic=True)
-
-    else:
+    # UnsetType marks a member Newtonsoft leaves out at its default: read like the type it holds.
+    rest = [a for a in args if a is not type(None) and a is not msgspec.UnsetType]
+    if len(rest) != 1:
         raise TypeError(f"no lenient reader for union {args!r}")
+    inner = _converter(rest[0])
 
     def convert(value: Any, path: str) -> Any:
         if value is None:
@@ -275,7 +274,7 @@ def _boolean(value: Any, path: str) -> bool:
 def _timestamp(value: Any, path: str) -> datetime:
     if isinstance(value, str):
         try:
-            return writable_time(parse_timestamp(value))
+            return Timestamp.from_wire(value)
         except ValueError as exc:
             raise LenientError(path, str(exc)) from None
     raise LenientError(path, f"expected an ISO-8601 timestamp string, not {_kind(value)}")
@@ -284,7 +283,7 @@ def _timestamp(value: Any, path: str) -> datetime:
 def _timespan(value: Any, path: str) -> TimeSpan:
     if isinstance(value, str):
         try:
-            return parse_timespan(value)
+            return TimeSpan.from_wire(value)
         except ValueError as exc:
             raise LenientError(path, str(exc)) from None
     raise LenientError(path, f"expected a TimeSpan string, not {_kind(value)}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from native import cfx_time
 from protocols.errors import LocalProtocolError
 
 _ONE_US = timedelta(microseconds=1)
@@ -29,10 +30,12 @@ _US_PER_DAY = 86_400_000_000
 class TimeSpan(timedelta):
     """A ``timedelta`` the codec writes in .NET ``"c"`` format (``"00:01:00"``).
 
-    Models accept plain ``timedelta`` values and convert them to this type on construction.
+    A TimeSpan read from the wire keeps its text (``wire``), so the 100 ns tick a timedelta cannot
+    hold survives a relay. Models accept plain ``timedelta`` values and convert them on construction.
     """
 
-    __slots__ = ()
+    __slots__ = ("_text",)
+    _text: str
 
     @classmethod
     def of(cls, value: timedelta) -> TimeSpan:
@@ -41,11 +44,38 @@ class TimeSpan(timedelta):
             return value
         return cls(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
 
+    @classmethod
+    def from_wire(cls, text: str) -> TimeSpan:
+        """Parse ``text`` (any form ``TimeSpan.Parse`` takes) and keep it for writing back.
+
+        Raises:
+            ValueError: not a TimeSpan.
+        """
+        span = cfx_time.parse_timespan(text, cls)
+        if span is None:
+            span = parse_timespan(text)
+            span._text = text
+        return span
+
+    def wire(self) -> str:
+        """The text to write: as read, or .NET "c" format for a value made here."""
+        try:
+            return self._text
+        except AttributeError:
+            return format_timespan(self)
+
 
 class Timestamp(datetime):
-    """A timezone-aware ``datetime`` the codec writes as Newtonsoft does (see module docstring)."""
+    """A ``datetime`` the codec writes as Newtonsoft does (see module docstring).
 
-    __slots__ = ()
+    A Timestamp read from the wire keeps its text, so all 7 fractional digits and the offset form
+    (``Z``, ``+00:00``, none) survive a relay byte for byte; its value is the instant, rounded to the
+    microsecond (a naive text reads as local time). Arithmetic gives a value without text, written
+    afresh.
+    """
+
+    __slots__ = ("_text",)
+    _text: str
 
     @classmethod
     def of(cls, value: datetime) -> Timestamp:
@@ -63,6 +93,60 @@ class Timestamp(datetime):
             tzinfo=value.tzinfo,
             fold=value.fold,
         )
+
+    @classmethod
+    def from_wire(cls, text: str) -> Timestamp:
+        """Parse an ISO-8601 ``text`` leniently and keep it for writing back.
+
+        Raises:
+            ValueError: not an ISO-8601 date and time.
+        """
+        stamp = cfx_time.parse_timestamp(text, cls)
+        if stamp is None:
+            try:
+                stamp = cls.of(parse_timestamp(text))
+            except ValueError:
+                if _TIMESTAMP_ZONE.search(text) is not None:
+                    raise
+                # A naive text whose local reading is out of range (DateTime.MinValue east of UTC).
+                stamp = cls.of(parse_timestamp(text.rstrip() + "Z"))
+        stamp._text = text
+        return stamp
+
+    def wire(self) -> str:
+        """The text to write: as read, or Newtonsoft's form for a value made here.
+
+        Raises:
+            LocalProtocolError: a naive value made here (CFX needs an offset).
+        """
+        try:
+            return self._text
+        except AttributeError:
+            return format_timestamp(self)
+
+    @property
+    def naive_on_wire(self) -> bool:
+        """Read from a text without ``Z`` or offset (the SDK's Kind=Unspecified)."""
+        text = getattr(self, "_text", None)
+        return text is not None and _TIMESTAMP_ZONE.search(text) is None
+
+
+_TIMESTAMP_ZONE = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})\s*$")
+
+
+def time_default(text: str) -> Timestamp:
+    """A constant default DateTime as the SDK writes it (``DateTime.MinValue`` has no offset)."""
+    stamp = cfx_time.parse_timestamp(text, Timestamp)
+    if stamp is None:
+        # A naive constant (MinValue): its value in UTC, its text as the SDK writes it.
+        stamp = Timestamp.of(datetime.fromisoformat(text).replace(tzinfo=UTC))
+    stamp._text = text
+    return stamp
+
+
+def span_default(text: str) -> TimeSpan:
+    """A constant default TimeSpan (``"00:00:00"``)."""
+    return TimeSpan.from_wire(text)
 
 
 def writable_time(value: datetime) -> datetime:
@@ -223,4 +307,6 @@ __all__ = [
     "format_timestamp",
     "parse_timespan",
     "parse_timestamp",
+    "span_default",
+    "time_default",
 ]

@@ -12,9 +12,11 @@ envelope-order     envelope keys not in the SDK's order (§1.1)
 key-casing         a member name differs from the SDK's only in case (§1.2)
 unknown-member     a member the SDK type does not have (§1.2; ignored by readers, never written)
 missing-member     a member the SDK would write is absent; it writes every member, nulls too (§1.2)
-type-missing       a polymorphic value or MessageBody without ``$type`` (§1.2)
+type-missing       MessageBody, or a subclass value where the SDK writes ``$type``, without it (§0, §1.2)
+type-ignored       ``$type`` where the SDK's reader ignores it (the slot is not Auto): members lost
 type-not-first     ``$type`` present but not the first key: C# readers then ignore it (§1.2)
-type-unknown       ``$type`` outside the allow-list, or not in the slot's family (§4)
+type-unknown       ``$type`` outside the catalogue or the slot's family, or members no class of the
+                   slot has: a subclass linegate does not know (kept verbatim when relayed) (§4)
 type-mismatch      MessageBody ``$type`` names another class than MessageName (§1.1)
 message-unknown    MessageName not in linegate's catalogue; the body cannot be checked (§4)
 json-type          a value of the wrong JSON type (string for a number, ...) (§4)
@@ -35,10 +37,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import re
 import types
 import typing
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, IntEnum
@@ -52,11 +56,12 @@ from protocols.cfx.enums import ResourceState, enum_from_wire
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages.base import (
     MESSAGE_TYPES,
-    POLYMORPHIC_BASE,
-    POLYMORPHIC_SUBCLASSES,
     STRUCTURE_TYPES,
     CFXStruct,
+    family,
+    is_polymorphic_slot,
 )
+from protocols.cfx.messages.polymorphic import SLOTS
 from protocols.cfx.timefmt import TimeSpan, Timestamp, parse_timestamp
 from protocols.errors import LocalProtocolError
 
@@ -158,16 +163,26 @@ def validate_json(obj: Any, path: str = "$") -> list[Problem]:
                 Problem(f"{body_path}.$type", "type-mismatch", f'expected "{name}, CFX", got {tag!r}')
             )
     if cls is None:
+        hint = _did_you_mean(name, MESSAGE_TYPES) if isinstance(name, str) else ""
         problems.append(
-            Problem(f"{path}.MessageName", "message-unknown", f"{name!r} is not in linegate's catalogue")
+            Problem(f"{path}.MessageName", "message-unknown", f"{name!r} is not a CFX 2.1 message{hint}")
         )
         return problems
-    _check_struct(cls, body, body_path, problems, tagged=False)
+    _check_struct(cls, body, body_path, problems, "Auto")
     return problems
 
 
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _check_members(
-    obj: dict[str, Any], wanted: dict[str, str], path: str, problems: list[Problem]
+    obj: dict[str, Any],
+    wanted: dict[str, str],
+    path: str,
+    problems: list[Problem],
+    optional: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     # Maps wire names to values; reports casing, unknown and missing members.
     by_lower = {w.lower(): w for w in wanted}
@@ -182,9 +197,12 @@ def _check_members(
             problems.append(Problem(f"{path}.{key}", "key-casing", f"the SDK writes {right!r}"))
             found[right] = value
         else:
-            problems.append(Problem(f"{path}.{key}", "unknown-member", "not a member of this CFX type"))
+            hint = _did_you_mean(key, wanted)
+            problems.append(
+                Problem(f"{path}.{key}", "unknown-member", f"not a member of this CFX type{hint}")
+            )
     for wire in wanted:
-        if wire not in found:
+        if wire not in found and wire not in optional:
             problems.append(
                 Problem(f"{path}.{wire}", "missing-member", "the SDK writes every member, null included")
             )
@@ -199,14 +217,27 @@ def _check_tag_position(obj: dict[str, Any], path: str, problems: list[Problem])
 
 
 def _check_struct(
-    declared: type[Any], obj: dict[str, Any], path: str, problems: list[Problem], *, tagged: bool
+    cls: type[Any], obj: dict[str, Any], path: str, problems: list[Problem], holder_item: str | None
 ) -> None:
-    cls = _resolve(declared, obj, path, problems) if tagged else declared
+    # ``holder_item``: the ItemTypeNameHandling of the property holding ``obj`` (Newtonsoft's
+    # containerProperty), which decides ``$type`` on obj's members with no setting of their own.
     fields = msgspec.structs.fields(cls)
-    found = _check_members(obj, {f.encode_name: f.name for f in fields}, path, problems)
+    optional = frozenset(f.encode_name for f in fields if _omittable(f.type))
+    found = _check_members(obj, {f.encode_name: f.name for f in fields}, path, problems, optional)
+    class_item, slots = SLOTS.get(cls.CFX_TYPE, (None, ()))
+    rules = {slot[0]: slot for slot in slots}
     for info in fields:
-        if info.encode_name in found:
-            _check_value(info.type, found[info.encode_name], f"{path}.{info.encode_name}", problems)
+        if info.encode_name not in found:
+            continue
+        rule = rules.get(info.name)
+        slot: _Slot = (None, None)
+        if rule is not None:
+            _, shape, _, own, item = rule
+            if shape == "one":
+                slot = ((own or holder_item or class_item) == "Auto", item)
+            else:
+                slot = (item == "Auto", None)
+        _check_value(info.type, found[info.encode_name], f"{path}.{info.encode_name}", problems, slot)
     if (
         "UnitCount" in found
         and isinstance(found.get("Units"), list)
@@ -219,43 +250,64 @@ def _check_struct(
         )
 
 
-def _resolve(declared: type[Any], obj: dict[str, Any], path: str, problems: list[Problem]) -> type[Any]:
-    # A polymorphic slot: $type picks the class, through the allow-list, within the family.
-    base: type[Any] = POLYMORPHIC_BASE.get(declared, declared)
-    family: list[type[Any]] = [base, *POLYMORPHIC_SUBCLASSES.get(base, [])]
+# (is the slot TypeNameHandling.Auto, the ItemTypeNameHandling its value hands down); (None, None)
+# for a member that cannot hold a subclass.
+_Slot = tuple[bool | None, str | None]
+
+
+def _omittable(tp: Any) -> bool:
+    # DefaultValueHandling.Ignore members (typed ``X | UnsetType``) are left out at their default.
+    return typing.get_origin(tp) in (Union, types.UnionType) and msgspec.UnsetType in typing.get_args(tp)
+
+
+def _check_polymorphic(
+    declared: str, obj: dict[str, Any], path: str, problems: list[Problem], slot: _Slot
+) -> None:
+    auto, item = slot
+    classes = family(declared)
     tag = obj.get("$type")
-    if tag is None:
-        keys = {k.lower() for k in obj}
-        own = {f.encode_name.lower() for f in msgspec.structs.fields(base)}
-        for sub in family[1:]:
-            extra = {f.encode_name.lower() for f in msgspec.structs.fields(sub)} - own
-            if extra & keys:
-                problems.append(
-                    Problem(path, "type-missing", f'a {sub.__name__} needs "$type": "{sub.CFX_TYPE}, CFX"')
+    if tag is not None:
+        _check_tag_position(obj, path, problems)
+        found = STRUCTURE_TYPES.get(tag.split(",")[0].strip()) if isinstance(tag, str) else None
+        if found is None or found not in classes or not tag.endswith(", CFX"):
+            names = ", ".join(f'"{c.CFX_TYPE}, CFX"' for c in classes)
+            problems.append(
+                Problem(
+                    f"{path}.$type", "type-unknown", f"{tag!r} is not a CFX class this slot holds ({names})"
                 )
-                return sub
-        return base
-    _check_tag_position(obj, path, problems)
-    found: type[Any] | None = STRUCTURE_TYPES.get(tag.split(",")[0].strip()) if isinstance(tag, str) else None
-    if found is None or found not in family or not isinstance(tag, str) or not tag.endswith(", CFX"):
-        names = ", ".join(f'"{c.CFX_TYPE}, CFX"' for c in family[1:])
+            )
+            return
+        if auto is False:
+            problems.append(
+                Problem(
+                    f"{path}.$type",
+                    "type-ignored",
+                    "the SDK writes no $type here and its reader ignores it: the subclass's members are lost",
+                )
+            )
+        _check_struct(found, obj, path, problems, item)
+        return
+    keys = {k.lower() for k in obj}
+    fits = [c for c in classes if keys <= {f.encode_name.lower() for f in msgspec.structs.fields(c)}]
+    if not fits or fits[0] is classes[0]:
+        _check_struct(classes[0], obj, path, problems, item)
+        return
+    sub = min(fits, key=lambda c: len(msgspec.structs.fields(c)))
+    if auto:
         problems.append(
-            Problem(f"{path}.$type", "type-unknown", f"{tag!r} is not allowed here (allowed: {names})")
+            Problem(path, "type-missing", f'a {sub.__name__} needs "$type": "{sub.CFX_TYPE}, CFX"')
         )
-        return base
-    return found
+    _check_struct(sub, obj, path, problems, item)
 
 
-def _check_value(tp: Any, value: Any, path: str, problems: list[Problem]) -> None:
+def _check_value(tp: Any, value: Any, path: str, problems: list[Problem], slot: _Slot = (None, None)) -> None:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        all_args = [a for a in typing.get_args(tp) if a is not msgspec.UnsetType]
+        args = [a for a in all_args if a is not type(None)]
         if value is None:
-            if len(args) == len(typing.get_args(tp)):
+            if len(args) == len(all_args):
                 problems.append(Problem(path, "null-not-allowed", "this member cannot be null"))
-            return
-        if len(args) > 1:  # the tagged subclasses of a polymorphic slot
-            _check_polymorphic(POLYMORPHIC_BASE[args[0]], value, path, problems)
             return
         tp = args[0]
         origin = typing.get_origin(tp)
@@ -265,13 +317,13 @@ def _check_value(tp: Any, value: Any, path: str, problems: list[Problem]) -> Non
         return
     if tp is Any or tp is object:
         return
-    if origin is list:
+    if origin is list or origin is Sequence:
         if not isinstance(value, list):
             problems.append(Problem(path, "json-type", f"expected an array, not {_kind(value)}"))
             return
         (item,) = typing.get_args(tp)
         for i, v in enumerate(value):
-            _check_value(item, v, f"{path}[{i}]", problems)
+            _check_value(item, v, f"{path}[{i}]", problems, slot)
         return
     if origin is dict:
         if not isinstance(value, dict):
@@ -279,15 +331,15 @@ def _check_value(tp: Any, value: Any, path: str, problems: list[Problem]) -> Non
             return
         _, inner = typing.get_args(tp)
         for k, v in value.items():
-            _check_value(inner, v, f"{path}.{k}", problems)
+            _check_value(inner, v, f"{path}.{k}", problems, slot)
         return
-    if isinstance(tp, type) and issubclass(tp, CFXStruct):
+    if is_polymorphic_slot(tp) or (isinstance(tp, type) and issubclass(tp, CFXStruct)):
         if not isinstance(value, dict):
             problems.append(Problem(path, "json-type", f"expected an object, not {_kind(value)}"))
-        elif tp in POLYMORPHIC_BASE:
-            _check_polymorphic(POLYMORPHIC_BASE[tp], value, path, problems)
+        elif is_polymorphic_slot(tp):
+            _check_polymorphic(tp.DECLARED, value, path, problems, slot)
         else:
-            _check_struct(tp, value, path, problems, tagged=False)
+            _check_struct(tp, value, path, problems, slot[1])
         return
     if _is_enum(tp):
         _check_enum(tp, value, path, problems)
@@ -307,13 +359,6 @@ def _check_value(tp: Any, value: Any, path: str, problems: list[Problem]) -> Non
             problems.append(Problem(path, "base64", "a byte[] member must be base64 text"))
     else:
         _check_scalar(tp, value, path, problems)
-
-
-def _check_polymorphic(base: type[Any], value: Any, path: str, problems: list[Problem]) -> None:
-    if not isinstance(value, dict):
-        problems.append(Problem(path, "json-type", f"expected an object, not {_kind(value)}"))
-        return
-    _check_struct(base, value, path, problems, tagged=True)
 
 
 def _check_scalar(tp: Any, value: Any, path: str, problems: list[Problem]) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from gateway.cli import main
@@ -27,10 +28,10 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_check_clean_file_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A canonical envelope prints nothing and exits 0."""
+    """A canonical envelope gets a one-line summary and exit 0."""
     path = tmp_path / "good.json"
     path.write_bytes(GOOD)
-    assert run(["cfx", "check", str(path)], capsys) == (0, "", "")
+    assert run(["cfx", "check", str(path)], capsys) == (0, "1 envelope in 1 file: no problems\n", "")
 
 
 def test_check_reports_every_problem_with_path_and_rule(
@@ -139,3 +140,114 @@ def test_fmt_output_decodes(tmp_path: Path) -> None:
         timeout=30,
     )
     assert decode_envelope(done.stdout) == decode_envelope(GOOD)
+
+
+# One envelope with one problem of each kind the issue names, every one on its own member.
+MANY = (
+    b'{"MessageName":"CFX.ResourcePerformance.FaultOccurred","Version":"2.1",'
+    b'"TimeStamp":"2026-05-04T07:01:12.123456789+02:00","UniqueID":"c0ffee00-1234-4abc-9def-0123456789ab",'
+    b'"Source":"A.B.1","Target":null,"RequestID":null,'
+    b'"MessageBody":{"$type":"CFX.ResourcePerformance.FaultOccurred, CFX",'
+    b'"Fault":{"Cause":"MechanicalFailure","$type":"CFX.Structures.Fault, CFX","Severity":"Eror",'
+    b'"FaultCod":"E1","FaultOccurrenceId":"c0ffee00-1234-4abc-9def-0123456789ab","Lane":"one",'
+    b'"Stage":null,"SideLocation":"Unknown","AccessType":"Unknown","Description":null,'
+    b'"DescriptionTranslations":{},"OccurredAt":"2026-05-04T07:01:12","DueDateTime":null,'
+    b'"TransactionID":null}}}'
+)
+
+
+def test_check_reports_every_finding_of_an_envelope(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not only the first: each bad member gets its JSON path and rule, and the member is named."""
+    path = tmp_path / "many.json"
+    path.write_bytes(MANY)
+    status, out, err = run(["cfx", "check", str(path)], capsys)
+    assert status == 1
+    fault = f"{path}: $.MessageBody.Fault"
+    expected = [
+        f"{path}: $.TimeStamp: [timestamp-format]",  # 9 fractional digits
+        f"{fault}.$type: [type-not-first]",
+        f"{fault}.Severity: [enum-unknown]",
+        f"{fault}.FaultCod: [unknown-member] not a member of this CFX type (did you mean 'FaultCode'?)",
+        f"{fault}.FaultCode: [missing-member]",
+        f"{fault}.Lane: [json-type]",
+        f"{fault}.OccurredAt: [timestamp-naive]",
+    ]
+    lines = out.splitlines()
+    for start in expected:
+        assert any(line.startswith(start) for line in lines), (start, lines)
+    assert len(lines) == len(expected)
+    assert f"{len(expected)} problems found (1 envelope in 1 file)" in err
+
+
+def test_check_names_the_message_it_meant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelled MessageName is unknown, with the nearest real one suggested."""
+    path = tmp_path / "typo.json"
+    path.write_bytes(
+        GOOD.replace(b"CFX.Production.Processing.UnitsProcessed", b"CFX.Production.Processing.UnitProcessed")
+    )
+    status, out, _ = run(["cfx", "check", str(path)], capsys)
+    assert status == 1
+    assert "[message-unknown] 'CFX.Production.Processing.UnitProcessed' is not a CFX 2.1 message" in out
+    assert "(did you mean 'CFX.Production.Processing.UnitsProcessed'?)" in out
+
+
+def test_check_unknown_subclass_is_a_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A "$type" linegate does not know is reported; the relay keeps it (test_codec)."""
+    path = tmp_path / "vendor.json"
+    path.write_bytes(
+        GOOD.replace(
+            b'"CommonProcessData":{"$type":"CFX.Structures.SolderReflow.ReflowProcessData, CFX"',
+            b'"CommonProcessData":{"$type":"Acme.OvenData, Acme"',
+        )
+    )
+    status, out, _ = run(["cfx", "check", str(path)], capsys)
+    assert status == 1
+    assert f"{path}: $.MessageBody.CommonProcessData.$type: [type-unknown] 'Acme.OvenData, Acme'" in out
+
+
+def test_check_a_directory_and_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory means every envelope file below it; --format json is one document for CI."""
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "good.json").write_bytes(GOOD)
+    (tmp_path / "day1" / "notes.txt").write_text("not an envelope")
+    (tmp_path / "bad.jsonl").write_bytes(GOOD + b"\n" + BAD + b"\n")
+    status, out, err = run(["cfx", "check", "--format", "json", str(tmp_path)], capsys)
+    assert status == 1
+    assert err == ""
+    report = orjson.loads(out)
+    assert report["files"] == 2
+    assert report["envelopes"] == 3
+    assert report["unreadable"] == []
+    assert {(p["where"], p["rule"]) for p in report["problems"]} == {
+        (f"{tmp_path / 'bad.jsonl'}:2", "key-casing"),
+        (f"{tmp_path / 'bad.jsonl'}:2", "double-format"),
+    }
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status, _, err = run(["cfx", "check", str(empty)], capsys)
+    assert status == 2
+    assert "no *.json" in err
+
+
+def test_check_reads_json_lines_on_stdin_by_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PATH reads standard input (JSON Lines, as a recorder pipes it)."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD + b"\n" + GOOD + b"\n")))
+    status, out, _ = run(["cfx", "check"], capsys)
+    assert (status, out) == (0, "2 envelopes in 1 file: no problems\n")
+
+
+def test_fmt_indent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--indent prints the same envelope indented, every number and timestamp as it was."""
+    path = tmp_path / "good.json"
+    path.write_bytes(GOOD)
+    status, out, _ = run(["cfx", "fmt", "--indent", "2", str(path)], capsys)
+    assert status == 0
+    assert out.startswith(
+        '{\n  "MessageName": "CFX.Production.Processing.UnitsProcessed",\n  "Version": "2.1",'
+    )
+    assert '"ConveyorSpeed": 80.0,' in out
+    assert decode_envelope(out.encode()) == decode_envelope(GOOD)

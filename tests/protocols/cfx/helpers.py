@@ -19,6 +19,7 @@ from protocols.cfx import (
     ReflowZoneType,
     UnitsProcessed,
 )
+from protocols.cfx.messages.base import sdk_form
 
 CEST = timezone(timedelta(hours=2))
 STAMP = datetime(2026, 5, 4, 7, 1, 12, 123456, tzinfo=CEST)
@@ -31,7 +32,7 @@ GUID_B = uuid.UUID("5f0b2a3e-8c1d-4e6f-9a7b-1c2d3e4f5a6b")
 
 def envelope(body: CFXMessage, *, target: str | None = None, request_id: str | None = None) -> Envelope:
     """The body in an envelope with the fixed header fields."""
-    return Envelope(body.MESSAGE_NAME, STAMP, UNIQUE, SOURCE, target, request_id, body)
+    return Envelope(body.MESSAGE_NAME, STAMP, UNIQUE, SOURCE, target, request_id, sdk_form(body))
 
 
 def wire(name: str, body: str, *, target: str | None = None, request_id: str | None = None) -> bytes:

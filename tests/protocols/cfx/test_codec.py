@@ -40,7 +40,7 @@ from protocols.cfx import (
     encode_envelope,
     encode_envelopes,
 )
-from protocols.cfx.messages import MESSAGE_TYPES
+from protocols.cfx.messages import MESSAGE_TYPES, UnknownStructure
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from tests.protocols.cfx.helpers import (
     CEST,
@@ -207,17 +207,31 @@ def test_polymorphic_subclass_is_resolved_through_the_allow_list() -> None:
     [
         "System.Diagnostics.Process, System",  # never instantiated: not on the allow-list
         "CFX.Structures.SMTPlacement.SMDTapeFeeder, CFX",  # allowed class, wrong family for a Fault slot
-        "CFX.Structures.Fault, CFX",  # the base itself
+        "Vendor.Line.SpecialFault, Vendor",  # a vendor's subclass linegate does not know
     ],
 )
-def test_type_outside_the_family_falls_back_to_the_declared_base(tag: str) -> None:
-    """An unknown or foreign "$type" never selects a class; the slot's base class is built."""
+def test_type_outside_the_family_is_kept_verbatim(tag: str) -> None:
+    """An unknown or foreign "$type" never selects a class: the value is kept as read and written back."""
     data = wire(
         "CFX.ResourcePerformance.FaultOccurred",
-        f'"Fault":{{"$type":"{tag}","FaultOccurrenceId":"{GUID_A}","Description":"d"}}',
+        f'"Fault":{{"$type":"{tag}","FaultOccurrenceId":"{GUID_A}","Description":"d","VendorCode":7}}',
+    )
+    envelope = decode_envelope(data)
+    fault = envelope.body.fault  # type: ignore[union-attr]
+    assert isinstance(fault, UnknownStructure)
+    assert fault.declared == "CFX.Structures.Fault"
+    assert fault.type_name == tag.split(",")[0]
+    assert encode_envelope(envelope) == data
+
+
+def test_the_base_class_itself_may_carry_its_type() -> None:
+    """ "$type" naming the declared class builds it (Newtonsoft reads it the same)."""
+    data = wire(
+        "CFX.ResourcePerformance.FaultOccurred",
+        f'"Fault":{{"$type":"CFX.Structures.Fault, CFX","FaultOccurrenceId":"{GUID_A}","Description":"d"}}',
     )
     fault = decode_envelope(data).body.fault  # type: ignore[union-attr]
-    assert type(fault) is Fault
+    assert isinstance(fault, Fault)
     assert fault.description == "d"
 
 
@@ -369,15 +383,17 @@ def test_reflow_data_survives_lenient_path() -> None:
     assert STAMP.tzinfo is not None
 
 
-def test_plain_slot_builds_its_declared_class() -> None:
-    """Only slots the SDK marks TypeNameHandling.Auto resolve "$type"; RelatedFault stays a Fault."""
+def test_direct_member_of_the_body_resolves_type() -> None:
+    """The envelope hands ItemTypeNameHandling=Auto to the body's members: RelatedFault keeps its subclass."""
     data = wire(
         "CFX.ResourcePerformance.StationStateChanged",
         '"NewState":"1100","RelatedFault":{"$type":"CFX.Structures.SolderReflow.ReflowOvenFault, CFX",'
         f'"ReflowOvenFaultType":"LowBeltSpeed","FaultOccurrenceId":"{GUID_A}"}}',
     )
-    fault = decode_envelope(data).body.related_fault  # type: ignore[union-attr]
-    assert type(fault) is Fault
+    envelope = decode_envelope(data)
+    fault = envelope.body.related_fault  # type: ignore[union-attr]
+    assert isinstance(fault, ReflowOvenFault)
+    assert fault.reflow_oven_fault_type is ReflowOvenFaultType.LOW_BELT_SPEED
     assert fault.fault_occurrence_id == GUID_A
 
 
@@ -436,9 +452,10 @@ def test_fuzz_bytes(data: bytes) -> None:
             decode_envelopes(data, content_encoding=encoding)
 
 
-def test_null_list_reads_as_empty() -> None:
-    """A null List member (C# allows it) reads as [] where the model's list is not optional."""
+def test_null_list_reads_as_null() -> None:
+    """A null List member (C# allows it) stays null, and UnitCount counts it as empty."""
     data = wire("CFX.Production.UnitsArrived", '"UnitCount":0,"Units":null')
     body = decode_envelope(data).body
     assert isinstance(body, UnitsArrived)
-    assert body.units == []
+    assert body.units is None
+    assert body.unit_count == 0

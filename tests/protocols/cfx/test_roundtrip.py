@@ -7,6 +7,7 @@ decodes to the same model.
 
 from __future__ import annotations
 
+import collections.abc
 import typing
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.cfx import Envelope, decode_envelope, encode_envelope
-from protocols.cfx.messages import MESSAGE_TYPES, POLYMORPHIC_BASE, POLYMORPHIC_SUBCLASSES, CFXStruct
+from protocols.cfx.messages import MESSAGE_TYPES, CFXStruct
+from protocols.cfx.messages.base import family, is_polymorphic_slot, sdk_form
 from protocols.cfx.timefmt import TimeSpan, Timestamp
 
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))])
@@ -46,15 +48,16 @@ def strategy(tp: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     """A strategy for any field type of the catalogue (depth-limited for recursive structures)."""
     origin = typing.get_origin(tp)
     if origin in (Union, __import__("types").UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        nullable = len(args) < len(typing.get_args(tp))
-        if len(args) > 1 or (args and args[0] in POLYMORPHIC_BASE):
-            inner = structs(POLYMORPHIC_BASE[args[0]], depth)
-        else:
-            inner = strategy(args[0], depth)
-        return st.one_of(st.none(), inner) if nullable else inner
-    if origin is list:
-        return st.lists(strategy(typing.get_args(tp)[0], depth + 1), max_size=0 if depth > 2 else 2)
+        members = typing.get_args(tp)
+        args = [a for a in members if a is not type(None) and a is not msgspec.UnsetType]
+        inner = strategy(args[0], depth)
+        if msgspec.UnsetType in members:
+            inner = st.one_of(st.just(msgspec.UNSET), inner)
+        return st.one_of(st.none(), inner) if type(None) in members else inner
+    if is_polymorphic_slot(tp):
+        return structs(tp.DECLARED, depth)
+    if origin is list or origin is collections.abc.Sequence:
+        return st.lists(strategy(typing.get_args(tp)[0], depth + 1), max_size=0 if depth > 1 else 2)
     if origin is dict:
         value_type = typing.get_args(tp)[1]
         if value_type is str:
@@ -65,27 +68,21 @@ def strategy(tp: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return st.sampled_from(list(tp))
     if isinstance(tp, type) and issubclass(tp, CFXStruct):
-        # A plain slot holds its declared class; only polymorphic slots (tagged unions) hold the family.
+        # A plain slot holds its declared class; only polymorphic slots hold the family.
         return build(tp, depth)
     return SIMPLE[tp]
 
 
-def structs(cls: type[Any], depth: int) -> st.SearchStrategy[Any]:
-    """The class, or any class of its polymorphic family."""
-    family = [cls, *POLYMORPHIC_SUBCLASSES.get(cls, [])]
-    return st.one_of(*(build(c, depth) for c in family))
+def structs(declared: str, depth: int) -> st.SearchStrategy[Any]:
+    """Any class of a polymorphic slot's family."""
+    return st.one_of(*(build(c, depth) for c in family(declared)))
 
 
 def build(cls: type[Any], depth: int) -> st.SearchStrategy[Any]:
-    fields = {
-        f.name: st.none() if depth > 3 and _nullable(f.type) else strategy(f.type, depth + 1)
-        for f in msgspec.structs.fields(cls)
-    }
+    if depth > 2:
+        return st.builds(cls)  # every member at its default: ends recursive structures
+    fields = {f.name: strategy(f.type, depth + 1) for f in msgspec.structs.fields(cls)}
     return st.builds(cls, **fields)
-
-
-def _nullable(tp: Any) -> bool:
-    return type(None) in typing.get_args(tp)
 
 
 @st.composite
@@ -99,7 +96,7 @@ def envelopes(draw: st.DrawFn) -> Envelope:
         draw(st.none() | st.text(max_size=8)),
         draw(st.none() | st.text(max_size=8)),
         draw(st.none() | st.text(max_size=8)),
-        body,
+        sdk_form(body),
     )
 
 
@@ -113,15 +110,20 @@ def lower_keys(value: Any) -> Any:
 
 @given(envelopes())
 def test_model_json_model(envelope: Envelope) -> None:
-    """model → JSON → model is equal, and the JSON re-encodes byte for byte."""
+    """model → JSON → model → JSON gives the same bytes: decoding loses nothing the JSON carries.
+
+    (model → JSON → model is not always equal: a subclass with no members of its own, written
+    without ``$type`` where the SDK writes none, reads back as its base, as in the SDK.)
+    """
     data = encode_envelope(envelope)
     back = decode_envelope(data)
-    assert back == envelope
     assert encode_envelope(back) == data
+    assert decode_envelope(encode_envelope(back)) == back
 
 
 @given(envelopes())
 def test_lenient_path_agrees(envelope: Envelope) -> None:
     """Every member name lower-cased sends the document down the lenient path: same model."""
-    lowered = orjson.dumps(lower_keys(orjson.loads(encode_envelope(envelope))))
-    assert decode_envelope(lowered) == envelope
+    data = encode_envelope(envelope)
+    lowered = orjson.dumps(lower_keys(orjson.loads(data)))
+    assert encode_envelope(decode_envelope(lowered)) == data
