@@ -133,7 +133,9 @@ class ModbusServer:
         tables: the sizes of the device's four tables; a request reaching past one is answered
             with exception 02.
         action: called for every access that passed the checks, before pymodbus touches
-            the table: ``action(function_code, address, count, registers, values)``.
+            the table: ``action(function_code, address, count, registers, values)``, where
+            ``count`` counts table entries (for coils and discrete inputs: the 16-bit words
+            the bits span).
             ``values`` is None for a read; for a write it holds the values to write, and
             the hook's answer decides whether they are written. Writes are followed by a
             read-back (``values`` None) from which FC 05/06/15/16 build their echo.
@@ -172,14 +174,16 @@ class ModbusServer:
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         tasks = list(self._connections.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            # Last: from Python 3.12 on, wait_closed() also waits for the connections to end.
+            await server.wait_closed()
 
     def drop_connections(self) -> None:
         """Close every client connection; the listener stays up."""

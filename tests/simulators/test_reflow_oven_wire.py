@@ -232,3 +232,23 @@ async def test_length_field_out_of_range_closes_the_connection(raw: RawModbus, l
     raw.writer.write(struct.pack(">HHHB", 1, 0, length, 1) + read(4, IR_STATE, 1))
     await raw.writer.drain()
     assert await asyncio.wait_for(raw.reader.read(), ANSWER_WITHIN) == b""
+
+
+async def test_stop_closes_connections_with_a_request_in_flight() -> None:
+    """Stopping the oven while one client idles and another waits on a silent answer ends both
+    connections (EOF) within the deadline."""
+    oven = ReflowOven(clock=SteppedClock())
+    await oven.start()
+    assert oven.port is not None
+    port = oven.port
+    idle = await asyncio.open_connection("127.0.0.1", port)
+    waiting = RawModbus(*await asyncio.open_connection("127.0.0.1", port))
+    oven.go_silent()
+    await waiting.send(read(4, IR_STATE, 1))
+    await asyncio.wait_for(oven.stop(), ANSWER_WITHIN)
+    for reader in (idle[0], waiting.reader):
+        # The request parked by go_silent may still be answered on the way out; then EOF.
+        await asyncio.wait_for(reader.read(), ANSWER_WITHIN)
+        assert reader.at_eof()
+    for writer in (idle[1], waiting.writer):
+        writer.close()
