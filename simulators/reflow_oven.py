@@ -7,22 +7,19 @@ simulated time). It reports ready only when every heater and the conveyor speed 
 the recipe's tolerance. A board entering while any heater is out of tolerance raises alarm bit
 0; that can only happen in legacy mode, where the host drives the conveyor through coils.
 
-pymodbus is used through its documented 3.16 ``SimDevice`` API: the device's ``action`` hook
-sees every request, so the model renders registers on each read, validates and applies each
-write, and fault injection answers with exception codes, late, never, or with garbage.
+The wire is ``simulators.modbus_server`` (pymodbus's tables behind our framing and request
+checks): the ``action`` hook sees every access, so the model renders registers on each read,
+validates and applies each write, and fault injection answers with exception codes, late,
+never, or with garbage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.clock import Clock
 from simulators.machine import (
@@ -36,6 +33,7 @@ from simulators.machine import (
     RecipeRefused,
     ResourceState,
 )
+from simulators.modbus_server import ExceptionCode, ModbusServer, Tables
 
 ZONES = 8
 AMBIENT_C = 25.0
@@ -74,6 +72,9 @@ DI_RECIPE_READY = 2
 DI_ALARM = 3
 DI_LEGACY_MODE = 4
 BITS = 16
+WRITABLE_COILS = range(COIL_CONVEYOR_RUN, COIL_ALARM_RESET + 1)  # 3-15 are reserved (manual §8)
+# Manual §1: the function codes the oven answers; every other one gets exception 01.
+FUNCTION_CODES = (1, 2, 3, 4, 5, 6, 15, 16)
 
 # -- state word and load results -----------------------------------------------------------------
 STATE_WARMING_UP = 1
@@ -215,12 +216,17 @@ class ReflowOven(Machine):
         self.recipe_select = 0
         self.load_result = LOAD_NONE
         self.boards_inside = 0
-        self.host, self._port = host, port
+        self.host = host
         self.port: int | None = None
-        self._server: ModbusTcpServer | None = None
-        self._exception: ExcCodes | None = None
+        self._server = ModbusServer(
+            Tables(coils=BITS, discrete_inputs=BITS, holding_registers=HR_COUNT, input_registers=IR_COUNT),
+            self._action,
+            function_codes=FUNCTION_CODES,
+            host=host,
+            port=port,
+        )
+        self._exception: ExceptionCode | None = None
         self._response_delay = 0.0
-        self._garbage = 0
         self._speaking = asyncio.Event()
         self._speaking.set()
         self._add_recipes()
@@ -343,31 +349,15 @@ class ReflowOven(Machine):
 
     # -- Modbus ----------------------------------------------------------------------------------
 
-    def _device(self) -> SimDevice:
-        def block(count: int, kind: DataType) -> list[SimData]:
-            return [SimData(0, count=count, values=False if kind == DataType.BITS else 0, datatype=kind)]
-
-        return SimDevice(
-            0,  # id 0: answer every unit id
-            simdata=(
-                block(BITS, DataType.BITS),
-                block(BITS, DataType.BITS),
-                block(HR_COUNT, DataType.REGISTERS),
-                block(IR_COUNT, DataType.REGISTERS),
-            ),
-            action=self._action,
-        )
-
     async def _action(
         self,
         function_code: int,
-        _start: int,
         address: int,
-        count: int,
+        _count: int,
         registers: list[int],
-        values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        # Called by pymodbus for every request before it touches ``registers``.
+        values: Sequence[int] | None,
+    ) -> ExceptionCode | None:
+        # Called for every request that passed the server's checks, before ``registers`` is touched.
         await self._speaking.wait()
         if self._response_delay > 0:
             await self.clock.sleep(self._response_delay)
@@ -378,6 +368,8 @@ class ReflowOven(Machine):
             # echo the request (Modbus Application Protocol §6.5, §6.6), so leave it as written.
             return None
         if values is not None and function_code in (5, 15):
+            if not all(address + offset in WRITABLE_COILS for offset in range(len(values))):
+                return ExceptionCode.ILLEGAL_DATA_ADDRESS  # manual §8: a reserved coil
             self._write_coils(address, [bool(v) for v in values])
         elif values is not None:
             error = self._write_holding(address, [int(v) for v in values])
@@ -433,8 +425,7 @@ class ReflowOven(Machine):
 
     def _write_coils(self, address: int, bits: list[bool]) -> None:
         for offset, bit in enumerate(bits):
-            if address + offset < BITS:
-                self.coils[address + offset] = bit
+            self.coils[address + offset] = bit
         if self.coils[COIL_ALARM_RESET]:
             self.coils[COIL_ALARM_RESET] = False
             self.reset_alarms()
@@ -442,11 +433,11 @@ class ReflowOven(Machine):
             if gate is not None:
                 gate.changed.set()
 
-    def _write_holding(self, address: int, values: list[int]) -> ExcCodes | None:
+    def _write_holding(self, address: int, values: list[int]) -> ExceptionCode | None:
         # Validate the whole write first: a rejected write changes nothing (manual §"Writing").
         for offset, value in enumerate(values):
             if not self._valid(address + offset, value):
-                return ExcCodes.ILLEGAL_VALUE
+                return ExceptionCode.ILLEGAL_DATA_VALUE
         now = self.clock.now()
         for offset, value in enumerate(values):
             register = address + offset
@@ -513,7 +504,7 @@ class ReflowOven(Machine):
 
     def modbus_exception(self, code: int | None) -> None:
         """Answer every request with Modbus exception ``code`` (e.g. 6 = device busy); None stops it."""
-        self._exception = None if code is None else ExcCodes(code)
+        self._exception = None if code is None else ExceptionCode(code)
 
     def go_silent(self, silent: bool = True) -> None:
         """Accept requests but never answer them, with the socket open (``False`` answers again)."""
@@ -528,32 +519,18 @@ class ReflowOven(Machine):
 
     def garbage_responses(self, count: int = 1) -> None:
         """Replace the next ``count`` response frames with bytes that are not Modbus."""
-        self._garbage = count
+        self._server.garbage_responses(count)
 
     def drop_connection(self) -> None:
         """Close every client connection; the listener stays up for reconnects."""
-        if self._server is not None:
-            for connection in list(self._server.active_connections.values()):
-                connection.close()
-
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending and self._garbage > 0:
-            self._garbage -= 1
-            # An MBAP header claiming 0x4000 bytes follows: the client's framer must resync.
-            return b"\x00\x00\xde\xad\x40\x00" + bytes(range(16))
-        return data
+        self._server.drop_connections()
 
     # -- lifetime --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the Modbus listener, the default recipe, and the machine."""
-        self._server = ModbusTcpServer(
-            self._device(), address=(self.host, self._port), trace_packet=self._trace_packet
-        )
-        await self._server.serve_forever(background=True)
-        listener = self._server.transport
-        assert isinstance(listener, asyncio.Server)  # TCP listen() makes an asyncio.Server
-        self.port = listener.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         self.o2.set_target(NITROGEN_O2_PPM, self.clock.now())
         await super().start()
         recipe = self.recipes.by_number(1)
@@ -578,9 +555,7 @@ class ReflowOven(Machine):
         try:
             await super().stop()
         finally:
-            if self._server is not None:
-                await self._server.shutdown()  # type: ignore[no-untyped-call]
-                self._server = None
+            await self._server.stop()
 
 
 __all__ = ["ALARM_BITS", "ReflowOven"]

@@ -10,6 +10,10 @@ object; each finished board also raises a ``BoardProcessedEventType`` event and 
 ``LastBoard`` variables. Methods ``LoadProgram(ProgramName)`` and ``GetPrograms()`` sit on the
 machine object. Security policy ``Basic256Sha256`` (Sign & Encrypt) is selectable; without a
 certificate one is generated in memory when the server starts.
+
+asyncua's server is corrected where its defaults answer what a conforming server does not
+(``simulators.opcua_server``): method arguments are checked against the declared ones, a write
+to a read-only node is Bad_NotWritable, and sessions are anonymous unless users are listed.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from simulators.machine import (
     StationStateChanged,
     WorkCompleted,
 )
+from simulators.opcua_server import Identities, checked, make_strict
 
 NAMESPACE_URI = "urn:linegate:simulators:selective-solder"
 APPLICATION_URI = "urn:linegate:simulators:selective-solder:server"
@@ -146,6 +151,10 @@ class SelectiveSolder(Machine):
         private_key: PEM private key matching ``certificate``.
         defect_rate: probability that one joint is defective.
         tau: thermal time constant of the solder pot, simulated seconds.
+        users: user name → password of the user name tokens to accept besides anonymous
+            sessions (the manual's machine is anonymous only; tests of clients that log in
+            list their users here).
+        certificate_tokens: accept X.509 identity tokens too, likewise.
 
     Raises:
         ValueError: an unknown security policy.
@@ -167,6 +176,8 @@ class SelectiveSolder(Machine):
         defect_rate: float = 0.001,
         tau: float = 240.0,
         changeover_time: float = 15.0,
+        users: Mapping[str, str] | None = None,
+        certificate_tokens: bool = False,
     ) -> None:
         if security_policy not in SECURITY_POLICIES:
             raise ValueError(f"security_policy must be one of {SECURITY_POLICIES}, not {security_policy!r}")
@@ -193,6 +204,7 @@ class SelectiveSolder(Machine):
         self._board_events: Event | None = None
         self._updates: asyncio.Queue[MachineEvent | None] = asyncio.Queue()
         self._method_delay = 0.0
+        self.identities = Identities(users, certificate_tokens)
         for name, preheat, pot, wave, joints, cycle in _PROGRAMS:
             self.recipes.add(
                 name, cycle_time=cycle, preheat_c=preheat, pot_c=pot, wave_mm=wave, solder_joints=joints
@@ -266,6 +278,7 @@ class SelectiveSolder(Machine):
     async def _build(self) -> None:
         server = Server()
         await server.init()
+        make_strict(server, self.identities)
         server.set_endpoint(f"opc.tcp://{self.host}:{self._port}/linegate/selective-solder")
         server.set_server_name("linegate selective solder simulator")
         await server.set_application_uri(APPLICATION_URI)
@@ -314,14 +327,14 @@ class SelectiveSolder(Machine):
         await machine.add_method(
             f"ns={idx};s={ROOT}.LoadProgram",
             f"{idx}:LoadProgram",
-            self._load_program,
+            checked(self._load_program, [name_arg]),
             [name_arg],
             [revision_arg],
         )
         await machine.add_method(
             f"ns={idx};s={ROOT}.GetPrograms",
             f"{idx}:GetPrograms",
-            self._get_programs,
+            checked(self._get_programs, []),
             [],
             [programs_arg],
         )
@@ -329,7 +342,8 @@ class SelectiveSolder(Machine):
     async def _load_program(self, _parent: ua.NodeId, name: ua.Variant) -> list[ua.Variant] | ua.StatusCode:
         # A returned StatusCode becomes the call's result status (asyncua maps a raised
         # exception to BadUnexpectedError instead): BadNotFound for an unknown program,
-        # BadInvalidState when the machine refuses (interlock, fault active).
+        # BadInvalidState when the machine refuses (interlock, fault active). ``checked``
+        # has made sure that ``name`` is one scalar String.
         if self._method_delay > 0:
             await self.clock.sleep(self._method_delay)
         program = str(name.Value)

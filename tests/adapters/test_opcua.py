@@ -204,7 +204,10 @@ async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp
     uri = "urn:linegate:tests:adapter"
     certificate, key = _client_certificate(tmp_path, uri)
     security = OpcUaSecurity(certificate=certificate, private_key=key, application_uri=uri)
-    async with SelectiveSolder(clock=clock, security_policy="Basic256Sha256") as machine:
+    # The machine's manual says anonymous; this one also has an operator and takes X.509 identities.
+    async with SelectiveSolder(
+        clock=clock, security_policy="Basic256Sha256", users={"operator": "s3cret"}, certificate_tokens=True
+    ) as machine:
         assert machine.url is not None
         identities: list[dict[str, object]] = [
             {"username": "operator", "password": "s3cret"},  # the password goes out encrypted

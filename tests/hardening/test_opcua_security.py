@@ -50,7 +50,10 @@ async def test_sign_and_encrypt_configured_in_the_line_file(
     machine's state and recipe; the user's password travels encrypted inside it."""
     _client_certificate(tmp_path, URI)  # client.der, client.pem
     monkeypatch.setenv("LG_TEST_OPCUA_PASSWORD", "s3cret")
-    async with SelectiveSolder(clock=SteppedClock(), security_policy="Basic256Sha256") as machine:
+    # The machine's manual says anonymous; this one is given the operator's account to check.
+    async with SelectiveSolder(
+        clock=SteppedClock(), security_policy="Basic256Sha256", users={"operator": "s3cret"}
+    ) as machine:
         assert machine.url is not None
         connection = {
             "url": machine.url,
