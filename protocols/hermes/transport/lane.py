@@ -447,7 +447,7 @@ class SenderLane(_Lane):
         guard = guard_of(transport)
         if reason is not None and guard is not None:
             guard.drop(reason, timeout=self.guard.limits.handshake_timeout)
-        else:
+        elif not transport.is_closing():  # (a close under way may still flush its last bytes)
             transport.abort()
         self._notify()
 
