@@ -15,10 +15,13 @@ A simulated machine moves boards through :class:`~simulators.machine.BoardIn` an
   board's transfer time on the machine's clock, then reports TransportFinished and waits for
   StopTransport.
 
-What a board *is* on the wire (BoardId, BoardIdCreatedBy, FailedBoard, barcode, product type,
-work order, dimensions) travels with it in a :class:`BoardBook`, one per machine, so that the
-machine passes on what it was told, the supervisory channel reports the same attributes, and a
-board that failed its process leaves with ``FailedBoard=2``.
+What a board *is* on the wire (BoardId, BoardIdCreatedBy, FailedBoard, barcodes, product type,
+work order, dimensions, and every other attribute of its BoardAvailable) travels with it in a
+:class:`BoardBook`, one per machine, so that the machine passes on what it was told, the
+supervisory channel reports the same attributes, and a board that failed its process leaves
+with ``FailedBoard=2``. A machine forwards what it received, and replaces only what it found
+out itself (a barcode it read, a work order it was given, a size it measured): an attribute the
+board arrived without is not made up (reference §6, pass-through).
 
 A session that drops in the middle of a handoff loses that handshake (reference §3): the sender
 offers the board again on the next session and the receiver ignores a BoardId it has already
@@ -32,7 +35,7 @@ import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import structlog
 
@@ -82,7 +85,12 @@ def available_from_board(
 
 
 def board_from_available(available: BoardAvailable) -> Board:
-    """The machine core's :class:`~simulators.machine.Board` for a received BoardAvailable."""
+    """The machine core's :class:`~simulators.machine.Board` for a received BoardAvailable.
+
+    The core needs a size to run its conveyors, so an absent dimension takes the Board default,
+    and the one barcode it works with is the top one, else the bottom one. That is the machine's
+    working model only: :meth:`BoardBook.describe` forwards the board as it was received.
+    """
     defaults = Board(board_id=available.board_id)
     return Board(
         board_id=available.board_id,
@@ -93,6 +101,18 @@ def board_from_available(available: BoardAvailable) -> Board:
         width_mm=available.width if available.width is not None else defaults.width_mm,
         thickness_mm=available.thickness if available.thickness is not None else defaults.thickness_mm,
     )
+
+
+# Board fields a machine may find out itself, and the BoardAvailable attribute each one sets. A
+# barcode read goes to TopBarcode (the side a simulated machine's scanner sees).
+_OWN_FIELDS = (
+    ("barcode", "top_barcode"),
+    ("product_type_id", "product_type_id"),
+    ("work_order_id", "work_order_id"),
+    ("length_mm", "length"),
+    ("width_mm", "width"),
+    ("thickness_mm", "thickness"),
+)
 
 
 class BoardBook:
@@ -124,20 +144,20 @@ class BoardBook:
             del self._boards[next(iter(self._boards))]
 
     def describe(self, board: Board) -> BoardAvailable:
-        """The board as the machine now describes it: the arrival description updated with the
-        board's current barcode, product type, work order and dimensions."""
+        """The board as the machine now describes it: the arrival description as it was
+        received, with only what the machine changed since (``board`` differs from what
+        :func:`board_from_available` made of the arrival: a barcode read, a work order or
+        product assigned, a dimension measured) put in. Nothing absent on arrival is added."""
         known = self._boards.get(board.board_id)
         if known is None:
             return available_from_board(board, created_by=self.machine_id)
-        return dataclasses.replace(
-            known,
-            product_type_id=board.product_type_id,
-            top_barcode=board.barcode,
-            work_order_id=board.work_order_id,
-            length=board.length_mm,
-            width=board.width_mm,
-            thickness=board.thickness_mm,
-        )
+        told = board_from_available(known)
+        changes: dict[str, Any] = {
+            wire: getattr(board, ours)
+            for ours, wire in _OWN_FIELDS
+            if getattr(board, ours) != getattr(told, ours)
+        }
+        return dataclasses.replace(known, **changes) if changes else known
 
     def mark_failed(self, board_id: str) -> None:
         """The machine's process failed the board: it leaves with FailedBoard = 2 (§2.4)."""

@@ -20,6 +20,12 @@ delivered and not answered ([acc]). The keep-alive timer (lib: 60 s, restarted b
 uses no clock: pass ``now`` to ``send``; ``next_deadline()`` says when to call
 ``check_alive(now)``, which returns the plain ``<CheckAlive/>`` bytes when one is due.
 
+**One connection per lane.** The sender (TCP server) keeps one session per lane (reference §1).
+:func:`admit_connection` decides what happens to a new connection while one exists: it is
+refused with Notification code 2 (:func:`refusal_notification`), unless the existing one never
+completed its handshake within its deadline (``handshake_timeout``), which it then replaces, so
+a silent or half-open dead peer cannot hold the lane forever.
+
 **What is delivered.** Every legal message, including the "accepted and ignored" ones (the
 state does not change) and :class:`~protocols.hermes.messages.UnknownMessage` for an unknown
 tag (never a protocol error, reference §2), so the glue can log them. Optional messages are
@@ -92,6 +98,14 @@ def protocol_error_notification(description: str) -> Notification:
 def software_error_notification(description: str) -> Notification:
     """The Notification for our own misuse: lib's code 0 / Fatal "SoftwareError" (reference §3)."""
     return Notification(NotificationCode.UNSPECIFIC, SeverityType.FATAL, f"SoftwareError: {description}")
+
+
+def refusal_notification(description: str = "the lane already has a connection") -> Notification:
+    """The Notification for a second connection to a lane: code 2, severity Error (reference §1;
+    [acc] recommends severity 2)."""
+    return Notification(
+        NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION, SeverityType.ERROR, description
+    )
 
 
 def shutdown_notification(description: str = "MachineShutdown") -> Notification:
@@ -303,7 +317,10 @@ class HorizontalConnection(FramedConnection):
         role: ``Role.SENDER`` (the board sender, Downstream interface, TCP server) or
             ``Role.RECEIVER`` (the board receiver, Upstream interface, TCP client).
         check_alive_period: see :class:`FramedConnection`.
-        now: see :class:`FramedConnection`.
+        now: see :class:`FramedConnection`; also the start of the handshake deadline.
+        handshake_timeout: seconds from ``now`` within which the ServiceDescriptions must have
+            been exchanged, or a new connection to the lane may replace this one
+            (:func:`admit_connection`); None: no deadline.
     """
 
     def __init__(
@@ -312,8 +329,10 @@ class HorizontalConnection(FramedConnection):
         *,
         check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
         now: float = 0.0,
+        handshake_timeout: float | None = None,
     ) -> None:
         super().__init__(check_alive_period=check_alive_period, now=now)
+        self._handshake_due = None if handshake_timeout is None else now + handshake_timeout
         self.role = role
         self.peer_role = role.peer
         #: The peer's ServiceDescription, once received.
@@ -332,6 +351,16 @@ class HorizontalConnection(FramedConnection):
     def state(self) -> State:
         """The lane state both peers share (reference §3), or ERROR / Disconnected."""
         return self._state
+
+    @property
+    def handshaken(self) -> bool:
+        """Whether both ServiceDescriptions have been exchanged (reference §3)."""
+        return self.peer_description is not None and self.our_description is not None
+
+    @property
+    def handshake_deadline(self) -> float | None:
+        """When the handshake must be done, on the caller's clock (None: done, or no deadline)."""
+        return None if self.handshaken else self._handshake_due
 
     @property
     def peer_features(self) -> SupportedFeatures:
@@ -416,16 +445,54 @@ class HorizontalConnection(FramedConnection):
             self._enter(target)
 
 
+class Admission(enum.Enum):
+    """What the sender does with a new connection to its lane (:func:`admit_connection`)."""
+
+    #: No session holds the lane: the new connection gets it.
+    ACCEPT = "accept"
+    #: A session holds the lane: send :func:`refusal_notification` on the new socket, close it,
+    #: and send the session a CheckAlive, so that a dead socket shows up (lib does, reference §1).
+    REFUSE = "refuse"
+    #: The session holding the lane missed its handshake deadline: drop it; the new one gets it.
+    REPLACE = "replace"
+
+
+def admit_connection(current: HorizontalConnection | None, now: float) -> Admission:
+    """Decide what happens to a new connection to a lane whose session is ``current``.
+
+    One connection per lane (reference §1): while a session exists, a new connection is
+    refused, also while that session has not sent its ServiceDescription yet (lib refuses as
+    soon as it has a session; [acc] ``test_connect_2_times`` holds a silent first connection
+    and expects the second refused and the first still served). Only a session past its
+    handshake deadline gives way, so a silent or half-open dead peer cannot hold the lane
+    forever.
+
+    Args:
+        current: the connection of the lane's session; None if there is none or its socket
+            has ended (which the glue knows, the core does not).
+        now: the current time on the clock the connections were given.
+    """
+    if current is None or current.state in (State.DISCONNECTED, State.ERROR):
+        return Admission.ACCEPT
+    deadline = current.handshake_deadline
+    if deadline is not None and now >= deadline:
+        return Admission.REPLACE
+    return Admission.REFUSE
+
+
 __all__ = [
     "CLOSED",
     "DEFAULT_CHECK_ALIVE_PERIOD",
     "NEED_DATA",
     "OPTIONAL_FEATURES",
+    "Admission",
     "Event",
     "FramedConnection",
     "HorizontalConnection",
     "Signal",
+    "admit_connection",
     "protocol_error_notification",
+    "refusal_notification",
     "shutdown_notification",
     "software_error_notification",
 ]

@@ -5,11 +5,14 @@ times at once, send one byte a minute, never read what we write — it must not 
 our task count, or hold back the other machines. :class:`PeerGuard` wraps a server's protocol
 factory in :class:`GuardedProtocol`, a thin proxy that enforces :class:`PeerLimits`:
 
-* **connection cap**: at ``max_connections`` open connections, a new one evicts the oldest
-  connection that has spent over a quarter of its handshake deadline without finishing it (a
-  silent peer must not lock the server up until its deadline; a real peer finishes its handshake
-  in milliseconds); otherwise the new one is aborted at once, before any protocol object or task
-  exists for it, so a burst costs no tasks past the cap;
+* **connection cap**: at ``max_connections`` open connections, a connection that has already
+  ended (closing on our side, or closed by its peer as the kernel reports it, see
+  :func:`peer_has_closed`) frees its slot first: quick connect/close cycles land in one loop
+  turn, before any of their EOFs is read, and must not count. If none has ended, a new one
+  evicts the oldest connection that has spent over a quarter of its handshake deadline without
+  finishing it (a silent peer must not lock the server up until its deadline; a real peer
+  finishes its handshake in milliseconds); otherwise the new one is aborted at once, before any
+  protocol object or task exists for it, so a burst costs no tasks past the cap;
 * **handshake deadline**: the server's own protocol must call :meth:`GuardedProtocol.established`
   (Hermes: ServiceDescription exchanged; CFX gate: SASL done; HTTP: a request is being handled)
   within ``handshake_timeout`` of the accept, else the peer is dropped (slowloris);
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -39,6 +43,7 @@ __all__ = [
     "PeerGuard",
     "PeerLimits",
     "guard_of",
+    "peer_has_closed",
     "start_guarded_server",
 ]
 
@@ -61,6 +66,12 @@ KEEPALIVE_TIMEOUT: Final = "keepalive_timeout"
 #: legitimate one too) a retransmit of 1 s and more: 512 takes a burst of 1,000 in two turns
 #: while keeping the descriptors of one turn well below select()'s 1024 (proton's reactor).
 BACKLOG: Final = 512
+
+# Linux TCP states (include/net/tcp_states.h) in which the peer has sent its FIN or the
+# connection is gone: CLOSE (reset), CLOSE_WAIT (peer closed, we have not), LAST_ACK and CLOSING
+# (both closed). TCP_INFO's first byte is the state; other systems have no TCP_INFO here.
+_TCP_INFO: Final = getattr(socket, "TCP_INFO", None)
+_PEER_CLOSED_STATES: Final = frozenset({7, 8, 9, 11})
 
 # A connection pending for this share of its handshake deadline may be evicted by a newcomer.
 # Not at once: in a burst each newcomer would evict the previous one, and every one of them
@@ -116,17 +127,35 @@ class PeerGuard:
         self.server = server
         self.kind = kind
         self.limits = limits
-        self.active = 0
         #: Peers this guard dropped, by reason.
         self.dropped: collections.Counter[str] = collections.Counter()
         #: Connections accepted past the cap check (a burst's survivors).
         self.accepted = 0
         # Admitted connections whose handshake is not done yet, oldest first (eviction order).
         self._pending: dict[GuardedProtocol, None] = {}
+        # Admitted connections that hold one of the max_connections slots.
+        self._open: dict[GuardedProtocol, None] = {}
+
+    @property
+    def active(self) -> int:
+        """Connections that hold a slot now (admitted, not ended)."""
+        return len(self._open)
 
     def wrap(self, factory: Callable[[], asyncio.BaseProtocol]) -> Callable[[], GuardedProtocol]:
         """A protocol factory for ``loop.create_server`` that guards ``factory``'s protocols."""
         return lambda: GuardedProtocol(self, factory)
+
+    def free_ended(self) -> int:
+        """Free the slots of connections that have ended, though their close is not through yet:
+        closing on our side, or closed by the peer (:func:`peer_has_closed`).
+
+        Returns:
+            how many slots were freed.
+        """
+        ended = [protocol for protocol in self._open if protocol.has_ended()]
+        for protocol in ended:
+            protocol._release()
+        return len(ended)
 
     def record(self, peer: object, reason: str, **context: Any) -> None:
         """Log and count one dropped peer."""
@@ -158,6 +187,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._dropped = False
         self._served = False  # expect_handshake ran: the connection was served before
         self._counted = False  # holds one of the guard's max_connections slots
+        self._eof = False  # the peer's EOF was read
 
     # -- what the server's own protocol calls ------------------------------------------------
 
@@ -177,6 +207,18 @@ class GuardedProtocol(asyncio.Protocol):
         idle = self.guard.limits.idle_timeout
         if idle is not None:
             self._timer = self._loop.call_later(idle, self._check_idle)
+
+    def has_ended(self) -> bool:
+        """Whether the connection is over though its socket may not be closed yet: dropped or
+        closing on our side, or the peer has closed its side."""
+        transport = self.transport
+        return (
+            self._dropped
+            or self._eof
+            or transport is None
+            or transport.is_closing()
+            or peer_has_closed(transport)
+        )
 
     def expect_handshake(self) -> None:
         """Start the handshake deadline again (HTTP: the next request's head must arrive in time)."""
@@ -214,6 +256,8 @@ class GuardedProtocol(asyncio.Protocol):
         now = self._loop.time()
         self._accepted_at = now
         if guard.active >= limits.max_connections:
+            guard.free_ended()
+        if guard.active >= limits.max_connections:
             oldest = next(iter(guard._pending), None)
             timeout = limits.handshake_timeout
             if oldest is None or timeout is None or now - oldest._accepted_at < timeout * EVICT_AFTER:
@@ -221,7 +265,7 @@ class GuardedProtocol(asyncio.Protocol):
                 self.drop(CONNECTION_LIMIT, limit=limits.max_connections)
                 return
             oldest.drop(EVICTED, limit=limits.max_connections)
-        guard.active += 1
+        guard._open[self] = None
         guard.accepted += 1
         self._counted = True
         if limits.handshake_timeout is not None:
@@ -240,6 +284,7 @@ class GuardedProtocol(asyncio.Protocol):
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
+        self._eof = True
         if self.inner is None:
             return None
         result: bool | None = self.inner.eof_received()
@@ -276,7 +321,7 @@ class GuardedProtocol(asyncio.Protocol):
         # At drop time already (the slot is free for the next peer), or when the socket goes.
         if self._counted:
             self._counted = False
-            self.guard.active -= 1
+            self.guard._open.pop(self, None)
         self.guard._pending.pop(self, None)
 
     def _cancel_timer(self) -> None:
@@ -305,6 +350,23 @@ class GuardedProtocol(asyncio.Protocol):
         transport = self.transport
         buffered = transport.get_write_buffer_size() if transport is not None else 0
         self.drop(DRAIN_TIMEOUT, timeout=self.guard.limits.drain_timeout, buffered=buffered)
+
+
+def peer_has_closed(transport: asyncio.BaseTransport) -> bool:
+    """Whether the kernel says the peer has closed its side of ``transport``'s TCP socket (its FIN
+    arrived, or the connection was reset), even if our reader has not seen the EOF yet.
+
+    A half-closed peer counts as closed: none of our servers' peers writes its half-close and
+    then waits for answers. Where the TCP state cannot be read (not Linux, not TCP), False.
+    """
+    sock = transport.get_extra_info("socket")
+    if _TCP_INFO is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)
+    except OSError:
+        return True  # the descriptor is gone
+    return bool(state) and state[0] in _PEER_CLOSED_STATES
 
 
 def guard_of(transport: asyncio.BaseTransport | None) -> GuardedProtocol | None:

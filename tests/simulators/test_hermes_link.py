@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from protocols.hermes import messages as m
 from protocols.hermes.transport import ReceiverLane, SenderLane, VerticalClient
 from simulators.clock import SteppedClock
-from simulators.hermes_link import BoardBook, HermesDownstream, HermesUpstream
+from simulators.hermes_link import BoardBook, HermesDownstream, HermesUpstream, board_from_available
 from simulators.machine import Board, Machine
 from simulators.supervisory import SupervisoryChannel
 
@@ -121,6 +122,59 @@ async def test_board_attributes_travel_through_the_machine() -> None:
     assert (got.length, got.width, got.thickness) == (180.0, 120.0, 1.2)
     assert got.conveyor_speed == machine.conveyor.speed_mm_s
     assert (up.taken, down.given, machine.boards_done) == (1, 1, 1)
+
+
+def sparse(work_order: str | None = "WO-7") -> m.BoardAvailable:
+    """A BoardAvailable with no dimensions and only a bottom barcode, plus attributes a
+    simulated machine has no model of (weight, batch, route, clearances)."""
+    return m.BoardAvailable(
+        board_id=str(uuid.uuid4()),
+        board_id_created_by="LOADER-1",
+        failed_board=m.BoardQuality.GOOD,
+        flipped_board=m.FlippedBoard.BOTTOM_SIDE_IS_UP,
+        bottom_barcode="PCB-BOTTOM-1",
+        work_order_id=work_order,
+        batch_id="BATCH-3",
+        weight=210.5,
+        top_clearance_height=12.0,
+        route=4,
+    )
+
+
+async def test_a_machine_forwards_the_board_as_received_and_invents_nothing() -> None:
+    """A board that arrives without Length/Width/Thickness and with only a BottomBarcode leaves
+    the same way: no default size, no TopBarcode copied from the bottom one; every other
+    attribute passes unchanged. Only the conveyor speed is the machine's own."""
+    clock = SteppedClock()
+    async with (
+        outside_sender() as sender,
+        hermes_machine(clock, sender.port) as (machine, _, down, _),
+        outside_receiver(down.port) as receiver,
+    ):
+        board = sparse()
+        handing = asyncio.create_task(sender.hand_over(board))
+        taking = asyncio.create_task(receiver.take_over())
+        got = await until(clock, taking)
+        await handing
+    assert got.conveyor_speed == machine.conveyor.speed_mm_s
+    assert dataclasses.replace(got, conveyor_speed=None) == board
+
+
+def test_the_book_forwards_only_what_the_machine_changed() -> None:
+    """describe() keeps the arrival description and puts in only what the machine's board
+    changed since: a work order assigned, a barcode read, a size measured."""
+    book = BoardBook("M1")
+    arrival = sparse(work_order=None)
+    book.record(arrival)
+    board = board_from_available(arrival)
+    assert (board.length_mm, board.barcode) == (160.0, "PCB-BOTTOM-1")  # the core's working model
+    assert book.describe(board) == arrival
+    assigned = dataclasses.replace(board, work_order_id="WO-9", product_type_id="P-1")
+    assert book.describe(assigned) == dataclasses.replace(
+        arrival, work_order_id="WO-9", product_type_id="P-1"
+    )
+    measured = dataclasses.replace(board, thickness_mm=1.2, barcode="TOP-READ")
+    assert book.describe(measured) == dataclasses.replace(arrival, thickness=1.2, top_barcode="TOP-READ")
 
 
 async def test_transfer_time_runs_on_the_virtual_clock() -> None:

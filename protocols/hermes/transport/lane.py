@@ -5,7 +5,10 @@ Two classes, one per side of a lane (reference §0):
 * :class:`SenderLane`, the **board sender's Downstream interface**, a TCP server on
   ``50100 + lane_id`` by default. It takes one receiver at a time: a second connection gets
   Notification code 2 (severity Error) and is closed while the first is kept, and the first
-  gets a CheckAlive so that a dead socket shows up (lib does the same, reference §1).
+  gets a CheckAlive so that a dead socket shows up (lib does the same, reference §1). That holds
+  while the first has not sent its ServiceDescription yet, too; a first connection that is still
+  silent at its handshake deadline is dropped, and the next connection gets the lane. A first
+  connection whose peer has already closed (as the kernel reports it) no longer holds the lane.
   Application verbs: :meth:`SenderLane.offer_board`, :meth:`SenderLane.wait_for_start`,
   :meth:`SenderLane.finish_transport`, or all three as :meth:`SenderLane.hand_over`.
 * :class:`ReceiverLane`, the **board receiver's Upstream interface**, a TCP client that
@@ -35,7 +38,10 @@ from protocols.errors import ProtocolError, TransportError
 from protocols.hermes.codec import encode
 from protocols.hermes.connection import (
     DEFAULT_CHECK_ALIVE_PERIOD,
+    Admission,
     HorizontalConnection,
+    admit_connection,
+    refusal_notification,
     shutdown_notification,
 )
 from protocols.hermes.messages import (
@@ -44,12 +50,9 @@ from protocols.hermes.messages import (
     CheckAlive,
     MachineReady,
     Message,
-    Notification,
-    NotificationCode,
     RevokeBoardAvailable,
     RevokeMachineReady,
     ServiceDescription,
-    SeverityType,
     StartTransport,
     StopTransport,
     SupportedFeatures,
@@ -64,7 +67,14 @@ from protocols.hermes.transport.stream import (
     HermesStream,
     run_shielded,
 )
-from protocols.transport.guard import PeerGuard, PeerLimits, start_guarded_server
+from protocols.transport.guard import (
+    HANDSHAKE_TIMEOUT,
+    PeerGuard,
+    PeerLimits,
+    guard_of,
+    peer_has_closed,
+    start_guarded_server,
+)
 
 #: Horizontal ports are 50100 + LaneId by default (reference §1, lib ``cBASE_PORT``).
 BASE_PORT = 50100
@@ -78,8 +88,9 @@ NO_FEATURES = SupportedFeatures()
 
 #: What a lane's server tolerates. One session per lane (reference §1); the rest of the cap is
 #: room for refusals in flight. The receiver sends ServiceDescription at once after connecting
-#: (reference §3), so 10 s is ample. No idle deadline: lib peers may run with CheckAlive off,
-#: and a quiet lane is normal; a dead one shows when our CheckAlive fails.
+#: (reference §3), so 10 s is ample; it is also how long a silent first connection holds the lane
+#: against newcomers. No idle deadline: lib peers may run with CheckAlive off, and a quiet lane
+#: is normal; a dead one shows when our CheckAlive fails.
 LANE_LIMITS = PeerLimits(max_connections=8, handshake_timeout=10.0, idle_timeout=None)
 
 
@@ -323,7 +334,9 @@ class SenderLane(_Lane):
         check_alive_period: seconds between plain CheckAlives on a quiet session (None: off).
         on_message: called with every message the receiver sends (see :attr:`on_message`).
         limits: what the server tolerates from peers (connection cap, handshake deadline,
-            write buffer); a peer past them is dropped and logged (``peer.dropped``).
+            write buffer); a peer past them is dropped and logged (``peer.dropped``). The
+            handshake deadline is also how long a silent receiver holds the lane against a new
+            connection (None: until it closes).
         message_timeout: seconds a peer may take to finish a message it started.
     """
 
@@ -385,8 +398,12 @@ class SenderLane(_Lane):
         self._spawn(self._accept(reader, writer), "receive")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
         connection = HorizontalConnection(
-            Role.SENDER, check_alive_period=self.check_alive_period, now=asyncio.get_running_loop().time()
+            Role.SENDER,
+            check_alive_period=self.check_alive_period,
+            now=loop.time(),
+            handshake_timeout=self.guard.limits.handshake_timeout,
         )
         stream = HermesStream(reader, writer, connection, message_timeout=self.message_timeout)
         peer_ip = stream.peer[0] if stream.peer else None
@@ -394,36 +411,52 @@ class SenderLane(_Lane):
             await stream.aclose()  # the ClientAddress filter (reference §1)
             return
         current = self._session
-        if current is not None and current.alive and current.handshaken:
+        if current is not None and self._ended(current):
+            self._end(current)
+            current = None
+        admission = admit_connection(current.connection if current is not None else None, loop.time())
+        if admission is Admission.REFUSE:
+            assert current is not None
             await self._refuse(stream, current)
             return
+        if admission is Admission.REPLACE:
+            assert current is not None
+            self._end(current, HANDSHAKE_TIMEOUT)
         session = _Session(stream, connection)
-        if current is None or not current.alive:
-            self._session = session
-        # Else the current session has not sent its ServiceDescription yet: a silent peer must
-        # not hold the lane until its handshake deadline, so both run and the first to complete
-        # the handshake keeps the lane (_claim); the other is refused then.
+        self._session = session
         await self._run_session(session)
 
     async def _claim(self, session: _Session) -> bool:
-        current = self._session
-        if current is not None and current is not session and current.alive and current.handshaken:
-            await self._refuse(session.stream, current)
-            return False
-        self._session = session
-        return True
+        # A session that lost the lane meanwhile (dropped at its deadline) does not answer.
+        return self._session is session and session.alive
+
+    @staticmethod
+    def _ended(session: _Session) -> bool:
+        # Over, though its task may not have seen it yet: closing on our side (dropped by the
+        # guard, say), or closed by the peer (a quick connect/close; its EOF is still unread).
+        writer = session.stream.writer
+        return not session.alive or writer.is_closing() or peer_has_closed(writer.transport)
+
+    def _end(self, session: _Session, reason: str | None = None) -> None:
+        """Take the lane from ``session`` and abort its socket: quietly if it had ended anyway,
+        else as a drop (logged and counted by the guard) for ``reason``."""
+        session.alive = False
+        if self._session is session:
+            self._session = None
+        transport = session.stream.writer.transport
+        guard = guard_of(transport)
+        if reason is not None and guard is not None:
+            guard.drop(reason, timeout=self.guard.limits.handshake_timeout)
+        elif not transport.is_closing():  # (a close under way may still flush its last bytes)
+            transport.abort()
+        self._notify()
 
     async def _refuse(self, stream: HermesStream, current: _Session) -> None:
         # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep the
         # first, and probe it with a CheckAlive so a dead old socket shows up.
         self.refused += 1
-        refusal = Notification(
-            NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION,
-            SeverityType.ERROR,
-            "ConnectionRefusedBecauseOfEstablishedConnection",
-        )
         with contextlib.suppress(HermesConnectionClosed):
-            await stream.write_raw(encode(refusal))
+            await stream.write_raw(encode(refusal_notification()))
         await stream.aclose()
         with contextlib.suppress(ProtocolError, HermesConnectionClosed):
             await current.stream.send(CheckAlive())

@@ -15,8 +15,11 @@ from protocols.hermes.codec import decode, encode
 from protocols.hermes.connection import (
     CLOSED,
     NEED_DATA,
+    Admission,
     Event,
     HorizontalConnection,
+    admit_connection,
+    refusal_notification,
 )
 from protocols.hermes.framing import Framer
 from protocols.hermes.state import HORIZONTAL_MESSAGES, MOVES, TRANSITIONS, Role, State
@@ -457,3 +460,44 @@ def test_both_sides_always_agree_on_the_state(steps: list[tuple[Role, type]]) ->
             message = type(message)(m.TransferState.COMPLETE, pair.conn[who].start_board_id or BOARD)
         pair.send(who, message)
         assert pair.conn[S].state is pair.conn[R].state
+
+
+def test_a_lane_admits_a_new_connection_only_when_it_has_none() -> None:
+    """§1, one connection per lane: with no session the newcomer gets the lane; with a session
+    that completed its handshake it is refused, however long that session has been quiet."""
+    assert admit_connection(None, now=0.0) is Admission.ACCEPT
+    pair = Pair()
+    sender = pair.conn[S]
+    pair.walk(State.NOT_AVAILABLE_NOT_READY)
+    assert sender.handshaken
+    assert admit_connection(sender, now=1e9) is Admission.REFUSE
+    sender.receive_data(b"")
+    assert sender.next_event() is CLOSED
+    assert admit_connection(sender, now=0.0) is Admission.ACCEPT  # a session that ended
+
+
+def test_a_silent_session_holds_the_lane_until_its_handshake_deadline() -> None:
+    """[acc] test_connect_2_times: a newcomer is refused while the session has not sent its
+    ServiceDescription yet, and replaces it only once the session's handshake deadline has
+    passed; without a deadline the silent session keeps the lane."""
+    silent = HorizontalConnection(S, now=100.0, handshake_timeout=10.0)
+    assert not silent.handshaken and silent.handshake_deadline == 110.0
+    assert admit_connection(silent, now=100.0) is Admission.REFUSE
+    assert admit_connection(silent, now=109.99) is Admission.REFUSE
+    assert admit_connection(silent, now=110.0) is Admission.REPLACE
+    halfway = HorizontalConnection(S, now=100.0, handshake_timeout=10.0)
+    _receive(halfway, encode(SAMPLES[m.ServiceDescription]))  # its answer not sent yet
+    assert admit_connection(halfway, now=111.0) is Admission.REPLACE
+    halfway.send(SAMPLES[m.ServiceDescription])
+    assert halfway.handshake_deadline is None
+    assert admit_connection(halfway, now=111.0) is Admission.REFUSE
+    assert admit_connection(HorizontalConnection(S), now=1e9) is Admission.REFUSE
+
+
+def test_the_refusal_is_code_2_with_severity_error() -> None:
+    """§1 / [acc]: NotificationCode 2 (ConnectionRefusedBecauseOfEstablishedConnection), severity
+    2 (Error)."""
+    refusal = refusal_notification()
+    code = m.NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION
+    assert refusal.notification_code == code == 2
+    assert refusal.severity == m.SeverityType.ERROR == 2

@@ -4,7 +4,9 @@ interface (SenderLane, the TCP server), played by a raw peer over loopback socke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +15,7 @@ from protocols.hermes import messages as m
 from protocols.hermes.codec import encode
 from protocols.hermes.state import State
 from protocols.hermes.transport import SenderLane
+from protocols.transport import PeerLimits
 from tests.protocols.hermes_transport.peers import WAIT, RawPeer, board, description
 
 
@@ -84,6 +87,88 @@ async def test_second_connection_is_refused_with_code_2_and_the_first_keeps_work
     assert stop.board_id == offered.board_id
     assert sender.refused == 1
     await first.aclose()
+
+
+def assert_refused(message: m.Message | m.UnknownMessage) -> None:
+    """Notification code 2 (ConnectionRefusedBecauseOfEstablishedConnection), severity Error."""
+    assert isinstance(message, m.Notification)
+    assert (
+        message.notification_code == m.NotificationCode.CONNECTION_REFUSED_BECAUSE_OF_ESTABLISHED_CONNECTION
+    )
+    assert message.severity == m.SeverityType.ERROR
+
+
+async def test_second_connection_is_refused_at_once_while_the_first_is_still_silent(
+    sender: SenderLane,
+) -> None:
+    """[acc] test_connect_2_times: the first connection has not sent its ServiceDescription yet;
+    the second is refused with Notification 2 at once (long before the handshake deadline) and
+    closed, and the first then completes its handshake and keeps the lane."""
+    first = await RawPeer.connect(sender.port)
+    second = await RawPeer.connect(sender.port)
+    assert_refused(await second.receive())  # within WAIT, half the 10 s handshake deadline
+    assert await second.closed()
+    assert await first.receive() == m.CheckAlive()  # the probe of the kept connection
+    await first.send(description())
+    assert isinstance(await first.receive_skipping_check_alive(), m.ServiceDescription)
+    async with asyncio.timeout(WAIT):
+        await sender.wait_connected()
+    assert sender.refused == 1
+    assert not sender.guard.dropped
+    await first.aclose()
+
+
+async def wait_dropped(peer: RawPeer) -> None:
+    """Read until the server closes or resets the connection."""
+    with contextlib.suppress(ConnectionResetError):
+        async with asyncio.timeout(WAIT):
+            while await peer.reader.read(65536):
+                pass
+    await peer.aclose()
+
+
+async def test_a_silent_first_connection_gives_way_only_at_its_handshake_deadline() -> None:
+    """A first connection that stays silent keeps the lane against a newcomer (refused with
+    Notification 2) until its own handshake deadline; then it is dropped, and the next
+    connection gets the lane: a dead peer cannot block it forever."""
+    deadline = 0.5
+    limits = PeerLimits(max_connections=8, handshake_timeout=deadline)
+    async with SenderLane(machine_id="SUT", lane_id=1, host="127.0.0.1", port=0, limits=limits) as lane:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = await RawPeer.connect(lane.port)
+        second = await RawPeer.connect(lane.port)
+        assert_refused(await second.receive())
+        assert await second.closed()
+        await wait_dropped(first)
+        assert loop.time() - started >= deadline * 0.9  # not before its deadline
+        assert lane.guard.dropped["handshake_timeout"] == 1
+        third = await handshake(lane)
+        async with asyncio.timeout(WAIT):
+            await lane.wait_connected()
+        assert lane.refused == 1
+        await third.aclose()
+
+
+async def test_quick_connect_close_cycles_leave_the_lane_to_the_next_receiver(sender: SenderLane) -> None:
+    """[acc] connect/disconnect x10 (half of them with a ServiceDescription), as fast as the
+    tool makes them: all ten have closed before the lane accepts any (blocking calls, the loop
+    does not run meanwhile). None of them counts against the connection cap or holds the lane,
+    so the receiver right behind them is answered, and nothing is dropped or refused."""
+    for index in range(10):
+        with socket.create_connection(("127.0.0.1", sender.port)) as sock:
+            if index % 2:
+                sock.sendall(encode(description()))
+    live = socket.create_connection(("127.0.0.1", sender.port))  # accepted in the same turn
+    live.setblocking(False)
+    peer = RawPeer(*await asyncio.open_connection(sock=live))
+    await peer.send(description())
+    assert isinstance(await peer.receive_skipping_check_alive(), m.ServiceDescription)
+    async with asyncio.timeout(WAIT):
+        await sender.wait_connected()
+    assert not sender.guard.dropped
+    assert sender.refused == 0
+    await peer.aclose()
 
 
 async def test_unknown_attribute_is_ignored(sender: SenderLane) -> None:
