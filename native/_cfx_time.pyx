@@ -50,6 +50,41 @@ cdef inline int _fraction_us(str text, Py_ssize_t start, Py_ssize_t end):
 
 
 def parse_timestamp(str text, cls):
+    return _timestamp(text, cls)
+
+
+def parse_timespan(str text, cls):
+    return _timespan(text, cls)
+
+
+cdef class DecodeHook:
+    """A msgspec ``dec_hook``: DateTime and TimeSpan texts in the SDK's forms are read here, in C;
+    any other kind, or another form, goes to ``other(kind, obj)``."""
+
+    cdef object timestamp_cls
+    cdef object timespan_cls
+    cdef object other
+
+    def __init__(self, timestamp_cls, timespan_cls, other):
+        self.timestamp_cls = timestamp_cls
+        self.timespan_cls = timespan_cls
+        self.other = other
+
+    def __call__(self, kind, obj):
+        cdef object value
+        if type(obj) is str:
+            if kind is self.timestamp_cls:
+                value = _timestamp(<str>obj, kind)
+                if value is not None:
+                    return value
+            elif kind is self.timespan_cls:
+                value = _timespan(<str>obj, kind)
+                if value is not None:
+                    return value
+        return self.other(kind, obj)
+
+
+cdef object _timestamp(str text, cls):
     cdef Py_ssize_t size = len(text)
     cdef Py_ssize_t end
     cdef int offset, hours, mins, micro = 0
@@ -96,7 +131,7 @@ def parse_timestamp(str text, cls):
     return value
 
 
-def parse_timespan(str text, cls):
+cdef object _timespan(str text, cls):
     cdef Py_ssize_t size = len(text)
     cdef Py_ssize_t start = 1 if size and text[0] == u"-" else 0
     cdef Py_ssize_t dot, colon

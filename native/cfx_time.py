@@ -12,10 +12,11 @@ from native._select import load
 _impl = load("_cfx_time", "cfx_time_pure")
 
 if TYPE_CHECKING:
-    from native.cfx_time_pure import parse_timespan, parse_timestamp
+    from native.cfx_time_pure import DecodeHook, parse_timespan, parse_timestamp
 else:
     parse_timestamp = _impl.parse_timestamp
     parse_timespan = _impl.parse_timespan
+    DecodeHook = _impl.DecodeHook
 IMPLEMENTATION: str = "cython" if _impl.__name__.endswith("._cfx_time") else "python"
 
-__all__ = ["IMPLEMENTATION", "parse_timespan", "parse_timestamp"]
+__all__ = ["IMPLEMENTATION", "DecodeHook", "parse_timespan", "parse_timestamp"]

@@ -130,4 +130,26 @@ def parse_timespan(text: str, cls: type[T]) -> T | None:
     return result
 
 
-__all__ = ["parse_timespan", "parse_timestamp"]
+class DecodeHook:
+    """A msgspec ``dec_hook``: DateTime and TimeSpan texts in the SDK's forms are read here; any
+    other kind, or another form, goes to ``other(kind, obj)``."""
+
+    def __init__(self, timestamp_cls: type[datetime], timespan_cls: type[timedelta], other: Any) -> None:
+        self.timestamp_cls = timestamp_cls
+        self.timespan_cls = timespan_cls
+        self.other = other
+
+    def __call__(self, kind: Any, obj: Any) -> Any:
+        if type(obj) is str:
+            if kind is self.timestamp_cls:
+                stamp = parse_timestamp(obj, kind)
+                if stamp is not None:
+                    return stamp
+            elif kind is self.timespan_cls:
+                span = parse_timespan(obj, kind)
+                if span is not None:
+                    return span
+        return self.other(kind, obj)
+
+
+__all__ = ["DecodeHook", "parse_timespan", "parse_timestamp"]

@@ -21,8 +21,7 @@ from typing import Any, Union
 import msgspec
 import orjson
 
-from native.cfx_time import parse_timespan as _parse_timespan
-from native.cfx_time import parse_timestamp as _parse_timestamp
+from native.cfx_time import DecodeHook
 from protocols.cfx.envelope import CFX_VERSION, Envelope, RawMessage
 from protocols.cfx.lenient import LenientError, build_envelope
 from protocols.cfx.messages.base import (
@@ -65,20 +64,21 @@ def _enc_hook(obj: Any) -> Any:
     raise LocalProtocolError(f"cannot write {kind.__name__} in a CFX message")
 
 
-def _dec_hook(kind: type[Any], obj: Any) -> Any:
-    # Called by msgspec for the types it does not know (once per DateTime, TimeSpan and polymorphic
-    # value: the hot path, so one frame each); a TypeError/ValueError here becomes a
-    # ValidationError, and so the lenient path.
+def _other_kinds(kind: Any, obj: Any) -> Any:
+    # msgspec calls the decode hook for the types it does not know: a DateTime or TimeSpan in the
+    # SDK's forms is read in C (native.cfx_time.DecodeHook), the rest comes here. A
+    # TypeError/ValueError here becomes a ValidationError, and so the lenient path.
     if kind is Timestamp:
-        stamp = _parse_timestamp(obj, Timestamp)  # the SDK's forms, in C; TypeError for a non-string
-        return stamp if stamp is not None else Timestamp.from_wire(obj)
+        return Timestamp.from_wire(obj)
     if kind is TimeSpan:
-        span = _parse_timespan(obj, TimeSpan)
-        return span if span is not None else TimeSpan.from_wire(obj)
+        return TimeSpan.from_wire(obj)
     declared = getattr(kind, "DECLARED", None)
     if declared is not None:
         return None if obj is None else build_polymorphic(declared, obj, _convert)
     raise TypeError(f"{kind.__name__} from {type(obj).__name__}")
+
+
+_dec_hook = DecodeHook(Timestamp, TimeSpan, _other_kinds)
 
 
 def _convert(obj: Any, cls: Any) -> Any:

@@ -9,7 +9,11 @@ Output: one module per CFX namespace (``CFX.Production.Assembly`` -> ``productio
 and ``__init__.py`` re-exporting every name. The rules of serialization live in ``base.py`` and the
 codec, not here: a generated class is its members, their types and their defaults, nothing more.
 
-    python scripts/cfx_catalogue/generate.py [CONTRACTS_JSON]
+    python scripts/cfx_catalogue/generate.py                       # from sdk_contracts.json
+    python scripts/cfx_catalogue/generate.py --from-dump schema.json  # refresh it first
+
+``--from-dump`` takes what ``schema_dump.exe`` printed, keeps the members the generator reads,
+leaves out empty settings and writes ``sdk_contracts.json`` before generating.
 """
 
 from __future__ import annotations
@@ -657,6 +661,39 @@ def tidy() -> None:
     subprocess.run([*command, "check", "-q", "--fix", str(OUT)], check=True)
 
 
+def compact(dump: Path, out: Path) -> None:
+    """Write the generator's input from a full ``schema_dump`` output."""
+    data = json.loads(dump.read_text())
+    kept = ("name", "type", "converter", "item_converter", "type_name_handling", "item_type_name_handling")
+    kept += ("default_value_handling", "should_serialize", "field")
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None and v is not False}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    for info in data["types"].values():
+        if info["kind"] != "class":
+            continue
+        members = []
+        for member in info.get("members", []):
+            entry = {k: member.get(k) for k in kept}
+            entry["readonly"] = not member.get("writable", True)
+            entry["writeonly"] = not member.get("readable", True)
+            members.append(strip(entry))
+        info["members"] = members
+        for key in ("public", "member_serialization"):
+            info.pop(key, None)
+    out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
+
+
 if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "sdk_contracts.json")
+    contracts = HERE / "sdk_contracts.json"
+    if len(sys.argv) == 3 and sys.argv[1] == "--from-dump":
+        compact(Path(sys.argv[2]), contracts)
+    elif len(sys.argv) != 1:
+        raise SystemExit(__doc__)
+    generate(contracts)
     tidy()

@@ -112,3 +112,24 @@ def test_twins_agree_on_any_text(text: str) -> None:
     compiled = compiled_module("_cfx_time")
     assert compiled.parse_timestamp(text, Timestamp) == cfx_time_pure.parse_timestamp(text, Timestamp)
     assert compiled.parse_timespan(text, TimeSpan) == cfx_time_pure.parse_timespan(text, TimeSpan)
+
+
+def test_decode_hook_reads_the_sdk_forms_and_hands_on_the_rest(impl: ModuleType) -> None:
+    """The hook answers DateTime/TimeSpan texts itself; other kinds and forms go to ``other``."""
+    handed: list[tuple[object, object]] = []
+
+    def other(kind: object, obj: object) -> object:
+        handed.append((kind, obj))
+        return "other"
+
+    hook = impl.DecodeHook(Timestamp, TimeSpan, other)
+    stamp = hook(Timestamp, "2026-05-04T07:01:12.1234567Z")
+    assert type(stamp) is Timestamp
+    assert stamp.wire() == "2026-05-04T07:01:12.1234567Z"
+    span = hook(TimeSpan, "00:01:30.5000000")
+    assert type(span) is TimeSpan
+    assert span == timedelta(seconds=90.5)
+    assert hook(Timestamp, "2026-05-04T07:01:12") == "other"  # naive: another form
+    assert hook(TimeSpan, 90) == "other"  # not a string
+    assert hook(int, "7") == "other"
+    assert handed == [(Timestamp, "2026-05-04T07:01:12"), (TimeSpan, 90), (int, "7")]
