@@ -145,6 +145,12 @@ class Adapter(abc.ABC):
 
     # --- helpers for subclasses ------------------------------------------------------------
 
+    @property
+    def liveness_timeout(self) -> float:
+        """Seconds without a sign of life after which the session is ended (the policy's, unless
+        the machine says how often it speaks)."""
+        return self.policy.liveness_timeout
+
     def alive(self) -> None:
         """Record a sign of life from the peer (feeds the liveness watchdog)."""
         self._last_alive = asyncio.get_running_loop().time()
@@ -198,11 +204,11 @@ class Adapter(abc.ABC):
         session = asyncio.create_task(self._session(emit), name=f"adapter[{self.machine}].session")
         try:
             while not session.done():
-                deadline = self._last_alive + self.policy.liveness_timeout
-                remaining = deadline - loop.time()
+                timeout = self.liveness_timeout
+                remaining = self._last_alive + timeout - loop.time()
                 if remaining <= 0:
                     session.cancel()
-                    raise TransportError(f"no answer from the machine for {self.policy.liveness_timeout:g} s")
+                    raise TransportError(f"no answer from the machine for {timeout:g} s")
                 await asyncio.wait({session}, timeout=remaining)
             session.result()
         finally:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -135,8 +135,9 @@ class Gateway:
         self.observations: asyncio.Queue[Observation] = asyncio.Queue()
         self.sessions: asyncio.Queue[int] = asyncio.Queue()
 
-    async def forward(self, envelope: Envelope) -> None:
-        await self.envelopes.put(envelope)
+    async def forward(self, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            await self.envelopes.put(envelope)
 
     async def emit(self, observation: Observation) -> None:
         await self.observations.put(observation)
@@ -158,7 +159,7 @@ class WatchedAdapter(CFXNativeAdapter):
         self.gateway.sessions.put_nowait(self.health.connects)
 
 
-FAST = ReconnectPolicy(base=0.02, cap=0.1, healthy_after=60.0, liveness_timeout=5.0)
+FAST = ReconnectPolicy(base=0.02, cap=0.1, healthy_after=60.0)
 
 
 def make_adapter(
@@ -172,6 +173,7 @@ def make_adapter(
         "request_timeout": 5.0,
         "confirm_timeout": 1.0,
         "policy": policy,
+        "liveness_timeout": 5.0,
     }
     settings.update(options)
     adapter = WatchedAdapter("oven1", **settings)  # type: ignore[arg-type]
@@ -415,8 +417,8 @@ async def test_silent_machine_is_detected_and_reconnected(gateway: Gateway) -> N
 
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0, liveness_timeout=0.6)
-    adapter = make_adapter(gateway, Machine(port=port), policy=policy)
+    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0)
+    adapter = make_adapter(gateway, Machine(port=port), policy=policy, liveness_timeout=0.6)
     try:
         with capture_logs() as logs:
             async with running(adapter):
@@ -434,8 +436,8 @@ async def test_silent_machine_is_detected_and_reconnected(gateway: Gateway) -> N
 
 async def test_events_flow_again_after_the_machine_restarts(machine: Machine, gateway: Gateway) -> None:
     """The machine powers off (the session ends on the watchdog) and comes back on the same port."""
-    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0, liveness_timeout=1.5)
-    adapter = make_adapter(gateway, machine, policy=policy)
+    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0)
+    adapter = make_adapter(gateway, machine, policy=policy, liveness_timeout=1.5)
     async with running(adapter):
         assert adapter.events_uri is not None
         await machine.connect_events(adapter.events_uri)

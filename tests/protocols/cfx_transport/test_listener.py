@@ -18,17 +18,20 @@ from proton.reactor import LinkOption
 from proton.utils import BlockingConnection
 
 from protocols.cfx.codec import decode_envelope, encode_envelope
-from protocols.cfx.enums import StatusResult
+from protocols.cfx.enums import StatusResult, SupportedTopicQueryType
 from protocols.cfx.envelope import Envelope, RawMessage
 from protocols.cfx.messages import (
     AreYouThereRequest,
     AreYouThereResponse,
     CFXMessage,
     Endpoint,
+    GetActiveRecipeRequest,
+    GetActiveRecipeResponse,
     GetEndpointInformationRequest,
     GetEndpointInformationResponse,
     NotSupportedResponse,
     RequestResult,
+    SupportedTopic,
     WhoIsThereRequest,
     WhoIsThereResponse,
 )
@@ -42,17 +45,17 @@ PLACER = "SMTPlus.Model_21342.Machine1"
 ME = "Line1.Controller"
 
 
-async def who_is_there(request: Envelope) -> CFXMessage | None:
-    """A handler answering WhoIsThere with the oven's identity, and nothing else."""
-    if isinstance(request.body, WhoIsThereRequest):
-        return WhoIsThereResponse(result=RequestResult(), cfx_handle=OVEN)
+async def active_recipe(request: Envelope) -> CFXMessage | None:
+    """A handler answering GetActiveRecipe for the oven, and nothing else."""
+    if isinstance(request.body, GetActiveRecipeRequest):
+        return GetActiveRecipeResponse(result=RequestResult(), active_recipe_name="PROD-A")
     return None
 
 
 @pytest.fixture
 async def listener() -> AsyncIterator[CFXListener]:
     server = CFXListener("127.0.0.1", 0)
-    server.add_handle(OVEN, who_is_there, endpoint=Endpoint(cfx_handle=OVEN, friendly_name="Reflow 1"))
+    server.add_handle(OVEN, active_recipe, endpoint=Endpoint(cfx_handle=OVEN, friendly_name="Reflow 1"))
     server.add_handle(PLACER)  # no handler: only the built-in requests are answered
     async with server:
         yield server
@@ -88,14 +91,41 @@ async def test_get_endpoint_information_is_built_in(listener: CFXListener, reque
 
 
 async def test_registered_handler_answers(listener: CFXListener, requester: CFXRequester) -> None:
-    request = new_request(WhoIsThereRequest(), source=ME, target=OVEN)
+    request = new_request(GetActiveRecipeRequest(), source=ME, target=OVEN)
     response = await requester.request(listener.uri, request, timeout=5)
-    assert isinstance(response.body, WhoIsThereResponse)
+    assert isinstance(response.body, GetActiveRecipeResponse)
     assert response.request_id == request.request_id
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        WhoIsThereRequest(),
+        WhoIsThereRequest(
+            supported_topic_query_type=SupportedTopicQueryType.ANY,
+            supported_topics=[SupportedTopic(topic_name="CFX.Production")],
+        ),
+    ],
+    ids=["ignore-topics", "any-topic"],
+)
+async def test_who_is_there_is_answered_for_every_hosted_handle(
+    listener: CFXListener, requester: CFXRequester, body: WhoIsThereRequest
+) -> None:
+    """Each hosted handle, with or without a handler, says who and where it is, as the SDK's
+    endpoints do: Success, its handle, the request URI and its node address."""
+    for handle in (OVEN, PLACER):
+        request = new_request(body, source=ME, target=handle)
+        response = await requester.request(listener.uri, request, timeout=5)
+        assert isinstance(response.body, WhoIsThereResponse), handle
+        assert response.body.result.result == StatusResult.SUCCESS
+        assert response.body.cfx_handle == handle
+        assert response.body.request_network_uri == listener.uri
+        assert response.body.request_target_address == handle
+        assert (response.source, response.target, response.request_id) == (handle, ME, request.request_id)
+
+
 async def test_no_handler_gives_not_supported_failed(listener: CFXListener, requester: CFXRequester) -> None:
-    request = new_request(WhoIsThereRequest(), source=ME, target=PLACER)
+    request = new_request(GetActiveRecipeRequest(), source=ME, target=PLACER)
     response = await requester.request(listener.uri, request, timeout=5)
     assert isinstance(response.body, NotSupportedResponse)
     assert response.body.request_result.result == StatusResult.FAILED
@@ -132,7 +162,7 @@ async def test_handler_returning_none_or_raising_gives_not_supported(requester: 
         server.add_handle("A.B.none", nothing)
         server.add_handle("A.B.broken", broken)
         for handle in ("A.B.none", "A.B.broken"):
-            request = new_request(WhoIsThereRequest(), source=ME, target=handle)
+            request = new_request(GetActiveRecipeRequest(), source=ME, target=handle)
             response = await requester.request(server.uri, request, timeout=5)
             assert isinstance(response.body, NotSupportedResponse), handle
             assert response.body.request_result.result == StatusResult.FAILED
@@ -147,7 +177,7 @@ async def test_requester_timeout_names_uri_and_handle(requester: CFXRequester) -
 
     async with CFXListener() as server:
         server.add_handle(OVEN, stall)
-        request = new_request(WhoIsThereRequest(), source=ME, target=OVEN)
+        request = new_request(GetActiveRecipeRequest(), source=ME, target=OVEN)
         with pytest.raises(RequestTimeout) as info:
             await requester.request(server.uri, request, timeout=0.3)
         assert server.uri in str(info.value)
@@ -307,7 +337,7 @@ async def test_cancelled_request_cleans_up_and_the_requester_keeps_working(reque
         server.add_handle(OVEN, stall)
         pending = asyncio.create_task(
             requester.request(
-                server.uri, new_request(WhoIsThereRequest(), source=ME, target=OVEN), timeout=30
+                server.uri, new_request(GetActiveRecipeRequest(), source=ME, target=OVEN), timeout=30
             )
         )
         async with asyncio.timeout(5):
