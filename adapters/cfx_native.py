@@ -551,6 +551,7 @@ class CFXNativeAdapter(Adapter):
         if seconds >= 1 and seconds != self.heartbeat_frequency:
             self.heartbeat_frequency = seconds
             self.log.info("heartbeat.announced", every=seconds, liveness_timeout=self.liveness_timeout)
+            self.liveness_changed()
 
     def problems(self, envelope: Envelope) -> list[str]:
         """Why ``envelope`` must not be forwarded as this machine's event (empty: forward it)."""

@@ -434,6 +434,33 @@ async def test_silent_machine_is_detected_and_reconnected(gateway: Gateway) -> N
     assert adapter.health.failures >= 1
 
 
+async def test_liveness_follows_the_heartbeat_frequency_the_machine_announces(
+    machine: Machine, gateway: Gateway
+) -> None:
+    """Without a configured timeout, the session allows twice the SDK's default heartbeat period
+    (1 min) until the machine announces its own; then twice that. A machine that falls silent
+    for longer is reconnected, and one that keeps to its heartbeat is not."""
+    adapter = make_adapter(gateway, machine, request_uri=None, liveness_timeout=None)
+    assert adapter.liveness_timeout == 120.0  # not the policy's 15 s: an idle SDK endpoint is alive
+    async with running(adapter):
+        assert adapter.events_uri is not None
+        await machine.connect_events(adapter.events_uri)
+        for _ in range(3):  # keeping to a 0.5 s heartbeat keeps the session
+            await machine.publish(cfx.Heartbeat(cfx_handle=OVEN, heartbeat_frequency=timedelta(seconds=0.5)))
+            await gateway.next_envelope()
+        assert adapter.liveness_timeout == 120.0  # below the SDK's 1 s minimum: ignored
+        beat = cfx.Heartbeat(cfx_handle=OVEN, heartbeat_frequency=timedelta(seconds=1))
+        with capture_logs() as logs:
+            await machine.publish(beat)
+            await gateway.next_envelope()
+            assert adapter.liveness_timeout == 2.0
+            assert adapter.health.connects == 1
+            # Silence: the watchdog ends the session two announced periods later.
+            assert await asyncio.wait_for(gateway.sessions.get(), WAIT) == 2
+    failed = next(e for e in logs if e["event"] == "connect.failed")
+    assert "no answer from the machine for 2 s" in failed["error"]
+
+
 async def test_events_flow_again_after_the_machine_restarts(machine: Machine, gateway: Gateway) -> None:
     """The machine powers off (the session ends on the watchdog) and comes back on the same port."""
     policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0)
