@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from proton import Message
-from proton.reactor import LinkOption
+from proton import Event, Message
+from proton.handlers import MessagingHandler
+from proton.reactor import Container, LinkOption
 from proton.utils import BlockingConnection
 
 from protocols.cfx.codec import decode_envelope, encode_envelope
@@ -188,6 +189,87 @@ async def test_unknown_handle_link_is_refused(listener: CFXListener, requester: 
     request = new_request(AreYouThereRequest(), source=ME, target="Nobody.Here.0")
     with pytest.raises(TransportError, match="not-found"):
         await requester.request(listener.uri, request, timeout=5)
+
+
+class _RefusedProbe(MessagingHandler):
+    """An SDK-style requester's two links to one address; records what the listener gave the
+    sender link before it detached it: credit (an invitation to send the request) and why."""
+
+    def __init__(self, uri: str, address: str) -> None:
+        super().__init__(prefetch=1)
+        self.uri, self.address = uri, address
+        self.credit_seen = 0
+        self.sent = False
+        self.refusal: str | None = None
+        self.failure: str | None = None
+
+    def on_start(self, event: Event) -> None:
+        container: Any = event.container
+        connection = container.connect(self.uri, reconnect=False)
+        container.create_receiver(connection, source=self.address, target="reply", name="request-receiver")
+        container.create_sender(connection, target=self.address, name="reply")
+
+    def on_link_flow(self, event: Event) -> None:
+        link: Any = event.link
+        if link.is_sender:
+            self.credit_seen = max(self.credit_seen, link.credit)
+
+    def on_sendable(self, event: Event) -> None:
+        # As the SDK's requester does: the request goes out as soon as there is credit.
+        sender: Any = event.sender
+        if not self.sent:
+            self.sent = True
+            sender.send(Message(body=b"{}", reply_to="reply"))
+
+    def on_link_error(self, event: Event) -> None:
+        link: Any = event.link
+        self.refusal = link.remote_condition.name
+        event.connection.close()
+
+    def on_transport_error(self, event: Event) -> None:
+        transport: Any = event.transport
+        self.failure = str(transport.condition)
+
+    def on_connection_error(self, event: Event) -> None:
+        connection: Any = event.connection
+        self.failure = str(connection.remote_condition)
+
+
+def _probe_refusal(uri: str, address: str) -> _RefusedProbe:
+    probe = _RefusedProbe(uri, address)
+    Container(probe).run()
+    return probe
+
+
+async def test_a_refused_link_gets_no_credit_so_no_request_can_race_the_refusal(
+    listener: CFXListener,
+) -> None:
+    """A link to a handle the listener does not host is detached with amqp:not-found, and given
+    no credit first. It used to get the listener's 100 request credits in the same breath as the
+    refusal, which invites the requester to send its request on a link being refused; the
+    listener then answered that transfer (a disposition and fresh credit) on a link the
+    requester may already have forgotten, which ends its connection with "no such handle"
+    instead of reporting not-found (issue 15: about 2 in 18 tries with the SDK)."""
+    for _ in range(5):
+        probe = await asyncio.to_thread(_probe_refusal, listener.uri, "Nobody.Here.0")
+        assert probe.refusal == "amqp:not-found"
+        assert probe.credit_seen == 0 and not probe.sent
+        assert probe.failure is None
+
+
+async def test_requests_to_unknown_handles_always_get_not_found(
+    listener: CFXListener, requester: CFXRequester
+) -> None:
+    async def one(n: int) -> str:
+        request = new_request(AreYouThereRequest(), source=ME, target=f"Nobody.Here.{n}")
+        try:
+            await requester.request(listener.uri, request, timeout=5)
+        except TransportError as exc:
+            return str(exc)
+        return "answered"
+
+    outcomes = await asyncio.gather(*(one(n) for n in range(18)))
+    assert all("amqp:not-found" in outcome for outcome in outcomes), outcomes
 
 
 async def test_connection_refused_is_a_transport_error(requester: CFXRequester) -> None:
