@@ -148,6 +148,9 @@ class _ReactorSide(MessagingHandler):
         self.credit = IntakeCredit(window)
         self.event_links: dict[int, Any] = {}  # link id -> open event link (a proton receiver)
         self.unsettled: dict[int, Any] = {}  # token -> event delivery not yet settled
+        # Transfers on their way to the loop: appended here, taken there (deque ops are atomic).
+        self.inbox: collections.deque[_Inbound] = collections.deque()
+        self.inbox_flush_pending = False  # set here, cleared by the loop before it drains inbox
         self._ids = itertools.count(1)
         self._link_ids = itertools.count(1)
         self._tokens = itertools.count(1)
@@ -271,9 +274,12 @@ class _ReactorSide(MessagingHandler):
             reply_to=message.reply_to or None,
             token=token,
         )
-        if self.bridge is not None:
-            # Crossing reactor thread -> asyncio: plain values only, no proton objects.
-            self.bridge.to_loop(self.owner._received, inbound)
+        self.inbox.append(inbound)
+        if not self.inbox_flush_pending and self.bridge is not None:
+            self.inbox_flush_pending = True
+            # Crossing reactor thread -> asyncio: plain values only, no proton objects. One
+            # crossing carries every transfer received until the loop runs it.
+            self.bridge.to_loop(self.owner._received_all)
 
     def settle_transfers(self, tokens: Sequence[int], outcome: Any = Delivery.ACCEPTED) -> None:
         """Settle these event transfers with ``outcome`` and give their credit back."""
@@ -518,6 +524,13 @@ class CFXListener:
         return self._unread.popleft()
 
     # --- inbound, on the loop --------------------------------------------------------------
+
+    def _received_all(self) -> None:
+        side = self._side
+        # Cleared before draining: a transfer appended from now on schedules its own crossing.
+        side.inbox_flush_pending = False
+        while side.inbox:
+            self._received(side.inbox.popleft())
 
     def _received(self, inbound: _Inbound) -> None:
         if self._closed:
