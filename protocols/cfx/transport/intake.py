@@ -12,7 +12,9 @@ onto proton's engine (no reactor thread) reuses it unchanged. Its one invariant:
 
 so the backlog of received-but-uncommitted deliveries never exceeds ``window``, however long the
 outbox stalls. Credit comes back only when the consumer settles deliveries (:meth:`settled`),
-and is shared out among the open event links in turn.
+and is shared out among the open event links in turn, each holding at most ``link_credit``: a
+receiver cannot take credit back, so an idle link must not hold the whole window while another
+link (a machine that reconnected, a request on an address that also takes events) waits.
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ class IntakeCredit:
 
     Args:
         window: deliveries received-but-unsettled plus credit outstanding, at most.
+        link_credit: credit one link holds at most; half the window by default.
 
     Links are named by any hashable key the caller picks (an int per proton link). Every method
     that can free room returns the grants to make, ``{link: credit to add}``; the caller issues
     them (``link.flow(n)`` in proton) and nothing else.
     """
 
-    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, window: int = DEFAULT_WINDOW, link_credit: int | None = None) -> None:
         if window < 1:
             raise ValueError("the intake window must be at least 1")
         self.window = window
+        self.link_credit = max(1, window // 2) if link_credit is None else max(1, min(link_credit, window))
         self._credit: dict[int, int] = {}  # per open link: credit granted and not yet used
         self._unsettled = 0
         self._turn = 0  # which link is served first on the next refill (round robin)
@@ -86,7 +90,7 @@ class IntakeCredit:
         links = list(self._credit)
         if free <= 0 or not links:
             return {}
-        share = max(1, self.window // len(links))
+        share = max(1, min(self.link_credit, self.window // len(links)))
         grants: dict[int, int] = {}
         start = self._turn % len(links)
         for link in links[start:] + links[:start]:

@@ -265,13 +265,19 @@ class _ReactorSide(MessagingHandler):
             delivery.update(Delivery.ACCEPTED)
             delivery.settle()
             link.flow(1)
+        cid = self.connection_id(event.connection)
+        reply_to = message.reply_to or None
+        if token is not None and (cid, reply_to or "") not in self.reply_links:
+            # An event's reply-to names its source (reference §2.2); a request's names the link
+            # its requester attached for the answer. Only the latter is answered.
+            reply_to = None
         inbound = _Inbound(
-            connection_id=self.connection_id(event.connection),
+            connection_id=cid,
             address=link.target.address or "",
             body=body_bytes(message),
             content_encoding=content_encoding_of(message),
             message_id=None if message.id is None else str(message.id),
-            reply_to=message.reply_to or None,
+            reply_to=reply_to,
             token=token,
         )
         self.inbox.append(inbound)
@@ -535,9 +541,12 @@ class CFXListener:
     def _received(self, inbound: _Inbound) -> None:
         if self._closed:
             return  # an event transfer among these is released by close_all
-        if inbound.token is not None:
+        request = inbound.address in self._hosted and inbound.reply_to
+        if inbound.token is not None and not request:
             self._accept_events(inbound, inbound.token)
-        elif inbound.address in self._hosted and inbound.reply_to:
+        elif request:
+            if inbound.token is not None:
+                self._settle((inbound.token,))  # a request on an address that also takes events
             task = asyncio.create_task(self._answer(inbound), name=f"cfx-listener[{inbound.address}].request")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

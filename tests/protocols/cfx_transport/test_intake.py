@@ -16,8 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.cfx.envelope import Envelope
-from protocols.cfx.messages import StationOnline
-from protocols.cfx.transport import AMQP10Publisher, CFXListener, DeliveryRefused, InboundBatch, IntakeCredit
+from protocols.cfx.messages import AreYouThereRequest, AreYouThereResponse, StationOnline
+from protocols.cfx.requests import new_request
+from protocols.cfx.transport import (
+    AMQP10Publisher,
+    CFXListener,
+    CFXRequester,
+    DeliveryRefused,
+    InboundBatch,
+    IntakeCredit,
+)
 from protocols.errors import TransportError
 
 HANDLE = "Acme.Placer.7"
@@ -26,8 +34,8 @@ EVENTS = "linegate"
 # --- the ledger, sans-IO ---------------------------------------------------------------------
 
 
-def test_a_link_gets_the_whole_window_and_more_only_as_deliveries_settle() -> None:
-    credit = IntakeCredit(window=10)
+def test_a_link_gets_its_share_and_more_only_as_deliveries_settle() -> None:
+    credit = IntakeCredit(window=10, link_credit=10)
     assert credit.opened(1) == {1: 10}
     for _ in range(10):
         credit.received(1)
@@ -38,8 +46,16 @@ def test_a_link_gets_the_whole_window_and_more_only_as_deliveries_settle() -> No
     assert (credit.backlog, credit.outstanding) == (2, 8)
 
 
+def test_an_idle_link_does_not_hold_the_whole_window() -> None:
+    """A receiver cannot take credit back: by default a link holds half the window, so a link
+    that opens next to an idle one is served at once."""
+    credit = IntakeCredit(window=100)
+    assert credit.opened(1) == {1: 50}
+    assert credit.opened(2) == {2: 50}
+
+
 def test_closing_a_link_frees_its_credit_but_not_its_unsettled_deliveries() -> None:
-    credit = IntakeCredit(window=6)
+    credit = IntakeCredit(window=6, link_credit=6)
     credit.opened(1)
     credit.received(1)
     credit.received(1)
@@ -50,7 +66,7 @@ def test_closing_a_link_frees_its_credit_but_not_its_unsettled_deliveries() -> N
 
 
 def test_a_transfer_beyond_credit_is_counted_and_earns_no_credit() -> None:
-    credit = IntakeCredit(window=2)
+    credit = IntakeCredit(window=2, link_credit=2)
     credit.opened(1)
     for _ in range(3):  # one more than granted: the peer broke the protocol
         credit.received(1)
@@ -67,13 +83,18 @@ _operation = st.one_of(
 )
 
 
-@given(window=st.integers(1, 40), operations=st.lists(_operation, max_size=200))
+@given(
+    window=st.integers(1, 40),
+    link_credit=st.none() | st.integers(1, 40),
+    operations=st.lists(_operation, max_size=200),
+)
 def test_backlog_plus_outstanding_credit_never_exceeds_the_window(
-    window: int, operations: list[tuple[str, int]]
+    window: int, link_credit: int | None, operations: list[tuple[str, int]]
 ) -> None:
     """Whatever a well-behaved peer does (it sends only on credit) and whenever we settle, the
-    deliveries we hold plus the credit we granted stay within the window."""
-    credit = IntakeCredit(window)
+    deliveries we hold plus the credit we granted stay within the window, and no link holds
+    more than its share."""
+    credit = IntakeCredit(window, link_credit)
     held: dict[int, int] = {}  # link -> credit the peer holds (what the grants gave it)
     unsettled = 0
 
@@ -99,12 +120,14 @@ def test_backlog_plus_outstanding_credit_never_exceeds_the_window(
             grant(credit.closed(value))
         assert credit.backlog == unsettled
         assert unsettled + sum(held.values()) <= window
+        assert all(n <= credit.link_credit for n in held.values())
         assert credit.outstanding == sum(held.values())
 
 
 # --- the listener, with a real publisher ------------------------------------------------------
 
 WINDOW = 40
+LINK_CREDIT = WINDOW // 2  # what one link may hold (the default: half the window)
 SENT = 200
 
 
@@ -124,9 +147,9 @@ async def _receive_until(listener: CFXListener, count: int, check: Callable[[], 
 
 
 async def test_transfers_are_accepted_only_after_settle_and_credit_bounds_the_backlog() -> None:
-    """The outbox is blocked: the listener holds at most the window, unsettled, and the
-    publisher hears "accepted" for none of it; each envelope's transfer is accepted only after
-    the consumer settled it, and the rest flows as it does."""
+    """The outbox is blocked: the listener holds what the link's credit allowed (within the
+    window), unsettled, and the publisher hears "accepted" for none of it; each envelope's
+    transfer is accepted only after the consumer settled it, and the rest flows as it does."""
     committed: set[str] = set()
     accepted_early: list[str] = []
     most = 0
@@ -148,9 +171,9 @@ async def test_transfers_are_accepted_only_after_settle_and_credit_bounds_the_ba
 
         envelopes = [Envelope.create(StationOnline(), source=HANDLE) for _ in range(SENT)]
         sending = [asyncio.create_task(send(e)) for e in envelopes]
-        # Nothing is committed: read what arrives until the window is full.
-        held = await _receive_until(listener, WINDOW, check)
-        assert listener.backlog == WINDOW
+        # Nothing is committed: read what arrives until the link's credit is used up.
+        held = await _receive_until(listener, LINK_CREDIT, check)
+        assert listener.backlog == LINK_CREDIT
         assert await _credit_held_by_peers(listener) == 0  # it cannot send us one more
         assert not any(task.done() for task in sending)
         received = [e for batch in held for e in batch.envelopes]
@@ -167,7 +190,7 @@ async def test_transfers_are_accepted_only_after_settle_and_credit_bounds_the_ba
         await asyncio.wait_for(asyncio.gather(*sending), 10)
     assert accepted_early == []
     assert [e.unique_id for e in received] == [e.unique_id for e in envelopes]
-    assert most == WINDOW
+    assert LINK_CREDIT <= most <= WINDOW
 
 
 async def test_what_was_received_but_not_settled_is_released_at_close() -> None:
@@ -203,3 +226,23 @@ async def test_a_tiny_window_still_delivers_everything_in_order(window: int) -> 
             listener.settle(batch)
         await asyncio.wait_for(sending, 10)
     assert [e.unique_id for e in got] == [e.unique_id for e in envelopes]
+
+
+async def test_an_address_that_takes_events_and_requests_answers_requests() -> None:
+    """A hosted handle that is also an event address: requests (with reply-to) are answered at
+    once, events wait for their settle as on any event address."""
+    async with (
+        CFXListener(event_addresses=[HANDLE]) as listener,
+        AMQP10Publisher(listener.uri, HANDLE, handle="Other.Machine.1") as publisher,
+        CFXRequester("Line.Controller") as requester,
+    ):
+        listener.add_handle(HANDLE)
+        request = new_request(AreYouThereRequest(cfx_handle=HANDLE), source="Line.Controller", target=HANDLE)
+        response = await requester.request(listener.uri, request, timeout=10)
+        assert isinstance(response.body, AreYouThereResponse)
+        event = Envelope.create(StationOnline(), source="Other.Machine.1")
+        publishing = asyncio.ensure_future(publisher.publish(event))
+        batch = await asyncio.wait_for(listener.receive(), 10)
+        assert [e.unique_id for e in batch.envelopes] == [event.unique_id]
+        listener.settle(batch)
+        await asyncio.wait_for(publishing, 10)
