@@ -246,10 +246,11 @@ async def test_a_refused_link_gets_no_credit_so_no_request_can_race_the_refusal(
 ) -> None:
     """A link to a handle the listener does not host is detached with amqp:not-found, and given
     no credit first. It used to get the listener's 100 request credits in the same breath as the
-    refusal, which invites the requester to send its request on a link being refused; the
-    listener then answered that transfer (a disposition and fresh credit) on a link the
-    requester may already have forgotten, which ends its connection with "no such handle"
-    instead of reporting not-found (issue 15: about 2 in 18 tries with the SDK)."""
+    refusal (proton's flow controller ran before it), inviting a requester that sends on credit
+    to put its request on a link being refused, and the listener to answer that transfer (a
+    release and fresh credit) on a link the requester may already have dropped. That is the
+    suspected cause of issue 15's "no such handle" (2 in 18 tries with the SDK); proton clients
+    here never hit it, so the test pins the mechanism: no credit, no request, only not-found."""
     for _ in range(5):
         probe = await asyncio.to_thread(_probe_refusal, listener.uri, "Nobody.Here.0")
         assert probe.refusal == "amqp:not-found"
