@@ -118,6 +118,7 @@ class Adapter(abc.ABC):
         self.log = structlog.get_logger("linegate.adapter").bind(machine=machine, protocol=self.protocol)
         self._last_alive = 0.0
         self._connected = asyncio.Event()
+        self._rearm = asyncio.Event()  # the liveness timeout changed: the watchdog re-reads it
 
     # --- what subclasses implement ---------------------------------------------------------
 
@@ -144,6 +145,16 @@ class Adapter(abc.ABC):
         """The recipes the machine can run."""
 
     # --- helpers for subclasses ------------------------------------------------------------
+
+    @property
+    def liveness_timeout(self) -> float:
+        """Seconds without a sign of life after which the session is ended (the policy's, unless
+        the machine says how often it speaks)."""
+        return self.policy.liveness_timeout
+
+    def liveness_changed(self) -> None:
+        """Tell the watchdog that :attr:`liveness_timeout` changed (it waits on the old one)."""
+        self._rearm.set()
 
     def alive(self) -> None:
         """Record a sign of life from the peer (feeds the liveness watchdog)."""
@@ -196,16 +207,21 @@ class Adapter(abc.ABC):
         loop = asyncio.get_running_loop()
         self._last_alive = loop.time()
         session = asyncio.create_task(self._session(emit), name=f"adapter[{self.machine}].session")
+        rearm = asyncio.ensure_future(self._rearm.wait())
         try:
             while not session.done():
-                deadline = self._last_alive + self.policy.liveness_timeout
-                remaining = deadline - loop.time()
+                timeout = self.liveness_timeout
+                remaining = self._last_alive + timeout - loop.time()
                 if remaining <= 0:
                     session.cancel()
-                    raise TransportError(f"no answer from the machine for {self.policy.liveness_timeout:g} s")
-                await asyncio.wait({session}, timeout=remaining)
+                    raise TransportError(f"no answer from the machine for {timeout:g} s")
+                if rearm.done():
+                    self._rearm.clear()
+                    rearm = asyncio.ensure_future(self._rearm.wait())
+                await asyncio.wait({session, rearm}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             session.result()
         finally:
+            rearm.cancel()
             if not session.done():
                 session.cancel()
             # Wait for the session's own cleanup (closing sockets) before reconnecting.

@@ -11,11 +11,12 @@ and **passed through**. Events arrive one of two ways (``events=``):
   listener (the SDK's ``AddListener``, cfx.md §2.1): no broker at all.
 
 **The pass-through API.** ``run(emit, forward=...)`` takes, besides the usual observation
-callback, ``forward``: an async callable that receives every accepted :class:`Envelope` in
-arrival order. The adapter awaits it before it reads the next envelope, so the gateway can
-commit the envelope to its outbox first; on the broker path the delivery is acknowledged only
-after that (the subscriber acks when asked for the next one), which keeps delivery
-at-least-once end to end. After ``forward`` returns, the adapter ``emit``\\ s the observations the
+callback, ``forward``: an async callable that receives the accepted envelopes in arrival order,
+a batch at a time, and returns once they are committed. Only then is their delivery settled:
+on the broker path the subscriber acknowledges when asked for the next one; on the direct path
+the listener accepts the batch's transfers (and grants the machine credit for more), so the
+machine drops from its spool only what the outbox holds, and one group commit serves a whole
+batch. After ``forward`` returns, the adapter ``emit``\\ s the observations the
 envelope implies (state, faults, boards, work, recipe): they keep the gateway's view of the
 machine current (interlocks count boards in process, the dashboard shows state and recipe), but
 they describe envelopes that were already forwarded. ``CFXNativeAdapter.passthrough`` is True
@@ -38,13 +39,15 @@ own requester, so a session that is being restarted does not cut a changeover sh
 
 **Liveness.** Every envelope is a sign of life. When the machine has been quiet for a third of
 the liveness timeout, the session asks ``CFX.AreYouThereRequest``; any answer is a sign of life,
-and a machine that answers nothing is ended by the base class's watchdog and reconnected.
-Without a ``request_uri`` only events count, so the liveness timeout must then exceed the
-machine's HeartbeatFrequency (the SDK's default is 1 min, cfx.md §2.6).
+and a machine that answers nothing is ended by the base class's watchdog and reconnected. The
+timeout follows the machine: twice the ``HeartbeatFrequency`` of its last ``CFX.Heartbeat``
+(before the first, the SDK's default of 1 min, cfx.md §2.6), so one lost heartbeat is
+tolerated and two are not; ``liveness_timeout=`` (the machine's ``connection.liveness_timeout``
+in the line config) fixes it instead.
 
-**Delivery.** Through the broker, a delivery is acknowledged only after ``forward`` returned
-(at-least-once). The direct listener settles each transfer when it arrives, before ``forward``
-runs, so a gateway crash in between loses that envelope; prefer the broker where that matters.
+**Delivery.** At least once on both paths: a delivery is acknowledged (settled) only after
+``forward`` returned, and what was received but not committed when a session ends is released
+to the machine, which sends it again.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, TypeVar, cast
@@ -78,6 +81,7 @@ from protocols.cfx.enums import FaultSeverity, StatusResult
 from protocols.cfx.enums import WorkResult as CFXWorkResult
 from protocols.cfx.messages import AnyFault, AnyStage, AnyUnitPosition, CFXMessage, UnknownStructure
 from protocols.cfx.transport import (
+    DEFAULT_WINDOW,
     CFXListener,
     CFXRequester,
     CFXSubscriber,
@@ -96,8 +100,9 @@ __all__ = [
     "PassthroughStats",
 ]
 
-Forward = Callable[[Envelope], Awaitable[None]]
-"""Receives each accepted envelope of the machine, in order; awaited before the next is read."""
+Forward = Callable[[Sequence[Envelope]], Awaitable[None]]
+"""Receives the machine's accepted envelopes, in order, a batch at a time; returns once they are
+committed (only then are they acknowledged to the machine)."""
 
 _Response = TypeVar("_Response", bound=CFXMessage)
 
@@ -110,6 +115,14 @@ _UNKNOWN_RULES = frozenset({"message-unknown", "type-missing"})
 
 # Pause between read-backs while a machine switches recipes after accepting the request.
 CONFIRM_INTERVAL = 0.2
+
+# Envelopes forwarded (one outbox group commit) per batch at most, on the direct path.
+BATCH = 256
+
+# cfx.md §2.6: an SDK endpoint announces a Heartbeat every HeartbeatFrequency, 1 min by default.
+SDK_HEARTBEAT = 60.0
+# The liveness timeout is this many announced heartbeat periods: one lost heartbeat is tolerated.
+HEARTBEAT_PERIODS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +154,14 @@ class DirectEvents:
             (see :attr:`CFXNativeAdapter.events_uri`).
         address: the node address the machine's publish channel targets.
         security: TLS and SASL PLAIN for the listener.
+        window: transfers received and not yet committed, at most (the link credit window).
     """
 
     host: str = "0.0.0.0"
     port: int = 0
     address: str = "linegate"
     security: ServerSecurity | None = None
+    window: int = DEFAULT_WINDOW
 
 
 EventSource = BrokerEvents | DirectEvents
@@ -321,7 +336,9 @@ class CFXNativeAdapter(Adapter):
         forward_unknown: forward MessageNames outside linegate's catalogue (cfx.md §4).
         gzip_requests: gzip request bodies, as the SDK does by default (cfx.md §2.2).
         tls: trust anchors for an ``amqps://`` request URI.
-        policy: reconnect and liveness settings.
+        liveness_timeout: seconds of silence that end a session; None follows the machine's
+            announced HeartbeatFrequency (see the module docstring).
+        policy: reconnect settings (its liveness timeout is not used, see ``liveness_timeout``).
     """
 
     protocol = "cfx"
@@ -344,9 +361,16 @@ class CFXNativeAdapter(Adapter):
         forward_unknown: bool = True,
         gzip_requests: bool = True,
         tls: TLSFiles | None = None,
+        liveness_timeout: float | None = None,
         policy: ReconnectPolicy | None = None,
     ) -> None:
         super().__init__(machine, policy=policy)
+        if liveness_timeout is not None and not liveness_timeout > 0:
+            raise ConfigError(
+                "must be a positive number of seconds", key=f"machines.{machine}.connection.liveness_timeout"
+            )
+        self.fixed_liveness = liveness_timeout
+        self.heartbeat_frequency = SDK_HEARTBEAT  # as last announced by the machine
         if not handle:
             raise ConfigError("a CFX-native machine needs its CFX handle", key=f"machines.{machine}.handle")
         self.handle = handle
@@ -424,11 +448,19 @@ class CFXNativeAdapter(Adapter):
             if requester is not None:
                 probe = asyncio.create_task(self._probe(requester), name=f"adapter[{self.handle}].probe")
                 stack.push_async_callback(_cancel, probe)
-            async for envelope in source:
-                await self._accept(envelope, emit, forward)
+            if isinstance(source, CFXListener):
+                while batch := await source.receive(BATCH):
+                    await self._accept(batch.envelopes, emit, forward)
+                    # Committed (or deliberately dropped): now, and only now, the machine may
+                    # forget them, and gets credit for as many more.
+                    source.settle(batch)
+            else:
+                # The subscriber acknowledges each delivery when asked for the next one.
+                async for envelope in source:
+                    await self._accept([envelope], emit, forward)
         raise TransportError("the CFX event source closed")
 
-    async def _open_events(self, stack: contextlib.AsyncExitStack) -> AsyncIterator[Envelope]:
+    async def _open_events(self, stack: contextlib.AsyncExitStack) -> CFXListener | CFXSubscriber:
         events = self.events
         if isinstance(events, BrokerEvents):
             subscriber = CFXSubscriber(
@@ -443,7 +475,11 @@ class CFXNativeAdapter(Adapter):
             )
             return await stack.enter_async_context(subscriber)
         listener = CFXListener(
-            events.host, self._listen_port, event_addresses=(events.address,), security=events.security
+            events.host,
+            self._listen_port,
+            event_addresses=(events.address,),
+            security=events.security,
+            intake_window=events.window,
         )
         try:
             await stack.enter_async_context(listener)
@@ -454,6 +490,19 @@ class CFXNativeAdapter(Adapter):
         self._listener, self._listener_malformed = listener, 0
         stack.callback(self._drop_listener)
         return listener
+
+    @property
+    def intake_backlog(self) -> int:
+        """Envelopes' transfers received from the machine and not yet committed (direct path)."""
+        listener = self._listener
+        return listener.backlog if listener is not None else 0
+
+    @property
+    def liveness_timeout(self) -> float:
+        """The configured timeout, else twice the machine's announced HeartbeatFrequency."""
+        if self.fixed_liveness is not None:
+            return self.fixed_liveness
+        return HEARTBEAT_PERIODS * self.heartbeat_frequency
 
     def _drop_listener(self) -> None:
         self._sync_malformed()
@@ -469,30 +518,54 @@ class CFXNativeAdapter(Adapter):
         # The subscriber already logged and acknowledged it (cfx.md §2.3); we only count it.
         self._stats.malformed += 1
 
-    async def _accept(self, envelope: Envelope, emit: Emit, forward: Forward) -> None:
+    async def _accept(self, envelopes: Sequence[Envelope], emit: Emit, forward: Forward) -> None:
+        """Check a batch, forward what passes in one commit, then emit the observations."""
         self._heard()
-        self._stats.received += 1
+        self._stats.received += len(envelopes)
+        passed: list[Envelope] = []
+        batch_ids: set[str] = set()
+        for envelope in envelopes:
+            unique_id = str(envelope.unique_id)
+            if self._refused(envelope, unique_id, batch_ids):
+                continue
+            batch_ids.add(unique_id)
+            passed.append(envelope)
+        if not passed:
+            return
+        await forward(passed)
+        for envelope in passed:
+            self._remember(str(envelope.unique_id))
+            self._stats.forwarded += 1
+            if isinstance(envelope.body, cfx.Heartbeat):
+                self._announced(envelope.body)
+            for observation in self.view.observe(envelope):
+                await emit(observation)
+
+    def _refused(self, envelope: Envelope, unique_id: str, batch_ids: set[str]) -> bool:
         problems = self.problems(envelope)
         if problems:
             self._stats.rejected += 1
             self.log.warning(
                 "envelope.rejected",
                 message_name=envelope.message_name,
-                unique_id=str(envelope.unique_id),
+                unique_id=unique_id,
                 source=envelope.source,
                 problems=problems[:5],
             )
-            return
-        unique_id = str(envelope.unique_id)
-        if unique_id in self._recent_set:
+            return True
+        if unique_id in self._recent_set or unique_id in batch_ids:
             self._stats.duplicates += 1
             self.log.debug("envelope.duplicate", message_name=envelope.message_name, unique_id=unique_id)
-            return
-        await forward(envelope)
-        self._remember(unique_id)
-        self._stats.forwarded += 1
-        for observation in self.view.observe(envelope):
-            await emit(observation)
+            return True
+        return False
+
+    def _announced(self, heartbeat: cfx.Heartbeat) -> None:
+        # cfx.md §2.6: 0 disables the SDK's heartbeat; the SDK's own range is 1 s to 5 min.
+        seconds = heartbeat.heartbeat_frequency.total_seconds()
+        if seconds >= 1 and seconds != self.heartbeat_frequency:
+            self.heartbeat_frequency = seconds
+            self.log.info("heartbeat.announced", every=seconds, liveness_timeout=self.liveness_timeout)
+            self.liveness_changed()
 
     def problems(self, envelope: Envelope) -> list[str]:
         """Why ``envelope`` must not be forwarded as this machine's event (empty: forward it)."""
@@ -534,9 +607,9 @@ class CFXNativeAdapter(Adapter):
     async def _probe(self, requester: CFXRequester) -> None:
         # Ask only when the machine has been quiet: its own events already prove it is there.
         loop = asyncio.get_running_loop()
-        quiet = self.policy.liveness_timeout / 3
         assert self.request_uri is not None
         while True:
+            quiet = self.liveness_timeout / 3
             wait = self._last_heard + quiet - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # a timer, not synchronization

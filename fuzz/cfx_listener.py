@@ -78,9 +78,8 @@ def make_request() -> Target:
             # With no bridge (no reactor), _answer builds the reply message and stops short of sending.
             loop.run_until_complete(listener._answer(inbound))
         else:
-            listener._accept_events(inbound)
-            while not listener._events.empty():
-                listener._events.get_nowait()
+            listener._accept_events(inbound, token=1)
+            listener._events.clear()
         if listener.malformed_count != malformed:
             raise Rejected("malformed")
 

@@ -234,15 +234,35 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
     """A machine that speaks CFX: its events from the broker or pushed to our listener.
 
     ``connection``: ``request_uri`` (its AMQP 1.0 listener), ``events`` = ``"broker"`` (with
-    ``exchange``, ``queue``) or ``"direct"`` (with ``listen_host``, ``listen_port``, ``address``).
+    ``exchange``, ``queue``) or ``"direct"`` (with ``listen_host``, ``listen_port``, ``address``),
+    and ``liveness_timeout`` (seconds of silence that end a session; by default twice the
+    HeartbeatFrequency the machine announces).
     """
     conn = machine.connection
     _only(
         config,
         conn,
         where,
-        {"request_uri", "events", "exchange", "queue", "listen_host", "listen_port", "address"},
+        {
+            "request_uri",
+            "events",
+            "exchange",
+            "queue",
+            "listen_host",
+            "listen_port",
+            "address",
+            "liveness_timeout",
+        },
     )
+    liveness = conn.get("liveness_timeout")
+    if liveness is not None and (
+        not isinstance(liveness, int | float) or isinstance(liveness, bool) or not liveness > 0
+    ):
+        raise ConfigError(
+            "must be a positive number of seconds",
+            path=config.path,
+            key=f"{where}.connection.liveness_timeout",
+        )
     mode = conn.get("events", "broker")
     events: BrokerEvents | DirectEvents
     if mode == "broker":
@@ -286,7 +306,13 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
         raise ConfigError(
             "must be an amqp:// or amqps:// URI", path=config.path, key=f"{where}.connection.request_uri"
         )
-    return CFXNativeAdapter(machine.id, handle=machine.handle, events=events, request_uri=request_uri)
+    return CFXNativeAdapter(
+        machine.id,
+        handle=machine.handle,
+        events=events,
+        request_uri=request_uri,
+        liveness_timeout=None if liveness is None else float(liveness),
+    )
 
 
 def _link_port(

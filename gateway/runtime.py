@@ -137,10 +137,16 @@ class MachineRuntime:
         async with self._changed:
             await self._changed.wait_for(lambda: self.boards_in_process(besides) == 0)
 
-    async def forward(self, envelope: Envelope) -> None:
-        """Commit an envelope the machine published itself (CFX-native pass-through)."""
-        await self.outbox.put(outbox_item(envelope))
-        self.events += 1
+    async def forward(self, envelopes: Sequence[Envelope]) -> None:
+        """Commit envelopes the machine published itself (CFX-native pass-through), in order and
+        in one group commit; returns once all are committed (the adapter then settles them).
+
+        Raises:
+            OutboxFull: the outbox refused one of them (``REFUSE_NEW`` at its bound).
+        """
+        committed = [self.outbox.submit(outbox_item(envelope)) for envelope in envelopes]
+        await asyncio.gather(*committed)
+        self.events += len(committed)
 
     async def observe(self, observation: Observation) -> None:
         """Update the view of the machine (boards, faults, recipe) without publishing anything:

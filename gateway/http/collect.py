@@ -2,7 +2,9 @@
 
 Per machine (label ``machine``, the config id): link state (Neuron's ``link_state``: 1 connected,
 0 not), observations received, CFX events produced, reconnects, adapter errors and crashes, last
-round-trip time, the SEMI E10 state code, active faults and boards in process. For the outbox:
+round-trip time, the SEMI E10 state code, active faults and boards in process, and for a machine
+that pushes its own CFX to our listener the intake backlog (transfers received and not yet
+committed, bounded by the listener's credit window). For the outbox:
 depth (total and per sink), age of the oldest event and events dropped at the bound. Then the
 figures measured by ``gateway.metrics.Metrics`` (publish-confirm latency histogram and per-sink
 delivery counts) and the SSE fan-out. Last, the peers each kind of server dropped (hostile or
@@ -15,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from adapters.base import AdapterState
+from adapters.cfx_native import CFXNativeAdapter
 from gateway.metrics import Exposition, Metrics
 from protocols.transport.guard import DROPS
 
@@ -101,6 +104,16 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
         "boards_in_process",
         "Boards between WorkStarted and WorkCompleted",
         per_machine([r.boards_in_process() for r in runtimes]),
+    )
+    out.gauge(
+        "intake_backlog",
+        "Envelopes' transfers a CFX machine pushed to us, received and not yet committed (not yet"
+        " acknowledged to the machine); at most the listener's credit window",
+        [
+            ({"machine": r.machine_id}, float(r.adapter.intake_backlog))
+            for r in runtimes
+            if isinstance(r.adapter, CFXNativeAdapter)
+        ],
     )
     outbox = gateway.outbox
     out.gauge("outbox_depth", "Events stored in the outbox", [({}, outbox.depth())])

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -135,8 +135,9 @@ class Gateway:
         self.observations: asyncio.Queue[Observation] = asyncio.Queue()
         self.sessions: asyncio.Queue[int] = asyncio.Queue()
 
-    async def forward(self, envelope: Envelope) -> None:
-        await self.envelopes.put(envelope)
+    async def forward(self, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            await self.envelopes.put(envelope)
 
     async def emit(self, observation: Observation) -> None:
         await self.observations.put(observation)
@@ -158,7 +159,7 @@ class WatchedAdapter(CFXNativeAdapter):
         self.gateway.sessions.put_nowait(self.health.connects)
 
 
-FAST = ReconnectPolicy(base=0.02, cap=0.1, healthy_after=60.0, liveness_timeout=5.0)
+FAST = ReconnectPolicy(base=0.02, cap=0.1, healthy_after=60.0)
 
 
 def make_adapter(
@@ -172,6 +173,7 @@ def make_adapter(
         "request_timeout": 5.0,
         "confirm_timeout": 1.0,
         "policy": policy,
+        "liveness_timeout": 5.0,
     }
     settings.update(options)
     adapter = WatchedAdapter("oven1", **settings)  # type: ignore[arg-type]
@@ -415,8 +417,8 @@ async def test_silent_machine_is_detected_and_reconnected(gateway: Gateway) -> N
 
     server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0, liveness_timeout=0.6)
-    adapter = make_adapter(gateway, Machine(port=port), policy=policy)
+    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0)
+    adapter = make_adapter(gateway, Machine(port=port), policy=policy, liveness_timeout=0.6)
     try:
         with capture_logs() as logs:
             async with running(adapter):
@@ -432,10 +434,37 @@ async def test_silent_machine_is_detected_and_reconnected(gateway: Gateway) -> N
     assert adapter.health.failures >= 1
 
 
+async def test_liveness_follows_the_heartbeat_frequency_the_machine_announces(
+    machine: Machine, gateway: Gateway
+) -> None:
+    """Without a configured timeout, the session allows twice the SDK's default heartbeat period
+    (1 min) until the machine announces its own; then twice that. A machine that falls silent
+    for longer is reconnected, and one that keeps to its heartbeat is not."""
+    adapter = make_adapter(gateway, machine, request_uri=None, liveness_timeout=None)
+    assert adapter.liveness_timeout == 120.0  # not the policy's 15 s: an idle SDK endpoint is alive
+    async with running(adapter):
+        assert adapter.events_uri is not None
+        await machine.connect_events(adapter.events_uri)
+        for _ in range(3):  # keeping to a 0.5 s heartbeat keeps the session
+            await machine.publish(cfx.Heartbeat(cfx_handle=OVEN, heartbeat_frequency=timedelta(seconds=0.5)))
+            await gateway.next_envelope()
+        assert adapter.liveness_timeout == 120.0  # below the SDK's 1 s minimum: ignored
+        beat = cfx.Heartbeat(cfx_handle=OVEN, heartbeat_frequency=timedelta(seconds=1))
+        with capture_logs() as logs:
+            await machine.publish(beat)
+            await gateway.next_envelope()
+            assert adapter.liveness_timeout == 2.0
+            assert adapter.health.connects == 1
+            # Silence: the watchdog ends the session two announced periods later.
+            assert await asyncio.wait_for(gateway.sessions.get(), WAIT) == 2
+    failed = next(e for e in logs if e["event"] == "connect.failed")
+    assert "no answer from the machine for 2 s" in failed["error"]
+
+
 async def test_events_flow_again_after_the_machine_restarts(machine: Machine, gateway: Gateway) -> None:
     """The machine powers off (the session ends on the watchdog) and comes back on the same port."""
-    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0, liveness_timeout=1.5)
-    adapter = make_adapter(gateway, machine, policy=policy)
+    policy = ReconnectPolicy(base=0.02, cap=0.05, healthy_after=60.0)
+    adapter = make_adapter(gateway, machine, policy=policy, liveness_timeout=1.5)
     async with running(adapter):
         assert adapter.events_uri is not None
         await machine.connect_events(adapter.events_uri)

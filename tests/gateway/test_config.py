@@ -240,3 +240,36 @@ def test_bridge_errors_name_the_key(
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}: {key}: " in err and problem in err
+
+
+CFX_MACHINE = """
+[[machines]]
+id = "placer1"
+handle = "Acme.Placer.1"
+protocol = "cfx"
+connection = {{ events = "direct", listen_port = 5701{extra} }}
+"""
+
+
+@pytest.mark.parametrize(("extra", "expected"), [("", 120.0), (", liveness_timeout = 45", 45.0)])
+def test_a_cfx_machines_liveness_follows_its_heartbeat_unless_set(
+    tmp_path: Path, extra: str, expected: float
+) -> None:
+    """Unset, twice the SDK's default HeartbeatFrequency (1 min) until the machine announces its
+    own; ``connection.liveness_timeout`` fixes it per machine."""
+    from gateway.assemble import build_adapter
+
+    config = load_config(write(tmp_path, CFX_MACHINE.format(extra=extra)))
+    adapter = build_adapter(config, config.machines[0], 0)
+    assert adapter.liveness_timeout == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "'60'", "true"])
+def test_a_bad_cfx_liveness_timeout_names_its_key(tmp_path: Path, value: str) -> None:
+    from gateway.assemble import build_adapter
+
+    config = load_config(write(tmp_path, CFX_MACHINE.format(extra=f", liveness_timeout = {value}")))
+    with pytest.raises(ConfigError) as exc:
+        build_adapter(config, config.machines[0], 0)
+    assert exc.value.key == "machines[0].connection.liveness_timeout"
+    assert "positive number of seconds" in str(exc.value)

@@ -32,8 +32,8 @@ from protocols.cfx import (
     GetActiveRecipeResponse,
     GetAvailableRecipesRequest,
     GetAvailableRecipesResponse,
+    LockStationRequest,
     NotSupportedResponse,
-    WhoIsThereRequest,
     new_request,
 )
 from protocols.cfx.enums import StatusResult
@@ -229,7 +229,7 @@ async def test_activate_recipe_request_over_amqp10(line: Any) -> None:
     listing = (await request(listener.uri, avail, timeout=10)).body
     assert isinstance(listing, GetAvailableRecipesResponse)
     assert [r.recipe_name for r in listing.recipes or []] == ["P-A", "P-B"]
-    other = new_request(WhoIsThereRequest(), source="MES.Line.1", target="Acme.oven1.1")
+    other = new_request(LockStationRequest(), source="MES.Line.1", target="Acme.oven1.1")
     assert isinstance((await request(listener.uri, other, timeout=10)).body, NotSupportedResponse)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from protocols.backoff import Backoff
 from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher, DeliveryRefused
-from protocols.cfx.transport.listener import CFXListener, RequestHandler
+from protocols.cfx.transport.intake import DEFAULT_WINDOW, IntakeCredit
+from protocols.cfx.transport.listener import CFXListener, InboundBatch, RequestHandler
 from protocols.cfx.transport.presence import HeartbeatStatus, Presence
 from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge
 from protocols.cfx.transport.publisher import (
@@ -31,6 +32,7 @@ from protocols.cfx.transport.wire import ADDRESS_V1, ADDRESS_V2, AddressFormat, 
 __all__ = [
     "ADDRESS_V1",
     "ADDRESS_V2",
+    "DEFAULT_WINDOW",
     "AMQP10Publisher",
     "AddressFormat",
     "Backoff",
@@ -41,6 +43,8 @@ __all__ = [
     "CFXSubscriber",
     "DeliveryRefused",
     "HeartbeatStatus",
+    "InboundBatch",
+    "IntakeCredit",
     "MalformedMessage",
     "MalformedPayload",
     "Presence",

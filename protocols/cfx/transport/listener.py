@@ -8,13 +8,20 @@ goes), decodes the request (gzip or raw), awaits the handler registered for that
 replies on the reply link with ``correlation-id`` = the request's message-id, and Source,
 Target and RequestID set as the SDK's responder sets them.
 
-Built in, for every hosted handle: ``CFX.AreYouThereRequest`` and
-``CFX.GetEndpointInformationRequest``. No handler, or a handler returning ``None`` →
-``CFX.NotSupportedResponse`` with a Failed RequestResult. Undecodable requests get the same
-answer; garbage never breaks the listener.
+Built in, for every hosted handle: ``CFX.AreYouThereRequest``, ``CFX.WhoIsThereRequest`` (the
+SDK leaves both to the application, whose answer names the handle and where to reach it; we
+answer both the same way, cfx.md §2.6) and ``CFX.GetEndpointInformationRequest``. No handler, or
+a handler returning ``None`` → ``CFX.NotSupportedResponse`` with a Failed RequestResult.
+Undecodable requests get the same answer; garbage never breaks the listener. A link to a node
+address the listener does not host is refused with ``amqp:not-found``.
 
-The listener also accepts published events (the SDK's ``AddListener``) on configured node
-addresses and yields them through ``async for``.
+The listener also takes published events (the SDK's ``AddListener``) on configured node
+addresses. A publisher drops an envelope from its spool once we accept the transfer (cfx.md
+§2.3), so an event transfer stays **unsettled until the consumer says it is committed**
+(:meth:`CFXListener.receive` then :meth:`CFXListener.settle`); what is still unsettled when the
+listener closes is released, never accepted. Link credit is granted only as transfers are
+settled (:mod:`protocols.cfx.transport.intake`), so a fast publisher is slowed down, never
+buffered without bound: :attr:`CFXListener.backlog` never exceeds the intake window.
 
 Threads: proton runs on the reactor thread behind :class:`ProtonBridge`; the reactor-side
 handler only moves plain bytes and strings to the loop, and the loop only hands it callables.
@@ -23,14 +30,15 @@ handler only moves plain bytes and strings to the loop, and the loop only hands 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import structlog
-from proton import Condition, Event, Message
+from proton import Condition, Delivery, Event, Message
 from proton.handlers import MessagingHandler
 
 from protocols.cfx.codec import CFXDecodeError, decode_envelopes
@@ -45,16 +53,22 @@ from protocols.cfx.messages import (
     GetEndpointInformationResponse,
     NotSupportedResponse,
     RequestResult,
+    WhoIsThereRequest,
+    WhoIsThereResponse,
 )
 from protocols.cfx.requests import make_response, not_supported_response
 from protocols.cfx.transport.amqp10 import body_bytes, content_encoding_of, envelope_message
+from protocols.cfx.transport.intake import DEFAULT_WINDOW, IntakeCredit
 from protocols.cfx.transport.proton_bridge import ProtonBridge
 from protocols.cfx.transport.security import GATE_LIMITS, SecurityGate, ServerSecurity
 from protocols.cfx.transport.wire import decode_payload
 from protocols.errors import LocalProtocolError, ProtocolError
 from protocols.transport.guard import PeerLimits
 
-__all__ = ["CFXListener", "RequestHandler"]
+__all__ = ["CFXListener", "InboundBatch", "RequestHandler"]
+
+# Seconds the peers get at a stop to read the released transfers and the close frames.
+CLOSE_GRACE = 0.5
 
 log = structlog.get_logger("linegate.cfx.listener")
 
@@ -67,7 +81,11 @@ _REQUEST_CREDIT = 100
 
 @dataclass(frozen=True, slots=True)
 class _Inbound:
-    """One transfer received on the reactor thread, reduced to plain values for the loop."""
+    """One transfer received on the reactor thread, reduced to plain values for the loop.
+
+    ``token`` names an event transfer that stays unsettled until the loop settles it; None for
+    a transfer the reactor side has settled already (a request).
+    """
 
     connection_id: int
     address: str
@@ -75,6 +93,25 @@ class _Inbound:
     content_encoding: str | None
     message_id: str | None
     reply_to: str | None
+    token: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundBatch:
+    """Envelopes received on event addresses, in arrival order, and the transfers that carried them.
+
+    Settle it with :meth:`CFXListener.settle` once the envelopes are committed (or deliberately
+    dropped): only then does the publisher learn that they were accepted.
+    """
+
+    envelopes: list[Envelope]
+    tokens: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.envelopes)
+
+    def __bool__(self) -> bool:
+        return bool(self.envelopes or self.tokens)
 
 
 @dataclass(slots=True)
@@ -83,18 +120,40 @@ class _Hosted:
     endpoint: Endpoint | None
 
 
-class _ReactorSide(MessagingHandler):
-    """Proton handler; every method runs on the reactor thread."""
+@dataclass(slots=True)
+class _Transfers:
+    """One event transfer on the loop side: its token and what it decoded to."""
 
-    def __init__(self, owner: CFXListener) -> None:
-        super().__init__(prefetch=_REQUEST_CREDIT, auto_accept=True)
+    token: int
+    envelopes: list[Envelope] = field(default_factory=list)
+
+
+class _ReactorSide(MessagingHandler):
+    """Proton handler; every method runs on the reactor thread.
+
+    No automatic credit and no automatic accept: request links get the SDK's 100 credits back as
+    requests arrive, event links get what :class:`IntakeCredit` grants, and event transfers are
+    settled only when the loop asks (:meth:`settle`).
+    """
+
+    def __init__(self, owner: CFXListener, window: int) -> None:
+        super().__init__(prefetch=0, auto_accept=False)
         self.owner = owner
         self.bridge: ProtonBridge | None = None
-        self.addresses: set[str] = set()
+        self.handles: frozenset[str] = frozenset()
+        self.event_addresses: frozenset[str] = frozenset()
         self.acceptor: Any = None
         self.connections: dict[int, Any] = {}
         self.reply_links: dict[tuple[int, str], Any] = {}
+        self.credit = IntakeCredit(window)
+        self.event_links: dict[int, Any] = {}  # link id -> open event link (a proton receiver)
+        self.unsettled: dict[int, Any] = {}  # token -> event delivery not yet settled
+        # Transfers on their way to the loop: appended here, taken there (deque ops are atomic).
+        self.inbox: collections.deque[_Inbound] = collections.deque()
+        self.inbox_flush_pending = False  # set here, cleared by the loop before it drains inbox
         self._ids = itertools.count(1)
+        self._link_ids = itertools.count(1)
+        self._tokens = itertools.count(1)
 
     def connection_id(self, connection: Any) -> int:
         cid = getattr(connection, "_linegate_id", None)
@@ -117,28 +176,51 @@ class _ReactorSide(MessagingHandler):
             if remote_target:
                 self.reply_links[(cid, remote_target)] = link
             return
-        if remote_target not in self.addresses:
+        if remote_target in self.event_addresses:
+            link._linegate_events = next(self._link_ids)
+        elif remote_target in self.handles:
+            link._linegate_events = None
+        else:
             # proton opens the link right after this callback; refuse it once it is open.
             link._linegate_refusal = Condition("amqp:not-found", f"no CFX node at address {remote_target!r}")
 
     def on_link_opened(self, event: Event) -> None:
         link: Any = event.link
+        if link.is_sender:
+            return
         refusal = getattr(link, "_linegate_refusal", None)
         if refusal is not None:
             link.condition = refusal
             link.close()
+            return
+        lid = getattr(link, "_linegate_events", None)
+        if lid is None:
+            link.flow(_REQUEST_CREDIT)
+            return
+        self.event_links[lid] = link
+        self._grant(self.credit.opened(lid))
 
     def on_link_closed(self, event: Event) -> None:
-        self._forget_link(event)
+        self._forget_link(event.link, event.connection)
 
     def on_link_closing(self, event: Event) -> None:
-        self._forget_link(event)
+        self._forget_link(event.link, event.connection)
 
-    def _forget_link(self, event: Event) -> None:
-        link: Any = event.link
-        cid = getattr(event.connection, "_linegate_id", None)
-        if link is not None and link.is_sender and cid is not None:
-            self.reply_links.pop((int(cid), link.remote_target.address or ""), None)
+    def on_link_error(self, event: Event) -> None:
+        self._forget_link(event.link, event.connection)
+        super().on_link_error(event)
+
+    def _forget_link(self, link: Any, connection: Any) -> None:
+        if link is None:
+            return
+        cid = getattr(connection, "_linegate_id", None)
+        if link.is_sender:
+            if cid is not None:
+                self.reply_links.pop((int(cid), link.remote_target.address or ""), None)
+            return
+        lid = getattr(link, "_linegate_events", None)
+        if lid is not None and self.event_links.pop(lid, None) is not None:
+            self._grant(self.credit.closed(lid))
 
     def on_connection_closing(self, event: Event) -> None:
         self._forget_connection(event.connection)
@@ -156,21 +238,74 @@ class _ReactorSide(MessagingHandler):
         self.connections.pop(cid, None)
         for key in [key for key in self.reply_links if key[0] == cid]:
             del self.reply_links[key]
+        for lid, link in list(self.event_links.items()):
+            if getattr(link.connection, "_linegate_id", None) == cid:
+                del self.event_links[lid]
+                self._grant(self.credit.closed(lid))
 
     def on_message(self, event: Event) -> None:
         message: Any = event.message
         link: Any = event.link
+        delivery: Any = event.delivery
+        lid = getattr(link, "_linegate_events", None)
+        token = None
+        if lid is not None:
+            token = next(self._tokens)
+            self.unsettled[token] = delivery
+            self.credit.received(lid)
+        elif not message.reply_to:
+            # A request node takes requests only: without reply-to there is nowhere to answer.
+            delivery.local.condition = Condition("amqp:precondition-failed", "a CFX request needs reply-to")
+            delivery.update(Delivery.REJECTED)
+            delivery.settle()
+            link.flow(1)
+            return
+        else:
+            # A request is answered, not stored: accepted on arrival, as the SDK's processor does.
+            delivery.update(Delivery.ACCEPTED)
+            delivery.settle()
+            link.flow(1)
+        cid = self.connection_id(event.connection)
+        reply_to = message.reply_to or None
+        if token is not None and (cid, reply_to or "") not in self.reply_links:
+            # An event's reply-to names its source (reference §2.2); a request's names the link
+            # its requester attached for the answer. Only the latter is answered.
+            reply_to = None
         inbound = _Inbound(
-            connection_id=self.connection_id(event.connection),
+            connection_id=cid,
             address=link.target.address or "",
             body=body_bytes(message),
             content_encoding=content_encoding_of(message),
             message_id=None if message.id is None else str(message.id),
-            reply_to=message.reply_to or None,
+            reply_to=reply_to,
+            token=token,
         )
-        if self.bridge is not None:
-            # Crossing reactor thread -> asyncio: plain values only, no proton objects.
-            self.bridge.to_loop(self.owner._received, inbound)
+        self.inbox.append(inbound)
+        if not self.inbox_flush_pending and self.bridge is not None:
+            self.inbox_flush_pending = True
+            # Crossing reactor thread -> asyncio: plain values only, no proton objects. One
+            # crossing carries every transfer received until the loop runs it.
+            self.bridge.to_loop(self.owner._received_all)
+
+    def settle_transfers(self, tokens: Sequence[int], outcome: Any = Delivery.ACCEPTED) -> None:
+        """Settle these event transfers with ``outcome`` and give their credit back."""
+        settled = 0
+        for token in tokens:
+            delivery = self.unsettled.pop(token, None)
+            if delivery is None:
+                continue
+            settled += 1
+            # A transfer whose link or connection is gone settles nothing on the wire: its
+            # publisher never heard "accepted" and sends it again (cfx.md §2.3).
+            delivery.update(outcome)
+            delivery.settle()
+        self._grant(self.credit.settled(settled))
+
+    def _grant(self, grants: Mapping[int, int]) -> None:
+        for lid, credit in grants.items():
+            link = self.event_links.get(lid)
+            if link is not None:
+                link.flow(credit)
 
     def send_reply(self, connection_id: int, reply_to: str | None, message: Message) -> bool:
         link = self.reply_links.get((connection_id, reply_to or ""))
@@ -184,12 +319,15 @@ class _ReactorSide(MessagingHandler):
         return True
 
     def close_all(self) -> None:
+        # What was received and not committed goes back to its publisher, never accepted.
+        self.settle_transfers(list(self.unsettled), Delivery.RELEASED)
         if self.acceptor is not None:
             self.acceptor.close()
         for connection in list(self.connections.values()):
             connection.close()
         self.connections.clear()
         self.reply_links.clear()
+        self.event_links.clear()
 
 
 class CFXListener:
@@ -204,9 +342,13 @@ class CFXListener:
         security: TLS and SASL PLAIN settings; with credentials, unauthenticated peers are refused.
         limits: what the listener tolerates from peers (connection cap, handshake deadline,
             bounded writes); a peer past them is dropped and logged (``peer.dropped``).
+        intake_window: event transfers held unsettled at most, across all event links (the
+            credit window, see :mod:`protocols.cfx.transport.intake`).
 
     Register handles with :meth:`add_handle`, before or after entering ``async with``.
-    ``async for envelope in listener`` yields the events published to ``event_addresses``.
+    :meth:`receive` returns the events published to ``event_addresses``, and :meth:`settle`
+    accepts them once they are safe. ``async for envelope in listener`` reads them one by one
+    and settles each transfer when the next envelope is asked for.
     """
 
     def __init__(
@@ -218,6 +360,7 @@ class CFXListener:
         event_addresses: Iterable[str] = (),
         security: ServerSecurity | None = None,
         limits: PeerLimits = GATE_LIMITS,
+        intake_window: int = DEFAULT_WINDOW,
     ) -> None:
         self.host = host
         self.limits = limits
@@ -226,10 +369,13 @@ class CFXListener:
         self._advertised_uri = advertised_uri
         self._event_addresses = frozenset(event_addresses)
         self._hosted: dict[str, _Hosted] = {}
-        self._side = _ReactorSide(self)
+        self._side = _ReactorSide(self, intake_window)
         self._bridge: ProtonBridge | None = None
         self._gate: SecurityGate | None = None
-        self._events: asyncio.Queue[Envelope | None] = asyncio.Queue()
+        self._events: collections.deque[_Transfers] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._unread: collections.deque[Envelope] = collections.deque()
+        self._handed_out: InboundBatch | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.malformed_count = 0
@@ -269,14 +415,20 @@ class CFXListener:
         self._hosted.pop(handle, None)
         self._sync_addresses()
 
+    @property
+    def backlog(self) -> int:
+        """Event transfers received and not yet settled (at most the intake window)."""
+        return self._side.credit.backlog
+
     def _sync_addresses(self) -> None:
-        addresses = set(self._hosted) | set(self._event_addresses)
+        handles = frozenset(self._hosted)
+        side = self._side
+        side.event_addresses = self._event_addresses
         if self._bridge is not None and self._bridge.running:
-            side = self._side
-            # The reactor owns its copy of the address set; replace it on the reactor thread.
-            self._bridge.call_in_reactor(lambda: setattr(side, "addresses", addresses))
+            # The reactor owns its copy of the handle set; replace it on the reactor thread.
+            self._bridge.call_in_reactor(lambda: setattr(side, "handles", handles))
         else:
-            self._side.addresses = addresses
+            side.handles = handles
 
     async def __aenter__(self) -> Self:
         if self._bridge is not None:
@@ -309,38 +461,97 @@ class CFXListener:
         if self._closed:
             return
         self._closed = True
-        self._events.put_nowait(None)
+        # What is still queued is released to its publisher by close_all, below: not ours.
+        self._events.clear()
+        self._unread.clear()
+        self._arrived.set()
         if self._gate is not None:
-            await self._gate.aclose()
+            self._gate.stop_listening()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._bridge is not None:
+            # The reactor releases every unsettled transfer and closes the connections; the
+            # gate's splices then carry those last frames to the peers before they are cut.
             await self._bridge.stop(self._side.close_all)
+        if self._gate is not None:
+            await self._gate.aclose(grace=CLOSE_GRACE)
+
+    async def receive(self, limit: int = 256) -> InboundBatch:
+        """Wait for events and return those received so far, whole transfers, about ``limit``
+        envelopes at most (at least one transfer).
+
+        Returns:
+            The batch, to be passed to :meth:`settle` once it is committed; an empty batch once
+            the listener is closed.
+        """
+        while not self._events:
+            if self._closed:
+                return InboundBatch([])
+            self._arrived.clear()
+            await self._arrived.wait()
+        envelopes: list[Envelope] = []
+        tokens: list[int] = []
+        while self._events and (not tokens or len(envelopes) + len(self._events[0].envelopes) <= limit):
+            transfer = self._events.popleft()
+            envelopes += transfer.envelopes
+            tokens.append(transfer.token)
+        return InboundBatch(envelopes, tuple(tokens))
+
+    def settle(self, batch: InboundBatch) -> None:
+        """Accept the transfers of ``batch``: their publisher may now forget them; their credit
+        goes back to the event links. Call it only once the envelopes are committed."""
+        self._settle(batch.tokens)
+
+    def _settle(self, tokens: Sequence[int]) -> None:
+        if not tokens or self._bridge is None or not self._bridge.running:
+            return  # stopped: close_all released them, and the publisher sends them again
+        side = self._side
+        # Crossing asyncio -> reactor thread: the decision is made; proton only carries it out.
+        self._bridge.call_in_reactor(lambda: side.settle_transfers(tokens))
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Envelope:
-        if self._closed and self._events.empty():
-            raise StopAsyncIteration
-        envelope = await self._events.get()
-        if envelope is None:
-            raise StopAsyncIteration
-        return envelope
+        # One by one, as the broker subscriber does: asking for the next envelope settles the
+        # transfer of the ones handed out before.
+        if not self._unread:
+            if self._handed_out is not None:
+                self.settle(self._handed_out)
+                self._handed_out = None
+            batch = await self.receive(1)
+            if not batch.envelopes and not batch.tokens:
+                raise StopAsyncIteration
+            self._handed_out = batch
+            self._unread.extend(batch.envelopes)
+            if not self._unread:
+                return await self.__anext__()  # a transfer that held no envelope
+        return self._unread.popleft()
 
     # --- inbound, on the loop --------------------------------------------------------------
 
+    def _received_all(self) -> None:
+        side = self._side
+        # Cleared before draining: a transfer appended from now on schedules its own crossing.
+        side.inbox_flush_pending = False
+        while side.inbox:
+            self._received(side.inbox.popleft())
+
     def _received(self, inbound: _Inbound) -> None:
         if self._closed:
-            return
-        if inbound.address in self._hosted and inbound.reply_to:
+            return  # an event transfer among these is released by close_all
+        request = inbound.address in self._hosted and inbound.reply_to
+        if inbound.token is not None and not request:
+            self._accept_events(inbound, inbound.token)
+        elif request:
+            if inbound.token is not None:
+                self._settle((inbound.token,))  # a request on an address that also takes events
             task = asyncio.create_task(self._answer(inbound), name=f"cfx-listener[{inbound.address}].request")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif inbound.address in self._event_addresses or inbound.address in self._hosted:
-            self._accept_events(inbound)
         else:
+            # The handle was removed after its link opened: nobody here answers for it.
             log.warning("message.unroutable", address=inbound.address)
 
     def _decode(self, inbound: _Inbound) -> list[Envelope]:
@@ -355,15 +566,18 @@ class CFXListener:
             log.exception("message.decoder_failed", address=inbound.address)
             raise CFXDecodeError(f"decoder failed: {exc!r}") from exc
 
-    def _accept_events(self, inbound: _Inbound) -> None:
+    def _accept_events(self, inbound: _Inbound, token: int) -> None:
         try:
             envelopes = self._decode(inbound)
         except ProtocolError as exc:
             self.malformed_count += 1
             log.warning("message.malformed", address=inbound.address, error=str(exc))
+            # cfx.md §2.3: the SDK accepts malformed deliveries too; a publisher that retried
+            # one forever would never get past it.
+            self._settle((token,))
             return
-        for envelope in envelopes:
-            self._events.put_nowait(envelope)
+        self._events.append(_Transfers(token, envelopes))
+        self._arrived.set()
 
     async def _answer(self, inbound: _Inbound) -> None:
         handle = inbound.address
@@ -408,6 +622,19 @@ class CFXListener:
             return make_response(
                 request,
                 AreYouThereResponse(
+                    result=RequestResult(),
+                    cfx_handle=handle,
+                    request_network_uri=self.uri,
+                    request_target_address=handle,
+                ),
+                responder=handle,
+            )
+        if isinstance(body, WhoIsThereRequest):
+            # The SDK's example endpoint and test listener answer it with who they are and where
+            # to reach them, whatever topics were asked for (cfx.md §2.6).
+            return make_response(
+                request,
+                WhoIsThereResponse(
                     result=RequestResult(),
                     cfx_handle=handle,
                     request_network_uri=self.uri,

@@ -310,10 +310,21 @@ class SecurityGate:
         finally:
             inner_writer.close()
 
-    async def aclose(self) -> None:
-        """Stop listening and drop every spliced connection."""
+    def stop_listening(self) -> None:
+        """Accept no new peers; the spliced connections go on."""
         if self._server is not None:
             self._server.close()
+
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop listening and drop every spliced connection.
+
+        Args:
+            grace: seconds to let the splices carry what proton wrote last (its close frames)
+                to peers that close in turn, before they are cut.
+        """
+        self.stop_listening()
+        if grace > 0 and self._pumps:
+            await asyncio.wait(list(self._pumps), timeout=grace)
         for task in list(self._pumps):
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)

@@ -145,12 +145,20 @@ async def test_our_amqp10_publisher_routes_by_subject_through_the_exchange(names
 async def test_amqp10_publisher_straight_to_our_listener() -> None:
     """No broker: equipment publishes to a listener address (the SDK's AddListener)."""
     sent = [heartbeat() for _ in range(3)]
-    async with CFXListener(event_addresses=["/linegate/events"]) as listener:
-        async with AMQP10Publisher(listener.uri, "/linegate/events", handle=HANDLE, gzip=True) as publisher:
-            for envelope in sent:
-                await publisher.publish(envelope)
-        async with asyncio.timeout(10):
-            got = [await anext(listener) for _ in sent]
+    got: list[Envelope] = []
+    async with (
+        CFXListener(event_addresses=["/linegate/events"]) as listener,
+        AMQP10Publisher(listener.uri, "/linegate/events", handle=HANDLE, gzip=True) as publisher,
+    ):
+        for envelope in sent:
+            # Accepted only once the consumer settles it (after its commit, in the gateway).
+            publishing = asyncio.ensure_future(publisher.publish(envelope))
+            async with asyncio.timeout(10):
+                batch = await listener.receive()
+            assert not publishing.done()
+            got += batch.envelopes
+            listener.settle(batch)
+            await asyncio.wait_for(publishing, 10)
     assert [e.unique_id for e in got] == [e.unique_id for e in sent]
 
 
@@ -169,11 +177,13 @@ async def test_listener_event_layout_and_garbage() -> None:
             finally:
                 connection.close()
 
-        await asyncio.to_thread(send)
+        sending = asyncio.ensure_future(asyncio.to_thread(send))
         async with asyncio.timeout(10):
-            got = await anext(listener)
-        assert got.unique_id == envelope.unique_id
-        assert listener.malformed_count == 1
+            batch = await listener.receive()
+        assert [e.unique_id for e in batch.envelopes] == [envelope.unique_id]
+        assert listener.malformed_count == 1  # accepted and dropped, as the SDK does
+        listener.settle(batch)
+        await asyncio.wait_for(sending, 10)
     assert not received
 
 
