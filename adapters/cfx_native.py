@@ -22,14 +22,15 @@ machine current (interlocks count boards in process, the dashboard shows state a
 they describe envelopes that were already forwarded. ``CFXNativeAdapter.passthrough`` is True
 to say so: the gateway must not publish what its normalizer would make of them.
 
-**What is forwarded.** An envelope is refused (logged as ``envelope.rejected`` and counted in
+**What is forwarded.** The bytes the machine sent, unchanged (``Envelope.data``): a relay
+changes nothing. An envelope is refused (logged as ``envelope.rejected`` and counted in
 :attr:`PassthroughStats.rejected`, never forwarded) when its Source is not the machine's handle,
-when it is a request or response rather than an event, when it lacks a UniqueID or TimeStamp
-(the lenient reader fills in zeros and DateTime.MinValue), or when
-:func:`protocols.cfx.validate_envelope` finds that what we would publish breaks the SDK's
-output rules (cfx.md §4: lenient on input, strict on output). A MessageName outside linegate's
-catalogue is forwarded as received unless ``forward_unknown=False`` (cfx.md §4: the SDK still
-delivers it). Deliveries that do not decode at all are dropped by the transport and counted in
+when it is a request or response rather than an event, or when it lacks a UniqueID or TimeStamp
+(the lenient reader fills in zeros and DateTime.MinValue). Where it departs from what the CFX SDK
+writes (the rules of ``linegate cfx check``), it is forwarded all the same and the findings are
+logged as ``envelope.findings`` and counted in :attr:`PassthroughStats.findings`. A MessageName
+outside linegate's catalogue is forwarded as received unless ``forward_unknown=False`` (cfx.md
+§4: the SDK still delivers it). Deliveries that do not decode at all are dropped by the transport and counted in
 :attr:`PassthroughStats.malformed`; redeliveries (same UniqueID, cfx.md §2.3) are dropped once.
 
 **Commands** are CFX requests to the machine's listener at ``request_uri`` (cfx.md §2.4):
@@ -76,7 +77,7 @@ from adapters.observations import (
     WorkStarted,
 )
 from protocols import cfx
-from protocols.cfx import Envelope, RawMessage, validate_envelope
+from protocols.cfx import Envelope, RawMessage, validate_bytes, validate_envelope
 from protocols.cfx.enums import FaultSeverity, StatusResult
 from protocols.cfx.enums import WorkResult as CFXWorkResult
 from protocols.cfx.messages import AnyFault, AnyStage, AnyUnitPosition, CFXMessage, UnknownStructure
@@ -173,7 +174,8 @@ class PassthroughStats:
 
     received: int = 0  # envelopes decoded from the event source
     forwarded: int = 0  # handed to ``forward``
-    rejected: int = 0  # decoded, but refused by validation (not forwarded)
+    rejected: int = 0  # decoded, but not this machine's event (not forwarded)
+    findings: int = 0  # forwarded as received, though not as the CFX SDK writes it
     duplicates: int = 0  # UniqueIDs seen before (not forwarded)
     malformed: int = 0  # deliveries that did not decode (dropped by the transport)
 
@@ -557,6 +559,18 @@ class CFXNativeAdapter(Adapter):
             self._stats.duplicates += 1
             self.log.debug("envelope.duplicate", message_name=envelope.message_name, unique_id=unique_id)
             return True
+        findings = self.findings(envelope)
+        if findings:
+            # Forwarded all the same, as received: a relay changes nothing (issue 15); the MES
+            # owner learns here what `linegate cfx check` would say about the machine's output.
+            self._stats.findings += 1
+            self.log.warning(
+                "envelope.findings",
+                message_name=envelope.message_name,
+                unique_id=unique_id,
+                findings=findings[:5],
+                count=len(findings),
+            )
         return False
 
     def _announced(self, heartbeat: cfx.Heartbeat) -> None:
@@ -568,7 +582,12 @@ class CFXNativeAdapter(Adapter):
             self.liveness_changed()
 
     def problems(self, envelope: Envelope) -> list[str]:
-        """Why ``envelope`` must not be forwarded as this machine's event (empty: forward it)."""
+        """Why ``envelope`` must not be forwarded as this machine's event (empty: forward it).
+
+        These are about what the envelope is, not how it is written: another endpoint's message,
+        a request or response, an event without identity or time, or (``forward_unknown=False``) a
+        message outside the catalogue. How it is written is ``findings``.
+        """
         if envelope.source != self.handle:
             # A queue bound to "<handle>.#" or a shared listener address can carry another
             # endpoint's messages; passing them on under this machine would misattribute them.
@@ -588,11 +607,19 @@ class CFXNativeAdapter(Adapter):
         if envelope.time_stamp.year == 1:
             # A missing TimeStamp reads as DateTime.MinValue: the event's time is unknown (§1.3).
             return ["$.TimeStamp: missing (DateTime.MinValue)"]
-        unknown = isinstance(envelope.body, RawMessage)
-        if unknown and not self.forward_unknown:
+        if isinstance(envelope.body, RawMessage) and not self.forward_unknown:
             return [f"$.MessageName: {envelope.message_name!r} is not in linegate's catalogue"]
-        tolerated = _UNKNOWN_RULES if unknown else frozenset()
-        return [str(p) for p in validate_envelope(envelope) if p.rule not in tolerated]
+        return []
+
+    def findings(self, envelope: Envelope) -> list[str]:
+        """Where ``envelope`` departs from what the CFX SDK writes (``linegate cfx check``'s rules).
+
+        Checked on the bytes received when a transport kept them (what is forwarded), else on
+        the encoding. An unknown message's body cannot be checked, which is not a finding.
+        """
+        found = validate_bytes(envelope.data) if envelope.data is not None else validate_envelope(envelope)
+        tolerated = _UNKNOWN_RULES if isinstance(envelope.body, RawMessage) else frozenset()
+        return [str(p) for p in found if p.rule not in tolerated]
 
     def _remember(self, unique_id: str) -> None:
         if len(self._recent) == self._recent.maxlen:

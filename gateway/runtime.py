@@ -49,13 +49,17 @@ def priority_for(message_name: str) -> Priority:
 
 
 def outbox_item(envelope: Envelope) -> OutboxItem:
-    """The outbox record of an envelope: its canonical JSON plus routing facts."""
+    """The outbox record of an envelope: its JSON plus routing facts.
+
+    An envelope a transport received (a CFX machine's, relayed) is stored as the bytes it came in:
+    a relay changes nothing. One made here is encoded as the SDK writes it.
+    """
     assert envelope.source is not None
     return OutboxItem(
         source=envelope.source,
         message_name=envelope.message_name,
         unique_id=str(envelope.unique_id),
-        payload=encode_envelope(envelope),
+        payload=envelope.data if envelope.data is not None else encode_envelope(envelope),
         priority=priority_for(envelope.message_name),
     )
 

@@ -199,20 +199,32 @@ def decode_envelope(data: bytes | str, *, content_encoding: str | None = None) -
     return _decode_one(raw, "$")
 
 
-def decode_envelopes(data: bytes | str, *, content_encoding: str | None = None) -> list[Envelope]:
+def decode_envelopes(
+    data: bytes | str, *, content_encoding: str | None = None, keep_data: bool = False
+) -> list[Envelope]:
     """Decode a single envelope or a JSON array of envelopes (a batch) into a list.
+
+    Args:
+        data: the AMQP body (UTF-8 JSON, or gzip of it).
+        content_encoding: the AMQP content-encoding; ``gzip`` (any case) means gunzip first.
+        keep_data: set each envelope's ``data`` to the bytes it was decoded from (a transport
+            does, so that a relay forwards exactly what it received).
 
     Raises:
         CFXDecodeError: as ``decode_envelope``; the path names the failing array element.
     """
     raw = _prepare(data, content_encoding)
     if raw[:1] != b"[":
-        return [_decode_one(raw, "$")]
-    try:
-        items = _BATCH_DECODER.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise CFXDecodeError(f"not a JSON array of envelopes: {exc}") from None
-    return [_decode_one(bytes(item), f"$[{i}]") for i, item in enumerate(items)]
+        pieces = [(raw, "$")]
+    else:
+        try:
+            items = _BATCH_DECODER.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise CFXDecodeError(f"not a JSON array of envelopes: {exc}") from None
+        pieces = [(bytes(item), f"$[{i}]") for i, item in enumerate(items)]
+    if keep_data:
+        return [msgspec.structs.replace(_decode_one(piece, path), data=piece) for piece, path in pieces]
+    return [_decode_one(piece, path) for piece, path in pieces]
 
 
 def _prepare(data: bytes | str, content_encoding: str | None) -> bytes:

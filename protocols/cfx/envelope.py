@@ -43,6 +43,9 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         request_id: ``"REQUEST-<guid>"``, echoed by the response.
         body: the typed body, or RawMessage for an unknown MessageName.
         version: the CFX standard revision written (``"2.1"``); kept as received when decoding.
+        data: the bytes a transport decoded this envelope from (gunzipped; one element of a
+            batch), or None for an envelope made here. A relay forwards these bytes unchanged
+            (issue 15: a relay changes nothing, whatever a validator thinks of them).
 
     A frozen msgspec Struct (cheap to build on the decode hot path). ``create`` and the encoder
     refuse a naive ``time_stamp``.
@@ -56,6 +59,29 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
     request_id: str | None
     body: CFXMessage | RawMessage
     version: str = CFX_VERSION
+    data: bytes | None = None
+
+    def __eq__(self, other: object) -> bool:
+        # ``data`` says where an envelope came from, not what it is: a received envelope equals
+        # the one made here with the same members.
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash((self.message_name, self.unique_id))
+
+    def _identity(self) -> tuple[object, ...]:
+        return (
+            self.message_name,
+            self.time_stamp,
+            self.unique_id,
+            self.source,
+            self.target,
+            self.request_id,
+            self.body,
+            self.version,
+        )
 
     @classmethod
     def create(

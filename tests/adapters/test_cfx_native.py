@@ -309,7 +309,7 @@ async def test_malformed_foreign_and_repeated_envelopes_are_counted_not_forwarde
 
 
 def test_unknown_messages_are_checked_before_they_are_forwarded() -> None:
-    """Unknown messages pass unless configured off; a ``$type`` C# readers would ignore never does."""
+    """Unknown messages pass unless configured off; a ``$type`` C# readers would ignore is a finding."""
     name = "CFX.Vendor.Acme.NozzleCleaned"
 
     def unknown(body: dict[str, object]) -> Envelope:
@@ -317,7 +317,8 @@ def test_unknown_messages_are_checked_before_they_are_forwarded() -> None:
 
     lenient = make_adapter(Gateway(), Machine())
     assert lenient.problems(unknown({"Nozzle": 7})) == []
-    late_tag = lenient.problems(unknown({"Nozzle": 7, "$type": f"{name}, CFX"}))
+    assert lenient.findings(unknown({"Nozzle": 7})) == []
+    late_tag = lenient.findings(unknown({"Nozzle": 7, "$type": f"{name}, CFX"}))
     assert len(late_tag) == 1 and "[type-not-first]" in late_tag[0]
     strict = make_adapter(Gateway(), Machine(), forward_unknown=False)
     assert strict.problems(unknown({"Nozzle": 7})) == [

@@ -559,7 +559,7 @@ class CFXListener:
             # reference §2.2: the SDK only accepts a binary Data section.
             raise CFXDecodeError("AMQP body is not a Data section or string")
         try:
-            return decode_envelopes(decode_payload(inbound.body, inbound.content_encoding))
+            return decode_envelopes(decode_payload(inbound.body, inbound.content_encoding), keep_data=True)
         except ProtocolError:
             raise
         except Exception as exc:  # a decoder bug must not break the listener either

@@ -199,7 +199,9 @@ class CFXSubscriber:
 
     async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
         try:
-            envelopes = decode_envelopes(decode_payload(message.body, message.content_encoding))
+            envelopes = decode_envelopes(
+                decode_payload(message.body, message.content_encoding), keep_data=True
+            )
             if not envelopes:
                 raise CFXDecodeError("message body is an empty JSON array")
         except ProtocolError as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from protocols.cfx import (
     CFXMessage,
@@ -76,3 +78,22 @@ def reflow_units_processed(zones: int = 8) -> UnitsProcessed:
             conveyor_speed=80.0, conveyor_speed_setpoint=80.0, zone_data=data
         ),
     )
+
+
+def conformance_files() -> list[Path]:
+    """The CFX SDK's own envelopes (shared/conformance/cfx-sdk; ``LINEGATE_CFX_CONFORMANCE``).
+
+    Empty when the set is not beside this checkout; CI always has it, so there a missing set is
+    an error rather than a skip.
+
+    Raises:
+        RuntimeError: the set is missing and ``CI`` is set.
+    """
+    configured = os.environ.get("LINEGATE_CFX_CONFORMANCE")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "cfx-sdk")
+    found = next((path for path in candidates if path.is_dir()), None)
+    files = sorted(found.glob("*.json")) if found else []
+    if not files and os.environ.get("CI"):
+        raise RuntimeError("the CFX SDK conformance set (shared/conformance/cfx-sdk) is missing")
+    return files

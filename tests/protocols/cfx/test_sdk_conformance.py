@@ -8,7 +8,6 @@ output.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,14 @@ import pytest
 
 from protocols.cfx import MESSAGE_TYPES, RawMessage, decode_envelope, encode_envelope, validate_bytes
 from protocols.cfx.messages import CFXStruct, UnknownStructure
+from tests.protocols.cfx.helpers import conformance_files
 
-
-def _conformance_dir() -> Path | None:
-    configured = os.environ.get("LINEGATE_CFX_CONFORMANCE")
-    candidates = [Path(configured)] if configured else []
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "cfx-sdk")
-    return next((path for path in candidates if path.is_dir()), None)
-
-
-DIRECTORY = _conformance_dir()
-FILES = sorted(DIRECTORY.glob("*.json")) if DIRECTORY else []
-
+FILES = conformance_files()
 if not FILES:
-    # CI always has shared/ beside the clone: a missing set there is a failure, not a skip.
-    if os.environ.get("CI"):
-        raise RuntimeError("the CFX SDK conformance set (shared/conformance/cfx-sdk) is missing")
     pytest.skip(
         "no CFX SDK conformance set (set LINEGATE_CFX_CONFORMANCE to its folder)", allow_module_level=True
     )
+DIRECTORY = FILES[0].parent
 
 
 def _values(value: Any) -> Iterator[Any]:
@@ -94,7 +82,7 @@ def test_sdk_envelope_round_trips(path: Path) -> None:
 
 def test_a_subclass_keeps_its_type_through_the_relay() -> None:
     """StationStateChanged.RelatedFault holding an SMTPlacementFault (cfx.md §0): no downcast."""
-    raw = (DIRECTORY / "CFX.ResourcePerformance.StationStateChanged.v1.json").read_bytes().strip()  # type: ignore[operator]
+    raw = (DIRECTORY / "CFX.ResourcePerformance.StationStateChanged.v1.json").read_bytes().strip()
     body = decode_envelope(raw).body
     fault = msgspec.structs.asdict(body)["related_fault"]  # type: ignore[arg-type]
     assert type(fault).CFX_TYPE == "CFX.Structures.SMTPlacement.SMTPlacementFault"
