@@ -104,6 +104,9 @@ async def test_state_alarms_and_board_results(
     assert (await seen.next(FaultCleared)).code == "SS-PUMP"
 
     await clock.run_until(machine.is_ready, within=1800, step=5)
+    # The virtual clock heats the pot in milliseconds; the subscription reports in real time, so
+    # wait until the adapter has heard the hot pot before the board's data is taken from it.
+    await seen.next(Reading, lambda r: r.name == "pot" and abs(r.value - 280.0) <= 3.0)
     board = Board(barcode="SS-0001")
     giver = asyncio.create_task(handoff.give_board(board))
     await clock.run_until(giver.done, within=5)
