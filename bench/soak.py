@@ -279,7 +279,7 @@ def write_config(
     path.write_text("\n".join(out), encoding="utf-8")
 
 
-def gateway_command(config: Path, traced: bool) -> list[str]:
+def gateway_command(config: Path, traced: bool, loop: str = "asyncio") -> list[str]:
     """``linegate run CONFIG`` (the installed script beside this interpreter, else ``-m gateway``)."""
     if traced:
         return [sys.executable, __file__, "--traced-gateway", str(config)]
@@ -288,8 +288,8 @@ def gateway_command(config: Path, traced: bool) -> list[str]:
         return [sys.executable, wrapper, str(config)]
     script = Path(sys.executable).with_name("linegate")
     if script.exists():
-        return [str(script), "run", str(config)]
-    return [sys.executable, "-m", "gateway", "run", str(config)]
+        return [str(script), "run", str(config), "--loop", loop]
+    return [sys.executable, "-m", "gateway", "run", str(config), "--loop", loop]
 
 
 def traced_gateway(config: str) -> int:
@@ -476,7 +476,10 @@ async def soak(
         write_config(config, plans, endpoints, events_ports, amqp_url=config_url, exchange=exchange)
         env = {**os.environ, PASSWORD_ENV: password, "LINEGATE_LOG_LEVEL": args.log_level}
         gateway = await asyncio.create_subprocess_exec(
-            *gateway_command(config, args.tracemalloc), stdout=gateway_log, stderr=subprocess.STDOUT, env=env
+            *gateway_command(config, args.tracemalloc, args.loop),
+            stdout=gateway_log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         base = await wait_for_dashboard(
             workdir / "gateway.log", gateway, timeout=600 if args.tracemalloc else 120
@@ -734,6 +737,9 @@ def main() -> int:
     )
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--log-level", default="info", help="the gateway's LINEGATE_LOG_LEVEL")
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the gateway's event loop"
+    )
     parser.add_argument("--json", metavar="PATH", help="write the samples and figures as JSON")
     parser.add_argument("--tracemalloc", action="store_true", help="trace the gateway's allocations")
     parser.add_argument("--keep", action="store_true", help="keep the workdir (config, logs, outbox)")
