@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import start_gateway
+from gateway.assemble import bind_errors, start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
 from gateway.heap import pin_mmap_threshold
@@ -52,9 +52,10 @@ async def _main(args: argparse.Namespace) -> int:
         gateway, listener = await start_gateway(
             config, stack, console=args.console, events_file=args.events_file, metrics=metrics, sse=sse
         )
-        http = await stack.enter_async_context(
-            HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
-        )
+        with bind_errors(config, "http.port", config.http.host, config.http.port):
+            http = await stack.enter_async_context(
+                HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
+            )
         handles = ", ".join(m.handle for m in config.machines)
         print(f"linegate: line {config.name!r}, {len(config.machines)} machine(s)", flush=True)
         print(f"linegate: CFX requests at {listener.uri} for {handles}", flush=True)
