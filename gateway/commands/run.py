@@ -13,6 +13,7 @@ import structlog
 from gateway.assemble import bind_errors, start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
+from gateway.deadline import arm_stop_deadline
 from gateway.heap import pin_mmap_threshold
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics
@@ -45,8 +46,14 @@ async def _main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        if not stop.is_set():
+            stop.set()
+            arm_stop_deadline("linegate run")
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping)
     metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
         gateway, listener = await start_gateway(
