@@ -29,7 +29,7 @@ from protocols.errors import LinegateError
 
 log = structlog.get_logger("linegate.runtime")
 
-# Events an operator must see first when a backlog drains (reference: issue "outbox" ordering).
+# Events the outbox keeps longest when it overflows (the drain itself keeps put order).
 _HIGH = (
     "CFX.ResourcePerformance.",  # faults, state changes, log entries
     "CFX.Production.RecipeActivated",

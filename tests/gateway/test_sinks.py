@@ -102,6 +102,44 @@ async def test_failed_batches_are_retried_and_nothing_is_skipped(outbox: Outbox)
     assert flaky.received == [f"S.M.1-{n}" for n in range(10)]
 
 
+class NackedFirst:
+    """A pipelined sink whose first batch is refused only after the second was confirmed, as a
+    broker can nack one message and take the ones published after it."""
+
+    name = "flaky"
+    pipeline_depth = 2
+
+    def __init__(self) -> None:
+        self.published: list[str] = []  # every copy the far side took, in arrival order
+        self.calls = 0
+        self._second_done = asyncio.Event()
+
+    async def publish(self, batch: list[StoredEvent]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await self._second_done.wait()
+            raise TransportError("nacked")
+        self.published += [e.unique_id for e in batch]
+        if self.calls == 2:
+            self._second_done.set()
+
+
+async def test_a_retried_batch_goes_before_the_batches_issued_after_it(outbox: Outbox) -> None:
+    """After a refused batch the sink republishes from it onward: the copies published after the
+    failure hold every event in put order, none of them behind a later batch."""
+    ids = [f"S.M.1-{n}" for n in range(6)]
+    await outbox.put_many(envelope("S.M.1", n) for n in range(6))
+    sink = NackedFirst()
+    task = asyncio.create_task(drain(outbox, sink, batch_size=3, retry_base=0.01, retry_cap=0.02))
+    try:
+        await asyncio.wait_for(outbox.wait_delivered(sink.name), 20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sink.published[:3] == ids[3:]  # the second batch, confirmed while the first failed
+    assert sink.published[3:] == ids  # the retry: the refused batch first, then the second again
+
+
 async def test_console_sink_prints_one_line_per_event(outbox: Outbox) -> None:
     await outbox.put(envelope("Acme.Reflow.1", 0))
     out = io.StringIO()
