@@ -239,11 +239,15 @@ class BoardGate:
             raise WorkOrderWithheld(f"board {board} held: {outcome.result.message}")
         # The outcome's recipe is the one read back after a switch.
         built_on = outcome.recipe if outcome is not None else None
+        answer = WorkOrder(work_order_id=query.work_order_id, product=query.product, barcode=query.barcode)
+        # WorkStarted names the work order the machine is told here (CFX WorkOrderIdentifier).
         await machine.released(
             query.board_id,
             query.barcode,
             built_on.name if built_on else None,
             built_on.revision if built_on else None,
+            work_order=answer.work_order_id,
+            batch=query.batch_id,
         )
         bound.info(
             "boundary.board_released",
@@ -251,7 +255,7 @@ class BoardGate:
             switched=decision.action is GateAction.SWITCH,
             reason=decision.reason,
         )
-        return WorkOrder(work_order_id=query.work_order_id, product=query.product, barcode=query.barcode)
+        return answer
 
     async def _decide_and_switch(
         self, machine: MachineHandle, query: WorkOrderQuery, bound: Any

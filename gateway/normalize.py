@@ -51,6 +51,7 @@ from protocols.cfx import (
     UnitsDeparted,
     UnitsProcessed,
     WorkCompleted,
+    WorkOrderIdentifier,
     WorkStarted,
 )
 from protocols.cfx.enums import (
@@ -66,6 +67,8 @@ from protocols.cfx.enums import (
 from protocols.cfx.messages import AnyProcessData, CFXMessage
 
 log = structlog.get_logger("linegate.normalize")
+# Work orders remembered for boards not started yet; a machine holds a few boards at most.
+_WORK_ORDERS_KEPT = 256
 
 _SEVERITY = {
     obs.Severity.INFORMATION: FaultSeverity.INFORMATION,
@@ -149,6 +152,9 @@ class MachineNormalizer:
     departed: deque[_Board] = field(default_factory=lambda: deque(maxlen=16))
     active_recipe: RecipeIdentifier | None = None
     recipe_lane: int | None = None
+    # BoardId or barcode -> the work order the gateway told the machine for that board (its
+    # answer to QueryWorkOrderInfo), for the board's WorkStarted, whoever reports the work.
+    work_orders: dict[str, WorkOrderIdentifier] = field(default_factory=dict)
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -211,6 +217,20 @@ class MachineNormalizer:
         return [FaultCleared(fault_occurrence_id=active.fault.fault_occurrence_id)]
 
     # --- boards and work ---------------------------------------------------------------------
+
+    def assign_work_order(
+        self, board_id: str | None, barcode: str | None, work_order: str | None, batch: str | None = None
+    ) -> None:
+        """Remember the work order a board belongs to, for its WorkStarted (which may come from
+        the machine's own protocol, after the gateway answered the machine's query)."""
+        key = board_id or barcode
+        if key is None or not (work_order or batch):
+            return
+        self.work_orders.pop(key, None)
+        self.work_orders[key] = WorkOrderIdentifier(work_order_id=work_order, batch=batch)
+        while len(self.work_orders) > _WORK_ORDERS_KEPT:  # boards whose work we never saw start
+            del self.work_orders[next(iter(self.work_orders))]
+
     #
     # Board tracking: the Hermes vertical channel says which board arrived and left (with its
     # BoardId); the machine's own protocol often says only "a board started / finished / here is
@@ -231,9 +251,17 @@ class MachineNormalizer:
                 return board
         return None
 
-    def _start(self, board: _Board, at_recipe: tuple[str | None, str | None]) -> WorkStarted:
+    def _start(
+        self,
+        board: _Board,
+        at_recipe: tuple[str | None, str | None],
+        work_order: WorkOrderIdentifier | None = None,
+    ) -> WorkStarted:
         board.tx = _Transaction(uuid.uuid4(), board.board_id, board.barcode, board.lane)
         self.transactions[board.key] = board.tx
+        for key in (board.board_id, board.barcode):
+            assigned = self.work_orders.pop(key, None) if key else None
+            work_order = work_order or assigned
         recipe, revision = at_recipe
         if recipe is None and self.active_recipe is not None:
             recipe, revision = self.active_recipe.recipe_name, self.active_recipe.revision
@@ -245,6 +273,7 @@ class MachineNormalizer:
             units=self._units(board.board_id, board.barcode),
             recipe_name=recipe,
             revision=revision,
+            work_order_identifier=work_order,
         )
 
     def _complete(self, board: _Board, result: obs.WorkResult) -> WorkCompleted:
@@ -305,7 +334,12 @@ class MachineNormalizer:
             self.present.append(board)
         if board.tx is not None:
             return []  # already started (synthesized at arrival, or reported twice)
-        return [self._start(board, (o.recipe, o.revision))]
+        work_order = (
+            WorkOrderIdentifier(work_order_id=o.work_order, batch=o.batch)
+            if o.work_order or o.batch
+            else None
+        )
+        return [self._start(board, (o.recipe, o.revision), work_order)]
 
     def _work_finished(self, o: obs.WorkFinished) -> list[CFXMessage]:
         board = self._find(o.board_id, o.barcode, [*self.present, *self.departed])

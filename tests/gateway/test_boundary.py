@@ -194,7 +194,14 @@ class FakeMachine:
         self.deferred = True
 
     async def released(
-        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+        self,
+        board_id: str | None,
+        barcode: str | None,
+        recipe: str | None,
+        revision: str | None,
+        *,
+        work_order: str | None = None,
+        batch: str | None = None,
     ) -> None:
         self.released_boards.append((board_id, recipe))
 
