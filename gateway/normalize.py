@@ -125,6 +125,15 @@ class _Board:
         return self.board_id or self.barcode or f"lane:{self.lane}:{id(self)}"
 
 
+@dataclass(frozen=True, slots=True)
+class LatestReading:
+    """A reading's latest value, its unit (None: none) and when it was observed."""
+
+    value: bool | int | float | str
+    unit: str | None
+    at: datetime
+
+
 @dataclass(slots=True)
 class MachineNormalizer:
     """Turns one machine's observations into CFX envelopes with ``handle`` as Source.
@@ -155,6 +164,8 @@ class MachineNormalizer:
     # BoardId or barcode -> the work order the gateway told the machine for that board (its
     # answer to QueryWorkOrderInfo), for the board's WorkStarted, whoever reports the work.
     work_orders: dict[str, WorkOrderIdentifier] = field(default_factory=dict)
+    # The latest value of each plain reading ([readings] of a map), for /metrics and the dashboard.
+    readings: dict[str, LatestReading] = field(default_factory=dict)
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -422,7 +433,10 @@ class MachineNormalizer:
         return [RecipeActivated(recipe_name=o.recipe, revision=o.revision, lane=o.lane)]
 
     def _reading(self, o: obs.Reading) -> list[CFXMessage]:
-        return []  # readings feed metrics and the dashboard, not the CFX stream
+        # Readings feed /metrics and the dashboard, not the CFX stream (CFX has no message for
+        # an arbitrary named value; process data goes out with its board).
+        self.readings[o.name] = LatestReading(o.value, o.unit, o.at)
+        return []
 
     # --- heartbeat ---------------------------------------------------------------------------
 
