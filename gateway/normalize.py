@@ -228,6 +228,13 @@ class MachineNormalizer:
         return [FaultCleared(fault_occurrence_id=active.fault.fault_occurrence_id)]
 
     # --- boards and work ---------------------------------------------------------------------
+    #
+    # Board tracking: the Hermes vertical channel says which board arrived and left (with its
+    # BoardId); the machine's own protocol often says only "a board started / finished / here is
+    # its process data" without an id. Such observations are matched to the boards present in
+    # arrival order, so every CFX message carries the board's HermesIdentifier and one
+    # TransactionID links its work. For machines whose protocol reports no work at all,
+    # ``synthesize_work`` starts the work when the board arrives and completes it when it leaves.
 
     def assign_work_order(
         self, board_id: str | None, barcode: str | None, work_order: str | None, batch: str | None = None
@@ -241,14 +248,6 @@ class MachineNormalizer:
         self.work_orders[key] = WorkOrderIdentifier(work_order_id=work_order, batch=batch)
         while len(self.work_orders) > _WORK_ORDERS_KEPT:  # boards whose work we never saw start
             del self.work_orders[next(iter(self.work_orders))]
-
-    #
-    # Board tracking: the Hermes vertical channel says which board arrived and left (with its
-    # BoardId); the machine's own protocol often says only "a board started / finished / here is
-    # its process data" without an id. Such observations are matched to the boards present in
-    # arrival order, so every CFX message carries the board's HermesIdentifier and one
-    # TransactionID links its work. For machines whose protocol reports no work at all,
-    # ``synthesize_work`` starts the work when the board arrives and completes it when it leaves.
 
     @staticmethod
     def _units(board_id: str | None, barcode: str | None) -> list[UnitPosition]:

@@ -64,7 +64,8 @@ async def drain(
                 flying.update(seqs)
                 in_flight[asyncio.create_task(sink.publish(batch), name=f"sink[{sink.name}].publish")] = seqs
             # With the pipeline full only a finished publish matters; otherwise new events too.
-            waiting: set[asyncio.Task[None]] = set(in_flight)
+            # A finished batch that waits for an earlier one to be acknowledged is no wake-up.
+            waiting: set[asyncio.Task[None]] = {task for task in in_flight if not task.done()}
             arrival: asyncio.Task[None] | None = None
             if len(in_flight) < depth:
                 arrival = asyncio.create_task(outbox.wait_for_events(sink.name, beyond=len(flying)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 
 import aiomqtt
@@ -223,3 +223,48 @@ async def test_console_sink_reports_a_closed_output() -> None:
     stream.close()
     with pytest.raises(TransportError, match="console output is closed"):
         await ConsoleSink(stream).publish([StoredEvent(1, "s", "m", "u", b"{}", Priority.BULK, 0.0)])
+
+
+class CountingOutbox(Outbox):
+    """An outbox that counts how often a drain asks it for a batch."""
+
+    asked = 0
+
+    def next_batch(self, sink: str, limit: int = 256, *, skip: Collection[int] = ()) -> list[StoredEvent]:
+        self.asked += 1
+        return super().next_batch(sink, limit, skip=skip)
+
+
+async def test_a_batch_confirmed_ahead_of_an_earlier_one_does_not_spin_the_drain(tmp_path: Path) -> None:
+    """While the first batch awaits its confirm and the second is confirmed (but not yet
+    acknowledged, to keep order), the drain waits instead of polling the outbox in a loop."""
+    first_may_finish = asyncio.Event()
+    second_done = asyncio.Event()
+
+    class SlowFirst:
+        name = "flaky"
+        pipeline_depth = 3  # room for more: the drain also waits for new events
+        calls = 0
+
+        async def publish(self, batch: list[StoredEvent]) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                await first_may_finish.wait()
+            else:
+                second_done.set()
+
+    async with CountingOutbox(tmp_path / "o.sqlite", sinks=["flaky"]) as outbox:
+        await outbox.put_many(envelope("S.M.1", n) for n in range(6))
+        task = asyncio.create_task(drain(outbox, SlowFirst(), batch_size=3))
+        try:
+            await asyncio.wait_for(second_done.wait(), 5)
+            asked = outbox.asked
+            for _ in range(100):  # loop passes, not time: a spinning drain would ask on each
+                await asyncio.sleep(0)
+            assert outbox.asked - asked <= 2
+            assert outbox.depth("flaky") == 6  # nothing acknowledged ahead of the first batch
+            first_may_finish.set()
+            await asyncio.wait_for(outbox.wait_delivered("flaky"), 5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
