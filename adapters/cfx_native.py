@@ -30,8 +30,9 @@ when it is a request or response rather than an event, or when it lacks a Unique
 writes (the rules of ``linegate cfx check``), it is forwarded all the same and the findings are
 logged as ``envelope.findings`` and counted in :attr:`PassthroughStats.findings`. A MessageName
 outside linegate's catalogue is forwarded as received unless ``forward_unknown=False`` (cfx.md
-§4: the SDK still delivers it). Deliveries that do not decode at all are dropped by the transport and counted in
-:attr:`PassthroughStats.malformed`; redeliveries (same UniqueID, cfx.md §2.3) are dropped once.
+§4: the SDK still delivers it). Deliveries that do not decode at all are dropped by the transport
+and counted in :attr:`PassthroughStats.malformed`; redeliveries (same UniqueID, cfx.md §2.3) are
+dropped once.
 
 **Commands** are CFX requests to the machine's listener at ``request_uri`` (cfx.md §2.4):
 ActivateRecipeRequest, then read-back with GetActiveRecipeRequest until it shows the recipe;

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,15 @@ EXCEPTION_NAMES = {
 # answer (line noise, a garbled frame) is survivable: pymodbus matches transaction ids, so a
 # late answer cannot be taken for the next request's.
 MAX_CONSECUTIVE_TIMEOUTS = 3
+# MBAP spec §6.1-6.4: the read function code of each table.
+READ_FUNCTIONS = {
+    Table.COILS: 1,
+    Table.DISCRETE_INPUTS: 2,
+    Table.HOLDING_REGISTERS: 3,
+    Table.INPUT_REGISTERS: 4,
+}
+# MBAP spec §7: the exception a device answers for a request that touches an address it lacks.
+ILLEGAL_DATA_ADDRESS = 2
 
 
 class ModbusExceptionResponse(RemoteProtocolError):
@@ -128,9 +138,19 @@ class _Link:
         return response
 
     async def read(self, table: Table, start: int, count: int) -> list[int]:
-        """The words (or bits as 0/1) of one block."""
+        """The words (or bits as 0/1) of one block.
+
+        Raises:
+            RemoteProtocolError: the answer is for another function code, or too short.
+        """
         what = f"read {table.value}@{start}+{count}"
         response = await self._call(what, self._readers[table], start, count=count)
+        # pymodbus pairs an answer with its request by transaction id alone and hands back
+        # whatever function the answer carries: an FC 04 answer to an FC 03 request would be
+        # taken for holding registers (MBAP spec §4.1: a normal response echoes the request's code).
+        function = int(getattr(response, "function_code", 0))
+        if function != READ_FUNCTIONS[table]:
+            raise RemoteProtocolError(f"{what}: answer has function code {function:02d}")
         if table.is_bits:
             return [int(bit) for bit in response.bits[:count]]
         words: list[int] = response.registers
@@ -315,30 +335,56 @@ class ModbusAdapter(Adapter):
 
     async def _read_group(self, link: _Link, group: _Group, changed: dict[str, Value]) -> None:
         loop = asyncio.get_running_loop()
-        for index, block in enumerate(group.plan.blocks):
+        index = 0
+        while index < len(group.plan.blocks):
+            block = group.plan.blocks[index]
             started = loop.time()
             try:
                 words = await link.read(block.table, block.start, block.count)
             except ModbusExceptionResponse as exc:
                 self.alive()  # it answered; the next poll tries again (busy, device failure)
+                if exc.code == ILLEGAL_DATA_ADDRESS and self._split(group, index):
+                    continue  # read the two halves now
                 self._note_error(str(exc))
+                index += 1
                 continue
             except RequestTimeout as exc:
                 self._note_error(str(exc))
+                index += 1
                 continue
+            current, index = index, index + 1
             self.alive()
             self.health.last_rtt = loop.time() - started
-            last = group.last[index]
+            last = group.last[current]
             if words == last:
                 continue  # nothing changed: no decoding, no comparing per point
-            group.last[index] = words
+            group.last[current] = words
             try:
                 if last is None:
                     self._changes(block.decode(words).items(), changed)
                 else:
-                    self._changes(_redecode(group.cover[index], words, last), changed)
+                    self._changes(_redecode(group.cover[current], words, last), changed)
             except ValueError as exc:
                 raise RemoteProtocolError(str(exc)) from exc
+
+    def _split(self, group: _Group, index: int) -> bool:
+        # A block that spans a hole in the device's map (the gap the planner read through) is
+        # refused as a whole with exception 02, which would hide every point in it for good.
+        # Cut it where it reads unused registers and keep the cut for every later poll and
+        # session; a block of one point that is still refused is the map's error, reported.
+        plan = group.plan.split(index)
+        if plan is None:
+            return False
+        block = group.plan.blocks[index]
+        self.log.info(
+            "plan.split",
+            block=f"{block.table.value}@{block.start}+{block.count}",
+            into=[f"{b.start}+{b.count}" for b in plan.blocks[index : index + 2]],
+        )
+        group.plan = plan
+        group.last[index : index + 1] = [None, None]
+        group.cover[index : index + 1] = [_cover(b) for b in plan.blocks[index : index + 2]]
+        return True
 
     def _note_error(self, error: str) -> None:
         if self.health.last_error != error:
@@ -347,7 +393,7 @@ class ModbusAdapter(Adapter):
 
     def _changes(self, values: Iterable[tuple[str, Value]], changed: dict[str, Value]) -> None:
         for name, value in values:
-            if self._values.get(name, _UNSET) != value:
+            if not _same(self._values.get(name, _UNSET), value):
                 self._values[name] = value
                 changed[name] = value
 
@@ -573,6 +619,14 @@ class ModbusAdapter(Adapter):
 
 
 _UNSET = object()
+
+
+def _same(old: object, new: Value) -> bool:
+    # NaN != NaN: a float point that reads NaN (a failed sensor) would count as changed
+    # whenever its words are read again; every NaN is one value here.
+    if isinstance(new, float) and isinstance(old, float) and math.isnan(new) and math.isnan(old):
+        return True
+    return old == new
 
 
 def _keep_cancellation() -> None:

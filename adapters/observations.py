@@ -99,6 +99,9 @@ class WorkStarted(Observation):
     lane: int | None = None
     recipe: str | None = None
     revision: str | None = None
+    # The work order (and batch) the board belongs to, where the gateway or the machine knows it.
+    work_order: str | None = None
+    batch: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,9 +6,10 @@ Each protocol's connection table is checked here, so a wrong key fails at start 
 
 from __future__ import annotations
 
+import os
 import ssl
-from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -38,6 +39,23 @@ from protocols.hermes.transport.lane import LANE_LIMITS
 
 if TYPE_CHECKING:
     from adapters.opcua import OpcUaSecurity
+
+
+@contextmanager
+def bind_errors(config: LineConfig, key: str, host: str, port: int) -> Iterator[None]:
+    """Turn a listener's failure to bind into a ConfigError naming the address and the config key.
+
+    A port in use is the operator's to fix in the config (or by stopping the other process);
+    a traceback would hide which of the gateway's listeners it was.
+
+    Raises:
+        ConfigError: binding ``host:port`` failed (in use, not a local address, not permitted).
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}", path=config.path, key=key) from exc
 
 
 def resolve_map(config: LineConfig, machine: MachineConfig, where: str) -> MachineMap:
@@ -580,5 +598,6 @@ async def start_gateway(
     for runtime in runtimes:
         if not runtime.passthrough:  # a CFX machine hosts its own handle
             listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
-    await stack.enter_async_context(listener)
+    with bind_errors(config, "listener.port", config.listener.host, config.listener.port):
+        await stack.enter_async_context(listener)
     return Gateway(outbox, runtimes, sinks, recipes, listener=listener), listener

@@ -167,6 +167,10 @@ class BoardGate:
         self._history: deque[Admission] = deque(maxlen=_HISTORY)
         self._seq = 0
         self._changed = asyncio.Condition()
+        # Per (machine, board): the admission under way. A machine asks again while a long
+        # switch runs (its query timed out); every repeat shares that one wait instead of
+        # queueing behind the lock to read, decide and release the same board once more.
+        self._admitting: dict[tuple[str, str], asyncio.Task[WorkOrder | None]] = {}
         service.boundary = self
 
     @property
@@ -196,9 +200,32 @@ class BoardGate:
     async def admit(self, query: WorkOrderQuery) -> WorkOrder | None:
         """Answer a machine's QueryWorkOrderInfo once it runs the recipe of the board's product.
 
+        A query for a board whose admission is still under way (the machine asked again) gets
+        that admission's answer; the board is decided and released once.
+
         Raises:
             WorkOrderWithheld: the switch failed; the board is held (see the module docstring).
         """
+        board = query.board_id or query.barcode
+        if board is None:
+            return await self._admit(query)
+        key = (query.machine, board)
+        admitting = self._admitting.get(key)
+        if admitting is None:
+            admitting = asyncio.create_task(self._admit(query), name=f"boundary[{query.machine}].admit")
+            self._admitting[key] = admitting
+            admitting.add_done_callback(lambda done: self._forget(key, done))
+        # Shielded: a machine whose session ends stops waiting, but a switch under way finishes
+        # (the lock and the machine's state depend on it), and other queries still get the answer.
+        return await asyncio.shield(admitting)
+
+    def _forget(self, key: tuple[str, str], done: asyncio.Task[WorkOrder | None]) -> None:
+        if self._admitting.get(key) is done:
+            del self._admitting[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have left before it ended
+
+    async def _admit(self, query: WorkOrderQuery) -> WorkOrder | None:
         machine = self.service.machines.get(query.machine)
         if machine is None:
             return None
@@ -212,11 +239,15 @@ class BoardGate:
             raise WorkOrderWithheld(f"board {board} held: {outcome.result.message}")
         # The outcome's recipe is the one read back after a switch.
         built_on = outcome.recipe if outcome is not None else None
+        answer = WorkOrder(work_order_id=query.work_order_id, product=query.product, barcode=query.barcode)
+        # WorkStarted names the work order the machine is told here (CFX WorkOrderIdentifier).
         await machine.released(
             query.board_id,
             query.barcode,
             built_on.name if built_on else None,
             built_on.revision if built_on else None,
+            work_order=answer.work_order_id,
+            batch=query.batch_id,
         )
         bound.info(
             "boundary.board_released",
@@ -224,7 +255,7 @@ class BoardGate:
             switched=decision.action is GateAction.SWITCH,
             reason=decision.reason,
         )
-        return WorkOrder(work_order_id=query.work_order_id, product=query.product, barcode=query.barcode)
+        return answer
 
     async def _decide_and_switch(
         self, machine: MachineHandle, query: WorkOrderQuery, bound: Any

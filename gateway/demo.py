@@ -35,6 +35,7 @@ from adapters.modbus import ModbusAdapter
 from adapters.opcua import OpcUaAdapter
 from adapters.serial import SerialAdapter
 from gateway.config import RecipeRef
+from gateway.deadline import arm_stop_deadline
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics, TimedSink
 from gateway.outbox import Outbox, StoredEvent
@@ -79,6 +80,9 @@ class DemoOptions:
     quiet: bool = False
     summary_json: str | None = None
     http_port: int = 0
+    # End the process if stopping takes longer than the deadline (the CLI; not for callers
+    # that run the demo inside their own process, such as tests).
+    stop_deadline: bool = False
 
 
 @dataclass(slots=True)
@@ -251,6 +255,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                 line.start_source()
                 await _drive(line, gateway, options, summary, out, counter)
             finally:
+                # From here the demo must end: the boards are through, or it was interrupted.
+                deadline = arm_stop_deadline("linegate demo") if options.stop_deadline else None
                 stop.set()
                 await asyncio.wait_for(running, 30)
             summary.seconds = time.perf_counter() - started
@@ -266,6 +272,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                     "faults": sorted(norm.faults),
                     "events": runtime.events,
                 }
+    if deadline is not None:
+        deadline.cancel()
     _print_summary(summary, out)
     if options.summary_json:
         text = json.dumps(summary.to_json(), indent=2) + "\n"

@@ -51,6 +51,7 @@ from protocols.cfx import (
     UnitsDeparted,
     UnitsProcessed,
     WorkCompleted,
+    WorkOrderIdentifier,
     WorkStarted,
 )
 from protocols.cfx.enums import (
@@ -66,6 +67,8 @@ from protocols.cfx.enums import (
 from protocols.cfx.messages import AnyProcessData, CFXMessage
 
 log = structlog.get_logger("linegate.normalize")
+# Work orders remembered for boards not started yet; a machine holds a few boards at most.
+_WORK_ORDERS_KEPT = 256
 
 _SEVERITY = {
     obs.Severity.INFORMATION: FaultSeverity.INFORMATION,
@@ -122,6 +125,15 @@ class _Board:
         return self.board_id or self.barcode or f"lane:{self.lane}:{id(self)}"
 
 
+@dataclass(frozen=True, slots=True)
+class LatestReading:
+    """A reading's latest value, its unit (None: none) and when it was observed."""
+
+    value: bool | int | float | str
+    unit: str | None
+    at: datetime
+
+
 @dataclass(slots=True)
 class MachineNormalizer:
     """Turns one machine's observations into CFX envelopes with ``handle`` as Source.
@@ -149,6 +161,11 @@ class MachineNormalizer:
     departed: deque[_Board] = field(default_factory=lambda: deque(maxlen=16))
     active_recipe: RecipeIdentifier | None = None
     recipe_lane: int | None = None
+    # BoardId or barcode -> the work order the gateway told the machine for that board (its
+    # answer to QueryWorkOrderInfo), for the board's WorkStarted, whoever reports the work.
+    work_orders: dict[str, WorkOrderIdentifier] = field(default_factory=dict)
+    # The latest value of each plain reading ([readings] of a map), for /metrics and the dashboard.
+    readings: dict[str, LatestReading] = field(default_factory=dict)
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -219,6 +236,19 @@ class MachineNormalizer:
     # TransactionID links its work. For machines whose protocol reports no work at all,
     # ``synthesize_work`` starts the work when the board arrives and completes it when it leaves.
 
+    def assign_work_order(
+        self, board_id: str | None, barcode: str | None, work_order: str | None, batch: str | None = None
+    ) -> None:
+        """Remember the work order a board belongs to, for its WorkStarted (which may come from
+        the machine's own protocol, after the gateway answered the machine's query)."""
+        key = board_id or barcode
+        if key is None or not (work_order or batch):
+            return
+        self.work_orders.pop(key, None)
+        self.work_orders[key] = WorkOrderIdentifier(work_order_id=work_order, batch=batch)
+        while len(self.work_orders) > _WORK_ORDERS_KEPT:  # boards whose work we never saw start
+            del self.work_orders[next(iter(self.work_orders))]
+
     @staticmethod
     def _units(board_id: str | None, barcode: str | None) -> list[UnitPosition]:
         return [UnitPosition(unit_identifier=barcode or board_id, position_number=1)]
@@ -231,9 +261,17 @@ class MachineNormalizer:
                 return board
         return None
 
-    def _start(self, board: _Board, at_recipe: tuple[str | None, str | None]) -> WorkStarted:
+    def _start(
+        self,
+        board: _Board,
+        at_recipe: tuple[str | None, str | None],
+        work_order: WorkOrderIdentifier | None = None,
+    ) -> WorkStarted:
         board.tx = _Transaction(uuid.uuid4(), board.board_id, board.barcode, board.lane)
         self.transactions[board.key] = board.tx
+        for key in (board.board_id, board.barcode):
+            assigned = self.work_orders.pop(key, None) if key else None
+            work_order = work_order or assigned
         recipe, revision = at_recipe
         if recipe is None and self.active_recipe is not None:
             recipe, revision = self.active_recipe.recipe_name, self.active_recipe.revision
@@ -245,6 +283,7 @@ class MachineNormalizer:
             units=self._units(board.board_id, board.barcode),
             recipe_name=recipe,
             revision=revision,
+            work_order_identifier=work_order,
         )
 
     def _complete(self, board: _Board, result: obs.WorkResult) -> WorkCompleted:
@@ -305,7 +344,12 @@ class MachineNormalizer:
             self.present.append(board)
         if board.tx is not None:
             return []  # already started (synthesized at arrival, or reported twice)
-        return [self._start(board, (o.recipe, o.revision))]
+        work_order = (
+            WorkOrderIdentifier(work_order_id=o.work_order, batch=o.batch)
+            if o.work_order or o.batch
+            else None
+        )
+        return [self._start(board, (o.recipe, o.revision), work_order)]
 
     def _work_finished(self, o: obs.WorkFinished) -> list[CFXMessage]:
         board = self._find(o.board_id, o.barcode, [*self.present, *self.departed])
@@ -388,7 +432,10 @@ class MachineNormalizer:
         return [RecipeActivated(recipe_name=o.recipe, revision=o.revision, lane=o.lane)]
 
     def _reading(self, o: obs.Reading) -> list[CFXMessage]:
-        return []  # readings feed metrics and the dashboard, not the CFX stream
+        # Readings feed /metrics and the dashboard, not the CFX stream (CFX has no message for
+        # an arbitrary named value; process data goes out with its board).
+        self.readings[o.name] = LatestReading(o.value, o.unit, o.at)
+        return []
 
     # --- heartbeat ---------------------------------------------------------------------------
 

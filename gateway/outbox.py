@@ -5,9 +5,11 @@ it, and acknowledges it by sequence number; an event leaves the store when no si
 it. A broker outage therefore only grows the backlog, and a crash (even SIGKILL) loses nothing
 that ``put`` returned for.
 
-Order: within one priority class, a sink gets each source's events in the order they were put.
-When both classes have a backlog, faults and state changes (``Priority.HIGH``) go ahead of bulk
-process data, so an operator learns of a fault before the history of the oven's zones.
+Order: a sink gets the events in the order they were put, so each source's events in its own
+order, after an outage as during normal running (docs/delivery.md says what a consumer can rely
+on). The priority class does not reorder the drain: letting faults overtake the bulk backlog
+reversed each source's order wherever a state change followed a board event. It only decides
+what the overflow policy drops first.
 
 Writes are group-committed: ``put`` queues its event and awaits the commit that includes it, so
 many producers share one transaction (one fsync with ``durability="power"``).
@@ -33,7 +35,7 @@ log = structlog.get_logger("linegate.outbox")
 
 
 class Priority(enum.IntEnum):
-    """Drain order between classes; lower goes first."""
+    """How much an event matters when the outbox overflows: BULK is dropped first."""
 
     HIGH = 0
     BULK = 1
@@ -395,7 +397,7 @@ class Outbox:
     # --- draining ------------------------------------------------------------------------
 
     def next_batch(self, sink: str, limit: int = 256, *, skip: Collection[int] = ()) -> list[StoredEvent]:
-        """The next events ``sink`` must publish, high priority first, each class in put order.
+        """The next events ``sink`` must publish, in put order (each source's order kept).
 
         The same events are returned again until acknowledged, so a sink that failed to publish
         simply asks again. ``skip`` leaves out events already in flight (a pipelined sink).
@@ -404,8 +406,9 @@ class Outbox:
         db = self.db
         # The order comes from the pending index alone; only the chosen events' rows (with their
         # payloads) are read, so the events in flight that ``skip`` leaves out cost no copy.
+        # The primary key (sink, seq) is the index for this order.
         order = db.execute(
-            "SELECT seq FROM pending WHERE sink = ? ORDER BY priority, seq LIMIT ?", (sink, limit + len(skip))
+            "SELECT seq FROM pending WHERE sink = ? ORDER BY seq LIMIT ?", (sink, limit + len(skip))
         ).fetchall()
         seqs = [seq for (seq,) in order if seq not in skip][:limit]
         if not seqs:

@@ -89,7 +89,14 @@ class MachineHandle(Protocol):
     def defer_work_to_release(self) -> None: ...
 
     async def released(
-        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+        self,
+        board_id: str | None,
+        barcode: str | None,
+        recipe: str | None,
+        revision: str | None,
+        *,
+        work_order: str | None = None,
+        batch: str | None = None,
     ) -> None: ...
 
     async def record(self, observation: Observation) -> None: ...

@@ -29,7 +29,7 @@ from protocols.errors import LinegateError
 
 log = structlog.get_logger("linegate.runtime")
 
-# Events an operator must see first when a backlog drains (reference: issue "outbox" ordering).
+# Events the outbox keeps longest when it overflows (the drain itself keeps put order).
 _HIGH = (
     "CFX.ResourcePerformance.",  # faults, state changes, log entries
     "CFX.Production.RecipeActivated",
@@ -121,10 +121,19 @@ class MachineRuntime:
         self.normalizer.defer_work_start = self.normalizer.synthesize_work
 
     async def released(
-        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+        self,
+        board_id: str | None,
+        barcode: str | None,
+        recipe: str | None,
+        revision: str | None,
+        *,
+        work_order: str | None = None,
+        batch: str | None = None,
     ) -> None:
-        """The board gate let a board into the machine on ``recipe`` (None: as it runs): start
-        its synthesized work now. Nothing to do where the machine reports its own work."""
+        """The board gate let a board into the machine on ``recipe`` (None: as it runs), with the
+        work order it answered the machine: start its synthesized work now. Where the machine
+        reports its own work, only the work order is kept for that WorkStarted."""
+        self.normalizer.assign_work_order(board_id, barcode, work_order, batch)
         if self.normalizer.defer_work_start:
             started = WorkStarted(
                 machine=self.machine_id,

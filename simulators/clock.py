@@ -105,6 +105,15 @@ class ScaledClock(Clock):
             self._origin = loop_now
         return (loop_now - self._origin) * self.time_scale
 
+    def wall(self) -> datetime:
+        """Return the epoch plus the *real* seconds since the clock started, as an aware UTC datetime.
+
+        Acceleration speeds up the machine's process, not its calendar: a machine's timestamps
+        (CFX TimeStamp, OccurredAt) stay beside the gateway's and the host's wall clock, as a
+        real machine's do, instead of running ahead ``time_scale`` times as fast.
+        """
+        return self._epoch + timedelta(seconds=self.now() / self.time_scale)
+
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds / time_scale`` real seconds."""
         self.now()  # start the clock no later than the first sleep

@@ -65,6 +65,13 @@ COIL_ON, COIL_OFF = 0xFF00, 0x0000
 # protocol id (0 = Modbus), length of what follows (unit id + PDU), unit id. A PDU is at most
 # 253 bytes (MBAP spec §4.1), so the length field is 2..254.
 MBAP = struct.Struct(">HHHB")
+# The read function a wrong answer claims instead (``wrong_function_responses``).
+_OTHER_READ = {
+    READ_COILS: READ_DISCRETE_INPUTS,
+    READ_DISCRETE_INPUTS: READ_COILS,
+    READ_HOLDING_REGISTERS: READ_INPUT_REGISTERS,
+    READ_INPUT_REGISTERS: READ_HOLDING_REGISTERS,
+}
 MIN_LENGTH, MAX_LENGTH = 2, 254
 
 # (function code, address, count, registers, values) -> an exception code or None; see
@@ -166,6 +173,7 @@ class ModbusServer:
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self._garbage = 0
+        self._wrong_function = 0
 
     async def start(self) -> None:
         """Listen; ``port`` is then the port."""
@@ -194,6 +202,14 @@ class ModbusServer:
         """Replace the next ``count`` response frames with bytes that are not Modbus."""
         self._garbage = count
 
+    def wrong_function_responses(self, count: int) -> None:
+        """Answer the next ``count`` reads with the other read function's code (01<->02, 03<->04).
+
+        The data is the requested table's; only the function byte lies, as a confused gateway
+        or a faulty firmware might answer (MBAP spec §4.1: a normal response echoes the code).
+        """
+        self._wrong_function = count
+
     # -- one connection --------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -218,6 +234,9 @@ class ModbusServer:
                 await asyncio.shield(writer.wait_closed())
 
     def _frame(self, tid: int, unit: int, pdu: bytes) -> bytes:
+        if self._wrong_function > 0 and pdu[0] in _OTHER_READ:
+            self._wrong_function -= 1
+            pdu = bytes([_OTHER_READ[pdu[0]]]) + pdu[1:]
         if self._garbage > 0:
             self._garbage -= 1
             # An MBAP header claiming 0x4000 bytes follows: the client's framer must resync.

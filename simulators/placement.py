@@ -662,6 +662,11 @@ class PlacementMachine(Machine):
                         if not self._spool:
                             self._drained.set()
             except (LinegateError, OSError, TimeoutError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Being stopped: an error that surfaced instead of the cancellation (a
+                    # connect failing in the same pass) must not start another attempt.
+                    raise asyncio.CancelledError from exc
                 self.log.warning("publish.failed", target=self.publish_uri, error=str(exc))
             finally:
                 if asyncio.current_task() is self._drain_task:  # not a dropped predecessor

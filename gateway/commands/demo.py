@@ -64,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         summary_json=args.summary_json,
         http_port=args.http_port,
+        stop_deadline=True,
     )
     try:
         summary = asyncio.run(run_demo(options))
     except KeyboardInterrupt:
+        print("linegate demo: interrupted", file=sys.stderr, flush=True)
         return 130
     return 0 if summary.boards >= options.boards else 1

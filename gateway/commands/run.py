@@ -10,9 +10,10 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import start_gateway
+from gateway.assemble import bind_errors, start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
+from gateway.deadline import arm_stop_deadline
 from gateway.heap import pin_mmap_threshold
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics
@@ -58,16 +59,23 @@ async def _main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        if not stop.is_set():
+            stop.set()
+            arm_stop_deadline("linegate run")
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping)
     metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
         gateway, listener = await start_gateway(
             config, stack, console=args.console, events_file=args.events_file, metrics=metrics, sse=sse
         )
-        http = await stack.enter_async_context(
-            HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
-        )
+        with bind_errors(config, "http.port", config.http.host, config.http.port):
+            http = await stack.enter_async_context(
+                HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
+            )
         handles = ", ".join(m.handle for m in config.machines)
         loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
         print(

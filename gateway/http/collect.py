@@ -96,6 +96,16 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
         ],
     )
     out.gauge(
+        "reading",
+        "A machine's latest plain reading ([readings] of its map), in the unit its label names",
+        [
+            ({"machine": r.machine_id, "name": name, "unit": latest.unit or ""}, float(latest.value))
+            for r in runtimes
+            for name, latest in r.normalizer.readings.items()
+            if isinstance(latest.value, bool | int | float)  # text readings: /api/line only
+        ],
+    )
+    out.gauge(
         "active_faults",
         "Faults raised and not cleared",
         per_machine([len(r.normalizer.faults) for r in runtimes]),

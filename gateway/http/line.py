@@ -10,6 +10,7 @@ normalized event stream (the SSE sink feeds it).
 from __future__ import annotations
 
 import collections
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -166,10 +167,21 @@ def machine_view(runtime: MachineRuntime, tracker: LineTracker, crashes: int) ->
         "boards_present": list(tracker.boards.get(runtime.handle, {}).values()),
         "boards_departed": tracker.departed[runtime.handle],
         "reflow": tracker.profiles.get(runtime.handle),
+        "readings": {
+            name: {"value": _json_value(latest.value), "unit": latest.unit, "at": latest.at.isoformat()}
+            for name, latest in normalizer.readings.items()
+        },
         "observations": runtime.observations,
         "events": runtime.events,
         "crashes": crashes,
     }
+
+
+def _json_value(value: bool | int | float | str) -> bool | int | float | str | None:
+    # JSON has no NaN or infinity: a failed sensor's NaN is shown as no value.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def line_view(gateway: Gateway, tracker: LineTracker, name: str | None = None) -> dict[str, Any]:

@@ -41,9 +41,12 @@ async def drain(
 ) -> None:
     """Deliver ``sink``'s share of the outbox until cancelled.
 
-    Up to ``sink.pipeline_depth`` batches are in flight; each is acknowledged when its publish
-    returns. A failing sink retries with jittered, capped exponential backoff and never drops or
-    skips an event; the other sinks are unaffected.
+    Up to ``sink.pipeline_depth`` batches are in flight, issued in put order. A batch is
+    acknowledged once its publish and those of every batch issued before it returned; when one
+    fails, the batches issued after it are not acknowledged either, so the retry publishes the
+    failed events first and everything after them again, in order (docs/delivery.md). A failing
+    sink retries with jittered, capped exponential backoff and never drops or skips an event;
+    the other sinks are unaffected.
     """
     rng = rng or random.Random()
     depth = max(1, int(getattr(sink, "pipeline_depth", 1)))
@@ -61,7 +64,8 @@ async def drain(
                 flying.update(seqs)
                 in_flight[asyncio.create_task(sink.publish(batch), name=f"sink[{sink.name}].publish")] = seqs
             # With the pipeline full only a finished publish matters; otherwise new events too.
-            waiting: set[asyncio.Task[None]] = set(in_flight)
+            # A finished batch that waits for an earlier one to be acknowledged is no wake-up.
+            waiting: set[asyncio.Task[None]] = {task for task in in_flight if not task.done()}
             arrival: asyncio.Task[None] | None = None
             if len(in_flight) < depth:
                 arrival = asyncio.create_task(outbox.wait_for_events(sink.name, beyond=len(flying)))
@@ -71,21 +75,7 @@ async def drain(
             finally:
                 if arrival is not None:
                     arrival.cancel()
-            failed: TransportError | None = None
-            for task in done & in_flight.keys():
-                seqs = in_flight.pop(task)
-                flying.difference_update(seqs)
-                exc = task.exception()
-                if exc is None:
-                    outbox.ack(sink.name, seqs)
-                elif isinstance(exc, TransportError):
-                    failed = exc
-                elif isinstance(exc, Exception):
-                    # A sink's own bug: the events stay in the outbox and the other sinks go on.
-                    bound.error("sink.crashed", error=repr(exc), events=len(seqs), exc_info=exc)
-                    failed = TransportError(f"sink {sink.name} failed: {exc!r}")
-                else:
-                    raise exc
+            failed = await _settle_in_order(outbox, sink.name, in_flight, flying, bound)
             if failed is not None:
                 failures += 1
                 delay = full_jitter(failures, retry_base, retry_cap, rng)
@@ -98,3 +88,37 @@ async def drain(
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+async def _settle_in_order(
+    outbox: Outbox,
+    sink: str,
+    in_flight: dict[asyncio.Task[None], list[int]],
+    flying: set[int],
+    bound: structlog.typing.FilteringBoundLogger,
+) -> TransportError | None:
+    """Acknowledge the finished batches at the head of ``in_flight`` (issue order); on the first
+    failure, wait for the rest and acknowledge none of them. Returns that failure, if any."""
+    while in_flight:
+        task, seqs = next(iter(in_flight.items()))
+        if not task.done():
+            return None
+        del in_flight[task]
+        flying.difference_update(seqs)
+        exc = task.exception()
+        if exc is None:
+            outbox.ack(sink, seqs)
+            continue
+        if not isinstance(exc, Exception):
+            raise exc
+        if not isinstance(exc, TransportError):
+            # A sink's own bug: the events stay in the outbox and the other sinks go on.
+            bound.error("sink.crashed", error=repr(exc), events=len(seqs), exc_info=exc)
+            exc = TransportError(f"sink {sink} failed: {exc!r}")
+        # Later batches may have been confirmed meanwhile; acknowledging them would publish the
+        # retry behind them. They go again after it (at-least-once, same UniqueIDs).
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        in_flight.clear()
+        flying.clear()
+        return exc
+    return None

@@ -4,7 +4,7 @@ Only ``adapters/modbus`` talks to a device (through pymodbus); this package only
 words into values and back, and decides which blocks to read.
 """
 
-from protocols.modbus.plan import MAX_READ_BITS, MAX_READ_REGISTERS, ReadBlock, ReadPlan
+from protocols.modbus.plan import MAX_READ_BITS, MAX_READ_REGISTERS, ReadBlock, ReadPlan, split_block
 from protocols.modbus.registermap import (
     DataType,
     Point,
@@ -27,4 +27,5 @@ __all__ = [
     "decode_point",
     "encode_point",
     "load_points",
+    "split_block",
 ]

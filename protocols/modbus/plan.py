@@ -77,6 +77,24 @@ class ReadPlan:
             blocks += _coalesce(table, members, limit, max_gap)
         self.blocks: tuple[ReadBlock, ...] = tuple(blocks)
 
+    def split(self, index: int) -> ReadPlan | None:
+        """This plan with block ``index`` read as two blocks, cut at its widest unread gap.
+
+        For a device that refuses a block spanning a hole in its map (exception 02): the caller
+        splits the failing block and keeps the new plan, so each hole costs one failure once.
+        Repeated splits end at blocks of one point (or of points sharing registers).
+
+        Returns:
+            The new plan, or None when the block cannot be split.
+        """
+        halves = split_block(self.blocks[index])
+        if halves is None:
+            return None
+        plan = object.__new__(ReadPlan)
+        plan.points = self.points
+        plan.blocks = self.blocks[:index] + halves + self.blocks[index + 1 :]
+        return plan
+
     def decode(self, answers: Sequence[Sequence[int]]) -> dict[str, Value]:
         """All values, from one answer per block in ``blocks`` order."""
         if len(answers) != len(self.blocks):
@@ -105,6 +123,34 @@ def _coalesce(table: Table, points: list[Point], limit: int, max_gap: int) -> li
     if members:
         blocks.append(_block(table, start, end, members))
     return blocks
+
+
+def split_block(block: ReadBlock) -> tuple[ReadBlock, ReadBlock] | None:
+    """``block`` as two blocks, cut at the widest run of unread registers between its points.
+
+    A hole in the device's map is most likely where the block reads registers no point needs;
+    among equal gaps the cut nearest the middle keeps repeated splits few. Points that share
+    registers stay together. Returns None when there is no place to cut.
+    """
+    members = sorted((p for p, _ in block.slices), key=lambda p: (p.address, p.count))
+    best: tuple[int, int, int] | None = None  # (gap, -distance from the middle, cut)
+    end = members[0].address
+    for cut in range(1, len(members)):
+        end = max(end, members[cut - 1].address + members[cut - 1].count)
+        gap = members[cut].address - end
+        if gap < 0:
+            continue
+        key = (gap, -abs(2 * cut - len(members)), cut)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    if best is None:
+        return None
+    first, second = members[: best[2]], members[best[2] :]
+    return _members_block(block.table, first), _members_block(block.table, second)
+
+
+def _members_block(table: Table, members: list[Point]) -> ReadBlock:
+    return _block(table, members[0].address, max(p.address + p.count for p in members), members)
 
 
 def _block(table: Table, start: int, end: int, members: list[Point]) -> ReadBlock:

@@ -194,7 +194,14 @@ class FakeMachine:
         self.deferred = True
 
     async def released(
-        self, board_id: str | None, barcode: str | None, recipe: str | None, revision: str | None
+        self,
+        board_id: str | None,
+        barcode: str | None,
+        recipe: str | None,
+        revision: str | None,
+        *,
+        work_order: str | None = None,
+        batch: str | None = None,
     ) -> None:
         self.released_boards.append((board_id, recipe))
 
@@ -329,3 +336,22 @@ async def test_a_refused_switch_holds_the_new_products_board_until_the_machine_a
         assert [b for b, _, _ in built[machine_id]] == line.source.sent
         wrong = [(b, p, r) for b, p, r in built[machine_id] if p is None or r != products[p][machine_id].name]
         assert not wrong, f"{machine_id} built boards on the wrong recipe: {wrong}"
+
+
+async def test_repeated_queries_during_a_long_switch_share_one_wait() -> None:
+    """A machine that asks again and again while the boards ahead finish gets one answer per
+    query from one admission: the recipe is read once and the board released once."""
+    machine, _, gate = _gated()
+    machine.in_process = {"old-1", "new-1"}
+    first = asyncio.create_task(gate.admit(_query("new-1", "B")))
+    await asyncio.wait_for(machine.waiting.wait(), 5)
+    repeats = [asyncio.create_task(gate.admit(_query("new-1", "B"))) for _ in range(50)]
+    await machine.finish("old-1")
+    orders = await asyncio.wait_for(asyncio.gather(first, *repeats), 5)
+    assert all(order is not None and order.product == "B" for order in orders)
+    assert machine.oven.reads == 1 and machine.oven.activations == ["PROFILE-B"]
+    assert machine.released_boards == [("new-1", "PROFILE-B")]
+    assert gate.admissions == 1
+    # Once answered, the next query for the board is a new admission (the machine asks anew).
+    assert await gate.admit(_query("new-1", "B")) is not None
+    assert gate.admissions == 2

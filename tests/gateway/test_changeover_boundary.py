@@ -138,11 +138,22 @@ async def test_a_changeover_during_flow_builds_every_board_on_its_products_recip
     product_of = {b.board_id: b.product_type_id for b in line.sink.received}
     handles = {config.machine(m).handle: m for m in machines}
     published: dict[str, dict[str, str]] = collections.defaultdict(dict)
+    orders: dict[str, dict[str, str | None]] = collections.defaultdict(dict)
     for row in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines():
         envelope = orjson.loads(row)
         if envelope["MessageName"] == "CFX.Production.WorkStarted" and envelope["Source"] in handles:
             body = envelope["MessageBody"]
             published[handles[envelope["Source"]]][body["HermesIdentifier"]] = body["RecipeName"]
+            work_order = body.get("WorkOrderIdentifier") or {}
+            orders[handles[envelope["Source"]]][body["HermesIdentifier"]] = work_order.get("WorkOrderId")
     for machine_id in machines:
         expected = {b: products[p][machine_id].name for b, p in product_of.items() if p is not None}
         assert published[machine_id] == expected, f"{machine_id}: CFX WorkStarted names other recipes"
+    # ...and the work order the gateway told the machine in its answer to QueryWorkOrderInfo
+    # (the gated machines; a CFX machine publishes its own WorkStarted).
+    work_orders = {OLD: "WO-OLD", NEW: "WO-NEW"}
+    for machine_id in machines:
+        if config.machine(machine_id).protocol == "cfx":
+            continue
+        expected_orders = {b: work_orders[p] for b, p in product_of.items() if p is not None}
+        assert orders[machine_id] == expected_orders, f"{machine_id}: CFX WorkStarted names no work order"

@@ -291,6 +291,9 @@ async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
             await page.wait_until("Number(document.getElementById('reflow-chart').dataset.updates) >= 2", 60)
             assert await page.evaluate("document.getElementById('reflow-chart').dataset.machine") == "reflow"
             await page.wait_until("Number(document.body.dataset.flights || 0) >= 1", 30)
+            # The oven map's [readings] (no CFX events) come with the periodic /api/line refresh.
+            reading = f"{machine('reflow')}.querySelector('[data-reading=zone1_top_actual]')"
+            await page.wait_until(f"{reading} !== null && {reading}.textContent.endsWith('°C')", 30)
             ARTIFACTS.mkdir(exist_ok=True)
             shot = await page.call("Page.captureScreenshot", 20, format="png")
             (ARTIFACTS / "dashboard-demo.png").write_bytes(base64.b64decode(shot["data"]))

@@ -54,14 +54,16 @@ async def test_concurrent_puts_share_a_transaction_and_keep_order(tmp_path: Path
         ]
 
 
-async def test_high_priority_drains_first_each_class_in_order(tmp_path: Path) -> None:
+async def test_a_backlog_drains_in_put_order_whatever_the_priority(tmp_path: Path) -> None:
+    """A state change (HIGH) put after a board event (BULK) of the same source never overtakes it:
+    each source's events leave in the order they were put (docs/delivery.md)."""
     async with Outbox(tmp_path / "o.sqlite", sinks=["amqp"]) as outbox:
         await outbox.put(item("oven", 1))
         await outbox.put(item("oven", 2, Priority.HIGH))
         await outbox.put(item("solder", 3))
         await outbox.put(item("oven", 4, Priority.HIGH))
         order = [e.unique_id for e in outbox.next_batch("amqp")]
-    assert order == ["oven-2", "oven-4", "oven-1", "solder-3"]
+    assert order == ["oven-1", "oven-2", "solder-3", "oven-4"]
 
 
 async def test_each_sink_acknowledges_separately(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 
 import aiomqtt
@@ -102,6 +102,44 @@ async def test_failed_batches_are_retried_and_nothing_is_skipped(outbox: Outbox)
     assert flaky.received == [f"S.M.1-{n}" for n in range(10)]
 
 
+class NackedFirst:
+    """A pipelined sink whose first batch is refused only after the second was confirmed, as a
+    broker can nack one message and take the ones published after it."""
+
+    name = "flaky"
+    pipeline_depth = 2
+
+    def __init__(self) -> None:
+        self.published: list[str] = []  # every copy the far side took, in arrival order
+        self.calls = 0
+        self._second_done = asyncio.Event()
+
+    async def publish(self, batch: list[StoredEvent]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await self._second_done.wait()
+            raise TransportError("nacked")
+        self.published += [e.unique_id for e in batch]
+        if self.calls == 2:
+            self._second_done.set()
+
+
+async def test_a_retried_batch_goes_before_the_batches_issued_after_it(outbox: Outbox) -> None:
+    """After a refused batch the sink republishes from it onward: the copies published after the
+    failure hold every event in put order, none of them behind a later batch."""
+    ids = [f"S.M.1-{n}" for n in range(6)]
+    await outbox.put_many(envelope("S.M.1", n) for n in range(6))
+    sink = NackedFirst()
+    task = asyncio.create_task(drain(outbox, sink, batch_size=3, retry_base=0.01, retry_cap=0.02))
+    try:
+        await asyncio.wait_for(outbox.wait_delivered(sink.name), 20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sink.published[:3] == ids[3:]  # the second batch, confirmed while the first failed
+    assert sink.published[3:] == ids  # the retry: the refused batch first, then the second again
+
+
 async def test_console_sink_prints_one_line_per_event(outbox: Outbox) -> None:
     await outbox.put(envelope("Acme.Reflow.1", 0))
     out = io.StringIO()
@@ -185,3 +223,48 @@ async def test_console_sink_reports_a_closed_output() -> None:
     stream.close()
     with pytest.raises(TransportError, match="console output is closed"):
         await ConsoleSink(stream).publish([StoredEvent(1, "s", "m", "u", b"{}", Priority.BULK, 0.0)])
+
+
+class CountingOutbox(Outbox):
+    """An outbox that counts how often a drain asks it for a batch."""
+
+    asked = 0
+
+    def next_batch(self, sink: str, limit: int = 256, *, skip: Collection[int] = ()) -> list[StoredEvent]:
+        self.asked += 1
+        return super().next_batch(sink, limit, skip=skip)
+
+
+async def test_a_batch_confirmed_ahead_of_an_earlier_one_does_not_spin_the_drain(tmp_path: Path) -> None:
+    """While the first batch awaits its confirm and the second is confirmed (but not yet
+    acknowledged, to keep order), the drain waits instead of polling the outbox in a loop."""
+    first_may_finish = asyncio.Event()
+    second_done = asyncio.Event()
+
+    class SlowFirst:
+        name = "flaky"
+        pipeline_depth = 3  # room for more: the drain also waits for new events
+        calls = 0
+
+        async def publish(self, batch: list[StoredEvent]) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                await first_may_finish.wait()
+            else:
+                second_done.set()
+
+    async with CountingOutbox(tmp_path / "o.sqlite", sinks=["flaky"]) as outbox:
+        await outbox.put_many(envelope("S.M.1", n) for n in range(6))
+        task = asyncio.create_task(drain(outbox, SlowFirst(), batch_size=3))
+        try:
+            await asyncio.wait_for(second_done.wait(), 5)
+            asked = outbox.asked
+            for _ in range(100):  # loop passes, not time: a spinning drain would ask on each
+                await asyncio.sleep(0)
+            assert outbox.asked - asked <= 2
+            assert outbox.depth("flaky") == 6  # nothing acknowledged ahead of the first batch
+            first_may_finish.set()
+            await asyncio.wait_for(outbox.wait_delivered("flaky"), 5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -54,7 +54,7 @@ from protocols.cfx import (
 from protocols.cfx.transport import CFXListener, CFXRequester
 from protocols.cfx.transport.wire import decode_payload
 from protocols.errors import RequestTimeout
-from simulators import Board, Feeder, Handoff, PlacementMachine, SteppedClock
+from simulators import Board, Feeder, Handoff, PlacementMachine, ScaledClock, SteppedClock
 
 HANDLE = "Test.PX20.7"
 CONTROLLER = "Test.LineController.1"
@@ -422,3 +422,17 @@ async def test_publishes_through_rabbitmq(clock: SteppedClock) -> None:
     assert last.routing_key == f"{HANDLE}.CFX.EndpointShuttingDown"
     assert got[0].content_encoding == "gzip"
     assert all(e.source == HANDLE for e in envelopes)
+
+
+async def test_an_accelerated_machine_stamps_its_events_with_the_real_calendar(inbox: Inbox) -> None:
+    """At 10,000 simulated seconds per second, heartbeats every simulated minute still carry
+    TimeStamps beside the host's clock: acceleration must not leak into CFX TimeStamp."""
+    clock = ScaledClock(10_000)
+    async with PlacementMachine(
+        handle=HANDLE, clock=clock, publish_uri=inbox.listener.uri, publish_address=EVENTS, spread=0.0
+    ):
+        beats = [e for e in await inbox.until(Heartbeat, 20) if isinstance(e.body, Heartbeat)]
+        simulated = clock.now()
+    assert simulated >= 19 * 60  # twenty heartbeats: at least nineteen simulated minutes apart
+    now = datetime.now(UTC)
+    assert all(abs(beat.time_stamp - now) < timedelta(seconds=30) for beat in beats)

@@ -67,6 +67,7 @@
       faults: new Map(m.faults.map((f) => [f.occurrence_id, f])),
       boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false }])),
       working: new Set(m.boards_in_process.map((b) => b.board_id || b.barcode)),
+      readings: m.readings || {},
       node: null,
       conveyor: null,
     }));
@@ -102,6 +103,17 @@
     dl.append(el("dt", {}, "recipe"), el("dd", { class: "recipe", title: recipe }, recipe));
     dl.append(el("dt", {}, "protocol"), el("dd", {}, m.protocol));
     node.appendChild(dl);
+    // Plain readings ([readings] of the machine's map) are no CFX events: /api/line brings them.
+    const names = Object.keys(m.readings).sort();
+    if (names.length) {
+      const readings = el("dl", { class: "readings" });
+      for (const name of names) {
+        const r = m.readings[name];
+        const value = r.value === null ? "–" : typeof r.value === "number" ? String(Math.round(r.value * 100) / 100) : String(r.value);
+        readings.append(el("dt", {}, name), el("dd", { "data-reading": name }, value + (r.unit ? " " + r.unit : "")));
+      }
+      node.appendChild(readings);
+    }
     if (m.faults.size) {
       const list = el("ul", { class: "faults" });
       for (const f of m.faults.values()) {
@@ -302,8 +314,10 @@
     }
     for (const fresh of view.machines) {
       const m = model.byHandle.get(fresh.handle);
-      if (m && m.link !== fresh.link.state) {
+      const readings = fresh.readings || {};
+      if (m && (m.link !== fresh.link.state || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
         m.link = fresh.link.state;
+        m.readings = readings;
         renderMachine(m);
       }
     }

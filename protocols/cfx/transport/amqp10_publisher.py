@@ -125,6 +125,16 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
+def _keep_cancellation(cause: BaseException | None = None) -> None:
+    # Python 3.11's wait_for hands back the awaited future's outcome when that future finished in
+    # the pass a cancellation arrived in (CPython gh-86296): a refused connect would replace the
+    # caller's cancellation with TransportError, and a reconnect loop would never end. The task
+    # still counts the cancel request, so honour it here.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() and not isinstance(cause, asyncio.CancelledError):
+        raise asyncio.CancelledError from cause
+
+
 class AMQP10Publisher:
     """Publishes envelopes to one AMQP 1.0 node address.
 
@@ -191,8 +201,10 @@ class AMQP10Publisher:
         bridge.call_in_reactor(open_link)
         try:
             await asyncio.wait_for(self._side.opened, 10.0)
-        except BaseException:
+            _keep_cancellation()
+        except BaseException as exc:
             await self.aclose()
+            _keep_cancellation(exc)
             raise
         return self
 

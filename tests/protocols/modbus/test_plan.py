@@ -78,3 +78,36 @@ def test_every_point_is_covered_once_within_limits(points: list[Point], gap: int
         for point, offset in block.slices:
             assert point.address == block.start + offset
             assert offset + point.count <= block.count
+
+
+def test_a_block_is_split_at_its_widest_unread_gap() -> None:
+    """Splitting cuts where the block reads registers no point needs, and keeps the rest as is."""
+    points = [Point("a", HR, 0), Point("b", HR, 1), Point("c", HR, 6), Point("d", HR, 8), Point("e", HR, 50)]
+    plan = ReadPlan(points, max_gap=8)
+    assert [(b.start, b.count) for b in plan.blocks] == [(0, 9), (50, 1)]
+    split = plan.split(0)
+    assert split is not None
+    assert [(b.start, b.count) for b in split.blocks] == [(0, 2), (6, 3), (50, 1)]
+    assert split.decode([[1, 2], [3, 0, 4], [5]]) == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    assert [(b.start, b.count) for b in plan.blocks] == [(0, 9), (50, 1)]  # the old plan stands
+
+
+def test_a_block_of_one_point_cannot_be_split() -> None:
+    plan = ReadPlan([Point("f", IR, 4, DataType.FLOAT32)])
+    assert plan.split(0) is None
+
+
+@given(st.lists(st.integers(0, 300), min_size=2, max_size=30, unique=True))
+def test_splitting_ends_at_single_points_and_covers_all(addresses: list[int]) -> None:
+    """Splitting every block until none splits leaves one block per point, every point read."""
+    plan: ReadPlan | None = ReadPlan([Point(f"p{a}", HR, a) for a in addresses], max_gap=20)
+    assert plan is not None
+    index = 0
+    while index < len(plan.blocks):
+        smaller = plan.split(index)
+        if smaller is None:
+            index += 1
+        else:
+            plan = smaller
+    assert sorted(b.start for b in plan.blocks) == sorted(addresses)
+    assert all(b.count == 1 for b in plan.blocks)
