@@ -36,7 +36,7 @@ from protocols.cfx.messages.base import (
 from protocols.cfx.timefmt import TimeSpan, Timestamp, writable_time
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 
-#: The most a gzip body may inflate to; the same bound as ``transport.wire.MAX_INFLATED_SIZE``.
+#: The most a gzip body may inflate to (reference §5: 20-30 MB messages exist).
 MAX_INFLATED_SIZE = 64 * 1024 * 1024
 
 
@@ -227,19 +227,35 @@ def decode_envelopes(
     return [_decode_one(piece, path) for piece, path in pieces]
 
 
+def gunzip(data: bytes) -> bytes:
+    """Inflate a gzip body, at most ``MAX_INFLATED_SIZE`` bytes of it (the one bounded gunzip).
+
+    A few KiB of gzip can inflate to gigabytes, and ``gzip.decompress`` has no limit.
+
+    Raises:
+        CFXDecodeError: not gzip, truncated, or inflating beyond the limit.
+    """
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        raw = inflater.decompress(data, MAX_INFLATED_SIZE)
+    except zlib.error as exc:
+        raise CFXDecodeError(f"content-encoding is gzip but the body is not valid gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise CFXDecodeError(f"the gzip body inflates beyond {MAX_INFLATED_SIZE} bytes")
+    if not inflater.eof:
+        raise CFXDecodeError("content-encoding is gzip but the gzip stream is truncated")
+    return raw
+
+
+def is_gzip(content_encoding: str | None) -> bool:
+    """True for the AMQP content-encoding ``gzip`` (any case, surrounding blanks ignored)."""
+    return content_encoding is not None and content_encoding.strip().lower() == "gzip"
+
+
 def _prepare(data: bytes | str, content_encoding: str | None) -> bytes:
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if content_encoding is not None and content_encoding.strip().lower() == "gzip":
-        # Bounded: a few KiB of gzip can inflate to gigabytes (gzip.decompress has no limit).
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, MAX_INFLATED_SIZE)
-        except zlib.error as exc:
-            raise CFXDecodeError(f"content-encoding is gzip but the body is not valid gzip: {exc}") from None
-        if inflater.unconsumed_tail:
-            raise CFXDecodeError(f"the gzip body inflates beyond {MAX_INFLATED_SIZE} bytes")
-        if not inflater.eof:
-            raise CFXDecodeError("content-encoding is gzip but the gzip stream is truncated")
+    if is_gzip(content_encoding):
+        raw = gunzip(raw)
     # The SDK's batch check trims whitespace first (cfx.md §1.2); a BOM is tolerated as .NET does.
     return raw.removeprefix(b"\xef\xbb\xbf").strip()
 
@@ -317,10 +333,13 @@ def _decode_fast(raw: bytes) -> Envelope:
 
 
 __all__ = [
+    "MAX_INFLATED_SIZE",
     "CFXDecodeError",
     "decode_envelope",
     "decode_envelopes",
     "encode_body",
     "encode_envelope",
     "encode_envelopes",
+    "gunzip",
+    "is_gzip",
 ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gzip
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Final
 
+from protocols.cfx.codec import CFXDecodeError, gunzip, is_gzip
 from protocols.errors import RemoteProtocolError
 
 __all__ = [
@@ -39,8 +39,6 @@ CONTENT_TYPE: Final = 'application/json; charset="utf-8"'
 GZIP: Final = "gzip"
 # reference §2.2 / §2.4: the SDK's requester uses this literal message-id for every request.
 REQUEST_MESSAGE_ID: Final = "command-request"
-# A gzip bomb guard: CFX messages reach 20-30 MB uncompressed at most (reference §5, issue #76).
-MAX_INFLATED_SIZE: Final = 64 * 1024 * 1024
 
 
 class MalformedPayload(RemoteProtocolError):
@@ -89,11 +87,6 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{user}:***@{host}"
 
 
-def is_gzip(content_encoding: str | None) -> bool:
-    """True when a content-encoding says gzip; compared case-insensitively, as the SDK does."""
-    return content_encoding is not None and content_encoding.strip().lower() == GZIP
-
-
 def encode_payload(data: bytes, *, compress: bool) -> tuple[bytes, str | None]:
     """Return ``(body, content_encoding)`` for JSON ``data``, gzipped when ``compress``.
 
@@ -112,16 +105,10 @@ def decode_payload(body: bytes, content_encoding: str | None) -> bytes:
     """
     if not is_gzip(content_encoding):
         return body
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        data = inflater.decompress(body, MAX_INFLATED_SIZE)
-    except zlib.error as exc:
-        raise MalformedPayload(f"content-encoding is gzip but the body is not gzip: {exc}") from exc
-    if inflater.unconsumed_tail:
-        raise MalformedPayload(f"gzip body inflates beyond {MAX_INFLATED_SIZE} bytes")
-    if not inflater.eof:
-        raise MalformedPayload("content-encoding is gzip but the gzip stream is truncated")
-    return data
+        return gunzip(body)
+    except CFXDecodeError as exc:
+        raise MalformedPayload(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)
