@@ -8,7 +8,7 @@ acknowledges a batch only when the broker confirmed every message of it.
 from __future__ import annotations
 
 from gateway.outbox import StoredEvent
-from protocols.cfx.transport import CFXPublisher, RawMessage
+from protocols.cfx.transport import CFXPublisher, EncodedMessage
 from protocols.cfx.transport.wire import routing_key
 
 
@@ -31,6 +31,6 @@ class AmqpSink:
         batch is offered again.
         """
         await self.publisher.publish_raw_many(
-            RawMessage(event.payload, routing_key(event.source, event.message_name), event.unique_id)
+            EncodedMessage(event.payload, routing_key(event.source, event.message_name), event.unique_id)
             for event in batch
         )

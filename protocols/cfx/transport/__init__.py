@@ -19,10 +19,10 @@ from protocols.cfx.transport.presence import HeartbeatStatus, Presence
 from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge
 from protocols.cfx.transport.publisher import (
     CFXPublisher,
+    EncodedMessage,
     PublisherClosed,
     PublishError,
     PublishReturned,
-    RawMessage,
 )
 from protocols.cfx.transport.requester import CFXRequester, request
 from protocols.cfx.transport.security import ServerSecurity, TLSFiles
@@ -42,6 +42,7 @@ __all__ = [
     "CFXRequester",
     "CFXSubscriber",
     "DeliveryRefused",
+    "EncodedMessage",
     "HeartbeatStatus",
     "InboundBatch",
     "IntakeCredit",
@@ -52,9 +53,23 @@ __all__ = [
     "PublishError",
     "PublishReturned",
     "PublisherClosed",
-    "RawMessage",
     "RequestHandler",
     "ServerSecurity",
     "TLSFiles",
     "request",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # RawMessage was this module's name for an encoded AMQP message, and protocols.cfx's for an
+    # unmodelled CFX body: one name, two meanings (issue 19). Kept for one release.
+    if name == "RawMessage":
+        import warnings
+
+        warnings.warn(
+            "protocols.cfx.transport.RawMessage is now EncodedMessage (RawMessage is the CFX body type)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return EncodedMessage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,7 @@ from protocols.cfx.transport.framing import PublishFramer
 from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
 from protocols.errors import LocalProtocolError, TransportError
 
-__all__ = ["CFXPublisher", "PublishError", "PublishReturned", "PublisherClosed", "RawMessage"]
+__all__ = ["CFXPublisher", "EncodedMessage", "PublishError", "PublishReturned", "PublisherClosed"]
 
 log = structlog.get_logger("linegate.cfx.publisher")
 
@@ -79,7 +79,7 @@ class PublisherClosed(TransportError):
     """The publisher was closed before the message was confirmed."""
 
 
-class RawMessage(NamedTuple):
+class EncodedMessage(NamedTuple):
     """One already-encoded message for :meth:`CFXPublisher.publish_raw_many`.
 
     ``body`` is UTF-8 JSON (gzipped by the publisher when its ``gzip`` is on); ``timestamp``
@@ -241,7 +241,7 @@ class CFXPublisher:
         """
         await self.publish_raw_many(_raw(envelope) for envelope in envelopes)
 
-    async def publish_raw_many(self, messages: Iterable[RawMessage]) -> None:
+    async def publish_raw_many(self, messages: Iterable[EncodedMessage]) -> None:
         """Publish already-encoded messages, in order, and return when every one is confirmed.
 
         They go out as one run of frames as far as the window allows. Each message is settled
@@ -277,12 +277,12 @@ class CFXPublisher:
             message_id: the AMQP message-id (the envelope's UniqueID).
             timestamp: the AMQP timestamp (whole seconds on the wire).
         """
-        message = RawMessage(body, routing_key, message_id, timestamp)
+        message = EncodedMessage(body, routing_key, message_id, timestamp)
         _check_lengths(message)
         await self._admit()
         return self._submit((message,), slotted=True)
 
-    def _submit(self, messages: Iterable[RawMessage], *, slotted: bool) -> asyncio.Future[None]:
+    def _submit(self, messages: Iterable[EncodedMessage], *, slotted: bool) -> asyncio.Future[None]:
         # Every message of the call is queued before anything else can run, so concurrent
         # callers (the drain's pipelined batches) keep the order in which they called.
         if not self._accepting:
@@ -514,10 +514,10 @@ class CFXPublisher:
             self._settle(message.batch, PublisherClosed("publisher closed before the message was confirmed"))
 
 
-def _raw(envelope: Envelope) -> RawMessage:
+def _raw(envelope: Envelope) -> EncodedMessage:
     if envelope.source is None:
         raise LocalProtocolError(f"{envelope.message_name} has no Source handle to route by")
-    return RawMessage(
+    return EncodedMessage(
         encode_envelope(envelope),
         routing_key(envelope.source, envelope.message_name),
         str(envelope.unique_id),
@@ -525,7 +525,7 @@ def _raw(envelope: Envelope) -> RawMessage:
     )
 
 
-def _check_lengths(message: RawMessage) -> None:
+def _check_lengths(message: EncodedMessage) -> None:
     # AMQP shortstr limit (255 bytes); a str of at most 63 characters is at most 252 UTF-8 bytes.
     for value, what in ((message.routing_key, "routing key"), (message.message_id, "message-id")):
         if len(value) > 63 and len(value.encode()) > 255:

@@ -14,10 +14,10 @@ from pamqp.common import FieldTable
 from protocols.cfx.transport import (
     Backoff,
     CFXPublisher,
+    EncodedMessage,
     PublisherClosed,
     PublishError,
     PublishReturned,
-    RawMessage,
 )
 from tests.protocols.cfx_transport.conftest import BROKER_URL, Broker, BrokerNames
 from tests.support.tcpproxy import TcpProxy
@@ -27,13 +27,13 @@ pytestmark = pytest.mark.broker
 SOURCES = ("Acme.Oven.1", "Acme.Placer.2")
 
 
-def messages(count: int) -> list[RawMessage]:
+def messages(count: int) -> list[EncodedMessage]:
     """``count`` messages alternating between two sources, numbered per source in the body."""
     out = []
     for n in range(count):
         source = SOURCES[n % 2]
         body = b'{"N":%d,"Source":"%s"}' % (n, source.encode())
-        out.append(RawMessage(body, f"{source}.CFX.Heartbeat", f"{source}-{n}"))
+        out.append(EncodedMessage(body, f"{source}.CFX.Heartbeat", f"{source}-{n}"))
     return out
 
 
@@ -172,7 +172,8 @@ async def test_large_messages_are_split_into_body_frames_the_broker_accepts(brok
     the broker reassembles each one exactly."""
     queue = await bound_queue(broker)
     sent = [
-        RawMessage(bytes([n]) * (400_000 + n), f"{SOURCES[0]}.CFX.Heartbeat", f"big-{n}") for n in range(6)
+        EncodedMessage(bytes([n]) * (400_000 + n), f"{SOURCES[0]}.CFX.Heartbeat", f"big-{n}")
+        for n in range(6)
     ]
     async with CFXPublisher(BROKER_URL, exchange=broker.names.exchange) as publisher:
         await publisher.publish_raw_many(sent)
