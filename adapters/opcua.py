@@ -212,8 +212,15 @@ class OpcUaAdapter(Adapter):
         self._names = {self._nodes[name].nodeid: name for name in names}
         self._values.clear()
         subscription = await client.create_subscription(device_map.publishing_interval * 1000, None)
-        if names:
-            await subscription.subscribe_data_change([self._nodes[name] for name in names])
+        # A reading is the current value: only the newest sample matters (queue size 1), so a
+        # burst of samples never leaves the gateway reporting stale values. State, work and recipe
+        # nodes keep every change, since each transition means something.
+        current = sorted(set(device_map.readings) & set(names) - (watched - set(device_map.readings)))
+        changes = [name for name in names if name not in current]
+        if changes:
+            await subscription.subscribe_data_change([self._nodes[name] for name in changes])
+        if current:
+            await subscription.subscribe_data_change([self._nodes[name] for name in current], queuesize=1)
         event_types = [
             await client.nodes.base_event_type.get_child(f"{self._ns}:{section.event_type}")
             for section in (device_map.faults, device_map.work)

@@ -104,8 +104,10 @@ async def test_state_alarms_and_board_results(
     assert (await seen.next(FaultCleared)).code == "SS-PUMP"
 
     await clock.run_until(machine.is_ready, within=1800, step=5)
-    # The virtual clock heats the pot in milliseconds; the subscription reports in real time, so
-    # wait until the adapter has heard the hot pot before the board's data is taken from it.
+    # The machine samples its process values once a simulated second and the subscription reports
+    # in real time: let a few simulated seconds pass at temperature, then wait until the adapter
+    # has heard the hot pot, before the board's data is taken from what it heard.
+    await clock.run_for(3)
     await seen.next(Reading, lambda r: r.name == "pot" and abs(r.value - 280.0) <= 3.0)
     board = Board(barcode="SS-0001")
     giver = asyncio.create_task(handoff.give_board(board))
