@@ -241,6 +241,11 @@ class ModbusAdapter(Adapter):
         assert self.host is not None
         return AsyncModbusTcpClient(self.host, port=self.port, **common)
 
+    @property
+    def answer_interval(self) -> float:
+        """The slowest poll group's interval (plus one request timeout)."""
+        return max(group.interval for group in self._groups) + self.map.timeout if self._groups else 0.0
+
     def _on_connect(self, connected: bool) -> None:
         # pymodbus calls this from its protocol callbacks; wake the scheduler so a drop is seen
         # at once rather than at the next request.
@@ -258,7 +263,9 @@ class ModbusAdapter(Adapter):
             self._values.clear()
             for group in self._groups:
                 group.last = [None] * len(group.plan.blocks)
-            self.connected()
+            # Connected only once the device answers (the first read's alive()): a hung device's
+            # TCP stack still accepts connections.
+            self.opened()
             await self._poll(self._link, emit)
         except RemoteProtocolError as exc:
             # A device that answers nonsense is treated like a broken link: reconnect.

@@ -124,6 +124,11 @@ class OpcUaAdapter(Adapter):
         self._ns = 0
         self._event_types: dict[ua.NodeId, int] = {}
 
+    @property
+    def answer_interval(self) -> float:
+        """The liveness probe's interval plus one request timeout."""
+        return self.probe_interval + self.request_timeout
+
     # --- session ----------------------------------------------------------------------------
 
     async def _new_client(self) -> Client:

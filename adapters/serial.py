@@ -212,7 +212,9 @@ class SerialAdapter(Adapter):
         poller = asyncio.create_task(self._poll(link), name=f"adapter[{self.machine}].poll")
         emitter = asyncio.create_task(self._emit(emit), name=f"adapter[{self.machine}].emit")
         try:
-            self.connected()
+            # Connected at the first frame from the machine (alive()), not when the port opens:
+            # a pty or serial server opens with nothing answering behind it.
+            self.opened()
             done, _ = await asyncio.wait({poller, emitter, link.lost}, return_when=asyncio.FIRST_COMPLETED)
             if link.lost in done:
                 raise TransportError(f"{self.url}: link closed")
@@ -225,6 +227,11 @@ class SerialAdapter(Adapter):
             await asyncio.gather(poller, emitter, return_exceptions=True)
             transport.close()
             await self._drain(emit)
+
+    @property
+    def answer_interval(self) -> float:
+        """The status poll's interval plus one command's timeouts."""
+        return self.map.poll_interval + self.map.timeout * (1 + self.map.retries)
 
     async def _poll(self, link: _Link) -> None:
         # The status poll is the heartbeat, and reconciles state and alarms missed while away.

@@ -12,7 +12,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
-from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import ModbusMap, ModbusStep, builtin_map, parse_map
 from adapters.modbus import ModbusAdapter, SerialLine, _write_runs
 from adapters.observations import (
@@ -26,7 +26,7 @@ from adapters.observations import (
 from protocols.modbus import DataType, Point, Table
 from simulators import Board, Handoff, SteppedClock
 from simulators.reflow_oven import ReflowOven
-from tests.adapters.recorder import Recorder, eventually
+from tests.adapters.recorder import Recorder, StateHistory, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
 
@@ -369,3 +369,24 @@ async def test_cancelled_command_on_a_stalled_device_leaks_nothing(
     oven.go_silent(False)
     await eventually(lambda: modbus._link is not None)
     assert await modbus.active_recipe() == RecipeInfo("SAC305-STD")
+
+
+async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
+    """A device that accepts TCP but answers nothing never counts as connected, however many
+    sessions are tried; it counts once it answers (issue 20: 9 flaps in 30 s before)."""
+    oven.go_silent()
+    modbus = ModbusAdapter("oven1", oven_map(timeout=0.1), host="127.0.0.1", port=oven.port or 0, policy=FAST)
+    seen = Recorder()
+    modbus.health = history = StateHistory()
+    task = asyncio.create_task(modbus.run(seen))
+    try:
+        await eventually(lambda: history.failures >= 3)
+        assert AdapterState.CONNECTED not in history.states, history.states
+        assert modbus.health.connects == 0
+        assert "unanswered" in (modbus.health.last_error or "")
+        oven.go_silent(False)
+        await modbus.wait_connected(DEADLINE)
+        assert modbus.health.connects == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import SerialMap, builtin_map
 from adapters.observations import (
     CoatingProcessData,
@@ -26,7 +26,7 @@ from adapters.observations import (
 from adapters.serial import SerialAdapter, decode_payload, encode_payload
 from protocols.errors import RemoteProtocolError
 from simulators import Board, Coater, FaultSeverity, Handoff, SteppedClock
-from tests.adapters.recorder import Recorder, eventually
+from tests.adapters.recorder import Recorder, StateHistory, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
 FAST = ReconnectPolicy(base=0.01, cap=0.05, healthy_after=60.0, liveness_timeout=5.0)
@@ -289,3 +289,22 @@ _VALUES = st.text(alphabet="ABCXYZ0123456789-_. ,", max_size=8)
 def test_fields_round_trip(fields: dict[str, str]) -> None:
     """Fields encoded by the adapter decode to the same fields."""
     assert decode_payload(encode_payload("RS", fields)) == ("RS", fields)
+
+
+async def test_a_silent_machine_is_never_connected(coater: Coater) -> None:
+    """An open port with a machine that answers nothing is not a connection; the first answer is."""
+    coater.go_silent()
+    url = f"socket://127.0.0.1:{coater.tcp_port}"
+    adapter = SerialAdapter("coater1", coater_map(timeout=0.1, retries=0), url=url, policy=FAST)
+    adapter.health = history = StateHistory()
+    task = asyncio.create_task(adapter.run(Recorder()))
+    try:
+        await eventually(lambda: history.failures >= 3)
+        assert AdapterState.CONNECTED not in history.states, history.states
+        assert adapter.health.connects == 0
+        coater.go_silent(False)
+        await adapter.wait_connected(DEADLINE)
+        assert adapter.health.connects == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
