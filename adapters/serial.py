@@ -328,7 +328,13 @@ class SerialAdapter(Adapter):
                 )
         if "recipe" in names and names["recipe"] in fields:
             revision = fields.get(names.get("revision", ""))
-            self._recipe = (fields[names["recipe"]], revision)
+            shown = (fields[names["recipe"]], revision)
+            before, self._recipe = self._recipe, shown
+            # A change no RA event told us of (it came while the link was down or silent) is
+            # reported from the status; not while our own activation waits for its RA.
+            if before is not None and before != shown and shown[0] and not self._activations:
+                self.log.info("recipe.changed_at_machine", recipe=shown[0], revision=revision)
+                self._put(RecipeActivated(machine=self.machine, at=at, recipe=shown[0], revision=revision))
         if "alarms" in names and names["alarms"] in fields:
             listed = fields[names["alarms"]]
             active = (

@@ -19,6 +19,7 @@ from adapters.observations import (
     FaultCleared,
     FaultRaised,
     Reading,
+    RecipeActivated,
     ReflowProcessData,
     Severity,
     StateChanged,
@@ -390,3 +391,24 @@ async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_recipe_changed_at_the_oven_is_reported(
+    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+) -> None:
+    """A recipe loaded at the oven's own panel becomes RecipeActivated from the polled active
+    number; one the gateway activated is reported by the command, not again by the poll."""
+    modbus, seen = adapter
+    await seen.next(StateChanged)  # the first poll: what the oven runs now is no change
+    switch = asyncio.create_task(oven.activate_recipe("SAC305-HEAVY"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
+    await clock.run_for(oven.changeover_time)
+    await switch
+    assert (await seen.next(RecipeActivated)).recipe == "SAC305-HEAVY"
+
+    activation = asyncio.create_task(modbus.activate_recipe("SNPB-LOWTEMP"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
+    await clock.run_for(oven.changeover_time)
+    await asyncio.wait_for(activation, DEADLINE)
+    await eventually(lambda: modbus._values.get("active_recipe") == 3)  # the poll saw it too
+    assert [o.recipe for o in seen.seen if isinstance(o, RecipeActivated)] == ["SAC305-HEAVY"]

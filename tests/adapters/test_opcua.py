@@ -22,6 +22,7 @@ from adapters.observations import (
     FaultCleared,
     FaultRaised,
     Reading,
+    RecipeActivated,
     SelectiveSolderProcessData,
     Severity,
     StateChanged,
@@ -223,3 +224,80 @@ async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_alarms_that_changed_while_the_link_was_down_are_reconciled(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder
+) -> None:
+    """An alarm that cleared while the server did not answer is cleared on reconnect, and one
+    raised meanwhile is raised: the map's ActiveAlarms node is read on every session."""
+    opcua, seen = adapter
+    machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+    await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
+    machine.go_silent()
+    await eventually(lambda: opcua.health.failures >= 1)
+    mark = len(seen.seen)
+    machine.clear_fault("SS-PUMP")
+    machine.raise_fault("SS-N2", "nitrogen low", FaultSeverity.WARNING)
+    machine.go_silent(False)
+    assert (await seen.next(FaultCleared, after=mark)).code == "SS-PUMP"
+    raised = await seen.next(FaultRaised, after=mark)
+    assert raised.code == "SS-N2"
+    assert opcua._faults == {"SS-N2"}
+
+
+async def test_a_program_changed_at_the_machine_is_reported(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock
+) -> None:
+    """A program loaded at the machine's own panel becomes RecipeActivated with the revision the
+    revision node shows; one the gateway activated is reported by the command, not again."""
+    opcua, seen = adapter  # connected: the program it runs now is known (not a change)
+    switch = asyncio.create_task(machine.activate_recipe("PGM-PWR-B"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
+    await clock.run_for(machine.changeover_time)
+    await switch
+    changed = await seen.next(RecipeActivated)
+    assert (changed.recipe, changed.revision) == ("PGM-PWR-B", "1")
+
+    mark = len(seen.seen)
+    activation = asyncio.create_task(opcua.activate_recipe("PGM-CONN-A"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
+    await clock.run_for(machine.changeover_time)
+    done = await asyncio.wait_for(activation, DEADLINE)
+    assert (done.recipe, done.revision) == ("PGM-CONN-A", "1")
+    # Let the revision node's own notification arrive too, then check nothing was reported.
+    await eventually(lambda: opcua._values.get("active_program") == "PGM-CONN-A")
+    assert not any(isinstance(o, RecipeActivated) for o in seen.seen[mark:])
+
+
+async def test_a_wrong_revision_is_refused_before_the_changeover(
+    adapter: tuple[OpcUaAdapter, Recorder],
+) -> None:
+    """LoadProgram announces the revision it will activate; a request for another fails at once
+    (the clock stands still, so waiting for the switch would only time out)."""
+    opcua, _ = adapter
+    with pytest.raises(CommandError, match="announces revision 1, not 7") as wrong:
+        await opcua.activate_recipe("PGM-PWR-B", revision="7")
+    assert wrong.value.refused
+
+
+async def test_alarms_of_a_restarted_server_are_reconciled(clock: SteppedClock) -> None:
+    """A server restarted without the alarm that was active before: FaultCleared on reconnect."""
+    first = SelectiveSolder(clock=clock)
+    await first.start()
+    assert first.url is not None and first.port is not None
+    opcua, seen = make_adapter(first.url), Recorder()
+    task = asyncio.create_task(opcua.run(seen))
+    second: SelectiveSolder | None = None
+    try:
+        await opcua.wait_connected(DEADLINE)
+        first.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+        await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
+        await first.stop()
+        second = SelectiveSolder(clock=clock, port=first.port)
+        await second.start()
+        assert (await seen.next(FaultCleared)).code == "SS-PUMP"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await (second or first).stop()

@@ -308,3 +308,24 @@ async def test_a_silent_machine_is_never_connected(coater: Coater) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_recipe_changed_while_silent_is_reported_from_the_status(
+    coater: Coater, clock: SteppedClock
+) -> None:
+    """The RA event of a changeover at the machine is lost while the line is silent; the next
+    status answer names the new recipe, and that is reported as RecipeActivated."""
+    _, seen, task = await start(f"socket://127.0.0.1:{coater.tcp_port}")
+    try:
+        await seen.next(StateChanged)
+        coater.go_silent()
+        switch = asyncio.create_task(coater.activate_recipe("SILICONE-75"))
+        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + coater.changeover_time), DEADLINE)
+        await clock.run_for(coater.changeover_time)
+        await switch
+        coater.go_silent(False)
+        changed = await seen.next(RecipeActivated)
+        assert (changed.recipe, changed.revision) == ("SILICONE-75", "1")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
