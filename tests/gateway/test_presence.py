@@ -142,6 +142,8 @@ async def test_a_hung_machine_is_reported_lost_within_grace_and_back_within_2_s(
         0,
         503,
     )
+    async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/metrics") as response:
+        assert 'linegate_machine_reachable{machine="oven1"} 0' in await response.text()
 
     # Stay hung until the backoff would have grown to 4 s (the 4th failed session), and end the
     # hang while the adapter waits in it: a grown backoff would keep the oven away that long.
