@@ -170,9 +170,13 @@ class OpcUaAdapter(Adapter):
         try:
             client = await self._new_client()
             client.connection_lost_callback = on_lost
+            # asyncua opens the socket and waits for the server's answers in one call: a hung
+            # server costs a request timeout here, which paces the retries (see
+            # Adapter.opened); a refused connection returns at once and still backs off.
+            self.opened()
             await client.connect()
         except _LINK_ERRORS as exc:
-            raise TransportError(f"cannot connect to {self.url}: {exc or type(exc).__name__}") from exc
+            raise TransportError(f"cannot connect to {self.url}: {str(exc) or type(exc).__name__}") from exc
         queue: asyncio.Queue[Observation] = asyncio.Queue()
         tasks: list[asyncio.Task[None]] = []
         try:
