@@ -171,7 +171,7 @@ class Adapter(abc.ABC):
         """The transport is open, but the machine has not answered yet: the session counts as
         connected at its first ``alive()``, not now (a hung device still accepts TCP)."""
         self._opened_at = asyncio.get_running_loop().time()
-        self._awaiting_answer = self.health.state is not AdapterState.CONNECTED
+        self._awaiting_answer = True
 
     async def wait_answer(self, after: float) -> None:
         """Return once the machine has answered (``alive``) later than loop time ``after``."""

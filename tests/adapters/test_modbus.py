@@ -412,3 +412,19 @@ async def test_a_recipe_changed_at_the_oven_is_reported(
     await asyncio.wait_for(activation, DEADLINE)
     await eventually(lambda: modbus._values.get("active_recipe") == 3)  # the poll saw it too
     assert [o.recipe for o in seen.seen if isinstance(o, RecipeActivated)] == ["SAC305-HEAVY"]
+
+
+async def test_alarms_cleared_while_hung_are_cleared_on_reconnect(
+    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven
+) -> None:
+    """The alarm word is read in the first poll of every session and compared with the alarms
+    last reported, so one that cleared while the oven did not answer is cleared afterwards."""
+    modbus, seen = adapter
+    oven.raise_fault("OV-ESTOP", "emergency stop pressed")
+    await seen.next(FaultRaised, lambda f: f.code == "OV-ESTOP")
+    oven.go_silent()
+    await eventually(lambda: "unanswered" in (modbus.health.last_error or ""))
+    mark = len(seen.seen)
+    oven.clear_fault("OV-ESTOP")
+    oven.go_silent(False)
+    assert (await seen.next(FaultCleared, after=mark)).code == "OV-ESTOP"
