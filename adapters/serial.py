@@ -392,10 +392,13 @@ class SerialAdapter(Adapter):
         elif event.kind == "recipe_activated":
             name, revision = get("name") or "", get("revision")
             self._recipe = (name, revision)
-            self._put(RecipeActivated(machine=self.machine, at=at, recipe=name, revision=revision))
+            ours = False
             for wanted, future in self._activations:
                 if wanted == name and not future.done():
                     future.set_result(revision)
+                    ours = True
+            if not ours:  # our own activation is reported once, by the command's result
+                self._put(RecipeActivated(machine=self.machine, at=at, recipe=name, revision=revision))
 
     def _fault_raised(self, code: str, text: str | None, level: str | None, at: datetime) -> None:
         self._faults.add(code)
