@@ -534,6 +534,8 @@ async def start_gateway(
     )
     await stack.enter_async_context(outbox)
     adapters = {m.id: adapter_factory(config, m, i) for i, m in enumerate(config.machines)}
+    for index, m in enumerate(config.machines):
+        _check_grace(config, m, index, adapters[m.id])  # as linegate check does
     trackers = build_trackers(config, adapters)
     runtimes = []
     for m in config.machines:
