@@ -6,6 +6,14 @@ capped exponential backoff that resets once a session has stayed healthy for a w
 machine that is down costs no busy loop and one that drops now and then reconnects quickly. A
 liveness watchdog ends a session whose peer keeps the socket open but stops answering.
 
+A session is "connected" only once the machine has answered: an adapter whose transport can
+open without the machine (a TCP accept by a hung device, a serial port with nothing behind it)
+calls ``opened()`` after opening it, and the first ``alive()`` then marks the session
+connected. A session that opened its transport and waited on it for a while (the machine hung
+but its host is reachable) does not grow the backoff: its own request timeouts already pace
+the retries, and a growing backoff would keep a machine that answers again away for many
+seconds.
+
 Adapter errors are mapped at the edge onto ``protocols.errors`` (TransportError for the link,
 RemoteProtocolError for a peer that breaks its protocol); library exceptions never leave an
 adapter.
@@ -117,6 +125,11 @@ class Adapter(abc.ABC):
         self.health = Health()
         self.log = structlog.get_logger("linegate.adapter").bind(machine=machine, protocol=self.protocol)
         self._last_alive = 0.0
+        #: loop time of the machine's last answer (``alive``), for the gateway's presence watch
+        self.last_answer = 0.0
+        self._answered = asyncio.Event()
+        self._awaiting_answer = False  # transport open, no answer yet this session
+        self._opened_at: float | None = None
         self._connected = asyncio.Event()
         self._rearm = asyncio.Event()  # the liveness timeout changed: the watchdog re-reads it
 
@@ -157,11 +170,35 @@ class Adapter(abc.ABC):
         self._rearm.set()
 
     def alive(self) -> None:
-        """Record a sign of life from the peer (feeds the liveness watchdog)."""
-        self._last_alive = asyncio.get_running_loop().time()
+        """Record a sign of life from the peer (feeds the liveness watchdog); the first one
+        after ``opened()`` marks the session connected."""
+        self._last_alive = self.last_answer = asyncio.get_running_loop().time()
+        self._answered.set()
+        if self._awaiting_answer:
+            self._awaiting_answer = False
+            self.connected()
+
+    def opened(self) -> None:
+        """The transport is open, but the machine has not answered yet: the session counts as
+        connected at its first ``alive()``, not now (a hung device still accepts TCP)."""
+        self._opened_at = asyncio.get_running_loop().time()
+        self._awaiting_answer = True
+
+    async def wait_answer(self, after: float) -> None:
+        """Return once the machine has answered (``alive``) later than loop time ``after``."""
+        while self.last_answer <= after:
+            self._answered.clear()
+            await self._answered.wait()
+
+    @property
+    def answer_interval(self) -> float:
+        """Seconds between two answers of a healthy machine (its slowest poll or probe); a
+        presence grace period must be longer. 0 where the adapter does not poll."""
+        return 0.0
 
     def connected(self) -> None:
         """Mark the session established."""
+        self._awaiting_answer = False
         self.health.connects += 1
         self.health.enter(AdapterState.CONNECTED)
         self._connected.set()
@@ -178,11 +215,14 @@ class Adapter(abc.ABC):
         """Run sessions until cancelled, reconnecting with backoff; never raises TransportError."""
         loop = asyncio.get_running_loop()
         failures = 0
+        if not self.last_answer:
+            self.last_answer = loop.time()  # silence counts from the start, not from the epoch
         try:
             while True:
                 self.health.enter(AdapterState.CONNECTING)
                 self.log.info("connect.started")
                 started = loop.time()
+                self._opened_at = None
                 try:
                     await self._watched_session(emit)
                     error = "session ended"
@@ -191,7 +231,14 @@ class Adapter(abc.ABC):
                     error = str(exc) or type(exc).__name__
                 finally:
                     self._connected.clear()
-                if loop.time() - started >= self.policy.healthy_after:
+                    self._awaiting_answer = False
+                ended = loop.time()
+                if ended - started >= self.policy.healthy_after:
+                    failures = 0
+                elif self._opened_at is not None and ended - self._opened_at >= self.policy.base:
+                    # The transport was up and the session waited on it (timeouts): that wait
+                    # paced the retry already. A growing backoff here kept a machine that had
+                    # come back from a hang away for 8 to 13 s.
                     failures = 0
                 failures += 1
                 self.health.failures += 1

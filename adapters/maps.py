@@ -447,6 +447,10 @@ class OpcUaFaults:
     severity: str = "Severity"
     levels: tuple[tuple[int, Severity], ...] = ()  # (lowest OPC UA severity, level), descending
     codes: Mapping[str, FaultEntry] = field(default_factory=dict)
+    # A node listing the active alarm codes, read on every (re)connect to reconcile the alarms
+    # whose events were missed while the link was down.
+    active_list: str | None = None
+    list_separator: str = ","
 
     def level(self, severity: int) -> Severity:
         """The fault level for an OPC UA severity (1..1000)."""
@@ -524,7 +528,7 @@ def _opcua(root: _Section) -> OpcUaMap:
         publishing_interval=options.positive("publishing_interval", 0.5),
         state_node=state_node,
         state=state,
-        faults=_opcua_faults(root.section("faults")),
+        faults=_opcua_faults(root.section("faults"), known),
         work=_opcua_work(root.section("work"), known),
         readings=_readings(root.section("readings"), known),
         recipes=_opcua_recipes(root.section("recipes"), known),
@@ -534,7 +538,7 @@ def _opcua(root: _Section) -> OpcUaMap:
     return opcua_map
 
 
-def _opcua_faults(section: _Section | None) -> OpcUaFaults | None:
+def _opcua_faults(section: _Section | None, known: set[str]) -> OpcUaFaults | None:
     if section is None:
         return None
     levels = []
@@ -552,6 +556,8 @@ def _opcua_faults(section: _Section | None) -> OpcUaFaults | None:
         severity=section.get("severity", str, "Severity"),
         levels=tuple(sorted(levels, reverse=True)),
         codes=_fault_codes(section.section("codes")),
+        active_list=_node_name(section, "active_list", known, None),
+        list_separator=section.get("list_separator", str, ","),
     )
     section.done()
     return faults

@@ -239,6 +239,9 @@ class ModbusAdapter(Adapter):
         self._state: int | None = None  # kept across sessions: only changes are reported
         self._faults: int | None = None  # the fault bit word last reported, across sessions
         self._counter: int | None = None  # the process trigger's last value, per session
+        # The active recipe number last seen, across sessions: a change that is not ours (made
+        # at the machine, or while the link was down) is reported as RecipeActivated.
+        self._recipe: int | None = None
         self._wake: asyncio.Future[None] | None = None
 
     # --- connection -------------------------------------------------------------------------
@@ -261,6 +264,11 @@ class ModbusAdapter(Adapter):
         assert self.host is not None
         return AsyncModbusTcpClient(self.host, port=self.port, **common)
 
+    @property
+    def answer_interval(self) -> float:
+        """The slowest poll group's interval (plus one request timeout)."""
+        return max(group.interval for group in self._groups) + self.map.timeout if self._groups else 0.0
+
     def _on_connect(self, connected: bool) -> None:
         # pymodbus calls this from its protocol callbacks; wake the scheduler so a drop is seen
         # at once rather than at the next request.
@@ -278,7 +286,9 @@ class ModbusAdapter(Adapter):
             self._values.clear()
             for group in self._groups:
                 group.last = [None] * len(group.plan.blocks)
-            self.connected()
+            # Connected only once the device answers (the first read's alive()): a hung device's
+            # TCP stack still accepts connections.
+            self.opened()
             await self._poll(self._link, emit)
         except RemoteProtocolError as exc:
             # A device that answers nonsense is treated like a broken link: reconnect.
@@ -423,10 +433,25 @@ class ModbusAdapter(Adapter):
             self._counter = count
             for _ in range(min(boards, 16)):  # a burst after a stall: bounded
                 yield self._reflow_record(at)
+        recipes = device_map.recipes
+        if recipes is not None and recipes.active in changed:
+            yield from self._recipe_change(int(changed[recipes.active]), at)
         readings = device_map.readings
         for name, value in changed.items():
             if name in readings:
                 yield Reading(machine=self.machine, at=at, name=name, value=value, unit=readings[name])
+
+    def _recipe_change(self, number: int, at: datetime) -> Iterable[Observation]:
+        before, self._recipe = self._recipe, number
+        # First sight is what the machine runs when we meet it; during our own activation the
+        # command reports the result itself; 0 means no recipe.
+        if before is None or before == number or not number or self._command_lock.locked():
+            return
+        assert self.map.recipes is not None
+        names = {v: k for k, v in self.map.recipes.numbers.items()}
+        name = names.get(number, f"#{number}")
+        self.log.info("recipe.changed_at_machine", recipe=name, number=number)
+        yield RecipeActivated(machine=self.machine, at=at, recipe=name)
 
     def _fault_changes(self, word: int, at: datetime) -> Iterable[Observation]:
         assert self.map.faults is not None
@@ -512,6 +537,7 @@ class ModbusAdapter(Adapter):
                 raise CommandError(f"{doing}: {exc}", refused=exc.code == 3) from exc
             except (TransportError, RemoteProtocolError) as exc:
                 raise CommandError(f"{doing}: {exc}") from exc
+            self._recipe = number  # our own switch: the poll must not report it again
         self.log.info("recipe.activated", recipe=name, number=number)
         return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name)
 

@@ -173,6 +173,21 @@ class RecipeActivated(Observation):
     lane: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkLost(Observation):
+    """Nothing has been heard from the machine since ``since`` (link down, or up but silent):
+    what the gateway knows of it is stale. ``reason`` is the adapter's last error."""
+
+    since: datetime
+    protocol: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkRestored(Observation):
+    """The machine answers again after a ``LinkLost``."""
+
+
 ProcessData = ReflowProcessData | SelectiveSolderProcessData | CoatingProcessData
 
 __all__ = [
@@ -181,6 +196,8 @@ __all__ = [
     "CoatingProcessData",
     "FaultCleared",
     "FaultRaised",
+    "LinkLost",
+    "LinkRestored",
     "Observation",
     "ProcessData",
     "Reading",

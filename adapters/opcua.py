@@ -42,6 +42,7 @@ from adapters.observations import (
     Reading,
     RecipeActivated,
     SelectiveSolderProcessData,
+    Severity,
     StateChanged,
     WorkFinished,
     WorkResult,
@@ -121,8 +122,17 @@ class OpcUaAdapter(Adapter):
         self._values_changed = asyncio.Condition()
         self._state: int | None = None  # kept across sessions: only changes are reported
         self._faults: set[str] = set()
+        # (program, revision) the machine last showed, kept across sessions: a change that is
+        # not ours (made at the machine, or while the link was down) is reported.
+        self._recipe: tuple[str, str | None] | None = None
+        self._activating = 0  # activate_recipe calls running: their switch is reported by them
         self._ns = 0
         self._event_types: dict[ua.NodeId, int] = {}
+
+    @property
+    def answer_interval(self) -> float:
+        """The liveness probe's interval plus one request timeout."""
+        return self.probe_interval + self.request_timeout
 
     # --- session ----------------------------------------------------------------------------
 
@@ -160,14 +170,21 @@ class OpcUaAdapter(Adapter):
         try:
             client = await self._new_client()
             client.connection_lost_callback = on_lost
+            # asyncua opens the socket and waits for the server's answers in one call: a hung
+            # server costs a request timeout here, which paces the retries (see
+            # Adapter.opened); a refused connection returns at once and still backs off.
+            self.opened()
             await client.connect()
         except _LINK_ERRORS as exc:
-            raise TransportError(f"cannot connect to {self.url}: {exc or type(exc).__name__}") from exc
+            raise TransportError(f"cannot connect to {self.url}: {str(exc) or type(exc).__name__}") from exc
         queue: asyncio.Queue[Observation] = asyncio.Queue()
         tasks: list[asyncio.Task[None]] = []
         try:
             subscription = await self._subscribe(client)
             self._client = client
+            # Events sent while the link was down are lost with the old subscription: read what
+            # the machine shows now (alarms, program) before the new notifications are handled.
+            await self._reconcile(queue)
             self.connected()
             tasks = [
                 asyncio.create_task(
@@ -235,6 +252,49 @@ class OpcUaAdapter(Adapter):
         self._event_types = {t.nodeid: i for i, t in enumerate(event_types)}
         return subscription
 
+    async def _reconcile(self, queue: asyncio.Queue[Observation]) -> None:
+        faults, recipes = self.map.faults, self.map.recipes
+        at = datetime.now(UTC)
+        if faults is not None and faults.active_list is not None:
+            listed = await self._nodes[faults.active_list].read_value()
+            active = {code for code in str(listed or "").split(faults.list_separator) if code}
+            for code in sorted(self._faults - active):
+                self._faults.discard(code)
+                queue.put_nowait(FaultCleared(machine=self.machine, at=at, code=code))
+            for code in sorted(active - self._faults):
+                self._faults.add(code)
+                entry = faults.codes.get(code)
+                queue.put_nowait(
+                    FaultRaised(
+                        machine=self.machine,
+                        at=at,
+                        code=code,
+                        description=entry.description if entry else "",
+                        severity=entry.severity if entry else Severity.ERROR,
+                        cause=entry.cause if entry else None,
+                    )
+                )
+        if recipes is not None:
+            await self._recipe_shown(await self._nodes[recipes.active].read_value(), at, queue)
+
+    async def _recipe_shown(self, program: Any, at: datetime, queue: asyncio.Queue[Observation]) -> None:
+        """The machine shows ``program``: report it when it differs from what it showed before
+        and no activation of ours is under way (that one reports its own result)."""
+        recipes = self.map.recipes
+        assert recipes is not None
+        if not program:
+            return
+        revision = None
+        if recipes.revision is not None:
+            # Read now rather than taken from its own notification, which may come later.
+            revision = _text(await self._nodes[recipes.revision].read_value())
+        shown = (str(program), revision)
+        before, self._recipe = self._recipe, shown
+        if before is None or before == shown or self._activating:
+            return  # first sight (what it runs when we meet it), no change, or our own switch
+        self.log.info("recipe.changed_at_machine", recipe=shown[0], revision=revision)
+        queue.put_nowait(RecipeActivated(machine=self.machine, at=at, recipe=shown[0], revision=revision))
+
     async def _probe(self, client: Client) -> None:
         # Our own sign of life for the watchdog: a server that keeps the socket open but stops
         # answering fails this read within the request timeout.
@@ -272,6 +332,9 @@ class OpcUaAdapter(Adapter):
                 self._state = state
                 reason = device_map.state.names.get(str(item.value))
                 queue.put_nowait(StateChanged(machine=self.machine, at=at, state=state, reason=reason))
+        recipes = device_map.recipes
+        if recipes is not None and name in (recipes.active, recipes.revision):
+            await self._recipe_shown(self._values.get(recipes.active), at, queue)
         if name in device_map.readings and isinstance(item.value, bool | int | float | str):
             unit = device_map.readings[name]
             queue.put_nowait(Reading(machine=self.machine, at=at, name=name, value=item.value, unit=unit))
@@ -323,14 +386,29 @@ class OpcUaAdapter(Adapter):
     # --- recipes ----------------------------------------------------------------------------
 
     async def activate_recipe(self, name: str, revision: str | None = None) -> RecipeActivated:
-        """Call the load method, then wait until the active-program variable shows the program.
+        """Call the load method, wait until the active-program variable shows the program, and
+        read the revision from the map's revision node.
+
+        A requested ``revision`` is checked against the revision the load method announces
+        (its output, returned before the changeover runs), so a wrong one fails at once rather
+        than after the switch; the revision node is checked again once the program is active.
 
         Raises:
-            CommandError: refused (the method's bad status, with the map's reason), not
-                connected, no answer, or no confirmation within the map's recipe timeout.
+            CommandError: refused (the method's bad status, with the map's reason), a revision
+                other than the requested one, not connected, no answer, or no confirmation
+                within the map's recipe timeout.
         """
         recipes = self._recipes()
         self._require_client()
+        self._activating += 1
+        try:
+            loaded = await self._activate(recipes, name, revision)
+        finally:
+            self._activating -= 1
+        self.log.info("recipe.activated", recipe=name, revision=loaded)
+        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name, revision=loaded)
+
+    async def _activate(self, recipes: OpcUaRecipes, name: str, revision: str | None) -> str | None:
         try:
             result = await self._nodes[recipes.object].call_method(f"{self._ns}:{recipes.load}", name)
         except UaStatusCodeError as exc:
@@ -339,7 +417,12 @@ class OpcUaAdapter(Adapter):
             raise CommandError(f"{recipes.load}({name}) refused: {reason} ({status})", refused=True) from exc
         except _LINK_ERRORS as exc:
             raise CommandError(f"{recipes.load}({name}): {exc or type(exc).__name__}") from exc
-        loaded = None if result is None else str(result)
+        # Only a number or text is a revision (a server may answer a Boolean "accepted").
+        announced = _text(result) if isinstance(result, int | str) and not isinstance(result, bool) else None
+        if revision is not None and announced is not None and announced != revision:
+            raise CommandError(
+                f"{recipes.load}({name}) announces revision {announced}, not {revision}", refused=True
+            )
         try:
             async with asyncio.timeout(recipes.timeout), self._values_changed:
                 await self._values_changed.wait_for(lambda: self._values.get(recipes.active) == name)
@@ -347,10 +430,16 @@ class OpcUaAdapter(Adapter):
             raise CommandError(
                 f"timed out after {recipes.timeout:g} s waiting for {name} to become active"
             ) from None
-        if revision is not None and loaded is not None and revision != loaded:
+        loaded = announced
+        if recipes.revision is not None:
+            try:
+                loaded = _text(await self._nodes[recipes.revision].read_value())
+            except _LINK_ERRORS as exc:
+                raise CommandError(f"reading the revision of {name}: {exc or type(exc).__name__}") from exc
+        self._recipe = (name, loaded)  # our own switch: not reported again as a change
+        if revision is not None and loaded != revision:
             raise CommandError(f"the machine activated {name} revision {loaded}, not {revision}")
-        self.log.info("recipe.activated", recipe=name, revision=loaded)
-        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name, revision=loaded)
+        return loaded
 
     async def active_recipe(self) -> RecipeInfo | None:
         """The program and revision the machine shows, read now.
@@ -413,6 +502,10 @@ def _aware(moment: Any) -> datetime:
     if not isinstance(moment, datetime):
         return datetime.now(UTC)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
 
 
 def _float(value: Any) -> float | None:

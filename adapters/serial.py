@@ -212,7 +212,9 @@ class SerialAdapter(Adapter):
         poller = asyncio.create_task(self._poll(link), name=f"adapter[{self.machine}].poll")
         emitter = asyncio.create_task(self._emit(emit), name=f"adapter[{self.machine}].emit")
         try:
-            self.connected()
+            # Connected at the first frame from the machine (alive()), not when the port opens:
+            # a pty or serial server opens with nothing answering behind it.
+            self.opened()
             done, _ = await asyncio.wait({poller, emitter, link.lost}, return_when=asyncio.FIRST_COMPLETED)
             if link.lost in done:
                 raise TransportError(f"{self.url}: link closed")
@@ -225,6 +227,11 @@ class SerialAdapter(Adapter):
             await asyncio.gather(poller, emitter, return_exceptions=True)
             transport.close()
             await self._drain(emit)
+
+    @property
+    def answer_interval(self) -> float:
+        """The status poll's interval plus one command's timeouts."""
+        return self.map.poll_interval + self.map.timeout * (1 + self.map.retries)
 
     async def _poll(self, link: _Link) -> None:
         # The status poll is the heartbeat, and reconciles state and alarms missed while away.
@@ -321,7 +328,13 @@ class SerialAdapter(Adapter):
                 )
         if "recipe" in names and names["recipe"] in fields:
             revision = fields.get(names.get("revision", ""))
-            self._recipe = (fields[names["recipe"]], revision)
+            shown = (fields[names["recipe"]], revision)
+            before, self._recipe = self._recipe, shown
+            # A change no RA event told us of (it came while the link was down or silent) is
+            # reported from the status; not while our own activation waits for its RA.
+            if before is not None and before != shown and shown[0] and not self._activations:
+                self.log.info("recipe.changed_at_machine", recipe=shown[0], revision=revision)
+                self._put(RecipeActivated(machine=self.machine, at=at, recipe=shown[0], revision=revision))
         if "alarms" in names and names["alarms"] in fields:
             listed = fields[names["alarms"]]
             active = (
@@ -379,10 +392,13 @@ class SerialAdapter(Adapter):
         elif event.kind == "recipe_activated":
             name, revision = get("name") or "", get("revision")
             self._recipe = (name, revision)
-            self._put(RecipeActivated(machine=self.machine, at=at, recipe=name, revision=revision))
+            ours = False
             for wanted, future in self._activations:
                 if wanted == name and not future.done():
                     future.set_result(revision)
+                    ours = True
+            if not ours:  # our own activation is reported once, by the command's result
+                self._put(RecipeActivated(machine=self.machine, at=at, recipe=name, revision=revision))
 
     def _fault_raised(self, code: str, text: str | None, level: str | None, at: datetime) -> None:
         self._faults.add(code)

@@ -479,7 +479,8 @@ def check_line(config: LineConfig) -> None:
         ConfigError: the first problem, with file and key path.
     """
     for index, machine in enumerate(config.machines):
-        build_adapter(config, machine, index)
+        adapter = build_adapter(config, machine, index)
+        _check_grace(config, machine, index, adapter)
     build_trackers(config)
     # TLS files are read now, so a missing or malformed one is reported with its key path.
     if config.amqp is not None and config.amqp.tls is not None:
@@ -487,6 +488,21 @@ def check_line(config: LineConfig) -> None:
     if config.mqtt is not None and config.mqtt.tls is not None:
         config.mqtt.tls.context(path=config.path, where="mqtt.tls")
     listener_security(config, credentials=False)
+
+
+def _check_grace(config: LineConfig, machine: MachineConfig, index: int, adapter: Adapter) -> None:
+    # A grace no longer than the gap between two answers of a healthy machine would report
+    # every slow poll as a lost link.
+    grace, needed = config.grace_for(machine), adapter.answer_interval
+    if grace > needed:
+        return
+    key = f"machines[{index}].link_grace" if machine.link_grace is not None else "line.link_grace"
+    raise ConfigError(
+        f"{grace:g} s is too short for machine {machine.id!r}: a healthy {adapter.protocol} machine "
+        f"may stay silent {needed:g} s between answers (poll interval plus request timeouts)",
+        path=config.path,
+        key=key,
+    )
 
 
 async def start_gateway(
@@ -562,6 +578,8 @@ async def start_gateway(
     )
     await stack.enter_async_context(outbox)
     adapters = {m.id: adapter_factory(config, m, i) for i, m in enumerate(config.machines)}
+    for index, m in enumerate(config.machines):
+        _check_grace(config, m, index, adapters[m.id])  # as linegate check does
     trackers = build_trackers(config, adapters)
     runtimes = []
     for m in config.machines:
@@ -577,6 +595,7 @@ async def start_gateway(
                 # With a vertical channel, work the machine's protocol does not report is derived
                 # from the boards' arrival and departure.
                 synthesize_work=m.id in trackers and not adapter.reports_work,
+                link_grace=config.grace_for(m),
             )
         )
     recipes = RecipeService(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.presence import MAX_GRACE, MIN_GRACE
 from protocols.errors import ConfigError
 from protocols.transport.guard import PeerLimits
 
@@ -190,6 +191,12 @@ class MachineConfig:
     map: str | None = None
     interlock: str = "finish_board"
     name: str | None = None
+    link_grace: float | None = None  # None: the line's
+
+
+#: seconds of silence before a machine is reported lost (``[line] link_grace``)
+DEFAULT_LINK_GRACE = 10.0
+LINK_GRACE_RANGE = (MIN_GRACE, MAX_GRACE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +279,11 @@ class LineConfig:
     http: HttpConfig = HttpConfig()
     changeover: ChangeoverConfig = ChangeoverConfig()
     limits: Mapping[str, PeerLimitsConfig] = field(default_factory=dict)
+    link_grace: float = DEFAULT_LINK_GRACE
+
+    def grace_for(self, machine: MachineConfig) -> float:
+        """Seconds of silence after which ``machine`` is reported lost in CFX."""
+        return self.link_grace if machine.link_grace is None else machine.link_grace
 
     def peer_limits(self, server: str, default: PeerLimits) -> PeerLimits:
         """``default`` with ``[limits.<server>]`` applied."""
@@ -435,7 +447,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
         },
     )
     line = r.table(data, "line", "")
-    r.only(line, "line", {"name"})
+    r.only(line, "line", {"name", "link_grace"})
     machines = _machines(r, data)
     ids = {m.id for m in machines}
     products = _products(r, data, ids)
@@ -453,7 +465,18 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
         listener=_listener(r, data),
         http=_http(r, data),
         limits=_limits(r, data),
+        link_grace=_grace(r, line, "line", DEFAULT_LINK_GRACE),
     )
+
+
+def _grace(r: _Reader, data: Mapping[str, Any], where: str, default: float) -> float:
+    value = data.get("link_grace", default)
+    lo, hi = LINK_GRACE_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise r.fail(_join(where, "link_grace"), f"must be a number of seconds, not {_kind(value)}")
+    if not lo <= value <= hi:
+        raise r.fail(_join(where, "link_grace"), f"must be between {lo:g} and {hi:g} seconds, not {value}")
+    return float(value)
 
 
 def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
@@ -467,7 +490,9 @@ def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
         where = f"machines[{index}]"
         if not isinstance(item, dict):
             raise r.fail(where, "must be a table")
-        r.only(item, where, {"id", "handle", "protocol", "connection", "map", "interlock", "name"})
+        r.only(
+            item, where, {"id", "handle", "protocol", "connection", "map", "interlock", "name", "link_grace"}
+        )
         machine_id = r.text(item, "id", where)
         if not MACHINE_ID_RE.match(machine_id):
             raise r.fail(
@@ -495,6 +520,7 @@ def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
                 map=r.opt_text(item, "map", where),
                 interlock=r.choice(item, "interlock", where, INTERLOCKS, "finish_board"),
                 name=r.opt_text(item, "name", where),
+                link_grace=_grace(r, item, where, 0.0) if "link_grace" in item else None,
             )
         )
     return tuple(machines)

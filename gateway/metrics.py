@@ -234,6 +234,12 @@ class TimedSink:
         # Keep the wrapped sink's pipelining (see gateway.sinks.base.drain).
         self.pipeline_depth = int(getattr(sink, "pipeline_depth", 1))
 
+    @property
+    def connected(self) -> bool | None:
+        """The wrapped sink's broker connection (None where it has none), for /healthz."""
+        up = getattr(self.sink, "connected", None)
+        return None if up is None else bool(up)
+
     async def publish(self, batch: list[StoredEvent]) -> None:
         """Publish through the wrapped sink; errors propagate unchanged after being counted."""
         labels = {"sink": self.name}

@@ -9,7 +9,11 @@ It keeps, per machine, what CFX needs to link events (reference cfx.md §3):
 - the open work transaction per board, so WorkStarted, UnitsProcessed and WorkCompleted share one
   TransactionID (``TransactionID`` on the Work messages, ``TransactionId`` on UnitsProcessed —
   the codec knows the spelling);
-- the active recipe, for Heartbeat's ActiveRecipes.
+- the active recipe, for Heartbeat's ActiveRecipes;
+- whether the machine is reachable: a ``LinkLost`` raises the fault ``CommunicationLost`` and
+  moves the published state to USD (unscheduled downtime); while it lasts, the states the machine
+  reports are remembered but not published, and ``LinkRestored`` clears the fault and publishes
+  the machine's own state again (docs/liveness.md says why these messages).
 
 Pure: no I/O and no clock; every envelope is stamped with its observation's time.
 """
@@ -83,6 +87,8 @@ _WORK_RESULT = {
     obs.WorkResult.SKIPPED: WorkResult.SKIPPED,
 }
 _CAUSES = {cause.value: cause for cause in FaultCause}
+#: FaultCode of the fault a lost link raises (docs/liveness.md).
+COMMUNICATION_LOST = "CommunicationLost"
 _STATES = {int(state.value): state for state in ResourceState}
 
 
@@ -166,6 +172,8 @@ class MachineNormalizer:
     work_orders: dict[str, WorkOrderIdentifier] = field(default_factory=dict)
     # The latest value of each plain reading ([readings] of a map), for /metrics and the dashboard.
     readings: dict[str, LatestReading] = field(default_factory=dict)
+    reachable: bool = True
+    machine_state: ResourceState | None = None  # as the machine last reported it
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -183,20 +191,60 @@ class MachineNormalizer:
     # --- state -------------------------------------------------------------------------------
 
     def _state(self, o: obs.StateChanged) -> list[CFXMessage]:
-        new = resource_state(o.state)
+        self.machine_state = resource_state(o.state)
+        if not self.reachable:
+            return []  # published when the link is back; until then the MES sees USD
+        return self._enter(self.machine_state, o.at)
+
+    def _enter(self, new: ResourceState, at: datetime, related: Fault | None = None) -> list[CFXMessage]:
         if new == self.state:
             return []
         old = self.state if self.state is not None else ResourceState.NST
-        duration = o.at - self.state_since if self.state_since is not None else None
+        duration = at - self.state_since if self.state_since is not None else None
         if duration is not None and duration < timedelta(0):
             duration = None  # clocks disagree: say unknown rather than negative
-        self.state, self.state_since = new, o.at
-        related = self._most_severe_fault() if new.value.startswith(("4", "5")) else None
+        self.state, self.state_since = new, at
+        if related is None and new.value.startswith(("4", "5")):
+            related = self._most_severe_fault()
         return [
             StationStateChanged(
                 old_state=old, old_state_duration=duration, new_state=new, related_fault=related
             )
         ]
+
+    # --- reachability ------------------------------------------------------------------------
+
+    def _link_lost(self, o: obs.LinkLost) -> list[CFXMessage]:
+        if not self.reachable:
+            return []
+        self.reachable = False
+        reason = f": {o.reason}" if o.reason else ""
+        fault = Fault(
+            # CFX has no communication cause; ServicesFailure is the one for a supply the
+            # station depends on from outside it (docs/liveness.md).
+            cause=FaultCause.SERVICES_FAILURE,
+            severity=FaultSeverity.ERROR,
+            fault_code=COMMUNICATION_LOST,
+            fault_occurrence_id=uuid.uuid4(),
+            description=f"no answer from the machine over {o.protocol}{reason}",
+            occurred_at=o.since,
+        )
+        self.faults[COMMUNICATION_LOST] = _ActiveFault(fault)
+        return [FaultOccurred(fault=fault), *self._enter(ResourceState.USD, o.at, related=fault)]
+
+    def _link_restored(self, o: obs.LinkRestored) -> list[CFXMessage]:
+        if self.reachable:
+            return []
+        self.reachable = True
+        out: list[CFXMessage] = []
+        active = self.faults.pop(COMMUNICATION_LOST, None)
+        if active is not None:
+            out.append(FaultCleared(fault_occurrence_id=active.fault.fault_occurrence_id))
+        if self.machine_state is not None:
+            # What the machine reported last (possibly while unreachable); a machine that never
+            # reported one stays USD until it does.
+            out.extend(self._enter(self.machine_state, o.at))
+        return out
 
     def _most_severe_fault(self) -> Fault | None:
         order = [FaultSeverity.ALARM, FaultSeverity.ERROR, FaultSeverity.WARNING, FaultSeverity.INFORMATION]
@@ -489,4 +537,6 @@ _HANDLERS: dict[type[obs.Observation], Callable[[MachineNormalizer, Any], list[C
     obs.CoatingProcessData: MachineNormalizer._coating,
     obs.RecipeActivated: MachineNormalizer._recipe,
     obs.Reading: MachineNormalizer._reading,
+    obs.LinkLost: MachineNormalizer._link_lost,
+    obs.LinkRestored: MachineNormalizer._link_restored,
 }

@@ -19,6 +19,7 @@ import structlog
 
 from adapters.base import Adapter
 from adapters.observations import Observation, WorkStarted
+from gateway import presence
 from gateway.normalize import MachineNormalizer
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.recipes import RecipeService
@@ -77,6 +78,8 @@ class MachineRuntime:
             vertical channel (which boards arrived and left).
         synthesize_work: the machine's protocol reports no work of its own; derive it from the
             boards' arrival and departure (see ``MachineNormalizer``).
+        link_grace: seconds of silence after which the machine is reported lost in CFX
+            (``gateway.presence``); None watches nothing.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class MachineRuntime:
         *,
         trackers: Sequence[Adapter] = (),
         synthesize_work: bool = False,
+        link_grace: float | None = None,
     ) -> None:
         self.machine_id = machine_id
         self.handle = handle
@@ -100,6 +104,7 @@ class MachineRuntime:
         self.outbox = outbox
         self.interlock = interlock
         self.normalizer = MachineNormalizer(handle, synthesize_work=synthesize_work)
+        self.link_grace = link_grace
         self.observations = 0
         self.events = 0
         self._changed = asyncio.Condition()
@@ -255,6 +260,10 @@ class Gateway:
                 intake.append(
                     group.create_task(self._learn_recipe(runtime), name=f"machine[{runtime.handle}].recipe")
                 )
+            for runtime in self.machines.values():
+                if runtime.link_grace is not None and not runtime.passthrough:
+                    watch = presence.watch(runtime, runtime.link_grace)
+                    intake.append(group.create_task(watch, name=f"machine[{runtime.handle}].presence"))
             if self.heartbeat is not None:
                 intake.append(group.create_task(self._heartbeats(self.heartbeat), name="gateway.heartbeat"))
             self.started.set()
@@ -331,5 +340,7 @@ class Gateway:
             await asyncio.sleep(every.total_seconds())
             now = datetime.now(UTC)
             for runtime in self.machines.values():
-                if not runtime.passthrough:  # a CFX machine sends its own
+                # A CFX machine sends its own; an unreachable one gets none, so that a consumer
+                # watching Heartbeats sees it gone (gateway.presence).
+                if not runtime.passthrough and runtime.normalizer.reachable:
                     await self.outbox.put(outbox_item(runtime.normalizer.heartbeat(every, now)))

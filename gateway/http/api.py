@@ -27,7 +27,7 @@ from gateway.recipes import Outcome
 from protocols.errors import LinegateError
 
 if TYPE_CHECKING:
-    from gateway.runtime import Gateway
+    from gateway.runtime import Gateway, MachineRuntime
 
 log = structlog.get_logger("linegate.http")
 
@@ -172,19 +172,51 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 # --- read endpoints -----------------------------------------------------------------------
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """200 ``{"status": "ok"}`` once the gateway runs, 503 ``starting`` before; counts links up."""
-    gateway = request.app[CONTEXT].gateway
+def health_report(gateway: Gateway) -> dict[str, Any]:
+    """What ``/healthz`` and ``/readyz`` answer: the gateway's own status and what is down.
+
+    ``status`` is ``starting`` before the gateway runs, ``degraded`` when a machine is down (it
+    was reported lost after its grace period, or its link is not up where no grace applies) or a
+    broker sink is not connected, and ``ok`` otherwise.
+    """
     runtimes = list(gateway.machines.values())
     connected = sum(1 for r in runtimes if r.adapter.health.state.value == "connected")
+    down = sorted(r.machine_id for r in runtimes if _machine_down(r))
+    links = {sink.name: getattr(sink, "connected", None) for sink in gateway.sinks}
+    brokers = {name: bool(up) for name, up in links.items() if up is not None}
     running = gateway.started.is_set()
-    body = {
-        "status": "ok" if running else "starting",
+    if not running:
+        status = "starting"
+    elif down or not all(brokers.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {
+        "status": status,
         "machines": len(runtimes),
         "connected": connected,
+        "machines_down": down,
+        "brokers": brokers,
         "outbox_depth": gateway.outbox.depth(),
     }
-    return json_response(body, 200 if running else 503)
+
+
+def _machine_down(runtime: MachineRuntime) -> bool:
+    if runtime.passthrough or runtime.link_grace is None:
+        return runtime.adapter.health.state.value != "connected"
+    return not runtime.normalizer.reachable
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: 200 once the gateway runs, even ``degraded`` (503 ``starting`` before)."""
+    body = health_report(request.app[CONTEXT].gateway)
+    return json_response(body, 503 if body["status"] == "starting" else 200)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 only when ``ok`` (every machine answers, every broker connected), else 503."""
+    body = health_report(request.app[CONTEXT].gateway)
+    return json_response(body, 200 if body["status"] == "ok" else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -366,6 +398,7 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_get("/", dashboard)
     app.router.add_static("/static/", static, follow_symlinks=False)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/line", line)
     app.router.add_get("/api/events", events)

@@ -52,6 +52,11 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
             for r in runtimes
         ],
     )
+    out.gauge(
+        "machine_reachable",
+        "0 once the machine has been silent for its grace period and is reported lost in CFX, else 1",
+        per_machine([float(r.normalizer.reachable) for r in runtimes]),
+    )
     out.counter(
         "recv_observations_total",
         "Observations received from the machine's adapter",

@@ -11,7 +11,9 @@
 Routes (every error is JSON: ``{"error": {"status": ..., "message": ...}}``):
 
 - ``GET /`` the dashboard; ``GET /static/...`` its assets (all shipped in the package).
-- ``GET /healthz`` 200 once the gateway runs, 503 before.
+- ``GET /healthz`` liveness: 200 once the gateway runs (``status`` ok or degraded, the machines
+  down, the brokers' connections), 503 before. ``GET /readyz`` readiness: the same body, 200
+  only when ``status`` is ok (docs/liveness.md).
 - ``GET /metrics`` Prometheus text format.
 - ``GET /api/line`` machines, states, recipes, faults, boards, reflow profiles, outbox.
 - ``GET /api/events`` server-sent events, the normalized CFX stream (``?source=HANDLE`` filters).

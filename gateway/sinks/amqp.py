@@ -22,6 +22,11 @@ class AmqpSink:
         # may wait for confirms at once; only a broker nack fails a batch.
         self.pipeline_depth = pipeline_depth
 
+    @property
+    def connected(self) -> bool:
+        """True while the publisher has a confirming channel to the broker (for /healthz)."""
+        return self.publisher.connected
+
     async def publish(self, batch: list[StoredEvent]) -> None:
         """Publish the batch as one run through the publisher's confirm window; return when all
         are confirmed.

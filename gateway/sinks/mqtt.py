@@ -62,10 +62,17 @@ class MqttSink:
         self.tls_context = tls_context
         self._client: aiomqtt.Client | None = None
         self._stack: AsyncExitStack | None = None
+        self._tried = False  # connected is unknown until the first attempt
+
+    @property
+    def connected(self) -> bool | None:
+        """Whether the last connection attempt holds (None before the first), for /healthz."""
+        return self._client is not None if self._tried else None
 
     async def _connect(self) -> aiomqtt.Client:
         if self._client is not None:
             return self._client
+        self._tried = True
         stack = AsyncExitStack()
         client = aiomqtt.Client(
             self.host,

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+from adapters.base import AdapterState, Health
 from adapters.observations import Observation
 
 ObsT = TypeVar("ObsT", bound=Observation)
@@ -49,3 +50,15 @@ async def eventually(condition: Callable[[], bool], deadline: float = 8.0) -> No
     async with asyncio.timeout(deadline):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+class StateHistory(Health):
+    """A ``Health`` that remembers every state it entered, so a brief one is not missed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: list[AdapterState] = []
+
+    def enter(self, state: AdapterState) -> None:
+        self.states.append(state)
+        super().enter(state)

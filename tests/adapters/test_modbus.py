@@ -12,13 +12,14 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
-from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import ModbusMap, ModbusStep, builtin_map, parse_map
 from adapters.modbus import ModbusAdapter, SerialLine, _write_runs
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
     Reading,
+    RecipeActivated,
     ReflowProcessData,
     Severity,
     StateChanged,
@@ -26,7 +27,7 @@ from adapters.observations import (
 from protocols.modbus import DataType, Point, Table
 from simulators import Board, Handoff, SteppedClock
 from simulators.reflow_oven import ReflowOven
-from tests.adapters.recorder import Recorder, eventually
+from tests.adapters.recorder import Recorder, StateHistory, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
 
@@ -369,3 +370,61 @@ async def test_cancelled_command_on_a_stalled_device_leaks_nothing(
     oven.go_silent(False)
     await eventually(lambda: modbus._link is not None)
     assert await modbus.active_recipe() == RecipeInfo("SAC305-STD")
+
+
+async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
+    """A device that accepts TCP but answers nothing never counts as connected, however many
+    sessions are tried; it counts once it answers (issue 20: 9 flaps in 30 s before)."""
+    oven.go_silent()
+    modbus = ModbusAdapter("oven1", oven_map(timeout=0.1), host="127.0.0.1", port=oven.port or 0, policy=FAST)
+    seen = Recorder()
+    modbus.health = history = StateHistory()
+    task = asyncio.create_task(modbus.run(seen))
+    try:
+        await eventually(lambda: history.failures >= 3)
+        assert AdapterState.CONNECTED not in history.states, history.states
+        assert modbus.health.connects == 0
+        assert "unanswered" in (modbus.health.last_error or "")
+        oven.go_silent(False)
+        await modbus.wait_connected(DEADLINE)
+        assert modbus.health.connects == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_recipe_changed_at_the_oven_is_reported(
+    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+) -> None:
+    """A recipe loaded at the oven's own panel becomes RecipeActivated from the polled active
+    number; one the gateway activated is reported by the command, not again by the poll."""
+    modbus, seen = adapter
+    await seen.next(StateChanged)  # the first poll: what the oven runs now is no change
+    switch = asyncio.create_task(oven.activate_recipe("SAC305-HEAVY"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
+    await clock.run_for(oven.changeover_time)
+    await switch
+    assert (await seen.next(RecipeActivated)).recipe == "SAC305-HEAVY"
+
+    activation = asyncio.create_task(modbus.activate_recipe("SNPB-LOWTEMP"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
+    await clock.run_for(oven.changeover_time)
+    await asyncio.wait_for(activation, DEADLINE)
+    await eventually(lambda: modbus._values.get("active_recipe") == 3)  # the poll saw it too
+    assert [o.recipe for o in seen.seen if isinstance(o, RecipeActivated)] == ["SAC305-HEAVY"]
+
+
+async def test_alarms_cleared_while_hung_are_cleared_on_reconnect(
+    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven
+) -> None:
+    """The alarm word is read in the first poll of every session and compared with the alarms
+    last reported, so one that cleared while the oven did not answer is cleared afterwards."""
+    modbus, seen = adapter
+    oven.raise_fault("OV-ESTOP", "emergency stop pressed")
+    await seen.next(FaultRaised, lambda f: f.code == "OV-ESTOP")
+    oven.go_silent()
+    await eventually(lambda: "unanswered" in (modbus.health.last_error or ""))
+    mark = len(seen.seen)
+    oven.clear_fault("OV-ESTOP")
+    oven.go_silent(False)
+    assert (await seen.next(FaultCleared, after=mark)).code == "OV-ESTOP"

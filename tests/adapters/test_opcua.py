@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import OpcUaMap, builtin_map
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
     Reading,
+    RecipeActivated,
     SelectiveSolderProcessData,
     Severity,
     StateChanged,
@@ -228,3 +230,174 @@ async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_alarms_that_changed_while_the_link_was_down_are_reconciled(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder
+) -> None:
+    """An alarm that cleared while the server did not answer is cleared on reconnect, and one
+    raised meanwhile is raised: the map's ActiveAlarms node is read on every session."""
+    opcua, seen = adapter
+    machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+    await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
+    machine.go_silent()
+    await eventually(lambda: opcua.health.failures >= 1)
+    mark = len(seen.seen)
+    machine.clear_fault("SS-PUMP")
+    machine.raise_fault("SS-N2", "nitrogen low", FaultSeverity.WARNING)
+    machine.go_silent(False)
+    assert (await seen.next(FaultCleared, after=mark)).code == "SS-PUMP"
+    raised = await seen.next(FaultRaised, after=mark)
+    assert raised.code == "SS-N2"
+    assert opcua._faults == {"SS-N2"}
+
+
+async def test_a_program_changed_at_the_machine_is_reported(
+    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock
+) -> None:
+    """A program loaded at the machine's own panel becomes RecipeActivated with the revision the
+    revision node shows; one the gateway activated is reported by the command, not again."""
+    opcua, seen = adapter  # connected: the program it runs now is known (not a change)
+    switch = asyncio.create_task(machine.activate_recipe("PGM-PWR-B"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
+    await clock.run_for(machine.changeover_time)
+    await switch
+    changed = await seen.next(RecipeActivated)
+    assert (changed.recipe, changed.revision) == ("PGM-PWR-B", "1")
+
+    mark = len(seen.seen)
+    activation = asyncio.create_task(opcua.activate_recipe("PGM-CONN-A"))
+    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
+    await clock.run_for(machine.changeover_time)
+    done = await asyncio.wait_for(activation, DEADLINE)
+    assert (done.recipe, done.revision) == ("PGM-CONN-A", "1")
+    # Let the revision node's own notification arrive too, then check nothing was reported.
+    await eventually(lambda: opcua._values.get("active_program") == "PGM-CONN-A")
+    assert not any(isinstance(o, RecipeActivated) for o in seen.seen[mark:])
+
+
+async def test_a_wrong_revision_is_refused_before_the_changeover(
+    adapter: tuple[OpcUaAdapter, Recorder],
+) -> None:
+    """LoadProgram announces the revision it will activate; a request for another fails at once
+    (the clock stands still, so waiting for the switch would only time out)."""
+    opcua, _ = adapter
+    with pytest.raises(CommandError, match="announces revision 1, not 7") as wrong:
+        await opcua.activate_recipe("PGM-PWR-B", revision="7")
+    assert wrong.value.refused
+
+
+async def test_alarms_of_a_restarted_server_are_reconciled(clock: SteppedClock) -> None:
+    """A server restarted without the alarm that was active before: FaultCleared on reconnect."""
+    first = SelectiveSolder(clock=clock)
+    await first.start()
+    assert first.url is not None and first.port is not None
+    opcua, seen = make_adapter(first.url), Recorder()
+    task = asyncio.create_task(opcua.run(seen))
+    second: SelectiveSolder | None = None
+    try:
+        await opcua.wait_connected(DEADLINE)
+        first.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+        await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
+        await first.stop()
+        second = SelectiveSolder(clock=clock, port=first.port)
+        await second.start()
+        assert (await seen.next(FaultCleared)).code == "SS-PUMP"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await (second or first).stop()
+
+
+class _Longest(random.Random):
+    """Every jittered delay at its ceiling: the worst case, every time."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class _HangingProxy:
+    """127.0.0.1:<port> forwarded to the simulator; while ``hung`` it accepts connections and
+    passes nothing either way (a server that hangs with its sockets open), all on real sockets."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.hung = False
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            if self.hung:
+                await self._pipe(reader, None)
+                return
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+            try:
+                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            finally:
+                up_writer.close()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None) -> None:
+        while data := await reader.read(65536):
+            if writer is not None and not self.hung:  # hung: swallowed
+                writer.write(data)
+                await writer.drain()
+        if writer is not None:
+            writer.close()
+
+
+async def test_back_within_2_s_after_a_hang(machine: SelectiveSolder) -> None:
+    """With the production backoff (0.5 s growing to 30 s, worst jitter draw), a server that
+    accepted connections but answered nothing for several sessions is connected within 2 s of
+    answering again (the simulator's go_silent mutes only the connections it has, so the hang
+    is a proxy in front of it that swallows everything)."""
+    assert machine.port is not None
+    proxy = _HangingProxy(machine.port)
+    await proxy.start()
+    policy = ReconnectPolicy(base=0.5, cap=30.0, healthy_after=30.0, liveness_timeout=15.0, rng=_Longest())
+    url = f"opc.tcp://127.0.0.1:{proxy.port}/linegate/selective-solder"
+    opcua = OpcUaAdapter(
+        "solder1", solder_map(), url=url, request_timeout=0.5, probe_interval=0.2, policy=policy
+    )
+    task = asyncio.create_task(opcua.run(Recorder()))
+    try:
+        await opcua.wait_connected(DEADLINE)
+        proxy.hung = True
+        # Hung long enough for the old backoff to reach 4 s; answering again while the adapter
+        # waits in it.
+        await eventually(
+            lambda: opcua.health.failures >= 4 and opcua.health.state is AdapterState.BACKING_OFF,
+            deadline=30,
+        )
+        connects = opcua.health.connects
+        loop = asyncio.get_running_loop()
+        answering = loop.time()
+        proxy.hung = False
+        await eventually(lambda: opcua.health.connects > connects, deadline=10)
+        back = loop.time() - answering
+        print(f"OPC UA back {back:.3f} s after the hang ended")
+        assert back <= 2.0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await proxy.stop()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import CommandError, RecipeInfo, ReconnectPolicy
+from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import SerialMap, builtin_map
 from adapters.observations import (
     CoatingProcessData,
@@ -26,7 +26,7 @@ from adapters.observations import (
 from adapters.serial import SerialAdapter, decode_payload, encode_payload
 from protocols.errors import RemoteProtocolError
 from simulators import Board, Coater, FaultSeverity, Handoff, SteppedClock
-from tests.adapters.recorder import Recorder, eventually
+from tests.adapters.recorder import Recorder, StateHistory, eventually
 
 DEADLINE = 5.0  # real seconds; only bounds a broken test
 FAST = ReconnectPolicy(base=0.01, cap=0.05, healthy_after=60.0, liveness_timeout=5.0)
@@ -141,7 +141,8 @@ async def test_recipe_activation_succeeds_and_is_refused(coater: Coater, clock: 
         await clock.run_for(coater.changeover_time)
         done = await asyncio.wait_for(activation, DEADLINE)
         assert (done.recipe, done.revision) == ("SILICONE-75", "1")
-        assert (await seen.next(RecipeActivated)).recipe == "SILICONE-75"  # also reported unsolicited
+        # The RA event answered the command; it is not reported again as a change at the machine.
+        assert not any(isinstance(o, RecipeActivated) for o in seen.seen)
 
         coater.recipes.refuse("operator door open")
         with pytest.raises(CommandError, match="operator door open") as refused:
@@ -289,3 +290,43 @@ _VALUES = st.text(alphabet="ABCXYZ0123456789-_. ,", max_size=8)
 def test_fields_round_trip(fields: dict[str, str]) -> None:
     """Fields encoded by the adapter decode to the same fields."""
     assert decode_payload(encode_payload("RS", fields)) == ("RS", fields)
+
+
+async def test_a_silent_machine_is_never_connected(coater: Coater) -> None:
+    """An open port with a machine that answers nothing is not a connection; the first answer is."""
+    coater.go_silent()
+    url = f"socket://127.0.0.1:{coater.tcp_port}"
+    adapter = SerialAdapter("coater1", coater_map(timeout=0.1, retries=0), url=url, policy=FAST)
+    adapter.health = history = StateHistory()
+    task = asyncio.create_task(adapter.run(Recorder()))
+    try:
+        await eventually(lambda: history.failures >= 3)
+        assert AdapterState.CONNECTED not in history.states, history.states
+        assert adapter.health.connects == 0
+        coater.go_silent(False)
+        await adapter.wait_connected(DEADLINE)
+        assert adapter.health.connects == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_recipe_changed_while_silent_is_reported_from_the_status(
+    coater: Coater, clock: SteppedClock
+) -> None:
+    """The RA event of a changeover at the machine is lost while the line is silent; the next
+    status answer names the new recipe, and that is reported as RecipeActivated."""
+    _, seen, task = await start(f"socket://127.0.0.1:{coater.tcp_port}")
+    try:
+        await seen.next(StateChanged)
+        coater.go_silent()
+        switch = asyncio.create_task(coater.activate_recipe("SILICONE-75"))
+        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + coater.changeover_time), DEADLINE)
+        await clock.run_for(coater.changeover_time)
+        await switch
+        coater.go_silent(False)
+        changed = await seen.next(RecipeActivated)
+        assert (changed.recipe, changed.revision) == ("SILICONE-75", "1")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -83,6 +83,17 @@ def test_loads_a_full_line(tmp_path: Path) -> None:
 def test_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""))
     assert config.machines == () and config.amqp is None and config.http.host == "127.0.0.1"
+    assert config.link_grace == 10.0
+
+
+def test_link_grace_per_line_and_per_machine(tmp_path: Path) -> None:
+    """``[line] link_grace`` applies to every machine that does not set its own."""
+    text = GOOD.replace('name = "Line 4"', 'name = "Line 4"\nlink_grace = 20').replace(
+        'interlock = "refuse"', 'interlock = "refuse"\nlink_grace = 5.5'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.grace_for(config.machine("oven1")) == 20.0
+    assert config.grace_for(config.machine("placer1")) == 5.5
 
 
 BAD = [
@@ -119,6 +130,13 @@ BAD = [
     ("[outbox]\nmax_rows = 1\n", "outbox.max_rows", "unknown key"),
     ("[mqtt]\nhost='h'\npassword_env='A'\npassword_file='/f'\n", "mqtt.password", "not both"),
     ("[[hermes.vertical]]\nmachine = 'x'\n", "hermes.vertical[0].machine", "no machine with id 'x'"),
+    ("[line]\nlink_grace = 0.5\n", "line.link_grace", "must be between 1 and 300 seconds"),
+    ("[line]\nlink_grace = '10 s'\n", "line.link_grace", "must be a number of seconds, not a string"),
+    (
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\nlink_grace=301\n",
+        "machines[0].link_grace",
+        "must be between 1 and 300 seconds",
+    ),
 ]
 
 
@@ -192,6 +210,8 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (('map = "builtin:reflow_oven"', 'map = "builtin:coater"'), "machines[0].map", "is a serial map"),
         (('map = "builtin:reflow_oven"', 'map = "builtin:toaster"'), "machines[0].map", "no built-in map"),
         (('map = "builtin:reflow_oven"', 'map = "maps/missing.toml"'), None, "cannot read"),
+        # The oven's slowest poll is 1 s plus a 1 s timeout: a 2 s grace would report it lost.
+        (('name = "Line 4"', 'name = "Line 4"\nlink_grace = 2'), "line.link_grace", "too short for machine"),
     ],
 )
 def test_check_builds_every_adapter(

@@ -92,7 +92,16 @@ async def test_healthz_and_json_errors(line: RunningLine, http: aiohttp.ClientSe
     async with http.get(f"{line.url}/healthz") as response:
         assert response.status == 200
         body = await response.json()
-    assert body == {"status": "ok", "machines": 3, "connected": 3, "outbox_depth": body["outbox_depth"]}
+    assert body == {
+        "status": "ok",
+        "machines": 3,
+        "connected": 3,
+        "machines_down": [],
+        "brokers": {},
+        "outbox_depth": body["outbox_depth"],
+    }
+    async with http.get(f"{line.url}/readyz") as response:
+        assert response.status == 200 and (await response.json())["status"] == "ok"
     async with http.get(f"{line.url}/api/nothing") as response:
         assert response.status == 404 and response.content_type == "application/json"
         assert (await response.json())["error"]["message"] == "no route for GET /api/nothing"

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from adapters import observations as obs
-from gateway.normalize import MachineNormalizer, resource_state
+from gateway.normalize import COMMUNICATION_LOST, MachineNormalizer, resource_state
 from protocols.cfx import (
     FaultCleared,
     FaultOccurred,
@@ -261,3 +261,35 @@ def test_anonymous_process_data_goes_to_the_oldest_board_without_data() -> None:
     starts = {b.hermes_identifier: b.transaction_id for b in out if isinstance(b, WorkStarted)}
     processed = [b.transaction_id for b in out if isinstance(b, UnitsProcessed)]
     assert processed == [starts[B1], starts[B2]]
+
+
+def test_a_lost_link_is_a_fault_and_usd_and_the_machine_state_comes_back() -> None:
+    """LinkLost: FaultOccurred CommunicationLost, then StationStateChanged to USD naming it; a
+    state reported while lost is held back; LinkRestored: FaultCleared (same occurrence) and the
+    machine's latest state. Every envelope validates as the SDK writes it."""
+    norm = MachineNormalizer("Acme.Oven.1")
+    norm.feed(obs.StateChanged(machine="m", at=at(0), state=1100))
+    lost = norm.feed(obs.LinkLost(machine="m", at=at(10), since=at(9), protocol="modbus", reason="timeout"))
+    for envelope in lost:
+        assert validate_bytes(encode_envelope(envelope)) == []
+    occurred, down = (e.body for e in lost)
+    assert isinstance(occurred, FaultOccurred) and isinstance(down, StationStateChanged)
+    assert occurred.fault.fault_code == COMMUNICATION_LOST and occurred.fault.occurred_at == at(9)
+    assert (down.old_state, down.new_state) == (ResourceState.PRD_REGULAR_WORK, ResourceState.USD)
+    assert down.related_fault == occurred.fault
+    assert not norm.reachable
+    assert norm.feed(obs.LinkLost(machine="m", at=at(11), since=at(9), protocol="modbus")) == []
+    assert norm.feed(obs.StateChanged(machine="m", at=at(12), state=2200)) == []
+    back = norm.feed(obs.LinkRestored(machine="m", at=at(15)))
+    for envelope in back:
+        assert validate_bytes(encode_envelope(envelope)) == []
+    cleared, up = (e.body for e in back)
+    assert isinstance(cleared, FaultCleared) and isinstance(up, StationStateChanged)
+    assert cleared.fault_occurrence_id == occurred.fault.fault_occurrence_id
+    assert (up.old_state, up.new_state, up.old_state_duration) == (
+        ResourceState.USD,
+        ResourceState.SBY_NO_PRODUCT,
+        timedelta(seconds=5),
+    )
+    assert norm.reachable and COMMUNICATION_LOST not in norm.faults
+    assert norm.feed(obs.LinkRestored(machine="m", at=at(16))) == []
