@@ -428,14 +428,32 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
 # --------------------------------------------------------------------------------------------
 
 
+# The formatted second of the last timestamp: messages come many per second, and strftime is
+# most of the cost of a small message's envelope.
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
 def format_timestamp(timestamp: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmm`` in local time, no offset (reference §1, as lib_cpp writes it).
 
     An aware datetime is converted to local time first; a naive one is taken as local time.
     """
+    global _last_second
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone()
-    return f"{timestamp:%Y-%m-%dT%H:%M:%S}.{timestamp.microsecond // 1000:03d}"
+    second = (
+        timestamp.year,
+        timestamp.month,
+        timestamp.day,
+        timestamp.hour,
+        timestamp.minute,
+        timestamp.second,
+    )
+    cached, prefix = _last_second
+    if second != cached:
+        prefix = f"{timestamp:%Y-%m-%dT%H:%M:%S}"
+        _last_second = (second, prefix)  # one store: a reader never sees half an update
+    return f"{prefix}.{timestamp.microsecond // 1000:03d}"
 
 
 def _check(spec: _Spec, value: Any) -> None:

@@ -306,6 +306,11 @@ class FramedConnection(Generic[RoleT, StateT]):
 
     # -- glue helpers ------------------------------------------------------------------------
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has bytes (a Pong is queued)."""
+        return bool(self._outgoing)
+
     def data_to_send(self) -> bytes:
         """Bytes the connection queued on its own (the automatic Pong); empties the queue."""
         if not self._outgoing:

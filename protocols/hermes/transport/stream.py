@@ -145,10 +145,9 @@ class HermesStream:
             except ProtocolError as exc:
                 self._fail(exc)
                 raise
-            pending = connection.data_to_send()
-            if pending:
-                await self._write(pending)
-            if isinstance(event, Signal) and event is NEED_DATA:
+            if connection.has_data_to_send:
+                await self._write(connection.data_to_send())
+            if event is NEED_DATA:
                 data = await self._read()
                 try:
                     connection.receive_data(data)
@@ -172,8 +171,11 @@ class HermesStream:
         timeout = self.message_timeout
         if timeout is None or not self.connection.buffered:
             self._partial_since = None
-            timeout = None
-        elif self._partial_since is None:
+            try:  # the common case, no message under way: no deadline to arm
+                return await self.reader.read(READ_SIZE)
+            except OSError as exc:
+                raise HermesConnectionClosed(f"reading from {self.peer} failed: {exc}") from exc
+        if self._partial_since is None:
             self._partial_since = self._loop.time()
         else:
             timeout = max(0.0, self._partial_since + timeout - self._loop.time())

@@ -86,6 +86,24 @@ def test_envelope_has_no_declaration_and_a_local_millisecond_timestamp() -> None
     assert data == b'<Hermes Timestamp="2024-05-14T08:15:02.117"><CheckAlive/></Hermes>'
 
 
+def test_timestamps_in_other_seconds_are_formatted_afresh() -> None:
+    """The formatted-second cache never leaks one second's text into another's timestamp."""
+    stamps = [
+        datetime(2024, 5, 14, 8, 15, 2, 117000),
+        datetime(2024, 5, 14, 8, 15, 2, 999000),
+        datetime(2024, 5, 14, 8, 15, 3, 0),
+        datetime(2025, 5, 14, 8, 15, 3, 1000),
+        datetime(2024, 5, 14, 8, 15, 2, 117000),
+    ]
+    assert [format_timestamp(stamp) for stamp in stamps] == [
+        "2024-05-14T08:15:02.117",
+        "2024-05-14T08:15:02.999",
+        "2024-05-14T08:15:03.000",
+        "2025-05-14T08:15:03.001",
+        "2024-05-14T08:15:02.117",
+    ]
+
+
 def test_default_timestamp_is_now_in_local_time() -> None:
     before = datetime.now().replace(microsecond=0)
     data = encode(m.CheckAlive())
