@@ -55,14 +55,21 @@ async def _take_all(port: int, lane_id: int, count: int) -> None:
             await down.take_over()
 
 
-def _receivers_process(ports: list[int], count: int, report: Connection | None = None) -> None:
+def _receivers_process(
+    ports: list[int], count: int, report: Connection | None = None, use_uvloop: bool = False
+) -> None:
     """The receiving machines, in a process of their own (``--split``); sends its CPU seconds."""
 
     async def run() -> None:
         await asyncio.gather(*(_take_all(port, lane_id, count) for lane_id, port in enumerate(ports, 1)))
 
     started = time.process_time()
-    asyncio.run(run())
+    if use_uvloop:  # the same loop as the sending process
+        import uvloop
+
+        uvloop.run(run())
+    else:
+        asyncio.run(run())
     if report is not None:
         report.send(time.process_time() - started)
 
@@ -105,7 +112,7 @@ async def handoffs(
         report, child_end = multiprocessing.Pipe(duplex=False)
         if split:
             child = multiprocessing.get_context("spawn").Process(
-                target=_receivers_process, args=(ports, per_lane, child_end)
+                target=_receivers_process, args=(ports, per_lane, child_end, _on_uvloop())
             )
             child.start()
             stack.callback(child.join)
@@ -125,6 +132,10 @@ async def handoffs(
         if split:
             cpu.append(report.recv())
     return lanes * per_lane / elapsed, latencies
+
+
+def _on_uvloop() -> bool:
+    return type(asyncio.get_running_loop()).__module__.startswith("uvloop")
 
 
 def reference_pair(peers: str, count: int) -> float:
