@@ -28,7 +28,16 @@ a silent or half-open dead peer cannot hold the lane forever.
 
 **What is delivered.** Every legal message, including the "accepted and ignored" ones (the
 state does not change) and :class:`~protocols.hermes.messages.UnknownMessage` for an unknown
-tag (never a protocol error, reference §2), so the glue can log them. Optional messages are
+tag (never a protocol error, reference §2), so the glue can log them. After each message,
+``outcome`` says what it did (a transition, accepted and ignored, or stateless), straight from
+the move table, so the glue never re-derives it.
+
+**One base, three channels.** :class:`FramedConnection` does the whole check for the
+horizontal, vertical (:mod:`protocols.hermes.vertical`) and configuration
+(:mod:`protocols.hermes.configuration`) channels from their move tables
+(:func:`protocols.hermes.table.compile_moves`). The clocks are the caller's: it passes ``now``
+(the CheckAlive timer) and the envelope ``timestamp`` (the transports always do; without one,
+:func:`~protocols.hermes.codec.encode` stamps the local time). Optional messages are
 refused on *send* unless the peer announced the feature in its ServiceDescription; on receipt
 we are liberal and deliver them (the state rules still apply).
 """
