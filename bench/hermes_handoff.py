@@ -8,10 +8,16 @@ Both sides run in this one process and event loop, so the figures include both m
 Baseline, measured in the same run: the same five messages, pre-encoded, bounced between two
 bare asyncio streams with TCP_NODELAY and no parsing: what the loop and the sockets cost alone.
 
-Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
-reference §5a); 20 lanes p99 <= 5 ms.
+``--split`` runs the receiving machines in a second process (two machines, two processes) and
+also prints the CPU time each side spent per handoff, which the shared machine's noise disturbs
+far less than the rate. ``--reference DIR`` measures, in the same run, the C++ reference pair
+(hermes-org/lib_cpp's sender and receiver as built by ``tools/hermes/peers/build.sh`` into DIR,
+TCP_NODELAY forced on, no conveyor delay, the same small board) and prints linegate's ratio to it.
 
-Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N]
+Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
+reference §5a); 20 lanes p99 <= 5 ms. Issue 19: two processes >= 0.6x the C++ pair.
+
+Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N] [--reference DIR]
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import multiprocessing
+import os
 import socket
 import statistics
+import subprocess
 import time
 import uuid
+from multiprocessing.connection import Connection
 
 from protocols.hermes import messages as m
 from protocols.hermes.codec import encode
@@ -45,13 +55,23 @@ async def _take_all(port: int, lane_id: int, count: int) -> None:
             await down.take_over()
 
 
-def _receivers_process(ports: list[int], count: int) -> None:
-    """The receiving machines, in a process of their own (``--split``)."""
+def _receivers_process(
+    ports: list[int], count: int, report: Connection | None = None, use_uvloop: bool = False
+) -> None:
+    """The receiving machines, in a process of their own (``--split``); sends its CPU seconds."""
 
     async def run() -> None:
         await asyncio.gather(*(_take_all(port, lane_id, count) for lane_id, port in enumerate(ports, 1)))
 
-    asyncio.run(run())
+    started = time.process_time()
+    if use_uvloop:  # the same loop as the sending process
+        import uvloop
+
+        uvloop.run(run())
+    else:
+        asyncio.run(run())
+    if report is not None:
+        report.send(time.process_time() - started)
 
 
 async def _send_all(up: SenderLane, count: int, period: float, latencies: list[float]) -> None:
@@ -70,15 +90,17 @@ async def _send_all(up: SenderLane, count: int, period: float, latencies: list[f
 
 
 async def handoffs(
-    lanes: int, per_lane: int, period: float = 0.0, split: bool = False
+    lanes: int, per_lane: int, period: float = 0.0, split: bool = False, cpu: list[float] | None = None
 ) -> tuple[float, list[float]]:
     """Run ``per_lane`` handoffs on each of ``lanes`` lanes; return (handoffs/s, latencies).
 
     With ``period`` 0 every lane hands boards over back to back (saturation); otherwise each
     lane offers one board per ``period`` seconds. With ``split`` the receiving machines run in
-    a second process (two machines, two processes); otherwise in this event loop too.
+    a second process (two machines, two processes); otherwise in this event loop too. ``cpu``,
+    if given, receives the CPU seconds of this process and (with ``split``) of the receivers'.
     """
     latencies: list[float] = []
+    cpu_started = time.process_time()
     async with contextlib.AsyncExitStack() as stack:
         ups = [
             await stack.enter_async_context(
@@ -87,9 +109,10 @@ async def handoffs(
             for lane_id in range(1, lanes + 1)
         ]
         ports = [up.port for up in ups]
+        report, child_end = multiprocessing.Pipe(duplex=False)
         if split:
             child = multiprocessing.get_context("spawn").Process(
-                target=_receivers_process, args=(ports, per_lane)
+                target=_receivers_process, args=(ports, per_lane, child_end, _on_uvloop())
             )
             child.start()
             stack.callback(child.join)
@@ -104,7 +127,51 @@ async def handoffs(
         await asyncio.gather(*(_send_all(up, per_lane, period, latencies) for up in ups))
         elapsed = time.perf_counter() - started
         await asyncio.gather(*receivers)
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_started)
+        if split:
+            cpu.append(report.recv())
     return lanes * per_lane / elapsed, latencies
+
+
+def _on_uvloop() -> bool:
+    return type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+
+
+def reference_pair(peers: str, count: int) -> float:
+    """Handoffs/s of lib_cpp's sender and receiver on one lane, TCP_NODELAY on, no delay."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = dict(
+        os.environ,
+        HERMES_PEER_DELAY_MS="0",
+        HERMES_PEER_DATA="bench",
+        HERMES_PEER_CHECKALIVE_S="0",
+        HERMES_PEER_NODELAY="1",
+    )
+    sender = subprocess.Popen(
+        [os.path.join(peers, "sender"), port, str(count), "1", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(0.5)  # the sender listens before the receiver connects
+        subprocess.run(
+            [os.path.join(peers, "receiver"), "127.0.0.1", port, str(count), "1", "300"],
+            capture_output=True,
+            env=env,
+            timeout=320,
+            check=False,
+        )
+        out, _ = sender.communicate(timeout=320)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+    summary = next(line for line in reversed(out.splitlines()) if line.startswith("{"))
+    return float(json.loads(summary)["handoffs_per_s"])
 
 
 async def baseline(cycles: int) -> float:
@@ -149,16 +216,23 @@ def _ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(count: int, split: bool) -> None:
+async def main(count: int, split: bool, reference: str | None) -> None:
     where = "sender and receivers in two processes" if split else "sender and receivers in one event loop"
     print(f"({where})")
     base = await baseline(count)
     print(f"baseline (bare streams, same 5 messages, no Hermes): {base:10,.0f} cycles/s")
-    rate, latencies = await handoffs(1, count, split=split)
+    cpu: list[float] = []
+    rate, latencies = await handoffs(1, count, split=split, cpu=cpu)
     print(
         f"1 lane:   {rate:10,.0f} handoffs/s  ({rate / base:.2f}x baseline; target >= 2,000)  "
         f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms"
     )
+    names = ("sender", "receiver") if split else ("both sides, one process",)
+    sides = "  ".join(f"{name} {1e6 * cpu_s / count:.0f} us" for name, cpu_s in zip(names, cpu, strict=True))
+    print(f"          CPU per handoff: {sides}")
+    if reference is not None:
+        lib = reference_pair(reference, count)
+        print(f"lib_cpp pair (C++, TCP_NODELAY, two processes): {lib:10,.0f} handoffs/s  ({rate / lib:.2f}x)")
     per_lane = max(1, count // LANES)
     rate, latencies = await handoffs(LANES, per_lane, split=split)
     print(
@@ -178,10 +252,15 @@ if __name__ == "__main__":
     parser.add_argument("--handoffs", type=int, default=5000, help="handoffs per scenario (default 5000)")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio's loop")
     parser.add_argument("--split", action="store_true", help="run the receiving machines in a second process")
+    parser.add_argument(
+        "--reference",
+        metavar="DIR",
+        help="also run lib_cpp's sender/receiver pair built into DIR (peers/build.sh)",
+    )
     args = parser.parse_args()
     if args.uvloop:
         import uvloop
 
-        uvloop.run(main(args.handoffs, args.split))
+        uvloop.run(main(args.handoffs, args.split, args.reference))
     else:
-        asyncio.run(main(args.handoffs, args.split))
+        asyncio.run(main(args.handoffs, args.split, args.reference))

@@ -2,7 +2,8 @@
 
 "Full jitter": each delay is uniform in ``[0, min(cap, base * factor**attempt)]``, so many
 gateways that lost the same broker do not reconnect in lockstep, and none spins while the broker
-is down because the expected delay grows until the cap.
+is down because the expected delay grows until the cap. "Half jitter" (:func:`half_jitter`) keeps
+each delay between half and all of its step, for peers that must not come back at once.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff", "full_jitter"]
+__all__ = ["Backoff", "full_jitter", "half_jitter"]
 
 
 def full_jitter(
@@ -21,6 +22,14 @@ def full_jitter(
     even an unlucky draw does not spin."""
     ceiling = min(cap, base * 2.0 ** min(max(failures, 1) - 1, 64))
     return max(base / 4 if floor is None else floor, rng.uniform(0.0, ceiling))
+
+
+def half_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """The delay before retry ``attempt`` (0 for the first): uniform in ``[c/2, c]`` with
+    ``c = min(cap, base * 2**attempt)``. Never less than half the step, for peers that must not
+    come back at once (a Hermes receiver reconnecting to a restarted sender, lib: 1 s / 10 s)."""
+    ceiling = min(cap, base * 2.0 ** min(max(attempt, 0), 64))
+    return ceiling * (0.5 + 0.5 * rng.random())
 
 
 @dataclass(slots=True)

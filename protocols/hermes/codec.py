@@ -22,6 +22,7 @@ not an integer at all is an error. Every reading error is :class:`HermesDecodeEr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import types
@@ -185,7 +186,8 @@ class _Attribute:
     wire: str
     field: str
     read: Callable[[str], Any]
-    write: Callable[[Any], str]
+    write: Callable[[Any], str]  # trusts the value: it was checked when the message was built
+    check: Callable[[Any], str]  # raises ValueError for a value the wire cannot carry
     mandatory: bool
 
 
@@ -211,16 +213,26 @@ class _Spec:
     mandatory: frozenset[str]
 
 
-def _scalar(field: str, hint: Any) -> tuple[Callable[[str], Any], Callable[[Any], str]]:
+def _write_number(value: Any) -> str:
+    return str(int(value))
+
+
+def _write_decimal(value: Any) -> str:
+    # Reference §1: lib writes doubles with exactly 3 decimals.
+    return f"{value:.3f}"
+
+
+def _scalar(field: str, hint: Any) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], str]]:
+    """(reader, lean writer, checking writer) of one attribute type."""
     if isinstance(hint, type) and issubclass(hint, IntEnum):
-        return _enum_reader(hint), _enum_writer(hint)
+        return _enum_reader(hint), _write_number, _enum_writer(hint)
     if hint is str:
-        return str, _write_str
+        return str, _escape, _write_str
     if hint is float:
-        return _read_float, _write_float
+        return _read_float, _write_decimal, _write_float
     if hint is int:
         maximum = _U16_MAX if field in _U16_FIELDS else _UINT_MAX
-        return _int_reader(maximum), _int_writer(maximum)
+        return _int_reader(maximum), _write_number, _int_writer(maximum)
     raise TypeError(f"no codec for {hint!r}")  # pragma: no cover - a programming error
 
 
@@ -252,8 +264,8 @@ def _make_spec(cls: type[Any], *, u16_everything: bool = False) -> _Spec:
             children[wire] = _Child(wire, field.name, "list", _make_spec(item))
         else:
             # CapabilityAttributes: every value is a u16 (lib_cpp's Attributes struct).
-            read, write = _scalar("port" if u16_everything else field.name, hint)
-            attributes.append(_Attribute(wire, field.name, read, write, mandatory))
+            read, write, check = _scalar("port" if u16_everything else field.name, hint)
+            attributes.append(_Attribute(wire, field.name, read, write, check, mandatory))
     readers = {a.wire: (a.field, None if a.read is str else a.read) for a in attributes}
     mandatory_wires = frozenset(a.wire for a in attributes if a.mandatory)
     tag = getattr(cls, "TAG", cls.__name__)
@@ -271,6 +283,46 @@ _NESTED_ELEMENTS: dict[Any, str] = {
 _SPECS: dict[type[Any], _Spec] = {cls: _make_spec(cls) for cls in MESSAGE_TYPES}
 #: Message element -> spec: the one dispatch table of the reader.
 _BY_TAG: dict[str, _Spec] = {spec.tag: spec for spec in _SPECS.values()}
+
+
+def _all_specs() -> dict[type[Any], _Spec]:
+    found: dict[type[Any], _Spec] = {}
+    pending = list(_SPECS.values())
+    while pending:
+        spec = pending.pop()
+        if spec.cls not in found:
+            found[spec.cls] = spec
+            pending.extend(child.spec for child in spec.children.values())
+    return found
+
+
+#: Class -> its dataclass ``__init__`` without the check: the reader's trusted path (its values
+#: come out of the readers, which already refuse what the wire cannot carry).
+_UNCHECKED_INIT: dict[type[Any], Callable[..., None]] = {}
+
+
+def _install_check(spec: _Spec) -> None:
+    """Make ``spec.cls(...)`` validate, so that no invalid message object exists (h11's events
+    do the same); the writer can then trust what it is given."""
+    cls = spec.cls
+    unchecked = cls.__init__
+    _UNCHECKED_INIT[cls] = unchecked
+
+    @functools.wraps(unchecked)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unchecked(self, *args, **kwargs)
+        _check(spec, self)
+
+    setattr(cls, "__init__", __init__)  # noqa: B010 - mypy refuses a direct method assignment
+
+
+def _trusted(cls: type[Any], kwargs: dict[str, Any]) -> Any:
+    unchecked = _UNCHECKED_INIT.get(cls)
+    if unchecked is None:  # nothing to check (a feature set)
+        return cls(**kwargs)
+    value = object.__new__(cls)
+    unchecked(value, **kwargs)
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,7 +374,7 @@ def _build(spec: _Spec, element: Element, message_tag: str) -> Any:
                 kwargs[nested.field] = tuple(items)
             else:
                 kwargs[nested.field] = _build(nested.spec, child, message_tag)
-    return spec.cls(**kwargs)
+    return _trusted(spec.cls, kwargs)
 
 
 def message_from_tree(root: Element) -> Message | UnknownMessage:
@@ -376,53 +428,79 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
 # --------------------------------------------------------------------------------------------
 
 
+# The formatted second of the last timestamp: messages come many per second, and strftime is
+# most of the cost of a small message's envelope.
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
 def format_timestamp(timestamp: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmm`` in local time, no offset (reference §1, as lib_cpp writes it).
 
     An aware datetime is converted to local time first; a naive one is taken as local time.
     """
+    global _last_second
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone()
-    return f"{timestamp:%Y-%m-%dT%H:%M:%S}.{timestamp.microsecond // 1000:03d}"
+    second = (
+        timestamp.year,
+        timestamp.month,
+        timestamp.day,
+        timestamp.hour,
+        timestamp.minute,
+        timestamp.second,
+    )
+    cached, prefix = _last_second
+    if second != cached:
+        prefix = f"{timestamp:%Y-%m-%dT%H:%M:%S}"
+        _last_second = (second, prefix)  # one store: a reader never sees half an update
+    return f"{prefix}.{timestamp.microsecond // 1000:03d}"
 
 
-def _write(spec: _Spec, value: Any, parts: list[str], message_tag: str) -> None:
-    parts.append("<")
-    parts.append(spec.tag)
+def _check(spec: _Spec, value: Any) -> None:
+    """Raise LocalProtocolError if ``value`` (an instance of ``spec.cls``) cannot go on the wire.
+
+    Run once, when the object is built (h11's events validate in ``__init__`` too); the writer
+    then trusts it.
+    """
+    tag = spec.tag
     for attribute in spec.attributes:
         field_value = getattr(value, attribute.field)
         if field_value is None:
             if attribute.mandatory:
-                raise LocalProtocolError(f"{message_tag}: mandatory field {attribute.field} is None")
+                raise LocalProtocolError(f"{tag}: mandatory field {attribute.field} is None")
             continue
         try:
-            text = attribute.write(field_value)
+            attribute.check(field_value)
         except ValueError as exc:
-            raise LocalProtocolError(
-                f"{message_tag}: field {attribute.field}={field_value!r} {exc}"
-            ) from None
-        parts.append(f' {attribute.wire}="{text}"')
-    inner: list[str] = []
+            raise LocalProtocolError(f"{tag}: field {attribute.field}={field_value!r} {exc}") from None
     for child in spec.children.values():
         field_value = getattr(value, child.field)
         if child.kind == "list":
             if not isinstance(field_value, tuple | list) or not all(
                 isinstance(item, child.spec.cls) for item in field_value
             ):
-                raise LocalProtocolError(
-                    f"{message_tag}: field {child.field} must hold {child.spec.cls.__name__}"
-                )
+                raise LocalProtocolError(f"{tag}: field {child.field} must hold {child.spec.cls.__name__}")
+        elif not isinstance(field_value, child.spec.cls):
+            raise LocalProtocolError(f"{tag}: field {child.field} must be a {child.spec.cls.__name__}")
+
+
+def _write(spec: _Spec, value: Any, parts: list[str]) -> None:
+    parts.append("<")
+    parts.append(spec.tag)
+    for attribute in spec.attributes:
+        field_value = getattr(value, attribute.field)
+        if field_value is not None:
+            parts.append(f' {attribute.wire}="{attribute.write(field_value)}"')
+    inner: list[str] = []
+    for child in spec.children.values():
+        field_value = getattr(value, child.field)
+        if child.kind == "list":
             if field_value:
                 inner.append(f"<{child.wire}>")
                 for item in field_value:
-                    _write(child.spec, item, inner, message_tag)
+                    _write(child.spec, item, inner)
                 inner.append(f"</{child.wire}>")
-            continue
-        if not isinstance(field_value, child.spec.cls):
-            raise LocalProtocolError(
-                f"{message_tag}: field {child.field} must be a {child.spec.cls.__name__}"
-            )
-        if child.kind == "markers":
+        elif child.kind == "markers":
             present = [
                 f"<{marker}/>"
                 for marker, (field, _) in child.spec.markers.items()
@@ -432,7 +510,7 @@ def _write(spec: _Spec, value: Any, parts: list[str], message_tag: str) -> None:
                 f"<{child.wire}>{''.join(present)}</{child.wire}>" if present else f"<{child.wire}/>"
             )
         else:
-            _write(child.spec, field_value, inner, message_tag)
+            _write(child.spec, field_value, inner)
     if inner:
         parts.append(">")
         parts.extend(inner)
@@ -446,7 +524,7 @@ def _encode_once(message: Message, stamp: str) -> bytes:
     if spec is None:
         raise LocalProtocolError(f"{type(message).__name__} is not a Hermes message")
     parts = [f'<Hermes Timestamp="{stamp}">']
-    _write(spec, message, parts, spec.tag)
+    _write(spec, message, parts)
     parts.append("</Hermes>")
     return "".join(parts).encode("utf-8")
 
@@ -476,6 +554,11 @@ def encode(message: Message, *, timestamp: datetime | None = None) -> bytes:
             f"{type(message).__name__} is {len(data)} bytes encoded, more than {MAX_MESSAGE_SIZE}"
         )
     return data
+
+
+for _spec in _all_specs().values():
+    if _spec.attributes or _spec.children:
+        _install_check(_spec)
 
 
 __all__ = [

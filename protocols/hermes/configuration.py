@@ -21,12 +21,12 @@ from protocols.hermes.messages import (
     CheckAlive,
     CurrentConfiguration,
     GetConfiguration,
-    Message,
     Notification,
     NotificationCode,
     SetConfiguration,
     SeverityType,
 )
+from protocols.hermes.table import Moves, compile_moves, everywhere
 
 #: The configuration service's TCP port (reference §1, lib ``cCONFIG_PORT``, spec §2.4.1).
 CONFIGURATION_PORT = 1248
@@ -69,20 +69,20 @@ CONFIGURATION_TRANSITIONS: dict[tuple[ConfigurationRole, ConfigurationState, typ
     (SVC, _PENDING, Notification): _IDLE,
 }
 
-CONFIGURATION_MOVES: dict[tuple[ConfigurationRole, ConfigurationState], dict[type, ConfigurationState]] = {}
-for _role in ConfigurationRole:
-    for _state in ConfigurationState:
-        _moves: dict[type, ConfigurationState] = {}
-        if _state in (_IDLE, _PENDING):
-            _moves = {Notification: _state, CheckAlive: _state}
-        _moves.update(
-            {
-                kind: target
-                for (who, where, kind), target in CONFIGURATION_TRANSITIONS.items()
-                if who is _role and where is _state
-            }
-        )
-        CONFIGURATION_MOVES[_role, _state] = _moves
+CONFIGURATION_MOVES: Moves[ConfigurationRole, ConfigurationState] = compile_moves(
+    ConfigurationRole,
+    ConfigurationState,
+    transitions=CONFIGURATION_TRANSITIONS,
+    # Notification and CheckAlive: both ways, in every open state.
+    stateless=everywhere({Notification: (SVC, CLI), CheckAlive: (SVC, CLI)}, (_IDLE, _PENDING)),
+)
+
+
+def _illegal_text(role: ConfigurationRole, state: ConfigurationState, kind: type) -> str:
+    return (
+        f"{kind.__name__} from the {role.value} is not allowed in "
+        f"configuration state {state.value} (IPC-HERMES-9852 §2.2)"
+    )
 
 
 def configuration_error_notification(description: str) -> Notification:
@@ -90,7 +90,7 @@ def configuration_error_notification(description: str) -> Notification:
     return Notification(NotificationCode.CONFIGURATION_ERROR, SeverityType.ERROR, description)
 
 
-class ConfigurationConnection(FramedConnection):
+class ConfigurationConnection(FramedConnection[ConfigurationRole, ConfigurationState]):
     """One configuration-service session, service or client side, without I/O.
 
     The keep-alive timer is off by default: a configuration session lasts one request.
@@ -101,18 +101,17 @@ class ConfigurationConnection(FramedConnection):
         now: see :class:`~protocols.hermes.connection.FramedConnection`.
     """
 
+    MOVES = CONFIGURATION_MOVES
+    ERROR_STATE = ConfigurationState.ERROR
+    CLOSED_STATE = ConfigurationState.DISCONNECTED
+
     def __init__(
         self, role: ConfigurationRole, *, check_alive_period: float | None = None, now: float = 0.0
     ) -> None:
-        super().__init__(check_alive_period=check_alive_period, now=now)
-        self.role = role
-        self.peer_role = role.peer
-        self._state = _IDLE
+        super().__init__(role, _IDLE, check_alive_period=check_alive_period, now=now)
 
-    @property
-    def state(self) -> ConfigurationState:
-        """The session state."""
-        return self._state
+    def _illegal(self, role: ConfigurationRole, state: ConfigurationState, kind: type) -> str:
+        return _illegal_text(role, state, kind)
 
     def reject(self, description: str) -> bytes:
         """Service side: the Notification code 4 bytes that answer a failed SetConfiguration.
@@ -123,35 +122,6 @@ class ConfigurationConnection(FramedConnection):
         if self.role is not ConfigurationRole.SERVICE:
             raise LocalProtocolError("only the configuration service rejects a configuration")
         return self.send(configuration_error_notification(description))
-
-    def _enter_error(self) -> None:
-        self._state = ConfigurationState.ERROR
-
-    def _closed(self) -> None:
-        self._state = ConfigurationState.DISCONNECTED
-
-    def _is_closed(self) -> bool:
-        return self._state is ConfigurationState.DISCONNECTED
-
-    def _check_received(self, message: Message) -> None:
-        target = CONFIGURATION_MOVES[self.peer_role, self._state].get(type(message))
-        if target is None:
-            self._fail_remote(
-                text=f"{type(message).__name__} from the {self.peer_role.value} is not allowed in "
-                f"configuration state {self._state.value} (IPC-HERMES-9852 §2.2)"
-            )
-        self._state = target
-
-    def _check_sending(self, message: Message) -> None:
-        if self._state is ConfigurationState.DISCONNECTED:
-            raise LocalProtocolError(f"cannot send {type(message).__name__}: the connection is closed")
-        target = CONFIGURATION_MOVES[self.role, self._state].get(type(message))
-        if target is None:
-            self._fail_local(
-                f"{type(message).__name__} from the {self.role.value} is not allowed in "
-                f"configuration state {self._state.value} (IPC-HERMES-9852 §2.2)"
-            )
-        self._state = target
 
 
 __all__ = [

@@ -28,7 +28,16 @@ a silent or half-open dead peer cannot hold the lane forever.
 
 **What is delivered.** Every legal message, including the "accepted and ignored" ones (the
 state does not change) and :class:`~protocols.hermes.messages.UnknownMessage` for an unknown
-tag (never a protocol error, reference §2), so the glue can log them. Optional messages are
+tag (never a protocol error, reference §2), so the glue can log them. After each message,
+``outcome`` says what it did (a transition, accepted and ignored, or stateless), straight from
+the move table, so the glue never re-derives it.
+
+**One base, three channels.** :class:`FramedConnection` does the whole check for the
+horizontal, vertical (:mod:`protocols.hermes.vertical`) and configuration
+(:mod:`protocols.hermes.configuration`) channels from their move tables
+(:func:`protocols.hermes.table.compile_moves`). The clocks are the caller's: it passes ``now``
+(the CheckAlive timer) and the envelope ``timestamp`` (the transports always do; without one,
+:func:`~protocols.hermes.codec.encode` stamps the local time). Optional messages are
 refused on *send* unless the peer announced the feature in its ServiceDescription; on receipt
 we are liberal and deliver them (the state rules still apply).
 """
@@ -36,7 +45,8 @@ we are liberal and deliver them (the state rules still apply).
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
+from datetime import datetime
+from typing import Any, ClassVar, Generic, NoReturn
 
 from protocols.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from protocols.hermes.codec import HermesDecodeError, decode, encode
@@ -60,6 +70,7 @@ from protocols.hermes.messages import (
     UnknownMessage,
 )
 from protocols.hermes.state import MOVES, Role, State, illegal_event_text
+from protocols.hermes.table import Move, Moves, Outcome, RoleT, StateT
 
 
 class Signal(enum.Enum):
@@ -90,6 +101,12 @@ OPTIONAL_FEATURES: dict[type, str] = {
 }
 
 
+# The messages whose BoardId must match the StartTransport's (§2.1, lib).
+_BOARD_ID_CHECKED = frozenset({StopTransport, TransportFinished})
+
+_NO_FEATURES = SupportedFeatures()
+
+
 def protocol_error_notification(description: str) -> Notification:
     """The Notification for a peer's protocol error: code 1, severity Fatal (reference §3)."""
     return Notification(NotificationCode.PROTOCOL_ERROR, SeverityType.FATAL, description)
@@ -113,21 +130,40 @@ def shutdown_notification(description: str = "MachineShutdown") -> Notification:
     return Notification(NotificationCode.MACHINE_SHUTDOWN, SeverityType.INFO, description)
 
 
-class FramedConnection:
-    """What every Hermes channel shares: framing, decoding, errors, Pong, the CheckAlive timer.
+class FramedConnection(Generic[RoleT, StateT]):
+    """What every Hermes channel shares: framing, decoding, the table check, errors, Pong and the
+    CheckAlive timer.
 
-    Subclasses implement ``_check_received`` and ``_check_sending`` (the channel's rules,
-    raising through ``_fail_remote`` / ``_fail_local``) and ``_enter_error``, ``_closed`` and
-    ``_is_closed`` (their own state enum's ERROR and Disconnected).
+    A channel subclass gives its move table (:func:`~protocols.hermes.table.compile_moves`),
+    its ERROR and Disconnected states, the text of an illegal event and, where the channel has
+    them, the optional messages that need a feature the peer announced. Extra per-channel rules
+    go in the ``_on_received`` / ``_on_sending`` hooks.
 
     Args:
+        role: the side this connection plays.
+        state: the state a new session starts in.
         check_alive_period: seconds without a send before a plain CheckAlive is due; None or 0
             turns the timer off.
         now: the current time on the caller's clock (it starts the timer).
     """
 
+    #: (role, state) -> message class -> Move: the channel's rules.
+    MOVES: ClassVar[Moves[Any, Any]]
+    #: The channel's ERROR and Disconnected states.
+    ERROR_STATE: ClassVar[Any]
+    CLOSED_STATE: ClassVar[Any]
+    #: Optional messages and the peer feature (a field of its description's features) each needs.
+    OPTIONAL_FEATURES: ClassVar[dict[type, str]] = {}
+    #: Whether sending a Ping needs the peer's FeatureCheckAliveResponse (reference §2.5).
+    PING_NEEDS_FEATURE: ClassVar[bool] = False
+
     def __init__(
-        self, *, check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD, now: float = 0.0
+        self,
+        role: RoleT,
+        state: StateT,
+        *,
+        check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
+        now: float = 0.0,
     ) -> None:
         self._framer = Framer()
         self._eof = False
@@ -135,11 +171,37 @@ class FramedConnection:
         self._outgoing = bytearray()
         self._period = check_alive_period or None
         self._last_send = now
+        self.role = role
+        self.peer_role: RoleT = role.peer  # type: ignore[attr-defined]
+        #: What the last message returned by ``next_event()`` did (None for an unknown tag).
+        self.outcome: Outcome | None = None
+        moves = self.MOVES
+        # state -> (what we may send, what the peer may send), looked up once per transition.
+        self._dispatch = {
+            where: (moves[role, where], moves[self.peer_role, where]) for who, where in moves if who is role
+        }
+        self._state = state
+        self._ours, self._theirs = self._dispatch[state]
+
+    @property
+    def state(self) -> StateT:
+        """The channel state, or its ERROR / Disconnected."""
+        return self._state
 
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet make a complete message (a message under way)."""
         return self._framer.buffered
+
+    @property
+    def peer_features(self) -> Any:
+        """The features the peer announced; None on a channel without a handshake."""
+        return None
+
+    def peer_supports(self, message_type: type) -> bool:
+        """Whether the peer announced the feature an optional message needs (True if none)."""
+        feature = self.OPTIONAL_FEATURES.get(message_type)
+        return feature is None or getattr(self.peer_features, feature) is not None
 
     # -- the four verbs ----------------------------------------------------------------------
 
@@ -150,7 +212,8 @@ class FramedConnection:
             RemoteProtocolError: more than 65,536 bytes without a complete message (§1).
             ProtocolError: the connection is already in ERROR.
         """
-        self._raise_if_failed()
+        if self._error is not None:
+            self._raise_failed()
         if not data:
             self._eof = True
             return
@@ -162,6 +225,10 @@ class FramedConnection:
     def next_event(self) -> Event:
         """Parse and return the next event.
 
+        After a message, :attr:`outcome` says what it did: :attr:`Outcome.TRANSITION` (a row
+        of the transition table), :attr:`Outcome.IGNORED` (accepted, state unchanged) or
+        :attr:`Outcome.STATELESS`; it is None for an :class:`UnknownMessage` or a signal.
+
         Returns:
             the next message (an :class:`UnknownMessage` for an unknown tag), :data:`NEED_DATA`
             when more bytes are needed, or :data:`CLOSED` after EOF.
@@ -172,12 +239,14 @@ class FramedConnection:
                 Notification to send before closing, and the connection is in ERROR.
             ProtocolError: the connection is already in ERROR.
         """
-        self._raise_if_failed()
+        if self._error is not None:
+            self._raise_failed()
+        self.outcome = None
         try:
             frame = self._framer.next_frame()
             if frame is None:
                 if self._eof:
-                    self._closed()
+                    self._enter(self.CLOSED_STATE)
                     return CLOSED
                 return NEED_DATA
             message = decode(frame)
@@ -185,18 +254,27 @@ class FramedConnection:
             self._fail_remote(exc)
         if isinstance(message, UnknownMessage):
             return message  # reference §2: logged and ignored, never an error
-        self._check_received(message)
-        if isinstance(message, CheckAlive) and message.type == CheckAliveType.PING:
+        kind = type(message)
+        move = self._theirs.get(kind)
+        if move is None:
+            self._fail_remote(text=self._illegal(self.peer_role, self._state, kind))
+        self._on_received(message, move)
+        if move.target is not self._state:
+            self._enter(move.target)
+        self.outcome = move.outcome
+        if kind is CheckAlive and message.type == CheckAliveType.PING:  # type: ignore[union-attr]
             # lib eAUTO (reference §3): answer a Ping with a Pong carrying the same Id.
-            self._outgoing += encode(CheckAlive(type=CheckAliveType.PONG, id=message.id))
+            self._outgoing += encode(CheckAlive(type=CheckAliveType.PONG, id=message.id))  # type: ignore[union-attr]
         return message
 
-    def send(self, message: Message, *, now: float | None = None) -> bytes:
+    def send(self, message: Message, *, now: float | None = None, timestamp: datetime | None = None) -> bytes:
         """Check ``message`` against the channel's rules and encode it.
 
         Args:
-            message: the message to send.
+            message: the message to send (validated when it was built).
             now: the caller's clock; when given, restarts the CheckAlive timer.
+            timestamp: the envelope's Timestamp, from the caller's wall clock (the transports
+                always pass one); None leaves it to :func:`~protocols.hermes.codec.encode`.
 
         Returns:
             the bytes to write to the socket.
@@ -206,12 +284,25 @@ class FramedConnection:
                 to send before closing, and the connection is in ERROR.
             ProtocolError: the connection is already in ERROR.
         """
-        self._raise_if_failed()
+        if self._error is not None:
+            self._raise_failed()
+        kind = type(message)
+        if self._state is self.CLOSED_STATE:
+            # A race with the peer's close, not a protocol violation: no ERROR, no hint.
+            raise LocalProtocolError(f"cannot send {kind.__name__}: the connection is closed")
+        move = self._ours.get(kind)
+        if move is None:
+            self._fail_local(self._illegal(self.role, self._state, kind))
+        if not self._may_send(message):
+            # Reference §2.5: optional messages only when the peer announced the feature.
+            self._fail_local(f"the peer did not announce the feature {kind.__name__} needs")
         try:
-            data = encode(message)
-        except LocalProtocolError as exc:  # a mandatory field is missing: our bug
+            data = encode(message, timestamp=timestamp)
+        except LocalProtocolError as exc:  # too large even without sub-boards: our bug
             self._fail_local(str(exc))
-        self._check_sending(message)
+        self._on_sending(message, move)
+        if move.target is not self._state:
+            self._enter(move.target)
         if now is not None:
             self._last_send = now
         return data
@@ -220,9 +311,14 @@ class FramedConnection:
         """Tell the connection that writing its bytes failed; it moves to ERROR."""
         if self._error is None:
             self._error = LocalProtocolError("a send failed; the connection is unusable")
-        self._enter_error()
+        self._enter(self.ERROR_STATE)
 
     # -- glue helpers ------------------------------------------------------------------------
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has bytes (a Pong is queued)."""
+        return bool(self._outgoing)
 
     def data_to_send(self) -> bytes:
         """Bytes the connection queued on its own (the automatic Pong); empties the queue."""
@@ -234,11 +330,11 @@ class FramedConnection:
 
     def next_deadline(self) -> float | None:
         """When the next plain CheckAlive is due, on the caller's clock (None: timer off)."""
-        if self._period is None or self._error is not None or self._is_closed():
+        if self._period is None or self._error is not None or self._state is self.CLOSED_STATE:
             return None
         return self._last_send + self._period
 
-    def check_alive(self, now: float) -> bytes:
+    def check_alive(self, now: float, *, timestamp: datetime | None = None) -> bytes:
         """Return a plain ``<CheckAlive/>`` if the timer expired at ``now``, else ``b""``.
 
         The timer restarts when one is returned (lib restarts it on every send, reference §3).
@@ -246,21 +342,23 @@ class FramedConnection:
         Raises:
             ProtocolError: the connection is in ERROR.
         """
-        self._raise_if_failed()
+        if self._error is not None:
+            self._raise_failed()
         deadline = self.next_deadline()
         if deadline is None or now < deadline:
             return b""
-        return self.send(CheckAlive(), now=now)
+        return self.send(CheckAlive(), now=now, timestamp=timestamp)
 
-    def shutdown(self, description: str = "MachineShutdown") -> bytes:
+    def shutdown(self, description: str = "MachineShutdown", *, timestamp: datetime | None = None) -> bytes:
         """Close cleanly: the Notification code 5 (MachineShutdown) / Info bytes to send last.
 
         Returns:
             the bytes to write before closing the socket; the connection is closed afterwards.
         """
-        self._raise_if_failed()
-        data = encode(shutdown_notification(description))
-        self._closed()
+        if self._error is not None:
+            self._raise_failed()
+        data = encode(shutdown_notification(description), timestamp=timestamp)
+        self._enter(self.CLOSED_STATE)
         return data
 
     @property
@@ -270,42 +368,49 @@ class FramedConnection:
 
     # -- for subclasses ----------------------------------------------------------------------
 
-    def _check_received(self, message: Message) -> None:
+    def _enter(self, state: StateT) -> None:
+        self._state = state
+        self._ours, self._theirs = self._dispatch[state]
+
+    def _on_received(self, message: Message, move: Move[StateT]) -> None:
+        """A legal message from the peer, before the state moves: the channel's extra rules."""
+
+    def _on_sending(self, message: Message, move: Move[StateT]) -> None:
+        """A legal message of ours, before the state moves: the channel's extra rules."""
+
+    def _illegal(self, role: RoleT, state: StateT, kind: type) -> str:
+        """The error text of an illegal event: names the message, the role and the state."""
         raise NotImplementedError
 
-    def _check_sending(self, message: Message) -> None:
-        raise NotImplementedError
+    def _may_send(self, message: Message) -> bool:
+        if self.OPTIONAL_FEATURES and not self.peer_supports(type(message)):
+            return False
+        if self.PING_NEEDS_FEATURE and type(message) is CheckAlive and message.type == CheckAliveType.PING:
+            return getattr(self.peer_features, "feature_check_alive_response", None) is not None
+        return True
 
-    def _enter_error(self) -> None:
-        raise NotImplementedError
-
-    def _closed(self) -> None:
-        raise NotImplementedError
-
-    def _is_closed(self) -> bool:
-        raise NotImplementedError
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            # Whose fault it was stays the same: the peer's error or ours.
-            kind = LocalProtocolError if isinstance(self._error, LocalProtocolError) else RemoteProtocolError
-            raise kind(f"the connection is in ERROR after: {self._error}", hint=self._error.hint)
+    def _raise_failed(self) -> NoReturn:
+        error = self._error
+        assert error is not None
+        # Whose fault it was stays the same: the peer's error or ours.
+        kind = LocalProtocolError if isinstance(error, LocalProtocolError) else RemoteProtocolError
+        raise kind(f"the connection is in ERROR after: {error}", hint=error.hint)
 
     def _fail_remote(self, exc: HermesDecodeError | None = None, text: str = "") -> NoReturn:
         error: ProtocolError = exc if exc is not None else RemoteProtocolError(text)
         if error.hint is None:
             error.hint = protocol_error_notification(str(error))
         self._error = error
-        self._enter_error()
+        self._enter(self.ERROR_STATE)
         raise error
 
     def _fail_local(self, text: str) -> NoReturn:
         self._error = LocalProtocolError(text, hint=software_error_notification(text))
-        self._enter_error()
+        self._enter(self.ERROR_STATE)
         raise self._error
 
 
-class HorizontalConnection(FramedConnection):
+class HorizontalConnection(FramedConnection[Role, State]):
     """One side of one Hermes lane (reference §3), without I/O.
 
     A connection object lives for one TCP session and starts in SocketConnected. The receiver
@@ -323,6 +428,12 @@ class HorizontalConnection(FramedConnection):
             (:func:`admit_connection`); None: no deadline.
     """
 
+    MOVES = MOVES
+    ERROR_STATE = State.ERROR
+    CLOSED_STATE = State.DISCONNECTED
+    OPTIONAL_FEATURES = OPTIONAL_FEATURES
+    PING_NEEDS_FEATURE = True
+
     def __init__(
         self,
         role: Role,
@@ -331,26 +442,16 @@ class HorizontalConnection(FramedConnection):
         now: float = 0.0,
         handshake_timeout: float | None = None,
     ) -> None:
-        super().__init__(check_alive_period=check_alive_period, now=now)
+        super().__init__(role, State.SOCKET_CONNECTED, check_alive_period=check_alive_period, now=now)
         self._handshake_due = None if handshake_timeout is None else now + handshake_timeout
-        self.role = role
-        self.peer_role = role.peer
         #: The peer's ServiceDescription, once received.
         self.peer_description: ServiceDescription | None = None
         #: Our ServiceDescription, once sent.
         self.our_description: ServiceDescription | None = None
         self._start_board_id: str | None = None
-        self._state = State.SOCKET_CONNECTED
-        self._ours: dict[type, State] = {}
-        self._theirs: dict[type, State] = {}
-        # state -> (what we may send, what the peer may send), from the table in state.py.
-        self._dispatch = {state: (MOVES[role, state], MOVES[role.peer, state]) for state in State}
-        self._enter(State.SOCKET_CONNECTED)
 
-    @property
-    def state(self) -> State:
-        """The lane state both peers share (reference §3), or ERROR / Disconnected."""
-        return self._state
+    def _illegal(self, role: Role, state: State, kind: type) -> str:
+        return illegal_event_text(role, state, kind)
 
     @property
     def handshaken(self) -> bool:
@@ -366,7 +467,7 @@ class HorizontalConnection(FramedConnection):
     def peer_features(self) -> SupportedFeatures:
         """The features the peer announced (none before its ServiceDescription)."""
         if self.peer_description is None:
-            return SupportedFeatures()
+            return _NO_FEATURES
         return self.peer_description.supported_features
 
     @property
@@ -374,75 +475,40 @@ class HorizontalConnection(FramedConnection):
         """The BoardId of the StartTransport of the transport in progress, if any."""
         return self._start_board_id
 
-    def peer_supports(self, message_type: type) -> bool:
-        """Whether the peer announced the feature an optional message needs (True if none)."""
-        feature = OPTIONAL_FEATURES.get(message_type)
-        return feature is None or getattr(self.peer_features, feature) is not None
-
-    # Dispatch is chosen here, on the state change, not per message (h11's READERS idea).
-    def _enter(self, state: State) -> None:
-        self._state = state
-        self._ours, self._theirs = self._dispatch[state]
-        if state is State.NOT_AVAILABLE_NOT_READY:
-            self._start_board_id = None
-
-    def _enter_error(self) -> None:
-        self._enter(State.ERROR)
-
-    def _closed(self) -> None:
-        self._enter(State.DISCONNECTED)
-
-    def _is_closed(self) -> bool:
-        return self._state is State.DISCONNECTED
-
-    def _check_received(self, message: Message) -> None:
-        target = self._theirs.get(type(message))
-        if target is None:
-            self._fail_remote(text=illegal_event_text(self.peer_role, self._state, type(message)))
-        text = self._board_id_mismatch(message)
-        if text:
-            self._fail_remote(text=text)
-        if isinstance(message, ServiceDescription):
+    def _on_received(self, message: Message, move: Move[State]) -> None:
+        if self._start_board_id and type(message) in _BOARD_ID_CHECKED:
+            text = self._board_id_mismatch(message)
+            if text:
+                self._fail_remote(text=text)
+        if type(message) is ServiceDescription:
             self.peer_description = message
-        self._advance(message, target)
+        self._track_start(message, move.target)
 
-    def _check_sending(self, message: Message) -> None:
-        if self._state is State.DISCONNECTED:
-            # A race with the peer's close, not a protocol violation: no ERROR, no hint.
-            raise LocalProtocolError(f"cannot send {type(message).__name__}: the connection is closed")
-        target = self._ours.get(type(message))
-        if target is None:
-            self._fail_local(illegal_event_text(self.role, self._state, type(message)))
-        if not self.peer_supports(type(message)) or (
-            isinstance(message, CheckAlive)
-            and message.type == CheckAliveType.PING
-            and self.peer_features.feature_check_alive_response is None
-        ):
-            # Reference §2.5: optional messages only when the peer announced the feature.
-            self._fail_local(f"the peer did not announce the feature {type(message).__name__} needs")
-        text = self._board_id_mismatch(message)
-        if text:
-            self._fail_local(text)
-        if isinstance(message, ServiceDescription):
+    def _on_sending(self, message: Message, move: Move[State]) -> None:
+        if self._start_board_id and type(message) in _BOARD_ID_CHECKED:
+            text = self._board_id_mismatch(message)
+            if text:
+                self._fail_local(text)
+        if type(message) is ServiceDescription:
             self.our_description = message
-        self._advance(message, target)
+        self._track_start(message, move.target)
 
     def _board_id_mismatch(self, message: Message) -> str:
         # lib (§2.1): the StopTransport BoardId must equal the StartTransport one; lib's
         # receiver applies the same check to TransportFinished. An empty start id is not checked.
-        start = self._start_board_id
-        if isinstance(message, StopTransport | TransportFinished) and start and message.board_id != start:
-            return (
-                f"{type(message).__name__} BoardId={message.board_id} does not match "
-                f"StartTransport BoardId={start} (IPC-HERMES-9852 §3)"
-            )
-        return ""
+        board_id = message.board_id  # type: ignore[union-attr]
+        if board_id == self._start_board_id:
+            return ""
+        return (
+            f"{type(message).__name__} BoardId={board_id} does not match "
+            f"StartTransport BoardId={self._start_board_id} (IPC-HERMES-9852 §3)"
+        )
 
-    def _advance(self, message: Message, target: State) -> None:
-        if isinstance(message, StartTransport) and target is State.TRANSPORTING:
+    def _track_start(self, message: Message, target: State) -> None:
+        if target is State.TRANSPORTING and type(message) is StartTransport:
             self._start_board_id = message.board_id
-        if target is not self._state:
-            self._enter(target)
+        elif target is State.NOT_AVAILABLE_NOT_READY:
+            self._start_board_id = None
 
 
 class Admission(enum.Enum):
@@ -489,6 +555,7 @@ __all__ = [
     "Event",
     "FramedConnection",
     "HorizontalConnection",
+    "Outcome",
     "Signal",
     "admit_connection",
     "protocol_error_notification",

@@ -74,6 +74,8 @@ class Framer:
         if self._error is not None:
             raise self._error
         buffer = self._buffer
+        if not buffer:
+            return None  # the common case after the last message of a read
         if not self._started and not self._skip_to_start():
             return None
         if self._end < 0:

@@ -40,6 +40,7 @@ from protocols.hermes.messages import (
     StopTransport,
     TransportFinished,
 )
+from protocols.hermes.table import Moves, Outcome, compile_moves, everywhere
 
 
 class Role(enum.Enum):
@@ -149,19 +150,21 @@ HORIZONTAL_MESSAGES: tuple[type, ...] = (
 )
 
 
-class Outcome(enum.Enum):
-    """What a legal message does to the state."""
+def _stateless_rows() -> list[tuple[Role, State, type]]:
+    connected = [state for state in State if state in CONNECTED_STATES]
+    return everywhere(STATELESS, connected)
 
-    TRANSITION = "transition"
-    IGNORED = "accepted and ignored"
-    STATELESS = "stateless"
+
+# Precomputed once: (role, state) -> message class -> Move (the state after it, and whether it
+# was a transition, accepted and ignored, or stateless). The connection swaps these in on every
+# state change (h11's READERS idea): one dict lookup per message, no branching.
+MOVES: Moves[Role, State] = compile_moves(
+    Role, State, transitions=TRANSITIONS, ignored=ACCEPTED_AND_IGNORED, stateless=_stateless_rows()
+)
 
 
 def legal_moves(role: Role, state: State) -> dict[type, State]:
     """All messages ``role`` may send in ``state``, with the state each one leads to.
-
-    This is the per-state dispatch table the connection swaps in on every state change
-    (h11's READERS idea): one dict lookup per message, no branching.
 
     Args:
         role: who sends.
@@ -170,24 +173,7 @@ def legal_moves(role: Role, state: State) -> dict[type, State]:
     Returns:
         message class → next state (the same state for ignored and stateless messages).
     """
-    moves: dict[type, State] = {}
-    if state in CONNECTED_STATES:
-        for message_type, senders in STATELESS.items():
-            if role in senders:
-                moves[message_type] = state
-    for who, where, message_type in ACCEPTED_AND_IGNORED:
-        if who is role and where is state:
-            moves[message_type] = state
-    for (who, where, message_type), target in TRANSITIONS.items():
-        if who is role and where is state:
-            moves[message_type] = target
-    return moves
-
-
-# Precomputed once: (role, state) -> legal_moves(role, state).
-MOVES: dict[tuple[Role, State], dict[type, State]] = {
-    (role, state): legal_moves(role, state) for role in Role for state in State
-}
+    return {kind: move.target for kind, move in MOVES[role, state].items()}
 
 
 def classify(role: Role, state: State, message_type: type) -> Outcome | None:
@@ -196,13 +182,8 @@ def classify(role: Role, state: State, message_type: type) -> Outcome | None:
     Returns:
         the outcome, or None when the event is illegal.
     """
-    if (role, state, message_type) in TRANSITIONS:
-        return Outcome.TRANSITION
-    if (role, state, message_type) in ACCEPTED_AND_IGNORED:
-        return Outcome.IGNORED
-    if state in CONNECTED_STATES and role in STATELESS.get(message_type, ()):
-        return Outcome.STATELESS
-    return None
+    move = MOVES[role, state].get(message_type)
+    return None if move is None else move.outcome
 
 
 def illegal_event_text(role: Role, state: State, message_type: type) -> str:
@@ -230,7 +211,7 @@ def next_state(role: Role, state: State, message_type: type, *, local: bool) -> 
         RemoteProtocolError: not ``local`` and the event is illegal.
     """
     try:
-        return MOVES[role, state][message_type]
+        return MOVES[role, state][message_type].target
     except KeyError:
         error = LocalProtocolError if local else RemoteProtocolError
         raise error(illegal_event_text(role, state, message_type)) from None

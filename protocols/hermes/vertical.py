@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import enum
 
-from protocols.errors import LocalProtocolError
 from protocols.hermes.connection import DEFAULT_CHECK_ALIVE_PERIOD, FramedConnection
 from protocols.hermes.messages import (
     BoardArrived,
     BoardDeparted,
     CheckAlive,
-    CheckAliveType,
     CurrentConfiguration,
     GetConfiguration,
     Message,
@@ -33,6 +31,9 @@ from protocols.hermes.messages import (
     SupervisoryFeatures,
     SupervisoryServiceDescription,
 )
+from protocols.hermes.table import Move, Moves, compile_moves, everywhere
+
+_NO_FEATURES = SupervisoryFeatures()
 
 
 class VerticalRole(enum.Enum):
@@ -112,31 +113,28 @@ _OPEN = (
     VerticalState.CONNECTED,
 )
 
+VERTICAL_MOVES: Moves[VerticalRole, VerticalState] = compile_moves(
+    VerticalRole,
+    VerticalState,
+    transitions=VERTICAL_TRANSITIONS,
+    stateless=[
+        *everywhere(dict.fromkeys(VERTICAL_STATELESS, (M, SV)), _OPEN),
+        *everywhere(VERTICAL_CONNECTED_MESSAGES, [VerticalState.CONNECTED]),
+    ],
+)
+
 
 def vertical_moves(role: VerticalRole, state: VerticalState) -> dict[type, VerticalState]:
     """All messages ``role`` may send in ``state``, with the state each leads to."""
-    moves: dict[type, VerticalState] = {}
-    if state in _OPEN:
-        moves.update(dict.fromkeys(VERTICAL_STATELESS, state))
-    if state is VerticalState.CONNECTED:
-        moves.update({kind: state for kind, who in VERTICAL_CONNECTED_MESSAGES.items() if role in who})
-    for (who, where, kind), target in VERTICAL_TRANSITIONS.items():
-        if who is role and where is state:
-            moves[kind] = target
-    return moves
+    return {kind: move.target for kind, move in VERTICAL_MOVES[role, state].items()}
 
 
-VERTICAL_MOVES: dict[tuple[VerticalRole, VerticalState], dict[type, VerticalState]] = {
-    (role, state): vertical_moves(role, state) for role in VerticalRole for state in VerticalState
-}
-
-
-def _illegal(role: VerticalRole, state: VerticalState, kind: type) -> str:
+def _illegal_text(role: VerticalRole, state: VerticalState, kind: type) -> str:
     who = "machine" if role is VerticalRole.MACHINE else "supervisory system"
     return f"{kind.__name__} from the {who} is not allowed in vertical state {state.value} (§2.3)"
 
 
-class VerticalConnection(FramedConnection):
+class VerticalConnection(FramedConnection[VerticalRole, VerticalState]):
     """One vertical session, machine or supervisory side, without I/O.
 
     Args:
@@ -145,6 +143,12 @@ class VerticalConnection(FramedConnection):
         now: see :class:`~protocols.hermes.connection.FramedConnection`.
     """
 
+    MOVES = VERTICAL_MOVES
+    ERROR_STATE = VerticalState.ERROR
+    CLOSED_STATE = VerticalState.DISCONNECTED
+    OPTIONAL_FEATURES = VERTICAL_OPTIONAL_FEATURES
+    PING_NEEDS_FEATURE = True
+
     def __init__(
         self,
         role: VerticalRole,
@@ -152,69 +156,23 @@ class VerticalConnection(FramedConnection):
         check_alive_period: float | None = DEFAULT_CHECK_ALIVE_PERIOD,
         now: float = 0.0,
     ) -> None:
-        super().__init__(check_alive_period=check_alive_period, now=now)
-        self.role = role
-        self.peer_role = role.peer
+        super().__init__(role, VerticalState.SOCKET_CONNECTED, check_alive_period=check_alive_period, now=now)
         #: The peer's SupervisoryServiceDescription, once received.
         self.peer_description: SupervisoryServiceDescription | None = None
-        self._state = VerticalState.SOCKET_CONNECTED
-        self._ours: dict[type, VerticalState] = {}
-        self._theirs: dict[type, VerticalState] = {}
-        self._enter(VerticalState.SOCKET_CONNECTED)
 
-    @property
-    def state(self) -> VerticalState:
-        """The channel state."""
-        return self._state
+    def _illegal(self, role: VerticalRole, state: VerticalState, kind: type) -> str:
+        return _illegal_text(role, state, kind)
 
     @property
     def peer_features(self) -> SupervisoryFeatures:
         """The features the peer announced (none before its description)."""
         if self.peer_description is None:
-            return SupervisoryFeatures()
+            return _NO_FEATURES
         return self.peer_description.supported_features
 
-    def peer_supports(self, message_type: type) -> bool:
-        """Whether the peer announced the feature a message needs (True if none is needed)."""
-        feature = VERTICAL_OPTIONAL_FEATURES.get(message_type)
-        return feature is None or getattr(self.peer_features, feature) is not None
-
-    def _enter(self, state: VerticalState) -> None:
-        self._state = state
-        self._ours = VERTICAL_MOVES[self.role, state]
-        self._theirs = VERTICAL_MOVES[self.peer_role, state]
-
-    def _enter_error(self) -> None:
-        self._enter(VerticalState.ERROR)
-
-    def _closed(self) -> None:
-        self._enter(VerticalState.DISCONNECTED)
-
-    def _is_closed(self) -> bool:
-        return self._state is VerticalState.DISCONNECTED
-
-    def _check_received(self, message: Message) -> None:
-        target = self._theirs.get(type(message))
-        if target is None:
-            self._fail_remote(text=_illegal(self.peer_role, self._state, type(message)))
-        if isinstance(message, SupervisoryServiceDescription):
+    def _on_received(self, message: Message, move: Move[VerticalState]) -> None:
+        if type(message) is SupervisoryServiceDescription:
             self.peer_description = message
-        if target is not self._state:
-            self._enter(target)
-
-    def _check_sending(self, message: Message) -> None:
-        if self._state is VerticalState.DISCONNECTED:
-            raise LocalProtocolError(f"cannot send {type(message).__name__}: the connection is closed")
-        target = self._ours.get(type(message))
-        if target is None:
-            self._fail_local(_illegal(self.role, self._state, type(message)))
-        ping = isinstance(message, CheckAlive) and message.type == CheckAliveType.PING
-        if not self.peer_supports(type(message)) or (
-            ping and self.peer_features.feature_check_alive_response is None
-        ):
-            self._fail_local(f"the peer did not announce the feature {type(message).__name__} needs")
-        if target is not self._state:
-            self._enter(target)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ import collections
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import structlog
 
@@ -248,7 +248,9 @@ class GuardedProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport by contract; uvloop's is not a subclass of asyncio.Transport, so
+        # the type is asserted for the checker only.
+        transport = cast(asyncio.Transport, transport)
         guard = self.guard
         limits = guard.limits
         self.transport = transport

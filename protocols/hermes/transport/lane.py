@@ -30,11 +30,12 @@ import asyncio
 import contextlib
 import random
 import socket
-from collections.abc import Callable, Coroutine
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Callable
+from datetime import datetime
+from typing import Self
 
-from protocols.errors import ProtocolError, TransportError
+from protocols.backoff import half_jitter
+from protocols.errors import ProtocolError
 from protocols.hermes.codec import encode
 from protocols.hermes.connection import (
     DEFAULT_CHECK_ALIVE_PERIOD,
@@ -42,7 +43,6 @@ from protocols.hermes.connection import (
     HorizontalConnection,
     admit_connection,
     refusal_notification,
-    shutdown_notification,
 )
 from protocols.hermes.messages import (
     BoardAvailable,
@@ -52,7 +52,6 @@ from protocols.hermes.messages import (
     Message,
     RevokeBoardAvailable,
     RevokeMachineReady,
-    ServiceDescription,
     StartTransport,
     StopTransport,
     SupportedFeatures,
@@ -61,12 +60,8 @@ from protocols.hermes.messages import (
     UnknownMessage,
 )
 from protocols.hermes.state import Role, State
-from protocols.hermes.transport.stream import (
-    MESSAGE_TIMEOUT,
-    HermesConnectionClosed,
-    HermesStream,
-    run_shielded,
-)
+from protocols.hermes.transport.lane_session import LaneBase, LaneDisconnected, LaneSession
+from protocols.hermes.transport.stream import MESSAGE_TIMEOUT, HermesConnectionClosed, HermesStream
 from protocols.transport.guard import (
     HANDSHAKE_TIMEOUT,
     PeerGuard,
@@ -94,228 +89,12 @@ NO_FEATURES = SupportedFeatures()
 LANE_LIMITS = PeerLimits(max_connections=8, handshake_timeout=10.0, idle_timeout=None)
 
 
-class LaneDisconnected(TransportError):
-    """The lane's session ended while a handoff step waited on it."""
-
-
 def lane_port(lane_id: int) -> int:
     """The default TCP port of a lane's sender: 50100 + LaneId (reference §1)."""
     return BASE_PORT + lane_id
 
 
-class _Session:
-    """One TCP session of a lane and what it has heard in the current handoff cycle."""
-
-    def __init__(self, stream: HermesStream, connection: HorizontalConnection) -> None:
-        self.stream = stream
-        self.connection = connection
-        self.alive = True
-        self.handshaken = False
-        self.board: BoardAvailable | None = None
-        self.ready: MachineReady | None = None
-        self.start: StartTransport | None = None
-        self.stop: StopTransport | None = None
-        self.finished: TransportFinished | None = None
-
-    @property
-    def state(self) -> State:
-        return self.connection.state
-
-
-class _Lane:
-    """What both sides share: the session, the change condition, the task group, the stop."""
-
-    role: Role
-
-    def __init__(
-        self,
-        *,
-        machine_id: str,
-        lane_id: int,
-        features: SupportedFeatures,
-        version: str,
-        interface_id: str | None,
-        check_alive_period: float | None,
-        on_message: Callable[[Message | UnknownMessage], None] | None,
-    ) -> None:
-        self.machine_id = machine_id
-        #: Called with every message the peer sends (Notifications, Commands, BoardForecasts,
-        #: unknown tags, ...), before the lane acts on it; it must not block.
-        self.on_message = on_message
-        self.lane_id = lane_id
-        self.description = ServiceDescription(
-            machine_id=machine_id,
-            lane_id=lane_id,
-            version=version,
-            supported_features=features,
-            interface_id=interface_id,
-        )
-        self.check_alive_period = check_alive_period
-        self._session: _Session | None = None
-        # Futures of the verbs waiting for a change; all are woken on every change (a cheap
-        # Condition: no lock is needed, everything runs on the loop's thread).
-        self._waiters: list[asyncio.Future[None]] = []
-        self._tg: asyncio.TaskGroup | None = None
-        self._lock = asyncio.Lock()
-        self._closing = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._handoff: _Session | None = None
-
-    @property
-    def name(self) -> str:
-        """The prefix of this lane's task names: ``hermes[<machine>/lane<n>]``."""
-        return f"hermes[{self.machine_id}/lane{self.lane_id}]"
-
-    @property
-    def state(self) -> State:
-        """The lane state of the current session (NotConnected when there is none)."""
-        session = self._session
-        return session.state if session is not None else State.NOT_CONNECTED
-
-    @property
-    def connected(self) -> bool:
-        """Whether a session has completed the ServiceDescription exchange."""
-        session = self._session
-        return session is not None and session.alive and session.handshaken
-
-    @property
-    def peer_description(self) -> ServiceDescription | None:
-        """The peer's ServiceDescription in the current session (its MachineId, features)."""
-        session = self._session
-        return session.connection.peer_description if session is not None else None
-
-    async def wait_connected(self) -> None:
-        """Wait until a session has completed the ServiceDescription exchange."""
-        await self._wait(lambda s: True)
-
-    async def send(self, message: Message) -> None:
-        """Send any other message on the current session: Notification, Command, BoardForecast,
-        QueryBoardInfo, SendBoardInfo, ... (optional ones only if the peer announced them).
-
-        Raises:
-            LaneDisconnected: the message is not allowed now (the session is then closed with
-                the error's Notification, as the standard asks), or the session is gone.
-        """
-        session = await self._wait(lambda s: True)
-        await self._send(session, message)
-
-    # -- session plumbing --------------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], suffix: str) -> asyncio.Task[None]:
-        assert self._tg is not None, "use the lane as 'async with'"
-        task = self._tg.create_task(coro, name=f"{self.name}.{suffix}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _notify(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def _wait(self, ready: Callable[[_Session], bool], bound: _Session | None = None) -> _Session:
-        """Wait until the (``bound``, else current) handshaken session satisfies ``ready``."""
-        loop = asyncio.get_running_loop()
-        while True:
-            session = self._session
-            if bound is not None and (session is not bound or not bound.alive):
-                if self._handoff is bound:
-                    self._handoff = None  # the next handoff starts on whatever session comes
-                raise LaneDisconnected(f"{self.name}: the session ended during the handoff")
-            if session is not None and session.alive and session.handshaken and ready(session):
-                return session
-            if self._closing:
-                raise LaneDisconnected(f"{self.name}: the lane is closing")
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                waiter.cancel()  # a cancelled verb leaves no waiter behind
-
-    async def _run_session(self, session: _Session) -> None:
-        """Receive until the session ends; keep the cycle fields up to date for the verbs."""
-        stream = session.stream
-        keep_alive = self._spawn(stream.keep_alive(), "check_alive")
-        try:
-            while True:
-                message = await stream.receive()
-                if self.on_message is not None:
-                    self.on_message(message)
-                if isinstance(message, ServiceDescription) and self.role is Role.SENDER:
-                    if not await self._claim(session):
-                        return
-                    # The server answers the receiver's ServiceDescription (reference §3).
-                    await stream.send(self.description)
-                    session.handshaken = True
-                    stream.established()
-                elif isinstance(message, ServiceDescription):
-                    session.handshaken = True
-                elif isinstance(message, BoardAvailable):
-                    if session.state in (State.BOARD_AVAILABLE, State.AVAILABLE_AND_READY):
-                        session.board = message  # not the early, ignored announcement (§3)
-                elif isinstance(message, RevokeBoardAvailable):
-                    if session.state in (State.NOT_AVAILABLE_NOT_READY, State.MACHINE_READY):
-                        session.board = None
-                elif isinstance(message, MachineReady):
-                    session.ready = message
-                elif isinstance(message, RevokeMachineReady):
-                    session.ready = None
-                elif isinstance(message, StartTransport):
-                    session.start = message
-                elif isinstance(message, StopTransport):
-                    session.stop = message
-                elif isinstance(message, TransportFinished):
-                    session.finished = message
-                else:
-                    continue  # Notification, CheckAlive, unknown tags: nothing to wait on
-                self._notify()
-        except (ProtocolError, HermesConnectionClosed):
-            pass
-        finally:
-            # The session is over for the lane at once (a new receiver may connect), even while
-            # its socket still closes.
-            session.alive = False
-            keep_alive.cancel()
-            if self._session is session:
-                self._session = None
-            self._notify()
-            await stream.aclose()
-
-    async def _claim(self, session: _Session) -> bool:
-        """The session completed its handshake: may it have the lane? (The sender decides.)"""
-        return True
-
-    async def _send(self, session: _Session, message: Message) -> None:
-        try:
-            await session.stream.send(message)
-        except (ProtocolError, HermesConnectionClosed) as exc:
-            raise LaneDisconnected(f"{self.name}: sending {type(message).__name__} failed: {exc}") from exc
-
-    async def _shutdown_session(self) -> None:
-        session = self._session
-        if session is not None and session.alive:
-            await session.stream.aclose(shutdown_notification())
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._closing = True
-        self._notify()
-        await run_shielded(self._close_all())
-        for task in list(self._tasks):
-            task.cancel()
-        assert self._tg is not None
-        tg, self._tg = self._tg, None
-        # The body's own exception propagates by itself; passing it in would wrap it in a group.
-        await tg.__aexit__(None, None, None)
-
-    async def _close_all(self) -> None:
-        raise NotImplementedError
-
-
-class SenderLane(_Lane):
+class SenderLane(LaneBase):
     """The board sender's side of one lane: the Downstream interface, a TCP server.
 
     Use it as ``async with SenderLane(machine_id="M1", lane_id=1) as lane:``, then hand boards
@@ -422,22 +201,22 @@ class SenderLane(_Lane):
         if admission is Admission.REPLACE:
             assert current is not None
             self._end(current, HANDSHAKE_TIMEOUT)
-        session = _Session(stream, connection)
+        session = LaneSession(stream, connection)
         self._session = session
         await self._run_session(session)
 
-    async def _claim(self, session: _Session) -> bool:
+    async def _claim(self, session: LaneSession) -> bool:
         # A session that lost the lane meanwhile (dropped at its deadline) does not answer.
         return self._session is session and session.alive
 
     @staticmethod
-    def _ended(session: _Session) -> bool:
+    def _ended(session: LaneSession) -> bool:
         # Over, though its task may not have seen it yet: closing on our side (dropped by the
         # guard, say), or closed by the peer (a quick connect/close; its EOF is still unread).
         writer = session.stream.writer
         return not session.alive or writer.is_closing() or peer_has_closed(writer.transport)
 
-    def _end(self, session: _Session, reason: str | None = None) -> None:
+    def _end(self, session: LaneSession, reason: str | None = None) -> None:
         """Take the lane from ``session`` and abort its socket: quietly if it had ended anyway,
         else as a drop (logged and counted by the guard) for ``reason``."""
         session.alive = False
@@ -451,12 +230,12 @@ class SenderLane(_Lane):
             transport.abort()
         self._notify()
 
-    async def _refuse(self, stream: HermesStream, current: _Session) -> None:
+    async def _refuse(self, stream: HermesStream, current: LaneSession) -> None:
         # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep the
         # first, and probe it with a CheckAlive so a dead old socket shows up.
         self.refused += 1
         with contextlib.suppress(HermesConnectionClosed):
-            await stream.write_raw(encode(refusal_notification()))
+            await stream.write_raw(encode(refusal_notification(), timestamp=datetime.now()))
         await stream.aclose()
         with contextlib.suppress(ProtocolError, HermesConnectionClosed):
             await current.stream.send(CheckAlive())
@@ -545,7 +324,7 @@ class SenderLane(_Lane):
         return await self.finish_transport(board.board_id)
 
 
-class ReceiverLane(_Lane):
+class ReceiverLane(LaneBase):
     """The board receiver's side of one lane: the Upstream interface, a TCP client.
 
     It connects to the sender and keeps reconnecting while open: ``fast_retry`` seconds after
@@ -610,8 +389,8 @@ class ReceiverLane(_Lane):
         return self
 
     def _next_delay(self, worked: bool, failures: int) -> float:
-        base = self.fast_retry if worked else min(self.slow_retry, self.fast_retry * 2**failures)
-        return base * (0.5 + 0.5 * self._rng.random())
+        # After a working session: the fast delay (lib's 1 s); else doubling up to the slow one.
+        return half_jitter(0 if worked else failures, self.fast_retry, self.slow_retry, self._rng)
 
     async def _connect_loop(self) -> None:
         failures = 0
@@ -628,7 +407,7 @@ class ReceiverLane(_Lane):
                     check_alive_period=self.check_alive_period,
                     now=asyncio.get_running_loop().time(),
                 )
-                session = _Session(HermesStream(reader, writer, connection), connection)
+                session = LaneSession(HermesStream(reader, writer, connection), connection)
                 self._session = session
                 self.sessions += 1
                 with contextlib.suppress(ProtocolError, HermesConnectionClosed):

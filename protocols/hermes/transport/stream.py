@@ -13,6 +13,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
 try:  # SIOCOUTQ (unacknowledged bytes) is read through termios' TIOCOUTQ on Linux
@@ -93,7 +94,7 @@ class HermesStream:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        connection: FramedConnection,
+        connection: FramedConnection[Any, Any],
         *,
         message_timeout: float | None = MESSAGE_TIMEOUT,
     ) -> None:
@@ -122,7 +123,8 @@ class HermesStream:
             HermesConnectionClosed: the socket is gone.
         """
         try:
-            data = self.connection.send(message, now=self._loop.time())
+            # The glue owns the clocks: the loop's for the timer, the wall clock for the envelope.
+            data = self.connection.send(message, now=self._loop.time(), timestamp=datetime.now())
         except ProtocolError as exc:
             self._fail(exc)
             raise
@@ -143,10 +145,9 @@ class HermesStream:
             except ProtocolError as exc:
                 self._fail(exc)
                 raise
-            pending = connection.data_to_send()
-            if pending:
-                await self._write(pending)
-            if isinstance(event, Signal) and event is NEED_DATA:
+            if connection.has_data_to_send:
+                await self._write(connection.data_to_send())
+            if event is NEED_DATA:
                 data = await self._read()
                 try:
                     connection.receive_data(data)
@@ -170,8 +171,11 @@ class HermesStream:
         timeout = self.message_timeout
         if timeout is None or not self.connection.buffered:
             self._partial_since = None
-            timeout = None
-        elif self._partial_since is None:
+            try:  # the common case, no message under way: no deadline to arm
+                return await self.reader.read(READ_SIZE)
+            except OSError as exc:
+                raise HermesConnectionClosed(f"reading from {self.peer} failed: {exc}") from exc
+        if self._partial_since is None:
             self._partial_since = self._loop.time()
         else:
             timeout = max(0.0, self._partial_since + timeout - self._loop.time())
@@ -205,7 +209,7 @@ class HermesStream:
                 await asyncio.sleep(delay)  # a timer, not synchronisation
                 continue
             try:
-                await self._write(self.connection.check_alive(self._loop.time()))
+                await self._write(self.connection.check_alive(self._loop.time(), timestamp=datetime.now()))
             except (ProtocolError, HermesConnectionClosed):
                 return  # the session is over; its receive loop reports why
 
@@ -228,7 +232,7 @@ class HermesStream:
         data = b""
         if final is not None:
             with contextlib.suppress(ProtocolError):
-                data = self.connection.send(final)
+                data = self.connection.send(final, timestamp=datetime.now())
         await run_shielded(self._close_writer(data))
 
     async def abort(self, error: ProtocolError) -> None:
@@ -243,7 +247,7 @@ class HermesStream:
         self._failed = True
         if isinstance(error.hint, Notification) and not self.writer.is_closing():
             with contextlib.suppress(OSError, RuntimeError):
-                self.writer.write(encode(error.hint))
+                self.writer.write(encode(error.hint, timestamp=datetime.now()))
 
     async def _close_after_error(self) -> None:
         # A peer that keeps talking after our error Notification gets a reset, not a FIN: after a

@@ -86,6 +86,24 @@ def test_envelope_has_no_declaration_and_a_local_millisecond_timestamp() -> None
     assert data == b'<Hermes Timestamp="2024-05-14T08:15:02.117"><CheckAlive/></Hermes>'
 
 
+def test_timestamps_in_other_seconds_are_formatted_afresh() -> None:
+    """The formatted-second cache never leaks one second's text into another's timestamp."""
+    stamps = [
+        datetime(2024, 5, 14, 8, 15, 2, 117000),
+        datetime(2024, 5, 14, 8, 15, 2, 999000),
+        datetime(2024, 5, 14, 8, 15, 3, 0),
+        datetime(2025, 5, 14, 8, 15, 3, 1000),
+        datetime(2024, 5, 14, 8, 15, 2, 117000),
+    ]
+    assert [format_timestamp(stamp) for stamp in stamps] == [
+        "2024-05-14T08:15:02.117",
+        "2024-05-14T08:15:02.999",
+        "2024-05-14T08:15:03.000",
+        "2025-05-14T08:15:03.001",
+        "2024-05-14T08:15:02.117",
+    ]
+
+
 def test_default_timestamp_is_now_in_local_time() -> None:
     before = datetime.now().replace(microsecond=0)
     data = encode(m.CheckAlive())
@@ -156,24 +174,48 @@ def test_too_large_without_sub_boards_is_a_local_error() -> None:
         encode(m.Notification(m.NotificationCode.UNSPECIFIC, m.SeverityType.INFO, "x" * MAX_MESSAGE_SIZE))
 
 
-@pytest.mark.parametrize(
-    "message",
-    [
-        m.StartTransport(None),  # type: ignore[arg-type]
-        m.Command(70000),
-        m.Command(-1),
-        m.ServiceDescription("M", 1, "1.6\x00"),
-        m.ServiceDescription("M", 1, "\ud800"),
-        m.StartTransport("b", conveyor_speed=float("nan")),
-        m.StopTransport(7, "b"),  # type: ignore[arg-type]
-        m.CheckAlive(id=5),  # type: ignore[arg-type]
-        m.ServiceDescription("M", 1, "1.6", None),  # type: ignore[arg-type]
-        m.BoardAvailable("b", "M", m.BoardQuality.ANY, m.FlippedBoard.TOP_SIDE_IS_UP, sub_boards=(1,)),  # type: ignore[arg-type]
-    ],
-)
-def test_invalid_field_values_are_local_errors(message: Any) -> None:
-    with pytest.raises(LocalProtocolError, match=type(message).TAG):
-        encode(message)
+# Each builds a message the wire cannot carry; the error names the message element.
+INVALID: list[tuple[str, Any]] = [
+    ("StartTransport", lambda: m.StartTransport(None)),  # type: ignore[arg-type]
+    ("Command", lambda: m.Command(70000)),
+    ("Command", lambda: m.Command(-1)),
+    ("ServiceDescription", lambda: m.ServiceDescription("M", 1, "1.6\x00")),
+    ("ServiceDescription", lambda: m.ServiceDescription("M", 1, "\ud800")),
+    ("StartTransport", lambda: m.StartTransport("b", conveyor_speed=float("nan"))),
+    ("StopTransport", lambda: m.StopTransport(7, "b")),  # type: ignore[arg-type]
+    ("CheckAlive", lambda: m.CheckAlive(id=5)),  # type: ignore[arg-type]
+    ("ServiceDescription", lambda: m.ServiceDescription("M", 1, "1.6", None)),  # type: ignore[arg-type]
+    (
+        "BoardAvailable",
+        lambda: m.BoardAvailable(
+            "b", "M", m.BoardQuality.ANY, m.FlippedBoard.TOP_SIDE_IS_UP, sub_boards=(1,)
+        ),  # type: ignore[arg-type]
+    ),
+    ("SB", lambda: m.SubBoard(70000, m.SubBoardState.GOOD)),
+    ("ServiceDescription", lambda: m.ServiceDescription("M", 4294967296, "1.6")),
+]
+
+
+@pytest.mark.parametrize(("tag", "build"), INVALID)
+def test_invalid_field_values_are_refused_when_the_message_is_built(tag: str, build: Any) -> None:
+    """A value the wire cannot carry raises LocalProtocolError at construction, naming the element."""
+    with pytest.raises(LocalProtocolError, match=tag):
+        build()
+
+
+def test_replace_validates_like_construction() -> None:
+    """dataclasses.replace builds through __init__, so it cannot smuggle in an invalid value."""
+    start = m.StartTransport("b")
+    with pytest.raises(LocalProtocolError, match="StartTransport"):
+        dataclasses.replace(start, conveyor_speed=float("inf"))
+
+
+def test_decoded_messages_equal_built_ones() -> None:
+    """The reader's trusted path (no second check) gives the same object as the checked one."""
+    board = m.BoardAvailable("b", "M", m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, length=160.0)
+    decoded = decode(encode(board))
+    assert decoded == board
+    assert type(decoded) is m.BoardAvailable
 
 
 def test_not_a_message_is_a_local_error() -> None:

@@ -385,13 +385,12 @@ def test_shutdown_sends_machine_shutdown_and_closes() -> None:
     assert pair.conn[S].state is State.DISCONNECTED
 
 
-def test_a_missing_mandatory_field_on_send_is_a_local_error() -> None:
-    """Our own message without a mandatory value never reaches the wire."""
+def test_a_missing_mandatory_field_never_reaches_the_connection() -> None:
+    """Our own message without a mandatory value is refused when built, before any send."""
     connection = HorizontalConnection(R)
-    broken = m.ServiceDescription(None, 1, "1.6")  # type: ignore[arg-type]
-    with pytest.raises(LocalProtocolError):
-        connection.send(broken)
-    assert connection.state is State.ERROR
+    with pytest.raises(LocalProtocolError, match="machine_id"):
+        m.ServiceDescription(None, 1, "1.6")  # type: ignore[arg-type]
+    assert connection.state is State.SOCKET_CONNECTED
 
 
 def test_framer_used_by_the_connection_keeps_the_remainder() -> None:

@@ -85,3 +85,28 @@ async def test_a_socket_the_peer_closed_is_seen_before_its_eof_is_read() -> None
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_a_guarded_server_admits_peers_on_uvloop() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses; the guard serves them all the same
+    (``linegate run --loop uvloop`` crashed on the first incoming connection)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def echo_once() -> bytes:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.readexactly(5))
+            await writer.drain()
+            writer.close()
+
+        guard = PeerGuard("test[uvloop]", "test", PeerLimits(max_connections=CAP))
+        server = await start_guarded_server(guard, answer, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"hello")
+            got = await asyncio.wait_for(reader.readexactly(5), WAIT)
+            writer.close()
+            await writer.wait_closed()
+            return got
+
+    assert uvloop.run(echo_once()) == b"hello"
