@@ -5,6 +5,7 @@ from __future__ import annotations
 import gateway.testing
 import protocols.cfx
 import protocols.cfx.messages
+import protocols.hermes
 from protocols.cfx.messages import MESSAGE_TYPES, STRUCTURE_TYPES
 from protocols.cfx.messages import enums as cfx_enums
 
@@ -27,6 +28,92 @@ CFX_CORE = {
     "validate_bytes",
     "validate_envelope",
     "validate_json",
+}
+
+HERMES = {
+    "ACTION_PASS_THROUGH",
+    "ACTION_PROCESS",
+    "ACTION_UNDEFINED",
+    "BoardArrived",
+    "BoardArrivedTransfer",
+    "BoardAvailable",
+    "BoardDeparted",
+    "BoardDepartedTransfer",
+    "BoardForecast",
+    "BoardQuality",
+    "CLOSED",
+    "CapabilityAttributes",
+    "CheckAlive",
+    "CheckAliveType",
+    "Command",
+    "ConfigurationConnection",
+    "ConfigurationRole",
+    "CurrentConfiguration",
+    "DownstreamConfiguration",
+    "FeatureBoardForecast",
+    "FeatureBoardTracking",
+    "FeatureCheckAliveResponse",
+    "FeatureCommand",
+    "FeatureConfiguration",
+    "FeatureQueryBoardInfo",
+    "FeatureQueryHermesCapabilities",
+    "FeatureQueryWorkOrderInfo",
+    "FeatureReplyWorkOrderInfo",
+    "FeatureSendBoardInfo",
+    "FeatureSendHermesCapabilities",
+    "FeatureSendWorkOrderInfo",
+    "FlippedBoard",
+    "Framer",
+    "GetConfiguration",
+    "HermesDecodeError",
+    "HermesFramingError",
+    "HorizontalConnection",
+    "MAX_MESSAGE_SIZE",
+    "MESSAGE_BY_TAG",
+    "MESSAGE_TYPES",
+    "MachineReady",
+    "Message",
+    "NEED_DATA",
+    "Notification",
+    "NotificationCode",
+    "OptionalMessages",
+    "Outcome",
+    "QueryBoardInfo",
+    "QueryHermesCapabilities",
+    "QueryWorkOrderInfo",
+    "ROUTE_MANUAL_REMOVAL",
+    "ROUTE_RETURN_BOARD",
+    "ROUTE_UNDEFINED",
+    "ReplyWorkOrderInfo",
+    "ReplyWorkOrderInfoStatus",
+    "RevokeBoardAvailable",
+    "RevokeMachineReady",
+    "Role",
+    "SendBoardInfo",
+    "SendHermesCapabilities",
+    "SendWorkOrderInfo",
+    "ServiceDescription",
+    "SetConfiguration",
+    "SeverityType",
+    "StartTransport",
+    "State",
+    "StopTransport",
+    "SubBoard",
+    "SubBoardState",
+    "SupervisoryFeatures",
+    "SupervisoryServiceDescription",
+    "SupportedFeatures",
+    "TransferState",
+    "TransportFinished",
+    "UnknownMessage",
+    "UpstreamConfiguration",
+    "VerticalConnection",
+    "VerticalRole",
+    "VerticalState",
+    "decode",
+    "encode",
+    "format_timestamp",
+    "message_from_tree",
 }
 
 TESTING = {
@@ -59,3 +146,8 @@ def test_protocols_cfx_exports_the_codec_and_the_whole_catalogue() -> None:
 def test_gateway_testing_exports() -> None:
     assert set(gateway.testing.__all__) == TESTING
     assert all(hasattr(gateway.testing, name) for name in TESTING)
+
+
+def test_protocols_hermes_exports() -> None:
+    assert set(protocols.hermes.__all__) == HERMES
+    assert all(hasattr(protocols.hermes, name) for name in HERMES)

@@ -29,11 +29,13 @@ from protocols.hermes.framing import Framer, HermesFramingError
 from protocols.hermes.messages import *  # noqa: F403
 from protocols.hermes.messages import __all__ as _messages_all
 from protocols.hermes.state import Role, State
+from protocols.hermes.table import Outcome
 from protocols.hermes.vertical import VerticalConnection, VerticalRole, VerticalState
 
 __all__ = [
     *_messages_all,
     "CLOSED",
+    "Outcome",
     "MAX_MESSAGE_SIZE",
     "NEED_DATA",
     "ConfigurationConnection",
