@@ -49,6 +49,8 @@ def _fraction_us(text: str, start: int, end: int) -> int:
 
 def parse_timestamp(text: str, cls: type[D]) -> D | None:
     """``text`` as a ``cls`` if it is in the SDK's DateTime form, else None."""
+    if not isinstance(text, str):  # as the compiled twin's typed argument
+        raise TypeError(f"expected str, got {type(text).__name__}")
     size = len(text)
     if size < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
         return None
@@ -90,6 +92,8 @@ def parse_timestamp(text: str, cls: type[D]) -> D | None:
 
 def parse_timespan(text: str, cls: type[T]) -> T | None:
     """``text`` as a ``cls`` if it is in .NET "c" form ``[-][d.]hh:mm:ss[.fffffff]``, else None."""
+    if not isinstance(text, str):  # as the compiled twin's typed argument
+        raise TypeError(f"expected str, got {type(text).__name__}")
     size = len(text)
     start = 1 if size and text[0] == "-" else 0
     days = 0

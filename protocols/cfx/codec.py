@@ -68,10 +68,10 @@ def _other_kinds(kind: Any, obj: Any) -> Any:
     # msgspec calls the decode hook for the types it does not know: a DateTime or TimeSpan in the
     # SDK's forms is read in C (native.cfx_time.DecodeHook), the rest comes here. A
     # TypeError/ValueError here becomes a ValidationError, and so the lenient path.
-    if kind is Timestamp:
-        return Timestamp.from_wire(obj)
-    if kind is TimeSpan:
-        return TimeSpan.from_wire(obj)
+    if kind is Timestamp or kind is TimeSpan:
+        if type(obj) is not str:
+            raise TypeError(f"{kind.__name__} from {type(obj).__name__}")
+        return kind.from_wire(obj)
     declared = getattr(kind, "DECLARED", None)
     if declared is not None:
         return None if obj is None else build_polymorphic(declared, obj, _convert)

@@ -459,3 +459,11 @@ def test_null_list_reads_as_null() -> None:
     assert isinstance(body, UnitsArrived)
     assert body.units is None
     assert body.unit_count == 0
+
+
+@pytest.mark.parametrize("value", ["[]", "{}", "42", "true"])
+def test_a_timestamp_of_another_json_type_is_a_decode_error(value: str) -> None:
+    """Found by hypothesis: an array in a DateTime member raised AttributeError on the pure twin."""
+    data = wire("CFX.Maintenance.ResourceInformationEvent", f'"EventDateTime":{value}')
+    with pytest.raises(CFXDecodeError, match="EventDateTime"):
+        decode_envelope(data)
