@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any, Union
 
@@ -111,14 +112,18 @@ class _EnvelopeIn(msgspec.Struct, rename=wire_name, forbid_unknown_fields=True, 
     request_id: str | None = msgspec.field(default=None, name="RequestID")
 
 
-_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook)
+# C# decimals are written as JSON numbers with every digit they have (Newtonsoft's ToString).
+_ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
+# A polymorphic value is read generically before its class is known (messages.base); its numbers
+# are read as Decimal there (float_hook), so that a decimal member keeps every digit; a double
+# member takes the Decimal's value.
 _ENVELOPE_DECODER = msgspec.json.Decoder(_EnvelopeIn, dec_hook=_dec_hook)
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 @cache
 def _body_decoder(cls: type[CFXMessage]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(cls, dec_hook=_dec_hook)
+    return msgspec.json.Decoder(cls, dec_hook=_dec_hook, float_hook=Decimal)
 
 
 def encode_body(body: CFXMessage | RawMessage) -> bytes:
@@ -294,7 +299,7 @@ def _one_pass_decoder() -> msgspec.json.Decoder[Any]:
         forbid_unknown_fields=True,
         gc=False,
     )
-    return msgspec.json.Decoder(one_pass, dec_hook=_dec_hook)
+    return msgspec.json.Decoder(one_pass, dec_hook=_dec_hook, float_hook=Decimal)
 
 
 def _decode_fast(raw: bytes) -> Envelope:

@@ -22,6 +22,7 @@ import typing
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Union
 
@@ -263,6 +264,18 @@ def _number(value: Any, path: str) -> float:
     raise LenientError(path, f"expected a number, not {value!r}")
 
 
+def _decimal(value: Any, path: str) -> Decimal:
+    # orjson has read the number as a float already: its shortest repr is the closest text.
+    if isinstance(value, bool):
+        raise LenientError(path, "expected a number, not a boolean")
+    if isinstance(value, int | float | str):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            pass
+    raise LenientError(path, f"expected a number, not {value!r}")
+
+
 def _boolean(value: Any, path: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -311,6 +324,7 @@ _SIMPLE: dict[type[Any], Converter] = {
     str: _text,
     int: _integer,
     float: _number,
+    Decimal: _decimal,
     bool: _boolean,
     Timestamp: _timestamp,
     datetime: _timestamp,

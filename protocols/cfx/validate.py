@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum, IntEnum
 from typing import Any, Union
 
@@ -380,7 +381,7 @@ def _check_scalar(tp: Any, value: Any, path: str, problems: list[Problem]) -> No
         problems.append(Problem(path, "json-type", f"expected true or false, not {_kind(value)}"))
     elif tp is int and (isinstance(value, bool) or not isinstance(value, int)):
         problems.append(Problem(path, "json-type", f"expected an integer, not {value!r}"))
-    elif tp is float:
+    elif tp is float or tp is Decimal:
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(Problem(path, "json-type", f"expected a number, not {_kind(value)}"))
         elif isinstance(value, int):

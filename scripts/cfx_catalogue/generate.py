@@ -161,7 +161,7 @@ def render_type(cat: Catalogue, ref: dict[str, Any], uses: set[str]) -> str:
         "System.UInt32": "int",
         "System.Double": "float",
         "System.Single": "float",
-        "System.Decimal": "float",
+        "System.Decimal": "Decimal",
         "System.Boolean": "bool",
         "System.DateTime": "Time",
         "System.TimeSpan": "Span",
@@ -214,7 +214,9 @@ def default_of(cat: Catalogue, ref: dict[str, Any], value: Any, varies: bool, us
         return f"time_default({value!r})"
     if name == "System.TimeSpan":
         return f"span_default({value!r})"
-    if name in ("System.Double", "System.Single", "System.Decimal"):
+    if name == "System.Decimal":
+        return f"Decimal({str(value)!r})"
+    if name in ("System.Double", "System.Single"):
         return repr(float(value))
     if name == "byte[]":
         return "None"
@@ -324,7 +326,7 @@ def zero_default(cat: Catalogue, ref: dict[str, Any], uses: set[str]) -> str:
         "System.UInt32": "0",
         "System.Double": "0.0",
         "System.Single": "0.0",
-        "System.Decimal": "0.0",
+        "System.Decimal": 'Decimal("0.0")',
         "System.Boolean": "False",
         "System.Guid": "NIL_UUID",
         "System.DateTime": "time_default('0001-01-01T00:00:00')",
@@ -401,6 +403,8 @@ def generate(contracts: Path) -> None:
             std.append("import uuid")
         if "sequence" in uses:
             std.append("from collections.abc import Sequence")
+        if "prim:Decimal" in uses:
+            std.append("from decimal import Decimal")
         typing_names = ["TYPE_CHECKING"] if any(cat.is_poly(u) for u in uses if u in cat.classes) else []
         if "prim:Any" in uses:
             typing_names.append("Any")

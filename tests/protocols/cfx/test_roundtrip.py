@@ -11,6 +11,7 @@ import collections.abc
 import typing
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Union
 
@@ -35,6 +36,7 @@ SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
     str: st.text(max_size=8),
     int: st.integers(min_value=-(2**31), max_value=2**31 - 1),
     float: st.floats(allow_nan=False, allow_infinity=False),
+    Decimal: st.decimals(allow_nan=False, allow_infinity=False),
     bool: st.booleans(),
     uuid.UUID: st.uuids(),
     bytes: st.binary(max_size=12),
