@@ -93,6 +93,8 @@ def test_decimals_keep_every_digit() -> None:
     """A C# decimal holds 28 significant digits, more than a double: they all survive a round trip."""
     raw = (DIRECTORY / "CFX.Production.Processing.UnitsProcessed.v5.json").read_bytes().strip()
     assert b'"ToolDiameter_SetPoint":3.25' in raw
-    wide = raw.replace(b'"ToolDiameter_SetPoint":3.25', b'"ToolDiameter_SetPoint":1234.5678901234567890123456')
+    wide = raw.replace(
+        b'"ToolDiameter_SetPoint":3.25', b'"ToolDiameter_SetPoint":1234.5678901234567890123456'
+    )
     assert encode_envelope(decode_envelope(wide)) == wide
     assert validate_bytes(wide) == []
