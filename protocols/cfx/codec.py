@@ -27,10 +27,12 @@ from protocols.cfx.envelope import CFX_VERSION, Envelope, RawMessage
 from protocols.cfx.lenient import LenientError, build_envelope
 from protocols.cfx.messages.base import (
     MESSAGE_TYPES,
+    STRUCTURE_TYPES,
     CFXMessage,
     UnknownStructure,
     build_polymorphic,
     needs_hook,
+    reaches,
     sdk_form,
     wire_name,
 )
@@ -114,16 +116,14 @@ class _EnvelopeIn(msgspec.Struct, rename=wire_name, forbid_unknown_fields=True, 
 
 # C# decimals are written as JSON numbers with every digit they have (Newtonsoft's ToString).
 _ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
-# A polymorphic value is read generically before its class is known (messages.base); its numbers
-# are read as Decimal there (float_hook), so that a decimal member keeps every digit; a double
-# member takes the Decimal's value.
+
 _ENVELOPE_DECODER = msgspec.json.Decoder(_EnvelopeIn, dec_hook=_dec_hook)
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 @cache
-def _body_decoder(cls: type[CFXMessage]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(cls, dec_hook=_dec_hook, float_hook=Decimal)
+def _body_decoder(cls: type[CFXMessage], exact: bool) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(cls, dec_hook=_dec_hook, float_hook=Decimal if exact else None)
 
 
 def encode_body(body: CFXMessage | RawMessage) -> bytes:
@@ -182,7 +182,9 @@ def decode_envelope(data: bytes | str, *, content_encoding: str | None = None) -
     if content_encoding is None and type(data) is bytes and data[:1] == b"{":
         # The common case, canonical bytes, in one msgspec pass and no further Python frames.
         try:
-            wire: Any = _one_pass_decoder().decode(data)
+            wire: Any = _one_pass_decoder(False).decode(data)
+            if type(wire.message_body).MESSAGE_NAME in _decimal_messages() and _names_decimals(data):
+                wire = _one_pass_decoder(True).decode(data)  # see _names_decimals
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass
         else:
@@ -287,7 +289,7 @@ class _NotFast(Exception):
 
 
 @cache
-def _one_pass_decoder() -> msgspec.json.Decoder[Any]:
+def _one_pass_decoder(exact: bool) -> msgspec.json.Decoder[Any]:
     # Every body starts with "$type" (cfx.md §1.2), so msgspec can pick the class from that tag
     # while it parses: one pass over the bytes. Built on first use, when the catalogue is complete.
     union = Union[tuple(MESSAGE_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007
@@ -299,12 +301,45 @@ def _one_pass_decoder() -> msgspec.json.Decoder[Any]:
         forbid_unknown_fields=True,
         gc=False,
     )
-    return msgspec.json.Decoder(one_pass, dec_hook=_dec_hook, float_hook=Decimal)
+    return msgspec.json.Decoder(one_pass, dec_hook=_dec_hook, float_hook=Decimal if exact else None)
+
+
+def _names_decimals(data: bytes) -> bool:
+    """Whether ``data`` names a class with C# decimal members in a ``$type``.
+
+    A polymorphic value is read generically before its class is known, and a double holds only 17
+    of a decimal's 28 digits; reading every number of a document as a Decimal (float_hook) keeps
+    them but costs a Python call per number. So a message that can hold such a class
+    (``_decimal_messages``) and names one (the SDK tags them in the slots that hold them) is read
+    again that way.
+    """
+    return any(mark in data for mark in _decimal_marks())
+
+
+@cache
+def _decimal_messages() -> frozenset[str]:
+    return frozenset(name for name, cls in MESSAGE_TYPES.items() if reaches(cls, _is_decimal))
+
+
+@cache
+def _decimal_marks() -> tuple[bytes, ...]:
+    namespaces = {
+        cls.CFX_TYPE.rsplit(".", 1)[0]
+        for cls in (*STRUCTURE_TYPES.values(), *MESSAGE_TYPES.values())
+        if any(_is_decimal(f.type) for f in msgspec.structs.fields(cls))
+    }
+    return tuple(f'"{namespace}.'.encode() for namespace in sorted(namespaces))
+
+
+def _is_decimal(tp: Any) -> bool:
+    return tp is Decimal
 
 
 def _decode_fast(raw: bytes) -> Envelope:
     try:
-        wire: Any = _one_pass_decoder().decode(raw)
+        wire: Any = _one_pass_decoder(False).decode(raw)
+        if type(wire.message_body).MESSAGE_NAME in _decimal_messages() and _names_decimals(raw):
+            wire = _one_pass_decoder(True).decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
         wire = None
     if wire is not None and wire.message_name == type(wire.message_body).MESSAGE_NAME:
@@ -324,7 +359,8 @@ def _decode_fast(raw: bytes) -> Envelope:
     cls = MESSAGE_TYPES.get(wire.message_name)
     if cls is None:
         raise _NotFast
-    body = _body_decoder(cls).decode(wire.message_body)
+    exact = wire.message_name in _decimal_messages() and _names_decimals(raw)
+    body = _body_decoder(cls, exact).decode(wire.message_body)
     return Envelope(
         message_name=wire.message_name,
         time_stamp=wire.time_stamp,

@@ -351,14 +351,22 @@ def _members(cls: type[CFXStruct]) -> frozenset[str]:
 def needs_hook(cls: Any) -> bool:
     """True when decoding ``cls`` calls the codec's decode hook: a DateTime, TimeSpan or polymorphic
     member anywhere below it."""
+    return reaches(cls, lambda tp: tp is Timestamp or tp is TimeSpan or is_polymorphic_slot(tp), follow=False)
+
+
+def reaches(cls: Any, found: Callable[[Any], bool], *, follow: bool = True) -> bool:
+    """Whether a member type below ``cls`` satisfies ``found``; with ``follow``, polymorphic slots
+    are followed into every class of their family."""
     seen: set[Any] = set()
 
     def walk(tp: Any) -> bool:
         if tp in seen:
             return False
         seen.add(tp)
-        if tp is Timestamp or tp is TimeSpan or is_polymorphic_slot(tp):
+        if found(tp):
             return True
+        if follow and is_polymorphic_slot(tp):
+            return any(walk(member) for member in family(tp.DECLARED))
         if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
             return any(walk(f.type) for f in msgspec.structs.fields(tp))
         return any(walk(arg) for arg in typing.get_args(tp))
@@ -500,6 +508,7 @@ __all__ = [
     "now",
     "plain_form",
     "polymorphic",
+    "reaches",
     "sdk_form",
     "span_default",
     "structure",
