@@ -23,18 +23,22 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
   or conftest to add an AMQP or MQTT sink.
 
 Markers: ``linegate_line``, ``linegate_clock``, ``linegate_broker`` (see ``pytest_configure``).
+
+The kit needs pytest-asyncio (``pip install linegate[testing]``). Installed without it, the
+plugin still loads (pytest loads it in every session of the venv, linegate's tests or not) and
+stays inert: each fixture fails with one message that says what to install, and nothing else
+changes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import pytest
-import pytest_asyncio
 
 from gateway.testing.brokers import REQUIRE_ENV, resolve, unreachable
 
@@ -60,6 +64,41 @@ _MARKERS = (
     f"skipped when one is unreachable, failed instead when {REQUIRE_ENV}=1",
 )
 _BROKER_CHECKS = pytest.StashKey[dict[str, str | None]]()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _missing_kit() -> str | None:
+    """Why the fixtures cannot run (a kit dependency is not installed), or None when they can."""
+    try:
+        import pytest_asyncio  # noqa: F401
+    except ImportError as exc:
+        return (
+            f"linegate's pytest fixtures need pytest-asyncio ({exc}); "
+            "install the test kit with: pip install 'linegate[testing]'"
+        )
+    return None
+
+
+#: Set when a kit dependency is missing: the plugin then stays inert (see the module docstring).
+MISSING = _missing_kit()
+
+
+def _async_fixture(func: F) -> F:
+    """``pytest_asyncio.fixture``; without pytest-asyncio, a fixture that fails saying so."""
+    if MISSING is None:
+        import pytest_asyncio
+
+        return cast(F, pytest_asyncio.fixture(func))
+
+    message = MISSING
+
+    # No parameters on purpose: the fixtures it stands for would start machines first.
+    def unavailable() -> NoReturn:
+        pytest.fail(message, pytrace=False)
+
+    unavailable.__doc__ = func.__doc__
+    return cast(F, pytest.fixture(name=func.__name__)(unavailable))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,7 +147,7 @@ def virtual_clock(request: pytest.FixtureRequest) -> Clock:
     return ScaledClock(float(options.pop("time_scale", DEFAULT_TIME_SCALE)))
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def reflow_oven(virtual_clock: Clock) -> AsyncIterator[ReflowOven]:
     """A started Modbus TCP reflow oven (``.port``); feed boards through ``.board_in``."""
     from simulators import Handoff, ReflowOven
@@ -117,7 +156,7 @@ async def reflow_oven(virtual_clock: Clock) -> AsyncIterator[ReflowOven]:
         yield oven
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def placement_machine(virtual_clock: Clock) -> AsyncIterator[PlacementMachine]:
     """A started CFX placement machine (``.request_uri``, ``.handle``); it publishes nothing."""
     from simulators import Handoff, PlacementMachine
@@ -126,7 +165,7 @@ async def placement_machine(virtual_clock: Clock) -> AsyncIterator[PlacementMach
         yield machine
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def selective_solder(virtual_clock: Clock) -> AsyncIterator[SelectiveSolder]:
     """A started OPC UA selective solder machine (``.url``)."""
     from simulators import Handoff, SelectiveSolder
@@ -135,7 +174,7 @@ async def selective_solder(virtual_clock: Clock) -> AsyncIterator[SelectiveSolde
         yield machine
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def coater(virtual_clock: Clock) -> AsyncIterator[Coater]:
     """A started serial coater on TCP (``.tcp_port``, ``socket://127.0.0.1:<port>``), no pty."""
     from simulators import Coater, Handoff
@@ -173,7 +212,7 @@ def _requested_spec(request: pytest.FixtureRequest) -> tuple[LineSpec, dict[str,
     raise TypeError(f"simulated_line: expected a line file path or a LineSpec, not {source!r}")
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def simulated_line(
     request: pytest.FixtureRequest, virtual_clock: Clock
 ) -> AsyncIterator[SimulatedLine]:
@@ -213,7 +252,7 @@ def _linegate_collector() -> CFXEventCollector:
     return CFXEventCollector()
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def linegate_gateway(
     simulated_line: SimulatedLine,
     _linegate_collector: CFXEventCollector,
