@@ -221,10 +221,11 @@ async def simulated_line(
     With ``linegate_gateway`` in the test, boards start once the gateway is connected to every
     machine (none goes unobserved); otherwise at once.
     """
-    from gateway.testing.harness import SimulatedLine, free_port, line_spec
+    from gateway.testing.harness import SimulatedLine, free_port, line_products, line_spec
     from simulators import Line, ScaledClock
 
     spec, options = _requested_spec(request)
+    products = line_products(spec)  # a bad [products] table fails before the line starts
     boards = options.get("boards", spec.boards if spec.boards is not None else DEFAULT_BOARDS)
     scale = getattr(virtual_clock, "time_scale", spec.time_scale)
     events_port = free_port()
@@ -236,7 +237,7 @@ async def simulated_line(
         clock = ScaledClock(spec.time_scale)
     autostart = "linegate_gateway" not in request.fixturenames
     async with Line(spec, clock=clock, start_source=autostart) as line:
-        yield SimulatedLine(line, events_port)
+        yield SimulatedLine(line, events_port, products)
 
 
 @pytest.fixture
