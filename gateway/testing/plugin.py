@@ -32,6 +32,7 @@ changes.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -108,9 +109,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BROKER_CHECKS] = {}
 
 
+#: The fixtures that start something (a test using one pays seconds before its body runs).
+_STARTING = frozenset(
+    {"reflow_oven", "placement_machine", "selective_solder", "coater", "simulated_line"}
+    | {"linegate_gateway", "cfx_events"}
+)
+
+
+def _unrun_coroutine(item: pytest.Item) -> str | None:
+    """Why pytest-asyncio will not run this ``async def`` test using the fixtures, or None."""
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+        return None
+    if MISSING is not None or not _STARTING.intersection(item.fixturenames):
+        return None
+    # pytest-asyncio runs a coroutine test only with its asyncio marker, which its auto mode
+    # adds to every one at collection; strict mode needs it written.
+    if item.get_closest_marker("asyncio") is not None:
+        return None
+    return (
+        f"{item.name} is an async def test, which pytest-asyncio runs only when marked "
+        '@pytest.mark.asyncio (or with asyncio_mode = "auto"); linegate stops it before its '
+        "fixtures start the simulators"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before any fixture tries to connect
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip (or fail) a ``linegate_broker`` test at once when its broker does not answer."""
+    """Stop, before its fixtures start machines, a test that cannot or need not run.
+
+    Fails an ``async def`` test that pytest-asyncio would not run; skips (or fails) a
+    ``linegate_broker`` test at once when its broker does not answer.
+    """
+    unrun = _unrun_coroutine(item)
+    if unrun is not None:
+        pytest.fail(unrun, pytrace=False)
     checks = item.config.stash.get(_BROKER_CHECKS, {})
     for marker in item.iter_markers("linegate_broker"):
         for name in marker.args or ("rabbitmq",):
