@@ -1,7 +1,7 @@
 """The linegate pytest plugin: simulator-backed fixtures for line integration tests.
 
-Loaded automatically when linegate is installed (the ``pytest11`` entry point
-``linegate = "gateway.testing.plugin"``), or explicitly with
+Loaded automatically when linegate is installed (the ``pytest11`` entry point named
+``gateway.testing.plugin``, after the module), or explicitly with
 ``pytest_plugins = ["gateway.testing.plugin"]``. See ``docs/testing.md``.
 
 Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
