@@ -87,6 +87,7 @@ def test_the_pages_have_examples() -> None:
     not any(e.value == "gateway.testing.plugin" for e in entry_points(group="pytest11")),
     reason="linegate is not installed with its pytest11 entry point",
 )
+@pytest.mark.timeout(180)  # one pytest session starting several simulated lines
 @pytest.mark.parametrize("page", PAGES)
 def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
     """Each test example passes, each script exits 0, in a project made of the page's blocks."""
