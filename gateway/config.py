@@ -526,6 +526,19 @@ def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
     return tuple(machines)
 
 
+def parse_products(
+    data: Mapping[str, Any], machine_ids: set[str], *, path: str = "<config>"
+) -> dict[str, dict[str, RecipeRef]]:
+    """The ``[products]`` table of a parsed TOML document (product → machine id → recipe).
+
+    The line config's format, also read from a simulated line file by the test kit.
+
+    Raises:
+        ConfigError: naming ``path`` and the key path (``products.<product>.<machine>``).
+    """
+    return _products(_Reader(path), data, machine_ids)
+
+
 def _products(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> dict[str, dict[str, RecipeRef]]:
     products: dict[str, dict[str, RecipeRef]] = {}
     for product, recipes in r.table(data, "products", "").items():

@@ -400,7 +400,11 @@ def parse_line(data: Mapping[str, Any], *, path: str | None = None) -> LineSpec:
         ConfigError: naming ``path`` and the key path of the first problem.
     """
     root = _Reader(data, path, "")
-    root.reject_unknown({"name", "time_scale", "boards", "seed", "source", "open_ends", "machines"})
+    # [products] (product -> machine id -> recipe, as in linegate run's config) is for the
+    # gateway the test kit wires to the line (gateway.testing); the simulators ignore it.
+    root.reject_unknown(
+        {"name", "time_scale", "boards", "seed", "source", "open_ends", "machines", "products"}
+    )
     seen: set[str] = set()
     machines = tuple(_machine_spec(reader, seen) for reader in root.tables("machines"))
     if not machines:

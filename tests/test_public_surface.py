@@ -126,6 +126,7 @@ TESTING = {
     "SimulatedLine",
     "TcpProxy",
     "free_port",
+    "line_products",
     "line_spec",
     "unreachable",
     "wire_gateway",

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gateway.testing.brokers import BROKERS, Broker, unreachable
     from gateway.testing.events import CFXEventCollector, EnvelopeDict, EventNotSeen
-    from gateway.testing.harness import LinegateGateway, SimulatedLine, free_port, line_spec, wire_gateway
+    from gateway.testing.harness import (
+        LinegateGateway,
+        SimulatedLine,
+        free_port,
+        line_products,
+        line_spec,
+        wire_gateway,
+    )
     from gateway.testing.tcpproxy import TcpProxy
 
 # Imported on first use: the pytest plugin imports this package at pytest start, and the
@@ -24,6 +31,7 @@ _WHERE = {
     "LinegateGateway": "harness",
     "SimulatedLine": "harness",
     "free_port": "harness",
+    "line_products": "harness",
     "line_spec": "harness",
     "wire_gateway": "harness",
     "TcpProxy": "tcpproxy",
@@ -49,6 +57,7 @@ __all__ = [
     "SimulatedLine",
     "TcpProxy",
     "free_port",
+    "line_products",
     "line_spec",
     "unreachable",
     "wire_gateway",

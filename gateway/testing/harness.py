@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import tomllib
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.boundary import BoardGate
-from gateway.config import RecipeRef
+from gateway.config import RecipeRef, parse_products
 from gateway.demo import PRODUCTS, host_handles, line_runtimes
 from gateway.http import HttpServer, SseSink
 from gateway.outbox import Outbox
@@ -29,6 +30,7 @@ from gateway.runtime import Gateway
 from gateway.sinks.base import Sink
 from protocols.cfx.transport import CFXListener
 from simulators import Endpoint, Line, LineSpec, Machine
+from simulators.line import default_line_path
 
 M = TypeVar("M", bound=Machine)
 
@@ -61,17 +63,43 @@ def line_spec(spec: LineSpec, *, time_scale: float, boards: int | None, events_p
     return dataclasses.replace(spec, machines=machines, time_scale=time_scale, boards=boards)
 
 
+def line_products(spec: LineSpec) -> dict[str, dict[str, RecipeRef]]:
+    """The products of a line and each machine's recipe for them, for the recipe service.
+
+    The ``[products]`` table of the line file ``spec`` came from, in ``linegate run``'s format
+    (``[products.PSU-24V-R1] reflow = "SAC305-HEAVY"``); for the default line without one, its
+    two products (``gateway.demo.PRODUCTS``); otherwise none.
+
+    Raises:
+        ConfigError: the table names a machine the line does not have, or is malformed.
+    """
+    if spec.path is None:
+        return {}
+    data = tomllib.loads(Path(spec.path).read_text(encoding="utf-8"))
+    if "products" in data:
+        return parse_products(data, {m.machine_id for m in spec.machines}, path=spec.path)
+    if Path(spec.path).resolve() == default_line_path().resolve():
+        ids = {m.machine_id for m in spec.machines}  # without the placement simulator, fewer
+        return {p: {m: r for m, r in recipes.items() if m in ids} for p, recipes in PRODUCTS.items()}
+    return {}
+
+
 class SimulatedLine:
     """A running simulated line, as the ``simulated_line`` fixture yields it.
 
     Args:
         line: the running :class:`~simulators.Line`.
         events_port: where its placement machines publish CFX (the gateway listens there).
+        products: product → machine id → recipe, for the gateway's recipe service; None reads
+            them from the line's file (:func:`line_products`).
     """
 
-    def __init__(self, line: Line, events_port: int) -> None:
+    def __init__(
+        self, line: Line, events_port: int, products: Mapping[str, Mapping[str, RecipeRef]] | None = None
+    ) -> None:
         self.line = line
         self.events_port = events_port
+        self.products = dict(products) if products is not None else line_products(line.spec)
 
     @property
     def spec(self) -> LineSpec:
@@ -175,7 +203,7 @@ async def wire_gateway(
     outbox_path: str | Path,
     sinks: Sequence[Sink],
     *,
-    products: Mapping[str, Mapping[str, RecipeRef]] = PRODUCTS,
+    products: Mapping[str, Mapping[str, RecipeRef]] | None = None,
     connect_timeout: float = 30.0,
     start_source: bool = True,
     changeover_at: str = "now",
@@ -187,7 +215,8 @@ async def wire_gateway(
         line: the running line (its source not started yet, so no board goes unobserved).
         outbox_path: the SQLite file of the embedded outbox.
         sinks: where events go besides the HTTP API's SSE stream.
-        products: product → machine id → recipe, for ``recipes.changeover``.
+        products: product → machine id → recipe, for ``recipes.changeover``; None takes the
+            line's own (``line.products``, from its line file's ``[products]``).
         connect_timeout: seconds for every adapter to connect.
         start_source: start the line's board source once every adapter is connected.
         changeover_at: ``"now"``, or ``"boundary"`` to hold every board on its machine's
@@ -205,7 +234,10 @@ async def wire_gateway(
     outbox = await stack.enter_async_context(Outbox(outbox_path, sinks=[s.name for s in all_sinks]))
     runtimes = line_runtimes(line.line, line.events_port, outbox)
     recipes = RecipeService(
-        {r.machine_id: r for r in runtimes}, products, drain_timeout=60, changeover_at=changeover_at
+        {r.machine_id: r for r in runtimes},
+        line.products if products is None else products,
+        drain_timeout=60,
+        changeover_at=changeover_at,
     )
     if changeover_at == "boundary":
         BoardGate(recipes).attach({r.machine_id: r.adapters for r in runtimes})

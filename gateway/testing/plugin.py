@@ -1,7 +1,7 @@
 """The linegate pytest plugin: simulator-backed fixtures for line integration tests.
 
-Loaded automatically when linegate is installed (the ``pytest11`` entry point
-``linegate = "gateway.testing.plugin"``), or explicitly with
+Loaded automatically when linegate is installed (the ``pytest11`` entry point named
+``gateway.testing.plugin``, after the module), or explicitly with
 ``pytest_plugins = ["gateway.testing.plugin"]``. See ``docs/testing.md``.
 
 Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
@@ -23,18 +23,23 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
   or conftest to add an AMQP or MQTT sink.
 
 Markers: ``linegate_line``, ``linegate_clock``, ``linegate_broker`` (see ``pytest_configure``).
+
+The kit needs pytest-asyncio (``pip install linegate[testing]``). Installed without it, the
+plugin still loads (pytest loads it in every session of the venv, linegate's tests or not) and
+stays inert: each fixture fails with one message that says what to install, and nothing else
+changes.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import pytest
-import pytest_asyncio
 
 from gateway.testing.brokers import REQUIRE_ENV, resolve, unreachable
 
@@ -61,6 +66,41 @@ _MARKERS = (
 )
 _BROKER_CHECKS = pytest.StashKey[dict[str, str | None]]()
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _missing_kit() -> str | None:
+    """Why the fixtures cannot run (a kit dependency is not installed), or None when they can."""
+    try:
+        import pytest_asyncio  # noqa: F401
+    except ImportError as exc:
+        return (
+            f"linegate's pytest fixtures need pytest-asyncio ({exc}); "
+            "install the test kit with: pip install 'linegate[testing]'"
+        )
+    return None
+
+
+#: Set when a kit dependency is missing: the plugin then stays inert (see the module docstring).
+MISSING = _missing_kit()
+
+
+def _async_fixture(func: F) -> F:
+    """``pytest_asyncio.fixture``; without pytest-asyncio, a fixture that fails saying so."""
+    if MISSING is None:
+        import pytest_asyncio
+
+        return cast(F, pytest_asyncio.fixture(func))
+
+    message = MISSING
+
+    # No parameters on purpose: the fixtures it stands for would start machines first.
+    def unavailable() -> NoReturn:
+        pytest.fail(message, pytrace=False)
+
+    unavailable.__doc__ = func.__doc__
+    return cast(F, pytest.fixture(name=func.__name__)(unavailable))
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the plugin's markers (so ``--strict-markers`` accepts them)."""
@@ -69,9 +109,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BROKER_CHECKS] = {}
 
 
+#: The fixtures that start something (a test using one pays seconds before its body runs).
+_STARTING = frozenset(
+    {"reflow_oven", "placement_machine", "selective_solder", "coater", "simulated_line"}
+    | {"linegate_gateway", "cfx_events"}
+)
+
+
+def _unrun_coroutine(item: pytest.Item) -> str | None:
+    """Why pytest-asyncio will not run this ``async def`` test using the fixtures, or None."""
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+        return None
+    if MISSING is not None or not _STARTING.intersection(item.fixturenames):
+        return None
+    # pytest-asyncio runs a coroutine test only with its asyncio marker, which its auto mode
+    # adds to every one at collection; strict mode needs it written.
+    if item.get_closest_marker("asyncio") is not None:
+        return None
+    return (
+        f"{item.name} is an async def test, which pytest-asyncio runs only when marked "
+        '@pytest.mark.asyncio (or with asyncio_mode = "auto"); linegate stops it before its '
+        "fixtures start the simulators"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before any fixture tries to connect
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip (or fail) a ``linegate_broker`` test at once when its broker does not answer."""
+    """Stop, before its fixtures start machines, a test that cannot or need not run.
+
+    Fails an ``async def`` test that pytest-asyncio would not run; skips (or fails) a
+    ``linegate_broker`` test at once when its broker does not answer.
+    """
+    unrun = _unrun_coroutine(item)
+    if unrun is not None:
+        pytest.fail(unrun, pytrace=False)
     checks = item.config.stash.get(_BROKER_CHECKS, {})
     for marker in item.iter_markers("linegate_broker"):
         for name in marker.args or ("rabbitmq",):
@@ -108,7 +179,7 @@ def virtual_clock(request: pytest.FixtureRequest) -> Clock:
     return ScaledClock(float(options.pop("time_scale", DEFAULT_TIME_SCALE)))
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def reflow_oven(virtual_clock: Clock) -> AsyncIterator[ReflowOven]:
     """A started Modbus TCP reflow oven (``.port``); feed boards through ``.board_in``."""
     from simulators import Handoff, ReflowOven
@@ -117,7 +188,7 @@ async def reflow_oven(virtual_clock: Clock) -> AsyncIterator[ReflowOven]:
         yield oven
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def placement_machine(virtual_clock: Clock) -> AsyncIterator[PlacementMachine]:
     """A started CFX placement machine (``.request_uri``, ``.handle``); it publishes nothing."""
     from simulators import Handoff, PlacementMachine
@@ -126,7 +197,7 @@ async def placement_machine(virtual_clock: Clock) -> AsyncIterator[PlacementMach
         yield machine
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def selective_solder(virtual_clock: Clock) -> AsyncIterator[SelectiveSolder]:
     """A started OPC UA selective solder machine (``.url``)."""
     from simulators import Handoff, SelectiveSolder
@@ -135,7 +206,7 @@ async def selective_solder(virtual_clock: Clock) -> AsyncIterator[SelectiveSolde
         yield machine
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def coater(virtual_clock: Clock) -> AsyncIterator[Coater]:
     """A started serial coater on TCP (``.tcp_port``, ``socket://127.0.0.1:<port>``), no pty."""
     from simulators import Coater, Handoff
@@ -173,7 +244,7 @@ def _requested_spec(request: pytest.FixtureRequest) -> tuple[LineSpec, dict[str,
     raise TypeError(f"simulated_line: expected a line file path or a LineSpec, not {source!r}")
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def simulated_line(
     request: pytest.FixtureRequest, virtual_clock: Clock
 ) -> AsyncIterator[SimulatedLine]:
@@ -182,10 +253,11 @@ async def simulated_line(
     With ``linegate_gateway`` in the test, boards start once the gateway is connected to every
     machine (none goes unobserved); otherwise at once.
     """
-    from gateway.testing.harness import SimulatedLine, free_port, line_spec
+    from gateway.testing.harness import SimulatedLine, free_port, line_products, line_spec
     from simulators import Line, ScaledClock
 
     spec, options = _requested_spec(request)
+    products = line_products(spec)  # a bad [products] table fails before the line starts
     boards = options.get("boards", spec.boards if spec.boards is not None else DEFAULT_BOARDS)
     scale = getattr(virtual_clock, "time_scale", spec.time_scale)
     events_port = free_port()
@@ -197,7 +269,7 @@ async def simulated_line(
         clock = ScaledClock(spec.time_scale)
     autostart = "linegate_gateway" not in request.fixturenames
     async with Line(spec, clock=clock, start_source=autostart) as line:
-        yield SimulatedLine(line, events_port)
+        yield SimulatedLine(line, events_port, products)
 
 
 @pytest.fixture
@@ -213,7 +285,7 @@ def _linegate_collector() -> CFXEventCollector:
     return CFXEventCollector()
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def linegate_gateway(
     simulated_line: SimulatedLine,
     _linegate_collector: CFXEventCollector,
