@@ -28,7 +28,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import NUMBER, ModbusMap, ModbusStep
+from adapters.modbus_map import NUMBER, ModbusMap, ModbusStep
 from adapters.observations import (
     FaultCleared,
     FaultRaised,

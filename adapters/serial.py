@@ -29,7 +29,7 @@ import serial
 import serial_asyncio_fast
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import SerialMap
+from adapters.serial_map import SerialMap
 from adapters.observations import (
     CoatingProcessData,
     FaultCleared,
