@@ -55,6 +55,8 @@ from simulators.legacy_links import BridgedEntry, BridgedExit, LegacyEntry, free
 from simulators.line_ends import BoardSink, BoardSource
 from simulators.line_spec import (
     HANDLE_ARGUMENTS,
+    LEGACY_CONVEYOR,
+    LEGACY_NEIGHBOURS,
     MACHINE_KINDS,
     SINK_ID,
     SOURCE_ID,
@@ -458,6 +460,8 @@ class Line:
 
 
 __all__ = [
+    "LEGACY_CONVEYOR",
+    "LEGACY_NEIGHBOURS",
     "MACHINE_KINDS",
     "SINK_ID",
     "SOURCE_ID",
