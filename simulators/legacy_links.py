@@ -32,6 +32,7 @@ class LegacyEntry:
         self._entered: dict[str, asyncio.Future[None]] = {}
 
     def attach(self, oven: ReflowOven) -> None:
+        """Link to the oven once it is built, and watch its arrivals."""
         self.oven = oven
         oven.subscribe(self._on_event)
 
@@ -42,6 +43,7 @@ class LegacyEntry:
                 waiting.set_result(None)
 
     async def give_board(self, board: Board) -> None:
+        """Put ``board`` on the oven's entry sensor; return once the oven took it in."""
         assert self.oven is not None, "attach() the oven first"
         while self.drive and not self.oven.is_ready():
             await self.clock.sleep(1.0)  # the PLC's scan of the ready flag
@@ -62,9 +64,11 @@ class BridgedEntry:
         self.oven: ReflowOven | None = None  # set once it is built
 
     def attach(self, oven: ReflowOven) -> None:
+        """Link to the oven once it is built."""
         self.oven = oven
 
     async def place(self, board: Board) -> None:
+        """Land ``board`` on the oven's entry sensor (waits while a board still sits there)."""
         assert self.oven is not None and self.oven.entrance is not None, "attach() a legacy oven first"
         # Waits (never raises) if a board still sits on the sensor: the conveyor stops behind it.
         await self.oven.entrance.waiting.put(board)
@@ -87,6 +91,7 @@ class BridgedExit:
         self.physical = physical
 
     async def take_board(self) -> Board:
+        """The next board: handed over by the bridge over Hermes, and physically off the oven."""
         board = await self.hermes.take_board()
         moved = await self.physical.take_board()
         if moved.board_id != board.board_id:
@@ -97,6 +102,7 @@ class BridgedExit:
 
 
 def free_port(host: str) -> int:
+    """A TCP port free on ``host`` now (for a bridge to bind later)."""
     # The bridge binds this port later; a port just freed is rarely taken meanwhile.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))

@@ -24,20 +24,24 @@ class RequestRelay:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, host: str, port: int) -> int:
+        """Listen on ``host``:``port`` (0: a free port); return the port."""
         self.server = await asyncio.start_server(self._serve, host, port)
         return int(self.server.sockets[0].getsockname()[1])
 
     def hold(self, held: bool) -> None:
+        """Stop moving bytes, every socket left open (``held=False`` lets them flow again)."""
         if held:
             self._speaking.clear()
         else:
             self._speaking.set()
 
     def drop(self) -> None:
+        """Close every relayed connection, both sides."""
         for writer in list(self._writers):
             writer.close()
 
     async def close(self) -> None:
+        """Drop every connection and stop listening."""
         self.drop()
         self._speaking.set()  # held pumps wake up, find their sockets closed and end
         if self.server is not None:
