@@ -66,8 +66,8 @@ from typing import Protocol, Self, TypeVar
 import structlog
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import ModbusMap
 from adapters.modbus import ModbusAdapter
+from adapters.modbus_map import ModbusMap
 from adapters.observations import BoardArrived, BoardDeparted, RecipeActivated
 from protocols.errors import ConfigError, TransportError
 from protocols.hermes.messages import (

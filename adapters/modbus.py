@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,15 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import NUMBER, ModbusMap, ModbusStep
+from adapters.modbus_map import NUMBER, ModbusMap, ModbusStep
+from adapters.modbus_words import (
+    GroupWords,
+    block_cover,
+    changed_points,
+    describe_step,
+    same_value,
+    write_runs,
+)
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -40,7 +47,7 @@ from adapters.observations import (
     ZoneReading,
 )
 from protocols.errors import RemoteProtocolError, RequestTimeout, TransportError
-from protocols.modbus import Point, ReadBlock, ReadPlan, Table, decode_point, encode_point
+from protocols.modbus import Point, ReadPlan, Table, decode_point, encode_point
 from protocols.modbus.registermap import Value
 
 # Modbus Application Protocol v1.1b3 §7: the exception codes a server may answer with.
@@ -176,24 +183,6 @@ class _Link:
         self.client.close()
 
 
-@dataclass(slots=True)
-class _Group:
-    interval: float
-    plan: ReadPlan
-    last: list[list[int] | None]  # per block: the words of the previous poll
-    # per block, per word offset: the (point, offset, count) slices that word belongs to, so a
-    # changed word leads straight to the points to decode again
-    cover: list[list[list[tuple[Point, int, int]]]]
-
-
-def _cover(block: ReadBlock) -> list[list[tuple[Point, int, int]]]:
-    cover: list[list[tuple[Point, int, int]]] = [[] for _ in range(block.count)]
-    for point, offset in block.slices:
-        for i in range(offset, offset + point.count):
-            cover[i].append((point, offset, point.count))
-    return cover
-
-
 class ModbusAdapter(Adapter):
     """A Modbus machine, polled according to its map.
 
@@ -231,7 +220,7 @@ class ModbusAdapter(Adapter):
             plans.append((device_map.poll_interval, rest))
         # Compiled once: the poll loop only walks these blocks.
         self._groups = [
-            _Group(interval, plan, [None] * len(plan.blocks), [_cover(b) for b in plan.blocks])
+            GroupWords(interval, plan, [None] * len(plan.blocks), [block_cover(b) for b in plan.blocks])
             for interval, points in plans
             for plan in [ReadPlan(points, max_gap=device_map.max_gap)]
         ]
@@ -330,7 +319,7 @@ class ModbusAdapter(Adapter):
             timer.cancel()
             self._wake = None
 
-    async def _poll_group(self, link: _Link, group: _Group, emit: Emit) -> None:
+    async def _poll_group(self, link: _Link, group: GroupWords, emit: Emit) -> None:
         changed: dict[str, Value] = {}
         await self._read_group(link, group, changed)
         process = self.map.process
@@ -343,7 +332,7 @@ class ModbusAdapter(Adapter):
         if changed:
             await self._observe(changed, emit)
 
-    async def _read_group(self, link: _Link, group: _Group, changed: dict[str, Value]) -> None:
+    async def _read_group(self, link: _Link, group: GroupWords, changed: dict[str, Value]) -> None:
         loop = asyncio.get_running_loop()
         index = 0
         while index < len(group.plan.blocks):
@@ -373,11 +362,11 @@ class ModbusAdapter(Adapter):
                 if last is None:
                     self._changes(block.decode(words).items(), changed)
                 else:
-                    self._changes(_redecode(group.cover[current], words, last), changed)
+                    self._changes(changed_points(group.cover[current], words, last), changed)
             except ValueError as exc:
                 raise RemoteProtocolError(str(exc)) from exc
 
-    def _split(self, group: _Group, index: int) -> bool:
+    def _split(self, group: GroupWords, index: int) -> bool:
         # A block that spans a hole in the device's map (the gap the planner read through) is
         # refused as a whole with exception 02, which would hide every point in it for good.
         # Cut it where it reads unused registers and keep the cut for every later poll and
@@ -393,7 +382,7 @@ class ModbusAdapter(Adapter):
         )
         group.plan = plan
         group.last[index : index + 1] = [None, None]
-        group.cover[index : index + 1] = [_cover(b) for b in plan.blocks[index : index + 2]]
+        group.cover[index : index + 1] = [block_cover(b) for b in plan.blocks[index : index + 2]]
         return True
 
     def _note_error(self, error: str) -> None:
@@ -403,7 +392,7 @@ class ModbusAdapter(Adapter):
 
     def _changes(self, values: Iterable[tuple[str, Value]], changed: dict[str, Value]) -> None:
         for name, value in values:
-            if not _same(self._values.get(name, _UNSET), value):
+            if not same_value(self._values.get(name, _UNSET), value):
                 self._values[name] = value
                 changed[name] = value
 
@@ -528,7 +517,7 @@ class ModbusAdapter(Adapter):
             try:
                 async with asyncio.timeout(recipes.timeout):
                     for step in recipes.steps:
-                        doing = _describe(step, number)
+                        doing = describe_step(step, number)
                         await self._step(link, step, number, recipes.poll)
             except TimeoutError:
                 raise CommandError(f"timed out after {recipes.timeout:g} s {doing}") from None
@@ -544,7 +533,7 @@ class ModbusAdapter(Adapter):
     async def _step(self, link: _Link, step: ModbusStep, number: int, poll: float) -> None:
         if step.kind == "write":
             points = [(self.map.point(n), number if v == NUMBER else v) for n, v in step.values.items()]
-            for table, start, words in _write_runs(points):
+            for table, start, words in write_runs(points):
                 await link.write(table, start, words)
         elif step.kind == "pulse":
             assert step.point is not None
@@ -647,14 +636,6 @@ class ModbusAdapter(Adapter):
 _UNSET = object()
 
 
-def _same(old: object, new: Value) -> bool:
-    # NaN != NaN: a float point that reads NaN (a failed sensor) would count as changed
-    # whenever its words are read again; every NaN is one value here.
-    if isinstance(new, float) and isinstance(old, float) and math.isnan(new) and math.isnan(old):
-        return True
-    return old == new
-
-
 def _keep_cancellation() -> None:
     # pymodbus waits for answers with asyncio.wait_for, which on Python 3.11 loses a
     # cancellation that arrives in the same loop pass as the answer (CPython gh-86296). The task
@@ -664,49 +645,9 @@ def _keep_cancellation() -> None:
         raise asyncio.CancelledError
 
 
-def _redecode(
-    cover: list[list[tuple[Point, int, int]]], words: list[int], last: list[int]
-) -> Iterable[tuple[str, Value]]:
-    """Decode only the points whose words differ from the last poll."""
-    touched: dict[str, tuple[Point, int, int]] = {}
-    for i, (new, old) in enumerate(zip(words, last, strict=False)):
-        if new != old:
-            for entry in cover[i]:
-                touched[entry[0].name] = entry
-    return [(name, decode_point(p, words[o : o + n])) for name, (p, o, n) in touched.items()]
-
-
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _describe(step: ModbusStep, number: int) -> str:
-    if step.kind == "write":
-        return "writing " + ", ".join(f"{k}={number if v == NUMBER else v}" for k, v in step.values.items())
-    if step.kind == "pulse":
-        return f"pulsing {step.point}"
-    until = ", ".join(str(number if v == NUMBER else v) for v in step.until)
-    return f"waiting for {step.point} to read {until}"
-
-
-def _write_runs(points: Sequence[tuple[Point, Any]]) -> list[tuple[Table, int, list[int]]]:
-    """Encode the values and join adjacent addresses of one table into one write each."""
-    cells: dict[Table, dict[int, int]] = {}
-    for point, value in points:
-        if not point.table.writable:
-            raise CommandError(f"{point.name} is in {point.table.value}, which cannot be written")
-        words = encode_point(point, value)
-        for offset, word in enumerate(words):
-            cells.setdefault(point.table, {})[point.address + offset] = word
-    runs: list[tuple[Table, int, list[int]]] = []
-    for table, by_address in cells.items():
-        for address in sorted(by_address):
-            if runs and runs[-1][0] is table and runs[-1][1] + len(runs[-1][2]) == address:
-                runs[-1][2].append(by_address[address])
-            else:
-                runs.append((table, address, [by_address[address]]))
-    return runs
 
 
 __all__ = ["EXCEPTION_NAMES", "ModbusAdapter", "ModbusExceptionResponse", "SerialLine"]

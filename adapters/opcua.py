@@ -34,7 +34,6 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import OpcUaMap, OpcUaRecipes
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -47,6 +46,7 @@ from adapters.observations import (
     WorkFinished,
     WorkResult,
 )
+from adapters.opcua_map import OpcUaMap, OpcUaRecipes
 from protocols.errors import TransportError
 
 # Errors asyncua raises when the link or the server fails, as opposed to a refused request.

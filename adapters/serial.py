@@ -3,25 +3,23 @@
 The link is opened with pyserial-asyncio-fast, which takes any pyserial URL: a device path (a real
 RS-232 port, or a pty in tests) or ``socket://host:port`` for a serial server. Frames come from
 the sans-IO framers in ``protocols.serial``; the payload syntax is ``TAG`` or
-``TAG:KEY=VALUE;KEY=VALUE`` and the map (:class:`adapters.maps.SerialMap`) says which tag and
-field means what.
+``TAG:KEY=VALUE;KEY=VALUE`` (``protocols.serial.payload``), and the map
+(:class:`adapters.maps.SerialMap`) says which tag and field means what.
 
 Commands are request/response, one at a time, each with a timeout and retries; the pending
-command is kept in a table that is cleaned up in ``finally`` whatever happens (aiomqtt's
-``_pending_call``). A response is correlated by its tag (``ST`` answers ``ST``; the error tag
-answers anything), so a late answer to a command that already timed out is dropped instead of
-being taken for the next one. Unsolicited frames (the map's event tag) are turned into
-observations in wire order, inside ``data_received``, so that a status answer and the events
-around it are never reordered.
+command is kept in a table (``protocols.serial.Correlator``) that is cleaned up in ``finally``
+whatever happens (aiomqtt's ``_pending_call``). A response is correlated by its tag (``ST``
+answers ``ST``; the error tag answers anything), so a late answer to a command that already
+timed out is dropped instead of being taken for the next one. Unsolicited frames (the map's
+event tag) are turned into observations in wire order, inside ``data_received``, so that a
+status answer and the events around it are never reordered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +27,6 @@ import serial
 import serial_asyncio_fast
 
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
-from adapters.maps import SerialMap
 from adapters.observations import (
     CoatingProcessData,
     FaultCleared,
@@ -42,42 +39,20 @@ from adapters.observations import (
     WorkResult,
     WorkStarted,
 )
+from adapters.serial_map import SerialMap
 from protocols.errors import RemoteProtocolError, RequestTimeout, TransportError
-from protocols.serial import Checksum, FramingError, LineFramer, StxEtxFramer
+from protocols.serial import (
+    Checksum,
+    Correlator,
+    FramingError,
+    LineFramer,
+    StxEtxFramer,
+    decode_payload,
+    encode_payload,
+)
 
-
-def encode_payload(tag: str, fields: Mapping[str, object] | None = None) -> bytes:
-    """``TAG`` or ``TAG:K=V;K=V`` as ASCII.
-
-    Raises:
-        ValueError: a value contains a separator (``;``, ``=``, ``:``) or is not ASCII.
-    """
-    if not fields:
-        return tag.encode("ascii")
-    for key, value in fields.items():
-        if any(sep in f"{key}{value}" for sep in ";=:"):
-            raise ValueError(f"{key}={value!r}: values may not contain ';', '=' or ':'")
-    return f"{tag}:{';'.join(f'{k}={v}' for k, v in fields.items())}".encode("ascii")
-
-
-def decode_payload(payload: bytes) -> tuple[str, dict[str, str]]:
-    """Split ``TAG:K=V;K=V`` into the tag and its fields.
-
-    Raises:
-        RemoteProtocolError: not ASCII, or a field without ``=``.
-    """
-    try:
-        text = payload.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise RemoteProtocolError(f"frame is not ASCII: {payload!r}") from exc
-    tag, _, body = text.partition(":")
-    fields: dict[str, str] = {}
-    for item in filter(None, body.split(";")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise RemoteProtocolError(f"field {item!r} of {tag} has no '='")
-        fields[key] = value
-    return tag, fields
+# A command's answer: its tag (the command's own or the error tag) and its fields.
+_Answer = asyncio.Future[tuple[str, dict[str, str]]]
 
 
 class MachineError(RemoteProtocolError):
@@ -94,12 +69,6 @@ class MachineError(RemoteProtocolError):
         self.text = text
 
 
-@dataclass(slots=True)
-class _Pending:
-    tag: str
-    future: asyncio.Future[tuple[str, dict[str, str]]]
-
-
 class _Link(asyncio.Protocol):
     """The byte stream of one session: frames in, observations and answers out."""
 
@@ -110,7 +79,9 @@ class _Link(asyncio.Protocol):
             StxEtxFramer(Checksum(device_map.checksum)) if device_map.framing == "stx_etx" else LineFramer()
         )
         self.transport: asyncio.BaseTransport | None = None
-        self.pending: deque[_Pending] = deque()
+        self.pending: Correlator[asyncio.Future[tuple[str, dict[str, str]]]] = Correlator(
+            device_map.error_tag
+        )
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -120,8 +91,8 @@ class _Link(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(None)
         for entry in self.pending:
-            if not entry.future.done():
-                entry.future.set_exception(TransportError(f"link closed: {exc or 'end of stream'}"))
+            if not entry.token.done():
+                entry.token.set_exception(TransportError(f"link closed: {exc or 'end of stream'}"))
 
     def data_received(self, data: bytes) -> None:
         while True:
@@ -151,18 +122,15 @@ class _Link(asyncio.Protocol):
             return
         if tag == device_map.status_command:
             self.adapter.on_status(fields)  # in wire order, before any event that follows it
-        # Correlate by tag: entries ahead of the match lost their answer, and are failed.
-        while self.pending:
-            entry = self.pending[0]
-            if tag == entry.tag or tag == device_map.error_tag:
-                self.pending.popleft()
-                if not entry.future.done():
-                    entry.future.set_result((tag, fields))
-                return
-            self.pending.popleft()
-            if not entry.future.done():
-                entry.future.set_exception(RequestTimeout(f"{entry.tag}: answered by {tag}"))
-        self.adapter.log.info("frame.unexpected", tag=tag)  # e.g. a late answer after a timeout
+        # Correlate by tag: commands ahead of the answered one lost their answer, and are failed.
+        answered, skipped = self.pending.answer(tag)
+        for entry in skipped:
+            if not entry.token.done():
+                entry.token.set_exception(RequestTimeout(f"{entry.tag}: answered by {tag}"))
+        if answered is None:
+            self.adapter.log.info("frame.unexpected", tag=tag)  # e.g. a late answer after a timeout
+        elif not answered.token.done():
+            answered.token.set_result((tag, fields))
 
     def write(self, payload: bytes) -> None:
         assert isinstance(self.transport, asyncio.WriteTransport)
@@ -270,21 +238,20 @@ class SerialAdapter(Adapter):
         loop = asyncio.get_running_loop()
         async with self._lock:  # the protocol allows one outstanding command per link
             for attempt in range(1, attempts + 1):
-                entry = _Pending(tag, loop.create_future())
-                link.pending.append(entry)
+                future: _Answer = loop.create_future()
+                entry = link.pending.expect(tag, future)
                 started = loop.time()
                 try:
                     link.write(encode_payload(tag, fields))
                     async with asyncio.timeout(device_map.timeout):
-                        answered, answer = await entry.future
+                        answered, answer = await future
                 except TimeoutError:
                     self.log.warning("command.timeout", command=tag, attempt=attempt)
                     continue
                 except RequestTimeout:
                     continue
                 finally:
-                    with contextlib.suppress(ValueError):
-                        link.pending.remove(entry)
+                    link.pending.forget(entry)
                 self.health.last_rtt = loop.time() - started
                 if answered != device_map.error_tag:
                     return answer

@@ -6,12 +6,9 @@ The public surface is what ``__all__`` lists; the modules themselves are impleme
 from simulators.clock import Clock, ScaledClock, SteppedClock
 from simulators.coater import Coater
 from simulators.hermes_link import BoardBook, HermesDownstream, HermesUpstream
-from simulators.line import (
-    BoardSink,
-    BoardSource,
-    Endpoint,
-    HermesEndpoints,
-    Line,
+from simulators.line import Endpoint, HermesEndpoints, Line
+from simulators.line_ends import BoardSink, BoardSource
+from simulators.line_spec import (
     LineSpec,
     MachineSpec,
     SourceSpec,
@@ -45,7 +42,8 @@ from simulators.machine import (
     WorkCompleted,
     WorkStarted,
 )
-from simulators.placement import Feeder, PlacementMachine
+from simulators.placement import PlacementMachine
+from simulators.placement_material import Feeder
 from simulators.reflow_oven import ReflowOven
 from simulators.scenario import AppliedFault, FaultStep, Scenario, load_scenario, parse_scenario
 from simulators.selective_solder import SelectiveSolder

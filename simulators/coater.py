@@ -2,9 +2,10 @@
 
 The wire protocol is documented in ``simulators/coater.md`` (the vendor manual); framing comes
 from ``protocols.serial`` (XOR-8 checksum as two hex digits). Every frame carries
-``TAG[:KEY=VALUE;KEY=VALUE...]``. The host sends commands and gets exactly one response frame
-for each, in order; the coater also sends unsolicited ``EV`` frames (board start/done,
-alarms, recipe activated) to every connected link.
+``TAG[:KEY=VALUE;KEY=VALUE...]``, read and written by ``protocols.serial.payload`` (as the
+serial adapter does). The host sends commands and gets exactly one response frame for each, in
+order; the coater also sends unsolicited ``EV`` frames (board start/done, alarms, recipe
+activated) to every connected link.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import tty
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from protocols.serial import Checksum, FramingError, StxEtxFramer
+from protocols.errors import RemoteProtocolError
+from protocols.serial import Checksum, FramingError, StxEtxFramer, clean_text, decode_payload, encode_payload
 from simulators.clock import Clock
 from simulators.machine import (
     Board,
@@ -42,33 +44,26 @@ ERR_BUSY = 5
 # The programs a new coater ships with: name, cycle s, film thickness µm, tolerance µm, valve kPa.
 _RECIPES = [("ACRYLIC-50", 45.0, 50.0, 10.0, 180), ("SILICONE-75", 60.0, 75.0, 12.0, 220)]
 
-# Values may not contain the field separators; texts are cleaned before they go out.
-_FORBIDDEN = str.maketrans({";": ",", "=": "-", ":": "-", "\x02": " ", "\x03": " "})
-
 
 def encode_fields(tag: str, fields: Mapping[str, object] | None = None) -> bytes:
-    """Build a payload ``TAG:K=V;K=V`` (ASCII) from ``fields``, in their order."""
-    if not fields:
-        return tag.encode("ascii")
-    body = ";".join(f"{key}={str(value).translate(_FORBIDDEN)}" for key, value in fields.items())
-    return f"{tag}:{body}".encode("ascii", errors="replace")
+    """Build a payload ``TAG:K=V;K=V`` (ASCII) from ``fields``, in their order.
+
+    The coater cleans what it sends (coater.md §3): separators in values are replaced
+    (``protocols.serial.clean_text``), so this never refuses a value.
+    """
+    return encode_payload(tag, {key: clean_text(value) for key, value in (fields or {}).items()})
 
 
 def decode_fields(payload: bytes) -> tuple[str, dict[str, str]]:
-    """Split a payload into its tag and fields.
+    """Split a payload into its tag and fields (``protocols.serial.decode_payload``).
 
     Raises:
         ValueError: not ASCII, or a field without ``=``.
     """
-    text = payload.decode("ascii")
-    tag, _, body = text.partition(":")
-    fields: dict[str, str] = {}
-    for item in filter(None, body.split(";")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"field {item!r} has no '='")
-        fields[key] = value
-    return tag, fields
+    try:
+        return decode_payload(payload)
+    except RemoteProtocolError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class _Link:
@@ -269,8 +264,8 @@ class Coater(Machine):
 
     def _command(self, link: _Link, payload: bytes) -> None:
         try:
-            tag, fields = decode_fields(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
+            tag, fields = decode_payload(payload)
+        except RemoteProtocolError as exc:
             self._respond(link, encode_fields("ER", {"CODE": ERR_BAD_ARGUMENT, "TEXT": str(exc)}))
             return
         handler = self._handlers().get(tag)

@@ -25,11 +25,8 @@ import collections
 import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-import msgspec
 
 import protocols.cfx as cfx
 from protocols.cfx.transport import AMQP10Publisher, CFXListener
@@ -55,10 +52,27 @@ from simulators.machine import (
     WorkCompleted,
     WorkStarted,
 )
+from simulators.placement_cfx import (
+    available_recipes,
+    base_fault,
+    cfx_state,
+    primary,
+    recipe_activated,
+    unit_fields,
+    with_identity,
+)
+from simulators.placement_material import (
+    LANE,
+    MISSING_COMPONENT_CODE,
+    RECIPES,
+    Feeder,
+    Installed,
+    default_feeders,
+    installed_materials,
+    missing_component,
+)
+from simulators.request_relay import RequestRelay
 
-LANE = 1  # a single-lane machine; CFX Lane is a plain int (reference §3.1)
-# Fault code of a missing-component stop; the feeder slot follows: "FEEDER-EMPTY-1-03".
-MISSING_COMPONENT_CODE = "FEEDER-EMPTY"
 # reference §2.3: the SDK warns when a publish spool holds more than 90 messages.
 SPOOL_WARNING = 90
 # Real seconds a stopping machine waits for its spool (EndpointShuttingDown included) to drain.
@@ -74,135 +88,6 @@ RESULT_BUSY = 2  # a changeover is already running
 RESULT_SETUP = 3  # the feeder setup lacks a part the recipe needs
 RESULT_DOWN = 4  # a stopping fault is active
 RESULT_BAD_REQUEST = 5  # no RecipeName, or a Revision that is not a number
-
-
-@dataclass(slots=True)
-class Feeder:
-    """A tape feeder (CFX ``SMDTapeFeeder``) in a slot, holding one reel of one part number.
-
-    Attributes:
-        slot: the location identifier on the machine, ``"<bank>-<position>"``.
-        part_number: the internal part number on the reel.
-        quantity: components left on the reel.
-        reel_id: the reel's unique identifier (CFX MaterialPackage.UniqueIdentifier).
-        reel_size: components on a full reel (what :meth:`PlacementMachine.refill` loads).
-        tape_width: mm.
-        tape_pitch: mm.
-        reels_loaded: reels loaded into the slot so far (numbers the reel ids).
-    """
-
-    slot: str
-    part_number: str
-    quantity: int
-    reel_id: str = ""
-    reel_size: int = 0
-    tape_width: float = 8.0
-    tape_pitch: float = 4.0
-    reels_loaded: int = 1
-
-    def __post_init__(self) -> None:
-        self.reel_size = self.reel_size or self.quantity
-        self.reel_id = self.reel_id or f"REEL-{self.part_number}-{self.slot}-{self.reels_loaded:04d}"
-
-    def carrier(self) -> cfx.SMDTapeFeeder:
-        """The feeder as a CFX material carrier."""
-        return cfx.SMDTapeFeeder(
-            lane_number=LANE,
-            tape_width=self.tape_width,
-            tape_pitch=self.tape_pitch,
-            unique_identifier=f"FDR-{self.slot}",
-            name=f"Feeder {self.slot}",
-        )
-
-    def location(self) -> cfx.MaterialLocation:
-        """The reel in its feeder, with its current quantity, as CFX MaterialLocation."""
-        package = cfx.MaterialPackage(
-            unique_identifier=self.reel_id, internal_part_number=self.part_number, quantity=self.quantity
-        )
-        return cfx.MaterialLocation(
-            location_identifier=self.slot,
-            location_name=f"Feeder {self.slot}",
-            material_package=package,
-            carrier_information=self.carrier(),
-        )
-
-
-@dataclass(slots=True)
-class _Installed:
-    """Components of one board taken from one reel."""
-
-    feeder: Feeder
-    reel_id: str
-    remaining: int
-    designators: list[tuple[str, datetime]] = field(default_factory=list)
-
-
-class _RequestRelay:
-    """The machine's request port: relays bytes to and from its CFXListener.
-
-    Fault injection acts here, on the wire: :meth:`hold` stops moving bytes in both directions
-    with every socket left open (a hung machine), :meth:`drop` closes every connection.
-    """
-
-    def __init__(self) -> None:
-        self.target_port = 0
-        self.server: asyncio.Server | None = None
-        self._speaking = asyncio.Event()
-        self._speaking.set()
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self, host: str, port: int) -> int:
-        self.server = await asyncio.start_server(self._serve, host, port)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    def hold(self, held: bool) -> None:
-        if held:
-            self._speaking.clear()
-        else:
-            self._speaking.set()
-
-    def drop(self) -> None:
-        for writer in list(self._writers):
-            writer.close()
-
-    async def close(self) -> None:
-        self.drop()
-        self._speaking.set()  # held pumps wake up, find their sockets closed and end
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, up_writer}
-        try:
-            await asyncio.gather(
-                self._pump(reader, up_writer, writer), self._pump(up_reader, writer, up_writer)
-            )
-        finally:
-            for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.close()
-
-    async def _pump(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, source_writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            while data := await source.read(65536):
-                await self._speaking.wait()
-                if sink.is_closing():
-                    break
-                sink.write(data)
-                await sink.drain()
-        except (OSError, ConnectionError):
-            pass
-        # Either side ending ends the relayed connection: close both sockets.
-        sink.close()
-        source_writer.close()
 
 
 class PlacementMachine(Machine):
@@ -283,17 +168,17 @@ class PlacementMachine(Machine):
         self.placement_report_interval = placement_report_interval
         self._placed_in_window = 0
         self.feeders: dict[str, Feeder] = {}
-        for feeder in feeders if feeders is not None else _default_feeders():
+        for feeder in feeders if feeders is not None else default_feeders():
             self.feeders[feeder.slot] = feeder
-        for name, cycle, components in _RECIPES:
+        for name, cycle, components in RECIPES:
             self.recipes.add(name, cycle_time=cycle, components=components)
-        self.recipes.active = self.recipes.get(_RECIPES[0][0])
+        self.recipes.active = self.recipes.get(RECIPES[0][0])
         self.request_uri: str | None = None
         self.port: int | None = None
         self.listener: CFXListener | None = None
         self.publish_connected = False
         self.published_count = 0
-        self._relay = _RequestRelay()
+        self._relay = RequestRelay()
         self._spool: collections.deque[cfx.Envelope] = collections.deque()
         self._spool_changed = asyncio.Event()
         self._drained = asyncio.Event()
@@ -370,7 +255,7 @@ class PlacementMachine(Machine):
         by_part: dict[str, list[tuple[int, str]]] = {}
         for step, (designator, part) in enumerate(components, start=1):
             by_part.setdefault(part, []).append((step, designator))
-        installed: list[_Installed] = []
+        installed: list[Installed] = []
         for part, steps in by_part.items():
             remaining = list(steps)
             while remaining:
@@ -383,7 +268,7 @@ class PlacementMachine(Machine):
                 self._placed_in_window += take
                 now = self.clock.wall()
                 installed.append(
-                    _Installed(feeder, feeder.reel_id, feeder.quantity, [(d, now) for _, d in placing])
+                    Installed(feeder, feeder.reel_id, feeder.quantity, [(d, now) for _, d in placing])
                 )
         if not components:
             await self.clock.sleep(cycle_time)
@@ -396,7 +281,9 @@ class PlacementMachine(Machine):
             slot = next((s for s in sorted(self.feeders) if self.feeders[s].part_number == part), "none")
             code = f"{MISSING_COMPONENT_CODE}-{slot}"
             if code not in self.faults:
-                self._placement_faults[code] = self._missing_component(part, slot, step, board)
+                transaction = self._transaction.transaction_id if self._transaction else None
+                missing = missing_component(self.feeders.get(slot), part, step, primary(board), transaction)
+                self._placement_faults[code] = missing
                 self.raise_fault(code, f"parts exhausted: {part} in feeder {slot}", FaultSeverity.ERROR)
             self._feeders_changed.clear()
             await self._feeders_changed.wait()
@@ -404,59 +291,8 @@ class PlacementMachine(Machine):
             self.clear_fault(code)  # a reel of the part turned up elsewhere than in the empty slot
         return feeder
 
-    def _missing_component(
-        self, part: str, slot: str, step: tuple[int, str], board: Board
-    ) -> cfx.SMTPlacementFault:
-        # reference §3.1: SMTPlacementFault, cause MissingComponent; §3.4: the empty reel's location.
-        feeder = self.feeders.get(slot)
-        return cfx.SMTPlacementFault(
-            placement_fault_type=cfx.SMTPlacementFaultType.PARTS_EXHAUST,
-            program_step=step[0],
-            designator=cfx.ComponentDesignator(
-                reference_designator=step[1],
-                unit_position=cfx.UnitPosition(unit_identifier=_primary(board), position_number=1),
-                part_number=part,
-            ),
-            material_location=feeder.location() if feeder else cfx.MaterialLocation(),
-            head_and_nozzle=cfx.SMTHeadAndNozzle(head_id="H1", head_nozzle_number=1, name="Head 1"),
-            number_of_tries_before_error=3,
-            reference_part_number=part,
-            transaction_id=self._transaction.transaction_id if self._transaction else None,
-            cause=cfx.FaultCause.MISSING_COMPONENT,
-            severity=cfx.FaultSeverity.ERROR,
-            lane=LANE,
-            access_type=cfx.AccessType.LOCAL,
-        )
-
-    def _publish_installed(self, board: Board, installed: list[_Installed]) -> None:
-        primary = _primary(board)
-        materials = [
-            cfx.InstalledMaterial(
-                unit_identifier=primary,
-                unit_position_number=1,
-                quantity_installed=len(use.designators),
-                material=cfx.MaterialPackage(
-                    unique_identifier=use.reel_id,
-                    internal_part_number=use.feeder.part_number,
-                    quantity=use.remaining,
-                ),
-                carrier_location=cfx.MaterialCarrierLocation(
-                    location_identifier=use.feeder.slot,
-                    location_name=f"Feeder {use.feeder.slot}",
-                    carrier_information=use.feeder.carrier(),
-                ),
-                installed_components=[
-                    cfx.SMTInstalledComponent(
-                        reference_designator=designator,
-                        installed_unit_identifier=primary,
-                        installation_time=at,
-                    )
-                    for designator, at in use.designators
-                ],
-                reference_part_number=use.feeder.part_number,
-            )
-            for use in installed
-        ]
+    def _publish_installed(self, board: Board, installed: list[Installed]) -> None:
+        materials = installed_materials(primary(board), installed)
         now = self.clock.wall()
         transaction = self._transaction.transaction_id if self._transaction else cfx.NIL_UUID
         self._publish(cfx.MaterialsInstalled(transaction_id=transaction, installed_materials=materials), now)
@@ -542,10 +378,10 @@ class PlacementMachine(Machine):
         if isinstance(event, StationStateChanged):
             related = event.related_fault
             return cfx.StationStateChanged(
-                old_state=_cfx_state(event.old_state),
+                old_state=cfx_state(event.old_state),
                 old_state_duration=timedelta(seconds=event.old_state_duration),
-                new_state=_cfx_state(event.new_state),
-                related_fault=_base_fault(self._cfx_faults[related.code])
+                new_state=cfx_state(event.new_state),
+                related_fault=base_fault(self._cfx_faults[related.code])
                 if related and related.code in self._cfx_faults
                 else None,
             )
@@ -555,13 +391,13 @@ class PlacementMachine(Machine):
         if isinstance(event, FaultCleared):
             return cfx.FaultCleared(fault_occurrence_id=event.fault.occurrence_id)
         if isinstance(event, RecipeActivated):
-            return self._recipe_activated(event.recipe)
+            return recipe_activated(event.recipe)
         if isinstance(event, UnitsArrived):
-            return cfx.UnitsArrived(**_unit_fields(event.board), lane=LANE)
+            return cfx.UnitsArrived(**unit_fields(event.board), lane=LANE)
         if isinstance(event, WorkStarted):
             recipe = event.recipe
             return cfx.WorkStarted(
-                **_unit_fields(event.board),
+                **unit_fields(event.board),
                 transaction_id=event.transaction_id,
                 lane=LANE,
                 recipe_name=recipe.name if recipe else None,
@@ -576,18 +412,18 @@ class PlacementMachine(Machine):
             return cfx.WorkCompleted(
                 transaction_id=event.transaction_id,
                 result=cfx.WorkResult.COMPLETED if event.passed else cfx.WorkResult.FAILED,
-                primary_identifier=_primary(event.board),
+                primary_identifier=primary(event.board),
                 hermes_identifier=event.board.board_id,
             )
         if isinstance(event, UnitsDeparted):
-            return cfx.UnitsDeparted(**_unit_fields(event.board), lane=LANE)
+            return cfx.UnitsDeparted(**unit_fields(event.board), lane=LANE)
         return None
 
     def _cfx_fault(self, fault: Fault) -> cfx.AnyFault:
         severity = cfx.FaultSeverity(fault.severity.value)
         prepared = self._placement_faults.pop(fault.code, None)
         if prepared is not None:
-            return _with_identity(prepared, fault, severity)
+            return with_identity(prepared, fault, severity)
         return cfx.Fault(
             transaction_id=self._transaction.transaction_id if self._transaction else None,
             cause=self._fault_causes.get(fault.code, cfx.FaultCause.MECHANICAL_FAILURE),
@@ -600,17 +436,6 @@ class PlacementMachine(Machine):
             occurred_at=fault.occurred_at,
         )
 
-    def _recipe_activated(self, recipe: Recipe) -> cfx.RecipeActivated:
-        count = len(recipe.parameters.get("components", ()))
-        return cfx.RecipeActivated(
-            recipe_name=recipe.name,
-            revision=str(recipe.revision),
-            lane=LANE,
-            expected_cycle_time=recipe.cycle_time * 1000.0,  # reference §3.2: milliseconds
-            expected_units_per_work_transaction=1,
-            number_of_components_per_unit=count,
-        )
-
     def heartbeat(self) -> cfx.Heartbeat:
         """The next CFX.Heartbeat: handle, frequency, and the active faults and recipe [v1.7]."""
         active = self.recipes.active
@@ -621,7 +446,7 @@ class PlacementMachine(Machine):
         return cfx.Heartbeat(
             cfx_handle=self.handle,
             heartbeat_frequency=timedelta(seconds=self.heartbeat_interval),
-            active_faults=[_base_fault(f) for f in self._cfx_faults.values()],
+            active_faults=[base_fault(f) for f in self._cfx_faults.values()],
             active_recipes=recipes,
         )
 
@@ -694,7 +519,7 @@ class PlacementMachine(Machine):
                 active_recipe_revision=str(active.revision) if active else None,
             )
         if isinstance(body, cfx.GetAvailableRecipesRequest):
-            return self._available(body)
+            return available_recipes(self.recipes, body)
         return None
 
     def _activate(self, body: cfx.ActivateRecipeRequest) -> cfx.ActivateRecipeResponse:
@@ -733,16 +558,6 @@ class PlacementMachine(Machine):
             await self.activate_recipe(recipe.name, recipe.revision)
         except RecipeRefused as exc:  # refusal injected between the answer and the changeover
             self.log.warning("changeover.refused", recipe=recipe.name, reason=exc.reason)
-
-    def _available(self, body: cfx.GetAvailableRecipesRequest) -> cfx.GetAvailableRecipesResponse:
-        latest = [self.recipes.get(name) for name in self.recipes.names() if name.startswith(body.path or "")]
-        chosen = latest[: body.max_count] if body.max_count > 0 else latest
-        return cfx.GetAvailableRecipesResponse(
-            result=cfx.RequestResult(),
-            # ActualCount: every match; RecipeCount (computed): the ones listed (the SDK's meanings).
-            actual_count=len(latest),
-            recipes=[cfx.RecipeIdentifier(recipe_name=r.name, revision=str(r.revision)) for r in chosen],
-        )
 
     def endpoint(self) -> cfx.Endpoint:
         """What GetEndpointInformationRequest returns for this machine."""
@@ -808,82 +623,6 @@ class PlacementMachine(Machine):
             await self._relay.close()
             if self.listener is not None:
                 await self.listener.aclose()
-
-
-def _with_identity(
-    prepared: cfx.SMTPlacementFault, fault: Fault, severity: cfx.FaultSeverity
-) -> cfx.SMTPlacementFault:
-    """``prepared`` with the identity the machine core gave the fault (code, occurrence, time)."""
-    return msgspec.structs.replace(
-        prepared,
-        fault_code=fault.code,
-        fault_occurrence_id=fault.occurrence_id,
-        severity=severity,
-        description=fault.text,
-        occurred_at=fault.occurred_at,
-    )
-
-
-def _base_fault(fault: cfx.AnyFault) -> cfx.Fault:
-    """The plain ``CFX.Structures.Fault`` members of any fault (for typed ``Fault`` slots)."""
-    return cfx.Fault(**{name: getattr(fault, name) for name in cfx.Fault.__struct_fields__})
-
-
-def _cfx_state(state: ResourceState) -> cfx.ResourceState:
-    # reference §3.4: the JSON value of a ResourceState is its code as a string.
-    return cfx.ResourceState(str(int(state)))
-
-
-def _primary(board: Board) -> str:
-    """The unit's PrimaryIdentifier: its barcode when known, else its Hermes BoardId."""
-    return board.barcode or board.board_id
-
-
-def _unit_fields(board: Board) -> dict[str, Any]:
-    primary = _primary(board)
-    return {
-        "primary_identifier": primary,
-        "hermes_identifier": board.board_id,
-        "units": [cfx.UnitPosition(unit_identifier=primary, position_number=1)],
-    }
-
-
-def _designators(prefix: str, count: int, part: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f"{prefix}{n}", part) for n in range(1, count + 1))
-
-
-# The programs a new machine ships with: name, cycle time (s), (designator, part number) list.
-_RECIPES: list[tuple[str, float, tuple[tuple[str, str], ...]]] = [
-    (
-        "PCB-CTRL-A",
-        30.0,
-        _designators("R", 10, "RES-10K-0402")
-        + _designators("C", 8, "CAP-100N-0402")
-        + _designators("D", 2, "LED-GRN-0603")
-        + _designators("U", 1, "IC-MCU-QFN48"),
-    ),
-    (
-        "PCB-PWR-B",
-        45.0,
-        _designators("R", 6, "RES-10K-0402")
-        + _designators("C", 12, "CAP-10U-0805")
-        + _designators("Q", 4, "FET-SO8")
-        + _designators("L", 1, "IND-4U7-1210"),
-    ),
-]
-
-
-def _default_feeders() -> list[Feeder]:
-    """The shipped setup: a reel of every part the shipped recipes use."""
-    return [
-        Feeder("1-01", "RES-10K-0402", 10000, tape_width=8.0, tape_pitch=2.0),
-        Feeder("1-02", "CAP-100N-0402", 10000, tape_width=8.0, tape_pitch=2.0),
-        Feeder("1-03", "LED-GRN-0603", 4000, tape_width=8.0, tape_pitch=4.0),
-        Feeder("1-04", "CAP-10U-0805", 4000, tape_width=8.0, tape_pitch=4.0),
-        Feeder("2-01", "IC-MCU-QFN48", 500, tape_width=16.0, tape_pitch=12.0),
-        Feeder("2-02", "FET-SO8", 1000, tape_width=12.0, tape_pitch=8.0),
-        Feeder("2-03", "IND-4U7-1210", 1000, tape_width=12.0, tape_pitch=4.0),
-    ]
 
 
 __all__ = ["MISSING_COMPONENT_CODE", "Feeder", "PlacementMachine"]

@@ -22,7 +22,8 @@ from gateway.commands import Subparsers
 from protocols.errors import ConfigError
 
 if TYPE_CHECKING:
-    from simulators.line import Endpoint, Line, LineSpec
+    from simulators.line import Endpoint, Line
+    from simulators.line_spec import LineSpec
     from simulators.scenario import Scenario
 
 # The simulators (asyncua, pymodbus, ...) are imported when the command runs, not when the CLI
@@ -63,7 +64,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _line_spec(args: argparse.Namespace) -> LineSpec:
-    from simulators.line import default_line, load_line
+    from simulators.line_spec import default_line, load_line
 
     spec = load_line(args.line_file) if args.line_file else default_line()
     if args.time_scale is not None:
@@ -154,7 +155,7 @@ async def _simulate(args: argparse.Namespace, spec: LineSpec, scenario: Scenario
 
 def run(args: argparse.Namespace) -> int:
     """Run the line; 0 after a clean stop, 2 for a configuration error."""
-    from simulators.line import machine_classes
+    from simulators.line_spec import machine_classes
     from simulators.scenario import load_scenario
 
     try:

@@ -1,5 +1,9 @@
-"""Serial machine protocols, sans-IO: framers shared by the coater simulator and the serial adapter."""
+"""Serial machine protocols, sans-IO: framers, the ``TAG:K=V`` payload and tag correlation.
 
+Shared by the coater simulator and the serial adapter.
+"""
+
+from protocols.serial.correlation import Correlator, Pending
 from protocols.serial.framing import (
     DEFAULT_MAX_FRAME_SIZE,
     ETX,
@@ -12,16 +16,23 @@ from protocols.serial.framing import (
     LineFramer,
     StxEtxFramer,
 )
+from protocols.serial.payload import SEPARATORS, clean_text, decode_payload, encode_payload
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "ETX",
+    "SEPARATORS",
     "STX",
     "Checksum",
     "ChecksumMismatch",
+    "Correlator",
     "FrameTooLong",
     "FramingError",
     "GarbageBytes",
     "LineFramer",
+    "Pending",
     "StxEtxFramer",
+    "clean_text",
+    "decode_payload",
+    "encode_payload",
 ]

@@ -14,7 +14,8 @@ from pymodbus.simulator import SimData, SimDevice
 
 from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
 from adapters.maps import ModbusMap, ModbusStep, builtin_map, parse_map
-from adapters.modbus import ModbusAdapter, SerialLine, _write_runs
+from adapters.modbus import ModbusAdapter, SerialLine
+from adapters.modbus_words import write_runs
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -253,7 +254,7 @@ def test_adjacent_writes_become_one_request() -> None:
     command = Point("command", Table.HOLDING_REGISTERS, 0)
     select = Point("recipe_select", Table.HOLDING_REGISTERS, 1)
     run = Point("run", Table.COILS, 0, DataType.BOOL)
-    assert _write_runs([(select, 3), (command, 1), (run, True)]) == [
+    assert write_runs([(select, 3), (command, 1), (run, True)]) == [
         (Table.HOLDING_REGISTERS, 0, [1, 3]),
         (Table.COILS, 0, [1]),
     ]
