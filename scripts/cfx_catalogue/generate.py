@@ -665,37 +665,11 @@ def tidy() -> None:
     subprocess.run([*command, "check", "-q", "--fix", str(OUT)], check=True)
 
 
-def compact(dump: Path, out: Path) -> None:
-    """Write the generator's input from a full ``schema_dump`` output."""
-    data = json.loads(dump.read_text())
-    kept = ("name", "type", "converter", "item_converter", "type_name_handling", "item_type_name_handling")
-    kept += ("default_value_handling", "should_serialize", "field")
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None and v is not False}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    for info in data["types"].values():
-        if info["kind"] != "class":
-            continue
-        members = []
-        for member in info.get("members", []):
-            entry = {k: member.get(k) for k in kept}
-            entry["readonly"] = not member.get("writable", True)
-            entry["writeonly"] = not member.get("readable", True)
-            members.append(strip(entry))
-        info["members"] = members
-        for key in ("public", "member_serialization"):
-            info.pop(key, None)
-    out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True))
-
-
 if __name__ == "__main__":
     contracts = HERE / "sdk_contracts.json"
     if len(sys.argv) == 3 and sys.argv[1] == "--from-dump":
+        from compact import compact  # beside this script (its folder is on sys.path)
+
         compact(Path(sys.argv[2]), contracts)
     elif len(sys.argv) != 1:
         raise SystemExit(__doc__)
