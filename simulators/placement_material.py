@@ -58,7 +58,9 @@ class Feeder:
     def location(self) -> cfx.MaterialLocation:
         """The reel in its feeder, with its current quantity, as CFX MaterialLocation."""
         package = cfx.MaterialPackage(
-            unique_identifier=self.reel_id, internal_part_number=self.part_number, quantity=self.quantity
+            unique_identifier=self.reel_id,
+            internal_part_number=self.part_number,
+            quantity=float(self.quantity),  # a C# double: written 9990.0, as the SDK writes it
         )
         return cfx.MaterialLocation(
             location_identifier=self.slot,
@@ -84,11 +86,11 @@ def installed_materials(primary: str, installed: list[Installed]) -> list[cfx.In
         cfx.InstalledMaterial(
             unit_identifier=primary,
             unit_position_number=1,
-            quantity_installed=len(use.designators),
+            quantity_installed=float(len(use.designators)),
             material=cfx.MaterialPackage(
                 unique_identifier=use.reel_id,
                 internal_part_number=use.feeder.part_number,
-                quantity=use.remaining,
+                quantity=float(use.remaining),
             ),
             carrier_location=cfx.MaterialCarrierLocation(
                 location_identifier=use.feeder.slot,

@@ -50,6 +50,7 @@ from protocols.cfx import (
     WorkStarted,
     decode_envelope,
     new_request,
+    validate_bytes,
 )
 from protocols.cfx.transport import CFXListener, CFXRequester
 from protocols.cfx.transport.wire import decode_payload
@@ -251,6 +252,8 @@ async def test_boards_give_the_cfx_sequence_with_one_transaction_each(
         work = flow[5 * n + 3].time_stamp - flow[5 * n + 1].time_stamp
         assert work == timedelta(seconds=30)  # spread 0: the nominal cycle time
     assert len(transactions) == 3
+    # What the machine sends is what the CFX SDK writes: no finding (quantities were ints once).
+    assert all(e.data is not None and validate_bytes(e.data) == [] for e in read)
     states = [e.body.new_state for e in read if isinstance(e.body, StationStateChanged)]
     assert ResourceState.PRD_REGULAR_WORK in states
     assert machine.feeders["1-01"].quantity == 10000 - 3 * 10
