@@ -124,12 +124,6 @@ class Timestamp(datetime):
         except AttributeError:
             return format_timestamp(self)
 
-    @property
-    def naive_on_wire(self) -> bool:
-        """Read from a text without ``Z`` or offset (the SDK's Kind=Unspecified)."""
-        text = getattr(self, "_text", None)
-        return text is not None and _TIMESTAMP_ZONE.search(text) is None
-
 
 _TIMESTAMP_ZONE = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})\s*$")
 

@@ -253,11 +253,6 @@ def _form_blind_hash(self: CFXStruct) -> int:
     return hash(cls(**{f: getattr(self, f) for f in self.__struct_fields__}))
 
 
-def is_tagged(value: CFXStruct) -> bool:
-    """True when ``value`` is written with ``$type``."""
-    return type(value).__struct_config__.tag_field is not None
-
-
 def count_of(obj: CFXStruct, field: str, source: str) -> None:
     """Set a computed count (``UnitCount``) to the length of ``source``, as the SDK's getter does."""
     items = getattr(obj, source)
@@ -503,7 +498,6 @@ __all__ = [
     "count_of",
     "family",
     "is_polymorphic_slot",
-    "is_tagged",
     "message",
     "now",
     "plain_form",
