@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import serial
 import serial_asyncio_fast
@@ -78,14 +79,16 @@ class _Link(asyncio.Protocol):
         self.framer: StxEtxFramer | LineFramer = (
             StxEtxFramer(Checksum(device_map.checksum)) if device_map.framing == "stx_etx" else LineFramer()
         )
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport: asyncio.WriteTransport | None = None
         self.pending: Correlator[asyncio.Future[tuple[str, dict[str, str]]]] = Correlator(
             device_map.error_tag
         )
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        # A stream transport: uvloop's are not registered as asyncio.WriteTransport subclasses,
+        # so no isinstance check can say so.
+        self.transport = cast(asyncio.WriteTransport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
@@ -133,8 +136,26 @@ class _Link(asyncio.Protocol):
             answered.token.set_result((tag, fields))
 
     def write(self, payload: bytes) -> None:
-        assert isinstance(self.transport, asyncio.WriteTransport)
+        assert self.transport is not None
         self.transport.write(self.framer.encode(payload))
+
+
+async def open_serial_link(
+    url: str, factory: Callable[[], asyncio.Protocol], *, baudrate: int
+) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+    """Open a pyserial URL as an asyncio transport on the running loop.
+
+    ``socket://host:port`` is a plain TCP connection made by the loop itself: the serial
+    library's own path for it sets attributes on the loop's transport, which uvloop's
+    transports do not allow, and a serial server needs nothing of pyserial anyway.
+    """
+    loop = asyncio.get_running_loop()
+    parts = urlsplit(url)
+    if parts.scheme == "socket":
+        if not parts.hostname or parts.port is None:
+            raise ValueError(f"{url}: a serial server URL is socket://host:port")
+        return await loop.create_connection(factory, parts.hostname, parts.port)
+    return await serial_asyncio_fast.create_serial_connection(loop, factory, url, baudrate=baudrate)
 
 
 class SerialAdapter(Adapter):
@@ -168,10 +189,9 @@ class SerialAdapter(Adapter):
     # --- session ----------------------------------------------------------------------------
 
     async def _session(self, emit: Emit) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            transport, link = await serial_asyncio_fast.create_serial_connection(
-                loop, lambda: _Link(self), self.url, baudrate=self.map.baudrate
+            transport, link = await open_serial_link(
+                self.url, lambda: _Link(self), baudrate=self.map.baudrate
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open {self.url}: {exc}") from exc

@@ -32,8 +32,7 @@ def register(subparsers: Subparsers) -> None:
         "--loop",
         choices=("asyncio", "uvloop"),
         default="asyncio",
-        help="the event loop: asyncio's own (default) or uvloop (pip install 'linegate[fast]'; "
-        "experimental: serial over socket:// and the AMQP sink do not work on it yet)",
+        help="the event loop: asyncio's own (default) or uvloop (pip install 'linegate[fast]')",
     )
     parser.set_defaults(handler=run)
 
@@ -49,11 +48,6 @@ def run(args: argparse.Namespace) -> int:
             except ImportError:
                 print("error: --loop uvloop needs uvloop: pip install 'linegate[fast]'", file=sys.stderr)
                 return 1
-            print(
-                "linegate: warning: --loop uvloop is experimental: serial over socket:// and the AMQP "
-                "sink do not work on it yet",
-                file=sys.stderr,
-            )
             return uvloop.run(_main(args))
         return asyncio.run(_main(args))
     except ConfigError as exc:
