@@ -44,9 +44,11 @@ from simulators.machine import (
 )
 from simulators.placement import PlacementMachine
 from simulators.placement_material import Feeder
+from simulators.printer import SolderPastePrinter
 from simulators.reflow_oven import ReflowOven
 from simulators.scenario import AppliedFault, FaultStep, Scenario, load_scenario, parse_scenario
 from simulators.selective_solder import SelectiveSolder
+from simulators.spi import SolderPasteInspection
 from simulators.supervisory import SupervisoryChannel
 
 __all__ = [
@@ -88,6 +90,8 @@ __all__ = [
     "ScaledClock",
     "Scenario",
     "SelectiveSolder",
+    "SolderPasteInspection",
+    "SolderPastePrinter",
     "SourceSpec",
     "StationStateChanged",
     "SteppedClock",

@@ -83,6 +83,8 @@ MACHINE_KINDS: dict[str, MachineKind] = {
         MachineKind("reflow_oven", "modbus-tcp", "simulators.reflow_oven", "ReflowOven"),
         MachineKind("selective_solder", "opcua", "simulators.selective_solder", "SelectiveSolder"),
         MachineKind("coater", "serial", "simulators.coater", "Coater"),
+        MachineKind("printer", "cfx-amqp1.0", "simulators.printer", "SolderPastePrinter"),
+        MachineKind("spi", "cfx-amqp1.0", "simulators.spi", "SolderPasteInspection"),
     )
 }
 

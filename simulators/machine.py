@@ -43,6 +43,7 @@ class ResourceState(enum.IntEnum):
     REGULAR_WORK = 1100  # PRD: processing a board
     NO_PRODUCT_BLOCKED = 2201  # SBY: done, the downstream machine does not take the board
     NO_PRODUCT_STARVED = 2202  # SBY: waiting for a board from upstream
+    PREVENTIVE_MAINTENANCE = 4300  # SDT: scheduled upkeep between boards (a stencil cleaning)
     SETUP = 4500  # SDT: changeover, warm-up after a recipe load
     UNSCHEDULED_DOWN = 5000  # USD: a stopping fault is active
     NOT_SCHEDULED = 6000  # NST: not started (the SDK's default state)
@@ -434,6 +435,7 @@ class Machine:
         self._state_since = 0.0
         self._activity = ResourceState.NO_PRODUCT_STARVED
         self._changeovers = 0
+        self._maintenance = 0
         self._operable = asyncio.Event()
         self._tasks: list[asyncio.Task[object]] = []
         self.log = log.bind(machine=machine_id)
@@ -477,9 +479,11 @@ class Machine:
             new = ResourceState.UNSCHEDULED_DOWN
         elif self._changeovers or not self.is_ready():
             new = ResourceState.SETUP
+        elif self._maintenance:
+            new = ResourceState.PREVENTIVE_MAINTENANCE
         else:
             new = self._activity
-        if new in (ResourceState.UNSCHEDULED_DOWN, ResourceState.SETUP):
+        if new in (ResourceState.UNSCHEDULED_DOWN, ResourceState.SETUP, ResourceState.PREVENTIVE_MAINTENANCE):
             self._operable.clear()
         else:
             self._operable.set()
@@ -492,6 +496,16 @@ class Machine:
 
     def _set_activity(self, activity: ResourceState) -> None:
         self._activity = activity
+        self.refresh_state()
+
+    def begin_maintenance(self) -> None:
+        """Enter scheduled maintenance (PREVENTIVE_MAINTENANCE): no board is worked until it ends."""
+        self._maintenance += 1
+        self.refresh_state()
+
+    def end_maintenance(self) -> None:
+        """End what :meth:`begin_maintenance` began."""
+        self._maintenance = max(0, self._maintenance - 1)
         self.refresh_state()
 
     async def wait_operable(self) -> None:

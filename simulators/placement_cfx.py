@@ -63,7 +63,7 @@ def recipe_activated(recipe: Recipe) -> cfx.RecipeActivated:
         revision=str(recipe.revision),
         lane=LANE,
         expected_cycle_time=recipe.cycle_time * 1000.0,  # reference §3.2: milliseconds
-        expected_units_per_work_transaction=1,
+        expected_units_per_work_transaction=1.0,
         number_of_components_per_unit=count,
     )
 
