@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import orjson
 import structlog
@@ -47,6 +48,7 @@ from gateway.sinks.console import ConsoleSink
 from gateway.sinks.mqtt import MqttSink
 from protocols.cfx.transport import CFXListener, CFXPublisher
 from simulators import Endpoint, Line, LineSpec, ReflowOven, default_line
+from simulators.line_spec import MACHINE_KINDS
 
 log = structlog.get_logger("linegate.demo")
 
@@ -66,6 +68,8 @@ PRODUCTS: dict[str, dict[str, RecipeRef]] = {
         "coater": RecipeRef("SILICONE-75"),
     },
 }
+#: The protocol of the simulator kinds that are CFX endpoints of their own (simulators.line_spec).
+CFX_NATIVE = "cfx-amqp1.0"
 DEMO_ALARM = "OV-O2-HIGH"  # a warning: the oven keeps running while it is active
 
 
@@ -127,15 +131,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def speaks_cfx(kind: str) -> bool:
+    """Whether machines of simulator ``kind`` are CFX endpoints of their own (placement, printer,
+    SPI): they publish to the gateway's listener and host their own request handle."""
+    return MACHINE_KINDS[kind].protocol == CFX_NATIVE
+
+
 def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
-    """``spec`` with its placement machines publishing their CFX events to a gateway's AMQP 1.0
-    listener on ``events_port`` (address ``linegate``)."""
-    options = {"publish_uri": f"amqp://127.0.0.1:{events_port}", "publish_address": "linegate"}
-    machines = tuple(
-        dataclasses.replace(m, options={**m.options, **options}) if m.kind == "placement" else m
-        for m in spec.machines
-    )
-    return dataclasses.replace(spec, machines=machines)
+    """``spec`` with its CFX-native machines publishing their CFX events to a gateway's AMQP 1.0
+    listener (address ``linegate``): the first one on ``events_port``, each further one on a
+    free port of its own (each machine's CFX-native adapter owns its listener;
+    :func:`line_runtimes` reads the port back from the machine)."""
+    machines = []
+    port = events_port
+    for machine in spec.machines:
+        if speaks_cfx(machine.kind):
+            options = {"publish_uri": f"amqp://127.0.0.1:{port}", "publish_address": "linegate"}
+            machine = dataclasses.replace(machine, options={**machine.options, **options})
+            port = _free_port()
+        machines.append(machine)
+    return dataclasses.replace(spec, machines=tuple(machines))
 
 
 def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
@@ -148,7 +163,7 @@ def build_adapter(endpoint: Endpoint, events_port: int, request_uri: str | None)
     """The gateway's adapter for one simulated machine, from where it listens."""
     fast = ReconnectPolicy(base=0.2, cap=2.0, healthy_after=10.0, liveness_timeout=15.0)
     host = endpoint.host
-    if endpoint.kind == "placement":
+    if endpoint.protocol == CFX_NATIVE:
         assert endpoint.cfx_handle is not None
         return CFXNativeAdapter(
             endpoint.machine_id,
@@ -179,14 +194,17 @@ def line_runtimes(line: Line, events_port: int, outbox: Outbox) -> list[MachineR
     vertical channel to track the boards."""
     runtimes = []
     for endpoint in line.endpoints():
-        request_uri = getattr(line.machine(endpoint.machine_id), "request_uri", None)
+        machine = line.machine(endpoint.machine_id)
+        request_uri = getattr(machine, "request_uri", None)
+        publish_uri = getattr(machine, "publish_uri", None)  # a CFX-native machine's own listener
+        port = urlsplit(publish_uri).port if isinstance(publish_uri, str) else None
         vertical = HermesSupervisoryAdapter(
             endpoint.machine_id,
             host=endpoint.host,
             port=endpoint.hermes.vertical_port,
             policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
         )
-        adapter = build_adapter(endpoint, events_port, request_uri)
+        adapter = build_adapter(endpoint, port or events_port, request_uri)
         runtimes.append(
             MachineRuntime(
                 endpoint.machine_id,

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from gateway.boundary import BoardGate
 from gateway.config import RecipeRef, parse_products
-from gateway.demo import PRODUCTS, host_handles, line_runtimes
+from gateway.demo import PRODUCTS, host_handles, line_runtimes, publishing_to
 from gateway.http import HttpServer, SseSink
 from gateway.outbox import Outbox
 from gateway.recipes import RecipeService
@@ -46,21 +46,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def line_spec(spec: LineSpec, *, time_scale: float, boards: int | None, events_port: int) -> LineSpec:
-    """``spec`` paced for a test, with its placement machines publishing to ``events_port``."""
-    machines = tuple(
-        dataclasses.replace(
-            m,
-            options={
-                **m.options,
-                "publish_uri": f"amqp://127.0.0.1:{events_port}",
-                "publish_address": EVENTS_ADDRESS,
-            },
-        )
-        if m.kind == "placement"
-        else m
-        for m in spec.machines
-    )
-    return dataclasses.replace(spec, machines=machines, time_scale=time_scale, boards=boards)
+    """``spec`` paced for a test, with its CFX-native machines publishing to the gateway (the
+    first one on ``events_port``, see :func:`gateway.demo.publishing_to`)."""
+    return dataclasses.replace(publishing_to(spec, events_port), time_scale=time_scale, boards=boards)
 
 
 def line_products(spec: LineSpec) -> dict[str, dict[str, RecipeRef]]:
