@@ -46,6 +46,7 @@ from simulators.placement import PlacementMachine
 from simulators.placement_material import Feeder
 from simulators.printer import SolderPastePrinter
 from simulators.reflow_oven import ReflowOven
+from simulators.scanner import BarcodeScanner
 from simulators.scenario import AppliedFault, FaultStep, Scenario, load_scenario, parse_scenario
 from simulators.selective_solder import SelectiveSolder
 from simulators.spi import SolderPasteInspection
@@ -53,6 +54,7 @@ from simulators.supervisory import SupervisoryChannel
 
 __all__ = [
     "AppliedFault",
+    "BarcodeScanner",
     "Board",
     "BoardBook",
     "BoardIn",

@@ -128,7 +128,7 @@ def _first_attribute(machine: Machine, names: tuple[str, ...]) -> Any:
 
 def _machine_address(kind: MachineKind, machine: Machine) -> tuple[int | None, str | None, str | None]:
     """(port, tty path, url) of a machine's own protocol server."""
-    if kind.name == "coater":
+    if kind.protocol == "serial":  # the coater, the barcode scanner
         return getattr(machine, "tcp_port", None), getattr(machine, "tty_path", None), None
     port = _first_attribute(machine, ("port", "listener_port", "request_port"))
     url = _first_attribute(machine, ("url", "request_uri", "request_url", "listener_url"))

@@ -85,6 +85,7 @@ MACHINE_KINDS: dict[str, MachineKind] = {
         MachineKind("coater", "serial", "simulators.coater", "Coater"),
         MachineKind("printer", "cfx-amqp1.0", "simulators.printer", "SolderPastePrinter"),
         MachineKind("spi", "cfx-amqp1.0", "simulators.spi", "SolderPasteInspection"),
+        MachineKind("scanner", "serial", "simulators.scanner", "BarcodeScanner"),
     )
 }
 
