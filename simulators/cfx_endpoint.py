@@ -1,7 +1,7 @@
 """A simulated machine that is a CFX endpoint of its own, over AMQP 1.0 (printer, SPI).
 
-:class:`CFXEndpointMachine` is what the solder paste printer and the SPI share, and what the
-placement machine does in its own module: it **publishes** its events to one AMQP 1.0 node
+:class:`CFXEndpointMachine` is what the placement machine, the solder paste printer and the SPI
+share: it **publishes** its events to one AMQP 1.0 node
 through an in-memory spool (an envelope leaves the spool only once the peer accepted it; a lost
 connection is retried every ``reconnect_interval``), and **hosts a request listener** for its
 CFX handle behind a byte relay (so that fault injection acts on the wire). Recipe requests
@@ -23,7 +23,6 @@ from protocols.cfx.transport import AMQP10Publisher, CFXListener
 from protocols.errors import LinegateError
 from simulators.clock import Clock
 from simulators.machine import (
-    Board,
     BoardIn,
     BoardOut,
     Fault,
@@ -310,6 +309,7 @@ class CFXEndpointMachine(Machine):
         )
 
     async def _heartbeats(self) -> None:
+        # reference §2.6: one at once when the channel is added, then every HeartbeatFrequency.
         while True:
             self.publish(self.heartbeat())
             await self.clock.sleep(self.heartbeat_interval)
@@ -322,7 +322,9 @@ class CFXEndpointMachine(Machine):
     async def _drain(self, delay: float, after: asyncio.Task[None] | None) -> None:
         assert self.publish_uri is not None
         if after is not None:
-            # Let the dropped publisher's reactor thread end first (see PlacementMachine._drain).
+            # Let the dropped publisher's reactor thread end first: ProtonBridge closes its wake
+            # pipe twice (once more after proton did), so a pipe or socket opened meanwhile can
+            # lose its file descriptor.
             await asyncio.wait({after})
         if delay > 0:
             await self.clock.sleep(delay)
@@ -336,7 +338,8 @@ class CFXEndpointMachine(Machine):
                         while not self._spool:
                             self._spool_changed.clear()
                             await self._spool_changed.wait()
-                        await publisher.publish(self._spool[0])  # dequeued once accepted
+                        # reference §2.3: dequeue only once the peer has accepted the transfer.
+                        await publisher.publish(self._spool[0])
                         self._spool.popleft()
                         self.published_count += 1
                         if not self._spool:
@@ -344,6 +347,8 @@ class CFXEndpointMachine(Machine):
             except (LinegateError, OSError, TimeoutError) as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
+                    # Being stopped: an error that surfaced instead of the cancellation (a
+                    # connect failing in the same pass) must not start another attempt.
                     raise asyncio.CancelledError from exc
                 self.log.warning("publish.failed", target=self.publish_uri, error=str(exc))
             finally:
@@ -478,9 +483,4 @@ class CFXEndpointMachine(Machine):
                 await self.listener.aclose()
 
 
-def unit_identifier(board: Board) -> str:
-    """The unit's identifier in CFX messages (barcode, else Hermes BoardId)."""
-    return primary(board)
-
-
-__all__ = ["LANE", "CFXEndpointMachine", "failed_result", "unit_identifier"]
+__all__ = ["LANE", "CFXEndpointMachine", "failed_result"]
