@@ -11,6 +11,7 @@ the line file, at random rates or for given boards. Boards pass the scanner on H
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import tty
@@ -109,8 +110,8 @@ class BarcodeScanner(Machine):
         self.tty_path: str | None = None
         self.tcp_port: int | None = None
         self.scanned = 0
-        #: Every line sent (without CR LF), in order.
-        self.sent: list[str] = []
+        #: The lines sent (without CR LF), in order: the last 1,000.
+        self.sent: collections.deque[str] = collections.deque(maxlen=1000)
         self._host, self._port, self._want_pty = host, port, pty
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()

@@ -11,6 +11,7 @@ naming each failing pad's component. Which boards fail is set in the line file: 
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -116,8 +117,8 @@ class SolderPasteInspection(CFXEndpointMachine):
             self.recipes.add(name, cycle_time=cycle, pads=pads)
         self.recipes.active = self.recipes.get(INSPECTION_PROGRAMS[0][0])
         self.inspected = 0
-        #: Per board inspected (in order): its unit identifier and the names of its failing pads.
-        self.results: list[tuple[str, list[str]]] = []
+        #: Per board inspected (in order, the last 1,000): its unit identifier and its failing pads.
+        self.results: collections.deque[tuple[str, list[str]]] = collections.deque(maxlen=1000)
 
     def _defective_pads(self, pads: tuple[Pad, ...]) -> set[str]:
         # Draw from the machine's generator every time, so a run replays the same either way.

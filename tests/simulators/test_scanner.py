@@ -106,7 +106,7 @@ async def test_a_line_with_the_scanner_first_hands_boards_on_over_hermes() -> No
         await asyncio.wait_for(line.wait_departed(2), 30)
         scanner = line.machine("scan")
         assert isinstance(scanner, BarcodeScanner)
-        assert scanner.sent == ["]C1PCB000001", "]C1PCB000001", "]C1PCB000002"]
+        assert list(scanner.sent) == ["]C1PCB000001", "]C1PCB000001", "]C1PCB000002"]
         [endpoint, _] = line.endpoints()
         assert endpoint.protocol == "serial" and endpoint.tty_path == scanner.tty_path
         assert endpoint.port == scanner.tcp_port

@@ -22,7 +22,8 @@ from protocols.cfx import (
 )
 from protocols.cfx import TestResult as Verdict
 from protocols.cfx.transport import CFXListener
-from simulators import Board, Handoff, SolderPasteInspection, SteppedClock
+from protocols.errors import ConfigError
+from simulators import Board, Handoff, Line, SolderPasteInspection, SteppedClock, parse_line
 from simulators.spi_pads import INSPECTION_PROGRAMS, Limits, inspection, measure
 from tests.simulators.test_placement import EVENTS, Inbox, feed
 from tests.simulators.test_printer import findings
@@ -162,3 +163,26 @@ def test_pad_judgement_follows_the_limits() -> None:
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SolderPasteInspection(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"fail_boards": [0]}, "fail_boards must list board numbers from 1"),
+        ({"fail_boards": "7"}, "fail_boards must list board numbers from 1"),
+        ({"defect_rate": 5}, "defect_rate must be between 0 and 1"),
+    ],
+)
+async def test_bad_spi_options_in_a_line_file_name_the_machine(options: dict[str, Any], problem: str) -> None:
+    """The line refuses to start, naming the file, the machine's key path and what is wrong."""
+    spec = parse_line({"machines": [{"kind": "spi", "id": "spi", "options": options}]}, path="lines/bad.toml")
+    with pytest.raises(ConfigError, match=problem) as caught:
+        async with Line(spec):
+            pass
+    assert (caught.value.path, caught.value.key) == ("lines/bad.toml", "machines[0]")
+
+
+def test_an_unknown_spi_option_is_refused_when_the_line_file_is_read() -> None:
+    with pytest.raises(ConfigError, match="no option 'fail_board'") as caught:
+        parse_line({"machines": [{"kind": "spi", "id": "spi", "options": {"fail_board": [7]}}]})
+    assert caught.value.key == "machines[0].options.fail_board"
