@@ -12,8 +12,9 @@ vertical channel (BoardArrived/BoardDeparted) can be driven from the events the 
 
 State follows CFX ``ResourceState`` (SEMI E10/E58 codes, ``reference/cfx.md`` §3.4): the machine
 is down (5000) while a stopping fault is active, in setup (4500) during a changeover or while
-it is not ready (an oven warming up), else productive (1100), starved (2202: waiting for a
-board) or blocked (2201: waiting for the downstream machine to take one).
+it is not ready (an oven warming up), in preventive maintenance (4300) during scheduled upkeep
+between boards (a printer's stencil cleaning), else productive (1100), starved (2202: waiting for
+a board) or blocked (2201: waiting for the downstream machine to take one).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import protocols.cfx as cfx
-from simulators.cfx_endpoint import CFXEndpointMachine, failed_result
+from simulators.cfx_endpoint import RESULT_DOWN, CFXEndpointMachine, failed_result
 from simulators.clock import Clock
 from simulators.machine import (
     Board,
@@ -324,7 +324,8 @@ class SolderPastePrinter(CFXEndpointMachine):
                     result=failed_result(RESULT_BUSY_CLEANING, "a stencil cleaning is already running")
                 )
             if self.state == ResourceState.UNSCHEDULED_DOWN:
-                return cfx.CleanStencilResponse(result=failed_result(4, "a stopping fault is active"))
+                down = failed_result(RESULT_DOWN, "a stopping fault is active")
+                return cfx.CleanStencilResponse(result=down)
             if self.state in (ResourceState.NO_PRODUCT_STARVED, ResourceState.SETUP):
                 self._start_cleaning(body.clean_type_requested)  # no board inside: at once
             else:
