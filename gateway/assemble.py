@@ -527,13 +527,15 @@ async def start_gateway(
     """
     sinks: list[Sink] = list(extra_sinks or [])
     if config.amqp is not None:
-        url = config.amqp.url
+        urls = list(config.amqp.brokers)
         if config.amqp.password is not None:
-            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+            secret = config.amqp.password.resolve(path=config.path, key="amqp.password")
+            urls = [with_password(url, secret) for url in urls]
         tls = config.amqp.tls
         publisher = await stack.enter_async_context(
             CFXPublisher(
-                url,
+                urls,
+                failover=config.amqp.failover,
                 exchange=config.amqp.exchange,
                 gzip=config.amqp.gzip,
                 ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,
