@@ -290,9 +290,10 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
                 path=config.path,
                 key=f"{where}.connection.events",
             )
-        url = config.amqp.url
+        urls = config.amqp.brokers
         if config.amqp.password is not None:
-            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+            secret = config.amqp.password.resolve(path=config.path, key="amqp.password")
+            urls = tuple(with_password(url, secret) for url in urls)
         exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
         if exchange == config.amqp.exchange:
             # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
@@ -304,7 +305,7 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
             )
         tls = config.amqp.tls
         events = BrokerEvents(
-            url=url,
+            url=urls[0] if len(urls) == 1 else urls,
             exchange=_text(config, conn, "exchange", where, config.amqp.exchange),
             queue=conn.get("queue"),
             ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,

@@ -1,4 +1,5 @@
-"""The publisher with several broker nodes: it skips a dead one and moves on when a link drops.
+"""The publisher and the subscriber with several broker nodes: a dead one is skipped, a dropped
+link moves to the next.
 
 Two loopback proxies in front of the one RabbitMQ on 127.0.0.1:5672 stand for two nodes; the
 real three-node cluster is in tests/cluster.
@@ -13,8 +14,8 @@ import pytest
 
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import Heartbeat
-from protocols.cfx.transport import CFXPublisher
-from protocols.errors import LocalProtocolError
+from protocols.cfx.transport import CFXPublisher, CFXSubscriber
+from protocols.errors import LocalProtocolError, TransportError
 from tests.protocols.cfx_transport.conftest import BROKER_URL, Broker, BrokerNames
 from tests.support.tcpproxy import TcpProxy
 
@@ -98,3 +99,40 @@ async def test_a_lost_link_moves_to_the_next_node_and_loses_nothing(
             if len(ids) == len(sent):
                 break
     assert ids == [str(e.unique_id) for e in sent]  # all of them, in order
+
+
+@pytest.mark.broker
+async def test_the_subscriber_moves_to_the_next_node_when_its_link_drops(names: BrokerNames) -> None:
+    queue = names.queue()
+    async with (
+        TcpProxy("127.0.0.1", 5672) as first,
+        TcpProxy("127.0.0.1", 5672) as second,
+        CFXSubscriber([DEAD, via(first), via(second)], queue=queue, exchange=names.exchange) as subscriber,
+        CFXPublisher(BROKER_URL, exchange=names.exchange) as publisher,
+    ):
+        assert subscriber.node == via(first)  # the dead node was skipped
+        sent = [heartbeat() for _ in range(6)]
+        got: list[str] = []
+
+        async def take(count: int) -> None:
+            async with asyncio.timeout(20):
+                async for envelope in subscriber:
+                    if str(envelope.unique_id) not in got:
+                        got.append(str(envelope.unique_id))
+                    if len(got) == count:
+                        return
+
+        await publisher.publish_many(sent[:3])
+        await take(3)
+        first.cut()
+        await publisher.publish_many(sent[3:])  # the durable queue keeps them meanwhile
+        await take(6)
+        assert subscriber.node == via(second)
+        assert got == [str(e.unique_id) for e in sent]
+
+
+async def test_a_subscriber_with_no_reachable_node_names_them_all() -> None:
+    other = "amqp://guest:guest@127.0.0.1:2/"
+    with pytest.raises(TransportError, match=r"127\.0\.0\.1:1/, amqp://guest:\*\*\*@127\.0\.0\.1:2/"):
+        async with CFXSubscriber([DEAD, other], queue="never-declared"):
+            pass
