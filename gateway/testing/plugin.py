@@ -21,8 +21,9 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
 - ``cfx_events``: the :class:`~gateway.testing.events.CFXEventCollector` the gateway delivers to.
 - ``rabbitmq_cluster``: a :class:`~gateway.testing.rabbitmq_cluster.RabbitMQCluster`, three
   RabbitMQ nodes of the installed rabbitmq-server clustered on loopback ports; started once per
-  session (about 20 s), every node running again before each test that uses it. Skipped when
-  rabbitmq-server is not installed (failed instead when ``LINEGATE_REQUIRE_BROKERS=1``).
+  session (20 to 40 s on a busy 2-core machine), every node running again before each test
+  that uses it. Skipped when rabbitmq-server is not installed (failed instead when
+  ``LINEGATE_REQUIRE_BROKERS=1``).
 - ``linegate_sinks``: extra sinks for the gateway (default none); override it in a test module
   or conftest to add an AMQP or MQTT sink.
 
