@@ -164,6 +164,10 @@ class CFXPublisher:
             (``basic.return``) and fails with :class:`PublishReturned` instead of being
             discarded by the broker; off by default, as a topic exchange with no consumer yet
             is normal for a CFX stream.
+        stall_warning: log ``publish.confirms_stalled`` when messages have waited this many
+            seconds on a live link with no confirm coming (a broker alarm blocks publishers, a
+            quorum queue without its majority confirms nothing), and ``publish.confirms_resumed``
+            when confirms come again.
         ssl_context: the TLS context for an ``amqps://`` url (trust anchors, client certificate,
             hostname check); without it aiormq builds one from the url's query. Each node's
             certificate is checked against that node's host name.
@@ -184,6 +188,7 @@ class CFXPublisher:
         connect_timeout: float = 5.0,
         mandatory: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        stall_warning: float = 10.0,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"confirm window must be at least 1, got {window}")
@@ -223,6 +228,10 @@ class CFXPublisher:
         self._accepting = False
         self.reconnects = 0
         self.connect_attempts = 0
+        #: Confirms (acks, nacks, returns) received so far, on any node.
+        self.confirms = 0
+        #: Seconds messages may wait for a confirm, with none arriving, before a warning.
+        self.stall_warning = stall_warning
         self._log = log.bind(exchange=exchange)
         self._log_nodes = [redact_url(u) for u in urls]
 
@@ -395,6 +404,7 @@ class CFXPublisher:
             error = PublishReturned(
                 f"broker returned message {message.message_id} ({message.routing_key}): no queue took it"
             )
+        self.confirms += 1
         self._settle(message.batch, error)
         self._wake.set()
 
@@ -444,6 +454,32 @@ class CFXPublisher:
                 confirm.add_done_callback(functools.partial(confirmed, tag))
             if parts:
                 await raw.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
+
+    async def _watch_confirms(self, url: str) -> None:
+        """Warn while messages wait for confirms that do not come (the link itself is up)."""
+        stalled_since: float | None = None
+        seen = self.confirms
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.stall_warning)
+            if self.confirms != seen or not self._unconfirmed:
+                if stalled_since is not None:
+                    self._log.warning(
+                        "publish.confirms_resumed",
+                        node=redact_url(url),
+                        stalled_seconds=round(loop.time() - stalled_since, 1),
+                    )
+                stalled_since = None
+            elif stalled_since is None:
+                stalled_since = loop.time() - self.stall_warning
+                self._log.warning(
+                    "publish.confirms_stalled",
+                    node=redact_url(url),
+                    unconfirmed=len(self._unconfirmed),
+                    queued=len(self._queue),
+                    seconds=self.stall_warning,
+                )
+            seen = self.confirms
 
     def _requeue_unconfirmed(self) -> None:
         # Written but unconfirmed messages go back ahead of the queue, in submit order: every one
@@ -504,12 +540,16 @@ class CFXPublisher:
             sender = asyncio.create_task(
                 self._send_loop(link), name=f"cfx-publisher[{self.exchange_name}].send_loop"
             )
+            watchdog = asyncio.create_task(
+                self._watch_confirms(url), name=f"cfx-publisher[{self.exchange_name}].confirm_watchdog"
+            )
             try:
                 await _first(self._closing.wait(), link.broken.wait(), sender)
             finally:
                 self._link_ready.clear()
                 sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
+                watchdog.cancel()
+                await asyncio.gather(sender, watchdog, return_exceptions=True)
             if self._closing.is_set():
                 return  # aclose settles what is left and closes the link
             error = None if sender.cancelled() else sender.exception()
