@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck services venv bench clean test-compiled test-pure demo fuzz
+.PHONY: test lint typecheck services venv bench clean test-compiled test-pure test-cluster demo fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test-pure: venv
 	LINEGATE_PURE_PYTHON=1 $(PY) -m pytest -m "not broker and not mqtt" tests/native tests/protocols
 
 test: lint typecheck test-compiled test-pure
+
+# Only the tests on a three-node RabbitMQ cluster started from the installed rabbitmq-server
+# (marker `cluster`; test-compiled runs them too, as part of the whole suite).
+test-cluster: venv
+	$(PY) -m pytest -m cluster
 
 # The default simulated line with the gateway against it; DEMO_ARGS="--boards 50 --amqp amqp://guest:guest@127.0.0.1:5672/"
 demo: venv

@@ -122,14 +122,15 @@ class BrokerEvents:
     """Consume the machine's events from a RabbitMQ topic exchange (AMQP 0-9-1).
 
     Args:
-        url: the broker, ``amqp://user:password@host:port/vhost``.
+        url: the broker, ``amqp://user:password@host:port/vhost``, or the nodes of a cluster
+            (a tuple of such URLs, tried in turn).
         exchange: the topic exchange the machine publishes to.
         queue: our queue; defaults to ``linegate.<handle>``.
         durable: keep the queue (and what the machine sends) while the gateway is down.
         ssl_context: TLS for an ``amqps://`` url (the gateway's ``[amqp.tls]``).
     """
 
-    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    url: str | tuple[str, ...] = "amqp://guest:guest@127.0.0.1:5672/"
     exchange: str = "cfx"
     queue: str | None = None
     durable: bool = True

@@ -290,9 +290,10 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
                 path=config.path,
                 key=f"{where}.connection.events",
             )
-        url = config.amqp.url
+        urls = config.amqp.brokers
         if config.amqp.password is not None:
-            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+            secret = config.amqp.password.resolve(path=config.path, key="amqp.password")
+            urls = tuple(with_password(url, secret) for url in urls)
         exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
         if exchange == config.amqp.exchange:
             # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
@@ -304,7 +305,7 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
             )
         tls = config.amqp.tls
         events = BrokerEvents(
-            url=url,
+            url=urls[0] if len(urls) == 1 else urls,
             exchange=_text(config, conn, "exchange", where, config.amqp.exchange),
             queue=conn.get("queue"),
             ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,
@@ -527,13 +528,15 @@ async def start_gateway(
     """
     sinks: list[Sink] = list(extra_sinks or [])
     if config.amqp is not None:
-        url = config.amqp.url
+        urls = list(config.amqp.brokers)
         if config.amqp.password is not None:
-            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+            secret = config.amqp.password.resolve(path=config.path, key="amqp.password")
+            urls = [with_password(url, secret) for url in urls]
         tls = config.amqp.tls
         publisher = await stack.enter_async_context(
             CFXPublisher(
-                url,
+                urls,
+                failover=config.amqp.failover,
                 exchange=config.amqp.exchange,
                 gzip=config.amqp.gzip,
                 ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,

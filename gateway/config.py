@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from gateway.config_model import (
     CHANGEOVER_AT,
@@ -23,6 +24,7 @@ from gateway.config_model import (
     DEFAULT_MAX_EVENTS,
     DEFAULT_OUTBOX_PATH,
     DURABILITY,
+    FAILOVER,
     INTERLOCKS,
     LIMITED_SERVERS,
     LINK_GRACE_RANGE,
@@ -368,24 +370,96 @@ def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
         return None
     t = r.table(data, "amqp", "")
     r.no_secrets(t, "amqp")
-    r.only(t, "amqp", {"url", "exchange", "gzip", "password_env", "password_file", "tls"})
-    url = r.text(t, "url", "amqp")
-    if not url.startswith(("amqp://", "amqps://")):
-        raise r.fail("amqp.url", f"must start with amqp:// or amqps://, not {url!r}")
-    if re.match(r"^amqps?://[^/@]*:[^/@]*@", url):
-        raise r.fail("amqp.url", "must not contain a password; use amqp.password_env or amqp.password_file")
+    r.only(t, "amqp", {"url", "urls", "failover", "exchange", "gzip", "password_env", "password_file", "tls"})
+    if "url" in t and "urls" in t:
+        raise r.fail("amqp.urls", "give url (one broker) or urls (the nodes of a cluster), not both")
+    if "url" in t or "urls" not in t:
+        urls: tuple[str, ...] = (_broker_url(r, r.text(t, "url", "amqp"), "amqp.url"),)
+        if "failover" in t:
+            raise r.fail("amqp.failover", "needs urls (several broker nodes); url names one")
+    else:
+        urls = _broker_urls(r, t["urls"])
+    failover = r.choice(t, "failover", "amqp", FAILOVER, "in_order")
     tls = _tls(r, t, "amqp")
+    url = urls[0]
     if tls is not None and not url.startswith("amqps://"):
         raise r.fail("amqp.tls", f"needs an amqps:// url, not {url!r}")
     if tls is None and url.startswith("amqps://"):
         tls = TlsConfig()  # the system's trust anchors, hostname verified
     return AmqpConfig(
         url=url,
+        urls=urls if "urls" in t else (),
+        failover=failover,
         exchange=r.text(t, "exchange", "amqp", "cfx"),
         gzip=r.flag(t, "gzip", "amqp", False),
         password=r.secret(t, "password", "amqp"),
         tls=tls,
     )
+
+
+def _broker_url(r: _Reader, url: str, key: str) -> str:
+    if not url.startswith(("amqp://", "amqps://")):
+        raise r.fail(key, f"must start with amqp:// or amqps://, not {url!r}")
+    if re.match(r"^amqps?://[^/@]*:[^/@]*@", url):
+        raise r.fail(key, "must not contain a password; use amqp.password_env or amqp.password_file")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError as exc:
+        raise r.fail(key, f"is not a valid URL ({exc}): {url!r}") from None
+    if not parts.hostname:
+        raise r.fail(key, f"names no host: {url!r}")
+    return url
+
+
+def _broker_key(url: str) -> tuple[str, str, int, str, str]:
+    """What makes two broker URLs the same node: scheme, host, port (defaulted), vhost, user."""
+    parts = urlsplit(url)
+    tls = parts.scheme == "amqps"
+    port = parts.port or (5671 if tls else 5672)
+    return (
+        parts.scheme,
+        (parts.hostname or "").lower(),
+        port,
+        unquote(parts.path or "/"),
+        parts.username or "",
+    )
+
+
+def _broker_urls(r: _Reader, value: object) -> tuple[str, ...]:
+    """``[amqp] urls``: the nodes of one cluster, each a URL; same scheme, virtual host and user."""
+    if not isinstance(value, list):
+        raise r.fail("amqp.urls", f"must be a list of broker URLs, not {_kind(value)}")
+    if not value:
+        raise r.fail("amqp.urls", "must name at least one broker node")
+    urls: list[str] = []
+    seen: dict[tuple[str, str, int, str, str], int] = {}
+    for index, item in enumerate(value):
+        key = f"amqp.urls[{index}]"
+        if not isinstance(item, str) or not item:
+            raise r.fail(key, f"must be a non-empty string, not {_kind(item)}")
+        url = _broker_url(r, item, key)
+        node = _broker_key(url)
+        if node[:3] in {k[:3] for k in seen}:
+            first = next(i for k, i in seen.items() if k[:3] == node[:3])
+            raise r.fail(key, f"{url!r} is the same node as amqp.urls[{first}]")
+        if seen:
+            scheme, _, _, vhost, user = next(iter(seen))
+            if node[0] != scheme:
+                raise r.fail(
+                    key,
+                    f"every node of the cluster must use the same scheme ({scheme}://): {url!r} "
+                    "(TLS to some nodes only would send the password in the clear to the others)",
+                )
+            if node[3] != vhost:
+                raise r.fail(key, f"virtual host {node[3]!r} differs from amqp.urls[0]'s {vhost!r}")
+            if node[4] != user:
+                raise r.fail(
+                    key, f"user {node[4] or 'guest'!r} differs from amqp.urls[0]'s {user or 'guest'!r}"
+                )
+        seen[node] = index
+        urls.append(url)
+    return tuple(urls)
 
 
 def _mqtt(r: _Reader, data: Mapping[str, Any]) -> MqttConfig | None:

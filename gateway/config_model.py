@@ -110,15 +110,30 @@ class TlsConfig:
         return context
 
 
+#: How the publisher picks the next node of ``[amqp] urls``: the list's order, or a shuffle.
+FAILOVER = ("in_order", "random")
+
+
 @dataclass(frozen=True, slots=True)
 class AmqpConfig:
-    """The northbound AMQP 0-9-1 publisher (TLS with an ``amqps://`` url)."""
+    """The northbound AMQP 0-9-1 publisher (TLS with ``amqps://`` urls, one TLS table for all).
+
+    ``url`` is the broker (the first node when ``urls`` is given); ``urls`` the nodes of a
+    cluster (empty for one broker); ``failover`` the order the publisher tries them in.
+    """
 
     url: str
+    urls: tuple[str, ...] = ()
+    failover: str = "in_order"
     exchange: str = "cfx"
     gzip: bool = False
     password: Secret | None = None
     tls: TlsConfig | None = None
+
+    @property
+    def brokers(self) -> tuple[str, ...]:
+        """Every broker node's URL (just ``url`` for one broker), in the configured order."""
+        return self.urls or (self.url,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +316,7 @@ __all__ = [
     "DEFAULT_MAX_EVENTS",
     "DEFAULT_OUTBOX_PATH",
     "DURABILITY",
+    "FAILOVER",
     "INTERLOCKS",
     "LIMITED_SERVERS",
     "LINK_GRACE_RANGE",

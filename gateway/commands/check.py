@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{config.path}: line {config.name!r} is valid")
     for machine in config.machines:
         print(f"  {machine.id:<16} {machine.protocol:<8} {machine.handle}")
+    if config.amqp is not None and config.amqp.urls:
+        print(f"  amqp: {len(config.amqp.urls)} broker nodes, failover {config.amqp.failover}")
     if config.products:
         print(f"  products: {', '.join(sorted(config.products))}")
     return 0

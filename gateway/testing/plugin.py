@@ -19,6 +19,11 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
 - ``linegate_gateway``: a :class:`~gateway.testing.harness.LinegateGateway` against
   ``simulated_line`` (embedded SQLite outbox, HTTP API, CFX request listener, recipe service).
 - ``cfx_events``: the :class:`~gateway.testing.events.CFXEventCollector` the gateway delivers to.
+- ``rabbitmq_cluster``: a :class:`~gateway.testing.rabbitmq_cluster.RabbitMQCluster`, three
+  RabbitMQ nodes of the installed rabbitmq-server clustered on loopback ports; started once per
+  session (20 to 40 s on a busy 2-core machine), every node running again before each test
+  that uses it. Skipped when rabbitmq-server is not installed (failed instead when
+  ``LINEGATE_REQUIRE_BROKERS=1``).
 - ``linegate_sinks``: extra sinks for the gateway (default none); override it in a test module
   or conftest to add an AMQP or MQTT sink.
 
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from gateway.sinks.base import Sink
     from gateway.testing.events import CFXEventCollector
     from gateway.testing.harness import LinegateGateway, SimulatedLine
+    from gateway.testing.rabbitmq_cluster import RabbitMQCluster
     from simulators import Clock, Coater, LineSpec, PlacementMachine, ReflowOven, SelectiveSolder
 
 #: Simulated seconds per real second of the default ``virtual_clock``.
@@ -307,3 +313,31 @@ def cfx_events(
 ) -> CFXEventCollector:
     """The normalized CFX envelopes the gateway delivers; ``await cfx_events.wait_for(...)``."""
     return _linegate_collector
+
+
+# -- a RabbitMQ cluster ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _linegate_rabbitmq_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQCluster]:
+    from gateway.testing.rabbitmq_cluster import RabbitMQCluster, ServerMissing
+
+    try:
+        cluster = RabbitMQCluster(tmp_path_factory.mktemp("rabbitmq-cluster"))
+    except ServerMissing as exc:
+        if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+            pytest.fail(f"rabbitmq_cluster: {exc}", pytrace=False)
+        pytest.skip(f"rabbitmq_cluster: {exc}")
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture
+def rabbitmq_cluster(_linegate_rabbitmq_cluster: RabbitMQCluster) -> RabbitMQCluster:
+    """Three clustered RabbitMQ nodes (``.nodes[i].url``, ``.kill``, ``.stop_app``, ``.heal``).
+
+    One cluster serves the whole session; before each test every node runs again (a node a
+    previous test killed or stopped is brought back), so a test may break nodes freely.
+    """
+    _linegate_rabbitmq_cluster.heal()
+    return _linegate_rabbitmq_cluster

@@ -124,6 +124,29 @@ BAD = [
     ("[products.X]\noven9 = 'P'\n", "products.X.oven9", "no machine with id 'oven9'"),
     ("[amqp]\nurl = 'amqp://u:secret@host/'\n", "amqp.url", "must not contain a password"),
     ("[amqp]\nurl = 'http://host/'\n", "amqp.url", "must start with amqp://"),
+    ("[amqp]\nurl = 'amqp://a/'\nurls = ['amqp://b/']\n", "amqp.urls", "not both"),
+    ("[amqp]\nurls = []\n", "amqp.urls", "at least one broker node"),
+    ("[amqp]\nurls = 'amqp://a/'\n", "amqp.urls", "must be a list of broker URLs, not a string"),
+    ("[amqp]\nurls = ['amqp://a/', 5]\n", "amqp.urls[1]", "must be a non-empty string"),
+    ("[amqp]\nurls = ['amqp://a/', 'http://b/']\n", "amqp.urls[1]", "must start with amqp://"),
+    ("[amqp]\nurls = ['amqp://a/', 'amqp://u:pw@b/']\n", "amqp.urls[1]", "must not contain a password"),
+    (
+        "[amqp]\nurls = ['amqp://A:5672/', 'amqp://b/', 'amqp://a/']\n",
+        "amqp.urls[2]",
+        "same node as amqp.urls[0]",
+    ),
+    ("[amqp]\nurls = ['amqp://a/', 'amqps://b/']\n", "amqp.urls[1]", "must use the same scheme (amqp://)"),
+    ("[amqp]\nurls = ['amqp://a/line', 'amqp://b/']\n", "amqp.urls[1]", "virtual host '/' differs"),
+    ("[amqp]\nurls = ['amqp://lg@a/', 'amqp://b/']\n", "amqp.urls[1]", "user 'guest' differs"),
+    ("[amqp]\nurls = ['amqp://a:x/']\n", "amqp.urls[0]", "is not a valid URL"),
+    ("[amqp]\nurls = ['amqp:///']\n", "amqp.urls[0]", "names no host"),
+    (
+        "[amqp]\nurls = ['amqp://a/', 'amqp://b/']\nfailover = 'round_robin'\n",
+        "amqp.failover",
+        "in_order, random",
+    ),
+    ("[amqp]\nurl = 'amqp://a/'\nfailover = 'random'\n", "amqp.failover", "needs urls"),
+    ("[amqp]\nurls = ['amqp://a/', 'amqp://b/']\ntls = true\n", "amqp.tls", "needs an amqps:// url"),
     ("[http]\ntoken = 'abc'\n", "http.token", "use token_env"),
     ("[http]\nport = 70000\n", "http.port", "between 0 and 65535"),
     ("[outbox]\noverflow = 'discard'\n", "outbox.overflow", "must be one of drop_oldest_bulk, refuse_new"),
@@ -148,6 +171,30 @@ def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, p
     assert exc.value.key == key
     assert problem in exc.value.problem
     assert str(exc.value).startswith(f"{path}: {key}: ")
+
+
+def test_a_broker_cluster_is_a_list_of_nodes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[amqp]\nurls = ['amqps://lg@mq1.plant:5671/line', 'amqps://lg@mq2.plant/line', 'amqps://lg@mq3.plant/line']\n"
+        "failover = 'random'\npassword_env = 'AMQP_PW'\n",
+    )
+    config = load_config(path)
+    assert config.amqp is not None
+    assert config.amqp.brokers == (
+        "amqps://lg@mq1.plant:5671/line",
+        "amqps://lg@mq2.plant/line",
+        "amqps://lg@mq3.plant/line",
+    )
+    assert config.amqp.url == "amqps://lg@mq1.plant:5671/line"
+    assert config.amqp.failover == "random"
+    assert config.amqp.tls is not None  # amqps:// without a table: the system's trust anchors
+    single = load_config(write(tmp_path, "[amqp]\nurl = 'amqp://guest@127.0.0.1/'\n")).amqp
+    assert (
+        single is not None
+        and single.brokers == ("amqp://guest@127.0.0.1/",)
+        and single.failover == "in_order"
+    )
 
 
 def test_not_toml(tmp_path: Path) -> None:

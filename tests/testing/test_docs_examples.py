@@ -87,7 +87,7 @@ def test_the_pages_have_examples() -> None:
     not any(e.value == "gateway.testing.plugin" for e in entry_points(group="pytest11")),
     reason="linegate is not installed with its pytest11 entry point",
 )
-@pytest.mark.timeout(180)  # one pytest session starting several simulated lines
+@pytest.mark.timeout(300)  # one pytest session starting several simulated lines and a cluster
 @pytest.mark.parametrize("page", PAGES)
 def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
     """Each test example passes, each script exits 0, in a project made of the page's blocks."""
@@ -121,7 +121,7 @@ def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
         env=_environment(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"docs/{page}:\n{output}"

@@ -13,6 +13,11 @@ was first submitted and before anything newer (at-least-once, as the SDK's spool
 de-duplicate on UniqueID, reference §2.3), and the reconnect loop sleeps a jittered, capped
 exponential backoff between attempts.
 
+A cluster is given as several URLs (one per node). Each connection attempt takes the next node:
+in the list's order (``failover="in_order"``, starting from the first) or in a fresh shuffle per
+round (``"random"``), so a lost node is tried last, not first; the backoff sleeps only after a
+whole round of nodes failed. The unconfirmed messages go out again on whichever node answers.
+
 aio-pika makes the connection, the confirming channel and the exchange. Messages do not take
 aio-pika's per-message publish path: one sender task per connection frames every queued message
 with :class:`~protocols.cfx.transport.framing.PublishFramer` and hands the whole run to the
@@ -25,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import random
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -48,7 +54,17 @@ from protocols.cfx.transport.framing import PublishFramer
 from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
 from protocols.errors import LocalProtocolError, TransportError
 
-__all__ = ["CFXPublisher", "EncodedMessage", "PublishError", "PublishReturned", "PublisherClosed"]
+__all__ = [
+    "FAILOVER",
+    "CFXPublisher",
+    "EncodedMessage",
+    "PublishError",
+    "PublishReturned",
+    "PublisherClosed",
+]
+
+#: The orders in which the nodes of a cluster are tried (see the module docstring).
+FAILOVER = ("in_order", "random")
 
 log = structlog.get_logger("linegate.cfx.publisher")
 
@@ -135,7 +151,9 @@ class CFXPublisher:
     """Confirmed, persistent publisher of CFX envelopes to a topic exchange.
 
     Args:
-        url: the broker, ``amqp://user:password@host:port/vhost`` (``amqps://`` for TLS).
+        url: the broker, ``amqp://user:password@host:port/vhost`` (``amqps://`` for TLS), or a
+            sequence of such URLs, one per node of a cluster.
+        failover: the order nodes are tried in, ``"in_order"`` or ``"random"``.
         exchange: the durable topic exchange; declared on every connect.
         gzip: gzip bodies and set ``content-encoding: gzip`` (the SDK's default codec).
         window: the most messages awaiting a confirm at once; :meth:`submit` also waits while
@@ -146,8 +164,13 @@ class CFXPublisher:
             (``basic.return``) and fails with :class:`PublishReturned` instead of being
             discarded by the broker; off by default, as a topic exchange with no consumer yet
             is normal for a CFX stream.
+        stall_warning: log ``publish.confirms_stalled`` when messages have waited this many
+            seconds on a live link with no confirm coming (a broker alarm blocks publishers, a
+            quorum queue without its majority confirms nothing), and ``publish.confirms_resumed``
+            when confirms come again.
         ssl_context: the TLS context for an ``amqps://`` url (trust anchors, client certificate,
-            hostname check); without it aiormq builds one from the url's query.
+            hostname check); without it aiormq builds one from the url's query. Each node's
+            certificate is checked against that node's host name.
 
     Use it as ``async with CFXPublisher(...) as publisher:``; the connection is made in the
     background, so entering does not fail while the broker is down: publishes wait for it.
@@ -155,8 +178,9 @@ class CFXPublisher:
 
     def __init__(
         self,
-        url: str = "amqp://guest:guest@127.0.0.1:5672/",
+        url: str | Sequence[str] = "amqp://guest:guest@127.0.0.1:5672/",
         *,
+        failover: str = "in_order",
         exchange: str = "cfx",
         gzip: bool = False,
         window: int = 256,
@@ -164,10 +188,24 @@ class CFXPublisher:
         connect_timeout: float = 5.0,
         mandatory: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        stall_warning: float = 10.0,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"confirm window must be at least 1, got {window}")
-        self.url = url
+        urls = (url,) if isinstance(url, str) else tuple(url)
+        if not urls:
+            raise LocalProtocolError("CFXPublisher needs at least one broker url")
+        if len(set(urls)) != len(urls):
+            raise LocalProtocolError(f"broker urls repeat a node: {[redact_url(u) for u in urls]}")
+        if failover not in FAILOVER:
+            raise LocalProtocolError(f"failover must be one of {', '.join(FAILOVER)}, not {failover!r}")
+        self.urls = urls
+        self.url = urls[0]
+        self.failover = failover
+        #: The URL of the node the publisher is connected to (or was last), None before the first.
+        self.node: str | None = None
+        self._order: list[str] = []  # the nodes still to try in this round
+        self._random = random.Random()
         self.exchange_name = exchange
         self.gzip = gzip
         self.window = window
@@ -190,7 +228,12 @@ class CFXPublisher:
         self._accepting = False
         self.reconnects = 0
         self.connect_attempts = 0
-        self._log = log.bind(broker=redact_url(url), exchange=exchange)
+        #: Confirms (acks, nacks, returns) received so far, on any node.
+        self.confirms = 0
+        #: Seconds messages may wait for a confirm, with none arriving, before a warning.
+        self.stall_warning = stall_warning
+        self._log = log.bind(exchange=exchange)
+        self._log_nodes = [redact_url(u) for u in urls]
 
     async def __aenter__(self) -> Self:
         if self._supervisor is not None:
@@ -361,6 +404,7 @@ class CFXPublisher:
             error = PublishReturned(
                 f"broker returned message {message.message_id} ({message.routing_key}): no queue took it"
             )
+        self.confirms += 1
         self._settle(message.batch, error)
         self._wake.set()
 
@@ -411,6 +455,32 @@ class CFXPublisher:
             if parts:
                 await raw.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
 
+    async def _watch_confirms(self, url: str) -> None:
+        """Warn while messages wait for confirms that do not come (the link itself is up)."""
+        stalled_since: float | None = None
+        seen = self.confirms
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.stall_warning)
+            if self.confirms != seen or not self._unconfirmed:
+                if stalled_since is not None:
+                    self._log.warning(
+                        "publish.confirms_resumed",
+                        node=redact_url(url),
+                        stalled_seconds=round(loop.time() - stalled_since, 1),
+                    )
+                stalled_since = None
+            elif stalled_since is None:
+                stalled_since = loop.time() - self.stall_warning
+                self._log.warning(
+                    "publish.confirms_stalled",
+                    node=redact_url(url),
+                    unconfirmed=len(self._unconfirmed),
+                    queued=len(self._queue),
+                    seconds=self.stall_warning,
+                )
+            seen = self.confirms
+
     def _requeue_unconfirmed(self) -> None:
         # Written but unconfirmed messages go back ahead of the queue, in submit order: every one
         # of them was written before anything still queued.
@@ -426,53 +496,87 @@ class CFXPublisher:
 
     # --- connection -----------------------------------------------------------------------
 
+    def _next_node(self) -> str | None:
+        """The next node to try in this round, or None when the round is over (then back off)."""
+        if not self._order:
+            return None
+        return self._order.pop(0)
+
+    def _new_round(self) -> None:
+        # The node we were on (just lost, or just failed) goes last in the new round.
+        order = list(self.urls)
+        if self.failover == "random":
+            self._random.shuffle(order)
+        if self.node is not None and len(order) > 1:
+            if self.failover == "in_order":
+                start = (order.index(self.node) + 1) % len(order)
+                order = order[start:] + order[:start]
+            else:
+                order.remove(self.node)
+                order.append(self.node)
+        self._order = order
+
     async def _supervise(self) -> None:
+        self._new_round()
         while not self._closing.is_set():
-            link = await self._connect_once()
-            if link is None:
+            url = self._next_node()
+            if url is None:
                 delay = self._backoff.next_delay()
+                self._log.warning("connect.round_failed", nodes=self._log_nodes, retry_in=round(delay, 3))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
+                self._new_round()
+                continue
+            link = await self._connect_once(url)
+            if link is None:
                 continue
             self._backoff.reset()
+            previous, self.node = self.node, url
             self._link = link
             self._link_ready.set()
-            self._log.info("connect.complete")
+            if previous is not None and previous != url:
+                self._log.warning("connect.failover", node=redact_url(url), previous=redact_url(previous))
+            self._log.info("connect.complete", node=redact_url(url))
             sender = asyncio.create_task(
                 self._send_loop(link), name=f"cfx-publisher[{self.exchange_name}].send_loop"
+            )
+            watchdog = asyncio.create_task(
+                self._watch_confirms(url), name=f"cfx-publisher[{self.exchange_name}].confirm_watchdog"
             )
             try:
                 await _first(self._closing.wait(), link.broken.wait(), sender)
             finally:
                 self._link_ready.clear()
                 sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
+                watchdog.cancel()
+                await asyncio.gather(sender, watchdog, return_exceptions=True)
             if self._closing.is_set():
                 return  # aclose settles what is left and closes the link
             error = None if sender.cancelled() else sender.exception()
-            self._log.warning("publish.link_lost", error=repr(error))
+            self._log.warning("publish.link_lost", node=redact_url(url), error=repr(error))
             self._link = None
             self._requeue_unconfirmed()
+            self._new_round()
             self.reconnects += 1
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link.connection.close(), 2.0)
 
-    async def _connect_once(self) -> _Link | None:
+    async def _connect_once(self, url: str) -> _Link | None:
         self.connect_attempts += 1
-        self._log.debug("connect.started")
+        self._log.debug("connect.started", node=redact_url(url))
         try:
             connection = await aio_pika.connect(
-                self.url, timeout=self._connect_timeout, ssl_context=self.ssl_context
+                url, timeout=self._connect_timeout, ssl_context=self.ssl_context
             )
         except (*_LINK_ERRORS, TimeoutError) as exc:
-            self._log.warning("connect.failed", error=repr(exc))
+            self._log.warning("connect.failed", node=redact_url(url), error=repr(exc))
             return None
         try:
             channel = await connection.channel(publisher_confirms=True)
             await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
             raw = await channel.get_underlay_channel()
         except (*_LINK_ERRORS, TimeoutError) as exc:
-            self._log.warning("connect.failed", error=repr(exc))
+            self._log.warning("connect.failed", node=redact_url(url), error=repr(exc))
             with contextlib.suppress(Exception):
                 await connection.close()
             return None

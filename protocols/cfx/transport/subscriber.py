@@ -69,7 +69,9 @@ class CFXSubscriber:
     """Async iterator over the CFX envelopes arriving on one queue.
 
     Args:
-        url: the broker, ``amqp://user:password@host:port/vhost``.
+        url: the broker, ``amqp://user:password@host:port/vhost``, or a sequence of such URLs,
+            one per node of a cluster: each (re)connect tries them in turn, starting after the
+            node it last had, and backs off only after every node failed.
         queue: the queue name to declare (and consume).
         bindings: routing-key patterns binding the queue to the exchange (``#`` = all).
         exchange: the topic exchange, declared durable as the publisher does.
@@ -84,7 +86,7 @@ class CFXSubscriber:
 
     def __init__(
         self,
-        url: str = "amqp://guest:guest@127.0.0.1:5672/",
+        url: str | Sequence[str] = "amqp://guest:guest@127.0.0.1:5672/",
         *,
         queue: str,
         bindings: Sequence[str] = ("#",),
@@ -96,7 +98,13 @@ class CFXSubscriber:
         backoff: Backoff | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.url = url
+        urls = (url,) if isinstance(url, str) else tuple(url)
+        if not urls:
+            raise LocalProtocolError("CFXSubscriber needs at least one broker url")
+        self.urls = urls
+        self.url = urls[0]
+        #: The node the subscriber is connected to (or was last), None before the first.
+        self.node: str | None = None
         self.ssl_context = ssl_context
         self.queue_name = queue
         self.bindings = tuple(bindings)
@@ -125,20 +133,36 @@ class CFXSubscriber:
         if self._supervisor is not None:
             raise LocalProtocolError("CFXSubscriber is not reentrant")
         try:
-            broken = await self._connect()
+            broken = await self._connect_any()
         except _SETUP_ERRORS as exc:
-            raise TransportError(
-                f"cannot subscribe {self.queue_name!r} at {redact_url(self.url)}: {exc!r}"
-            ) from exc
+            nodes = ", ".join(redact_url(url) for url in self.urls)
+            raise TransportError(f"cannot subscribe {self.queue_name!r} at {nodes}: {exc!r}") from exc
         self._supervisor = asyncio.create_task(
             self._supervise(broken), name=f"cfx-subscriber[{self.queue_name}].connect_loop"
         )
         self._log.info("subscribe.complete", bindings=self.bindings)
         return self
 
-    async def _connect(self) -> asyncio.Event:
+    async def _connect_any(self) -> asyncio.Event:
+        """One round over the nodes, from the one after the last used; the last error if all fail."""
+        start = 0 if self.node is None else (self.urls.index(self.node) + 1) % len(self.urls)
+        error: BaseException | None = None
+        for url in self.urls[start:] + self.urls[:start]:
+            try:
+                broken = await self._connect(url)
+            except _SETUP_ERRORS as exc:
+                if len(self.urls) > 1:
+                    self._log.warning("connect.node_failed", node=redact_url(url), error=repr(exc))
+                error = exc
+                continue
+            self.node = url
+            return broken
+        assert error is not None
+        raise error
+
+    async def _connect(self, url: str) -> asyncio.Event:
         """Open a connection, declare and bind the queue, consume; return its 'broken' event."""
-        connection = await aio_pika.connect(self.url, timeout=10, ssl_context=self.ssl_context)
+        connection = await aio_pika.connect(url, timeout=10, ssl_context=self.ssl_context)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
@@ -181,7 +205,7 @@ class CFXSubscriber:
                     await asyncio.wait_for(old.close(), 2.0)
             while not self._closing.is_set():
                 try:
-                    broken = await self._connect()
+                    broken = await self._connect_any()
                 except _SETUP_ERRORS as exc:
                     self._log.warning("connect.failed", error=repr(exc))
                     with contextlib.suppress(TimeoutError):
@@ -189,7 +213,9 @@ class CFXSubscriber:
                     continue
                 self._backoff.reset()
                 self.reconnects += 1
-                self._log.info("connect.complete", reconnects=self.reconnects)
+                self._log.info(
+                    "connect.complete", node=redact_url(self.node or ""), reconnects=self.reconnects
+                )
                 break
 
     async def __aexit__(

@@ -1,0 +1,454 @@
+"""A real RabbitMQ cluster on this machine, for tests: three nodes of the installed rabbitmq-server.
+
+Each node gets its own name (``<prefix>-<n>@localhost``), AMQP port and Erlang distribution port
+(both on 127.0.0.1), data, log and config files under one base directory; the nodes share one
+Erlang cookie (``$HOME/.erlang.cookie``, with ``HOME`` pointed at the base directory, for the
+nodes and for ``rabbitmqctl`` alike). They are started together and form one cluster by peer
+discovery from the config file (``classic_config`` lists the three; since 3.8.18 a lock among
+the booting nodes makes exactly one of them form the cluster and the others join it), so no
+``join_cluster`` round of CLI calls is needed. Plugins: ``rabbitmq_amqp1_0`` by default (the
+management plugin is left out on purpose: it would bind 15672 on every node).
+
+A node is ready when its AMQP port answers the AMQP protocol header (RabbitMQ opens its
+listeners last in its boot);
+the port is probed every 0.1 s, with no fixed sleep, and a node whose VM exits fails the start at
+once with the end of its log. The cluster is then checked with one ``rabbitmqctl
+cluster_status``. A node started by
+``rabbitmq-server`` with ``RUNNING_UNDER_SYSTEMD`` set is the Erlang VM itself (the script
+``exec``s it), so :meth:`RabbitMQCluster.kill` is a real ``kill -9`` of the node.
+
+Usage::
+
+    with RabbitMQCluster(tmp_dir) as cluster:   # started and clustered
+        cluster.nodes[0].url                    # amqp://guest:guest@127.0.0.1:<port>/
+        cluster.kill(cluster.nodes[0])          # SIGKILL of the node's VM
+        cluster.heal()                          # every node running and in the cluster again
+
+The pytest plugin's ``rabbitmq_cluster`` fixture hands one out (one cluster per session, healed
+before each test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+#: Where the Debian/Ubuntu package puts the server script (it also sits on PATH in /usr/sbin).
+SERVER_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+#: Ports never handed to a test node: the machine's own broker, the soak broker, management.
+RESERVED_PORTS = frozenset({5672, 5671, 5699, 15672, 25672, 25699, 4369, 1883, 5432})
+#: Range the node ports are drawn from. The distribution port must stay below 55525: the CLI
+#: tools use ``dist_port + 10000 ... + 10010`` for themselves.
+PORT_RANGE = (30000, 45000)
+
+
+#: Seconds between two probes of a booting node's AMQP port.
+_PROBE_INTERVAL = 0.1
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started, or a node did not do what it was told."""
+
+
+class ServerMissing(ClusterError):
+    """rabbitmq-server is not installed here."""
+
+
+def server_script() -> Path | None:
+    """The rabbitmq-server start script, or None when RabbitMQ is not installed."""
+    if SERVER_SCRIPT.exists():
+        return SERVER_SCRIPT
+    found = shutil.which("rabbitmq-server")
+    return Path(found) if found else None
+
+
+def ctl_script() -> Path | None:
+    """The rabbitmqctl script beside the server script, or None."""
+    server = server_script()
+    if server is None:
+        return None
+    beside = server.with_name("rabbitmqctl")
+    if beside.exists():
+        return beside
+    found = shutil.which("rabbitmqctl")
+    return Path(found) if found else None
+
+
+def _port_free(port: int) -> bool:
+    for host in ("127.0.0.1", "0.0.0.0"):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def pick_ports(count: int, *, avoid: Sequence[int] = ()) -> list[int]:
+    """``count`` distinct ports in :data:`PORT_RANGE` that were free a moment ago."""
+    taken = set(RESERVED_PORTS) | set(avoid)
+    chosen: list[int] = []
+    rng = random.Random()
+    for _ in range(2000):
+        port = rng.randrange(*PORT_RANGE)
+        if port in taken or not _port_free(port):
+            continue
+        taken.add(port)
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise ClusterError(f"no {count} free ports in {PORT_RANGE[0]}..{PORT_RANGE[1]}")
+
+
+@dataclass
+class RabbitNode:
+    """One node of the cluster: its names, ports, files and (while it runs) its VM process."""
+
+    index: int
+    name: str
+    amqp_port: int
+    dist_port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The AMQP 0-9-1 URL of this node (guest/guest, default vhost)."""
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+
+    @property
+    def pid(self) -> int | None:
+        """The OS pid of the node's Erlang VM while it runs, else None."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """True while the node's VM process is alive (its rabbit app may still be stopped)."""
+        return self.pid is not None
+
+    @property
+    def log_file(self) -> Path:
+        """The node's main log file."""
+        return self.directory / "log" / f"{self.name}.log"
+
+    @property
+    def console_file(self) -> Path:
+        """What the VM wrote to stdout/stderr."""
+        return self.directory / "console.txt"
+
+
+class RabbitMQCluster:
+    """Three (``size``) RabbitMQ nodes on this machine, clustered; a context manager.
+
+    Args:
+        base: a directory of its own (created); node data, logs and the cookie live here.
+        size: how many nodes.
+        plugins: the plugins enabled on every node.
+        prefix: node names are ``<prefix>-<n>@localhost``; the default is unique per process
+            and call, so concurrent clusters on one machine do not collide in epmd.
+        timeout: seconds allowed for the cluster to start (and for each later heal).
+    """
+
+    def __init__(
+        self,
+        base: Path,
+        *,
+        size: int = 3,
+        plugins: Sequence[str] = ("rabbitmq_amqp1_0",),
+        prefix: str | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"a cluster needs at least one node, got {size}")
+        server, ctl = server_script(), ctl_script()
+        if server is None or ctl is None:
+            raise ServerMissing(
+                "rabbitmq-server is not installed (looked for "
+                f"{SERVER_SCRIPT} and on PATH); install it: apt-get install rabbitmq-server"
+            )
+        self.server = server
+        self.ctl_path = ctl
+        self.base = Path(base)
+        self.plugins = tuple(plugins)
+        self.timeout = timeout
+        self.prefix = prefix or f"lgc{os.getpid()}{secrets.token_hex(2)}"
+        self.cookie = secrets.token_hex(16).upper()
+        ports = pick_ports(2 * size)
+        self.nodes = [
+            RabbitNode(
+                index=i,
+                name=f"{self.prefix}-{i + 1}@localhost",
+                amqp_port=ports[2 * i],
+                dist_port=ports[2 * i + 1],
+                directory=self.base / f"node{i + 1}",
+            )
+            for i in range(size)
+        ]
+        #: Seconds the last :meth:`start` took, from the first spawn to every node clustered.
+        self.start_seconds: float | None = None
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's AMQP URL, in node order."""
+        return [node.url for node in self.nodes]
+
+    def start(self) -> None:
+        """Write the files, spawn every node at once, wait until each one runs in one cluster.
+
+        Raises:
+            ClusterError: a node exited or did not start in time (the message quotes its log);
+                every node started is stopped again first.
+        """
+        began = time.monotonic()
+        self._write_files()
+        try:
+            for node in self.nodes:
+                self._spawn(node)
+            self._await_all(self.nodes)
+            self._check_clustered()
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - began
+
+    def stop(self) -> None:
+        """Stop every node: SIGTERM (a clean shutdown), SIGKILL after 30 s. Never raises."""
+        for node in self.nodes:
+            if node.running and node.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            try:
+                node.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+            node.process = None
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def kill(self, node: RabbitNode) -> None:
+        """``kill -9`` the node's Erlang VM and reap it."""
+        if node.process is None or node.process.poll() is not None:
+            raise ClusterError(f"{node.name} is not running")
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait()
+
+    def stop_app(self, node: RabbitNode) -> None:
+        """``rabbitmqctl stop_app``: a clean stop of RabbitMQ on the node (the VM keeps running)."""
+        self.ctl(node, "stop_app")
+
+    def start_app(self, node: RabbitNode) -> None:
+        """``rabbitmqctl start_app`` and wait until the node is up again."""
+        self.ctl(node, "start_app")
+        self._await_all([node])
+
+    async def akill(self, node: RabbitNode) -> None:
+        """:meth:`kill` for a coroutine (the reaping runs in a thread)."""
+        await asyncio.to_thread(self.kill, node)
+
+    async def astop_app(self, node: RabbitNode) -> None:
+        """:meth:`stop_app` without blocking the event loop (the CLI takes a second or two)."""
+        await asyncio.to_thread(self.stop_app, node)
+
+    async def astart_app(self, node: RabbitNode) -> None:
+        """:meth:`start_app` without blocking the event loop."""
+        await asyncio.to_thread(self.start_app, node)
+
+    async def aheal(self) -> None:
+        """:meth:`heal` without blocking the event loop."""
+        await asyncio.to_thread(self.heal)
+
+    def heal(self) -> None:
+        """Bring every node back: respawn killed ones, start stopped apps; wait until all run."""
+        down = [node for node in self.nodes if not node.running]
+        for node in down:
+            self._spawn(node)
+        stopped = [node for node in self.nodes if node not in down and not self._listening(node)]
+        for node in stopped:
+            self.ctl(node, "start_app")
+        if down or stopped:
+            self._await_all([*down, *stopped])
+
+    def node_for_port(self, port: int) -> RabbitNode:
+        """The node listening for AMQP on ``port``."""
+        for node in self.nodes:
+            if node.amqp_port == port:
+                return node
+        raise KeyError(f"no node of the cluster listens on {port}")
+
+    # -- the CLI ---------------------------------------------------------------------------
+
+    def ctl_command(self, node: RabbitNode, *args: str) -> list[str]:
+        """The ``rabbitmqctl`` command line for ``node`` (run it with :meth:`env`)."""
+        return [str(self.ctl_path), "-n", node.name, *args]
+
+    def env(self, node: RabbitNode | None = None) -> dict[str, str]:
+        """The environment a node (or, without one, the CLI) runs with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_")) and k != "HOME"}
+        env["HOME"] = str(self.base)  # the cookie is $HOME/.erlang.cookie
+        env["LC_ALL"] = env.get("LC_ALL", "C.UTF-8")
+        if node is None:
+            return env
+        d = node.directory
+        env.update(
+            RABBITMQ_NODENAME=node.name,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(node.amqp_port),
+            RABBITMQ_DIST_PORT=str(node.dist_port),
+            RABBITMQ_MNESIA_BASE=str(d / "mnesia"),
+            RABBITMQ_LOG_BASE=str(d / "log"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
+            RABBITMQ_CONFIG_FILE=str(d / "rabbitmq"),  # the server adds .conf
+            RABBITMQ_PID_FILE=str(d / "pid"),
+            # The distribution listens on loopback only.
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+            # The script then execs the VM: this process is the node (kill -9 kills the node).
+            RUNNING_UNDER_SYSTEMD="true",
+        )
+        return env
+
+    def ctl(self, node: RabbitNode, *args: str, timeout: float = 60.0) -> str:
+        """Run ``rabbitmqctl -n NODE ARGS``; its stdout.
+
+        Raises:
+            ClusterError: it failed (the message has its output).
+        """
+        try:
+            done = subprocess.run(
+                self.ctl_command(node, *args),
+                env=self.env(),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ClusterError(
+                f"rabbitmqctl {' '.join(args)} on {node.name}: no answer in {timeout} s"
+            ) from exc
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace").strip()
+            raise ClusterError(f"rabbitmqctl {' '.join(args)} on {node.name} failed: {output[-2000:]}")
+        return done.stdout.decode(errors="replace")
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _write_files(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        cookie = self.base / ".erlang.cookie"
+        if cookie.exists():
+            cookie.chmod(0o600)
+        cookie.write_text(self.cookie)
+        cookie.chmod(0o400)  # Erlang refuses a cookie others may read
+        peers = "\n".join(
+            f"cluster_formation.classic_config.nodes.{node.index + 1} = {node.name}" for node in self.nodes
+        )
+        for node in self.nodes:
+            node.directory.mkdir(parents=True, exist_ok=True)
+            (node.directory / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
+            (node.directory / "rabbitmq.conf").write_text(
+                f"listeners.tcp.default = 127.0.0.1:{node.amqp_port}\n"
+                "loopback_users = none\n"
+                # A test machine's disk is shared and may be fuller than a broker would like.
+                "disk_free_limit.absolute = 10MB\n"
+                "cluster_formation.peer_discovery_backend = classic_config\n"
+                f"{peers}\n"
+            )
+
+    def _spawn(self, node: RabbitNode) -> None:
+        console = node.console_file.open("ab")
+        try:
+            node.process = subprocess.Popen(
+                [str(self.server)],
+                env=self.env(node),
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C of pytest is not the node's SIGINT
+            )
+        finally:
+            console.close()
+
+    def _await_all(self, nodes: Sequence[RabbitNode]) -> None:
+        """Wait until every node's AMQP port answers (RabbitMQ opens its listeners last in its
+        boot), failing at once when a node's VM exits.
+
+        The port is probed every 0.1 s: cheaper than a ``rabbitmqctl wait`` per node, each of
+        which is one more Erlang VM booting on the same cores (about 25 % slower on 2 cores).
+        """
+        deadline = time.monotonic() + self.timeout
+        waiting = list(nodes)
+        while waiting:
+            for node in list(waiting):
+                if not node.running:
+                    code = node.process.returncode if node.process is not None else None
+                    raise ClusterError(
+                        f"RabbitMQ cluster: {node.name} did not start (exit status {code}){self._tail(node)}"
+                    )
+                if self._listening(node):
+                    waiting.remove(node)
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(node.name for node in waiting)
+                raise ClusterError(
+                    f"RabbitMQ cluster: {names} not started within {self.timeout} s{self._tail(waiting[0])}"
+                )
+            time.sleep(_PROBE_INTERVAL)
+
+    def _check_clustered(self) -> None:
+        if len(self.nodes) < 2:
+            return
+        status = self.ctl(self.nodes[0], "cluster_status", "--formatter", "json")
+        missing = [node.name for node in self.nodes if f'"{node.name}"' not in status]
+        if missing:
+            raise ClusterError(f"RabbitMQ cluster: {', '.join(missing)} did not join: {status[:1000]}")
+
+    @staticmethod
+    def _listening(node: RabbitNode) -> bool:
+        """True when the node's AMQP port answers an AMQP 0-9-1 protocol header with a method
+        frame (connection.start): RabbitMQ itself, not some other process on that port. A running
+        VM whose port refuses has its app stopped."""
+        try:
+            with socket.create_connection(("127.0.0.1", node.amqp_port), timeout=2.0) as probe:
+                probe.sendall(b"AMQP\x00\x00\x09\x01")
+                return probe.recv(1) == b"\x01"  # frame type 1: a method frame
+        except OSError:
+            return False
+
+    @staticmethod
+    def _tail(node: RabbitNode) -> str:
+        for path in (node.log_file, node.console_file):
+            with contextlib.suppress(OSError):
+                lines = path.read_text(errors="replace").strip().splitlines()
+                if lines:
+                    return f"; {path}: " + " | ".join(lines[-5:])
+        return ""

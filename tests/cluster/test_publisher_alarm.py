@@ -1,0 +1,85 @@
+"""A broker alarm blocks the publisher: it says so in its log, holds every message, and
+delivers them all, in order, once the alarm clears."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from gateway.testing.rabbitmq_cluster import RabbitMQCluster
+from protocols.cfx.envelope import Envelope
+from protocols.cfx.messages import Heartbeat
+from protocols.cfx.transport import CFXPublisher
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
+HANDLE = "AcmeThermal.RF-X10.SN20451"
+
+
+class LogWatch:
+    """A structlog processor that keeps every event and wakes whoever waits for one."""
+
+    def __init__(self) -> None:
+        self.entries: list[EventDict] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        self.entries.append(event)
+        self.changed.set()
+        raise structlog.DropEvent
+
+    def named(self, name: str) -> list[EventDict]:
+        return [e for e in self.entries if e["event"] == name]
+
+    async def wait_for(self, name: str) -> EventDict:
+        while not self.named(name):
+            self.changed.clear()
+            await self.changed.wait()
+        return self.named(name)[0]
+
+
+async def test_a_memory_alarm_is_logged_as_stalled_confirms_and_nothing_is_lost(
+    rabbitmq_cluster: RabbitMQCluster,
+) -> None:
+    first, second, _ = rabbitmq_cluster.nodes
+    exchange = f"linegate-alarm-{uuid.uuid4().hex[:8]}"
+    sent = [Envelope.create(Heartbeat(cfx_handle=HANDLE), source=HANDLE) for _ in range(50)]
+    async with await aio_pika.connect(second.url) as admin:
+        channel = await admin.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            f"{exchange}.q", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(ex, "#")
+        logs = LogWatch()
+        structlog.configure(processors=[logs])  # the conftest resets it after the test
+        async with CFXPublisher(first.url, exchange=exchange, stall_warning=0.5) as publisher:
+            await publisher.publish_many(sent[:10])
+            # An alarm on one node blocks the publishers of the whole cluster.
+            await asyncio.to_thread(rabbitmq_cluster.ctl, second, "set_vm_memory_high_watermark", "0.0001")
+            try:
+                pending = asyncio.ensure_future(publisher.publish_many(sent[10:]))
+                stalled = await asyncio.wait_for(logs.wait_for("publish.confirms_stalled"), 60)
+                assert not pending.done()
+                assert stalled["unconfirmed"] > 0
+            finally:
+                await asyncio.to_thread(rabbitmq_cluster.ctl, second, "set_vm_memory_high_watermark", "0.4")
+            await asyncio.wait_for(pending, 60)
+            resumed = await asyncio.wait_for(logs.wait_for("publish.confirms_resumed"), 30)
+            assert resumed["stalled_seconds"] >= 0.5
+        assert len(logs.named("publish.confirms_stalled")) == 1  # once per stall, not per round
+        got: list[str] = []
+        async with asyncio.timeout(30), queue.iterator() as messages:
+            async for message in messages:
+                await message.ack()
+                if message.message_id not in got:
+                    got.append(str(message.message_id))
+                if len(got) == len(sent):
+                    break
+        assert got == [str(e.unique_id) for e in sent]
+        await queue.delete(if_unused=False, if_empty=False)
+        await ex.delete(if_unused=False)
