@@ -1,0 +1,225 @@
+"""Boards and their passes through machines, as the ingest finds or creates them.
+
+Helpers for the ingest's handlers (``gateway.trace.ingest``): reading the SDK's wire JSON
+leniently, finding the board a set of identifiers names, and the pass (one visit of a board to a
+machine) an event belongs to. Every function that touches the store is a unit-of-work step
+(``gateway.trace.store``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.trace.store import Sql
+
+log = structlog.get_logger("linegate.trace.ingest")
+
+Body = dict[str, Any]
+Rows = list[tuple[Any, ...]]
+Step = Generator[Sql, Rows, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One envelope, as the handlers need it."""
+
+    unique_id: str
+    name: str
+    machine: str
+    time_us: int
+    body: Body
+
+
+# --- reading the wire body -------------------------------------------------------------------
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def obj(value: Any) -> Body:
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def txn_of(body: Body) -> str | None:
+    # The SDK spells it TransactionID on some messages and TransactionId on others (cfx.md).
+    value = text(body.get("TransactionID")) or text(body.get("TransactionId"))
+    if value is None or value == str(uuid.UUID(int=0)):
+        return None
+    return value.lower()
+
+
+def units_of(body: Body) -> list[str]:
+    return [u for item in items(body.get("Units")) if (u := text(obj(item).get("UnitIdentifier")))]
+
+
+def operator_of(value: Any) -> str | None:
+    op = obj(value)
+    return text(op.get("OperatorIdentifier")) or text(op.get("LoginName"))
+
+
+def designator_of(value: Any) -> str | None:
+    return text(obj(value).get("ReferenceDesignator"))
+
+
+def number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# --- boards and passes -----------------------------------------------------------------------
+
+
+def find_board(
+    event: Event,
+    *,
+    hermes: str | None = None,
+    barcode: str | None = None,
+    units: Sequence[str] = (),
+    work_order: tuple[str | None, str | None] = (None, None),
+) -> Generator[Sql, Rows, tuple[int | None, bool]]:
+    """The board these identifiers name, created if new; returns (board id or None, created)."""
+    board: int | None = None
+    if hermes:
+        rows = yield Sql(
+            "SELECT board FROM trace_ident WHERE value = ? AND kind = 'hermes' ORDER BY board DESC LIMIT 1",
+            (hermes,),
+        )
+        board = rows[0][0] if rows else None
+    if board is None:
+        for value in (barcode, *units):
+            if not value:
+                continue
+            rows = yield Sql(
+                "SELECT b.id, b.hermes_id FROM trace_ident i JOIN trace_board b ON b.id = i.board"
+                " WHERE i.value = ? AND i.kind IN ('barcode', 'unit') ORDER BY b.id DESC LIMIT 1",
+                (value,),
+            )
+            # A barcode seen on a board with another Hermes BoardId: reused, so a new board.
+            if rows and not (hermes and rows[0][1] and rows[0][1] != hermes):
+                board = int(rows[0][0])
+                break
+    created = board is None
+    if board is None:
+        if not (hermes or barcode or units):
+            return None, False
+        rows = yield Sql(
+            "INSERT INTO trace_board (barcode, hermes_id, work_order, batch, first_us, last_us)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (barcode or (units[0] if units else None), hermes, *work_order, event.time_us, event.time_us),
+        )
+        board = int(rows[0][0])
+    else:
+        yield Sql(
+            "UPDATE trace_board SET hermes_id = COALESCE(hermes_id, ?), barcode = COALESCE(barcode, ?),"
+            " work_order = COALESCE(?, work_order), batch = COALESCE(?, batch),"
+            " first_us = CASE WHEN first_us > ? THEN ? ELSE first_us END,"
+            " last_us = CASE WHEN last_us < ? THEN ? ELSE last_us END WHERE id = ?",
+            (hermes, barcode, *work_order, *(event.time_us,) * 4, board),
+        )
+    for kind, value in (("hermes", hermes), ("barcode", barcode), *(("unit", u) for u in units)):
+        if value:
+            yield Sql(
+                "INSERT INTO trace_ident (value, kind, board) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (value, kind, board),
+            )
+    return board, created
+
+
+def board_of(event: Event) -> Generator[Sql, Rows, tuple[int | None, bool]]:
+    body = event.body
+    order = obj(body.get("WorkOrderIdentifier"))
+    return (
+        yield from find_board(
+            event,
+            hermes=text(body.get("HermesIdentifier")),
+            barcode=text(body.get("PrimaryIdentifier")),
+            units=units_of(body),
+            work_order=(text(order.get("WorkOrderId")), text(order.get("Batch"))),
+        )
+    )
+
+
+#: Where a board is expected to appear first: the line's entry (or its first CFX machine).
+ENTRY = frozenset({"CFX.Production.UnitsArrived", "CFX.Production.WorkStarted"})
+
+
+def note_unknown(event: Event, created: bool, outcome: str = "ingested") -> str:
+    if not created:
+        return outcome
+    if event.name in ENTRY:
+        log.debug("trace.ingest.new_board", message=event.name, machine=event.machine)
+        return outcome
+    log.warning(
+        "trace.ingest.unknown_board", message=event.name, machine=event.machine, unique_id=event.unique_id
+    )
+    return "unknown-board"
+
+
+LINKED = ("trace_process", "trace_material", "trace_result")
+
+
+def pass_for(event: Event, board: int, txn: str | None) -> Generator[Sql, Rows, int]:
+    if txn is not None:
+        rows = yield Sql("SELECT id FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
+        if rows:
+            return int(rows[0][0])
+    rows = yield Sql(
+        "SELECT id FROM trace_pass WHERE board = ? AND machine = ? AND transaction_id IS NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (board, event.machine),
+    )
+    if rows:
+        pass_id = int(rows[0][0])
+        yield Sql("UPDATE trace_pass SET transaction_id = ? WHERE id = ?", (txn, pass_id))
+    else:
+        rows = yield Sql(
+            "INSERT INTO trace_pass (board, machine, transaction_id) VALUES (?, ?, ?) RETURNING id",
+            (board, event.machine, txn),
+        )
+        pass_id = int(rows[0][0])
+    if txn is not None:
+        # What arrived before this transaction was known to belong to a board joins it now.
+        for table in LINKED:
+            yield Sql(
+                f"UPDATE {table} SET board = ? WHERE transaction_id = ? AND board IS NULL", (board, txn)
+            )
+    return pass_id
+
+
+def board_by_txn(txn: str | None) -> Generator[Sql, Rows, int | None]:
+    if txn is None:
+        return None
+    rows = yield Sql("SELECT board FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
+    return int(rows[0][0]) if rows else None
+
+
+__all__ = [
+    "ENTRY",
+    "LINKED",
+    "Body",
+    "Event",
+    "Rows",
+    "Step",
+    "board_by_txn",
+    "board_of",
+    "designator_of",
+    "find_board",
+    "items",
+    "note_unknown",
+    "number",
+    "obj",
+    "operator_of",
+    "pass_for",
+    "text",
+    "txn_of",
+    "units_of",
+]
