@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -24,15 +24,28 @@ Rows = list[tuple[Any, ...]]
 Step = Generator[Sql, Rows, str]
 
 
+@dataclass(slots=True)
+class BatchCache:
+    """What one batch (one transaction) already knows, so repeated lookups cost no statement.
+
+    Only facts this transaction has read or written are kept, and only for its duration: a board
+    found by an identifier, and the pass (and its board) of a TransactionID.
+    """
+
+    idents: dict[tuple[str, str], int] = field(default_factory=dict)
+    passes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One envelope, as the handlers need it."""
+    """One envelope, as the handlers need it, with its batch's cache."""
 
     unique_id: str
     name: str
     machine: str
     time_us: int
     body: Body
+    cache: BatchCache
 
 
 # --- reading the wire body -------------------------------------------------------------------
@@ -87,6 +100,12 @@ def find_board(
     work_order: tuple[str | None, str | None] = (None, None),
 ) -> Generator[Sql, Rows, tuple[int | None, bool]]:
     """The board these identifiers name, created if new; returns (board id or None, created)."""
+    wanted = [
+        (k, v) for k, v in (("hermes", hermes), ("barcode", barcode), *(("unit", u) for u in units)) if v
+    ]
+    known = {event.cache.idents.get(key) for key in wanted}
+    if wanted and len(known) == 1 and not any(work_order) and (cached := known.pop()) is not None:
+        return cached, False
     board: int | None = None
     if hermes:
         rows = yield Sql(
@@ -117,7 +136,10 @@ def find_board(
             (barcode or (units[0] if units else None), hermes, *work_order, event.time_us, event.time_us),
         )
         board = int(rows[0][0])
-    else:
+    new = [key for key in wanted if event.cache.idents.get(key) != board]
+    if not created and (new or any(work_order)):
+        # Something new about a known board (an identifier, its work order): first_us/last_us
+        # move with it; the passes carry the rest of its times.
         yield Sql(
             "UPDATE trace_board SET hermes_id = COALESCE(hermes_id, ?), barcode = COALESCE(barcode, ?),"
             " work_order = COALESCE(?, work_order), batch = COALESCE(?, batch),"
@@ -125,12 +147,12 @@ def find_board(
             " last_us = CASE WHEN last_us < ? THEN ? ELSE last_us END WHERE id = ?",
             (hermes, barcode, *work_order, *(event.time_us,) * 4, board),
         )
-    for kind, value in (("hermes", hermes), ("barcode", barcode), *(("unit", u) for u in units)):
-        if value:
-            yield Sql(
-                "INSERT INTO trace_ident (value, kind, board) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (value, kind, board),
-            )
+    for kind, value in new:
+        yield Sql(
+            "INSERT INTO trace_ident (value, kind, board) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (value, kind, board),
+        )
+        event.cache.idents[(kind, value)] = board
     return board, created
 
 
@@ -168,9 +190,14 @@ LINKED = ("trace_process", "trace_material", "trace_result")
 
 
 def pass_for(event: Event, board: int, txn: str | None) -> Generator[Sql, Rows, int]:
+    """The pass of ``board`` at the event's machine for ``txn``: by TransactionID, else the
+    latest pass there with none yet (made by UnitsArrived), else a new one."""
     if txn is not None:
+        if txn in event.cache.passes:
+            return event.cache.passes[txn][0]
         rows = yield Sql("SELECT id FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
         if rows:
+            event.cache.passes[txn] = (int(rows[0][0]), board)
             return int(rows[0][0])
     rows = yield Sql(
         "SELECT id FROM trace_pass WHERE board = ? AND machine = ? AND transaction_id IS NULL"
@@ -187,6 +214,7 @@ def pass_for(event: Event, board: int, txn: str | None) -> Generator[Sql, Rows, 
         )
         pass_id = int(rows[0][0])
     if txn is not None:
+        event.cache.passes[txn] = (pass_id, board)
         # What arrived before this transaction was known to belong to a board joins it now.
         for table in LINKED:
             yield Sql(
@@ -195,16 +223,23 @@ def pass_for(event: Event, board: int, txn: str | None) -> Generator[Sql, Rows, 
     return pass_id
 
 
-def board_by_txn(txn: str | None) -> Generator[Sql, Rows, int | None]:
+def board_by_txn(event: Event, txn: str | None) -> Generator[Sql, Rows, int | None]:
+    """The board whose pass has TransactionID ``txn``, or None (not seen yet)."""
     if txn is None:
         return None
-    rows = yield Sql("SELECT board FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
-    return int(rows[0][0]) if rows else None
+    if txn in event.cache.passes:
+        return event.cache.passes[txn][1]
+    rows = yield Sql("SELECT id, board FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
+    if not rows:
+        return None
+    event.cache.passes[txn] = (int(rows[0][0]), int(rows[0][1]))
+    return int(rows[0][1])
 
 
 __all__ = [
     "ENTRY",
     "LINKED",
+    "BatchCache",
     "Body",
     "Event",
     "Rows",

@@ -28,6 +28,7 @@ import orjson
 import structlog
 
 from gateway.trace.boards import (
+    BatchCache,
     Body,
     Event,
     Step,
@@ -100,23 +101,45 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
     """
     settings = settings or TraceSettings()
     stats = IngestStats()
+    cache = BatchCache()
+    batch: dict[str, Envelope] = {}
     for envelope in envelopes:
+        key = str(envelope.unique_id)
+        if key in batch:
+            stats.duplicates += 1
+            log.debug("trace.ingest.duplicate", unique_id=key, message=envelope.message_name)
+        else:
+            batch[key] = envelope
+    # The UniqueIDs not stored before, found with one statement per chunk (one round trip).
+    fresh: set[str] = set()
+    items = list(batch.items())
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        rows = yield Sql(
+            "INSERT INTO trace_envelope (unique_id, message_name, source, time_us, ingested_us, outcome)"
+            " VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, 'ingested')"] * len(chunk))
+            + " ON CONFLICT (unique_id) DO NOTHING RETURNING unique_id",
+            [
+                value
+                for key, e in chunk
+                for value in (key, e.message_name, e.source or "", micros(e.time_stamp), now_us())
+            ],
+        )
+        fresh.update(str(row[0]) for row in rows)
+    for key, envelope in items:
+        if key not in fresh:
+            stats.duplicates += 1
+            log.debug("trace.ingest.duplicate", unique_id=key, message=envelope.message_name)
+            continue
         event = Event(
-            unique_id=str(envelope.unique_id),
+            unique_id=key,
             name=envelope.message_name,
             machine=envelope.source or "",
             time_us=micros(envelope.time_stamp),
             body=wire_body(envelope),
+            cache=cache,
         )
-        rows = yield Sql(
-            "INSERT INTO trace_envelope (unique_id, message_name, source, time_us, ingested_us, outcome)"
-            " VALUES (?, ?, ?, ?, ?, 'ingested') ON CONFLICT (unique_id) DO NOTHING RETURNING unique_id",
-            (event.unique_id, event.name, event.machine, event.time_us, now_us()),
-        )
-        if not rows:
-            stats.duplicates += 1
-            log.debug("trace.ingest.duplicate", unique_id=event.unique_id, message=event.name)
-            continue
         handler = _HANDLERS.get(event.name)
         outcome = "ignored" if handler is None else (yield from handler(event, settings))
         if outcome != "ingested":
@@ -124,6 +147,10 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
         stats.stored += 1
         stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
     return stats
+
+
+#: Envelopes per dedupe statement: 6 parameters each, far below SQLite's 32,766 limit.
+_CHUNK = 500
 
 
 def _work_started(event: Event, settings: TraceSettings) -> Step:
@@ -152,11 +179,9 @@ def _work_completed(event: Event, settings: TraceSettings) -> Step:
     board, created = yield from board_of(event)
     if board is None:
         # WorkCompleted names its board only through TransactionID in some machines.
-        txn = txn_of(event.body)
-        rows = (yield Sql("SELECT board FROM trace_pass WHERE transaction_id = ?", (txn,))) if txn else []
-        if not rows:
+        board, created = (yield from board_by_txn(event, txn_of(event.body))), False
+        if board is None:
             return "no-board"
-        board, created = int(rows[0][0]), False
     pass_id = yield from pass_for(event, board, txn_of(event.body))
     yield Sql(
         "UPDATE trace_pass SET completed_us = ?, result = ? WHERE id = ?",
@@ -236,7 +261,7 @@ def reflow_figures(
 def _units_processed(event: Event, settings: TraceSettings) -> Step:
     body = event.body
     txn = txn_of(body)
-    board = yield from board_by_txn(txn)
+    board = yield from board_by_txn(event, txn)
     data = obj(body.get("CommonProcessData"))
     kind = str(data.get("$type") or "none").split(",")[0].rsplit(".", 1)[-1]
     is_reflow = "ZoneData" in data and "ConveyorSpeed" in data
@@ -274,7 +299,7 @@ def _results(
     def handle(event: Event, settings: TraceSettings) -> Step:
         body = event.body
         txn = txn_of(body)
-        by_txn = yield from board_by_txn(txn)
+        by_txn = yield from board_by_txn(event, txn)
         outcome = "ingested"
         for unit in map(obj, items(body.get(units_key))):
             uid = text(unit.get("UnitIdentifier"))
@@ -347,7 +372,7 @@ def _units_repaired(event: Event, settings: TraceSettings) -> Step:
 def _materials_installed(event: Event, settings: TraceSettings) -> Step:
     body = event.body
     txn = txn_of(body)
-    by_txn = yield from board_by_txn(txn)
+    by_txn = yield from board_by_txn(event, txn)
     outcome = "ingested" if by_txn is not None or txn is None else "pending-transaction"
     for item in map(obj, items(body.get("InstalledMaterials"))):
         uid = text(item.get("UnitIdentifier"))

@@ -171,7 +171,9 @@ def material_boards(lot_or_reel: str) -> Work[list[Record]]:
     rows = yield Sql(
         f"SELECT DISTINCT {_BOARD}, m.machine, m.reel, m.lot, m.part_number, m.location, m.designators,"
         " m.time_us FROM trace_material m JOIN trace_board b ON b.id = m.board"
-        " WHERE m.reel = ? OR m.lot = ? ORDER BY m.time_us, b.id",
+        # Two indexed lookups: an OR of two columns is a table scan in SQLite.
+        " WHERE m.id IN (SELECT id FROM trace_material WHERE reel = ?"
+        " UNION SELECT id FROM trace_material WHERE lot = ?) ORDER BY m.time_us, b.id",
         (lot_or_reel, lot_or_reel),
     )
     out = _records(

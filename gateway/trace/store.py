@@ -61,6 +61,14 @@ class Sql:
     text: str
     params: Sequence[object] = ()
 
+    @property
+    def returns_rows(self) -> bool:
+        """Whether the statement yields rows: it starts with SELECT or has RETURNING.
+
+        The PostgreSQL driver waits only for these; any other statement gets no rows back.
+        """
+        return self.text.lstrip()[:6].upper() == "SELECT" or " RETURNING " in self.text
+
 
 #: A unit of work: yields statements, receives their rows (empty for statements with none).
 Work = Generator[Sql, list[Row], T]
@@ -301,12 +309,14 @@ class PostgresStore(Store):
                 await self._connect()
             gen = work()
             try:
-                async with self._conn.transaction(), self._conn.cursor() as cursor:
+                # Pipeline mode: a statement whose rows nobody reads is sent without waiting for
+                # its answer, so a batch costs a round trip per query, not per statement.
+                async with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cursor:
                     rows: list[Row] = []
                     statement = gen.send(None)  # type: ignore[arg-type]
                     while True:
                         await cursor.execute(self._text(statement.text), tuple(statement.params))
-                        rows = await cursor.fetchall() if cursor.description is not None else []
+                        rows = await cursor.fetchall() if statement.returns_rows else []
                         try:
                             statement = gen.send(rows)
                         except StopIteration as stop:
