@@ -1,7 +1,8 @@
 """``linegate trace serve``: the trace store fed from the CFX stream on RabbitMQ, as any MES reads it.
 
 The consumer declares a durable queue of its own (a quorum queue when asked: on a broker
-cluster it survives the loss of a node), binds it to the CFX topic exchange, and takes deliveries
+cluster it survives the loss of a node) with a single active consumer (more ``trace serve``
+processes on it are standbys, not competing writers), binds it to the CFX topic exchange, and takes deliveries
 in batches of up to ``batch`` (the channel's prefetch). A batch is decoded, ingested in one
 transaction, and only then acknowledged (one ``multiple`` ack). When the database is unavailable
 the consumer keeps the batch, acknowledges nothing and retries with backoff: the broker holds
@@ -108,7 +109,11 @@ class TraceConsumer:
             exchange = await channel.declare_exchange(
                 self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
             )
-            arguments: dict[str, Any] = {"x-queue-type": "quorum"} if self.quorum else {}
+            # Single active consumer: several `trace serve` on one queue are one writer and its
+            # standbys (two writers could each create the same new board), in stream order.
+            arguments: dict[str, Any] = {"x-single-active-consumer": True}
+            if self.quorum:
+                arguments["x-queue-type"] = "quorum"
             queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
             for pattern in self.bindings:
                 await queue.bind(exchange, routing_key=pattern)

@@ -31,7 +31,9 @@ def iso(us: int | None) -> str | None:
     """A store time as ISO 8601 UTC (``2026-12-06T07:36:22.360680Z``), or None."""
     if us is None:
         return None
-    return (_EPOCH + timedelta(microseconds=int(us))).isoformat().replace("+00:00", "Z")
+    # Always with microseconds: one fixed width, so the strings sort as the times do.
+    when = _EPOCH + timedelta(microseconds=int(us))
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _records(columns: str, rows: list[Row], times: tuple[str, ...] = ()) -> list[Record]:
@@ -91,6 +93,10 @@ def genealogy(board: int) -> Work[Record]:
     record["identifiers"] = _records("kind, value", rows)
     rows = yield Sql(_PASS_SQL, (board,))
     record["passes"] = _records(_PASS_COLUMNS, rows, ("arrived", "started", "completed", "departed"))
+    # The board row is updated only when something about the board changes; its passes know
+    # when it was last seen.
+    times = [p[k] for p in record["passes"] for k in ("arrived", "started", "completed", "departed") if p[k]]
+    record["last_seen"] = max([record["last_seen"], *times])
     record["process"] = yield from _process(board)
     rows = yield Sql(
         "SELECT id, machine, time_us, kind, method, unit_identifier, result, recipe, operator"

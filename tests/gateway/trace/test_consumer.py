@@ -167,3 +167,28 @@ async def test_postgresql_down_stops_acking_and_nothing_is_lost(names: Names) ->
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
+
+
+async def test_a_second_consumer_is_a_standby_that_takes_over(tmp_path: Path, names: Names) -> None:
+    """Two `trace serve` on one queue: one writes, the other waits, and takes over when it goes."""
+    envelopes = recorded_line()
+    first, second = envelopes[:30], envelopes[30:60]
+    async with SqliteStore(tmp_path / "trace.db") as store:
+        active, standby = _consumer(store, names), _consumer(store, names)
+        tasks = [asyncio.create_task(active.run())]
+        try:
+            await asyncio.wait_for(active.ready.wait(), 10)
+            tasks.append(asyncio.create_task(standby.run()))
+            await asyncio.wait_for(standby.ready.wait(), 10)
+            await _publish(names.exchange, first)
+            await _until(active, lambda: active.stats.stored >= len(first))
+            assert standby.stats.deliveries == 0
+            tasks[0].cancel()
+            await asyncio.gather(tasks[0], return_exceptions=True)
+            await _publish(names.exchange, second)
+            await _until(standby, lambda: standby.stats.stored >= len(second))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert await store.run(_count) == len(first) + len(second)

@@ -28,6 +28,8 @@ async def test_a_boards_complete_genealogy(store: Store) -> None:
         assert None not in (passage["arrived"], passage["started"], passage["completed"], passage["departed"])
         assert passage["recipe"]
     assert record["passes"][0]["work_order"] == "WO-24-0001"
+    assert record["first_seen"] == record["passes"][0]["arrived"]
+    assert record["last_seen"] == record["passes"][-1]["departed"]
     reflow = next(p for p in record["process"] if p["kind"] == "reflow")
     assert reflow["peak_c"] == max(z["peak_c"] or 0 for z in reflow["zones"]) > 217
     assert reflow["above_liquidus_s"] > 0
