@@ -3,10 +3,10 @@
 Two figures per database (SQLite file, PostgreSQL schema):
 
 - ingest: envelopes/s through ``ingest`` in batches (the consumer's default 200), for a synthetic
-  line of four machines: per board UnitsArrived, WorkStarted, WorkCompleted, UnitsDeparted at each
-  machine, MaterialsInstalled (4 feeders) at placement, UnitsProcessed with 8 reflow zones at the
-  oven: 18 envelopes per board. Envelopes are decoded before the clock starts (decode has its own
-  bench, cfx_codec.py).
+  line of four machines, in time order (about eight boards in flight): per board UnitsArrived,
+  WorkStarted, WorkCompleted, UnitsDeparted at each machine, MaterialsInstalled (4 feeders) at
+  placement, UnitsProcessed with 8 reflow zones at the oven: 18 envelopes per board. Envelopes
+  are decoded before the clock starts (decode has its own bench, cfx_codec.py).
 - queries: ``--boards`` boards (default 1,000,000) written straight into the tables with one
   recursive SQL statement per table (4 passes, 2 identifiers, 4 materials per board, a reel change
   every 1,000 boards, a fault every 1,000 boards per machine), then p50/p99 of the genealogy of a
@@ -119,6 +119,8 @@ def synthetic_line(boards: int) -> list[Envelope]:
                 add("Processing.UnitsProcessed", 9, _reflow(txn))
             add("WorkCompleted", 10, {**ident, "TransactionID": txn, "Result": "Completed"})
             add("UnitsDeparted", 11, ident)
+    # As a line sends them: in time order, several boards in flight at once.
+    out.sort(key=lambda e: e.time_stamp)
     return out
 
 

@@ -107,25 +107,16 @@ def find_board(
     if wanted and len(known) == 1 and not any(work_order) and (cached := known.pop()) is not None:
         return cached, False
     board: int | None = None
-    if hermes:
+    values = list(dict.fromkeys(v for _, v in wanted))
+    if values:
+        # Every board any of the identifiers names, in one query; the rules below pick one.
         rows = yield Sql(
-            "SELECT board FROM trace_ident WHERE value = ? AND kind = 'hermes' ORDER BY board DESC LIMIT 1",
-            (hermes,),
+            "SELECT i.kind, i.value, b.id, b.hermes_id"
+            " FROM trace_ident i JOIN trace_board b ON b.id = i.board"
+            f" WHERE i.value IN ({', '.join('?' * len(values))})",
+            values,
         )
-        board = rows[0][0] if rows else None
-    if board is None:
-        for value in (barcode, *units):
-            if not value:
-                continue
-            rows = yield Sql(
-                "SELECT b.id, b.hermes_id FROM trace_ident i JOIN trace_board b ON b.id = i.board"
-                " WHERE i.value = ? AND i.kind IN ('barcode', 'unit') ORDER BY b.id DESC LIMIT 1",
-                (value,),
-            )
-            # A barcode seen on a board with another Hermes BoardId: reused, so a new board.
-            if rows and not (hermes and rows[0][1] and rows[0][1] != hermes):
-                board = int(rows[0][0])
-                break
+        board = _choose(rows, hermes, [v for v in (barcode, *units) if v])
     created = board is None
     if board is None:
         if not (hermes or barcode or units):
@@ -154,6 +145,22 @@ def find_board(
         )
         event.cache.idents[(kind, value)] = board
     return board, created
+
+
+def _choose(rows: Rows, hermes: str | None, labels: list[str]) -> int | None:
+    # By Hermes BoardId first; else the newest board with the first label that has one, unless
+    # that board has another Hermes BoardId (a reused barcode: a new board).
+    if hermes:
+        by_hermes = [int(r[2]) for r in rows if r[0] == "hermes" and r[1] == hermes]
+        if by_hermes:
+            return max(by_hermes)
+    for label in labels:
+        named = [r for r in rows if r[0] in ("barcode", "unit") and r[1] == label]
+        if named:
+            newest = max(named, key=lambda r: int(r[2]))
+            if not (hermes and newest[3] and newest[3] != hermes):
+                return int(newest[2])
+    return None
 
 
 def board_of(event: Event) -> Generator[Sql, Rows, tuple[int | None, bool]]:
