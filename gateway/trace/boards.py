@@ -199,18 +199,20 @@ LINKED = ("trace_process", "trace_material", "trace_result")
 def pass_for(event: Event, board: int, txn: str | None) -> Generator[Sql, Rows, int]:
     """The pass of ``board`` at the event's machine for ``txn``: by TransactionID, else the
     latest pass there with none yet (made by UnitsArrived), else a new one."""
-    if txn is not None:
-        if txn in event.cache.passes:
-            return event.cache.passes[txn][0]
-        rows = yield Sql("SELECT id FROM trace_pass WHERE transaction_id = ? LIMIT 1", (txn,))
-        if rows:
-            event.cache.passes[txn] = (int(rows[0][0]), board)
-            return int(rows[0][0])
+    if txn is not None and txn in event.cache.passes:
+        return event.cache.passes[txn][0]
+    # Both candidates in one round trip: the pass with this TransactionID (0), else the latest
+    # pass here with none yet (1).
     rows = yield Sql(
-        "SELECT id FROM trace_pass WHERE board = ? AND machine = ? AND transaction_id IS NULL"
-        " ORDER BY id DESC LIMIT 1",
-        (board, event.machine),
+        "SELECT id, 0 FROM trace_pass WHERE transaction_id = ?"
+        " UNION ALL SELECT id, 1 FROM (SELECT id FROM trace_pass WHERE board = ? AND machine = ?"
+        " AND transaction_id IS NULL ORDER BY id DESC LIMIT 1) open_pass",
+        (txn, board, event.machine),
     )
+    named = [int(r[0]) for r in rows if r[1] == 0]
+    if named and txn is not None:
+        event.cache.passes[txn] = (named[0], board)
+        return named[0]
     if rows:
         pass_id = int(rows[0][0])
         yield Sql("UPDATE trace_pass SET transaction_id = ? WHERE id = ?", (txn, pass_id))
