@@ -176,10 +176,11 @@ def material_boards(lot_or_reel: str) -> Work[list[Record]]:
     """
     rows = yield Sql(
         f"SELECT DISTINCT {_BOARD}, m.machine, m.reel, m.lot, m.part_number, m.location, m.designators,"
-        " m.time_us FROM trace_material m JOIN trace_board b ON b.id = m.board"
-        # Two indexed lookups: an OR of two columns is a table scan in SQLite.
-        " WHERE m.id IN (SELECT id FROM trace_material WHERE reel = ?"
-        " UNION SELECT id FROM trace_material WHERE lot = ?) ORDER BY m.time_us, b.id",
+        # Two indexed lookups: an OR of two columns is a table scan in SQLite, and an IN over
+        # a UNION a hash join over the whole table in PostgreSQL.
+        " m.time_us FROM (SELECT * FROM trace_material WHERE reel = ?"
+        " UNION ALL SELECT * FROM trace_material WHERE lot = ? AND (reel IS NULL OR reel <> lot)) m"
+        " JOIN trace_board b ON b.id = m.board ORDER BY m.time_us, b.id",
         (lot_or_reel, lot_or_reel),
     )
     out = _records(
