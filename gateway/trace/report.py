@@ -82,7 +82,7 @@ def board_text(record: Record) -> str:
         for process in record["process"]:
             if process["zones"]:
                 zones = "  ".join(
-                    f"{z['name'] or z['sequence']}={_cell(z['peak_c'])}" for z in process["zones"]
+                    f"{z['name'] or z['sequence']}={_cell(z['peak_c']) or '-'}" for z in process["zones"]
                 )
                 parts.append(f"  {process['machine']} zone peaks °C: {zones}")
     if record["results"]:
