@@ -138,3 +138,49 @@ def test_the_same_questions_on_postgresql(pg_dsn: str, capsys: pytest.CaptureFix
     assert "0 envelopes stored" in capsys.readouterr().out.splitlines()[-1]
     assert main(["trace", "material", REEL, "--dsn", pg_dsn, "--csv"]) == 0
     assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == 6
+
+
+def test_ingest_names_the_line_that_is_not_cfx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad line in the file: nothing is stored, and the message names the file and line."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(RECORDING.read_text().splitlines()[0] + "\n{not json\n")
+    assert main(["trace", "ingest", "--db", str(tmp_path / "t.db"), str(bad)]) == 1
+    assert f"{bad}:2:" in capsys.readouterr().err
+
+
+def test_a_fault_seen_only_clearing_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FaultCleared without its FaultOccurred: the fault is known, its window is not."""
+    lines = [line for line in RECORDING.read_text().splitlines() if "FaultOccurred" not in line]
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("\n".join(lines))
+    db = tmp_path / "t.db"
+    assert main(["trace", "ingest", "--db", str(db), str(partial)]) == 0
+    assert main(["trace", "fault", FAULT, "--db", str(db)]) == 1
+    assert "FaultOccurred was never seen" in capsys.readouterr().err
+
+
+def test_window_times_without_offset_are_utc(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--from/--to without an offset mean UTC: the same answer as with Z."""
+    window = ["--machine", "linegate.reflow.1", "--db", str(db), "--json"]
+    assert (
+        main(["trace", "window", "--from", "2026-12-06T07:36:00", "--to", "2026-12-06T07:37:00", *window])
+        == 0
+    )
+    naive = orjson.loads(capsys.readouterr().out)["boards"]
+    assert (
+        main(
+            [
+                "trace",
+                "window",
+                "--from",
+                "2026-12-06T08:36:00+01:00",
+                "--to",
+                "2026-12-06T07:37:00Z",
+                *window,
+            ]
+        )
+        == 0
+    )
+    assert naive and orjson.loads(capsys.readouterr().out)["boards"] == naive
