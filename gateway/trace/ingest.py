@@ -303,7 +303,11 @@ def _results(
         outcome = "ingested"
         for unit in map(obj, items(body.get(units_key))):
             uid = text(unit.get("UnitIdentifier"))
-            board, created = (by_txn, False) if uid is None else (yield from find_board(event, units=[uid]))
+            # The transaction's board when known (a panel's units share it), else the unit's own.
+            if by_txn is not None or uid is None:
+                board, created = by_txn, False
+            else:
+                board, created = yield from find_board(event, units=[uid])
             outcome = note_unknown(event, created, outcome)
             rows = yield Sql(
                 "INSERT INTO trace_result (unique_id, transaction_id, board, unit_identifier, machine,"
