@@ -184,3 +184,10 @@ def test_window_times_without_offset_are_utc(db: Path, capsys: pytest.CaptureFix
         == 0
     )
     assert naive and orjson.loads(capsys.readouterr().out)["boards"] == naive
+
+
+def test_serve_refuses_a_batch_below_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """trace serve --batch 0 is a usage error, before any connection is made."""
+    argv = ["trace", "serve", "--db", str(tmp_path / "t.db"), "--amqp", "amqp://127.0.0.1:1/", "--batch", "0"]
+    assert main(argv) == 2
+    assert "--batch must be at least 1" in capsys.readouterr().err
