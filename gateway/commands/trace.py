@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from gateway.commands import Subparsers
 from gateway.logconfig import configure_logging
 
@@ -167,6 +169,9 @@ async def _board(store: Any, args: argparse.Namespace) -> tuple[Any, str, list[d
     text = "\n\n".join(board_text(r) for r in records)
     if len(records) > 1:
         # A defined answer for an ambiguous ID: every board it names, oldest first.
+        structlog.get_logger("linegate.trace").warning(
+            "trace.query.ambiguous", identifier=args.identifier, boards=[r["board"] for r in records]
+        )
         text = f"{args.identifier!r} names {len(records)} boards (oldest first)\n\n{text}"
     rows = [row for r in records for row in board_rows(r)]
     return {"query": args.identifier, "matches": len(records), "boards": records}, text, rows

@@ -59,7 +59,9 @@ def test_an_id_naming_several_boards_shows_them_all(
     assert main(["trace", "ingest", "--db", str(db), str(second)]) == 0
     capsys.readouterr()
     assert main(["trace", "board", "PCB000001", "--db", str(db)]) == 0
-    assert "'PCB000001' names 2 boards (oldest first)" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "'PCB000001' names 2 boards (oldest first)" in out
+    assert "trace.query.ambiguous" in err  # the warning goes to stderr, the answer to stdout
     assert main(["trace", "board", "PCB000001", "--db", str(db), "--json"]) == 0
     answer = orjson.loads(capsys.readouterr().out)
     assert answer["matches"] == 2 and answer["boards"][0]["board"] < answer["boards"][1]["board"]
