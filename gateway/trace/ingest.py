@@ -89,19 +89,24 @@ def wire_body(envelope: Envelope) -> Body:
     return body if isinstance(body, dict) else {}
 
 
-def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None) -> Work[IngestStats]:
+def ingest(
+    envelopes: Iterable[Envelope], settings: TraceSettings | None = None, cache: BatchCache | None = None
+) -> Work[IngestStats]:
     """The unit of work that stores ``envelopes`` (one transaction for the batch).
 
     Args:
         envelopes: decoded CFX envelopes, in any order, duplicates allowed.
         settings: liquidus and oven geometry for the reflow figures.
+        cache: what earlier batches learned (boards by identifier, passes by TransactionID),
+            kept by a store's only writer across its batches; it must be dropped when a batch
+            fails (its rows were rolled back). None: this batch's own cache.
 
     Returns:
         What was stored and skipped.
     """
     settings = settings or TraceSettings()
     stats = IngestStats()
-    cache = BatchCache()
+    cache = cache if cache is not None else BatchCache()
     batch: dict[str, Envelope] = {}
     for envelope in envelopes:
         key = str(envelope.unique_id)
