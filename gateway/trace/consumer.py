@@ -1,0 +1,203 @@
+"""``linegate trace serve``: the trace store fed from the CFX stream on RabbitMQ, as any MES reads it.
+
+The consumer declares a durable queue of its own (a quorum queue when asked: on a broker
+cluster it survives the loss of a node) with a single active consumer (more ``trace serve``
+processes on it are standbys, not competing writers), binds it to the CFX topic exchange, and takes deliveries
+in batches of up to ``batch`` (the channel's prefetch). A batch is decoded, ingested in one
+transaction, and only then acknowledged (one ``multiple`` ack). When the database is unavailable
+the consumer keeps the batch, acknowledges nothing and retries with backoff: the broker holds
+everything else, and nothing is lost. A redelivery after a crash or a lost channel is harmless:
+the ingest is idempotent on UniqueID.
+
+A delivery that is not CFX is logged and acknowledged (as the SDK's receiver does), so a poison
+message does not come back forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from gateway.trace.boards import BatchCache
+from gateway.trace.ingest import IngestStats, TraceSettings, ingest
+from gateway.trace.store import Store, StoreUnavailable
+from protocols.backoff import Backoff
+from protocols.cfx import CFXDecodeError, Envelope, decode_envelopes
+from protocols.cfx.transport.wire import redact_url
+
+log = structlog.get_logger("linegate.trace.consumer")
+
+#: Cached identifiers and transactions kept across batches before starting afresh (a few MB).
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """Running totals of a consumer: deliveries taken, envelopes stored, batches and retries."""
+
+    deliveries: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    batches: int = 0
+    store_retries: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: IngestStats) -> None:
+        """Count one committed batch."""
+        self.batches += 1
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        for outcome, count in result.outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+
+
+class TraceConsumer:
+    """Consume the CFX stream from RabbitMQ into a trace store (see the module docstring).
+
+    Args:
+        store: an open trace store.
+        url: the broker, ``amqp://user:password@host:port/vhost``.
+        queue: the consumer's durable queue.
+        exchange: the CFX topic exchange (declared durable, as the publisher does).
+        bindings: routing-key patterns (``#``: everything; ``<handle>.#``: one machine).
+        quorum: declare a quorum queue (``x-queue-type: quorum``) instead of a classic one.
+        batch: most deliveries per transaction (also the prefetch).
+        settings: liquidus and oven geometry for the reflow figures.
+        backoff: delays between attempts while the store is unavailable.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        url: str,
+        *,
+        queue: str = "linegate-trace",
+        exchange: str = "cfx",
+        bindings: Sequence[str] = ("#",),
+        quorum: bool = False,
+        batch: int = 200,
+        settings: TraceSettings | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.store = store
+        self.url = url
+        self.queue_name = queue
+        self.exchange_name = exchange
+        self.bindings = list(bindings) or ["#"]
+        self.quorum = quorum
+        self.batch = batch
+        self.settings = settings or TraceSettings()
+        self._backoff = backoff or Backoff()
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        # The queue has a single active consumer, so this process is the store's only writer
+        # and what one batch learned stays true for the next.
+        self._cache = BatchCache()
+        self.stats = ConsumerStats()
+        self.ready = asyncio.Event()
+        self.committed = asyncio.Event()  # set after every commit (tests and progress wait on it)
+        self.store_down = asyncio.Event()  # set while the store refuses a batch
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnects to the broker by itself (aio-pika's robust connection)."""
+        connection = await aio_pika.connect_robust(self.url)
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=self.batch)
+            exchange = await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            # Single active consumer: several `trace serve` on one queue are one writer and its
+            # standbys (two writers could each create the same new board), in stream order.
+            arguments: dict[str, Any] = {"x-single-active-consumer": True}
+            if self.quorum:
+                arguments["x-queue-type"] = "quorum"
+            queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
+            for pattern in self.bindings:
+                await queue.bind(exchange, routing_key=pattern)
+            await queue.consume(self._inbox.put, no_ack=False)
+            log.info(
+                "trace.consumer.started",
+                broker=redact_url(self.url),
+                queue=self.queue_name,
+                quorum=self.quorum,
+                bindings=self.bindings,
+            )
+            self.ready.set()
+            while True:
+                await self._one_batch()
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _one_batch(self) -> None:
+        messages = [await self._inbox.get()]
+        while len(messages) < self.batch and not self._inbox.empty():
+            messages.append(self._inbox.get_nowait())
+        self.stats.deliveries += len(messages)
+        envelopes: list[Envelope] = []
+        for message in messages:
+            envelopes.extend(self._decode(message))
+        if envelopes:
+            self.stats.add(await self._commit(envelopes))
+        # Every delivery of the batch at once, only after the commit.
+        try:
+            await messages[-1].ack(multiple=True)
+        except Exception as exc:  # the channel was lost meanwhile: the broker redelivers; we dedupe
+            log.warning("trace.consumer.ack_failed", error=str(exc), deliveries=len(messages))
+        self.committed.set()
+        self.committed.clear()
+
+    def _decode(self, message: AbstractIncomingMessage) -> list[Envelope]:
+        try:
+            return decode_envelopes(message.body, content_encoding=message.content_encoding)
+        except CFXDecodeError as exc:
+            self.stats.malformed += 1
+            log.warning(
+                "trace.consumer.malformed",
+                routing_key=message.routing_key,
+                message_id=message.message_id,
+                path=exc.path,
+                error=str(exc),
+            )
+            return []
+
+    async def _commit(self, envelopes: list[Envelope]) -> IngestStats:
+        while True:
+            try:
+                result = await self.store.run(lambda: ingest(envelopes, self.settings, self._cache))
+            except StoreUnavailable as exc:
+                self._cache = BatchCache()  # it may name rows the failed batch rolled back
+                self.stats.store_retries += 1
+                self.store_down.set()
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "trace.consumer.store_unavailable",
+                    error=str(exc),
+                    pending=len(envelopes),
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)  # a retry delay, not synchronization
+                continue
+            except BaseException:
+                self._cache = BatchCache()
+                raise
+            if self.store_down.is_set():
+                log.info("trace.consumer.store_back", retries=self.stats.store_retries)
+                self.store_down.clear()
+            if len(self._cache.idents) + len(self._cache.passes) > _CACHE_LIMIT:
+                self._cache = BatchCache()
+            self._backoff.reset()
+            return result
+
+
+__all__ = ["ConsumerStats", "TraceConsumer"]
