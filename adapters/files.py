@@ -339,7 +339,8 @@ class FilesAdapter(Adapter):
     async def _handle(self, name: str, stat: FileStat, emit: Emit) -> None:
         path = self.options.folder / name
         log = self.log.bind(file=name, size=stat.size)
-        if await _fs(self.journal.seen, name, stat.size, stat.mtime_ns):
+        # The journal is read on the loop: the gateway's shares the outbox's connection.
+        if self.journal.seen(name, stat.size, stat.mtime_ns):
             # Processed before a restart that came before its disposal (or kept on purpose).
             log.info("files.already_processed")
             await self._dispose(name, stat)
@@ -360,7 +361,7 @@ class FilesAdapter(Adapter):
             return
         except OSError as exc:
             raise TransportError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        earlier = await _fs(self.journal.find, file.sha256)
+        earlier = self.journal.find(file.sha256)
         if earlier is not None:
             self.stats.duplicates += 1
             when = datetime.fromtimestamp(earlier.processed_at, UTC).isoformat(timespec="seconds")

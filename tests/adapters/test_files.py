@@ -63,6 +63,7 @@ async def test_a_dropped_file_becomes_one_observation_with_every_board(tmp_path:
         await adapter.wait_scans(1)
         _drop(tmp_path, "a.xml", AOI_FILE)
         read = await recorder.next(obs.ResultFileRead)
+        await eventually(lambda: (tmp_path / "processed" / "a.xml").exists())  # after the emit
     assert read.file.name == "a.xml" and read.file.size == len(AOI_FILE)
     assert [r.barcode for r in read.results] == ["PCB0001", "PCB0002"]
     defects = read.results[0].positions[1].defects
