@@ -3,9 +3,12 @@ error (file, line, offset) for every kind of bad file."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.files import MalformedResultFile, Outcome, Verdict, parse_chunks
 from tests.protocols.files.samples import AOI_FILE, AOI_MAP, XRAY_FILE, XRAY_MAP
@@ -139,3 +142,39 @@ def test_csv_that_is_not_its_encoding_gives_the_byte_offset() -> None:
 
 def test_a_non_numeric_measurement_is_malformed() -> None:
     assert "not a number" in _fails(XRAY_MAP, XRAY_FILE.replace(b"31.5", b"lots")).reason
+
+
+# The fuzz invariant: any bytes, cut anywhere, either parse into boards or raise
+# MalformedResultFile; nothing else escapes (no expat, csv, Unicode or value error).
+
+
+def _mutated(data: bytes) -> st.SearchStrategy[bytes]:
+    edits = st.lists(
+        st.tuples(st.integers(0, len(data)), st.binary(max_size=4), st.integers(0, 4)), max_size=6
+    )
+
+    def apply(changes: list[tuple[int, bytes, int]]) -> bytes:
+        out = bytearray(data)
+        for at, insert, drop in changes:
+            out[at : at + drop] = insert
+        return bytes(out)
+
+    return st.one_of(st.binary(max_size=200), edits.map(apply))
+
+
+def _feed(result_map: object, data: bytes, cut: int) -> None:
+    chunks = [data[i : i + cut] for i in range(0, len(data), cut)] or [b""]
+    with contextlib.suppress(MalformedResultFile):
+        parse_chunks(result_map, chunks)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(AOI_FILE), st.integers(1, 64))
+def test_any_xml_parses_or_is_malformed(data: bytes, cut: int) -> None:
+    _feed(AOI_MAP, data, cut)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(XRAY_FILE), st.integers(1, 64))
+def test_any_csv_parses_or_is_malformed(data: bytes, cut: int) -> None:
+    _feed(XRAY_MAP, data, cut)
