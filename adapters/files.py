@@ -369,12 +369,14 @@ class FilesAdapter(Adapter):
             await self._reject(name, f"duplicate of {earlier.name} (same content), processed {when}")
             return
         now = datetime.now(UTC)
+        defects = sum(b.defect_count for b in boards)
         results = tuple(inspection_result(self.machine, now, self.map.method, board) for board in boards)
+        boards.clear()  # the records are observations now: do not hold a large file twice
         await emit(obs.ResultFileRead(machine=self.machine, at=now, file=file, results=results))
         self.journal.remember(file)
         self.stats.processed += 1
         self.stats.boards += len(results)
-        log.info("files.processed", boards=len(results), defects=sum(b.defect_count for b in boards))
+        log.info("files.processed", boards=len(results), defects=defects)
         await self._dispose(name, stat)
 
     async def _read(self, path: Path, name: str, stat: FileStat) -> tuple[obs.ResultFile, list[BoardRecord]]:
