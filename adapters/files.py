@@ -54,6 +54,8 @@ _T = TypeVar("_T")
 #: Bytes read and parsed per step: small enough that one step holds the loop for a few
 #: milliseconds, large enough that a 30 MB file takes a hundred steps, not thousands.
 CHUNK = 256 * 1024
+#: Seconds between two prunings of the journal.
+_PRUNE_EVERY = 3600.0
 
 
 class Watch(enum.Enum):
@@ -83,6 +85,9 @@ class FolderOptions:
         processed: keep, move (to ``processed_folder``) or delete a processed file.
         processed_folder: where processed files go; default ``<folder>/processed``.
         rejected_folder: where malformed files and duplicates go; default ``<folder>/rejected``.
+        journal_days: processed files are remembered this long (duplicates older than that are
+            not recognised; a kept file older than that is read again after a restart);
+            None: for ever.
     """
 
     folder: Path
@@ -92,6 +97,7 @@ class FolderOptions:
     processed: Disposal = Disposal.MOVE
     processed_folder: Path | None = None
     rejected_folder: Path | None = None
+    journal_days: float | None = 90.0
 
     @property
     def processed_to(self) -> Path:
@@ -129,6 +135,10 @@ class FileJournal(Protocol):
         """Record ``file`` as processed, after its observation was emitted."""
         ...
 
+    def prune(self, before: float) -> int:
+        """Forget files processed before ``before`` (POSIX seconds); returns how many."""
+        ...
+
 
 class MemoryJournal:
     """A journal that lasts as long as the process (tests, and an adapter run without a gateway)."""
@@ -147,6 +157,12 @@ class MemoryJournal:
         self._by_hash.setdefault(
             file.sha256, JournalEntry(file.name, file.size, file.mtime_ns, file.sha256, now)
         )
+
+    def prune(self, before: float) -> int:
+        old = [key for key, entry in self._by_hash.items() if entry.processed_at < before]
+        for key in old:
+            del self._by_hash[key]
+        return len(old)
 
 
 @dataclass(slots=True)
@@ -246,6 +262,7 @@ class FilesAdapter(Adapter):
         #: listings of the folder so far (``wait_scans`` lets a test wait for the next one)
         self.scans = 0
         self._scanned = asyncio.Event()
+        self._pruned_at = 0.0  # loop time of the last journal pruning
 
     # --- the machine's "commands": a folder has no recipes -------------------------------------
 
@@ -317,12 +334,24 @@ class FilesAdapter(Adapter):
         except OSError as exc:
             raise TransportError(f"cannot list folder {self.options.folder}: {exc.strerror or exc}") from exc
         self.alive()
+        self._prune()
         for name in self.tracker.observe(listing):
             if name not in listing:
                 continue
             await self._handle(name, listing[name], emit)
         self.scans += 1
         self._scanned.set()
+
+    def _prune(self) -> None:
+        # Once an hour: the journal would otherwise grow with every file for ever.
+        days = self.options.journal_days
+        now = asyncio.get_running_loop().time()
+        if days is None or (self._pruned_at and now - self._pruned_at < _PRUNE_EVERY):
+            return
+        self._pruned_at = now
+        forgotten = self.journal.prune(datetime.now(UTC).timestamp() - days * 86400)
+        if forgotten:
+            self.log.info("files.journal_pruned", forgotten=forgotten, journal_days=days)
 
     def rescan(self) -> None:
         """List the folder now rather than at the next interval."""

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS result_files (
     PRIMARY KEY (machine, sha256)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS result_files_stat ON result_files (machine, name, size, mtime_ns);
+CREATE INDEX IF NOT EXISTS result_files_age ON result_files (machine, processed);
 """
 
 
@@ -78,6 +79,13 @@ class OutboxJournal:
 
     def remember(self, file: ResultFile) -> None:
         """Nothing to do: the row was committed with the file's events (``statement``)."""
+
+    def prune(self, before: float) -> int:
+        """Forget this machine's files processed before ``before`` (POSIX seconds)."""
+        cur = self._db().execute(
+            "DELETE FROM result_files WHERE machine = ? AND processed < ?", (self.machine, before)
+        )
+        return cur.rowcount
 
     def statement(self, file: ResultFile, events: int) -> Statement:
         """The insert that records ``file``, for the transaction that stores its ``events``."""

@@ -13,7 +13,8 @@
 ``folder`` is relative to the line file. ``ready`` is ``"stable"`` (same size over 2
 listings), ``"rename"`` (``.tmp`` then renamed), ``"companion"`` (``X.done`` beside ``X``), or a
 table ``{ rule = "stable", checks = 3 }`` / ``{ rule = "rename", suffix = ".part" }`` /
-``{ rule = "companion", suffix = ".ok" }``. docs/files.md describes every key.
+``{ rule = "companion", suffix = ".ok" }``. ``journal_days`` (default 90, 0: for ever) is how long
+processed files are remembered. docs/files.md describes every key.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ CONNECTION_KEYS = {
     "processed",
     "processed_folder",
     "rejected_folder",
+    "journal_days",
 }
 _DEFAULT_SUFFIX = {ReadyRule.RENAME: ".tmp", ReadyRule.COMPANION: ".done"}
 #: Listing intervals accepted, seconds: faster burns CPU on a share, slower delays every result.
@@ -103,6 +105,9 @@ def folder_options(config_path: str, conn: Mapping[str, Any], where: str) -> Fol
     lo, hi = INTERVAL_RANGE
     if not isinstance(interval, int | float) or isinstance(interval, bool) or not lo <= interval <= hi:
         raise fail("interval", f"must be between {lo:g} and {hi:g} seconds")
+    days = conn.get("journal_days", 90)
+    if not isinstance(days, int | float) or isinstance(days, bool) or not 0 <= days <= 3650:
+        raise fail("journal_days", "must be a number of days from 0 (for ever) to 3650")
     return FolderOptions(
         folder=folder,
         watch=Watch(_choice(conn, "watch", ("events", "poll"), "events", fail)),
@@ -111,4 +116,5 @@ def folder_options(config_path: str, conn: Mapping[str, Any], where: str) -> Fol
         processed=Disposal(_choice(conn, "processed", ("keep", "move", "delete"), "move", fail)),
         processed_folder=_folder(conn, "processed_folder", base, fail),
         rejected_folder=_folder(conn, "rejected_folder", base, fail),
+        journal_days=float(days) if days else None,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from adapters import observations as obs
 from adapters.base import ReconnectPolicy
@@ -122,3 +123,28 @@ async def test_metrics_count_processed_rejected_duplicate_files_and_unknown_boar
         assert value(samples, "linegate_result_files_total", machine="aoi", outcome=outcome) == 1
     # Neither board of the file was ever seen by the gateway: both went out flagged.
     assert value(samples, "linegate_unknown_board_results_total", machine="aoi") == 2
+
+
+async def test_the_journal_forgets_files_older_than_journal_days(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    async with Outbox(tmp_path / "outbox.sqlite", sinks=["test"]) as outbox:
+        runtime = _runtime(folder, outbox)
+        journal = runtime.journal
+        assert journal is not None
+        old, new = obs.ResultFile("old.xml", 1, 1, "01" * 32), obs.ResultFile("new.xml", 1, 1, "02" * 32)
+        await outbox.put_group([], [journal.statement(old, 0)])
+        await outbox.put_group([], [journal.statement(new, 0)])
+        hundred_days = datetime.now(UTC).timestamp() - 100 * 86400
+        outbox.db.execute("UPDATE result_files SET processed = ? WHERE name = 'old.xml'", (hundred_days,))
+        adapter = runtime.adapter
+        assert isinstance(adapter, FilesAdapter) and adapter.options.journal_days == 90
+        with capture_logs() as logs:
+            task = asyncio.create_task(adapter.run(runtime.record))
+            try:
+                await adapter.wait_scans(1)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        assert journal.find("01" * 32) is None and journal.find("02" * 32) is not None
+        assert [e["forgotten"] for e in logs if e["event"] == "files.journal_pruned"] == [1]

@@ -59,7 +59,7 @@ def test_check_accepts_a_files_machine(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
         '{ folder = "in", watch = "poll", interval = 1.5, ready = { rule = "stable", checks = 3 },'
-        ' processed = "delete", pattern = ".xml" }',
+        ' processed = "delete", pattern = ".xml", journal_days = 30 }',
     )
     check_line(load_config(config))
 
@@ -84,6 +84,7 @@ def test_check_accepts_a_files_machine(tmp_path: Path) -> None:
         ('{ folder = "in", interval = 0 }', "machines[0].connection.interval", "between"),
         ('{ folder = "in", intervall = 2 }', "machines[0].connection.intervall", "unknown key"),
         ('{ folder = "in", interval = 30 }', "line.link_grace", "too short"),
+        ('{ folder = "in", journal_days = -1 }', "machines[0].connection.journal_days", "0 (for ever)"),
     ],
 )
 def test_check_names_the_wrong_key(tmp_path: Path, connection: str, key: str, problem: str) -> None:
