@@ -162,10 +162,11 @@ async def test_a_processed_file_is_kept_moved_or_deleted(tmp_path: Path, disposa
     assert (tmp_path / "done" / "a.xml").exists() is (disposal is Disposal.MOVE)
 
 
-async def test_a_folder_that_disappears_and_comes_back_is_survived(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watch", [Watch.POLL, Watch.EVENTS])
+async def test_a_folder_that_disappears_and_comes_back_is_survived(tmp_path: Path, watch: Watch) -> None:
     folder = tmp_path / "share"
     folder.mkdir()
-    adapter = _adapter(folder)
+    adapter = _adapter(folder, watch=watch)
     recorder = Recorder()
     async with _running(adapter, recorder):
         await adapter.wait_connected(5)
