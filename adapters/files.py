@@ -339,6 +339,7 @@ class FilesAdapter(Adapter):
             if name not in listing:
                 continue
             await self._handle(name, listing[name], emit)
+            self.alive()
         self.scans += 1
         self._scanned.set()
 
@@ -388,6 +389,12 @@ class FilesAdapter(Adapter):
         except FileNotFoundError:
             self.tracker.done(name)
             return
+        except PermissionError as exc:
+            # This file's, not the folder's: set aside like a malformed one, so it blocks nothing.
+            self.stats.rejected += 1
+            log.warning("files.rejected", reason=f"cannot read: {exc.strerror or exc}")
+            await self._reject(name, f"{name}: cannot read: {exc.strerror or exc}")
+            return
         except OSError as exc:
             raise TransportError(f"cannot read {path}: {exc.strerror or exc}") from exc
         earlier = self.journal.find(file.sha256)
@@ -417,6 +424,7 @@ class FilesAdapter(Adapter):
             while chunk := await _fs(stream.read, CHUNK):
                 digest.update(chunk)
                 boards.extend(parser.feed(chunk))
+                self.alive()  # reading is progress: a large file must not look like a hung share
             after = await _fs(os.fstat, stream.fileno())
         finally:
             await _fs(stream.close)

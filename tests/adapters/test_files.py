@@ -214,3 +214,26 @@ async def test_an_emit_that_fails_leaves_the_file_for_the_next_session(tmp_path:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_file_the_gateway_may_not_read_is_set_aside_and_blocks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tests run as root, whom chmod does not stop: the refusal is injected at the read.
+    adapter = _adapter(tmp_path)
+    read = adapter._read
+
+    async def refuse(path: Path, name: str, stat: object) -> object:
+        if name == "locked.xml":
+            raise PermissionError(13, "Permission denied")
+        return await read(path, name, stat)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(adapter, "_read", refuse)
+    recorder = Recorder()
+    async with _running(adapter, recorder):
+        _drop(tmp_path, "locked.xml", AOI_FILE)
+        _drop(tmp_path, "next.xml", AOI_FILE.replace(b"PCB", b"NXT"))
+        found = await recorder.next(obs.ResultFileRead)
+        await eventually(lambda: (tmp_path / "rejected" / "locked.xml.reason").exists())
+    assert found.file.name == "next.xml" and adapter.stats.rejected == 1
+    assert "Permission denied" in (tmp_path / "rejected" / "locked.xml.reason").read_text()
