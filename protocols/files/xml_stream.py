@@ -155,6 +155,8 @@ class XmlResultParser:
                 column=exc.offset,
                 offset=p.ErrorByteIndex,
             ) from None
+        except LookupError as exc:  # the XML declaration names an encoding Python does not know
+            raise MalformedResultFile(str(exc), name=self.name, line=1, offset=0) from None
         except MalformedResultFile as exc:  # a value: where its element starts
             raise MalformedResultFile(exc.reason, name=self.name, line=exc.line, column=exc.column) from None
         except _Refused as exc:

@@ -79,6 +79,11 @@ def test_a_doctype_is_refused_before_its_entities_expand() -> None:
     assert "DOCTYPE" in error.reason and error.line == 2
 
 
+def test_an_unknown_declared_encoding_is_malformed() -> None:
+    error = _fails(AOI_MAP, AOI_FILE.replace(b"UTF-8", b"UF-8", 1))
+    assert "unknown encoding" in error.reason and error.line == 1
+
+
 def test_an_external_entity_is_refused() -> None:
     error = _fails(AOI_MAP, b'<!DOCTYPE x SYSTEM "file:///etc/passwd"><Inspection/>')
     assert "DOCTYPE" in error.reason
