@@ -33,6 +33,10 @@ DEFECT_FIELDS = ("code", "refdes", "verdict", "description", "category", "part_n
 MEASUREMENT_FIELDS = ("name", "value", "unit", "low", "high", "result", "refdes")
 REQUIRED = {"defect": ("code",), "measurement": ("name", "value")}
 
+#: Largest panel position accepted: CFX's UnitPositionNumber is a C# int, and real panels hold
+#: a few hundred units at most.
+MAX_POSITION = 100_000
+
 _DEFAULT_WORDS: dict[Outcome, tuple[str, ...]] = {
     Outcome.PASSED: ("PASS", "PASSED", "OK", "GOOD", "GO"),
     Outcome.FAILED: ("FAIL", "FAILED", "NG", "BAD", "NOGO", "DEFECT"),
@@ -142,8 +146,8 @@ class ResultMap:
             value = int(text)
         except ValueError:
             raise MalformedResultFile(f"{what} {text!r} is not a position number") from None
-        if value < 1:
-            raise MalformedResultFile(f"{what} {value} is not a position (1 or more)")
+        if not 1 <= value <= MAX_POSITION:
+            raise MalformedResultFile(f"{what} {value} is not a position (1 to {MAX_POSITION})")
         return value
 
     def when(self, text: str, what: str) -> datetime:

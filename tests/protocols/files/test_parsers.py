@@ -145,6 +145,12 @@ def test_csv_that_is_not_its_encoding_gives_the_byte_offset() -> None:
     assert error.offset == len(XRAY_FILE) + 3
 
 
+@pytest.mark.parametrize("position", [b"0", b"100001", b"99999999999999999999", b"two"])
+def test_a_position_that_is_not_one_is_malformed(position: bytes) -> None:
+    error = _fails(AOI_MAP, AOI_FILE.replace(b'position="2"', b'position="' + position + b'"'))
+    assert "position" in error.reason and error.line == 5
+
+
 def test_a_non_numeric_measurement_is_malformed() -> None:
     assert "not a number" in _fails(XRAY_MAP, XRAY_FILE.replace(b"31.5", b"lots")).reason
 
