@@ -6,14 +6,14 @@ means which fault, which values are process data or plain readings, and how a re
 activated and confirmed. Modbus point fields are EdgeX device-profile names where they fit
 (``scale``, ``offset``, ``mask``, ``shift``); see ``protocols.modbus.registermap``.
 
-Every map starts with ``[machine] protocol = "modbus" | "opcua" | "serial"``. :func:`load_map`
+Every map starts with ``[machine] protocol = "modbus" | "opcua" | "serial" | "files"``. :func:`load_map`
 reads a file, :func:`builtin_map` one of the maps shipped in ``adapters/maps/`` (written from
 the simulators' manuals). Any problem is a :class:`~protocols.errors.ConfigError` naming the
 file and the dotted key path (``recipes.activate[1].until``), and unknown keys are errors too,
 so a typo never silently drops a mapping.
 
 Each protocol's schema lives beside its adapter (:mod:`adapters.modbus_map`,
-:mod:`adapters.opcua_map`, :mod:`adapters.serial_map`) on the shared pieces of
+``adapters.opcua_map``, ``adapters.serial_map``, ``adapters.files_map``) on the shared pieces of
 :mod:`adapters.map_schema`; this module reads a file and dispatches on its protocol, and
 re-exports every map type.
 """
@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from adapters.files_map import FilesMap, read_files_map
 from adapters.map_schema import FaultEntry, Section, StateTable
 from adapters.modbus_map import (
     NUMBER,
@@ -44,9 +45,14 @@ from protocols.errors import ConfigError
 
 # --- loading --------------------------------------------------------------------------------------
 
-MachineMap = ModbusMap | OpcUaMap | SerialMap
+MachineMap = ModbusMap | OpcUaMap | SerialMap | FilesMap
 _Reader = Callable[[Section], MachineMap]
-_READERS: dict[str, _Reader] = {"modbus": read_modbus_map, "opcua": read_opcua_map, "serial": read_serial_map}
+_READERS: dict[str, _Reader] = {
+    "modbus": read_modbus_map,
+    "opcua": read_opcua_map,
+    "serial": read_serial_map,
+    "files": read_files_map,
+}
 
 
 def parse_map(data: Mapping[str, Any], *, path: str | None = None) -> MachineMap:
@@ -101,6 +107,7 @@ def builtin_map(name: str) -> MachineMap:
 __all__ = [
     "NUMBER",
     "FaultEntry",
+    "FilesMap",
     "MachineMap",
     "ModbusFaults",
     "ModbusMap",

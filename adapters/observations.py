@@ -188,6 +188,98 @@ class LinkRestored(Observation):
     """The machine answers again after a ``LinkLost``."""
 
 
+class Outcome(enum.Enum):
+    """An inspection's or a measurement's result."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class Verification(enum.Enum):
+    """What an operator decided about a defect the station flagged (at a repair station)."""
+
+    UNVERIFIED = "unverified"
+    CONFIRMED = "confirmed"  # a real defect
+    FALSE_CALL = "false_call"  # cleared: the station was wrong
+
+
+@dataclass(frozen=True, slots=True)
+class FoundDefect:
+    """One defect on a component (``refdes``) or a region of the board."""
+
+    code: str
+    refdes: str | None = None
+    verification: Verification = Verification.UNVERIFIED
+    description: str | None = None
+    category: str | None = None
+    part_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One measurement with its limits where known; ``outcome`` None: judged by the limits."""
+
+    name: str
+    value: float
+    unit: str | None = None
+    low: float | None = None
+    high: float | None = None
+    outcome: Outcome | None = None
+    refdes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InspectedPosition:
+    """One panel position of an inspected board; ``outcome`` None: failed if any defect is not a
+    false call, else passed."""
+
+    position: int = 1
+    barcode: str | None = None
+    outcome: Outcome | None = None
+    defects: tuple[FoundDefect, ...] = ()
+    measurements: tuple[Measured, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InspectionResult(Observation):
+    """An inspection station's result for one board (or panel), named by barcode.
+
+    ``method`` is the CFX InspectionMethod name (``AOI``, ``AXI``, ``SPI``, ``Human``).
+    """
+
+    barcode: str | None = None
+    board_id: str | None = None
+    outcome: Outcome | None = None
+    method: str = "AOI"
+    recipe: str | None = None
+    inspector: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    positions: tuple[InspectedPosition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFile:
+    """A result file as the station left it: name, size, mtime and a SHA-256 of its content."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultFileRead(Observation):
+    """Every result in one file. The gateway commits their events together with the file's
+    journal entry, in one transaction, before the adapter disposes of the file: each file
+    counts exactly once, across restarts and kill -9."""
+
+    file: ResultFile
+    results: tuple[InspectionResult, ...] = ()
+
+
 ProcessData = ReflowProcessData | SelectiveSolderProcessData | CoatingProcessData
 
 __all__ = [
@@ -196,16 +288,24 @@ __all__ = [
     "CoatingProcessData",
     "FaultCleared",
     "FaultRaised",
+    "FoundDefect",
+    "InspectedPosition",
+    "InspectionResult",
     "LinkLost",
     "LinkRestored",
+    "Measured",
     "Observation",
+    "Outcome",
     "ProcessData",
     "Reading",
     "RecipeActivated",
     "ReflowProcessData",
+    "ResultFile",
+    "ResultFileRead",
     "SelectiveSolderProcessData",
     "Severity",
     "StateChanged",
+    "Verification",
     "WorkFinished",
     "WorkResult",
     "WorkStarted",

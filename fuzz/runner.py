@@ -39,6 +39,7 @@ MODULES = (
     "fuzz.modbus_adapter",
     "fuzz.cfx_listener",
     "fuzz.http_api",
+    "fuzz.result_files",
 )
 #: Our code, instrumented for coverage feedback; libraries run uninstrumented (faster).
 INSTRUMENTED = ["protocols", "native", "adapters", "gateway"]

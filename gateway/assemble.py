@@ -18,7 +18,7 @@ from adapters.base import Adapter
 from adapters.cfx_native import BrokerEvents, CFXNativeAdapter, DirectEvents
 from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, ModbusConveyor
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
-from adapters.maps import MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
+from adapters.maps import FilesMap, MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from adapters.modbus import ModbusAdapter
 from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret
@@ -245,6 +245,13 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
             raise _wrong_map(config, where, "serial", device_map)
         _only(config, conn, where, {"url"})
         return SerialAdapter(machine.id, device_map, url=_text(config, conn, "url", where))
+    if machine.protocol == "files":
+        from adapters.files import FilesAdapter
+        from gateway.files_config import folder_options
+
+        if not isinstance(device_map, FilesMap):
+            raise _wrong_map(config, where, "files", device_map)
+        return FilesAdapter(machine.id, device_map.result, folder_options(config.path, conn, where))
     raise ConfigError(f"unknown protocol {machine.protocol!r}", path=config.path, key=f"{where}.protocol")
 
 

@@ -20,7 +20,7 @@ from gateway.presence import MAX_GRACE, MIN_GRACE
 from protocols.errors import ConfigError
 from protocols.transport.guard import PeerLimits
 
-PROTOCOLS = ("modbus", "opcua", "serial", "cfx")
+PROTOCOLS = ("modbus", "opcua", "serial", "cfx", "files")
 INTERLOCKS = ("finish_board", "refuse")
 CHANGEOVER_AT = ("now", "boundary")  # when a line changeover switches each machine
 OVERFLOW = ("drop_oldest_bulk", "refuse_new")

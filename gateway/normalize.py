@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from adapters import observations as obs
+from gateway.normalize_inspection import units_inspected
 from protocols.cfx import (
     ActiveRecipe,
     CoatingMeasurement,
@@ -174,6 +175,8 @@ class MachineNormalizer:
     readings: dict[str, LatestReading] = field(default_factory=dict)
     reachable: bool = True
     machine_state: ResourceState | None = None  # as the machine last reported it
+    # Results for boards the gateway never saw (published with the nil TransactionId), for /metrics.
+    unknown_boards: int = 0
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -472,6 +475,29 @@ class MachineNormalizer:
         ]
         return self._processed(o.board_id, CoatingProcessData(readings=readings))
 
+    # --- inspection results -----------------------------------------------------------------
+
+    def _transaction_of(self, o: obs.InspectionResult) -> uuid.UUID | None:
+        keys = {o.board_id, o.barcode, *(p.barcode for p in o.positions)} - {None}
+        for board in (*self.present, *self.departed):
+            if board.tx is not None and (board.board_id in keys or board.barcode in keys):
+                return board.tx.transaction_id
+        return None
+
+    def _inspected(self, o: obs.InspectionResult) -> list[CFXMessage]:
+        transaction = self._transaction_of(o)
+        if transaction is None:
+            # Still published (nothing is dropped), flagged by the nil TransactionId.
+            self.unknown_boards += 1
+            log.info("normalize.unknown_board", machine=self.handle, barcode=o.barcode, board_id=o.board_id)
+        return [units_inspected(o, transaction)]
+
+    def _result_file(self, o: obs.ResultFileRead) -> list[CFXMessage]:
+        out: list[CFXMessage] = []
+        for result in o.results:
+            out.extend(self._inspected(result))
+        return out
+
     # --- recipes -----------------------------------------------------------------------------
 
     def _recipe(self, o: obs.RecipeActivated) -> list[CFXMessage]:
@@ -537,6 +563,8 @@ _HANDLERS: dict[type[obs.Observation], Callable[[MachineNormalizer, Any], list[C
     obs.CoatingProcessData: MachineNormalizer._coating,
     obs.RecipeActivated: MachineNormalizer._recipe,
     obs.Reading: MachineNormalizer._reading,
+    obs.InspectionResult: MachineNormalizer._inspected,
+    obs.ResultFileRead: MachineNormalizer._result_file,
     obs.LinkLost: MachineNormalizer._link_lost,
     obs.LinkRestored: MachineNormalizer._link_restored,
 }

@@ -66,6 +66,10 @@ class OutboxItem:
     priority: Priority = Priority.BULK
 
 
+#: One SQL statement and its parameters, executed inside the outbox's own transaction.
+Statement = tuple[str, tuple[object, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as a sink reads it back."""
@@ -150,6 +154,9 @@ class Outbox:
         self._durability = durability
         self._db: sqlite3.Connection | None = None
         self._queue: list[tuple[OutboxItem, asyncio.Future[int]]] = []
+        # Statements that must commit with the queued events, all or nothing (a result file's
+        # journal entry: gateway.file_journal), each with the future its group waits on.
+        self._statements: list[tuple[Statement, asyncio.Future[list[int]]]] = []
         self._flush_scheduled = False
         self._arrived: dict[str, asyncio.Event] = {}
         self._empty = asyncio.Event()
@@ -215,10 +222,11 @@ class Outbox:
 
     def close(self) -> None:
         """Close the database; events still queued for commit fail (their put raises)."""
-        for _, fut in self._queue:
+        for fut in [f for _, f in self._queue] + [g for _, g in self._statements]:
             if not fut.done():
                 fut.set_exception(RuntimeError("outbox closed before the event was committed"))
         self._queue.clear()
+        self._statements.clear()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -230,7 +238,7 @@ class Outbox:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._queue:
+        if self._queue or self._statements:
             self._commit_queued()
         self.close()
 
@@ -256,11 +264,37 @@ class Outbox:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
         self._queue.append((item, fut))
+        self._schedule(loop)
+        return fut
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             # Commit at the next loop turn, so every put() made in this turn shares the transaction.
             loop.call_soon(self._commit_queued)
-        return fut
+
+    async def put_group(self, items: Sequence[OutboxItem], statements: Sequence[Statement]) -> list[int]:
+        """Store ``items`` and execute ``statements`` in one transaction: all of them, or none.
+
+        The statements record what the events came from (a result file's journal entry), so
+        that a crash either keeps both or neither. If any item is refused (``REFUSE_NEW`` at the
+        bound), the whole transaction is rolled back, and so are the other events committed with
+        it in that turn; each producer learns why from its future.
+
+        Raises:
+            OutboxFull: the outbox refused one of the items.
+        """
+        loop = asyncio.get_running_loop()
+        group: asyncio.Future[list[int]] = loop.create_future()
+        futures = [self.submit(item) for item in items]
+        for statement in statements:
+            self._statements.append((statement, group))
+        if statements:
+            self._schedule(loop)
+        else:
+            group.set_result([])
+        done = await asyncio.gather(asyncio.gather(*futures), group)  # gather retrieves every error
+        return list(done[0])
 
     async def flush(self) -> None:
         """Commit what is queued now and wait for it (errors stay with each event's future)."""
@@ -275,16 +309,20 @@ class Outbox:
     def _commit_queued(self) -> None:
         self._flush_scheduled = False
         batch, self._queue = self._queue, []
-        if not batch:
+        statements, self._statements = self._statements, []
+        if not batch and not statements:
             return
         try:
-            results = self._insert([item for item, _ in batch])
+            results = self._insert([item for item, _ in batch], [s for s, _ in statements])
         except Exception as exc:  # the whole transaction failed: every waiting put learns why
             log.error("outbox.commit_failed", error=str(exc), events=len(batch))
-            for _, fut in batch:
+            for fut in [f for _, f in batch] + [g for _, g in statements]:
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        for _, group in statements:
+            if not group.done():
+                group.set_result([])
         for (_, fut), result in zip(batch, results, strict=True):
             if fut.done():
                 continue
@@ -297,14 +335,18 @@ class Outbox:
         if self._count:
             self._empty.clear()
 
-    def _insert(self, items: list[OutboxItem]) -> list[int | BaseException]:
+    def _insert(
+        self, items: list[OutboxItem], statements: Sequence[Statement] = ()
+    ) -> list[int | BaseException]:
         db = self.db
         results: list[int | BaseException] = []
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
+            for sql, params in statements:
+                db.execute(sql, params)
             if self._count + len(items) <= self.max_events:
-                results = self._insert_all(items, now)
+                results = self._insert_all(items, now) if items else []
                 db.execute("COMMIT")
                 return results
             for item in items:
@@ -328,6 +370,9 @@ class Outbox:
                 for sink in self.sinks:
                     self._pending[sink] += 1
                 results.append(seq)
+            refused = next((r for r in results if isinstance(r, OutboxFull)), None)
+            if statements and refused is not None:
+                raise refused  # a group is all or nothing: roll back (and every put learns it)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from adapters.base import Adapter
-from adapters.observations import Observation, WorkStarted
+from adapters.files import FilesAdapter
+from adapters.observations import Observation, ResultFileRead, WorkStarted
 from gateway import presence
+from gateway.file_journal import OutboxJournal
 from gateway.normalize import MachineNormalizer
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.recipes import RecipeService
@@ -108,6 +110,11 @@ class MachineRuntime:
         self.observations = 0
         self.events = 0
         self._changed = asyncio.Condition()
+        # A result-file machine's journal lives in the outbox: each file's row commits with its
+        # events (``record``), so a file counts once across restarts and kill -9.
+        self.journal: OutboxJournal | None = None
+        if isinstance(adapter, FilesAdapter):
+            self.journal = adapter.journal = OutboxJournal(outbox, machine_id)
 
     def boards_in_process(self, besides: Collection[str] = ()) -> int:
         """Open work transactions (boards between WorkStarted and WorkCompleted), not counting
@@ -188,10 +195,24 @@ class MachineRuntime:
         if self.passthrough:
             await self.observe(observation)
             return
+        if isinstance(observation, ResultFileRead) and self.journal is not None:
+            await self._record_file(observation, self.journal)
+            return
         self.observations += 1
         envelopes = self.normalizer.feed(observation)
         for envelope in envelopes:
             self.outbox.submit(outbox_item(envelope)).add_done_callback(self._committed)
+        self.events += len(envelopes)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _record_file(self, observation: ResultFileRead, journal: OutboxJournal) -> None:
+        # Unlike other observations this waits for the commit: the adapter disposes of the file
+        # only once its events and its journal row are stored, in one transaction.
+        self.observations += 1
+        envelopes = self.normalizer.feed(observation)
+        statement = journal.statement(observation.file, len(envelopes))
+        await self.outbox.put_group([outbox_item(e) for e in envelopes], [statement])
         self.events += len(envelopes)
         async with self._changed:
             self._changed.notify_all()

@@ -65,6 +65,8 @@ def test_every_decoder_has_a_harness() -> None:
         "cfx-listener-request",
         "cfx-sasl-gate",
         "http-api",
+        "result-files-xml",
+        "result-files-csv",
     }
 
 

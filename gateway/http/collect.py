@@ -7,8 +7,9 @@ that pushes its own CFX to our listener the intake backlog (transfers received a
 committed, bounded by the listener's credit window). For the outbox:
 depth (total and per sink), age of the oldest event and events dropped at the bound. Then the
 figures measured by ``gateway.metrics.Metrics`` (publish-confirm latency histogram and per-sink
-delivery counts) and the SSE fan-out. Last, the peers each kind of server dropped (hostile or
-broken: ``protocols.transport.guard``), by reason.
+delivery counts) and the SSE fan-out. For result-file machines: files processed, rejected
+and refused as duplicates, and results for boards the gateway never saw. Last, the peers each
+kind of server dropped (hostile or broken: ``protocols.transport.guard``), by reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from adapters.base import AdapterState
 from adapters.cfx_native import CFXNativeAdapter
+from adapters.files import FilesAdapter
 from gateway.metrics import Exposition, Metrics
 from protocols.transport.guard import DROPS
 
@@ -129,6 +131,27 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
             for r in runtimes
             if isinstance(r.adapter, CFXNativeAdapter)
         ],
+    )
+    files = [r for r in runtimes if isinstance(r.adapter, FilesAdapter)]
+    out.counter(
+        "result_files_total",
+        "Result files handled: processed (events committed), rejected (malformed, moved aside with"
+        " a reason), duplicate (content already processed, moved aside)",
+        [
+            ({"machine": r.machine_id, "outcome": outcome}, float(getattr(r.adapter.stats, attr)))
+            for r in files
+            if isinstance(r.adapter, FilesAdapter)
+            for outcome, attr in (
+                ("processed", "processed"),
+                ("rejected", "rejected"),
+                ("duplicate", "duplicates"),
+            )
+        ],
+    )
+    out.counter(
+        "unknown_board_results_total",
+        "Inspection results for boards the gateway never saw (published with the nil TransactionId)",
+        [({"machine": r.machine_id}, float(r.normalizer.unknown_boards)) for r in files],
     )
     outbox = gateway.outbox
     out.gauge("outbox_depth", "Events stored in the outbox", [({}, outbox.depth())])
