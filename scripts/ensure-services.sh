@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Makes sure the brokers the integration tests talk to are up on loopback:
-#   RabbitMQ on 127.0.0.1:5672 with the rabbitmq_amqp1_0 plugin, Mosquitto on 127.0.0.1:1883.
+# Makes sure the services the integration tests talk to are up on loopback:
+#   RabbitMQ on 127.0.0.1:5672 with the rabbitmq_amqp1_0 plugin, Mosquitto on 127.0.0.1:1883,
+#   PostgreSQL on 127.0.0.1:5432 (user postgres, database test; the trace store's tests).
 # Installs and starts them when missing and we are root on Debian; otherwise says what is missing.
 set -euo pipefail
 
 AMQP_PORT=${LINEGATE_AMQP_PORT:-5672}
 MQTT_PORT=${LINEGATE_MQTT_PORT:-1883}
+PG_PORT=${LINEGATE_PG_PORT:-5432}
 
 say() { printf 'ensure-services: %s\n' "$*" >&2; }
 
@@ -75,9 +77,42 @@ if ! port_open "$MQTT_PORT"; then
   fi
 fi
 
+# --- PostgreSQL -----------------------------------------------------------------------------
+pg_cluster() {  # the first cluster pg_lsclusters lists, as "VERSION NAME"
+  pg_lsclusters --no-header 2>/dev/null | awk 'NR == 1 {print $1, $2}'
+}
+if ! port_open "$PG_PORT"; then
+  installed_here=0
+  if ! command -v pg_lsclusters >/dev/null 2>&1; then
+    if can_install; then apt_install postgresql; installed_here=1; else missing+=("PostgreSQL (apt-get install postgresql)"); fi
+  fi
+  if command -v pg_lsclusters >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    read -r pg_version pg_name <<<"$(pg_cluster)"
+    if [ -n "${pg_version:-}" ]; then
+      if ((installed_here)); then
+        # A cluster we just created: the tests connect as postgres over TCP without a password.
+        hba="/etc/postgresql/$pg_version/$pg_name/pg_hba.conf"
+        sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+      fi
+      say "starting PostgreSQL $pg_version/$pg_name"
+      pg_ctlcluster "$pg_version" "$pg_name" start || true
+      wait_port "$PG_PORT" PostgreSQL 60 || missing+=("PostgreSQL did not start")
+    else
+      missing+=("PostgreSQL is installed but has no cluster (pg_createcluster)")
+    fi
+  elif command -v pg_lsclusters >/dev/null 2>&1; then
+    missing+=("PostgreSQL is installed but not running (pg_ctlcluster VERSION main start)")
+  fi
+  if port_open "$PG_PORT"; then
+    # The tests use the database "test"; create it once (an existing one is kept).
+    su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = 'test'\"" 2>/dev/null | grep -q 1 \
+      || su postgres -c "createdb test" 2>/dev/null || true
+  fi
+fi
+
 if ((${#missing[@]})); then
   say "the integration tests need services that are not available:"
   for m in "${missing[@]}"; do say "  - $m"; done
   exit 1
 fi
-say "RabbitMQ on 127.0.0.1:$AMQP_PORT (with AMQP 1.0) and Mosquitto on 127.0.0.1:$MQTT_PORT are up"
+say "RabbitMQ on 127.0.0.1:$AMQP_PORT (with AMQP 1.0), Mosquitto on 127.0.0.1:$MQTT_PORT and PostgreSQL on 127.0.0.1:$PG_PORT are up"
