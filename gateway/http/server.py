@@ -15,6 +15,7 @@ Routes (every error is JSON: ``{"error": {"status": ..., "message": ...}}``):
   down, the brokers' connections), 503 before. ``GET /readyz`` readiness: the same body, 200
   only when ``status`` is ok (docs/liveness.md).
 - ``GET /metrics`` Prometheus text format.
+- ``GET /api/openapi.json`` the OpenAPI 3.1 document of all of these (``gateway.http.openapi``).
 - ``GET /api/line`` machines, states, recipes, faults, boards, reflow profiles, outbox.
 - ``GET /api/events`` server-sent events, the normalized CFX stream (``?source=HANDLE`` filters).
 - ``GET /api/machines/{id}/recipes`` the active and available recipes, read from the machine.

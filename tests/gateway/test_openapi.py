@@ -1,0 +1,121 @@
+"""The OpenAPI document at /api/openapi.json: it names every route, and schemathesis finds the
+live API as the document says (status codes, content types, bodies, auth)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import pytest
+
+from gateway.http import api, openapi
+from gateway.http.server import STATIC
+from tests.gateway.http_support import TOKEN, running_line
+
+SCHEMATHESIS = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+# aiohttp answers HEAD on every GET route by itself; the document lists the GETs.
+IMPLICIT = {"HEAD"}
+
+
+def routes_of_app() -> set[tuple[str, str]]:
+    """(method, OpenAPI path) of every route the server's router has."""
+    context = api.Context(gateway=cast(Any, None), token=None, sse=None, metrics=None, line_name=None)
+    app = api.build_app(context, static=STATIC, max_body=1024)
+    found = set()
+    for route in app.router.routes():
+        if route.method in IMPLICIT:
+            continue
+        assert route.resource is not None
+        info = route.resource.get_info()
+        path = info.get("path") or info["formatter"]
+        found.add((route.method.lower(), path))
+    return found
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    document = openapi.build()
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert routes_of_app() == documented
+
+
+def test_write_operations_name_the_bearer_scheme_and_their_errors() -> None:
+    document = openapi.build()
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the token of the line config's [http] token",
+    }
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "500" in responses and "405" in responses, (method, path)
+            if method == "post":
+                assert operation["security"] == [{"bearer": []}], path
+                assert {"400", "401", "403", "413"} <= set(responses), path
+            else:
+                assert "security" not in operation, path
+
+
+async def test_served_document_is_the_built_one(tmp_path: Path) -> None:
+    async with (
+        running_line(tmp_path) as line,
+        aiohttp.ClientSession() as session,
+        session.get(f"{line.url}/api/openapi.json") as response,
+    ):
+        assert response.status == 200
+        assert response.content_type == "application/json"
+        assert await response.json() == openapi.build(["dashboard.css", "dashboard.js", "index.html"])
+
+
+@pytest.mark.skipif(not os.path.exists(SCHEMATHESIS), reason="schemathesis is not installed (the test extra)")
+@pytest.mark.timeout(120)
+async def test_schemathesis_finds_the_live_api_as_documented(tmp_path: Path) -> None:
+    """Every check of schemathesis on every operation but the endless event stream, with the
+    token (so the write paths run past auth; its ignored_auth check retries without it)."""
+    # A machine and a product that exist, so the recipe operations run past the lookups (their
+    # 404s are covered by test_http): the recipes schemathesis makes up are refused by the machine
+    # (409), the changeovers to PCB-A succeed (this line's own gateway: no other test sees them).
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n')
+    async with running_line(tmp_path) as line:
+        process = await asyncio.create_subprocess_exec(
+            SCHEMATHESIS,
+            "--config-file",
+            str(config),
+            "run",
+            f"{line.url}/api/openapi.json",
+            "--checks",
+            "all",
+            "--exclude-path",
+            "/api/events",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "25",
+            "--seed",
+            "21",
+            "--generation-deterministic",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--no-color",
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+        )
+        output, _ = await process.communicate()
+        text = output.decode(errors="replace")
+        assert process.returncode == 0, text
+        counts = re.search(r"(\d+) generated, (\d+) passed", text)
+        assert counts is not None and counts[1] == counts[2] and int(counts[1]) > 100, text
+        assert "Missing test data" not in text, text
