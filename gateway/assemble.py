@@ -23,6 +23,7 @@ from adapters.modbus import ModbusAdapter
 from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
+from gateway.http.server import http_token
 from gateway.metrics import Metrics, TimedSink
 from gateway.outbox import Outbox, OverflowPolicy
 from gateway.recipes import RecipeService
@@ -472,8 +473,17 @@ def listener_security(config: LineConfig, *, credentials: bool = True) -> Server
     return security
 
 
-def check_line(config: LineConfig) -> None:
-    """Build every adapter once (no connection is made), so config and map errors surface now.
+def check_line(config: LineConfig, *, secrets: bool = True) -> None:
+    """The one validation of a line config, made by ``linegate check`` and by ``linegate run``
+    before it opens anything: what passes here, ``run`` runs (short of a port in use or a
+    machine that does not answer).
+
+    Every adapter is built once (no connection is made), so config and map errors surface now;
+    TLS files are read, secrets resolved, the outbox's folder looked at.
+
+    Args:
+        secrets: resolve every secret (broker passwords, the HTTP token, the listener's SASL
+            password); ``linegate check --skip-secrets`` checks a config where they are not set.
 
     Raises:
         ConfigError: the first problem, with file and key path.
@@ -487,7 +497,30 @@ def check_line(config: LineConfig) -> None:
         config.amqp.tls.context(path=config.path, where="amqp.tls")
     if config.mqtt is not None and config.mqtt.tls is not None:
         config.mqtt.tls.context(path=config.path, where="mqtt.tls")
-    listener_security(config, credentials=False)
+    listener_security(config, credentials=secrets)
+    if secrets:
+        for key, secret in (
+            ("amqp.password", config.amqp.password if config.amqp else None),
+            ("mqtt.password", config.mqtt.password if config.mqtt else None),
+        ):
+            if secret is not None:
+                secret.resolve(path=config.path, key=key)
+        http_token(config)
+    folder = Path(config.outbox.path).parent
+    if not folder.is_dir():
+        raise ConfigError(f"the outbox's folder {folder} does not exist", path=config.path, key="outbox.path")
+
+
+#: The JSON-lines file ``linegate run`` appends every event to when no broker is configured,
+#: in the outbox's folder.
+DEFAULT_EVENTS_FILE = "linegate-events.jsonl"
+
+
+def default_events_file(config: LineConfig) -> str | None:
+    """Where ``linegate run`` writes events when the config names no broker (None when it does)."""
+    if config.amqp is not None or config.mqtt is not None:
+        return None
+    return str(Path(config.outbox.path).parent / DEFAULT_EVENTS_FILE)
 
 
 def _check_grace(config: LineConfig, machine: MachineConfig, index: int, adapter: Adapter) -> None:

@@ -152,14 +152,11 @@ class HttpServer:
             ConfigError: the token's variable is unset or its file unreadable (names file and key).
         """
         http = config.http
-        token = http.token.resolve(path=config.path, key="http.token") if http.token is not None else None
-        if token is not None and not token.strip():
-            raise ConfigError("the HTTP token is empty", path=config.path, key="http.token")
         return cls(
             gateway,
             host=http.host,
             port=http.port if port is None else port,
-            token=token,
+            token=http_token(config),
             sse=sse,
             metrics=metrics,
             line_name=config.name,
@@ -237,6 +234,20 @@ class HttpServer:
         await self.close()
 
 
+def http_token(config: LineConfig) -> str | None:
+    """The write endpoints' token from ``[http] token``, None when none is configured.
+
+    Raises:
+        ConfigError: the token's variable is unset, its file unreadable, or it is blank.
+    """
+    if config.http.token is None:
+        return None
+    token = config.http.token.resolve(path=config.path, key="http.token")
+    if not token.strip():
+        raise ConfigError("the HTTP token is empty", path=config.path, key="http.token")
+    return token
+
+
 async def start_http(
     gateway: Gateway,
     *,
@@ -260,4 +271,4 @@ async def start_http(
     return server
 
 
-__all__ = ["MAX_BODY", "STATIC", "HttpServer", "start_http"]
+__all__ = ["MAX_BODY", "STATIC", "HttpServer", "http_token", "start_http"]
