@@ -418,7 +418,7 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app[STATIC_DIR] = static
     assets = {p.name: p for p in sorted(static.iterdir()) if p.is_file() and not p.is_symlink()}
     app[ASSETS] = assets
-    app[OPENAPI] = orjson.dumps(openapi.build(list(assets)))
+    app[OPENAPI] = orjson.dumps(openapi.build(list(assets), writes_enabled=context.token is not None))
     app.router.add_get("/", dashboard)
     app.router.add_get("/static/{path}", asset)
     app.router.add_get("/healthz", healthz)
