@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any, TextIO
 
 import orjson
@@ -63,6 +64,14 @@ class _LateStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = self._fixed if self._fixed is not None else sys.stderr
         super().emit(record)
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+    logging.getLogger("linegate.thread").error("thread %s crashed", name, exc_info=exc_info)
 
 
 def configure_logging(
@@ -127,6 +136,9 @@ def configure_logging(
     # Libraries that log through the standard library follow the same level (at least warnings).
     root.setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
+    # An exception that ends a thread (a library's worker, the proton reactor) would be printed
+    # as a bare traceback; it becomes one error record like any other.
+    threading.excepthook = _log_thread_exception
     # pymodbus logs every request timeout at ERROR; the Modbus adapter reports them itself.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL if level > logging.DEBUG else logging.DEBUG)
     # asyncua warns about every unencrypted endpoint and session timeout it adjusts; the OPC UA

@@ -103,6 +103,12 @@ except RuntimeError:
     logging.getLogger("asyncua.client.client").exception("Publish iteration crashed")
 logging.getLogger("proton").error("link detached: %s", "amqp:not-found")
 logging.getLogger("aio_pika.robust_connection").info("below the libraries' level: not shown")
+import threading
+def reactor():
+    raise OSError("reactor socket gone")
+worker = threading.Thread(target=reactor, name="proton-reactor")
+worker.start()
+worker.join()
 """
     done = subprocess.run(
         [sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=60, check=True
@@ -113,12 +119,14 @@ logging.getLogger("aio_pika.robust_connection").info("below the libraries' level
         "own.record",
         "Publish iteration crashed",
         "link detached: amqp:not-found",
+        "thread proton-reactor crashed",
     ]
     crashed = records[1]
     assert crashed["logger"] == "asyncua.client.client" and crashed["level"] == "error"
     assert "Traceback" in crashed["exception"] and "RuntimeError: subscription gone" in crashed["exception"]
     assert "timestamp" in crashed
     assert records[2]["logger"] == "proton" and records[2]["level"] == "error"
+    assert "OSError: reactor socket gone" in records[3]["exception"]
 
 
 def run_into_closed_pipe(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
