@@ -73,6 +73,37 @@ SCHEMAS: dict[str, Any] = {
             "outbox_depth": _INT,
         }
     ),
+    "Envelope": {
+        "description": "A CFX envelope as the CFX SDK writes it (docs/cfx.md), as the outbox stored it.",
+        **_object(
+            {
+                "MessageName": {"type": "string", "pattern": r"^CFX\."},
+                "Version": _STR,
+                "TimeStamp": _TIME,
+                "UniqueID": {"type": "string", "format": "uuid"},
+                "Source": _NSTR,
+                "Target": _NSTR,
+                "RequestID": _NSTR,
+                "MessageBody": _object({"$type": _STR}),
+            },
+            required=["MessageName", "Version", "TimeStamp", "UniqueID", "Source", "MessageBody"],
+        ),
+    },
+    "Event": {
+        "description": "One server-sent event of /api/events.",
+        **_object(
+            {
+                "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the outbox sequence number"},
+                "event": _STR,
+                "data": {
+                    "type": "string",
+                    "contentMediaType": JSON,
+                    "contentSchema": _ref("Envelope"),
+                },
+            },
+            required=["id", "data"],
+        ),
+    },
     "Recipe": _object({"name": _STR, "revision": _NSTR}),
     "State": _object(
         {
@@ -371,7 +402,10 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                     }
                 ],
                 "responses": {
-                    "200": {"description": "the stream", "content": {"text/event-stream": {"schema": _STR}}},
+                    "200": {
+                        "description": "the stream: each event's schema",
+                        "content": {"text/event-stream": {"schema": _ref("Event")}},
+                    },
                     "503": _error("the gateway has no SSE sink"),
                     **_ERRORS,
                 },

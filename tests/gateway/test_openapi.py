@@ -4,10 +4,13 @@ live API as the document says (status codes, content types, bodies, auth)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import re
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +19,8 @@ import pytest
 
 from gateway.http import api, openapi
 from gateway.http.server import STATIC
-from tests.gateway.http_support import TOKEN, running_line
+from gateway.http.sse import Subscription
+from tests.gateway.http_support import TOKEN, drive_board, running_line
 
 SCHEMATHESIS = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
 # aiohttp answers HEAD on every GET route by itself; the document lists the GETs.
@@ -83,51 +87,106 @@ async def test_served_document_is_the_built_one(tmp_path: Path, token: str | Non
         assert changeover["security"] == [{"bearer": []}]
 
 
-@pytest.mark.skipif(not os.path.exists(SCHEMATHESIS), reason="schemathesis is not installed (the test extra)")
+needs_schemathesis = pytest.mark.skipif(
+    not os.path.exists(SCHEMATHESIS), reason="schemathesis is not installed (the test extra)"
+)
+
+
+async def schemathesis(url: str, tmp_path: Path, config: str, *options: str, examples: int = 25) -> str:
+    """Run ``schemathesis run`` (every check, deterministic data, one worker) on the document
+    at ``url``; return its report after asserting that every generated case passed."""
+    path = tmp_path / "schemathesis.toml"
+    path.write_text(config)
+    process = await asyncio.create_subprocess_exec(
+        SCHEMATHESIS,
+        "--config-file",
+        str(path),
+        "run",
+        f"{url}/api/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(examples),
+        "--generation-deterministic",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "10",
+        "--no-color",
+        *options,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    counts = re.search(r"(\d+) generated, (\d+) passed", text)
+    assert counts is not None and counts[1] == counts[2], text
+    return text
+
+
+@needs_schemathesis
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["writes", "no-token"])
 async def test_schemathesis_finds_the_live_api_as_documented(tmp_path: Path, token: str | None) -> None:
-    """Every check of schemathesis on every operation but the endless event stream (test_http
-    reads it): with the token, so the write paths run past auth (its ignored_auth check retries
-    without it), and on a gateway with no token, whose writes all answer 403."""
+    """Every operation but the event stream (next test): with the token, so the write paths
+    run past auth (its ignored_auth check retries without it), and on a gateway with no token,
+    whose writes all answer 403."""
     # A machine and a product that exist, so the recipe operations run past the lookups (their
     # 404s are covered by test_http): the recipes schemathesis makes up are refused by the machine
     # (409), the changeovers to PCB-A succeed (this line's own gateway: no other test sees them).
-    config = tmp_path / "schemathesis.toml"
-    config.write_text('[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n')
+    config = '[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
     async with running_line(tmp_path, token=token) as line:
-        process = await asyncio.create_subprocess_exec(
-            SCHEMATHESIS,
-            "--config-file",
-            str(config),
-            "run",
-            f"{line.url}/api/openapi.json",
-            "--checks",
-            "all",
+        text = await schemathesis(
+            line.url,
+            tmp_path,
+            config,
             "--exclude-path",
             "/api/events",
             *(["--header", f"Authorization: Bearer {token}"] if token else []),
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            "25",
-            "--seed",
-            "21",
-            "--generation-deterministic",
-            "--workers",
-            "1",
-            "--request-timeout",
-            "10",
-            "--no-color",
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+            examples=25 if token else 10,  # without a token every write is the same 403
         )
-        output, _ = await process.communicate()
-        text = output.decode(errors="replace")
-        assert process.returncode == 0, text
-        counts = re.search(r"(\d+) generated, (\d+) passed", text)
-        assert counts is not None and counts[1] == counts[2] and int(counts[1]) > 100, text
-        if token:
-            assert "Missing test data" not in text, text
+    assert int(re.findall(r"(\d+) generated", text)[-1]) > (100 if token else 50), text
+    if token:
+        assert "Missing test data" not in text, text
+
+
+@needs_schemathesis
+@pytest.mark.timeout(120)
+async def test_schemathesis_reads_the_event_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/api/events never ends: schemathesis reads one event of each stream and checks it (and
+    its data, a CFX envelope) against the document. Each time a client subscribes a board goes
+    through the line, so there is always an event to read."""
+    config = (
+        '[parameters]\n"query.source" = "Acme.oven1.1"\n\n'
+        '[[operations]]\ninclude-path = "/api/events"\nmax-stream-events = 1\n'
+    )
+    async with running_line(tmp_path) as line:
+        subscribed = asyncio.Event()
+        subscribe = line.sse.subscribe
+
+        def subscribing(sources: Collection[str] = ()) -> Subscription:
+            subscription = subscribe(sources)
+            subscribed.set()
+            return subscription
+
+        monkeypatch.setattr(line.sse, "subscribe", subscribing)
+
+        async def boards() -> None:
+            for number in itertools.count():
+                await subscribed.wait()
+                subscribed.clear()
+                await drive_board(line, f"B{number}", number)
+
+        feeder = asyncio.create_task(boards())
+        try:
+            text = await schemathesis(line.url, tmp_path, config, "--include-path", "/api/events")
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+    assert "Selected: 1/" in text and "Tested: 1" in text, text
