@@ -1,4 +1,5 @@
-"""The facts docs/architecture.md and docs/troubleshooting.md state, checked against the code."""
+"""The facts docs/architecture.md, docs/troubleshooting.md and docs/http-api.md state, checked
+against the code."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from adapters.base import AdapterState, ReconnectPolicy
 from gateway.config_model import DEFAULT_LINK_GRACE
+from gateway.http import openapi
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = re.compile(r"`((?:adapters|gateway|protocols|native|simulators|tests|examples|docs)/[\w./<>-]*)`")
@@ -31,3 +33,12 @@ def test_troubleshooting_states_and_figures_match_the_code() -> None:
     assert DEFAULT_LINK_GRACE == 10 and "default 10 s" in text
     for path in re.findall(r"docs/[\w-]+\.md", text):
         assert (ROOT / path).exists(), path
+
+
+def test_the_http_api_page_lists_every_route() -> None:
+    text = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(GET|POST) (/[^`]*)` \|", text, re.MULTILINE))
+    documented = {
+        (method.upper(), path) for path, item in openapi.build()["paths"].items() for method in item
+    }
+    assert rows == documented
