@@ -10,6 +10,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -106,11 +107,19 @@ def _only(config: LineConfig, conn: Mapping[str, Any], where: str, allowed: set[
             )
 
 
+#: Set while ``check_line(secrets=False)`` builds the adapters: their secrets stand unresolved.
+_SKIP_SECRETS: ContextVar[bool] = ContextVar("linegate_skip_secrets", default=False)
+
+
+def _resolve(secret: Secret, *, path: str, key: str) -> str:
+    return "(not resolved)" if _SKIP_SECRETS.get() else secret.resolve(path=path, key=key)
+
+
 def _secret(config: LineConfig, conn: Mapping[str, Any], key: str, where: str) -> str | None:
     env, file = conn.get(f"{key}_env"), conn.get(f"{key}_file")
     if env is None and file is None:
         return None
-    return Secret(env=env, file=file).resolve(path=config.path, key=f"{where}.connection.{key}")
+    return _resolve(Secret(env=env, file=file), path=config.path, key=f"{where}.connection.{key}")
 
 
 def _file(config: LineConfig, table: Mapping[str, Any], key: str, where: str) -> Path | None:
@@ -293,7 +302,7 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
             )
         url = config.amqp.url
         if config.amqp.password is not None:
-            url = with_password(url, config.amqp.password.resolve(path=config.path, key="amqp.password"))
+            url = with_password(url, _resolve(config.amqp.password, path=config.path, key="amqp.password"))
         exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
         if exchange == config.amqp.exchange:
             # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
@@ -488,9 +497,13 @@ def check_line(config: LineConfig, *, secrets: bool = True) -> None:
     Raises:
         ConfigError: the first problem, with file and key path.
     """
-    for index, machine in enumerate(config.machines):
-        adapter = build_adapter(config, machine, index)
-        _check_grace(config, machine, index, adapter)
+    skipping = _SKIP_SECRETS.set(not secrets)
+    try:
+        for index, machine in enumerate(config.machines):
+            adapter = build_adapter(config, machine, index)
+            _check_grace(config, machine, index, adapter)
+    finally:
+        _SKIP_SECRETS.reset(skipping)
     build_trackers(config)
     # TLS files are read now, so a missing or malformed one is reported with its key path.
     if config.amqp is not None and config.amqp.tls is not None:

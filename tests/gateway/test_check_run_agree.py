@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gateway.cli import main
 from tests.support.line_config import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,3 +146,41 @@ async def test_no_broker_runs_on_the_embedded_default_and_says_so(tmp_path: Path
     # The gateway's own events of its start and stop were delivered to the file.
     names = [orjson.loads(row)["MessageName"] for row in events.read_bytes().splitlines()]
     assert names[0] == "CFX.EndpointConnected" and names[-1] == "CFX.EndpointShuttingDown", names
+
+
+def test_skip_secrets_also_skips_the_machines_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CFX machine read from the broker and an OPC UA login resolve their secrets while the
+    adapters are built: --skip-secrets leaves those alone too, plain check names them."""
+    monkeypatch.delenv(UNSET, raising=False)
+    extra = f"""
+[amqp]
+url = "amqp://line@127.0.0.1:{free_port()}/"
+password_env = "{UNSET}"
+
+[[machines]]
+id = "placer"
+handle = "Acme.Placer.1"
+protocol = "cfx"
+connection = {{ request_uri = "amqp://127.0.0.1:{free_port()}", events = "broker", exchange = "machines" }}
+
+[[machines]]
+id = "solder"
+handle = "Acme.Selective.1"
+protocol = "opcua"
+map = "builtin:selective_solder"
+[machines.connection]
+url = "opc.tcp://127.0.0.1:{free_port()}"
+username = "line"
+password_env = "{UNSET}_OPCUA"
+"""
+    config = line_config(tmp_path, extra)
+    assert main(["check", "--skip-secrets", str(config)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["check", str(config)]) == 1
+    assert f"amqp.password_env: environment variable {UNSET} is not set" in capsys.readouterr().err
+    monkeypatch.setenv(UNSET, "amqp-password")
+    assert main(["check", str(config)]) == 1
+    error = capsys.readouterr().err
+    assert f"machines[1].connection.password_env: environment variable {UNSET}_OPCUA is not set" in error
