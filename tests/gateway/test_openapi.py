@@ -6,21 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import re
 import shutil
 import sys
 from collections.abc import Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
 import pytest
 
+from adapters import observations as obs
 from gateway.http import api, openapi
+from gateway.http.line import line_view
 from gateway.http.server import STATIC
 from gateway.http.sse import Subscription
-from tests.gateway.http_support import TOKEN, drive_board, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, running_line
 
 SCHEMATHESIS = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
 # aiohttp answers HEAD on every GET route by itself; the document lists the GETs.
@@ -129,6 +133,31 @@ async def schemathesis(url: str, tmp_path: Path, config: str, *options: str, exa
     return text
 
 
+async def fill_the_line_view(line: RunningLine) -> None:
+    """Give /api/line something in every field the document describes: departed boards and a
+    reflow profile, a board still inside, an active fault, readings (a NaN one among them)."""
+    # The SSE sink keeps the boards and profiles: once its subscriber has the last event, its
+    # tracker has seen every earlier one.
+    subscription = line.sse.subscribe(["Acme.oven1.1"])
+    try:
+        await drive_board(line, "B1")
+        oven = line.runtime("oven1")
+        at = datetime.now(UTC)
+        await oven.record(obs.BoardArrived(machine="oven1", at=at, board_id="B2", barcode="SN-B2", lane=1))
+        await oven.record(obs.Reading(machine="oven1", at=at, name="o2", value=1650.0, unit="ppm"))
+        await oven.record(obs.Reading(machine="oven1", at=at, name="zone9", value=math.nan, unit="C"))
+        await oven.record(obs.FaultRaised(machine="oven1", at=at, code="OV-O2-HIGH", description="O2 high"))
+        async with asyncio.timeout(10):
+            while b"CFX.ResourcePerformance.FaultOccurred" not in (await subscription.get(10) or b""):
+                pass
+    finally:
+        line.sse.unsubscribe(subscription)
+    view = line_view(line.gateway, line.sse.tracker, "Line 1")
+    oven_view = next(m for m in view["machines"] if m["id"] == "oven1")
+    assert oven_view["faults"] and oven_view["reflow"] and oven_view["boards_present"]
+    assert oven_view["readings"]["zone9"]["value"] is None
+
+
 @needs_schemathesis
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["writes", "no-token"])
@@ -141,6 +170,7 @@ async def test_schemathesis_finds_the_live_api_as_documented(tmp_path: Path, tok
     # (409), the changeovers to PCB-A succeed (this line's own gateway: no other test sees them).
     config = '[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
     async with running_line(tmp_path, token=token) as line:
+        await fill_the_line_view(line)
         text = await schemathesis(
             line.url,
             tmp_path,
