@@ -10,6 +10,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -23,6 +24,7 @@ from adapters.modbus import ModbusAdapter
 from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
+from gateway.http.server import http_token
 from gateway.metrics import Metrics, TimedSink
 from gateway.outbox import Outbox, OverflowPolicy
 from gateway.recipes import RecipeService
@@ -105,11 +107,19 @@ def _only(config: LineConfig, conn: Mapping[str, Any], where: str, allowed: set[
             )
 
 
+#: Set while ``check_line(secrets=False)`` builds the adapters: their secrets stand unresolved.
+_SKIP_SECRETS: ContextVar[bool] = ContextVar("linegate_skip_secrets", default=False)
+
+
+def _resolve(secret: Secret, *, path: str, key: str) -> str:
+    return "(not resolved)" if _SKIP_SECRETS.get() else secret.resolve(path=path, key=key)
+
+
 def _secret(config: LineConfig, conn: Mapping[str, Any], key: str, where: str) -> str | None:
     env, file = conn.get(f"{key}_env"), conn.get(f"{key}_file")
     if env is None and file is None:
         return None
-    return Secret(env=env, file=file).resolve(path=config.path, key=f"{where}.connection.{key}")
+    return _resolve(Secret(env=env, file=file), path=config.path, key=f"{where}.connection.{key}")
 
 
 def _file(config: LineConfig, table: Mapping[str, Any], key: str, where: str) -> Path | None:
@@ -299,7 +309,7 @@ def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapt
             )
         urls = config.amqp.brokers
         if config.amqp.password is not None:
-            secret = config.amqp.password.resolve(path=config.path, key="amqp.password")
+            secret = _resolve(config.amqp.password, path=config.path, key="amqp.password")
             urls = tuple(with_password(url, secret) for url in urls)
         exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
         if exchange == config.amqp.exchange:
@@ -480,22 +490,58 @@ def listener_security(config: LineConfig, *, credentials: bool = True) -> Server
     return security
 
 
-def check_line(config: LineConfig) -> None:
-    """Build every adapter once (no connection is made), so config and map errors surface now.
+def check_line(config: LineConfig, *, secrets: bool = True) -> None:
+    """The one validation of a line config, made by ``linegate check`` and by ``linegate run``
+    before it opens anything: what passes here, ``run`` runs (short of a port in use or a
+    machine that does not answer).
+
+    Every adapter is built once (no connection is made), so config and map errors surface now;
+    TLS files are read, secrets resolved, the outbox's folder looked at.
+
+    Args:
+        secrets: resolve every secret (broker passwords, the HTTP token, the listener's SASL
+            password); ``linegate check --skip-secrets`` checks a config where they are not set.
 
     Raises:
         ConfigError: the first problem, with file and key path.
     """
-    for index, machine in enumerate(config.machines):
-        adapter = build_adapter(config, machine, index)
-        _check_grace(config, machine, index, adapter)
+    skipping = _SKIP_SECRETS.set(not secrets)
+    try:
+        for index, machine in enumerate(config.machines):
+            adapter = build_adapter(config, machine, index)
+            _check_grace(config, machine, index, adapter)
+    finally:
+        _SKIP_SECRETS.reset(skipping)
     build_trackers(config)
     # TLS files are read now, so a missing or malformed one is reported with its key path.
     if config.amqp is not None and config.amqp.tls is not None:
         config.amqp.tls.context(path=config.path, where="amqp.tls")
     if config.mqtt is not None and config.mqtt.tls is not None:
         config.mqtt.tls.context(path=config.path, where="mqtt.tls")
-    listener_security(config, credentials=False)
+    listener_security(config, credentials=secrets)
+    if secrets:
+        for key, secret in (
+            ("amqp.password", config.amqp.password if config.amqp else None),
+            ("mqtt.password", config.mqtt.password if config.mqtt else None),
+        ):
+            if secret is not None:
+                secret.resolve(path=config.path, key=key)
+        http_token(config)
+    folder = Path(config.outbox.path).parent
+    if not folder.is_dir():
+        raise ConfigError(f"the outbox's folder {folder} does not exist", path=config.path, key="outbox.path")
+
+
+#: The JSON-lines file ``linegate run`` appends every event to when no broker is configured,
+#: in the outbox's folder.
+DEFAULT_EVENTS_FILE = "linegate-events.jsonl"
+
+
+def default_events_file(config: LineConfig) -> str | None:
+    """Where ``linegate run`` writes events when the config names no broker (None when it does)."""
+    if config.amqp is not None or config.mqtt is not None:
+        return None
+    return str(Path(config.outbox.path).parent / DEFAULT_EVENTS_FILE)
 
 
 def _check_grace(config: LineConfig, machine: MachineConfig, index: int, adapter: Adapter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,8 +37,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"linegate: {exc}", file=sys.stderr)
         return 2
-    status: int = handler(args)
+    try:
+        status: int = handler(args)
+        # Flush here, inside the try: a reader that left shows now, not at interpreter exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_left()
     return status
+
+
+def _reader_left() -> int:
+    """The reader of stdout closed it (``linegate check ... | head``): stop quietly.
+
+    Python would report the failed flush of stdout again at exit; pointing stdout at
+    /dev/null lets it exit without a traceback. The status is 1, as for any write failure.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

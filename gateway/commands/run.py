@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import bind_errors, start_gateway
+from gateway.assemble import bind_errors, check_line, default_events_file, start_gateway
 from gateway.commands import Subparsers
 from gateway.config import load_config
 from gateway.deadline import arm_stop_deadline
@@ -27,7 +27,12 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("run", help="run the gateway for a configured line")
     parser.add_argument("config", metavar="CONFIG", help="the line's TOML file")
     parser.add_argument("--console", action="store_true", help="also print one line per event")
-    parser.add_argument("--events-file", metavar="PATH", help="also append every event to a JSON-lines file")
+    parser.add_argument(
+        "--events-file",
+        metavar="PATH",
+        help="also append every event to a JSON-lines file (with no broker configured: instead of "
+        "linegate-events.jsonl beside the outbox)",
+    )
     parser.add_argument(
         "--loop",
         choices=("asyncio", "uvloop"),
@@ -57,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # The same validation as linegate check, before anything is opened.
+    check_line(config)
+    events_file = args.events_file or default_events_file(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -70,7 +78,7 @@ async def _main(args: argparse.Namespace) -> int:
     metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
         gateway, listener = await start_gateway(
-            config, stack, console=args.console, events_file=args.events_file, metrics=metrics, sse=sse
+            config, stack, console=args.console, events_file=events_file, metrics=metrics, sse=sse
         )
         with bind_errors(config, "http.port", config.http.host, config.http.port):
             http = await stack.enter_async_context(
@@ -83,6 +91,12 @@ async def _main(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(f"linegate: CFX requests at {listener.uri} for {handles}", flush=True)
+        if config.amqp is None and config.mqtt is None:
+            print(
+                f"linegate: no broker configured ([amqp], [mqtt]): events are kept in the outbox "
+                f"{config.outbox.path} and appended to {events_file} (JSON lines)",
+                flush=True,
+            )
         print(f"linegate: dashboard at {http.url}", flush=True)
         await gateway.run(stop)
     return 0

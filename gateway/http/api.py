@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 
 from gateway.config import CHANGEOVER_AT, RecipeRef
+from gateway.http import openapi
 from gateway.http.collect import render_metrics
 from gateway.http.line import LineTracker, line_view
 from gateway.http.sse import KEEPALIVE_SECONDS, SseSink, SubscriptionEnded
@@ -226,6 +227,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})
 
 
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI document of every route (``gateway.http.openapi``)."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
 async def line(request: web.Request) -> web.Response:
     """The line view (``gateway.http.line.line_view``)."""
     ctx = request.app[CONTEXT]
@@ -386,7 +392,22 @@ async def dashboard(request: web.Request) -> web.FileResponse:
     return web.FileResponse(request.app[STATIC_DIR] / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def asset(request: web.Request) -> web.FileResponse:
+    """One of the dashboard's assets: only the files the package ships, looked up by name.
+
+    (aiohttp's static route answered a missing file with an empty ``application/octet-stream``
+    404 that bypassed ``errors_as_json``; schemathesis found it.)
+    """
+    name = request.match_info["path"]
+    path = request.app[ASSETS].get(name)
+    if path is None:
+        raise ApiError(404, f"no static file {name!r}")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
 STATIC_DIR = web.AppKey("linegate.static", Path)
+ASSETS = web.AppKey("linegate.assets", dict[str, Path])
+OPENAPI = web.AppKey("linegate.openapi", bytes)
 
 
 def build_app(context: Context, *, static: Path, max_body: int) -> web.Application:
@@ -395,11 +416,15 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app[CONTEXT] = context
     app[CONTEXT_MAX_BODY] = max_body
     app[STATIC_DIR] = static
+    assets = {p.name: p for p in sorted(static.iterdir()) if p.is_file() and not p.is_symlink()}
+    app[ASSETS] = assets
+    app[OPENAPI] = orjson.dumps(openapi.build(list(assets), writes_enabled=context.token is not None))
     app.router.add_get("/", dashboard)
-    app.router.add_static("/static/", static, follow_symlinks=False)
+    app.router.add_get("/static/{path}", asset)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/openapi.json", openapi_document)
     app.router.add_get("/api/line", line)
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/machines/{machine}/recipes", recipes)

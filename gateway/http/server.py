@@ -15,6 +15,7 @@ Routes (every error is JSON: ``{"error": {"status": ..., "message": ...}}``):
   down, the brokers' connections), 503 before. ``GET /readyz`` readiness: the same body, 200
   only when ``status`` is ok (docs/liveness.md).
 - ``GET /metrics`` Prometheus text format.
+- ``GET /api/openapi.json`` the OpenAPI 3.1 document of all of these (``gateway.http.openapi``).
 - ``GET /api/line`` machines, states, recipes, faults, boards, reflow profiles, outbox.
 - ``GET /api/events`` server-sent events, the normalized CFX stream (``?source=HANDLE`` filters).
 - ``GET /api/machines/{id}/recipes`` the active and available recipes, read from the machine.
@@ -151,14 +152,11 @@ class HttpServer:
             ConfigError: the token's variable is unset or its file unreadable (names file and key).
         """
         http = config.http
-        token = http.token.resolve(path=config.path, key="http.token") if http.token is not None else None
-        if token is not None and not token.strip():
-            raise ConfigError("the HTTP token is empty", path=config.path, key="http.token")
         return cls(
             gateway,
             host=http.host,
             port=http.port if port is None else port,
-            token=token,
+            token=http_token(config),
             sse=sse,
             metrics=metrics,
             line_name=config.name,
@@ -236,6 +234,20 @@ class HttpServer:
         await self.close()
 
 
+def http_token(config: LineConfig) -> str | None:
+    """The write endpoints' token from ``[http] token``, None when none is configured.
+
+    Raises:
+        ConfigError: the token's variable is unset, its file unreadable, or it is blank.
+    """
+    if config.http.token is None:
+        return None
+    token = config.http.token.resolve(path=config.path, key="http.token")
+    if not token.strip():
+        raise ConfigError("the HTTP token is empty", path=config.path, key="http.token")
+    return token
+
+
 async def start_http(
     gateway: Gateway,
     *,
@@ -259,4 +271,4 @@ async def start_http(
     return server
 
 
-__all__ = ["MAX_BODY", "STATIC", "HttpServer", "start_http"]
+__all__ = ["MAX_BODY", "STATIC", "HttpServer", "http_token", "start_http"]
