@@ -115,7 +115,7 @@ async def test_amqp_sink_over_tls_delivers_and_an_untrusted_ca_is_refused(
                 assert not sink.publisher.connected
         failed = next(e for e in logs if e["event"] == "connect.failed")
         assert "CERTIFICATE_VERIFY_FAILED" in failed["error"]
-        assert failed["broker"] == f"amqps://guest:***@localhost:{broker.port}/"
+        assert failed["node"] == f"amqps://guest:***@localhost:{broker.port}/"
 
 
 async def test_mqtt_sink_over_tls_delivers_and_an_untrusted_ca_is_refused(tmp_path: Path) -> None:
