@@ -64,16 +64,6 @@ def fields(payload: bytes) -> dict[str, str]:
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
 async def coater(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[Coater]:
     async with Coater(clock=clock, seed=7, board_in=handoff) as machine:
         yield machine

@@ -93,16 +93,6 @@ class Inbox:
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
     async with CFXListener(event_addresses=[EVENTS]) as listener:
         yield Inbox(listener)

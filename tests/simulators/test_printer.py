@@ -53,16 +53,6 @@ HANDLE = "Test.SP700.3"
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
     async with CFXListener(event_addresses=[EVENTS]) as listener:
         yield Inbox(listener)

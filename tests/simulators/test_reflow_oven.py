@@ -24,11 +24,6 @@ DI_ENTRY, DI_EXIT, DI_READY, DI_ALARM, DI_LEGACY = 0, 1, 2, 3, 4
 READY, WARMING, LOADING = 2, 1, 6
 
 
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
 async def _client(oven: ReflowOven, timeout: float = 3.0) -> AsyncModbusTcpClient:
     client = AsyncModbusTcpClient("127.0.0.1", port=oven.port or 0, timeout=timeout, retries=0)
     assert await client.connect()

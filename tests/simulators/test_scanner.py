@@ -14,11 +14,6 @@ from tests.simulators.test_placement import feed
 WAIT = 5.0  # real seconds; only bounds a broken test
 
 
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
 async def scan(clock: SteppedClock, count: int, **options: Any) -> tuple[BarcodeScanner, list[bytes]]:
     """Pass ``count`` boards (PCB000001 ...) under a scanner; return it and the lines read on TCP."""
     handoff = Handoff()

@@ -52,16 +52,6 @@ async def eventually(read: Callable[[], Awaitable[Any]], expected: Any) -> None:
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
 async def machine(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[SelectiveSolder]:
     async with SelectiveSolder(clock=clock, seed=3, board_in=handoff) as simulator:
         yield simulator

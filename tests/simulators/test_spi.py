@@ -32,11 +32,6 @@ HANDLE = "Test.SPI3D.2"
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
     async with CFXListener(event_addresses=[EVENTS]) as listener:
         yield Inbox(listener)
