@@ -20,7 +20,6 @@ re-exports every map type.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -42,6 +41,7 @@ from adapters.modbus_map import (
 from adapters.opcua_map import OpcUaFaults, OpcUaMap, OpcUaRecipes, OpcUaWork, read_opcua_map
 from adapters.serial_map import SerialEvent, SerialMap, read_serial_map
 from protocols.errors import ConfigError
+from protocols.tomlread import parse_toml, read_toml
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -80,16 +80,7 @@ def load_map(path: str | Path) -> MachineMap:
     Raises:
         ConfigError: the file cannot be read, is not TOML, or its content is wrong.
     """
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=name) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=name) from None
-    return parse_map(data, path=name)
+    return parse_map(read_toml(path), path=str(path))
 
 
 def builtin_map(name: str) -> MachineMap:
@@ -101,7 +92,8 @@ def builtin_map(name: str) -> MachineMap:
     resource = resources.files("adapters").joinpath("maps", f"{name}.toml")
     if not resource.is_file():
         raise ConfigError(f"no built-in map called {name!r}")
-    return parse_map(tomllib.loads(resource.read_text(encoding="utf-8")), path=f"adapters/maps/{name}.toml")
+    where = f"adapters/maps/{name}.toml"
+    return parse_map(parse_toml(resource.read_text(encoding="utf-8"), path=where), path=where)
 
 
 __all__ = [

@@ -7,6 +7,7 @@
     │   ├── RemoteProtocolError   the peer broke it: log, tell the peer if the protocol says how, drop it
     │   └── LocalProtocolError    we broke it (a bug, or a wrong call): do not retry the same thing
     └── ConfigError               a configuration is wrong: names the file, the key path and the problem
+        └── ConfigErrors          several are: every one, each a ConfigError (``errors``)
 
 Protocol errors carry an optional ``hint``: what the protocol says to send the peer before
 closing (for Hermes, the Notification). Libraries' own exceptions are mapped onto this tree at the
@@ -68,8 +69,27 @@ class ConfigError(LinegateError):
         super().__init__(f"{where}: {problem}" if where else problem)
 
 
+class ConfigErrors(ConfigError):
+    """Several configuration problems, reported together (``linegate check`` lists every one).
+
+    ``path``, ``key`` and ``problem`` are the first error's; the message has one line per error.
+    """
+
+    def __init__(self, errors: list[ConfigError] | tuple[ConfigError, ...]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        super().__init__(first.problem, path=first.path, key=first.key)
+        self.args = ("\n".join(str(error) for error in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 __all__ = [
     "ConfigError",
+    "ConfigErrors",
     "LinegateError",
     "LocalProtocolError",
     "ProtocolError",

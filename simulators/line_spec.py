@@ -12,8 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import structlog
 
 from protocols.errors import ConfigError
+from protocols.tomlread import Table, read_toml
 from simulators.machine import Machine
 
 log = structlog.get_logger("simulators.line")
@@ -194,75 +194,15 @@ def default_line() -> LineSpec:
     return dataclasses.replace(spec, machines=usable)
 
 
-class _Reader:
-    """Typed access to a TOML table that names the file and key path in every error."""
-
-    def __init__(self, table: Mapping[str, Any], path: str | None, key: str) -> None:
-        self.table = table
-        self.path = path
-        self.key = key
-
-    def _where(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def error(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(problem, path=self.path, key=self._where(name))
-
-    def get(
-        self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False
-    ) -> Any:
-        if name not in self.table:
-            if required:
-                raise self.error(name, "is required")
-            return default
-        value = self.table[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # TOML integers are fine where a float is asked for; booleans are not numbers here.
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.error(name, f"must be {_kind_names(kinds)}, not a boolean")
-        if not isinstance(value, kinds):
-            raise self.error(name, f"must be {_kind_names(kinds)}, not {type(value).__name__}")
-        return value
-
-    def table_at(self, name: str) -> _Reader:
-        value = self.get(name, dict, {})
-        return _Reader(value, self.path, self._where(name))
-
-    def tables(self, name: str) -> Iterator[_Reader]:
-        for index, item in enumerate(self.get(name, list, [])):
-            if not isinstance(item, dict):
-                raise ConfigError("must be a table", path=self.path, key=f"{self._where(name)}[{index}]")
-            yield _Reader(item, self.path, f"{self._where(name)}[{index}]")
-
-    def reject_unknown(self, known: set[str]) -> None:
-        for name in self.table:
-            if name not in known:
-                raise self.error(name, f"unknown key (known: {', '.join(sorted(known))})")
-
-
-def _kind_names(kinds: tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "a boolean",
-        dict: "a table",
-        list: "an array",
-    }
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _port(reader: _Reader, name: str, default: int) -> int:
+def _port(reader: Table, name: str, default: int) -> int:
     value: int = reader.get(name, int, default)
     if not 0 <= value <= 65535:
-        raise reader.error(name, f"must be a TCP port 0..65535, not {value}")
+        raise reader.error(f"must be a TCP port 0..65535, not {value}", name)
     return value
 
 
-def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
-    reader.reject_unknown(
+def _machine_spec(reader: Table, seen: set[str]) -> MachineSpec:
+    reader.only(
         {
             "kind",
             "id",
@@ -275,19 +215,19 @@ def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
             "legacy_neighbours",
         }
     )
-    kind_name: str = reader.get("kind", str, required=True)
+    kind_name: str = reader.get("kind", str)
     kind = MACHINE_KINDS.get(kind_name)
     if kind is None:
-        raise reader.error("kind", f"unknown machine kind {kind_name!r} (known: {', '.join(MACHINE_KINDS)})")
-    machine_id: str = reader.get("id", str, required=True)
+        raise reader.error(f"unknown machine kind {kind_name!r} (known: {', '.join(MACHINE_KINDS)})", "kind")
+    machine_id: str = reader.get("id", str)
     if not machine_id or machine_id in seen or machine_id in (SOURCE_ID, SINK_ID):
-        raise reader.error("id", f"machine id {machine_id!r} is empty, repeated or reserved")
+        raise reader.error(f"machine id {machine_id!r} is empty, repeated or reserved", "id")
     seen.add(machine_id)
     options = dict(reader.get("options", dict, {}))
     try:
         cls = kind.load()
     except ImportError as exc:
-        raise reader.error("kind", f"machine kind {kind_name!r} is not available: {exc}") from None
+        raise reader.error(f"machine kind {kind_name!r} is not available: {exc}", "kind") from None
     parameters = machine_parameters(cls)
     for name in options:
         if name in _LINE_ARGUMENTS or name not in parameters or name.startswith("_") or name == "self":
@@ -296,19 +236,19 @@ def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
             )
     legacy_conveyor: str = reader.get("legacy_conveyor", str, "auto")
     if legacy_conveyor not in LEGACY_CONVEYOR:
-        raise reader.error("legacy_conveyor", f"must be one of {', '.join(LEGACY_CONVEYOR)}")
+        raise reader.error(f"must be one of {', '.join(LEGACY_CONVEYOR)}", "legacy_conveyor")
     legacy_neighbours: str = reader.get("legacy_neighbours", str, "memory")
     if legacy_neighbours not in LEGACY_NEIGHBOURS:
-        raise reader.error("legacy_neighbours", f"must be one of {', '.join(LEGACY_NEIGHBOURS)}")
+        raise reader.error(f"must be one of {', '.join(LEGACY_NEIGHBOURS)}", "legacy_neighbours")
     if legacy_neighbours == "hermes" and not options.get("legacy", False):
-        raise reader.error("legacy_neighbours", "needs options.legacy = true (a machine without Hermes)")
+        raise reader.error("needs options.legacy = true (a machine without Hermes)", "legacy_neighbours")
     lane_id: int = reader.get("lane_id", int, 1)
     if lane_id < 1:
-        raise reader.error("lane_id", "must be at least 1")
+        raise reader.error("must be at least 1", "lane_id")
     return MachineSpec(
         kind=kind_name,
         machine_id=machine_id,
-        handle=reader.get("handle", str),
+        handle=reader.get("handle", str, None),
         options=options,
         hermes_port=_port(reader, "hermes_port", 0),
         vertical_port=_port(reader, "vertical_port", 0),
@@ -318,23 +258,19 @@ def _machine_spec(reader: _Reader, seen: set[str]) -> MachineSpec:
     )
 
 
-def _source_spec(reader: _Reader) -> SourceSpec:
-    reader.reject_unknown(
-        {"work_orders", "barcode_prefix", "interval", "length_mm", "width_mm", "thickness_mm"}
-    )
+def _source_spec(reader: Table) -> SourceSpec:
+    reader.only({"work_orders", "barcode_prefix", "interval", "length_mm", "width_mm", "thickness_mm"})
     defaults = SourceSpec()
     orders = []
-    for order in reader.tables("work_orders"):
-        order.reject_unknown({"id", "product", "quantity"})
+    for order in reader.sections("work_orders"):
+        order.only({"id", "product", "quantity"})
         quantity: int = order.get("quantity", int, 1)
         if quantity < 1:
-            raise order.error("quantity", "must be at least 1")
-        orders.append(
-            WorkOrder(order.get("id", str, required=True), order.get("product", str, required=True), quantity)
-        )
+            raise order.error("must be at least 1", "quantity")
+        orders.append(WorkOrder(order.get("id", str), order.get("product", str), quantity))
     interval: float = reader.get("interval", float, defaults.interval)
     if interval < 0:
-        raise reader.error("interval", "must not be negative")
+        raise reader.error("must not be negative", "interval")
     return SourceSpec(
         work_orders=tuple(orders) or defaults.work_orders,
         barcode_prefix=reader.get("barcode_prefix", str, defaults.barcode_prefix),
@@ -351,14 +287,12 @@ def parse_line(data: Mapping[str, Any], *, path: str | None = None) -> LineSpec:
     Raises:
         ConfigError: naming ``path`` and the key path of the first problem.
     """
-    root = _Reader(data, path, "")
+    root = Table(data, path)
     # [products] (product -> machine id -> recipe, as in linegate run's config) is for the
     # gateway the test kit wires to the line (gateway.testing); the simulators ignore it.
-    root.reject_unknown(
-        {"name", "time_scale", "boards", "seed", "source", "open_ends", "machines", "products"}
-    )
+    root.only({"name", "time_scale", "boards", "seed", "source", "open_ends", "machines", "products"})
     seen: set[str] = set()
-    machines = tuple(_machine_spec(reader, seen) for reader in root.tables("machines"))
+    machines = tuple(_machine_spec(reader, seen) for reader in root.sections("machines"))
     if not machines:
         raise ConfigError("a line needs at least one [[machines]] entry", path=path, key="machines")
     for end, machine in (("first", machines[0]), ("last", machines[-1])):
@@ -370,19 +304,19 @@ def parse_line(data: Mapping[str, Any], *, path: str | None = None) -> LineSpec:
             )
     time_scale: float = root.get("time_scale", float, 1.0)
     if time_scale <= 0:
-        raise root.error("time_scale", "must be positive")
-    boards: int | None = root.get("boards", int)
+        raise root.error("must be positive", "time_scale")
+    boards: int | None = root.get("boards", int, None)
     if boards is not None and boards < 1:
-        raise root.error("boards", "must be at least 1")
-    ends = root.table_at("open_ends")
-    ends.reject_unknown({"upstream_host", "upstream_port"})
+        raise root.error("must be at least 1", "boards")
+    ends = root.optional("open_ends")
+    ends.only({"upstream_host", "upstream_port"})
     return LineSpec(
         machines=machines,
         name=root.get("name", str, Path(path).stem if path else "line"),
         time_scale=time_scale,
         boards=boards,
         seed=root.get("seed", int, 0),
-        source=_source_spec(root.table_at("source")),
+        source=_source_spec(root.optional("source")),
         upstream_host=ends.get("upstream_host", str, "127.0.0.1"),
         upstream_port=_port(ends, "upstream_port", 50101),
         path=path,
@@ -395,14 +329,7 @@ def load_line(path: str | Path) -> LineSpec:
     Raises:
         ConfigError: the file cannot be read, is not TOML, or describes no valid line.
     """
-    name = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the line file: {exc.strerror or exc}", path=name) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=name) from None
-    return parse_line(data, path=name)
+    return parse_line(read_toml(path), path=str(path))
 
 
 __all__ = [

@@ -27,7 +27,6 @@ stepped clock.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import structlog
 
 from protocols.errors import ConfigError
+from protocols.tomlread import read_toml
 from simulators.clock import Clock
 from simulators.machine import FaultSeverity, Machine
 
@@ -337,14 +337,7 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises:
         ConfigError: the file cannot be read, is not TOML, or a step is wrong.
     """
-    name = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the scenario file: {exc.strerror or exc}", path=name) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=name) from None
-    return parse_scenario(data, path=name)
+    return parse_scenario(read_toml(path), path=str(path))
 
 
 __all__ = [

@@ -258,7 +258,7 @@ def test_line_file_is_read_from_toml(tmp_path: Path) -> None:
     ]
     assert spec.machines[1].options == {"tau": 30}
     (tmp_path / "broken.toml").write_text("machines = [", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: is not valid TOML at the end of the file"):
         load_line(tmp_path / "broken.toml")
     with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
         load_line(tmp_path / "missing.toml")
