@@ -1,7 +1,9 @@
 """Builds the running gateway from a line configuration: adapters, outbox, sinks, listener.
 
-Each protocol's connection table is checked here, so a wrong key fails at start (and in
-``linegate check``) with the file and key path, never later in a reconnect loop.
+The config layer (``gateway.config``) has typed and checked every table already; here each map
+is loaded and each adapter built, once by :func:`check_line` (``linegate check``, and ``linegate
+run`` before it opens anything) and again by :func:`start_gateway`, so a wrong map fails at start
+with the file and key path, never later in a reconnect loop.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapters.base import Adapter
@@ -22,7 +24,18 @@ from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import FilesMap, MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from adapters.modbus import ModbusAdapter
 from gateway.boundary import BoardGate
-from gateway.config import LineConfig, MachineConfig, Secret
+from gateway.config import LineConfig, MachineConfig, Secret, parse_config
+from gateway.config_check import check_resources
+from gateway.config_connections import (
+    BridgeLinkConfig,
+    CfxConnection,
+    CfxEvents,
+    ModbusConnection,
+    OpcUaConnection,
+    OpcUaSecurityConfig,
+    SerialConnection,
+    VerticalLinkConfig,
+)
 from gateway.http import SseSink
 from gateway.http.server import http_token
 from gateway.metrics import Metrics, TimedSink
@@ -38,6 +51,7 @@ from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, T
 from protocols.cfx.transport.security import GATE_LIMITS
 from protocols.errors import ConfigError
 from protocols.hermes.transport.lane import LANE_LIMITS
+from protocols.tomlread import Problems, read_toml
 
 if TYPE_CHECKING:
     from adapters.opcua import OpcUaSecurity
@@ -64,129 +78,29 @@ def resolve_map(config: LineConfig, machine: MachineConfig, where: str) -> Machi
     """The machine's map: ``builtin:<name>`` or a file path relative to the config file.
 
     Raises:
-        ConfigError: no map given, or the map is wrong (naming the map file and key path).
+        ConfigError: no map given, or the map is wrong: named by the config file and key that
+            reference it (``machines[0].map``), followed by the map file and its key path.
     """
     if machine.map is None:
         raise ConfigError(f"a {machine.protocol} machine needs a map", path=config.path, key=f"{where}.map")
-    if machine.map.startswith("builtin:"):
-        try:
+    try:
+        if machine.map.startswith("builtin:"):
             return builtin_map(machine.map.removeprefix("builtin:"))
-        except ConfigError as exc:
-            raise ConfigError(exc.problem, path=config.path, key=f"{where}.map") from None
-    path = Path(machine.map)
-    if not path.is_absolute():
-        path = Path(config.path).parent / path
-    return load_map(path)
+        path = Path(machine.map)
+        if not path.is_absolute():
+            path = Path(config.path).parent / path
+        return load_map(path)
+    except ConfigError as exc:
+        problem = exc.problem if exc.path is None else str(exc)
+        raise ConfigError(problem, path=config.path, key=f"{where}.map") from None
 
 
-def _text(
-    config: LineConfig, conn: Mapping[str, Any], key: str, where: str, default: str | None = None
-) -> str:
-    value = conn.get(key, default)
-    if not isinstance(value, str) or not value:
-        problem = "is required" if value is None else "must be a non-empty string"
-        raise ConfigError(problem, path=config.path, key=f"{where}.connection.{key}")
-    return value
-
-
-def _port(config: LineConfig, conn: Mapping[str, Any], key: str, where: str, default: int) -> int:
-    value = conn.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ConfigError(
-            "must be a port number (1-65535)", path=config.path, key=f"{where}.connection.{key}"
-        )
-    return value
-
-
-def _only(config: LineConfig, conn: Mapping[str, Any], where: str, allowed: set[str]) -> None:
-    for key in conn:
-        if key not in allowed:
-            expected = ", ".join(sorted(allowed))
-            raise ConfigError(
-                f"unknown key (expected {expected})", path=config.path, key=f"{where}.connection.{key}"
-            )
-
-
-#: Set while ``check_line(secrets=False)`` builds the adapters: their secrets stand unresolved.
+#: Set while ``check_line`` builds the adapters: secrets are checked apart, once each.
 _SKIP_SECRETS: ContextVar[bool] = ContextVar("linegate_skip_secrets", default=False)
 
 
 def _resolve(secret: Secret, *, path: str, key: str) -> str:
     return "(not resolved)" if _SKIP_SECRETS.get() else secret.resolve(path=path, key=key)
-
-
-def _secret(config: LineConfig, conn: Mapping[str, Any], key: str, where: str) -> str | None:
-    env, file = conn.get(f"{key}_env"), conn.get(f"{key}_file")
-    if env is None and file is None:
-        return None
-    return _resolve(Secret(env=env, file=file), path=config.path, key=f"{where}.connection.{key}")
-
-
-def _file(config: LineConfig, table: Mapping[str, Any], key: str, where: str) -> Path | None:
-    """An existing file named by ``table[key]``, relative to the config file; None if absent."""
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError("must be a file path", path=config.path, key=f"{where}.{key}")
-    path = Path(value)
-    if not path.is_absolute():
-        path = Path(config.path).parent / path
-    if not path.is_file():
-        raise ConfigError(f"{path} does not exist or is not a file", path=config.path, key=f"{where}.{key}")
-    return path
-
-
-OPCUA_SECURITY_KEYS = {
-    "policy",
-    "mode",
-    "certificate",
-    "private_key",
-    "server_certificate",
-    "application_uri",
-}
-
-
-def _opcua_security(config: LineConfig, conn: Mapping[str, Any], where: str) -> OpcUaSecurity | None:
-    """``connection.security``: Basic256Sha256 with the client's application certificate
-    (``certificate``, ``private_key``; ``server_certificate`` to pin the server's, else it is
-    taken from the endpoint; ``mode`` SignAndEncrypt by default).
-
-    Raises:
-        ConfigError: an unknown key or policy, or a missing file (names the key path).
-    """
-    from adapters.opcua import OpcUaSecurity  # asyncua loads only for lines with OPC UA
-
-    table = conn.get("security")
-    at = f"{where}.connection.security"
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise ConfigError("must be a table", path=config.path, key=at)
-    for key in table:
-        if key not in OPCUA_SECURITY_KEYS:
-            expected = ", ".join(sorted(OPCUA_SECURITY_KEYS))
-            raise ConfigError(f"unknown key (expected {expected})", path=config.path, key=f"{at}.{key}")
-    if table.get("policy", "Basic256Sha256") != "Basic256Sha256":
-        raise ConfigError("the supported policy is Basic256Sha256", path=config.path, key=f"{at}.policy")
-    mode = table.get("mode", "SignAndEncrypt")
-    if mode not in ("SignAndEncrypt", "Sign"):
-        raise ConfigError(f"must be SignAndEncrypt or Sign, not {mode!r}", path=config.path, key=f"{at}.mode")
-    uri = table.get("application_uri", "urn:linegate:adapter")
-    if not isinstance(uri, str) or not uri:
-        raise ConfigError("must be a non-empty string", path=config.path, key=f"{at}.application_uri")
-    certificate = _file(config, table, "certificate", at)
-    private_key = _file(config, table, "private_key", at)
-    if certificate is None or private_key is None:
-        missing = "certificate" if certificate is None else "private_key"
-        raise ConfigError("is required", path=config.path, key=f"{at}.{missing}")
-    return OpcUaSecurity(
-        certificate=certificate,
-        private_key=private_key,
-        server_certificate=_file(config, table, "server_certificate", at),
-        mode=mode,
-        application_uri=uri,
-    )
 
 
 def _wrong_map(config: LineConfig, where: str, protocol: str, device_map: MachineMap) -> ConfigError:
@@ -196,177 +110,98 @@ def _wrong_map(config: LineConfig, where: str, protocol: str, device_map: Machin
     )
 
 
+def _opcua_security(security: OpcUaSecurityConfig | None) -> OpcUaSecurity | None:
+    from adapters.opcua import OpcUaSecurity  # asyncua loads only for lines with OPC UA
+
+    if security is None:
+        return None
+    return OpcUaSecurity(
+        certificate=Path(security.certificate),
+        private_key=Path(security.private_key),
+        server_certificate=None if security.server_certificate is None else Path(security.server_certificate),
+        mode=security.mode,
+        application_uri=security.application_uri,
+    )
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Adapter:
-    """The adapter for one configured machine.
+    """The adapter for one configured machine (its connection table is checked already).
 
     Raises:
-        ConfigError: a connection key or the map is wrong.
+        ConfigError: the map is missing, wrong or of another protocol, or a secret is unset.
     """
     where = f"machines[{index}]"
     conn = machine.connection
-    if machine.protocol == "cfx":
-        return _cfx_native(config, machine, where)
+    if isinstance(conn, CfxConnection):
+        return _cfx_native(config, machine, conn)
     device_map = resolve_map(config, machine, where)
-    if machine.protocol == "modbus":
-        from adapters.modbus import ModbusAdapter
-
+    if isinstance(conn, ModbusConnection):
         if not isinstance(device_map, ModbusMap):
             raise _wrong_map(config, where, "modbus", device_map)
-        _only(config, conn, where, {"host", "port"})
-        return ModbusAdapter(
-            machine.id,
-            device_map,
-            host=_text(config, conn, "host", where),
-            port=_port(config, conn, "port", where, 502),
-        )
-    if machine.protocol == "opcua":
+        return ModbusAdapter(machine.id, device_map, host=conn.host, port=conn.port)
+    if isinstance(conn, OpcUaConnection):
         from adapters.opcua import OpcUaAdapter
 
         if not isinstance(device_map, OpcUaMap):
             raise _wrong_map(config, where, "opcua", device_map)
-        _only(
-            config,
-            conn,
-            where,
-            {
-                "url",
-                "username",
-                "password_env",
-                "password_file",
-                "security",
-                "user_certificate",
-                "user_private_key",
-            },
-        )
+        password = conn.password
         return OpcUaAdapter(
             machine.id,
             device_map,
-            url=_text(config, conn, "url", where),
-            username=conn.get("username"),
-            password=_secret(config, conn, "password", where),
-            security=_opcua_security(config, conn, where),
-            user_certificate=_file(config, conn, "user_certificate", f"{where}.connection"),
-            user_private_key=_file(config, conn, "user_private_key", f"{where}.connection"),
+            url=conn.url,
+            username=conn.username,
+            password=(
+                None
+                if password is None
+                else _resolve(password, path=config.path, key=f"{where}.connection.password")
+            ),
+            security=_opcua_security(conn.security),
+            user_certificate=_optional_path(conn.user_certificate),
+            user_private_key=_optional_path(conn.user_private_key),
         )
-    if machine.protocol == "serial":
+    if isinstance(conn, SerialConnection):
         from adapters.serial import SerialAdapter
 
         if not isinstance(device_map, SerialMap):
             raise _wrong_map(config, where, "serial", device_map)
-        _only(config, conn, where, {"url"})
-        return SerialAdapter(machine.id, device_map, url=_text(config, conn, "url", where))
-    if machine.protocol == "files":
-        from adapters.files import FilesAdapter
-        from gateway.files_config import folder_options
+        return SerialAdapter(machine.id, device_map, url=conn.url)
+    from adapters.files import FilesAdapter
 
-        if not isinstance(device_map, FilesMap):
-            raise _wrong_map(config, where, "files", device_map)
-        return FilesAdapter(machine.id, device_map.result, folder_options(config.path, conn, where))
-    raise ConfigError(f"unknown protocol {machine.protocol!r}", path=config.path, key=f"{where}.protocol")
+    if not isinstance(device_map, FilesMap):
+        raise _wrong_map(config, where, "files", device_map)
+    return FilesAdapter(machine.id, device_map.result, conn.options())
 
 
-def _cfx_native(config: LineConfig, machine: MachineConfig, where: str) -> Adapter:
-    """A machine that speaks CFX: its events from the broker or pushed to our listener.
-
-    ``connection``: ``request_uri`` (its AMQP 1.0 listener), ``events`` = ``"broker"`` (with
-    ``exchange``, ``queue``) or ``"direct"`` (with ``listen_host``, ``listen_port``, ``address``),
-    and ``liveness_timeout`` (seconds of silence that end a session; by default twice the
-    HeartbeatFrequency the machine announces).
-    """
-    conn = machine.connection
-    _only(
-        config,
-        conn,
-        where,
-        {
-            "request_uri",
-            "events",
-            "exchange",
-            "queue",
-            "listen_host",
-            "listen_port",
-            "address",
-            "liveness_timeout",
-        },
-    )
-    liveness = conn.get("liveness_timeout")
-    if liveness is not None and (
-        not isinstance(liveness, int | float) or isinstance(liveness, bool) or not liveness > 0
-    ):
-        raise ConfigError(
-            "must be a positive number of seconds",
-            path=config.path,
-            key=f"{where}.connection.liveness_timeout",
-        )
-    mode = conn.get("events", "broker")
+def _cfx_native(config: LineConfig, machine: MachineConfig, conn: CfxConnection) -> Adapter:
+    """A machine that speaks CFX: its events from the broker or pushed to our listener."""
     events: BrokerEvents | DirectEvents
-    if mode == "broker":
-        if config.amqp is None:
-            raise ConfigError(
-                'events = "broker" needs the [amqp] broker',
-                path=config.path,
-                key=f"{where}.connection.events",
-            )
-        urls = config.amqp.brokers
-        if config.amqp.password is not None:
-            secret = _resolve(config.amqp.password, path=config.path, key="amqp.password")
+    if conn.events is CfxEvents.BROKER:
+        amqp = config.amqp
+        assert amqp is not None  # gateway.config refuses events = "broker" without [amqp]
+        urls = amqp.brokers
+        if amqp.password is not None:
+            secret = _resolve(amqp.password, path=config.path, key="amqp.password")
             urls = tuple(with_password(url, secret) for url in urls)
-        exchange = _text(config, conn, "exchange", where, config.amqp.exchange)
-        if exchange == config.amqp.exchange:
-            # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
-            # reading them from the same exchange would read our own publications back.
-            raise ConfigError(
-                f"must differ from amqp.exchange ({exchange!r}): let the machine publish to its own exchange",
-                path=config.path,
-                key=f"{where}.connection.exchange",
-            )
-        tls = config.amqp.tls
+        tls = amqp.tls
         events = BrokerEvents(
             url=urls[0] if len(urls) == 1 else urls,
-            exchange=_text(config, conn, "exchange", where, config.amqp.exchange),
-            queue=conn.get("queue"),
+            exchange=conn.exchange or amqp.exchange,
+            queue=conn.queue,
             ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,
         )
-    elif mode == "direct":
-        events = DirectEvents(
-            host=_text(config, conn, "listen_host", where, "0.0.0.0"),
-            port=_port(config, conn, "listen_port", where, 5701),
-            address=_text(config, conn, "address", where, "linegate"),
-        )
     else:
-        raise ConfigError('must be "broker" or "direct"', path=config.path, key=f"{where}.connection.events")
-    request_uri = conn.get("request_uri")
-    if request_uri is not None and not (
-        isinstance(request_uri, str) and request_uri.startswith(("amqp://", "amqps://"))
-    ):
-        raise ConfigError(
-            "must be an amqp:// or amqps:// URI", path=config.path, key=f"{where}.connection.request_uri"
-        )
+        events = DirectEvents(host=conn.listen_host, port=conn.listen_port, address=conn.address)
     return CFXNativeAdapter(
         machine.id,
         handle=machine.handle,
         events=events,
-        request_uri=request_uri,
-        liveness_timeout=None if liveness is None else float(liveness),
+        request_uri=conn.request_uri,
+        liveness_timeout=conn.liveness_timeout,
     )
-
-
-def _link_port(
-    config: LineConfig, settings: Mapping[str, Any], key: str, where: str, default: int | None
-) -> int:
-    value = settings.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ConfigError("must be a port number (1-65535)", path=config.path, key=f"{where}.{key}")
-    return value
-
-
-def _link_host(
-    config: LineConfig, settings: Mapping[str, Any], key: str, where: str, default: str | None
-) -> str:
-    value = settings.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError("is required", path=config.path, key=f"{where}.{key}")
-    return value
 
 
 def build_trackers(
@@ -374,46 +209,16 @@ def build_trackers(
 ) -> dict[str, list[Adapter]]:
     """The Hermes vertical channels (``[[hermes.vertical]]``) and bridges (``[[hermes.bridges]]``)
     by machine id. A bridge drives its legacy machine's conveyor through that machine's Modbus
-    adapter (from ``adapters``; without it, only the settings are checked).
-
-    Raises:
-        ConfigError: a link's key is missing or wrong, or a bridge's machine is not Modbus.
+    adapter (from ``adapters``; without it, no bridge is built: only checking).
     """
     trackers: dict[str, list[Adapter]] = {}
-    counters = {"vertical": 0, "bridge": 0}
     for link in config.hermes:
-        table = "vertical" if link.kind == "vertical" else "bridges"
-        where = f"hermes.{table}[{counters[link.kind]}]"
-        counters[link.kind] += 1
         settings = link.settings
-        if link.kind == "vertical":
-            allowed = {"host", "port"}
-        else:
-            allowed = {"upstream_host", "upstream_port", "listen_host", "listen_port", "lane_id"}
-        for key in settings:
-            if key not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise ConfigError(
-                    f"unknown key (expected {expected})", path=config.path, key=f"{where}.{key}"
-                )
-        if link.kind == "vertical":
-            host = _link_host(config, settings, "host", where, None)
-            port = _link_port(config, settings, "port", where, None)
+        if isinstance(settings, VerticalLinkConfig):
             trackers.setdefault(link.machine, []).append(
-                HermesSupervisoryAdapter(link.machine, host=host, port=port)
+                HermesSupervisoryAdapter(link.machine, host=settings.host, port=settings.port)
             )
             continue
-        lane_id = _link_port(config, settings, "lane_id", where, 1)
-        upstream_host = _link_host(config, settings, "upstream_host", where, None)
-        upstream_port = _link_port(config, settings, "upstream_port", where, 50100 + lane_id)
-        listen_host = _link_host(config, settings, "listen_host", where, "0.0.0.0")
-        listen_port = _link_port(config, settings, "listen_port", where, 50100 + lane_id)
-        if config.machine(link.machine).protocol != "modbus":
-            raise ConfigError(
-                "a Hermes bridge drives a Modbus machine's conveyor; this machine is not Modbus",
-                path=config.path,
-                key=f"{where}.machine",
-            )
         adapter = (adapters or {}).get(link.machine)
         if not isinstance(adapter, ModbusAdapter):
             continue  # checking only: the machine's adapter is built when the gateway starts
@@ -423,18 +228,16 @@ def build_trackers(
             state: BridgeState,
             machine: str = link.machine,
             conveyor: ModbusConveyor = conveyor,
-            up: tuple[str, int] = (upstream_host, upstream_port),
-            listen: tuple[str, int] = (listen_host, listen_port),
-            lane: int = lane_id,
+            bridge: BridgeLinkConfig = settings,
         ) -> HermesBridge:
             return HermesBridge(
                 machine,
                 conveyor,
-                upstream_host=up[0],
-                upstream_port=up[1],
-                listen_host=listen[0],
-                listen_port=listen[1],
-                lane_id=lane,
+                upstream_host=bridge.upstream_host,
+                upstream_port=bridge.upstream_port,
+                listen_host=bridge.listen_host,
+                listen_port=bridge.listen_port,
+                lane_id=bridge.lane_id,
                 state=state,
                 limits=config.peer_limits("hermes", LANE_LIMITS),
             )
@@ -490,46 +293,63 @@ def listener_security(config: LineConfig, *, credentials: bool = True) -> Server
     return security
 
 
-def check_line(config: LineConfig, *, secrets: bool = True) -> None:
+def check_line(config: LineConfig, *, secrets: bool = True, problems: Problems | None = None) -> None:
     """The one validation of a line config, made by ``linegate check`` and by ``linegate run``
     before it opens anything: what passes here, ``run`` runs (short of a port in use or a
     machine that does not answer).
 
-    Every adapter is built once (no connection is made), so config and map errors surface now;
-    TLS files are read, secrets resolved, the outbox's folder looked at.
+    Every adapter is built once (no connection is made), so map errors surface now; TLS files
+    are read, files and serial devices looked for, secrets resolved, the outbox's folder looked at.
 
     Args:
         secrets: resolve every secret (broker passwords, the HTTP token, the listener's SASL
             password); ``linegate check --skip-secrets`` checks a config where they are not set.
+        problems: collect every problem here instead of raising.
 
     Raises:
-        ConfigError: the first problem, with file and key path.
+        ConfigError: without ``problems``: every problem, with file and key path (a
+            ConfigErrors when there are several).
     """
-    skipping = _SKIP_SECRETS.set(not secrets)
+    found = problems if problems is not None else Problems()
+    skipping = _SKIP_SECRETS.set(True)  # checked once each by check_resources
     try:
-        for index, machine in enumerate(config.machines):
-            adapter = build_adapter(config, machine, index)
-            _check_grace(config, machine, index, adapter)
+        for machine in config.machines:
+            with found.collect():
+                adapter = build_adapter(config, machine, machine.index)
+                _check_grace(config, machine, machine.index, adapter)
     finally:
         _SKIP_SECRETS.reset(skipping)
-    build_trackers(config)
-    # TLS files are read now, so a missing or malformed one is reported with its key path.
-    if config.amqp is not None and config.amqp.tls is not None:
-        config.amqp.tls.context(path=config.path, where="amqp.tls")
-    if config.mqtt is not None and config.mqtt.tls is not None:
-        config.mqtt.tls.context(path=config.path, where="mqtt.tls")
-    listener_security(config, credentials=secrets)
+    check_resources(config, found, secrets=secrets)
+    # TLS files are read now, so a malformed one is reported with its key path.
+    for where, tls in (
+        ("amqp.tls", config.amqp.tls if config.amqp else None),
+        ("mqtt.tls", config.mqtt.tls if config.mqtt else None),
+    ):
+        if tls is not None:
+            with found.collect():
+                tls.context(path=config.path, where=where)
+    with found.collect():
+        listener_security(config, credentials=secrets)
     if secrets:
-        for key, secret in (
-            ("amqp.password", config.amqp.password if config.amqp else None),
-            ("mqtt.password", config.mqtt.password if config.mqtt else None),
-        ):
-            if secret is not None:
-                secret.resolve(path=config.path, key=key)
-        http_token(config)
-    folder = Path(config.outbox.path).parent
-    if not folder.is_dir():
-        raise ConfigError(f"the outbox's folder {folder} does not exist", path=config.path, key="outbox.path")
+        with found.collect():
+            http_token(config)  # also refuses a blank token
+    if problems is None:
+        found.raise_any()
+
+
+def load_checked(path: str | Path, *, secrets: bool = True) -> LineConfig:
+    """Read a line config and check it as ``check_line`` does, collecting every problem.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or every problem found (a ConfigErrors
+            when there are several), each with file and key path.
+    """
+    path_str = str(path)
+    problems = Problems()
+    config = parse_config(read_toml(path_str), path=path_str, problems=problems)
+    check_line(config, secrets=secrets, problems=problems)
+    problems.raise_any()
+    return config
 
 
 #: The JSON-lines file ``linegate run`` appends every event to when no broker is configured,

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from gateway.config_connections import (
+    BridgeLinkConfig,
+    CfxConnection,
+    CfxEvents,
+    read_connection,
+    read_link,
+)
 from gateway.config_model import (
     CHANGEOVER_AT,
     DEFAULT_LINK_GRACE,
@@ -31,20 +37,24 @@ from gateway.config_model import (
     OVERFLOW,
     PROTOCOLS,
     AmqpConfig,
+    ChangeoverAt,
     ChangeoverConfig,
     HermesLink,
     HttpConfig,
+    Interlock,
     LineConfig,
     ListenerConfig,
     MachineConfig,
     MqttConfig,
     OutboxConfig,
     PeerLimitsConfig,
+    Protocol,
     RecipeRef,
     Secret,
     TlsConfig,
 )
 from protocols.errors import ConfigError
+from protocols.tomlread import Problems, Table, kind_of, read_toml
 
 SECRET_KEYS = ("password", "token")
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "key_password_env", "key_password_file", "verify_hostname"}
@@ -145,15 +155,7 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _kind(value: object) -> str:
-    return {
-        dict: "a table",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a float",
-    }.get(type(value), type(value).__name__)
+_kind = kind_of
 
 
 def load_config(path: str | Path) -> LineConfig:
@@ -164,60 +166,75 @@ def load_config(path: str | Path) -> LineConfig:
             file, the key path and the problem.
     """
     path_str = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=path_str) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"is not UTF-8 ({exc.reason} at byte {exc.start})", path=path_str) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"is not valid TOML: {exc}", path=path_str) from None
-    return parse_config(data, path=path_str)
+    return parse_config(read_toml(path_str), path=path_str)
 
 
-def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConfig:
-    """Check an already-parsed configuration (see ``load_config``)."""
+SECTIONS = frozenset(
+    {
+        "line",
+        "machines",
+        "products",
+        "hermes",
+        "outbox",
+        "amqp",
+        "mqtt",
+        "listener",
+        "http",
+        "changeover",
+        "limits",
+    }
+)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, path: str = "<config>", problems: Problems | None = None
+) -> LineConfig:
+    """Check an already-parsed configuration (see ``load_config``).
+
+    Args:
+        problems: collect every problem here and return what was valid (a broken machine or
+            link left out, a broken section at its default) instead of raising the first.
+
+    Raises:
+        ConfigError: without ``problems``: every problem (a ConfigErrors when there are several).
+    """
+    found = problems if problems is not None else Problems()
     r = _Reader(path)
-    r.only(
-        data,
-        "",
-        {
-            "line",
-            "machines",
-            "products",
-            "hermes",
-            "outbox",
-            "amqp",
-            "mqtt",
-            "listener",
-            "http",
-            "changeover",
-            "limits",
-        },
-    )
-    line = r.table(data, "line", "")
-    r.only(line, "line", {"name", "link_grace"})
-    machines = _machines(r, data)
-    ids = {m.id for m in machines}
-    products = _products(r, data, ids)
-    hermes = _hermes(r, data, ids)
-    return LineConfig(
+    with found.collect():
+        r.only(data, "", set(SECTIONS))
+    line = found.attempt(lambda: r.table(data, "line", "")) or {}
+    with found.collect():
+        r.only(line, "line", {"name", "link_grace"})
+    machines, protocols = _machines(r, data, found)
+    ids = set(protocols)
+    products = found.attempt(lambda: _products(r, data, ids)) or {}
+    hermes = _hermes(r, data, protocols, found)
+    amqp = found.attempt(lambda: _amqp(r, data))
+    if "amqp" not in data or amqp is not None:
+        _cfx_brokers(r, machines, amqp, found)
+
+    def section(read: Any, default: Any) -> Any:
+        value = found.attempt(lambda: read(r, data))
+        return default if value is None else value
+
+    config = LineConfig(
         path=path,
-        name=r.text(line, "name", "line", "line"),
+        name=section(lambda r, d: r.text(line, "name", "line", "line"), "line"),
         machines=machines,
         products=products,
         hermes=hermes,
-        changeover=_changeover(r, data, products, hermes),
-        outbox=_outbox(r, data),
-        amqp=_amqp(r, data),
-        mqtt=_mqtt(r, data),
-        listener=_listener(r, data),
-        http=_http(r, data),
-        limits=_limits(r, data),
-        link_grace=_grace(r, line, "line", DEFAULT_LINK_GRACE),
+        changeover=section(lambda r, d: _changeover(r, d, products, hermes), ChangeoverConfig()),
+        outbox=section(_outbox, OutboxConfig()),
+        amqp=amqp,
+        mqtt=found.attempt(lambda: _mqtt(r, data)),
+        listener=section(_listener, ListenerConfig()),
+        http=section(_http, HttpConfig()),
+        limits=section(_limits, {}),
+        link_grace=section(lambda r, d: _grace(r, line, "line", DEFAULT_LINK_GRACE), DEFAULT_LINK_GRACE),
     )
+    if problems is None:
+        found.raise_any()
+    return config
 
 
 def _grace(r: _Reader, data: Mapping[str, Any], where: str, default: float) -> float:
@@ -230,51 +247,92 @@ def _grace(r: _Reader, data: Mapping[str, Any], where: str, default: float) -> f
     return float(value)
 
 
-def _machines(r: _Reader, data: Mapping[str, Any]) -> tuple[MachineConfig, ...]:
+def _machines(
+    r: _Reader, data: Mapping[str, Any], problems: Problems
+) -> tuple[tuple[MachineConfig, ...], dict[str, str]]:
+    """The valid machines, and the protocol named by every machine with an id (valid or not),
+    so a broken machine is reported once, not again by each table that names it."""
     items = data.get("machines", [])
     if not isinstance(items, list):
-        raise r.fail("machines", "must be an array of tables ([[machines]])")
+        problems.add(r.fail("machines", "must be an array of tables ([[machines]])"))
+        return (), {}
+    named = {
+        item["id"]: str(item.get("protocol"))
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
     machines: list[MachineConfig] = []
     seen_ids: dict[str, str] = {}
     seen_handles: dict[str, str] = {}
     for index, item in enumerate(items):
         where = f"machines[{index}]"
-        if not isinstance(item, dict):
-            raise r.fail(where, "must be a table")
-        r.only(
-            item, where, {"id", "handle", "protocol", "connection", "map", "interlock", "name", "link_grace"}
+        machine = problems.attempt(_machine, r, item, where, seen_ids, seen_handles)
+        if machine is not None:
+            connection = problems.attempt(_connection, r, item, where, machine.protocol)
+            if connection is not None:
+                machines.append(dataclasses.replace(machine, connection=connection, index=index))
+    return tuple(machines), named
+
+
+def _machine(
+    r: _Reader, item: Any, where: str, seen_ids: dict[str, str], seen_handles: dict[str, str]
+) -> MachineConfig:
+    if not isinstance(item, dict):
+        raise r.fail(where, "must be a table")
+    r.only(item, where, {"id", "handle", "protocol", "connection", "map", "interlock", "name", "link_grace"})
+    machine_id = r.text(item, "id", where)
+    if not MACHINE_ID_RE.match(machine_id):
+        raise r.fail(f"{where}.id", f"{machine_id!r} must start with a letter and use only A-Z a-z 0-9 _ -")
+    handle = r.text(item, "handle", where)
+    if not HANDLE_RE.match(handle):
+        raise r.fail(
+            f"{where}.handle",
+            f"{handle!r} is not a CFX handle (Vendor.Model.Instance, A-Z a-z 0-9 _ - .)",
         )
-        machine_id = r.text(item, "id", where)
-        if not MACHINE_ID_RE.match(machine_id):
-            raise r.fail(
-                f"{where}.id", f"{machine_id!r} must start with a letter and use only A-Z a-z 0-9 _ -"
+    if machine_id in seen_ids:
+        raise r.fail(f"{where}.id", f"{machine_id!r} is already used by {seen_ids[machine_id]}")
+    if handle in seen_handles:
+        raise r.fail(f"{where}.handle", f"{handle!r} is already used by {seen_handles[handle]}")
+    seen_ids[machine_id] = seen_handles[handle] = where
+    return MachineConfig(
+        id=machine_id,
+        handle=handle,
+        protocol=Protocol(r.choice(item, "protocol", where, PROTOCOLS, None)),
+        connection=CfxConnection(),  # replaced by the machine's own (read apart, see _machines)
+        map=r.opt_text(item, "map", where),
+        interlock=Interlock(r.choice(item, "interlock", where, INTERLOCKS, "finish_board")),
+        name=r.opt_text(item, "name", where),
+        link_grace=_grace(r, item, where, 0.0) if "link_grace" in item else None,
+    )
+
+
+def _connection(r: _Reader, item: dict[str, Any], where: str, protocol: Protocol) -> Any:
+    connection = r.table(item, "connection", where, required=True)
+    r.no_secrets(connection, f"{where}.connection")
+    return read_connection(protocol, Table(connection, r.path, f"{where}.connection"), Path(r.path).parent)
+
+
+def _cfx_brokers(
+    r: _Reader, machines: tuple[MachineConfig, ...], amqp: AmqpConfig | None, problems: Problems
+) -> None:
+    """A CFX machine read from the broker needs ``[amqp]``, and its own exchange."""
+    for machine in machines:
+        conn = machine.connection
+        if not isinstance(conn, CfxConnection) or conn.events is not CfxEvents.BROKER:
+            continue
+        where = f"machines[{machine.index}].connection"
+        if amqp is None:
+            problems.add(r.fail(f"{where}.events", 'events = "broker" needs the [amqp] broker'))
+        elif (conn.exchange or amqp.exchange) == amqp.exchange:
+            # We republish the machine's envelopes to [amqp].exchange under its own routing keys:
+            # reading them from the same exchange would read our own publications back.
+            problems.add(
+                r.fail(
+                    f"{where}.exchange",
+                    f"must differ from amqp.exchange ({amqp.exchange!r}): let the machine publish to "
+                    "its own exchange",
+                )
             )
-        handle = r.text(item, "handle", where)
-        if not HANDLE_RE.match(handle):
-            raise r.fail(
-                f"{where}.handle",
-                f"{handle!r} is not a CFX handle (Vendor.Model.Instance, A-Z a-z 0-9 _ - .)",
-            )
-        if machine_id in seen_ids:
-            raise r.fail(f"{where}.id", f"{machine_id!r} is already used by {seen_ids[machine_id]}")
-        if handle in seen_handles:
-            raise r.fail(f"{where}.handle", f"{handle!r} is already used by {seen_handles[handle]}")
-        seen_ids[machine_id] = seen_handles[handle] = where
-        connection = r.table(item, "connection", where, required=True)
-        r.no_secrets(connection, f"{where}.connection")
-        machines.append(
-            MachineConfig(
-                id=machine_id,
-                handle=handle,
-                protocol=r.choice(item, "protocol", where, PROTOCOLS, None),
-                connection=connection,
-                map=r.opt_text(item, "map", where),
-                interlock=r.choice(item, "interlock", where, INTERLOCKS, "finish_board"),
-                name=r.opt_text(item, "name", where),
-                link_grace=_grace(r, item, where, 0.0) if "link_grace" in item else None,
-            )
-        )
-    return tuple(machines)
 
 
 def parse_products(
@@ -312,24 +370,40 @@ def _products(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> dict[str, d
     return products
 
 
-def _hermes(r: _Reader, data: Mapping[str, Any], ids: set[str]) -> tuple[HermesLink, ...]:
-    hermes = r.table(data, "hermes", "")
-    r.only(hermes, "hermes", {"vertical", "bridges"})
+def _hermes(
+    r: _Reader, data: Mapping[str, Any], protocols: Mapping[str, str], problems: Problems
+) -> tuple[HermesLink, ...]:
+    hermes = problems.attempt(lambda: r.table(data, "hermes", ""))
+    if hermes is None:
+        return ()
+    with problems.collect():
+        r.only(hermes, "hermes", {"vertical", "bridges"})
     links: list[HermesLink] = []
     for kind, key in (("vertical", "vertical"), ("bridge", "bridges")):
         items = hermes.get(key, [])
         if not isinstance(items, list):
-            raise r.fail(f"hermes.{key}", f"must be an array of tables ([[hermes.{key}]])")
+            problems.add(r.fail(f"hermes.{key}", f"must be an array of tables ([[hermes.{key}]])"))
+            continue
         for index, item in enumerate(items):
-            where = f"hermes.{key}[{index}]"
-            if not isinstance(item, dict):
-                raise r.fail(where, "must be a table")
-            machine_id = r.text(item, "machine", where)
-            if machine_id not in ids:
-                raise r.fail(f"{where}.machine", f"no machine with id {machine_id!r}")
-            settings = {k: v for k, v in item.items() if k != "machine"}
-            links.append(HermesLink(machine_id, kind, settings))
+            link = problems.attempt(_link, r, item, kind, f"hermes.{key}[{index}]", protocols)
+            if link is not None:
+                links.append(link)
     return tuple(links)
+
+
+def _link(r: _Reader, item: Any, kind: str, where: str, protocols: Mapping[str, str]) -> HermesLink:
+    if not isinstance(item, dict):
+        raise r.fail(where, "must be a table")
+    machine_id = r.text(item, "machine", where)
+    if machine_id not in protocols:
+        raise r.fail(f"{where}.machine", f"no machine with id {machine_id!r}")
+    settings = read_link(kind, Table(item, r.path, where))
+    if isinstance(settings, BridgeLinkConfig) and protocols[machine_id] != Protocol.MODBUS:
+        raise r.fail(
+            f"{where}.machine",
+            "a Hermes bridge drives a Modbus machine's conveyor; this machine is not Modbus",
+        )
+    return HermesLink(machine_id, kind, settings)
 
 
 def _changeover(
@@ -340,8 +414,8 @@ def _changeover(
 ) -> ChangeoverConfig:
     t = r.table(data, "changeover", "")
     r.only(t, "changeover", {"at", "timeout"})
-    at = r.choice(t, "at", "changeover", CHANGEOVER_AT, "now")
-    if at == "boundary":
+    at = ChangeoverAt(r.choice(t, "at", "changeover", CHANGEOVER_AT, "now"))
+    if at is ChangeoverAt.BOUNDARY:
         # The switch follows the boards only where the gateway sees them and can hold them.
         vertical = {link.machine for link in hermes if link.kind == "vertical"}
         blind = sorted({m for recipes in products.values() for m in recipes} - vertical)
@@ -599,17 +673,21 @@ __all__ = [
     "OVERFLOW",
     "PROTOCOLS",
     "SECRET_KEYS",
+    "SECTIONS",
     "TLS_KEYS",
     "AmqpConfig",
+    "ChangeoverAt",
     "ChangeoverConfig",
     "HermesLink",
     "HttpConfig",
+    "Interlock",
     "LineConfig",
     "ListenerConfig",
     "MachineConfig",
     "MqttConfig",
     "OutboxConfig",
     "PeerLimitsConfig",
+    "Protocol",
     "RecipeRef",
     "Secret",
     "TlsConfig",

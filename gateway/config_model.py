@@ -9,20 +9,78 @@ or file when resolved and a :class:`TlsConfig` loads its PEM files when it makes
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.presence import MAX_GRACE, MIN_GRACE
 from protocols.errors import ConfigError
 from protocols.transport.guard import PeerLimits
 
-PROTOCOLS = ("modbus", "opcua", "serial", "cfx", "files")
-INTERLOCKS = ("finish_board", "refuse")
-CHANGEOVER_AT = ("now", "boundary")  # when a line changeover switches each machine
+if TYPE_CHECKING:
+    from gateway.config_connections import Connection, LinkSettings
+
+
+def doc(
+    help: str,
+    example: str | None = None,
+    *,
+    key: str | None = None,
+    default: str | None = None,
+    file: bool = False,
+    in_example: bool = True,
+) -> dict[str, Any]:
+    """A key's documentation, kept on its field: docs/configuration.md is generated from it.
+
+    Args:
+        help: what the key does, one or two sentences.
+        example: a TOML value for the reference's example (the default's when omitted).
+        key: the TOML key when it differs from the field's name.
+        default: the default as written in the reference, where the field has none of its own.
+        file: the value names a file that must exist (``linegate check`` looks for it).
+        in_example: show the key in the reference's example (not one that excludes another).
+    """
+    return {
+        "help": help,
+        "example": example,
+        "key": key,
+        "default": default,
+        "file": file,
+        "in_example": in_example,
+    }
+
+
+class Protocol(enum.StrEnum):
+    """How the gateway talks to a machine (``[[machines]] protocol``)."""
+
+    MODBUS = "modbus"
+    OPCUA = "opcua"
+    SERIAL = "serial"
+    CFX = "cfx"
+    FILES = "files"
+
+
+class Interlock(enum.StrEnum):
+    """What a recipe change does while boards are in process (``[[machines]] interlock``)."""
+
+    FINISH_BOARD = "finish_board"
+    REFUSE = "refuse"
+
+
+class ChangeoverAt(enum.StrEnum):
+    """When a line changeover switches each machine (``[changeover] at``)."""
+
+    NOW = "now"
+    BOUNDARY = "boundary"
+
+
+PROTOCOLS = tuple(p.value for p in Protocol)
+INTERLOCKS = tuple(i.value for i in Interlock)
+CHANGEOVER_AT = tuple(c.value for c in ChangeoverAt)
 OVERFLOW = ("drop_oldest_bulk", "refuse_new")
 DURABILITY = ("process", "power")
 
@@ -66,11 +124,27 @@ class TlsConfig:
         verify_hostname: check the broker's certificate names the host dialled (default on).
     """
 
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_password: Secret | None = None
-    verify_hostname: bool = True
+    ca_file: str | None = field(
+        default=None,
+        metadata=doc(
+            "PEM trust anchors (relative to the config file); the system's when omitted.",
+            '"ca.pem"',
+            file=True,
+        ),
+    )
+    cert_file: str | None = field(
+        default=None,
+        metadata=doc("PEM client certificate for mutual TLS, with key_file.", '"client.pem"', file=True),
+    )
+    key_file: str | None = field(
+        default=None, metadata=doc("PEM private key of cert_file.", '"client.key"', file=True)
+    )
+    key_password: Secret | None = field(
+        default=None, metadata=doc("The password of an encrypted key_file.", '"LINEGATE_KEY_PASSWORD"')
+    )
+    verify_hostname: bool = field(
+        default=True, metadata=doc("Check that the peer's certificate names the host dialled.")
+    )
 
     def context(self, *, path: str, where: str) -> ssl.SSLContext:
         """A client TLS context that verifies the broker as configured.
@@ -122,13 +196,37 @@ class AmqpConfig:
     cluster (empty for one broker); ``failover`` the order the publisher tries them in.
     """
 
-    url: str
-    urls: tuple[str, ...] = ()
-    failover: str = "in_order"
-    exchange: str = "cfx"
-    gzip: bool = False
-    password: Secret | None = None
-    tls: TlsConfig | None = None
+    url: str = field(
+        metadata=doc(
+            "The broker (amqp:// or amqps://, no password in it); give url or urls.",
+            '"amqp://linegate@broker.local/"',
+        )
+    )
+    urls: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "The nodes of one cluster (same scheme, virtual host and user); instead of url.",
+            '["amqp://linegate@mq1/", "amqp://linegate@mq2/"]',
+            in_example=False,
+        ),
+    )
+    failover: str = field(
+        default="in_order",
+        metadata=doc("With urls: try the nodes in_order or in random order.", '"random"', in_example=False),
+    )
+    exchange: str = field(default="cfx", metadata=doc("The exchange the CFX envelopes are published to."))
+    gzip: bool = field(default=False, metadata=doc("Compress every message body with gzip."))
+    password: Secret | None = field(
+        default=None, metadata=doc("The broker password.", '"LINEGATE_AMQP_PASSWORD"')
+    )
+    tls: TlsConfig | None = field(
+        default=None,
+        metadata=doc(
+            "TLS to the broker: true (system trust anchors) or a table (see [amqp.tls]); "
+            "on by itself for amqps:// urls.",
+            "true",
+        ),
+    )
 
     @property
     def brokers(self) -> tuple[str, ...]:
@@ -140,12 +238,17 @@ class AmqpConfig:
 class MqttConfig:
     """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then)."""
 
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: Secret | None = None
-    topic_prefix: str = "cfx"
-    tls: TlsConfig | None = None
+    host: str = field(metadata=doc("The MQTT broker's host name or address.", '"broker.local"'))
+    port: int = field(default=1883, metadata=doc("The broker's port (8883 by default with tls)."))
+    username: str | None = field(default=None, metadata=doc("The MQTT user name.", '"linegate"'))
+    password: Secret | None = field(
+        default=None, metadata=doc("The MQTT password.", '"LINEGATE_MQTT_PASSWORD"')
+    )
+    topic_prefix: str = field(default="cfx", metadata=doc("The first level of every topic published."))
+    tls: TlsConfig | None = field(
+        default=None,
+        metadata=doc("TLS to the broker: true or a table (see [mqtt.tls]).", "true"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,21 +260,40 @@ class ListenerConfig:
     required) it serves ``amqps://``.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 5700
-    advertised_uri: str | None = None
-    username: str | None = None
-    password: Secret | None = None
-    tls: TlsConfig | None = None
+    host: str = field(default="127.0.0.1", metadata=doc("The address the CFX request listener binds."))
+    port: int = field(default=5700, metadata=doc("The listener's port (0: any free port)."))
+    advertised_uri: str | None = field(
+        default=None,
+        metadata=doc(
+            "The URI announced to requesters when it differs from host:port (NAT, a proxy).",
+            '"amqp://gateway.line4.local:5700"',
+        ),
+    )
+    username: str | None = field(
+        default=None, metadata=doc("The SASL PLAIN user requesters log in as (with password).", '"mes"')
+    )
+    password: Secret | None = field(
+        default=None, metadata=doc("The SASL PLAIN password (with username).", '"LINEGATE_LISTENER_PASSWORD"')
+    )
+    tls: TlsConfig | None = field(
+        default=None,
+        metadata=doc(
+            "Serve amqps://: a table with cert_file and key_file (see [listener.tls]).",
+            '{ cert_file = "gateway.pem", key_file = "gateway.key" }',
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     """The HTTP API and dashboard."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: Secret | None = None
+    host: str = field(default="127.0.0.1", metadata=doc("The address the HTTP API and dashboard bind."))
+    port: int = field(default=8080, metadata=doc("The HTTP port (0: any free port)."))
+    token: Secret | None = field(
+        default=None,
+        metadata=doc("The bearer token the API's write requests need.", '"LINEGATE_HTTP_TOKEN"'),
+    )
 
 
 DEFAULT_OUTBOX_PATH = "linegate-outbox.sqlite"
@@ -182,24 +304,58 @@ DEFAULT_MAX_EVENTS = 1_000_000
 class OutboxConfig:
     """The durable outbox."""
 
-    path: str = DEFAULT_OUTBOX_PATH
-    max_events: int = DEFAULT_MAX_EVENTS
-    overflow: str = "drop_oldest_bulk"
-    durability: str = "process"
+    path: str = field(
+        default=DEFAULT_OUTBOX_PATH, metadata=doc("The outbox's SQLite file; its folder must exist.")
+    )
+    max_events: int = field(
+        default=DEFAULT_MAX_EVENTS, metadata=doc("Events kept undelivered at most (1 to 10^9).")
+    )
+    overflow: str = field(
+        default="drop_oldest_bulk",
+        metadata=doc(
+            "When full: drop_oldest_bulk (drop the oldest bulk data first) or refuse_new.", '"refuse_new"'
+        ),
+    )
+    durability: str = field(
+        default="process",
+        metadata=doc(
+            "process: events survive the gateway's crash; power: also a power loss (slower).", '"power"'
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class MachineConfig:
     """One machine of the line."""
 
-    id: str
-    handle: str
-    protocol: str
-    connection: Mapping[str, Any]
-    map: str | None = None
-    interlock: str = "finish_board"
-    name: str | None = None
-    link_grace: float | None = None  # None: the line's
+    id: str = field(
+        metadata=doc("The machine's id in the line: a letter, then A-Z a-z 0-9 _ - (64 at most).", '"oven1"')
+    )
+    handle: str = field(metadata=doc("Its CFX handle (Vendor.Model.Instance).", '"Acme.Reflow.1"'))
+    protocol: Protocol = field(metadata=doc("How the gateway talks to it.", '"modbus"'))
+    connection: Connection = field(
+        metadata=doc(
+            "Where and how to reach it; the keys depend on protocol (see the connection sections).",
+            '{ host = "10.0.0.5", port = 502 }',
+        )
+    )
+    map: str | None = field(
+        default=None,
+        metadata=doc(
+            "What its registers, nodes, frames or files mean: builtin:<name> or a map file "
+            "(relative to the config file); every protocol but cfx needs one.",
+            '"maps/oven.toml"',
+        ),
+    )
+    interlock: Interlock = field(
+        default=Interlock.FINISH_BOARD,
+        metadata=doc("A recipe change with boards in process: finish_board first, or refuse.", '"refuse"'),
+    )
+    name: str | None = field(default=None, metadata=doc("A name for people.", '"Reflow oven"'))
+    link_grace: float | None = field(  # None: the line's
+        default=None, metadata=doc("This machine's link_grace (the line's when omitted).", "30")
+    )
+    index: int = 0  # its place in [[machines]], for key paths (machines[2].map)
 
 
 #: seconds of silence before a machine is reported lost (``[line] link_grace``)
@@ -211,8 +367,10 @@ LINK_GRACE_RANGE = (MIN_GRACE, MAX_GRACE)
 class RecipeRef:
     """A recipe of one machine: name and optional revision."""
 
-    name: str
-    revision: str | None = None
+    name: str = field(metadata=doc("The recipe's name on the machine.", '"PROFILE-A"'))
+    revision: str | None = field(
+        default=None, metadata=doc("The revision the machine must report (any when omitted).", '"3"')
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,17 +383,27 @@ class ChangeoverConfig:
     seconds a changeover waits for boards to finish, or for the product's boards to arrive.
     """
 
-    at: str = "now"
-    timeout: int = 600
+    at: ChangeoverAt = field(
+        default=ChangeoverAt.NOW,
+        metadata=doc(
+            "now: each machine switches once its boards are done; boundary: when the first board "
+            "of the new product reaches it (needs [[hermes.vertical]] links).",
+            '"boundary"',
+        ),
+    )
+    timeout: int = field(
+        default=600,
+        metadata=doc("Seconds a changeover waits for boards to finish or to arrive (1 to 86400)."),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class HermesLink:
     """A Hermes vertical link to a machine, or a bridge standing in for one."""
 
-    machine: str
+    machine: str = field(metadata=doc("The id of the machine the link belongs to.", '"oven1"'))
     kind: str  # "vertical" or "bridge"
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: LinkSettings
 
 
 #: The servers whose peer limits ``[limits.<server>]`` adjusts.
@@ -249,11 +417,22 @@ class PeerLimitsConfig:
     Each field left None keeps the server's default; a timeout of 0 turns that deadline off.
     """
 
-    max_connections: int | None = None
-    handshake_timeout: float | None = None
-    idle_timeout: float | None = None
-    drain_timeout: float | None = None
-    write_buffer_limit: int | None = None
+    max_connections: int | None = field(
+        default=None, metadata=doc("Connections served at once (1 to 100000).", "64")
+    )
+    handshake_timeout: float | None = field(
+        default=None, metadata=doc("Seconds a new peer has to complete its handshake (0: no limit).", "10")
+    )
+    idle_timeout: float | None = field(
+        default=None, metadata=doc("Seconds of silence after which a peer is dropped (0: never).", "300")
+    )
+    drain_timeout: float | None = field(
+        default=None,
+        metadata=doc("Seconds a peer that does not read may hold our writes (0: no limit).", "30"),
+    )
+    write_buffer_limit: int | None = field(
+        default=None, metadata=doc("Bytes buffered for a slow peer (1024 to 67108864).", "1048576")
+    )
 
     def apply(self, limits: PeerLimits) -> PeerLimits:
         """``limits`` with the configured values in place."""
@@ -276,7 +455,9 @@ class LineConfig:
     """The whole configuration of one line."""
 
     path: str
-    name: str
+    name: str = field(
+        metadata=doc("The line's name, shown on the dashboard and in logs.", '"Line 4"', default='"line"')
+    )
     machines: tuple[MachineConfig, ...]
     products: Mapping[str, Mapping[str, RecipeRef]]
     hermes: tuple[HermesLink, ...] = ()
@@ -287,7 +468,12 @@ class LineConfig:
     http: HttpConfig = HttpConfig()
     changeover: ChangeoverConfig = ChangeoverConfig()
     limits: Mapping[str, PeerLimitsConfig] = field(default_factory=dict)
-    link_grace: float = DEFAULT_LINK_GRACE
+    link_grace: float = field(
+        default=DEFAULT_LINK_GRACE,
+        metadata=doc(
+            "Seconds of silence before a machine is reported lost; longer than its slowest poll.",
+        ),
+    )
 
     def grace_for(self, machine: MachineConfig) -> float:
         """Seconds of silence after which ``machine`` is reported lost in CFX."""
@@ -323,16 +509,20 @@ __all__ = [
     "OVERFLOW",
     "PROTOCOLS",
     "AmqpConfig",
+    "ChangeoverAt",
     "ChangeoverConfig",
     "HermesLink",
     "HttpConfig",
+    "Interlock",
     "LineConfig",
     "ListenerConfig",
     "MachineConfig",
     "MqttConfig",
     "OutboxConfig",
     "PeerLimitsConfig",
+    "Protocol",
     "RecipeRef",
     "Secret",
     "TlsConfig",
+    "doc",
 ]

@@ -17,11 +17,12 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from protocols.errors import ConfigError, ConfigErrors
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 MISSING: Any = object()
 _POSITION = re.compile(r"^(?P<problem>.*?) \(at (?P<where>line \d+, column \d+|end of document)\)$")
 
@@ -94,8 +95,11 @@ class Problems:
         self.errors: list[ConfigError] = []
 
     def add(self, error: ConfigError) -> None:
-        """Record ``error`` (each error of a :class:`ConfigErrors`)."""
-        self.errors.extend(error.errors if isinstance(error, ConfigErrors) else (error,))
+        """Record ``error`` (each error of a :class:`ConfigErrors`); one already recorded (two
+        checks that read the same secret) is not recorded twice."""
+        for one in error.errors if isinstance(error, ConfigErrors) else (error,):
+            if all(str(one) != str(seen) for seen in self.errors):
+                self.errors.append(one)
 
     @contextmanager
     def collect(self) -> Iterator[None]:
@@ -105,10 +109,10 @@ class Problems:
         except ConfigError as exc:
             self.add(exc)
 
-    def attempt(self, read: Callable[[], _T]) -> _T | None:
-        """``read()``, or None with its ConfigError recorded."""
+    def attempt(self, read: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """``read(*args, **kwargs)``, or None with its ConfigError recorded."""
         try:
-            return read()
+            return read(*args, **kwargs)
         except ConfigError as exc:
             self.add(exc)
             return None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from gateway.assemble import check_line, default_events_file
+from gateway.assemble import default_events_file, load_checked
 from gateway.commands import Subparsers
-from gateway.config import LineConfig, load_config
-from protocols.errors import ConfigError
+from gateway.config import LineConfig
+from protocols.errors import ConfigError, ConfigErrors
 
 
 def register(subparsers: Subparsers) -> None:
@@ -25,15 +26,14 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the error (file, key path, problem) and return 1, or a summary and return 0.
+    """Print every error (file, key path, problem) and return 1, or a summary and return 0.
 
-    The validation is ``linegate run``'s own (``check_line``): a config found valid here runs.
+    The validation is ``linegate run``'s own (``load_checked``): a config found valid here runs.
     """
     try:
-        config = load_config(args.config)
-        check_line(config, secrets=not args.skip_secrets)
+        config = load_checked(args.config, secrets=not args.skip_secrets)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_config_error(exc)
         return 1
     print(f"{config.path}: line {config.name!r} is valid")
     for machine in config.machines:
@@ -48,6 +48,16 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_secrets:
         print("  (secrets not resolved: --skip-secrets)")
     return 0
+
+
+def print_config_error(exc: ConfigError, file: TextIO | None = None) -> None:
+    """One ``error:`` line per problem (file, key path, problem), then how many there were."""
+    out = file or sys.stderr
+    errors = exc.errors if isinstance(exc, ConfigErrors) else (exc,)
+    for error in errors:
+        print(f"error: {error}", file=out)
+    if len(errors) > 1:
+        print(f"{len(errors)} problems", file=out)
 
 
 def destinations(config: LineConfig) -> list[str]:

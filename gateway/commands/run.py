@@ -10,9 +10,9 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import bind_errors, check_line, default_events_file, start_gateway
+from gateway.assemble import bind_errors, default_events_file, load_checked, start_gateway
 from gateway.commands import Subparsers
-from gateway.config import load_config
+from gateway.commands.check import print_config_error
 from gateway.deadline import arm_stop_deadline
 from gateway.heap import pin_mmap_threshold
 from gateway.http import HttpServer, SseSink
@@ -56,14 +56,13 @@ def run(args: argparse.Namespace) -> int:
             return uvloop.run(_main(args))
         return asyncio.run(_main(args))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_config_error(exc)
         return 1
 
 
 async def _main(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
     # The same validation as linegate check, before anything is opened.
-    check_line(config)
+    config = load_checked(args.config)
     events_file = args.events_file or default_events_file(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

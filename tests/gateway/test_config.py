@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import RecipeRef, Secret, load_config
+from gateway.config import Interlock, Protocol, RecipeRef, Secret, load_config
+from gateway.config_connections import ModbusConnection, VerticalLinkConfig
 from protocols.errors import ConfigError
 
 GOOD = """
@@ -44,7 +45,7 @@ id = "placer1"
 handle = "Acme.Placer.1"
 protocol = "cfx"
 interlock = "refuse"
-connection = { uri = "amqp://10.0.0.9:5700" }
+connection = { request_uri = "amqp://10.0.0.9:5700", events = "direct" }
 
 [[hermes.vertical]]
 machine = "oven1"
@@ -67,8 +68,9 @@ def test_loads_a_full_line(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     assert config.name == "Line 4"
     assert [m.id for m in config.machines] == ["oven1", "placer1"]
-    assert config.machine("oven1").connection == {"host": "10.0.0.5", "port": 502}
-    assert config.machine("placer1").interlock == "refuse"
+    assert config.machine("oven1").connection == ModbusConnection(host="10.0.0.5", port=502)
+    assert config.machine("oven1").protocol is Protocol.MODBUS
+    assert config.machine("placer1").interlock is Interlock.REFUSE
     assert config.products["PCB-A"] == {
         "oven1": RecipeRef("PROFILE-A"),
         "placer1": RecipeRef("PCBA-TOP", "3"),
@@ -77,7 +79,9 @@ def test_loads_a_full_line(tmp_path: Path) -> None:
     assert config.mqtt is not None and config.mqtt.port == 1883
     assert config.http.token == Secret(file="/run/secrets/linegate-token")
     assert config.outbox.max_events == 5000 and config.outbox.overflow == "refuse_new"
-    assert config.hermes[0].machine == "oven1" and config.hermes[0].settings["port"] == 50200
+    assert config.hermes[0].machine == "oven1" and config.hermes[0].settings == VerticalLinkConfig(
+        "10.0.0.5", 50200
+    )
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -98,9 +102,13 @@ def test_link_grace_per_line_and_per_machine(tmp_path: Path) -> None:
 
 BAD = [
     ("[line]\nname = 3\n", "line.name", "must be a non-empty string, not an integer"),
-    ("[[machines]]\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\n", "machines[0].id", "is required"),
     (
-        "[[machines]]\nid='o'\nhandle='oven'\nprotocol='modbus'\nconnection={}\n",
+        "[[machines]]\nhandle='A.B.C'\nprotocol='modbus'\nconnection={host='h'}\n",
+        "machines[0].id",
+        "is required",
+    ),
+    (
+        "[[machines]]\nid='o'\nhandle='oven'\nprotocol='modbus'\nconnection={host='h'}\n",
         "machines[0].handle",
         "is not a CFX handle",
     ),
@@ -116,8 +124,8 @@ BAD = [
         "secrets are not read from the config file",
     ),
     (
-        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\n"
-        "[[machines]]\nid='o'\nhandle='A.B.D'\nprotocol='modbus'\nconnection={}\n",
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={host='h'}\n"
+        "[[machines]]\nid='o'\nhandle='A.B.D'\nprotocol='modbus'\nconnection={host='h'}\n",
         "machines[1].id",
         "already used by machines[0]",
     ),
@@ -156,7 +164,7 @@ BAD = [
     ("[line]\nlink_grace = 0.5\n", "line.link_grace", "must be between 1 and 300 seconds"),
     ("[line]\nlink_grace = '10 s'\n", "line.link_grace", "must be a number of seconds, not a string"),
     (
-        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={}\nlink_grace=301\n",
+        "[[machines]]\nid='o'\nhandle='A.B.C'\nprotocol='modbus'\nconnection={host='h'}\nlink_grace=301\n",
         "machines[0].link_grace",
         "must be between 1 and 300 seconds",
     ),
@@ -333,10 +341,8 @@ def test_a_cfx_machines_liveness_follows_its_heartbeat_unless_set(
 
 @pytest.mark.parametrize("value", ["0", "-5", "'60'", "true"])
 def test_a_bad_cfx_liveness_timeout_names_its_key(tmp_path: Path, value: str) -> None:
-    from gateway.assemble import build_adapter
 
-    config = load_config(write(tmp_path, CFX_MACHINE.format(extra=f", liveness_timeout = {value}")))
-    with pytest.raises(ConfigError) as exc:
-        build_adapter(config, config.machines[0], 0)
+    with pytest.raises(ConfigError) as exc:  # the config layer reads the typed connection table
+        load_config(write(tmp_path, CFX_MACHINE.format(extra=f", liveness_timeout = {value}")))
     assert exc.value.key == "machines[0].connection.liveness_timeout"
     assert "positive number of seconds" in str(exc.value)

@@ -107,7 +107,9 @@ def test_a_files_map_with_a_wrong_key_names_it(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         check_line(load_config(_config(tmp_path, '{ folder = "in" }', map_="aoi.toml")))
-    assert caught.value.key == "defect.refdez" and str(tmp_path / "aoi.toml") == caught.value.path
+    # Named by the config file and key that reference the map, then the map file and its key.
+    assert (caught.value.path, caught.value.key) == (str(tmp_path / "line.toml"), "machines[0].map")
+    assert caught.value.problem.startswith(f"{tmp_path / 'aoi.toml'}: defect.refdez: unknown field")
 
 
 async def _start(config: Path, events: Path) -> asyncio.subprocess.Process:

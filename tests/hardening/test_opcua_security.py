@@ -16,7 +16,7 @@ import pytest
 from adapters.base import RecipeInfo
 from adapters.observations import StateChanged
 from adapters.opcua import OpcUaAdapter
-from gateway.assemble import build_adapter
+from gateway.assemble import build_adapter, check_line
 from gateway.config import parse_config
 from protocols.errors import ConfigError
 from simulators import SteppedClock
@@ -91,10 +91,10 @@ def test_security_config_errors_name_the_key(tmp_path: Path) -> None:
         ({"certificate": "client.der", "private_key": "client.pem", "pin": "x"}, f"{where}.pin"),
     ]
     for security, key in cases:
-        config = parse_config(
-            line(tmp_path, {"url": "opc.tcp://127.0.0.1:4840", "security": security}),
-            path=str(tmp_path / "line.toml"),
-        )
         with pytest.raises(ConfigError) as error:
-            build_adapter(config, config.machines[0], 0)
+            config = parse_config(
+                line(tmp_path, {"url": "opc.tcp://127.0.0.1:4840", "security": security}),
+                path=str(tmp_path / "line.toml"),
+            )
+            check_line(config, secrets=False)  # looks for the files the config names
         assert error.value.key == key, error.value
