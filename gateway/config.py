@@ -53,8 +53,7 @@ from gateway.config_model import (
     Secret,
     TlsConfig,
 )
-from protocols.errors import ConfigError
-from protocols.tomlread import Problems, Table, kind_of, read_toml
+from protocols.tomlread import KeyReader, Problems, Table, join, kind_of, read_toml
 
 SECRET_KEYS = ("password", "token")
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "key_password_env", "key_password_file", "verify_hostname"}
@@ -63,71 +62,13 @@ HANDLE_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2,}$")
 MACHINE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
-class _Reader:
-    """Typed access to a parsed TOML table that names the key path in every error."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(problem, path=self.path, key=key)
-
-    def table(
-        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
-    ) -> dict[str, Any]:
-        value = data.get(key)
-        if value is None:
-            if required:
-                raise self.fail(_join(where, key), "is required")
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(_join(where, key), f"must be a table, not {_kind(value)}")
-        return value
-
-    def text(self, data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if value is None:
-            raise self.fail(_join(where, key), "is required")
-        if not isinstance(value, str) or not value:
-            raise self.fail(_join(where, key), f"must be a non-empty string, not {_kind(value)}")
-        return value
-
-    def opt_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
-        return self.text(data, key, where) if key in data else None
-
-    def opt_path(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
-        """A file path; a relative one is taken relative to the config file, as map paths are."""
-        value = self.opt_text(data, key, where)
-        if value is None or Path(value).is_absolute():
-            return value
-        return str(Path(self.path).parent / value)
-
-    def integer(self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
-        value = data.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.fail(_join(where, key), f"must be an integer, not {_kind(value)}")
-        if not lo <= value <= hi:
-            raise self.fail(_join(where, key), f"must be between {lo} and {hi}, not {value}")
-        return value
-
-    def flag(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(_join(where, key), f"must be true or false, not {_kind(value)}")
-        return value
-
-    def choice(
-        self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str | None
-    ) -> str:
-        value = self.text(data, key, where, default)
-        if value not in choices:
-            raise self.fail(_join(where, key), f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
+class _Reader(KeyReader):
+    """The line config's key-path reader: :class:`~protocols.tomlread.KeyReader` and its secrets."""
 
     def secret(self, data: Mapping[str, Any], key: str, where: str) -> Secret | None:
         env, file = f"{key}_env", f"{key}_file"
         if env in data and file in data:
-            raise self.fail(_join(where, key), f"give {env} or {file}, not both")
+            raise self.fail(join(where, key), f"give {env} or {file}, not both")
         if env in data:
             return Secret(env=self.text(data, env, where))
         if file in data:
@@ -138,24 +79,10 @@ class _Reader:
         for key in SECRET_KEYS:
             if key in data:
                 raise self.fail(
-                    _join(where, key),
+                    join(where, key),
                     f"secrets are not read from the config file; use {key}_env (an environment variable)"
                     f" or {key}_file (a file)",
                 )
-
-    def only(self, data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
-        for key in data:
-            if key not in allowed:
-                raise self.fail(
-                    _join(where, key), f"unknown key (expected one of {', '.join(sorted(allowed))})"
-                )
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-_kind = kind_of
 
 
 def load_config(path: str | Path) -> LineConfig:
@@ -241,9 +168,9 @@ def _grace(r: _Reader, data: Mapping[str, Any], where: str, default: float) -> f
     value = data.get("link_grace", default)
     lo, hi = LINK_GRACE_RANGE
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise r.fail(_join(where, "link_grace"), f"must be a number of seconds, not {_kind(value)}")
+        raise r.fail(join(where, "link_grace"), f"must be a number of seconds, not {kind_of(value)}")
     if not lo <= value <= hi:
-        raise r.fail(_join(where, "link_grace"), f"must be between {lo:g} and {hi:g} seconds, not {value}")
+        raise r.fail(join(where, "link_grace"), f"must be between {lo:g} and {hi:g} seconds, not {value}")
     return float(value)
 
 
@@ -503,7 +430,7 @@ def _broker_key(url: str) -> tuple[str, str, int, str, str]:
 def _broker_urls(r: _Reader, value: object) -> tuple[str, ...]:
     """``[amqp] urls``: the nodes of one cluster, each a URL; same scheme, virtual host and user."""
     if not isinstance(value, list):
-        raise r.fail("amqp.urls", f"must be a list of broker URLs, not {_kind(value)}")
+        raise r.fail("amqp.urls", f"must be a list of broker URLs, not {kind_of(value)}")
     if not value:
         raise r.fail("amqp.urls", "must name at least one broker node")
     urls: list[str] = []
@@ -511,7 +438,7 @@ def _broker_urls(r: _Reader, value: object) -> tuple[str, ...]:
     for index, item in enumerate(value):
         key = f"amqp.urls[{index}]"
         if not isinstance(item, str) or not item:
-            raise r.fail(key, f"must be a non-empty string, not {_kind(item)}")
+            raise r.fail(key, f"must be a non-empty string, not {kind_of(item)}")
         url = _broker_url(r, item, key)
         node = _broker_key(url)
         if node[:3] in {k[:3] for k in seen}:
@@ -562,11 +489,11 @@ def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
         return None
     if value is True:
         return TlsConfig()
-    at = _join(where, "tls")
+    at = join(where, "tls")
     t = r.table(data, "tls", where)
     if "key_password" in t:
         raise r.fail(
-            _join(at, "key_password"),
+            join(at, "key_password"),
             "secrets are not read from the config file; use key_password_env or key_password_file",
         )
     r.only(t, at, TLS_KEYS)
@@ -579,7 +506,7 @@ def _tls(r: _Reader, data: Mapping[str, Any], where: str) -> TlsConfig | None:
     )
     if (tls.cert_file is None) != (tls.key_file is None):
         missing = "key_file" if tls.key_file is None else "cert_file"
-        raise r.fail(_join(at, missing), "is required with a client certificate (cert_file and key_file)")
+        raise r.fail(join(at, missing), "is required with a client certificate (cert_file and key_file)")
     return tls
 
 
@@ -617,7 +544,7 @@ def _limits(r: _Reader, data: Mapping[str, Any]) -> dict[str, PeerLimitsConfig]:
 def _seconds(r: _Reader, data: Mapping[str, Any], key: str, where: str) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
-        raise r.fail(_join(where, key), f"must be seconds from 0 (off) to 86400, not {value!r}")
+        raise r.fail(join(where, key), f"must be seconds from 0 (off) to 86400, not {value!r}")
     return float(value)
 
 

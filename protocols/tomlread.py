@@ -132,6 +132,79 @@ class Problems:
         return bool(self.errors)
 
 
+class KeyReader:
+    """Typed access to the tables of one parsed TOML file, by key path: each accessor takes the
+    table, the key and where the table is (``machines[2]``), and names the key path in errors.
+
+    The functional twin of :class:`Table`, for readers that walk plain dicts (the line config).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(problem, path=self.path, key=key)
+
+    def table(
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
+    ) -> dict[str, Any]:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(join(where, key), "is required")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(join(where, key), f"must be a table, not {kind_of(value)}")
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if value is None:
+            raise self.fail(join(where, key), "is required")
+        if not isinstance(value, str) or not value:
+            raise self.fail(join(where, key), f"must be a non-empty string, not {kind_of(value)}")
+        return value
+
+    def opt_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        return self.text(data, key, where) if key in data else None
+
+    def opt_path(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        """A file path; a relative one is taken relative to the config file, as map paths are."""
+        value = self.opt_text(data, key, where)
+        if value is None or Path(value).is_absolute():
+            return value
+        return str(Path(self.path).parent / value)
+
+    def integer(self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
+        value = data.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(join(where, key), f"must be an integer, not {kind_of(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(join(where, key), f"must be between {lo} and {hi}, not {value}")
+        return value
+
+    def flag(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(join(where, key), f"must be true or false, not {kind_of(value)}")
+        return value
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str | None
+    ) -> str:
+        value = self.text(data, key, where, default)
+        if value not in choices:
+            raise self.fail(join(where, key), f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def only(self, data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(
+                    join(where, key), f"unknown key (expected one of {', '.join(sorted(allowed))})"
+                )
+
+
 class Table:
     """One TOML table being read; every accessor names the file and key path in its errors.
 
@@ -253,4 +326,4 @@ class Table:
             raise self.error("unknown key", unknown[0])
 
 
-__all__ = ["MISSING", "Problems", "Table", "join", "kind_of", "parse_toml", "read_toml"]
+__all__ = ["MISSING", "KeyReader", "Problems", "Table", "join", "kind_of", "parse_toml", "read_toml"]
