@@ -48,8 +48,13 @@ def check_resources(config: LineConfig, problems: Problems, *, secrets: bool = T
             if secrets:
                 with problems.collect():
                     value.resolve(path=config.path, key=key)
-        elif f.metadata.get("file") and value is not None and not Path(value).is_file():
-            problems.add(ConfigError(f"{value} does not exist or is not a file", path=config.path, key=key))
+        elif f.metadata.get("file") and value is not None:
+            if not Path(value).is_file():
+                problems.add(
+                    ConfigError(f"{value} does not exist or is not a file", path=config.path, key=key)
+                )
+            elif not os.access(value, os.R_OK):
+                problems.add(ConfigError(f"{value} is not readable", path=config.path, key=key))
         elif isinstance(value, SerialConnection) and value.device and not os.path.exists(value.device):
             problems.add(ConfigError(f"no serial device {value.device}", path=config.path, key=f"{key}.url"))
     folder = Path(config.outbox.path).parent

@@ -4,6 +4,7 @@ errors inside a referenced map file are each checked."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +201,12 @@ def test_an_error_in_a_map_names_the_config_key_and_the_map_file(tmp_path: Path)
     [(key, problem)] = problems(path)
     assert key == "machines[0].map"
     assert problem.startswith(f"{maps / 'oven.toml'}: is not valid TOML at line 1, column 9")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read\n", encoding="utf-8")
+    ca.chmod(0)
+    path = write(tmp_path, "", extra=f'[mqtt]\nhost = "h"\ntls = {{ ca_file = "{ca}" }}\n')
+    assert ("mqtt.tls.ca_file", f"{ca} is not readable") in problems(path)
