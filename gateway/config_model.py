@@ -199,7 +199,7 @@ class AmqpConfig:
     url: str = field(
         metadata=doc(
             "The broker (amqp:// or amqps://, no password in it); give url or urls.",
-            '"amqp://linegate@broker.local/"',
+            '"amqps://linegate@broker.local/"',
         )
     )
     urls: tuple[str, ...] = field(
@@ -239,7 +239,7 @@ class MqttConfig:
     """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then)."""
 
     host: str = field(metadata=doc("The MQTT broker's host name or address.", '"broker.local"'))
-    port: int = field(default=1883, metadata=doc("The broker's port (8883 by default with tls)."))
+    port: int = field(default=1883, metadata=doc("The broker's port (8883 by default with tls).", "8883"))
     username: str | None = field(default=None, metadata=doc("The MQTT user name.", '"linegate"'))
     password: Secret | None = field(
         default=None, metadata=doc("The MQTT password.", '"LINEGATE_MQTT_PASSWORD"')

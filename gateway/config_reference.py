@@ -166,6 +166,7 @@ SECTIONS = (
         "TLS files (relative to the config file); `tls = true` instead of a table uses the "
         "system's trust anchors. The listener needs cert_file and key_file.",
         "[amqp.tls]",
+        lead='[amqp]\nurl = "amqps://linegate@broker.local/"',
     ),
     Section("[mqtt]", (MqttConfig,), "The MQTT mirror of the event stream."),
     Section(

@@ -69,11 +69,29 @@ def test_every_key_of_the_typed_config_is_documented(cls: type[Any]) -> None:
         assert any(cls in section.tables for section in SECTIONS), f"{cls.__name__} has no section"
 
 
-def test_every_example_is_toml() -> None:
+#: The machines the examples of [products] and [[hermes.*]] name.
+EXAMPLE_MACHINES = """
+[[machines]]
+id = "oven1"
+handle = "Acme.Reflow.1"
+protocol = "modbus"
+connection = { host = "10.0.0.5" }
+[[machines]]
+id = "solder1"
+handle = "Acme.Solder.1"
+protocol = "opcua"
+connection = { url = "opc.tcp://10.0.0.6:4840" }
+"""
+
+
+def test_every_example_is_a_valid_config() -> None:
     blocks = re.findall(r"```toml\n(.*?)```", DOC_PATH.read_text(encoding="utf-8"), re.S)
     assert len(blocks) == len(SECTIONS)
     for block in blocks:
-        tomllib.loads(block)
+        text = block if "[[machines]]" in block else EXAMPLE_MACHINES + block
+        problems = Problems()
+        parse_config(tomllib.loads(text), path="example.toml", problems=problems)
+        assert not problems.errors, (block, problems.errors)
 
 
 MACHINE = '[[machines]]\nid = "m"\nhandle = "A.B.C"\nprotocol = "{protocol}"\nconnection = {connection}\n'
