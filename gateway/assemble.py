@@ -342,14 +342,27 @@ def load_checked(path: str | Path, *, secrets: bool = True) -> LineConfig:
 
     Raises:
         ConfigError: the file cannot be read or parsed, or every problem found (a ConfigErrors
-            when there are several), each with file and key path.
+            when there are several, in the order of the file), each with file and key path.
     """
     path_str = str(path)
+    data = read_toml(path_str)
     problems = Problems()
-    config = parse_config(read_toml(path_str), path=path_str, problems=problems)
+    config = parse_config(data, path=path_str, problems=problems)
     check_line(config, secrets=secrets, problems=problems)
+    problems.errors.sort(key=lambda error: _file_order(list(data), error.key))
     problems.raise_any()
     return config
+
+
+def _file_order(tables: list[str], key: str | None) -> tuple[int, int]:
+    """Where ``key`` (``machines[2].map``) comes in a file whose top-level tables are ``tables``,
+    in their order: by table, then by entry of an array of tables."""
+    if key is None:
+        return (-1, 0)
+    head = key.split(".", 1)[0]
+    name, _, index = head.partition("[")
+    position = tables.index(name) if name in tables else len(tables)
+    return (position, int(index.rstrip("]")) if index.rstrip("]").isdigit() else 0)
 
 
 #: The JSON-lines file ``linegate run`` appends every event to when no broker is configured,

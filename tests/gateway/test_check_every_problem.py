@@ -66,21 +66,22 @@ def test_a_config_with_several_problems_lists_them_all(
         extra="[mqtt]\nhost = 'h'\nport = 'x'\n[[hermes.vertical]]\nmachine = 'm3'\nhost = 'h'\nport = 0\n",
     )
     found = problems(path)
+    # In the order of the file: [mqtt], [[hermes.vertical]], the machines, [products].
     assert [key for key, _ in found] == [
+        "mqtt.port",
+        "hermes.vertical[0].port",
         "machines[0].connection.host",
         "machines[1].connection.url",
-        "products.A.m9",
-        "hermes.vertical[0].port",
-        "mqtt.port",
-        "machines[3].map",
         "machines[2].connection.password_env",
+        "machines[3].map",
+        "products.A.m9",
     ]
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == "7 problems"
-    assert err[0] == f"error: {path}: machines[0].connection.host: is required"
-    assert f"error: {path}: machines[1].connection.url: spy:// is not a serial URL" in err[1]
-    assert err[6].endswith(f"environment variable {UNSET} is not set")
+    assert err[2] == f"error: {path}: machines[0].connection.host: is required"
+    assert f"error: {path}: machines[1].connection.url: spy:// is not a serial URL" in err[3]
+    assert err[4].endswith(f"environment variable {UNSET} is not set")
 
 
 def test_run_refuses_what_check_refuses_with_the_same_lines(tmp_path: Path) -> None:
@@ -102,8 +103,8 @@ def test_run_refuses_what_check_refuses_with_the_same_lines(tmp_path: Path) -> N
     lines = [row for row in check.stderr.splitlines() if not row.startswith("{")]
     assert lines == [row for row in run.stderr.splitlines() if not row.startswith("{")]
     assert lines == [
-        f"error: {path}: machines[0].connection.port: must be a port number (1-65535)",
         f"error: {path}: mqtt.password_env: environment variable {UNSET} is not set",
+        f"error: {path}: machines[0].connection.port: must be a port number (1-65535)",
         f"error: {path}: machines[1].connection.url: no serial device {tmp_path / 'ttyUSB9'}",
         "3 problems",
     ]
