@@ -312,9 +312,20 @@ async def activate(request: web.Request) -> web.Response:
     name = _text_field(data, "recipe", required=True)
     assert name is not None
     revision = _text_field(data, "revision", required=False)
-    outcome = await _finish(
-        request.app[CONTEXT].gateway.recipes.activate(machine_id, RecipeRef(name, revision))
-    )
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(400, "'force' must be true or false")
+    service = request.app[CONTEXT].gateway.recipes
+    if service.boundary is not None and service.boundary.gated(machine_id) and not force:
+        # The gate sets each board's product recipe before the machine builds it, so a manual
+        # recipe would last only until the next board: say so instead of switching silently.
+        raise ApiError(
+            409,
+            f'{machine_id} changes recipe at product boundaries ([changeover] at = "boundary"): '
+            "the gate will switch it back to the next board's product recipe; "
+            "send force=true to activate anyway",
+        )
+    outcome = await _finish(service.activate(machine_id, RecipeRef(name, revision)))
     body = outcome_json(outcome)
     if not outcome.ok:
         body["error"] = {"status": 409, "message": outcome.result.message}

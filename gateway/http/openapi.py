@@ -218,7 +218,15 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "ActivateRequest": _object(
-        {"recipe": _NAME, "revision": {"anyOf": [_NAME, {"type": "null"}]}}, required=["recipe"]
+        {
+            "recipe": _NAME,
+            "revision": {"anyOf": [_NAME, {"type": "null"}]},
+            "force": {
+                "type": "boolean",
+                "description": "activate even where the product-boundary gate would switch the recipe back",
+            },
+        },
+        required=["recipe"],
     ),
     "Outcome": _object(
         {
@@ -438,7 +446,11 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                     "200": _json_ok("the machine confirmed the recipe", "Outcome"),
                     **_WRITE_ERRORS,
                     "404": _error("no such machine"),
-                    "409": _json_ok("the recipe did not take effect (refused, timed out)", "Outcome"),
+                    "409": {
+                        "description": "the recipe did not take effect (refused, timed out: an Outcome), "
+                        "or the machine switches at product boundaries and force was not given (an Error)",
+                        "content": {JSON: {"schema": {"anyOf": [_ref("Outcome"), _ref("Error")]}}},
+                    },
                     **_ERRORS,
                 },
             }

@@ -62,10 +62,11 @@
       index: index,
       protocol: m.protocol,
       link: m.link.state,
+      linkInfo: m.link,
       state: stateOf(m.state.code),
       recipe: m.active_recipe,
       faults: new Map(m.faults.map((f) => [f.occurrence_id, f])),
-      boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false }])),
+      boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false, barcode: b.barcode }])),
       working: new Set(m.boards_in_process.map((b) => b.board_id || b.barcode)),
       readings: m.readings || {},
       node: null,
@@ -95,7 +96,7 @@
     node.replaceChildren(
       el("div", { class: "name" }, m.id),
       el("div", { class: "handle" }, m.handle),
-      el("span", { class: "link", "data-state": m.link }, m.link.replace("_", " ")),
+      el("span", { class: "link", "data-state": m.link, title: linkTitle(m) }, m.link.replace("_", " ")),
       el("div", { class: "state", title: m.state.code || "" }, m.state.name.replace(/_/g, " ")),
     );
     const dl = el("dl");
@@ -122,10 +123,22 @@
       node.appendChild(list);
     }
     const boards = el("div", { class: "boards", "aria-label": "boards in the machine" });
-    for (const [id] of m.boards) {
-      boards.appendChild(el("span", { class: "board", title: id, "data-board": id, "data-working": String(m.working.has(id)) }));
+    for (const [id, board] of m.boards) {
+      // People know a board by its barcode; the Hermes BoardId is the key only because every
+      // machine's events carry it.
+      const label = board.barcode || id;
+      boards.appendChild(el("span", { class: "board", title: label, "data-board": id, "data-barcode": board.barcode || "", "data-working": String(m.working.has(id)) }));
     }
     node.appendChild(boards);
+  }
+
+  // The link as the supervisor needs it when it is down: how often it connected, failed and why.
+  function linkTitle(m) {
+    const info = m.linkInfo;
+    if (!info) return m.link === "unknown" ? "the gateway does not answer" : m.link;
+    const parts = ["connects " + info.connects, "failures " + info.failures];
+    if (info.last_error) parts.push("last error: " + info.last_error);
+    return parts.join(" · ");
   }
 
   function flyBoard(from, board) {
@@ -187,7 +200,7 @@
     chart.dataset.peak = top.length ? String(Math.max(...top)) : "";
     $("reflow-source").textContent = machineId + (profile.time ? " · " + new Date(profile.time).toLocaleTimeString() : "");
     const extra = [];
-    if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed + " mm/s");
+    if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed.toFixed(1) + " mm/s");
     if (typeof profile.o2_ppm === "number") extra.push("O₂ " + profile.o2_ppm.toFixed(0) + " ppm");
     $("reflow-extra").textContent = extra.join(" · ");
   }
@@ -239,7 +252,7 @@
         m.recipe = { name: body.RecipeName, revision: body.Revision };
         break;
       case "CFX.Production.UnitsArrived":
-        m.boards.set(boardKey(body), { working: false });
+        m.boards.set(boardKey(body), { working: false, barcode: body.PrimaryIdentifier || null });
         break;
       case "CFX.Production.WorkStarted":
         m.working.add(boardKey(body));
@@ -268,13 +281,31 @@
     renderMachine(m);
   }
 
+  // What an event line says besides its name: the fault, the recipe, the board's barcode.
+  function eventDetail(body) {
+    const facts = [];
+    if (body.Fault) facts.push(body.Fault.FaultCode + (body.Fault.Description ? " " + body.Fault.Description : ""));
+    if (body.RecipeName) facts.push("recipe " + body.RecipeName + (body.Revision ? " rev " + body.Revision : ""));
+    if (body.PrimaryIdentifier) facts.push(body.PrimaryIdentifier);
+    else if (body.HermesIdentifier) facts.push(body.HermesIdentifier);
+    return facts.join(" · ");
+  }
+
   function log(envelope) {
     const list = $("event-log");
     const item = el("li");
-    const time = envelope.TimeStamp ? new Date(envelope.TimeStamp).toLocaleTimeString() : "";
-    item.append(el("time", {}, time), el("span", { class: "src" }, envelope.Source || ""));
+    // The time the gateway's stream delivered the event: simulated machines stamp events with
+    // their own (accelerated) clock, so their stamps would not line up with the others'. The
+    // machine's own stamp stays in the tooltip.
+    const stamp = envelope.TimeStamp || "";
+    item.append(
+      el("time", { title: stamp ? "machine time " + stamp : "", "data-machine-time": stamp }, new Date().toLocaleTimeString()),
+      el("span", { class: "src" }, envelope.Source || ""),
+    );
     const short = String(envelope.MessageName || "").replace(/^CFX\./, "");
     item.append(el("span", { class: /Fault/.test(short) ? "fault" : "" }, short));
+    const detail = eventDetail(envelope.MessageBody || {});
+    if (detail) item.append(el("span", { class: "detail" }, detail));
     list.prepend(item);
     while (list.children.length > MAX_LOG) list.lastChild.remove();
   }
@@ -303,8 +334,18 @@
       view = await response.json();
     } catch (err) {
       $("outbox-depth").textContent = "?";
+      // The gateway is gone: what the cards last showed is no longer known.
+      document.body.dataset.gateway = "unreachable";
+      for (const m of model.machines) {
+        if (m.link !== "unknown") {
+          m.link = "unknown";
+          m.linkInfo = null;
+          renderMachine(m);
+        }
+      }
       return false;
     }
+    document.body.dataset.gateway = "reachable";
     $("line-name").textContent = view.line || "line";
     $("outbox-depth").textContent = String(view.outbox.depth);
     const handles = view.machines.map((m) => m.handle).join(",");
@@ -315,8 +356,10 @@
     for (const fresh of view.machines) {
       const m = model.byHandle.get(fresh.handle);
       const readings = fresh.readings || {};
-      if (m && (m.link !== fresh.link.state || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
+      const linkChanged = !m || !m.linkInfo || JSON.stringify(m.linkInfo) !== JSON.stringify(fresh.link);
+      if (m && (m.link !== fresh.link.state || linkChanged || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
         m.link = fresh.link.state;
+        m.linkInfo = fresh.link;
         m.readings = readings;
         renderMachine(m);
       }
@@ -342,6 +385,9 @@
     source.onerror = () => {
       document.body.dataset.stream = "lost";
       $("stream-status").textContent = "reconnecting…";
+      // The stream broke: ask the gateway now rather than at the next refresh, so the cards stop
+      // claiming links the gateway may no longer hold.
+      if (document.body.dataset.ready === "true") refresh(false);
     };
     while (!(await refresh(true))) await new Promise((resolve) => setTimeout(resolve, 2000));
     source.onmessage = onMessage;
