@@ -45,6 +45,7 @@ _TIME = {"type": "string", "format": "date-time"}
 _NSTR = {"type": ["string", "null"]}
 _NTIME = {"type": ["string", "null"], "format": "date-time"}
 _NNUM = {"type": ["number", "null"]}
+_NRATIO = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 # A non-empty name: the handlers strip it and refuse what is left empty.
 _NAME = {"type": "string", "pattern": r"\S", "maxLength": 256}
 
@@ -130,6 +131,8 @@ SCHEMAS: dict[str, Any] = {
             "description": _NSTR,
             "occurrence_id": _STR,
             "occurred_at": _NTIME,
+            "acknowledged_by": _NSTR,
+            "acknowledged_at": _NTIME,
         }
     ),
     "Zone": _object(
@@ -185,6 +188,8 @@ SCHEMAS: dict[str, Any] = {
                 ),
             },
             "boards_departed": _INT,
+            "product": {**_NSTR, "description": "the product the active recipe is for (None: unknown)"},
+            "shift": _ref("MachineShift"),
             "reflow": _nullable(_ref("Reflow")),
             "readings": {"type": "object", "additionalProperties": _ref("Reading")},
             "observations": _INT,
@@ -206,8 +211,73 @@ SCHEMAS: dict[str, Any] = {
                     "sinks": {"type": "object", "additionalProperties": _INT},
                 }
             ),
+            "shift": _object(
+                {
+                    "started": _TIME,
+                    "boards_out": _INT,
+                    "rolled_throughput_yield": _NRATIO,
+                    "active_alarms": _INT,
+                    "unacknowledged_alarms": _INT,
+                }
+            ),
+            "changeover": _nullable(
+                _object(
+                    {
+                        "product": _STR,
+                        "at": {"type": "string", "enum": ["now", "boundary"]},
+                        "started": _TIME,
+                        "waiting": {"type": "array", "items": _STR},
+                        "switched": {"type": "array", "items": _STR},
+                        "failed": {"type": "array", "items": _STR},
+                    }
+                )
+            ),
             "sse_clients": {"type": ["integer", "null"], "minimum": 0},
             "writes_enabled": {"type": "boolean"},
+        }
+    ),
+    "MachineShift": _object(
+        {
+            "boards_completed": _INT,
+            "boards_failed": _INT,
+            "units_passed": _INT,
+            "units_failed": _INT,
+            "first_pass_yield": _NRATIO,
+            "cycle_seconds": _object({"last": _NNUM, "mean": _NNUM, "best": _NNUM}),
+            "seconds_by_class": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "availability": {**_NRATIO, "description": "E10 uptime over uptime plus downtime"},
+            "oee": {
+                **_NRATIO,
+                "description": "availability x performance (best cycle / mean cycle) x quality",
+            },
+            "work_order": _NSTR,
+        }
+    ),
+    "Alarm": _object(
+        {
+            "source": _STR,
+            "occurrence_id": _STR,
+            "code": _NSTR,
+            "severity": _NSTR,
+            "description": _NSTR,
+            "occurred_at": _TIME,
+            "acknowledged": {"type": "boolean"},
+            "acknowledged_by": _NSTR,
+            "acknowledged_at": _NTIME,
+            "cleared_at": _NTIME,
+            "active": {"type": "boolean"},
+        }
+    ),
+    "Alarms": _object({"shift_started": _TIME, "alarms": {"type": "array", "items": _ref("Alarm")}}),
+    "Shift": _object({"shift_started": _TIME}),
+    "AcknowledgeRequest": _object({"operator": _NAME}),
+    "Acknowledged": _object(
+        {
+            "machine": _STR,
+            "code": _STR,
+            "occurrence_id": _STR,
+            "acknowledged_by": _NSTR,
+            "acknowledged_at": _TIME,
         }
     ),
     "Recipes": _object(
@@ -387,6 +457,57 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "summary": "The line: machines, links, states, recipes, faults, boards, reflow, outbox",
                 "operationId": "line",
                 "responses": {"200": _json_ok("the line now", "Line"), **_ERRORS},
+            }
+        },
+        "/api/alarms": {
+            "get": {
+                "summary": "The shift's alarm history, newest first, with acknowledgements",
+                "operationId": "alarms",
+                "responses": {
+                    "200": _json_ok("the alarms", "Alarms"),
+                    "404": _error("the gateway keeps no event stream"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/shift": {
+            "post": {
+                "summary": "Start a new shift: figures from zero, cleared alarms leave the list",
+                "operationId": "restart_shift",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _json_ok("the new shift", "Shift"),
+                    **_WRITE_ERRORS,
+                    "404": _error("the gateway keeps no event stream"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/machines/{machine}/faults/{occurrence}/acknowledge": {
+            "post": {
+                "summary": "Acknowledge an active fault (published as CFX FaultAcknowledged)",
+                "operationId": "acknowledge",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    _MACHINE,
+                    {
+                        "name": "occurrence",
+                        "in": "path",
+                        "required": True,
+                        "description": "the fault's FaultOccurrenceId",
+                        "schema": _STR,
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("AcknowledgeRequest")}},
+                },
+                "responses": {
+                    "200": _json_ok("acknowledged (now or before)", "Acknowledged"),
+                    **_WRITE_ERRORS,
+                    "404": _error("no such machine, or no active fault with that occurrence"),
+                    **_ERRORS,
+                },
             }
         },
         "/api/events": {

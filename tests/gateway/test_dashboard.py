@@ -310,6 +310,37 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         title = await page.evaluate(f"{machine('printer1')}.querySelector('.link').title")
         assert title.startswith("connects 1 · failures 0")
 
+        # The alarm list: the oven's alarm, then acknowledged by an operator.
+        occurrence = str(oven.normalizer.faults["E-231"].fault.fault_occurrence_id)
+        row = f"document.querySelector('#alarm-list tr[data-occurrence=\"{occurrence}\"]')"
+        await page.wait_until(f"{row} !== null")
+        assert await page.evaluate(f"{row}.querySelector('.ack').textContent") == "no"
+        await oven.record(
+            obs.FaultAcknowledged(machine="oven1", at=datetime.now(UTC), code="E-231", operator="kim")
+        )
+        await page.wait_until(f"{row}.querySelector('.ack').textContent === 'kim'")
+        assert await page.evaluate(f"{row}.dataset.active") == "true"
+
+        # A changeover in progress shows as a banner naming the machines still waiting.
+        async with line.gateway.recipes.lock("aoi1"):  # aoi1 busy: its switch waits
+            change = asyncio.create_task(line.gateway.recipes.changeover("PCB-A"))
+            await page.wait_until(
+                "!document.getElementById('changeover').hidden"
+                " && document.getElementById('changeover').textContent.includes('waiting (aoi1)')",
+                timeout=15,
+            )
+            banner = await page.evaluate("document.getElementById('changeover').textContent")
+            assert banner.startswith("changeover to PCB-A (now): 2 switched, 1 waiting")
+        assert all(o.ok for o in await asyncio.wait_for(change, 10))
+        await page.wait_until("document.getElementById('changeover').hidden", timeout=15)
+        # The shift's figures on the cards and the product each machine now runs.
+        await drive_board(line, "B-78")
+        await page.wait_until(
+            f"{machine('aoi1')}.querySelector('[data-figure=\"boards\"]').textContent === '1'", timeout=15
+        )
+        assert await page.evaluate(f"{machine('aoi1')}.querySelector('.product').textContent") == "PCB-A"
+        assert await page.evaluate("document.getElementById('boards-out').textContent") == "1"
+
         ARTIFACTS.mkdir(exist_ok=True)
         shot = await page.call("Page.captureScreenshot", 20, format="png")
         (ARTIFACTS / "dashboard-floor.png").write_bytes(base64.b64decode(shot["data"]))

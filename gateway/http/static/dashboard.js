@@ -65,6 +65,8 @@
       linkInfo: m.link,
       state: stateOf(m.state.code),
       recipe: m.active_recipe,
+      product: m.product,
+      shift: m.shift,
       faults: new Map(m.faults.map((f) => [f.occurrence_id, f])),
       boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false, barcode: b.barcode }])),
       working: new Set(m.boards_in_process.map((b) => b.board_id || b.barcode)),
@@ -102,8 +104,11 @@
     const dl = el("dl");
     const recipe = m.recipe ? m.recipe.name + (m.recipe.revision ? " rev " + m.recipe.revision : "") : "–";
     dl.append(el("dt", {}, "recipe"), el("dd", { class: "recipe", title: recipe }, recipe));
+    if (m.product) dl.append(el("dt", {}, "product"), el("dd", { class: "product" }, m.product));
+    if (m.shift && m.shift.work_order) dl.append(el("dt", {}, "order"), el("dd", { class: "work-order" }, m.shift.work_order));
     dl.append(el("dt", {}, "protocol"), el("dd", {}, m.protocol));
     node.appendChild(dl);
+    if (m.shift) node.appendChild(shiftFigures(m.shift));
     // Plain readings ([readings] of the machine's map) are no CFX events: /api/line brings them.
     const names = Object.keys(m.readings).sort();
     if (names.length) {
@@ -130,6 +135,69 @@
       boards.appendChild(el("span", { class: "board", title: label, "data-board": id, "data-barcode": board.barcode || "", "data-working": String(m.working.has(id)) }));
     }
     node.appendChild(boards);
+  }
+
+  // The shift's figures on a card: what a supervisor compares machine by machine.
+  function shiftFigures(shift) {
+    const figures = el("dl", { class: "shift" });
+    const add = (name, key, value) => figures.append(el("dt", {}, name), el("dd", { "data-figure": key }, value));
+    add("boards", "boards", String(shift.boards_completed));
+    const cycle = shift.cycle_seconds.mean;
+    add("cycle", "cycle", cycle === null ? "–" : cycle.toFixed(1) + " s");
+    if (shift.first_pass_yield !== null) add("yield", "yield", percent(shift.first_pass_yield));
+    add("avail.", "availability", percent(shift.availability));
+    add("OEE", "oee", percent(shift.oee));
+    return figures;
+  }
+
+  function percent(ratio) {
+    return ratio === null || ratio === undefined ? "–" : (ratio * 100).toFixed(1) + " %";
+  }
+
+  function renderShift(view) {
+    const shift = view.shift;
+    if (shift) {
+      $("boards-out").textContent = String(shift.boards_out);
+      $("line-yield").textContent = percent(shift.rolled_throughput_yield);
+      $("alarm-count").textContent = shift.active_alarms + (shift.unacknowledged_alarms ? " (" + shift.unacknowledged_alarms + " new)" : "");
+      $("shift-start").textContent = "shift since " + new Date(shift.started).toLocaleTimeString();
+    }
+    const banner = $("changeover");
+    const change = view.changeover;
+    banner.hidden = !change;
+    if (change) {
+      banner.textContent = "changeover to " + change.product + " (" + change.at + "): " + change.switched.length + " switched, " +
+        change.waiting.length + " waiting" + (change.waiting.length ? " (" + change.waiting.join(", ") + ")" : "") +
+        (change.failed.length ? ", failed on " + change.failed.join(", ") : "");
+    }
+  }
+
+  async function refreshAlarms() {
+    let answer;
+    try {
+      const response = await fetch("/api/alarms", { cache: "no-store" });
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (err) {
+      return;
+    }
+    const body = $("alarm-list").querySelector("tbody");
+    body.replaceChildren();
+    for (const a of answer.alarms) {
+      const machine = model.byHandle.get(a.source);
+      const row = el("tr", { "data-occurrence": a.occurrence_id, "data-active": String(a.active), "data-acknowledged": String(a.acknowledged) });
+      const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+      row.append(
+        el("td", {}, time(a.occurred_at)),
+        el("td", {}, machine ? machine.id : a.source),
+        el("td", { class: "code" }, a.code || ""),
+        el("td", {}, a.description || ""),
+        el("td", { class: "ack" }, a.acknowledged ? a.acknowledged_by || "yes" : "no"),
+        el("td", { class: "cleared" }, a.active ? "active" : time(a.cleared_at)),
+      );
+      body.appendChild(row);
+    }
+    document.body.dataset.alarms = String(answer.alarms.length);
   }
 
   // The link as the supervisor needs it when it is down: how often it connected, failed and why.
@@ -244,10 +312,15 @@
         break;
       case "CFX.ResourcePerformance.FaultOccurred":
         if (body.Fault) m.faults.set(body.Fault.FaultOccurrenceId, { code: body.Fault.FaultCode, description: body.Fault.Description, severity: body.Fault.Severity });
+        refreshAlarms();
         break;
       case "CFX.ResourcePerformance.FaultCleared":
         m.faults.delete(body.FaultOccurrenceId);
+        refreshAlarms();
         break;
+      case "CFX.ResourcePerformance.FaultAcknowledged":
+        refreshAlarms();
+        return;
       case "CFX.Production.RecipeActivated":
         m.recipe = { name: body.RecipeName, revision: body.Revision };
         break;
@@ -348,6 +421,8 @@
     document.body.dataset.gateway = "reachable";
     $("line-name").textContent = view.line || "line";
     $("outbox-depth").textContent = String(view.outbox.depth);
+    renderShift(view);
+    refreshAlarms();
     const handles = view.machines.map((m) => m.handle).join(",");
     if (first || handles !== model.machines.map((m) => m.handle).join(",")) {
       buildLine(view);
@@ -357,9 +432,12 @@
       const m = model.byHandle.get(fresh.handle);
       const readings = fresh.readings || {};
       const linkChanged = !m || !m.linkInfo || JSON.stringify(m.linkInfo) !== JSON.stringify(fresh.link);
-      if (m && (m.link !== fresh.link.state || linkChanged || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
+      const shiftChanged = !m || JSON.stringify(m.shift) !== JSON.stringify(fresh.shift) || m.product !== fresh.product;
+      if (m && (m.link !== fresh.link.state || linkChanged || shiftChanged || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
         m.link = fresh.link.state;
         m.linkInfo = fresh.link;
+        m.shift = fresh.shift;
+        m.product = fresh.product;
         m.readings = readings;
         renderMachine(m);
       }
