@@ -33,7 +33,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -279,6 +279,15 @@ class OpcUaAdapter(Adapter):
         if segment in _STANDARD_FOLDERS:
             return f"0:{segment}"
         return f"{self._ns}:{segment}"
+
+    def points(self) -> list[PointValue]:
+        """Each node of the map: its address as the map writes it, and the value last reported
+        for the nodes the adapter watches (OPC UA values arrive typed: raw and value agree)."""
+        readings = self.map.readings
+        return [
+            PointValue(name, address, self._values.get(name), self._values.get(name), readings.get(name))
+            for name, address in self.map.nodes.items()
+        ]
 
     async def _reconcile(self, queue: asyncio.Queue[Observation]) -> None:
         faults, recipes = self.map.faults, self.map.recipes

@@ -125,6 +125,21 @@ async def test_the_guide_s_map_drives_the_machine_of_its_manual(guide: Path, dev
             "board_count": (70_000, None),
         }
 
+        # The point browser's view: where each point is, the registers read, the mapped value.
+        browsed = {p.name: p for p in modbus.points()}
+        count = browsed["board_count"]
+        assert (count.address, count.raw, count.value) == (
+            "input_registers 6, uint32, big word first",
+            [1, 70_000 - 65_536],
+            70_000,
+        )
+        assert (browsed["lamp_power"].address, browsed["lamp_power"].raw) == (
+            "input_registers 2, uint16, x 0.1",
+            [955],
+        )
+        assert browsed["lamp_power"].unit == "%"
+        assert (browsed["command"].address, browsed["command"].raw) == ("holding_registers 1, uint16", [0])
+
         device.alarms, device.status = 0b0100, 4  # cover open -> fault
         fault = await seen.next(FaultRaised)
         assert (fault.code, fault.description) == ("UV-COVER-OPEN", "cover open: lamps off")

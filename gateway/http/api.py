@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -367,6 +368,40 @@ async def recipes(request: web.Request) -> web.Response:
     )
 
 
+def _plain(value: Any) -> Any:
+    # What a point holds, as JSON: numbers, text, flags and lists of them; NaN and the other
+    # types an OPC UA server may send (times, ids, structures) as their text.
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+async def points(request: web.Request) -> web.Response:
+    """The point browser: every mapped point with its address, raw and mapped value."""
+    machine_id = _machine(request)
+    adapter = request.app[CONTEXT].gateway.machines[machine_id].adapter
+    return json_response(
+        {
+            "machine": machine_id,
+            "protocol": adapter.protocol,
+            "points": [
+                {
+                    "name": p.name,
+                    "address": p.address,
+                    "raw": _plain(p.raw),
+                    "value": _plain(p.value),
+                    "unit": p.unit,
+                }
+                for p in adapter.points()
+            ],
+        }
+    )
+
+
 # --- write endpoints ----------------------------------------------------------------------
 
 
@@ -505,6 +540,7 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_get("/api/line", line)
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/machines/{machine}/recipes", recipes)
+    app.router.add_get("/api/machines/{machine}/points", points)
     app.router.add_post("/api/machines/{machine}/recipe", activate)
     app.router.add_post("/api/changeover", changeover)
     app.router.add_get("/api/alarms", alarms)

@@ -340,6 +340,14 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         )
         assert await page.evaluate(f"{machine('aoi1')}.querySelector('.product').textContent") == "PCB-A"
         assert await page.evaluate("document.getElementById('boards-out').textContent") == "1"
+        # The point browser: a card's "points" button lists the machine's mapped points, live.
+        await page.evaluate(f"{machine('printer1')}.querySelector('button.browse').click()")
+        cell = "document.querySelector('#point-list tr[data-point=\"active_recipe\"] .value')"
+        await page.wait_until(f"{cell} !== null && {cell}.textContent === 'printer1-A'")
+        assert line.machines["printer1"].port != 0
+        row = "document.querySelector('#point-list tr[data-point=\"active_recipe\"]')"
+        address = await page.evaluate(f"{row}.querySelector('td:nth-child(2)').textContent")
+        assert address == f"json 127.0.0.1:{line.machines['printer1'].port} active"
 
         ARTIFACTS.mkdir(exist_ok=True)
         shot = await page.call("Page.captureScreenshot", 20, format="png")

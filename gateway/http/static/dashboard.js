@@ -109,6 +109,9 @@
     dl.append(el("dt", {}, "protocol"), el("dd", {}, m.protocol));
     node.appendChild(dl);
     if (m.shift) node.appendChild(shiftFigures(m.shift));
+    const browse = el("button", { type: "button", class: "browse", title: "the machine's mapped points, live" }, "points");
+    browse.addEventListener("click", () => showPoints(m.id));
+    node.appendChild(browse);
     // Plain readings ([readings] of the machine's map) are no CFX events: /api/line brings them.
     const names = Object.keys(m.readings).sort();
     if (names.length) {
@@ -198,6 +201,62 @@
       body.appendChild(row);
     }
     document.body.dataset.alarms = String(answer.alarms.length);
+  }
+
+  // --- the point browser: what a map reads off the machine, raw and mapped ----------------------
+
+  let pointsTimer = null;
+
+  function showPoints(machineId) {
+    model.pointsOf = machineId;
+    $("points-panel").hidden = false;
+    $("points-machine").textContent = machineId;
+    refreshPoints();
+    if (pointsTimer === null) pointsTimer = setInterval(refreshPoints, 1000);
+  }
+
+  function hidePoints() {
+    model.pointsOf = null;
+    $("points-panel").hidden = true;
+    if (pointsTimer !== null) clearInterval(pointsTimer);
+    pointsTimer = null;
+  }
+
+  function shown(value) {
+    if (value === null || value === undefined) return "–";
+    if (Array.isArray(value)) return "[" + value.join(", ") + "]";
+    if (typeof value === "number" && !Number.isInteger(value)) return String(Math.round(value * 1000) / 1000);
+    return String(value);
+  }
+
+  async function refreshPoints() {
+    const machineId = model.pointsOf;
+    if (!machineId) return;
+    let answer;
+    try {
+      const response = await fetch("/api/machines/" + encodeURIComponent(machineId) + "/points", { cache: "no-store" });
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (err) {
+      return;
+    }
+    if (model.pointsOf !== machineId) return;
+    const body = $("point-list").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.points.length) {
+      body.appendChild(el("tr", {}, "")).appendChild(el("td", { colspan: "4" }, answer.protocol + ": no point map"));
+    }
+    for (const p of answer.points) {
+      const row = el("tr", { "data-point": p.name });
+      row.append(
+        el("td", {}, p.name),
+        el("td", {}, p.address),
+        el("td", { class: "raw" }, shown(p.raw)),
+        el("td", { class: "value" }, shown(p.value) + (p.unit && p.value !== null ? " " + p.unit : "")),
+      );
+      body.appendChild(row);
+    }
+    $("points-panel").dataset.updates = String(Number($("points-panel").dataset.updates || "0") + 1);
   }
 
   // The link as the supervisor needs it when it is down: how often it connected, failed and why.
@@ -451,6 +510,7 @@
 
   async function start() {
     tick();
+    $("points-close").addEventListener("click", hidePoints);
     setInterval(tick, 1000);
     // Subscribe first, then draw: events that arrive while /api/line loads are applied after it.
     const early = [];
