@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: test lint typecheck services venv bench clean test-compiled test-pure test-cluster demo fuzz
 
 $(PY):
+	@echo "=== venv: creating $(VENV) (the first build takes about a minute) ==="
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 
@@ -15,7 +16,9 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
 	# --no-build-isolation builds sdists against this venv, so their build requirements go in first:
 	# Cython for native/, cffi for python-qpid-proton (PyPI has only its sdist; without cffi at
 	# build time it installs without its C module and fails on import).
+	@echo "=== venv: build requirements (Cython, cffi) ==="
 	$(PY) -m pip install -q "Cython>=3.0" "setuptools>=68" wheel "cffi>=1.0"
+	@echo "=== venv: linegate and its dependencies; compiling native/ (the longest step) ==="
 	$(PY) -m pip install -q --no-build-isolation -e ".[test,fast]"
 	# pip may reuse a proton wheel it cached from a build without cffi (pure Python, no C module):
 	# rebuild it from source, past the cache, when it does not import.
@@ -23,6 +26,7 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
 		$(PY) -m pip install -q --no-build-isolation --no-cache-dir --force-reinstall --no-deps python-qpid-proton
 	$(PY) -c "import proton"
 	touch $(STAMP)
+	@echo "=== venv: ready ==="
 
 venv: $(STAMP)
 

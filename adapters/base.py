@@ -28,7 +28,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
 
@@ -63,6 +63,22 @@ class RecipeInfo:
 
     name: str
     revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PointValue:
+    """One mapped point as the machine holds it now, for the point browser.
+
+    ``address`` says where the machine keeps it in its protocol's terms; ``raw`` is what came
+    off the wire (Modbus registers, an OPC UA value) and ``value`` what the map makes of it;
+    both None until the point was first read.
+    """
+
+    name: str
+    address: str
+    raw: Any
+    value: Any
+    unit: str | None = None
 
 
 @dataclass(slots=True)
@@ -156,6 +172,11 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     async def available_recipes(self) -> list[RecipeInfo]:
         """The recipes the machine can run."""
+
+    def points(self) -> list[PointValue]:
+        """Every point the machine's map names, with its latest raw and mapped value (for
+        integrators writing a map). Adapters without a point map return none."""
+        return []
 
     # --- helpers for subclasses ------------------------------------------------------------
 

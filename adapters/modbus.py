@@ -26,12 +26,13 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
-from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
 from adapters.modbus_map import NUMBER, ModbusMap, ModbusStep
 from adapters.modbus_words import (
     GroupWords,
     block_cover,
     changed_points,
+    describe_point,
     describe_step,
     same_value,
     write_runs,
@@ -384,6 +385,25 @@ class ModbusAdapter(Adapter):
         group.last[index : index + 1] = [None, None]
         group.cover[index : index + 1] = [block_cover(b) for b in plan.blocks[index : index + 2]]
         return True
+
+    def points(self) -> list[PointValue]:
+        """Each point of the map: table and address, the registers last read, the scaled value."""
+        raw: dict[str, list[int]] = {}
+        for group in self._groups:
+            for block, words in zip(group.plan.blocks, group.last, strict=True):
+                if words is not None:
+                    for point, offset in block.slices:
+                        raw[point.name] = list(words[offset : offset + point.count])
+        return [
+            PointValue(
+                point.name,
+                describe_point(point),
+                raw.get(point.name),
+                self._values.get(point.name),
+                self.map.readings.get(point.name),
+            )
+            for point in self.map.points
+        ]
 
     def _note_error(self, error: str) -> None:
         if self.health.last_error != error:

@@ -89,4 +89,24 @@ def write_runs(points: Sequence[tuple[Point, Any]]) -> list[tuple[Table, int, li
     return runs
 
 
-__all__ = ["GroupWords", "block_cover", "changed_points", "describe_step", "same_value", "write_runs"]
+def describe_point(point: Point) -> str:
+    """The point as a manual's register table says it: table, address, how the words are read."""
+    parts = [f"{point.table.value} {point.address}", point.data_type.value]
+    if point.count > 1 and point.data_type.value not in ("string", "bool"):
+        parts.append(f"{point.word_order.value} word first")
+    if point.bit is not None:
+        parts.append(f"bit {point.bit}")
+    if point.scale != 1.0 or point.offset != 0.0:
+        parts.append(f"x {point.scale:g}" + (f" + {point.offset:g}" if point.offset else ""))
+    return ", ".join(parts)
+
+
+__all__ = [
+    "GroupWords",
+    "block_cover",
+    "changed_points",
+    "describe_point",
+    "describe_step",
+    "same_value",
+    "write_runs",
+]

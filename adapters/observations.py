@@ -72,6 +72,14 @@ class FaultCleared(Observation):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FaultAcknowledged(Observation):
+    """An operator acknowledged the active fault ``code`` (it stays active until cleared)."""
+
+    code: str
+    operator: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BoardArrived(Observation):
     """A board entered the machine (Hermes BoardId and barcode where known)."""
 

@@ -33,7 +33,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -218,7 +218,7 @@ class OpcUaAdapter(Adapter):
         except ValueError as exc:  # not (yet) in the NamespaceArray, e.g. a server still starting
             raise TransportError(f"namespace {device_map.namespace!r} not offered by {self.url}") from exc
         self._nodes = {
-            name: client.get_node(_node_id(ident, self._ns)) for name, ident in device_map.nodes.items()
+            name: await self._resolve(client, name, ident) for name, ident in device_map.nodes.items()
         }
         watched = {device_map.state_node, *device_map.readings}
         if device_map.work is not None:
@@ -251,6 +251,43 @@ class OpcUaAdapter(Adapter):
             )
         self._event_types = {t.nodeid: i for i, t in enumerate(event_types)}
         return subscription
+
+    async def _resolve(self, client: Client, name: str, address: str) -> Node:
+        """The node a map address names, in this session (namespace indexes and browse paths
+        are looked up anew on every connect: a restarted server may number them differently)."""
+        try:
+            if address.startswith("nsu="):
+                uri, _, rest = address[4:].partition(";")
+                return client.get_node(f"ns={await client.get_namespace_index(uri)};{rest}")
+            if address.startswith("/"):
+                path = [await self._browse_name(client, segment) for segment in address[1:].split("/")]
+                return await client.nodes.root.get_child(path)
+        except ValueError as exc:  # a namespace URI the server does not offer
+            raise TransportError(f"node {name!r} ({address}): {exc}") from exc
+        except UaStatusCodeError as exc:  # BadNoMatch: no node at that browse path
+            raise TransportError(
+                f"node {name!r}: browse path {address} not found on {self.url} ({exc})"
+            ) from exc
+        return client.get_node(_node_id(address, self._ns))
+
+    async def _browse_name(self, client: Client, segment: str) -> str:
+        # A segment is a browse name in the map's namespace; "{URI}Name" in another; the
+        # standard folders (Objects, Server, Types, Views) are namespace 0's.
+        if segment.startswith("{"):
+            uri, _, browse_name = segment[1:].partition("}")
+            return f"{await client.get_namespace_index(uri)}:{browse_name}"
+        if segment in _STANDARD_FOLDERS:
+            return f"0:{segment}"
+        return f"{self._ns}:{segment}"
+
+    def points(self) -> list[PointValue]:
+        """Each node of the map: its address as the map writes it, and the value last reported
+        for the nodes the adapter watches (OPC UA values arrive typed: raw and value agree)."""
+        readings = self.map.readings
+        return [
+            PointValue(name, address, self._values.get(name), self._values.get(name), readings.get(name))
+            for name, address in self.map.nodes.items()
+        ]
 
     async def _reconcile(self, queue: asyncio.Queue[Observation]) -> None:
         faults, recipes = self.map.faults, self.map.recipes
@@ -484,6 +521,8 @@ class OpcUaAdapter(Adapter):
 
 
 _UNSET = object()
+# The folders every server has under its root, in namespace 0 (OPC UA Part 5 §8.2).
+_STANDARD_FOLDERS = frozenset({"Objects", "Types", "Views", "Server"})
 
 
 def _node_id(ident: str, ns: int) -> str:

@@ -87,6 +87,34 @@ class OpcUaMap:
     source: str | None = None
 
 
+def node_address_problem(address: str) -> str | None:
+    """Why ``address`` is not a node address a map may use, or None when it is one.
+
+    A map names a node in one of four ways: a string id in the map's namespace
+    (``"SelectiveSolder.State"``); a complete node id (``"ns=2;i=1007"``, ``"i=2258"``); a node id
+    whose namespace is given by URI (``"nsu=urn:vendor:machine;i=1007"``, OPC UA Part 6 §5.3.1.11),
+    which stays right when the server orders its namespaces differently; or a browse path from
+    the Objects folder (``"/Objects/SelectiveSolder/ProcessValues/PreheatTemperature"``), each
+    segment a browse name in the map's namespace, or ``"{URI}Name"`` in another.
+    """
+    if address.startswith("nsu="):
+        uri, separator, rest = address[4:].partition(";")
+        if not uri or not separator or not rest.startswith(("i=", "s=", "g=", "b=")):
+            return "must be nsu=URI;i=N (or ;s=, ;g=, ;b=)"
+        return None
+    if address.startswith("/"):
+        segments = address[1:].split("/")
+        if not address[1:] or any(not segment for segment in segments):
+            return "a browse path needs a name between every two slashes"
+        for segment in segments:
+            if segment.startswith("{") and ("}" not in segment or segment.endswith("}")):
+                return f"segment {segment!r}: write {{URI}}Name"
+        return None
+    if not address.strip():
+        return "must not be empty"
+    return None
+
+
 _PROCESS_VALUES = ("preheat_temperature", "pot_temperature", "wave_height", "nitrogen_flow")
 
 
@@ -102,6 +130,9 @@ def read_opcua_map(root: Section) -> OpcUaMap:
     nodes = root.strings("nodes")
     if not nodes:
         raise root.error("is required", "nodes")
+    for name, address in nodes.items():
+        if (problem := node_address_problem(address)) is not None:
+            raise root.error(problem, f"nodes.{name}")
     known = set(nodes)
     state_node, state = None, StateTable()
     if (section := root.section("state")) is not None:
@@ -194,5 +225,6 @@ __all__ = [
     "OpcUaMap",
     "OpcUaRecipes",
     "OpcUaWork",
+    "node_address_problem",
     "read_opcua_map",
 ]

@@ -37,9 +37,11 @@ from protocols.cfx import (
     CoatingProcessData,
     Envelope,
     Fault,
+    FaultAcknowledged,
     FaultCleared,
     FaultOccurred,
     Heartbeat,
+    Operator,
     ProcessedUnit,
     RecipeActivated,
     RecipeIdentifier,
@@ -108,6 +110,8 @@ def resource_state(code: int) -> ResourceState:
 @dataclass(slots=True)
 class _ActiveFault:
     fault: Fault
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -277,6 +281,15 @@ class MachineNormalizer:
         if active is None:
             return []  # never raised while we watched: nothing to link a FaultCleared to
         return [FaultCleared(fault_occurrence_id=active.fault.fault_occurrence_id)]
+
+    def _fault_acknowledged(self, o: obs.FaultAcknowledged) -> list[CFXMessage]:
+        active = self.faults.get(o.code)
+        if active is None or active.acknowledged_at is not None:
+            return []  # not active (nothing to acknowledge), or acknowledged once already
+        active.acknowledged_by = o.operator
+        active.acknowledged_at = o.at
+        operator = Operator(login_name=o.operator) if o.operator else None
+        return [FaultAcknowledged(fault_occurrence_id=active.fault.fault_occurrence_id, operator=operator)]
 
     # --- boards and work ---------------------------------------------------------------------
     #
@@ -554,6 +567,7 @@ _HANDLERS: dict[type[obs.Observation], Callable[[MachineNormalizer, Any], list[C
     obs.StateChanged: MachineNormalizer._state,
     obs.FaultRaised: MachineNormalizer._fault_raised,
     obs.FaultCleared: MachineNormalizer._fault_cleared,
+    obs.FaultAcknowledged: MachineNormalizer._fault_acknowledged,
     obs.BoardArrived: MachineNormalizer._arrived,
     obs.BoardDeparted: MachineNormalizer._departed,
     obs.WorkStarted: MachineNormalizer._work_started,

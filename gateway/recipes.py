@@ -24,7 +24,8 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import structlog
 
@@ -175,6 +176,9 @@ class RecipeService:
         self.by_handle = {m.handle: m for m in self.machines.values()}
         self.products = dict(products or {})
         self.drain_timeout = drain_timeout
+        #: The line changeover in progress (product, mode, start, machines switched and waiting),
+        #: for the dashboard; None when none runs.
+        self.changeover_progress: dict[str, Any] | None = None
         self._locks = {machine_id: asyncio.Lock() for machine_id in self.machines}
 
     def lock(self, machine_id: str) -> asyncio.Lock:
@@ -265,8 +269,19 @@ class RecipeService:
                 return failed(machine_id, recipe, CODE_NO_BOUNDARY, message)
             return await boundary.wait_switched(machine_id, product, recipe, since)
 
+        underway: dict[str, Any] = {
+            "product": product,
+            "at": at,
+            "started": datetime.now(UTC).isoformat(),
+            "waiting": sorted(recipes),
+            "switched": [],
+            "failed": [],
+        }
+
         async def one(machine_id: str, recipe: RecipeRef) -> Outcome:
             outcome = await switch(machine_id, recipe)
+            underway["waiting"].remove(machine_id)
+            underway["switched" if outcome.ok else "failed"].append(machine_id)
             if progress is not None:
                 maybe = progress(outcome)
                 if maybe is not None:
@@ -274,7 +289,12 @@ class RecipeService:
             return outcome
 
         log.info("changeover.started", product=product, at=at, machines=sorted(recipes))
-        outcomes = list(await asyncio.gather(*(one(m, r) for m, r in recipes.items())))
+        self.changeover_progress = underway
+        try:
+            outcomes = list(await asyncio.gather(*(one(m, r) for m, r in recipes.items())))
+        finally:
+            if self.changeover_progress is underway:
+                self.changeover_progress = None
         failures = [o.machine_id for o in outcomes if not o.ok]
         log.info("changeover.complete", product=product, at=at, failed=failures)
         return outcomes

@@ -66,8 +66,11 @@ def summarize(envelope: dict[str, Any]) -> str:
     elif "RecipeName" in body and body.get("RecipeName"):
         revision = f" rev {body['Revision']}" if body.get("Revision") else ""
         facts.append(f"recipe {body['RecipeName']}{revision}")
-    board = body.get("HermesIdentifier") or body.get("PrimaryIdentifier")
-    if board:
+    # Operators know a board by its barcode; the Hermes BoardId only when there is none.
+    barcode, board = body.get("PrimaryIdentifier"), body.get("HermesIdentifier")
+    if barcode:
+        facts.append(f"barcode {barcode}")
+    elif board:
         facts.append(f"board {board}")
     data = body.get("CommonProcessData") or {}
     if isinstance(data, dict) and data.get("ZoneData"):

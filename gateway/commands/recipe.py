@@ -40,6 +40,12 @@ def register(subparsers: Subparsers) -> None:
     activate.add_argument("machine", metavar="MACHINE", help="the machine id from the line config")
     activate.add_argument("recipe", metavar="RECIPE", help="the recipe name as the machine knows it")
     activate.add_argument("revision", nargs="?", metavar="REV", help="the recipe revision")
+    activate.add_argument(
+        "--force",
+        action="store_true",
+        help="activate even on a machine whose recipe the product-boundary gate sets per board "
+        "(the gate switches it back at the next board)",
+    )
     add_client_options(activate, token=True)
     activate.set_defaults(handler=run_activate)
     listing = commands.add_parser("list", help="the active and available recipes of one machine")
@@ -92,12 +98,14 @@ def _fail(command: str, exc: LinegateError) -> int:
 
 
 async def _activate(args: argparse.Namespace, token: str) -> dict[str, Any]:
-    body = {"recipe": args.recipe, "revision": args.revision}
+    body: dict[str, Any] = {"recipe": args.recipe, "revision": args.revision}
+    if args.force:
+        body["force"] = True
     async with ApiClient(args.url, token, timeout=660) as client:  # a finish_board interlock may wait
         try:
             answer: dict[str, Any] = await client.post(f"/api/machines/{args.machine}/recipe", body)
         except GatewayError as exc:
-            if exc.status == 409 and isinstance(exc.body, dict):
+            if exc.status == 409 and isinstance(exc.body, dict) and "result_code" in exc.body:
                 return exc.body  # the machine answered: an outcome, not a failed request
             raise
         return answer

@@ -35,6 +35,7 @@ def render(view: dict[str, Any]) -> str:
     )
     rows = []
     faults = []
+    troubled = []
     for m in view["machines"]:
         state = m["state"]
         recipe = m["active_recipe"]
@@ -54,6 +55,9 @@ def render(view: dict[str, Any]) -> str:
                 None if rtt is None else f"{rtt:g} ms",
             ]
         )
+        link = m["link"]
+        if link.get("last_error") and (link["state"] != "connected" or link.get("failures")):
+            troubled.append([m["id"], link["state"], link.get("failures", 0), link["last_error"]])
         faults += [
             [m["id"], f["code"], f["severity"], f.get("description") or None, f.get("occurred_at")]
             for f in m["faults"]
@@ -63,6 +67,12 @@ def render(view: dict[str, Any]) -> str:
         "",
         format_table(["MACHINE", "LINK", "STATE", "RECIPE", "FAULTS", "IN PROCESS", "DONE", "RTT"], rows),
     ]
+    if troubled:
+        parts += [
+            "",
+            "link errors:",
+            format_table(["MACHINE", "LINK", "FAILURES", "LAST ERROR"], troubled),
+        ]
     if faults:
         parts += [
             "",

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +21,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from adapters.observations import FaultAcknowledged
 from gateway.config import CHANGEOVER_AT, RecipeRef
 from gateway.http import openapi
 from gateway.http.collect import render_metrics
@@ -242,6 +246,69 @@ async def line(request: web.Request) -> web.Response:
     return json_response(view)
 
 
+def _tracker(request: web.Request) -> LineTracker:
+    ctx = request.app[CONTEXT]
+    if ctx.sse is None:
+        raise ApiError(404, "the gateway keeps no event stream here, so no shift figures or alarm list")
+    return ctx.sse.tracker
+
+
+async def alarms(request: web.Request) -> web.Response:
+    """The alarm history of the shift, newest first, with each alarm's acknowledgement."""
+    tracker = _tracker(request)
+    return json_response({"shift_started": tracker.shift.started_at, "alarms": tracker.shift.alarm_list()})
+
+
+async def restart_shift(request: web.Request) -> web.Response:
+    """Start a new shift now: the figures start from zero, cleared alarms leave the list."""
+    require_token(request)
+    tracker = _tracker(request)
+    tracker.shift.restart(time.time())
+    log.info("shift.restarted")
+    return json_response({"shift_started": tracker.shift.started_at})
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    """An operator acknowledges an active fault; CFX FaultAcknowledged names the operator."""
+    require_token(request)
+    machine_id = _machine(request)
+    data = await read_json_object(request)
+    operator = _text_field(data, "operator", required=True)
+    assert operator is not None
+    if len(operator) > 256:
+        raise ApiError(400, "'operator' must be at most 256 characters")
+    occurrence = request.match_info["occurrence"]
+    runtime = request.app[CONTEXT].gateway.machines[machine_id]
+    active = next(
+        (
+            (code, fault)
+            for code, fault in runtime.normalizer.faults.items()
+            if str(fault.fault.fault_occurrence_id) == occurrence
+        ),
+        None,
+    )
+    if active is None:
+        raise ApiError(404, f"no active fault with occurrence {occurrence!r} on {machine_id}")
+    code, fault = active
+    if fault.acknowledged_at is None:
+        await runtime.record(
+            FaultAcknowledged(machine=machine_id, at=datetime.now(UTC), code=code, operator=operator)
+        )
+        log.info(
+            "fault.acknowledged", machine=machine_id, code=code, occurrence=occurrence, operator=operator
+        )
+    assert fault.acknowledged_at is not None
+    return json_response(
+        {
+            "machine": machine_id,
+            "code": code,
+            "occurrence_id": occurrence,
+            "acknowledged_by": fault.acknowledged_by,
+            "acknowledged_at": fault.acknowledged_at.isoformat(),
+        }
+    )
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """The live event stream as ``text/event-stream``, until the client or the server goes."""
     sse = request.app[CONTEXT].sse
@@ -301,6 +368,40 @@ async def recipes(request: web.Request) -> web.Response:
     )
 
 
+def _plain(value: Any) -> Any:
+    # What a point holds, as JSON: numbers, text, flags and lists of them; NaN and the other
+    # types an OPC UA server may send (times, ids, structures) as their text.
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+async def points(request: web.Request) -> web.Response:
+    """The point browser: every mapped point with its address, raw and mapped value."""
+    machine_id = _machine(request)
+    adapter = request.app[CONTEXT].gateway.machines[machine_id].adapter
+    return json_response(
+        {
+            "machine": machine_id,
+            "protocol": adapter.protocol,
+            "points": [
+                {
+                    "name": p.name,
+                    "address": p.address,
+                    "raw": _plain(p.raw),
+                    "value": _plain(p.value),
+                    "unit": p.unit,
+                }
+                for p in adapter.points()
+            ],
+        }
+    )
+
+
 # --- write endpoints ----------------------------------------------------------------------
 
 
@@ -312,9 +413,20 @@ async def activate(request: web.Request) -> web.Response:
     name = _text_field(data, "recipe", required=True)
     assert name is not None
     revision = _text_field(data, "revision", required=False)
-    outcome = await _finish(
-        request.app[CONTEXT].gateway.recipes.activate(machine_id, RecipeRef(name, revision))
-    )
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(400, "'force' must be true or false")
+    service = request.app[CONTEXT].gateway.recipes
+    if service.boundary is not None and service.boundary.gated(machine_id) and not force:
+        # The gate sets each board's product recipe before the machine builds it, so a manual
+        # recipe would last only until the next board: say so instead of switching silently.
+        raise ApiError(
+            409,
+            f'{machine_id} changes recipe at product boundaries ([changeover] at = "boundary"): '
+            "the gate will switch it back to the next board's product recipe; "
+            "send force=true to activate anyway",
+        )
+    outcome = await _finish(service.activate(machine_id, RecipeRef(name, revision)))
     body = outcome_json(outcome)
     if not outcome.ok:
         body["error"] = {"status": 409, "message": outcome.result.message}
@@ -428,8 +540,12 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_get("/api/line", line)
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/machines/{machine}/recipes", recipes)
+    app.router.add_get("/api/machines/{machine}/points", points)
     app.router.add_post("/api/machines/{machine}/recipe", activate)
     app.router.add_post("/api/changeover", changeover)
+    app.router.add_get("/api/alarms", alarms)
+    app.router.add_post("/api/shift", restart_shift)
+    app.router.add_post("/api/machines/{machine}/faults/{occurrence}/acknowledge", acknowledge)
     return app
 
 

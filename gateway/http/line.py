@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.http.shift import ShiftTracker
 from gateway.outbox import StoredEvent
 from protocols.cfx.enums import ResourceState
 
@@ -93,12 +94,15 @@ class LineTracker:
     and each oven's last reflow profile."""
 
     def __init__(self) -> None:
+        #: Shift figures and the alarm history, fed from the same stream.
+        self.shift = ShiftTracker(time.time())
         self.boards: dict[str, collections.OrderedDict[str, dict[str, Any]]] = {}
         self.profiles: dict[str, dict[str, Any]] = {}
         self.departed: collections.Counter[str] = collections.Counter()
 
     def feed(self, event: StoredEvent) -> None:
         """Update the view from one stored envelope (other message names cost no parsing)."""
+        self.shift.feed(event)
         if event.message_name not in (_ARRIVED, _DEPARTED, _PROCESSED):
             return
         envelope = orjson.loads(event.payload)
@@ -129,8 +133,14 @@ class LineTracker:
             self.departed[source] += 1
 
 
-def machine_view(runtime: MachineRuntime, tracker: LineTracker, crashes: int) -> dict[str, Any]:
-    """One machine as ``/api/line`` shows it."""
+def machine_view(
+    runtime: MachineRuntime,
+    tracker: LineTracker,
+    crashes: int,
+    product: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """One machine as ``/api/line`` shows it; ``product``: the product its active recipe is for."""
     normalizer = runtime.normalizer
     health = runtime.adapter.health
     recipe = normalizer.active_recipe
@@ -150,6 +160,8 @@ def machine_view(runtime: MachineRuntime, tracker: LineTracker, crashes: int) ->
         "active_recipe": (
             {"name": recipe.recipe_name, "revision": recipe.revision} if recipe is not None else None
         ),
+        "product": product,
+        "shift": tracker.shift.machine_view(runtime.handle, time.time() if now is None else now),
         "faults": [
             {
                 "code": active.fault.fault_code,
@@ -157,6 +169,8 @@ def machine_view(runtime: MachineRuntime, tracker: LineTracker, crashes: int) ->
                 "description": active.fault.description,
                 "occurrence_id": str(active.fault.fault_occurrence_id),
                 "occurred_at": active.fault.occurred_at.isoformat() if active.fault.occurred_at else None,
+                "acknowledged_by": active.acknowledged_by,
+                "acknowledged_at": active.acknowledged_at.isoformat() if active.acknowledged_at else None,
             }
             for active in normalizer.faults.values()
         ],
@@ -184,17 +198,43 @@ def _json_value(value: bool | int | float | str) -> bool | int | float | str | N
     return value
 
 
+def product_of(gateway: Gateway, runtime: MachineRuntime) -> str | None:
+    """The product whose recipe for this machine is the one active on it (None: none, or the
+    recipe is shared by several products and does not tell)."""
+    recipe = runtime.normalizer.active_recipe
+    if recipe is None:
+        return None
+    matches = [
+        product
+        for product, recipes in gateway.recipes.products.items()
+        if (ref := recipes.get(runtime.machine_id)) is not None
+        and ref.name == recipe.recipe_name
+        and (ref.revision is None or ref.revision == recipe.revision)
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
 def line_view(gateway: Gateway, tracker: LineTracker, name: str | None = None) -> dict[str, Any]:
     """The whole line, machines in configuration order (left to right on the dashboard)."""
     outbox = gateway.outbox
+    now = time.time()
+    runtimes = list(gateway.machines.values())
     return {
         "line": name,
         "time": datetime.now(UTC).isoformat(),
         "running": gateway.started.is_set(),
         "machines": [
-            machine_view(runtime, tracker, gateway.crashes.get(runtime.machine_id, 0))
-            for runtime in gateway.machines.values()
+            machine_view(
+                runtime,
+                tracker,
+                gateway.crashes.get(runtime.machine_id, 0),
+                product_of(gateway, runtime),
+                now,
+            )
+            for runtime in runtimes
         ],
+        "shift": tracker.shift.line_view([r.handle for r in runtimes], now),
+        "changeover": gateway.recipes.changeover_progress,
         "outbox": {
             "depth": outbox.depth(),
             "oldest_age_seconds": round(outbox.oldest_age(time.time()), 3),

@@ -12,260 +12,19 @@ from collections.abc import Collection
 from typing import Any
 
 from gateway import __version__
-from gateway.config_model import CHANGEOVER_AT
-from gateway.http.line import CATEGORIES
+from gateway.http.openapi_schemas import JSON, NDJSON, SCHEMAS, STR, ref
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-
-JSON = "application/json"
-NDJSON = "application/x-ndjson"
-
-_REF = "#/components/schemas/"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _object(properties: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-    }
-
-
-_STR = {"type": "string"}
-_INT = {"type": "integer", "minimum": 0}
-_NUM = {"type": "number"}
-_TIME = {"type": "string", "format": "date-time"}
-_NSTR = {"type": ["string", "null"]}
-_NTIME = {"type": ["string", "null"], "format": "date-time"}
-_NNUM = {"type": ["number", "null"]}
-# A non-empty name: the handlers strip it and refuse what is left empty.
-_NAME = {"type": "string", "pattern": r"\S", "maxLength": 256}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "description": "Every error the server answers: 4xx and 5xx, JSON whatever the route.",
-        **_object(
-            {
-                "error": _object(
-                    {"status": {"type": "integer", "minimum": 400, "maximum": 599}, "message": _STR}
-                )
-            }
-        ),
-    },
-    "Health": _object(
-        {
-            "status": {"type": "string", "enum": ["starting", "ok", "degraded"]},
-            "machines": _INT,
-            "connected": _INT,
-            "machines_down": {"type": "array", "items": _STR},
-            "brokers": {
-                "type": "object",
-                "description": "Each broker sink's connection (true: connected).",
-                "additionalProperties": {"type": "boolean"},
-            },
-            "outbox_depth": _INT,
-        }
-    ),
-    "Envelope": {
-        "description": "A CFX envelope as the CFX SDK writes it (docs/cfx.md), as the outbox stored it.",
-        **_object(
-            {
-                "MessageName": {"type": "string", "pattern": r"^CFX\."},
-                "Version": _STR,
-                "TimeStamp": _TIME,
-                "UniqueID": {"type": "string", "format": "uuid"},
-                "Source": _NSTR,
-                "Target": _NSTR,
-                "RequestID": _NSTR,
-                "MessageBody": _object({"$type": _STR}),
-            },
-            required=["MessageName", "Version", "TimeStamp", "UniqueID", "Source", "MessageBody"],
-        ),
-    },
-    "Event": {
-        "description": "One server-sent event of /api/events.",
-        **_object(
-            {
-                "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the outbox sequence number"},
-                "event": _STR,
-                "data": {
-                    "type": "string",
-                    "contentMediaType": JSON,
-                    "contentSchema": _ref("Envelope"),
-                },
-            },
-            required=["id", "data"],
-        ),
-    },
-    "Recipe": _object({"name": _STR, "revision": _NSTR}),
-    "State": _object(
-        {
-            "code": {**_NSTR, "description": "SEMI E10 ResourceState code, e.g. 1100 (None: never reported)"},
-            "name": _STR,
-            "category": {"type": "string", "enum": [*CATEGORIES.values(), "unknown"]},
-            "since": _NTIME,
-        }
-    ),
-    "Link": _object(
-        {
-            "state": {"type": "string", "enum": ["stopped", "connecting", "connected", "backing_off"]},
-            "since": _TIME,
-            "connects": _INT,
-            "failures": _INT,
-            "last_error": _NSTR,
-            "last_rtt_ms": _NNUM,
-        }
-    ),
-    "Fault": _object(
-        {
-            "code": _NSTR,
-            "severity": _STR,
-            "description": _NSTR,
-            "occurrence_id": _STR,
-            "occurred_at": _NTIME,
-        }
-    ),
-    "Zone": _object(
-        {
-            "zone": {"type": ["integer", "null"]},
-            "name": _NSTR,
-            "setpoint_top": _NNUM,
-            "setpoint_bottom": _NNUM,
-            "actual_top": _NNUM,
-            "actual_bottom": _NNUM,
-        }
-    ),
-    "Reflow": _object(
-        {
-            "zones": {"type": "array", "items": _ref("Zone")},
-            "conveyor_speed": _NNUM,
-            "o2_ppm": _NNUM,
-            "time": _NSTR,
-            "transaction_id": _NSTR,
-        }
-    ),
-    "Reading": _object(
-        {
-            "value": {"type": ["boolean", "number", "string", "null"]},
-            "unit": _NSTR,
-            "at": _TIME,
-        }
-    ),
-    "Machine": _object(
-        {
-            "id": _STR,
-            "handle": {**_STR, "description": "the machine's CFX handle (the events' source)"},
-            "protocol": _STR,
-            "link": _ref("Link"),
-            "state": _ref("State"),
-            "active_recipe": _nullable(_ref("Recipe")),
-            "faults": {"type": "array", "items": _ref("Fault")},
-            "boards_in_process": {
-                "type": "array",
-                "items": _object(
-                    {"board_id": _NSTR, "barcode": _NSTR, "lane": {"type": ["integer", "null"]}}
-                ),
-            },
-            "boards_present": {
-                "type": "array",
-                "items": _object(
-                    {
-                        "board_id": _NSTR,
-                        "barcode": _NSTR,
-                        "lane": {"type": ["integer", "null"]},
-                        "since": _NSTR,
-                    }
-                ),
-            },
-            "boards_departed": _INT,
-            "reflow": _nullable(_ref("Reflow")),
-            "readings": {"type": "object", "additionalProperties": _ref("Reading")},
-            "observations": _INT,
-            "events": _INT,
-            "crashes": _INT,
-        }
-    ),
-    "Line": _object(
-        {
-            "line": _NSTR,
-            "time": _TIME,
-            "running": {"type": "boolean"},
-            "machines": {"type": "array", "items": _ref("Machine")},
-            "outbox": _object(
-                {
-                    "depth": _INT,
-                    "oldest_age_seconds": {"type": "number", "minimum": 0},
-                    "dropped": _INT,
-                    "sinks": {"type": "object", "additionalProperties": _INT},
-                }
-            ),
-            "sse_clients": {"type": ["integer", "null"], "minimum": 0},
-            "writes_enabled": {"type": "boolean"},
-        }
-    ),
-    "Recipes": _object(
-        {
-            "machine": _STR,
-            "active": _nullable(_ref("Recipe")),
-            "available": {"type": "array", "items": _ref("Recipe")},
-        }
-    ),
-    "ActivateRequest": _object(
-        {"recipe": _NAME, "revision": {"anyOf": [_NAME, {"type": "null"}]}}, required=["recipe"]
-    ),
-    "Outcome": _object(
-        {
-            "machine": _STR,
-            "recipe": _STR,
-            "revision": _NSTR,
-            "ok": {"type": "boolean"},
-            "result": _STR,
-            "result_code": {"type": "integer"},
-            "message": _NSTR,
-            # Present on a 409: the Error's inner object (a JSON pointer keeps one definition).
-            "error": _ref("Error/properties/error"),
-        },
-        required=["machine", "recipe", "revision", "ok", "result", "result_code", "message"],
-    ),
-    "ChangeoverRequest": _object(
-        {
-            "product": _NAME,
-            "at": {
-                "type": ["string", "null"],
-                "enum": [*CHANGEOVER_AT, None],
-                "description": "when each machine switches; the default is the config's [changeover] at",
-            },
-        },
-        required=["product"],
-    ),
-    "Changeover": _object(
-        {
-            "product": _STR,
-            "at": {"type": "string", "enum": list(CHANGEOVER_AT)},
-            "machines": {"type": "array", "items": _STR},
-            "ok": {"type": "boolean"},
-            "outcomes": {"type": "array", "items": _ref("Outcome")},
-        }
-    ),
-}
 
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+    response: dict[str, Any] = {"description": description, "content": {JSON: {"schema": ref("Error")}}}
     if headers:
         response["headers"] = headers
     return response
 
 
-_ALLOW = {"Allow": {"description": "the methods the path accepts", "schema": _STR}}
-_CHALLENGE = {"WWW-Authenticate": {"schema": _STR}}
+_ALLOW = {"Allow": {"description": "the methods the path accepts", "schema": STR}}
+_CHALLENGE = {"WWW-Authenticate": {"schema": STR}}
 _ERRORS = {"500": _error("an unexpected failure in the gateway (logged as http.handler_failed)")}
 _WRITE_ERRORS = {
     "400": _error("the body is not a JSON object, or a field is missing or not a non-empty string"),
@@ -277,7 +36,7 @@ _WRITE_ERRORS = {
 
 
 def _json_ok(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+    return {"description": description, "content": {JSON: {"schema": ref(schema)}}}
 
 
 _MACHINE = {
@@ -285,7 +44,7 @@ _MACHINE = {
     "in": "path",
     "required": True,
     "description": "the machine's id in the line config",
-    "schema": _STR,
+    "schema": STR,
 }
 
 
@@ -304,7 +63,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "summary": "The dashboard page",
                 "operationId": "dashboard",
                 "responses": {
-                    "200": {"description": "the page", "content": {"text/html": {"schema": _STR}}},
+                    "200": {"description": "the page", "content": {"text/html": {"schema": STR}}},
                     **_ERRORS,
                 },
             }
@@ -319,11 +78,11 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                         "in": "path",
                         "required": True,
                         "description": "the file's name",
-                        "schema": {"type": "string", "enum": sorted(assets)} if assets else _STR,
+                        "schema": {"type": "string", "enum": sorted(assets)} if assets else STR,
                     }
                 ],
                 "responses": {
-                    "200": {"description": "the file", "content": {"*/*": {"schema": _STR}}},
+                    "200": {"description": "the file", "content": {"*/*": {"schema": STR}}},
                     "404": _error("no such file"),
                     **_ERRORS,
                 },
@@ -358,7 +117,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "responses": {
                     "200": {
                         "description": "the metrics (docs/metrics.md)",
-                        "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": _STR}},
+                        "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": STR}},
                     },
                     **_ERRORS,
                 },
@@ -381,6 +140,69 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "responses": {"200": _json_ok("the line now", "Line"), **_ERRORS},
             }
         },
+        "/api/machines/{machine}/points": {
+            "get": {
+                "summary": "The point browser: each mapped point's address, raw and mapped value",
+                "operationId": "points",
+                "parameters": [_MACHINE],
+                "responses": {
+                    "200": _json_ok("the machine's points", "Points"),
+                    "404": _error("no such machine"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/alarms": {
+            "get": {
+                "summary": "The shift's alarm history, newest first, with acknowledgements",
+                "operationId": "alarms",
+                "responses": {
+                    "200": _json_ok("the alarms", "Alarms"),
+                    "404": _error("the gateway keeps no event stream"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/shift": {
+            "post": {
+                "summary": "Start a new shift: figures from zero, cleared alarms leave the list",
+                "operationId": "restart_shift",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _json_ok("the new shift", "Shift"),
+                    **_WRITE_ERRORS,
+                    "404": _error("the gateway keeps no event stream"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/machines/{machine}/faults/{occurrence}/acknowledge": {
+            "post": {
+                "summary": "Acknowledge an active fault (published as CFX FaultAcknowledged)",
+                "operationId": "acknowledge",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    _MACHINE,
+                    {
+                        "name": "occurrence",
+                        "in": "path",
+                        "required": True,
+                        "description": "the fault's FaultOccurrenceId",
+                        "schema": STR,
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": ref("AcknowledgeRequest")}},
+                },
+                "responses": {
+                    "200": _json_ok("acknowledged (now or before)", "Acknowledged"),
+                    **_WRITE_ERRORS,
+                    "404": _error("no such machine, or no active fault with that occurrence"),
+                    **_ERRORS,
+                },
+            }
+        },
         "/api/events": {
             "get": {
                 "summary": "The normalized CFX event stream (server-sent events, live only)",
@@ -396,7 +218,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                         "in": "query",
                         "required": False,
                         "description": "only these CFX handles (repeat or comma-separate); all when absent",
-                        "schema": {"type": "array", "items": _STR},
+                        "schema": {"type": "array", "items": STR},
                         "style": "form",
                         "explode": True,
                     }
@@ -404,7 +226,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "responses": {
                     "200": {
                         "description": "the stream: each event's schema",
-                        "content": {"text/event-stream": {"schema": _ref("Event")}},
+                        "content": {"text/event-stream": {"schema": ref("Event")}},
                     },
                     "503": _error("the gateway has no SSE sink"),
                     **_ERRORS,
@@ -432,13 +254,17 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "parameters": [_MACHINE],
                 "requestBody": {
                     "required": True,
-                    "content": {JSON: {"schema": _ref("ActivateRequest")}},
+                    "content": {JSON: {"schema": ref("ActivateRequest")}},
                 },
                 "responses": {
                     "200": _json_ok("the machine confirmed the recipe", "Outcome"),
                     **_WRITE_ERRORS,
                     "404": _error("no such machine"),
-                    "409": _json_ok("the recipe did not take effect (refused, timed out)", "Outcome"),
+                    "409": {
+                        "description": "the recipe did not take effect (refused, timed out: an Outcome), "
+                        "or the machine switches at product boundaries and force was not given (an Error)",
+                        "content": {JSON: {"schema": {"anyOf": [ref("Outcome"), ref("Error")]}}},
+                    },
                     **_ERRORS,
                 },
             }
@@ -455,12 +281,12 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "security": [{"bearer": []}],
                 "requestBody": {
                     "required": True,
-                    "content": {JSON: {"schema": _ref("ChangeoverRequest")}},
+                    "content": {JSON: {"schema": ref("ChangeoverRequest")}},
                 },
                 "responses": {
                     "200": {
                         "description": "every machine confirmed (or the NDJSON progress stream)",
-                        "content": {JSON: {"schema": _ref("Changeover")}, NDJSON: {"schema": _STR}},
+                        "content": {JSON: {"schema": ref("Changeover")}, NDJSON: {"schema": STR}},
                     },
                     **_WRITE_ERRORS,
                     "404": _error("no such product"),

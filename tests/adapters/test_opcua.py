@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from adapters.base import AdapterState, CommandError, RecipeInfo, ReconnectPolicy
-from adapters.maps import OpcUaMap, builtin_map
+from adapters.maps import OpcUaMap, builtin_map, parse_map
 from adapters.observations import (
     FaultCleared,
     FaultRaised,
@@ -30,6 +30,7 @@ from adapters.observations import (
     WorkFinished,
 )
 from adapters.opcua import OpcUaAdapter, OpcUaSecurity
+from protocols.errors import ConfigError
 from simulators import Board, FaultSeverity, Handoff, SteppedClock
 from simulators.selective_solder import SelectiveSolder
 from tests.adapters.recorder import Recorder, eventually
@@ -401,3 +402,80 @@ async def test_back_within_2_s_after_a_hang(machine: SelectiveSolder) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await proxy.stop()
+
+
+NAMESPACE = "urn:linegate:simulators:selective-solder"
+
+
+async def test_nodes_by_browse_path_and_namespace_uri(machine: SelectiveSolder) -> None:
+    """A map may name nodes by browse path from Objects and by namespace URI instead of index:
+    the adapter resolves them on connect and reads the same machine."""
+    shipped = solder_map()
+    nodes = dict(shipped.nodes)
+    nodes["machine"] = "/Objects/{" + NAMESPACE + "}SelectiveSolder"
+    nodes["state_code"] = f"nsu={NAMESPACE};s=SelectiveSolder.StateCode"
+    nodes["pot"] = "/Objects/SelectiveSolder/ProcessValues/SolderPotTemperature"
+    assert machine.url is not None
+    opcua = OpcUaAdapter(
+        "solder1",
+        dataclasses.replace(shipped, nodes=nodes),
+        url=machine.url,
+        request_timeout=1.0,
+        policy=QUICK,
+    )
+    seen = Recorder()
+    task = asyncio.create_task(opcua.run(seen))
+    try:
+        assert (await seen.next(StateChanged)).state == 4500
+        pot = await seen.next(Reading, lambda r: r.name == "pot")
+        assert (pot.value, pot.unit) == (25.0, "°C")
+        machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+        assert (await seen.next(FaultRaised)).code == "SS-PUMP"  # events from the object found by path
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_browse_path_the_server_lacks_is_a_link_error_that_names_it(machine: SelectiveSolder) -> None:
+    nodes = dict(solder_map().nodes)
+    nodes["pot"] = "/Objects/SelectiveSolder/ProcessValues/NoSuchNode"
+    assert machine.url is not None
+    opcua = OpcUaAdapter(
+        "solder1",
+        dataclasses.replace(solder_map(), nodes=nodes),
+        url=machine.url,
+        request_timeout=1.0,
+        policy=QUICK,
+    )
+    task = asyncio.create_task(opcua.run(Recorder()))
+    try:
+        await eventually(lambda: opcua.health.failures >= 1, DEADLINE)
+        assert opcua.health.last_error is not None
+        assert "node 'pot': browse path /Objects/SelectiveSolder/ProcessValues/NoSuchNode not found" in (
+            opcua.health.last_error
+        )
+        assert opcua.health.state is not AdapterState.CONNECTED
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("nsu=urn:x", "must be nsu=URI;i=N"),
+        ("nsu=;i=3", "must be nsu=URI;i=N"),
+        ("/Objects//Pot", "a name between every two slashes"),
+        ("/", "a name between every two slashes"),
+        ("/Objects/{urn:x", "write {URI}Name"),
+    ],
+)
+def test_a_malformed_node_address_is_refused_with_its_key(address: str, problem: str) -> None:
+    data = {
+        "machine": {"protocol": "opcua"},
+        "opcua": {"namespace": NAMESPACE, "events_from": "machine"},
+        "nodes": {"machine": "SelectiveSolder", "pot": address},
+    }
+    with pytest.raises(ConfigError, match=problem) as refused:
+        parse_map(data, path="solder.toml")
+    assert refused.value.key == "nodes.pot"

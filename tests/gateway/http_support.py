@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import observations as obs
-from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
 from gateway.config import RecipeRef
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics, TimedSink
@@ -98,6 +98,11 @@ class JsonAdapter(Adapter):
 
     async def available_recipes(self) -> list[RecipeInfo]:
         return [RecipeInfo(r) for r in self.peer.recipes]
+
+    def points(self) -> list[PointValue]:
+        # One point, so the point browser has something to show: the recipe the peer runs.
+        active = self.peer.active
+        return [PointValue("active_recipe", f"json 127.0.0.1:{self.peer.port} active", active, active)]
 
 
 class MemorySink:

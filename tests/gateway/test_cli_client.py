@@ -19,6 +19,8 @@ import structlog
 
 from adapters import observations as obs
 from gateway.cli import main
+from gateway.commands.status import render
+from gateway.config import RecipeRef
 from gateway.http.client import Progress, format_table
 from protocols.cfx import Envelope, UnitPosition, UnitsArrived, encode_envelope
 from tests.gateway.http_support import TOKEN, RunningLine, drive_board, running_line
@@ -78,6 +80,22 @@ async def test_status_prints_a_table_and_the_faults(
     assert status == 0 and [m["id"] for m in orjson.loads(out)["machines"]] == ["printer1", "oven1", "aoi1"]
 
 
+async def test_status_lists_the_last_error_of_a_troubled_link(
+    line: RunningLine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = await cli(capsys, "status", "--url", line.url, "--json")
+    assert status == 0
+    view = orjson.loads(out)
+    assert "link errors:" not in render(view)  # every link is up and has not failed
+    aoi = next(m for m in view["machines"] if m["id"] == "aoi1")
+    aoi["link"].update(state="backing_off", failures=3, last_error="connection refused (127.0.0.1:1502)")
+    text = render(view).splitlines()
+    at = text.index("link errors:")
+    assert text[at + 1].split() == ["MACHINE", "LINK", "FAILURES", "LAST", "ERROR"]
+    assert text[at + 2].split()[:3] == ["aoi1", "backing_off", "3"]
+    assert text[at + 2].endswith("connection refused (127.0.0.1:1502)")
+
+
 async def test_status_reports_an_unreachable_gateway(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = await cli(capsys, "status", "--url", "http://127.0.0.1:1")
     assert status == 1 and out == ""
@@ -107,6 +125,36 @@ async def test_recipe_activate_needs_the_token(
     assert status == 1 and "FAILED" in out and "recipe aoi1-B refused" in out
     status, _, err = await cli(capsys, "recipe", "activate", "nosuch", "x", "--url", line.url)
     assert status == 2 and "no machine 'nosuch'" in err
+
+
+class GateOnOven:
+    """The product-boundary gate as the recipe service sees it, gating oven1 only."""
+
+    admissions = 0
+
+    def gated(self, machine_id: str) -> bool:
+        return machine_id == "oven1"
+
+    async def wait_switched(self, machine_id: str, product: str, recipe: RecipeRef, since: int) -> Any:
+        raise AssertionError("no changeover in this test")
+
+
+async def test_recipe_activate_on_a_gated_machine_needs_force(
+    line: RunningLine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
+    line.gateway.recipes.boundary = GateOnOven()
+    status, out, err = await cli(capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url)
+    assert status == 2 and out == ""
+    assert "oven1 changes recipe at product boundaries" in err and "force" in err
+    assert line.machines["oven1"].active == "oven1-A"  # nothing was switched
+    status, out, err = await cli(
+        capsys, "recipe", "activate", "oven1", "oven1-B", "--force", "--url", line.url
+    )
+    assert status == 0, err
+    assert line.machines["oven1"].active == "oven1-B"
+    status, _, err = await cli(capsys, "recipe", "activate", "printer1", "printer1-B", "--url", line.url)
+    assert status == 0, err  # a machine the gate does not hold switches as before
 
 
 async def test_recipe_list_marks_the_active_recipe(
@@ -152,7 +200,7 @@ async def test_events_tail_follows_the_gateway_stream(
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 5 and all("Acme.oven1.1" in row for row in out)
     arrived = next(row for row in out if "Production.UnitsArrived" in row)
-    assert "board B-3" in arrived
+    assert "barcode SN-B-3" in arrived  # operators know boards by barcode
     assert "8 zones" in next(row for row in out if "UnitsProcessed" in row)
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from adapters import observations as obs
 from gateway.config import RecipeRef
-from tests.gateway.http_support import RunningLine, drive_board, running_line
+from tests.gateway.http_support import RunningLine, drive_board, running_line, zones
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -255,6 +255,110 @@ async def test_dashboard_renders_and_follows_the_line(tmp_path: Path) -> None:
             u.split("?")[0] for u in urls
         }
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
+    """Boards by barcode, event lines with their fault and board, the time the event came, a
+    readable conveyor speed, each link's record in its tooltip, and no stale "connected" once
+    the gateway is gone."""
+    async with running_line(tmp_path) as line, chromium(line.server.url, tmp_path / "profile") as page:
+        await page.wait_until("document.body.dataset.ready === 'true'")
+        oven = line.runtime("oven1")
+        # A machine whose clock runs elsewhere (a simulator's accelerated clock): 2020.
+        stamped = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+        await oven.record(obs.BoardArrived(machine="oven1", at=stamped, board_id="B-77", barcode="SN-77"))
+        await page.wait_until(f"{machine('oven1')}.querySelector('.board[data-board=\"B-77\"]') !== null")
+        chip = await page.evaluate(
+            f"(() => {{ const b = {machine('oven1')}.querySelector('.board[data-board=\"B-77\"]');"
+            " return [b.title, b.dataset.barcode]; })()"
+        )
+        assert chip == ["SN-77", "SN-77"]
+        arrived = await page.evaluate(
+            "(() => { const li = [...document.querySelectorAll('#event-log li')]"
+            ".find(li => li.textContent.includes('UnitsArrived'));"
+            " const t = li.querySelector('time');"
+            " return {detail: li.querySelector('.detail').textContent, stamp: t.dataset.machineTime,"
+            " shown: t.textContent, now: new Date().toLocaleTimeString(),"
+            " then: new Date(t.dataset.machineTime).toLocaleTimeString()}; })()"
+        )
+        assert arrived["detail"] == "SN-77"
+        assert arrived["stamp"].startswith("2020-01-02T03:04:05")
+        assert arrived["shown"] != arrived["then"]  # shown: when it came, not the machine's stamp
+
+        await oven.record(
+            obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
+        )
+        await page.wait_until(
+            "[...document.querySelectorAll('#event-log li .detail')]"
+            ".some(d => d.textContent === 'E-231 zone 5 high')"
+        )
+        odd_speed = 10.266666666666666
+        await oven.record(
+            obs.ReflowProcessData(
+                machine="oven1",
+                at=datetime.now(UTC),
+                board_id="B-77",
+                zones=zones(0),
+                conveyor_speed=odd_speed,
+                o2_ppm=850.0,
+            )
+        )
+        await page.wait_until("document.getElementById('reflow-extra').textContent.includes('conveyor')")
+        assert await page.evaluate("document.getElementById('reflow-extra').textContent") == (
+            "conveyor 10.3 mm/s · O₂ 850 ppm"
+        )
+        title = await page.evaluate(f"{machine('printer1')}.querySelector('.link').title")
+        assert title.startswith("connects 1 · failures 0")
+
+        # The alarm list: the oven's alarm, then acknowledged by an operator.
+        occurrence = str(oven.normalizer.faults["E-231"].fault.fault_occurrence_id)
+        row = f"document.querySelector('#alarm-list tr[data-occurrence=\"{occurrence}\"]')"
+        await page.wait_until(f"{row} !== null")
+        assert await page.evaluate(f"{row}.querySelector('.ack').textContent") == "no"
+        await oven.record(
+            obs.FaultAcknowledged(machine="oven1", at=datetime.now(UTC), code="E-231", operator="kim")
+        )
+        await page.wait_until(f"{row}.querySelector('.ack').textContent === 'kim'")
+        assert await page.evaluate(f"{row}.dataset.active") == "true"
+
+        # A changeover in progress shows as a banner naming the machines still waiting.
+        async with line.gateway.recipes.lock("aoi1"):  # aoi1 busy: its switch waits
+            change = asyncio.create_task(line.gateway.recipes.changeover("PCB-A"))
+            await page.wait_until(
+                "!document.getElementById('changeover').hidden"
+                " && document.getElementById('changeover').textContent.includes('waiting (aoi1)')",
+                timeout=15,
+            )
+            banner = await page.evaluate("document.getElementById('changeover').textContent")
+            assert banner.startswith("changeover to PCB-A (now): 2 switched, 1 waiting")
+        assert all(o.ok for o in await asyncio.wait_for(change, 10))
+        await page.wait_until("document.getElementById('changeover').hidden", timeout=15)
+        # The shift's figures on the cards and the product each machine now runs.
+        await drive_board(line, "B-78")
+        await page.wait_until(
+            f"{machine('aoi1')}.querySelector('[data-figure=\"boards\"]').textContent === '1'", timeout=15
+        )
+        assert await page.evaluate(f"{machine('aoi1')}.querySelector('.product').textContent") == "PCB-A"
+        assert await page.evaluate("document.getElementById('boards-out').textContent") == "1"
+        # The point browser: a card's "points" button lists the machine's mapped points, live.
+        await page.evaluate(f"{machine('printer1')}.querySelector('button.browse').click()")
+        cell = "document.querySelector('#point-list tr[data-point=\"active_recipe\"] .value')"
+        await page.wait_until(f"{cell} !== null && {cell}.textContent === 'printer1-A'")
+        assert line.machines["printer1"].port != 0
+        row = "document.querySelector('#point-list tr[data-point=\"active_recipe\"]')"
+        address = await page.evaluate(f"{row}.querySelector('td:nth-child(2)').textContent")
+        assert address == f"json 127.0.0.1:{line.machines['printer1'].port} active"
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = await page.call("Page.captureScreenshot", 20, format="png")
+        (ARTIFACTS / "dashboard-floor.png").write_bytes(base64.b64decode(shot["data"]))
+
+        await line.server.close()  # the gateway's API goes away; the page must not keep claiming links
+        await page.wait_until("document.body.dataset.gateway === 'unreachable'", timeout=15)
+        links = await page.evaluate("[...document.querySelectorAll('#line .link')].map(l => l.dataset.state)")
+        assert links == ["unknown", "unknown", "unknown"]
+        shot = await page.call("Page.captureScreenshot", 20, format="png")
+        (ARTIFACTS / "dashboard-gateway-gone.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 class _Announcing(io.StringIO):

@@ -133,9 +133,10 @@ async def schemathesis(url: str, tmp_path: Path, config: str, *options: str, exa
     return text
 
 
-async def fill_the_line_view(line: RunningLine) -> None:
+async def fill_the_line_view(line: RunningLine) -> str:
     """Give /api/line something in every field the document describes: departed boards and a
-    reflow profile, a board still inside, an active fault, readings (a NaN one among them)."""
+    reflow profile, a board still inside, an active fault, readings (a NaN one among them).
+    Returns the occurrence id of an active fault on printer1 (one to acknowledge)."""
     # The SSE sink keeps the boards and profiles: once its subscriber has the last event, its
     # tracker has seen every earlier one.
     subscription = line.sse.subscribe(["Acme.oven1.1"])
@@ -147,6 +148,9 @@ async def fill_the_line_view(line: RunningLine) -> None:
         await oven.record(obs.Reading(machine="oven1", at=at, name="o2", value=1650.0, unit="ppm"))
         await oven.record(obs.Reading(machine="oven1", at=at, name="zone9", value=math.nan, unit="C"))
         await oven.record(obs.FaultRaised(machine="oven1", at=at, code="OV-O2-HIGH", description="O2 high"))
+        await line.runtime("printer1").record(
+            obs.FaultRaised(machine="printer1", at=at, code="PR-PASTE-LOW", description="paste low")
+        )
         async with asyncio.timeout(10):
             while b"CFX.ResourcePerformance.FaultOccurred" not in (await subscription.get(10) or b""):
                 pass
@@ -156,6 +160,8 @@ async def fill_the_line_view(line: RunningLine) -> None:
     oven_view = next(m for m in view["machines"] if m["id"] == "oven1")
     assert oven_view["faults"] and oven_view["reflow"] and oven_view["boards_present"]
     assert oven_view["readings"]["zone9"]["value"] is None
+    printer = line.runtime("printer1").normalizer.faults["PR-PASTE-LOW"]
+    return str(printer.fault.fault_occurrence_id)
 
 
 @needs_schemathesis
@@ -168,9 +174,12 @@ async def test_schemathesis_finds_the_live_api_as_documented(tmp_path: Path, tok
     # A machine and a product that exist, so the recipe operations run past the lookups (their
     # 404s are covered by test_http): the recipes schemathesis makes up are refused by the machine
     # (409), the changeovers to PCB-A succeed (this line's own gateway: no other test sees them).
-    config = '[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
     async with running_line(tmp_path, token=token) as line:
-        await fill_the_line_view(line)
+        occurrence = await fill_the_line_view(line)
+        config = (
+            f'[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
+            f'"path.occurrence" = "{occurrence}"\n'
+        )
         text = await schemathesis(
             line.url,
             tmp_path,

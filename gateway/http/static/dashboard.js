@@ -62,10 +62,13 @@
       index: index,
       protocol: m.protocol,
       link: m.link.state,
+      linkInfo: m.link,
       state: stateOf(m.state.code),
       recipe: m.active_recipe,
+      product: m.product,
+      shift: m.shift,
       faults: new Map(m.faults.map((f) => [f.occurrence_id, f])),
-      boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false }])),
+      boards: new Map(m.boards_present.map((b) => [b.board_id || b.barcode, { working: false, barcode: b.barcode }])),
       working: new Set(m.boards_in_process.map((b) => b.board_id || b.barcode)),
       readings: m.readings || {},
       node: null,
@@ -95,14 +98,20 @@
     node.replaceChildren(
       el("div", { class: "name" }, m.id),
       el("div", { class: "handle" }, m.handle),
-      el("span", { class: "link", "data-state": m.link }, m.link.replace("_", " ")),
+      el("span", { class: "link", "data-state": m.link, title: linkTitle(m) }, m.link.replace("_", " ")),
       el("div", { class: "state", title: m.state.code || "" }, m.state.name.replace(/_/g, " ")),
     );
     const dl = el("dl");
     const recipe = m.recipe ? m.recipe.name + (m.recipe.revision ? " rev " + m.recipe.revision : "") : "–";
     dl.append(el("dt", {}, "recipe"), el("dd", { class: "recipe", title: recipe }, recipe));
+    if (m.product) dl.append(el("dt", {}, "product"), el("dd", { class: "product" }, m.product));
+    if (m.shift && m.shift.work_order) dl.append(el("dt", {}, "order"), el("dd", { class: "work-order" }, m.shift.work_order));
     dl.append(el("dt", {}, "protocol"), el("dd", {}, m.protocol));
     node.appendChild(dl);
+    if (m.shift) node.appendChild(shiftFigures(m.shift));
+    const browse = el("button", { type: "button", class: "browse", title: "the machine's mapped points, live" }, "points");
+    browse.addEventListener("click", () => showPoints(m.id));
+    node.appendChild(browse);
     // Plain readings ([readings] of the machine's map) are no CFX events: /api/line brings them.
     const names = Object.keys(m.readings).sort();
     if (names.length) {
@@ -122,10 +131,141 @@
       node.appendChild(list);
     }
     const boards = el("div", { class: "boards", "aria-label": "boards in the machine" });
-    for (const [id] of m.boards) {
-      boards.appendChild(el("span", { class: "board", title: id, "data-board": id, "data-working": String(m.working.has(id)) }));
+    for (const [id, board] of m.boards) {
+      // People know a board by its barcode; the Hermes BoardId is the key only because every
+      // machine's events carry it.
+      const label = board.barcode || id;
+      boards.appendChild(el("span", { class: "board", title: label, "data-board": id, "data-barcode": board.barcode || "", "data-working": String(m.working.has(id)) }));
     }
     node.appendChild(boards);
+  }
+
+  // The shift's figures on a card: what a supervisor compares machine by machine.
+  function shiftFigures(shift) {
+    const figures = el("dl", { class: "shift" });
+    const add = (name, key, value) => figures.append(el("dt", {}, name), el("dd", { "data-figure": key }, value));
+    add("boards", "boards", String(shift.boards_completed));
+    const cycle = shift.cycle_seconds.mean;
+    add("cycle", "cycle", cycle === null ? "–" : cycle.toFixed(1) + " s");
+    if (shift.first_pass_yield !== null) add("yield", "yield", percent(shift.first_pass_yield));
+    add("avail.", "availability", percent(shift.availability));
+    add("OEE", "oee", percent(shift.oee));
+    return figures;
+  }
+
+  function percent(ratio) {
+    return ratio === null || ratio === undefined ? "–" : (ratio * 100).toFixed(1) + " %";
+  }
+
+  function renderShift(view) {
+    const shift = view.shift;
+    if (shift) {
+      $("boards-out").textContent = String(shift.boards_out);
+      $("line-yield").textContent = percent(shift.rolled_throughput_yield);
+      $("alarm-count").textContent = shift.active_alarms + (shift.unacknowledged_alarms ? " (" + shift.unacknowledged_alarms + " new)" : "");
+      $("shift-start").textContent = "shift since " + new Date(shift.started).toLocaleTimeString();
+    }
+    const banner = $("changeover");
+    const change = view.changeover;
+    banner.hidden = !change;
+    if (change) {
+      banner.textContent = "changeover to " + change.product + " (" + change.at + "): " + change.switched.length + " switched, " +
+        change.waiting.length + " waiting" + (change.waiting.length ? " (" + change.waiting.join(", ") + ")" : "") +
+        (change.failed.length ? ", failed on " + change.failed.join(", ") : "");
+    }
+  }
+
+  async function refreshAlarms() {
+    let answer;
+    try {
+      const response = await fetch("/api/alarms", { cache: "no-store" });
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (err) {
+      return;
+    }
+    const body = $("alarm-list").querySelector("tbody");
+    body.replaceChildren();
+    for (const a of answer.alarms) {
+      const machine = model.byHandle.get(a.source);
+      const row = el("tr", { "data-occurrence": a.occurrence_id, "data-active": String(a.active), "data-acknowledged": String(a.acknowledged) });
+      const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+      row.append(
+        el("td", {}, time(a.occurred_at)),
+        el("td", {}, machine ? machine.id : a.source),
+        el("td", { class: "code" }, a.code || ""),
+        el("td", {}, a.description || ""),
+        el("td", { class: "ack" }, a.acknowledged ? a.acknowledged_by || "yes" : "no"),
+        el("td", { class: "cleared" }, a.active ? "active" : time(a.cleared_at)),
+      );
+      body.appendChild(row);
+    }
+    document.body.dataset.alarms = String(answer.alarms.length);
+  }
+
+  // --- the point browser: what a map reads off the machine, raw and mapped ----------------------
+
+  let pointsTimer = null;
+
+  function showPoints(machineId) {
+    model.pointsOf = machineId;
+    $("points-panel").hidden = false;
+    $("points-machine").textContent = machineId;
+    refreshPoints();
+    if (pointsTimer === null) pointsTimer = setInterval(refreshPoints, 1000);
+  }
+
+  function hidePoints() {
+    model.pointsOf = null;
+    $("points-panel").hidden = true;
+    if (pointsTimer !== null) clearInterval(pointsTimer);
+    pointsTimer = null;
+  }
+
+  function shown(value) {
+    if (value === null || value === undefined) return "–";
+    if (Array.isArray(value)) return "[" + value.join(", ") + "]";
+    if (typeof value === "number" && !Number.isInteger(value)) return String(Math.round(value * 1000) / 1000);
+    return String(value);
+  }
+
+  async function refreshPoints() {
+    const machineId = model.pointsOf;
+    if (!machineId) return;
+    let answer;
+    try {
+      const response = await fetch("/api/machines/" + encodeURIComponent(machineId) + "/points", { cache: "no-store" });
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (err) {
+      return;
+    }
+    if (model.pointsOf !== machineId) return;
+    const body = $("point-list").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.points.length) {
+      body.appendChild(el("tr", {}, "")).appendChild(el("td", { colspan: "4" }, answer.protocol + ": no point map"));
+    }
+    for (const p of answer.points) {
+      const row = el("tr", { "data-point": p.name });
+      row.append(
+        el("td", {}, p.name),
+        el("td", {}, p.address),
+        el("td", { class: "raw" }, shown(p.raw)),
+        el("td", { class: "value" }, shown(p.value) + (p.unit && p.value !== null ? " " + p.unit : "")),
+      );
+      body.appendChild(row);
+    }
+    $("points-panel").dataset.updates = String(Number($("points-panel").dataset.updates || "0") + 1);
+  }
+
+  // The link as the supervisor needs it when it is down: how often it connected, failed and why.
+  function linkTitle(m) {
+    const info = m.linkInfo;
+    if (!info) return m.link === "unknown" ? "the gateway does not answer" : m.link;
+    const parts = ["connects " + info.connects, "failures " + info.failures];
+    if (info.last_error) parts.push("last error: " + info.last_error);
+    return parts.join(" · ");
   }
 
   function flyBoard(from, board) {
@@ -187,7 +327,7 @@
     chart.dataset.peak = top.length ? String(Math.max(...top)) : "";
     $("reflow-source").textContent = machineId + (profile.time ? " · " + new Date(profile.time).toLocaleTimeString() : "");
     const extra = [];
-    if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed + " mm/s");
+    if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed.toFixed(1) + " mm/s");
     if (typeof profile.o2_ppm === "number") extra.push("O₂ " + profile.o2_ppm.toFixed(0) + " ppm");
     $("reflow-extra").textContent = extra.join(" · ");
   }
@@ -231,15 +371,20 @@
         break;
       case "CFX.ResourcePerformance.FaultOccurred":
         if (body.Fault) m.faults.set(body.Fault.FaultOccurrenceId, { code: body.Fault.FaultCode, description: body.Fault.Description, severity: body.Fault.Severity });
+        refreshAlarms();
         break;
       case "CFX.ResourcePerformance.FaultCleared":
         m.faults.delete(body.FaultOccurrenceId);
+        refreshAlarms();
         break;
+      case "CFX.ResourcePerformance.FaultAcknowledged":
+        refreshAlarms();
+        return;
       case "CFX.Production.RecipeActivated":
         m.recipe = { name: body.RecipeName, revision: body.Revision };
         break;
       case "CFX.Production.UnitsArrived":
-        m.boards.set(boardKey(body), { working: false });
+        m.boards.set(boardKey(body), { working: false, barcode: body.PrimaryIdentifier || null });
         break;
       case "CFX.Production.WorkStarted":
         m.working.add(boardKey(body));
@@ -268,13 +413,31 @@
     renderMachine(m);
   }
 
+  // What an event line says besides its name: the fault, the recipe, the board's barcode.
+  function eventDetail(body) {
+    const facts = [];
+    if (body.Fault) facts.push(body.Fault.FaultCode + (body.Fault.Description ? " " + body.Fault.Description : ""));
+    if (body.RecipeName) facts.push("recipe " + body.RecipeName + (body.Revision ? " rev " + body.Revision : ""));
+    if (body.PrimaryIdentifier) facts.push(body.PrimaryIdentifier);
+    else if (body.HermesIdentifier) facts.push(body.HermesIdentifier);
+    return facts.join(" · ");
+  }
+
   function log(envelope) {
     const list = $("event-log");
     const item = el("li");
-    const time = envelope.TimeStamp ? new Date(envelope.TimeStamp).toLocaleTimeString() : "";
-    item.append(el("time", {}, time), el("span", { class: "src" }, envelope.Source || ""));
+    // The time the gateway's stream delivered the event: simulated machines stamp events with
+    // their own (accelerated) clock, so their stamps would not line up with the others'. The
+    // machine's own stamp stays in the tooltip.
+    const stamp = envelope.TimeStamp || "";
+    item.append(
+      el("time", { title: stamp ? "machine time " + stamp : "", "data-machine-time": stamp }, new Date().toLocaleTimeString()),
+      el("span", { class: "src" }, envelope.Source || ""),
+    );
     const short = String(envelope.MessageName || "").replace(/^CFX\./, "");
     item.append(el("span", { class: /Fault/.test(short) ? "fault" : "" }, short));
+    const detail = eventDetail(envelope.MessageBody || {});
+    if (detail) item.append(el("span", { class: "detail" }, detail));
     list.prepend(item);
     while (list.children.length > MAX_LOG) list.lastChild.remove();
   }
@@ -303,10 +466,22 @@
       view = await response.json();
     } catch (err) {
       $("outbox-depth").textContent = "?";
+      // The gateway is gone: what the cards last showed is no longer known.
+      document.body.dataset.gateway = "unreachable";
+      for (const m of model.machines) {
+        if (m.link !== "unknown") {
+          m.link = "unknown";
+          m.linkInfo = null;
+          renderMachine(m);
+        }
+      }
       return false;
     }
+    document.body.dataset.gateway = "reachable";
     $("line-name").textContent = view.line || "line";
     $("outbox-depth").textContent = String(view.outbox.depth);
+    renderShift(view);
+    refreshAlarms();
     const handles = view.machines.map((m) => m.handle).join(",");
     if (first || handles !== model.machines.map((m) => m.handle).join(",")) {
       buildLine(view);
@@ -315,8 +490,13 @@
     for (const fresh of view.machines) {
       const m = model.byHandle.get(fresh.handle);
       const readings = fresh.readings || {};
-      if (m && (m.link !== fresh.link.state || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
+      const linkChanged = !m || !m.linkInfo || JSON.stringify(m.linkInfo) !== JSON.stringify(fresh.link);
+      const shiftChanged = !m || JSON.stringify(m.shift) !== JSON.stringify(fresh.shift) || m.product !== fresh.product;
+      if (m && (m.link !== fresh.link.state || linkChanged || shiftChanged || JSON.stringify(m.readings) !== JSON.stringify(readings))) {
         m.link = fresh.link.state;
+        m.linkInfo = fresh.link;
+        m.shift = fresh.shift;
+        m.product = fresh.product;
         m.readings = readings;
         renderMachine(m);
       }
@@ -330,6 +510,7 @@
 
   async function start() {
     tick();
+    $("points-close").addEventListener("click", hidePoints);
     setInterval(tick, 1000);
     // Subscribe first, then draw: events that arrive while /api/line loads are applied after it.
     const early = [];
@@ -342,6 +523,9 @@
     source.onerror = () => {
       document.body.dataset.stream = "lost";
       $("stream-status").textContent = "reconnecting…";
+      // The stream broke: ask the gateway now rather than at the next refresh, so the cards stop
+      // claiming links the gateway may no longer hold.
+      if (document.body.dataset.ready === "true") refresh(false);
     };
     while (!(await refresh(true))) await new Promise((resolve) => setTimeout(resolve, 2000));
     source.onmessage = onMessage;
