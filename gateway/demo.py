@@ -46,8 +46,9 @@ from gateway.sinks.amqp import AmqpSink
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.mqtt import MqttSink
+from protocols.cfx.enums import ResourceState
 from protocols.cfx.transport import CFXListener, CFXPublisher
-from simulators import Endpoint, Line, LineSpec, ReflowOven, default_line
+from simulators import Endpoint, FaultSeverity, Line, LineSpec, ReflowOven, default_line
 from simulators.line_spec import MACHINE_KINDS
 
 log = structlog.get_logger("linegate.demo")
@@ -70,7 +71,9 @@ PRODUCTS: dict[str, dict[str, RecipeRef]] = {
 }
 #: The protocol of the simulator kinds that are CFX endpoints of their own (simulators.line_spec).
 CFX_NATIVE = "cfx-amqp1.0"
-DEMO_ALARM = "OV-O2-HIGH"  # a warning: the oven keeps running while it is active
+# The alarm the demo injects: one the oven never raises by itself (it raises OV-O2-HIGH while its
+# nitrogen purges at start), and a warning, so the oven keeps running while it is active.
+DEMO_ALARM = "OV-CONVEYOR-DEVIATION"
 
 
 @dataclass(slots=True)
@@ -308,14 +311,17 @@ async def _drive(
     fault_at = max(1, total // 3)
     oven = next((m for m in line.machines if isinstance(m, ReflowOven)), None)
     changeover: asyncio.Task[list[Outcome]] | None = None
-    progress = _progress(out, total)
+    # Redraw one progress line only when nothing else is printed: event lines would run into it.
+    progress = _progress(out, total, redraw=out.isatty() and options.quiet)
     done = 0
     while done < total:
         await line.wait_departed(done + 1)
         done = len(line.departed)
         progress(done, sum(counter.by_type.values()))
         if oven is not None and summary.fault is None and done >= fault_at:
-            oven.raise_fault(DEMO_ALARM, "O2 above limit (demo)")
+            oven.raise_fault(
+                DEMO_ALARM, "conveyor speed deviation (injected by the demo)", FaultSeverity.WARNING
+            )
             summary.fault = DEMO_ALARM
         elif oven is not None and summary.fault and done >= fault_at + 2 and DEMO_ALARM in oven.faults:
             oven.clear_fault(DEMO_ALARM)
@@ -332,16 +338,14 @@ async def _drive(
     print("", file=out, flush=True)
 
 
-def _progress(out: TextIO, total: int) -> Callable[[int, int], None]:
-    tty = out.isatty()
-
+def _progress(out: TextIO, total: int, *, redraw: bool) -> Callable[[int, int], None]:
     def show(done: int, events: int) -> None:
         width = 30
         filled = width * done // total
         bar = "#" * filled + "-" * (width - filled)
         text = f"boards [{bar}] {done}/{total}  events {events}"
-        if tty:
-            out.write("\r" + text)
+        if redraw:
+            out.write("\r\x1b[K" + text)  # back to the line's start, clear it, draw
             out.flush()
         else:
             print(text, file=out, flush=True)
@@ -363,7 +367,8 @@ def _print_summary(summary: DemoSummary, out: TextIO) -> None:
     print("  machines:", file=out)
     for machine_id, info in summary.machines.items():
         faults = ", ".join(info["faults"]) or "no faults"
-        print(f"    {machine_id:<10} state {info['state']}  recipe {info['recipe']}  {faults}", file=out)
+        state = _state_text(info["state"])
+        print(f"    {machine_id:<10} {state:<30} recipe {info['recipe']}  {faults}", file=out)
     if summary.changeover:
         print("  changeover:", file=out)
         for machine_id, message in summary.changeover.items():
@@ -371,6 +376,16 @@ def _print_summary(summary: DemoSummary, out: TextIO) -> None:
     if summary.fault:
         print(f"  injected fault: {summary.fault} (raised and cleared on the oven)", file=out)
     out.flush()
+
+
+def _state_text(code: str | None) -> str:
+    """A SEMI E10 state code with its name: ``2202 SBY_NO_PRODUCT_STARVED``."""
+    if code is None:
+        return "state unknown"
+    try:
+        return f"{code} {ResourceState(code).name}"
+    except ValueError:
+        return code
 
 
 def summary_from_json(data: bytes) -> dict[str, Any]:

@@ -143,6 +143,7 @@ class CFXEndpointMachine(Machine):
         self.listener: CFXListener | None = None
         self.publish_connected = False
         self.published_count = 0
+        self._publish_attempts = 0  # failed publish connections, for the log level
         #: The open work transaction (between WorkStarted and WorkCompleted), else None.
         self.transaction: WorkStarted | None = None
         self._relay = RequestRelay()
@@ -350,7 +351,13 @@ class CFXEndpointMachine(Machine):
                     # Being stopped: an error that surfaced instead of the cancellation (a
                     # connect failing in the same pass) must not start another attempt.
                     raise asyncio.CancelledError from exc
-                self.log.warning("publish.failed", target=self.publish_uri, error=str(exc))
+                # Until the peer first accepted a connection, a refusal is the peer not listening
+                # yet (a gateway starting beside the line): not worth a warning at every start.
+                level = (
+                    self.log.warning if self.published_count or self._publish_attempts >= 3 else self.log.info
+                )
+                self._publish_attempts += 1
+                level("publish.failed", target=self.publish_uri, error=str(exc))
             finally:
                 if asyncio.current_task() is self._drain_task:
                     self.publish_connected = False

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.commands import Subparsers
+from gateway.event_text import event_facts
 from gateway.http.client import ApiClient, add_client_options, client_logging
 from protocols.cfx import encode_envelope
 from protocols.errors import LinegateError
@@ -53,28 +54,7 @@ def summarize(envelope: dict[str, Any]) -> str:
     """One readable line: time, source, message name (without ``CFX.``) and its key facts."""
     body = envelope.get("MessageBody") or {}
     name = str(envelope.get("MessageName", "?"))
-    facts: list[str] = []
-    fault = body.get("Fault") or {}
-    if name.endswith("StationStateChanged"):
-        facts.append(f"{body.get('OldState')} -> {body.get('NewState')}")
-    elif fault:
-        facts.append(
-            f"{fault.get('FaultCode')} {fault.get('Severity')}: {fault.get('Description') or ''}".rstrip(": ")
-        )
-    elif name.endswith("FaultCleared"):
-        facts.append(f"occurrence {body.get('FaultOccurrenceId')}")
-    elif "RecipeName" in body and body.get("RecipeName"):
-        revision = f" rev {body['Revision']}" if body.get("Revision") else ""
-        facts.append(f"recipe {body['RecipeName']}{revision}")
-    # Operators know a board by its barcode; the Hermes BoardId only when there is none.
-    barcode, board = body.get("PrimaryIdentifier"), body.get("HermesIdentifier")
-    if barcode:
-        facts.append(f"barcode {barcode}")
-    elif board:
-        facts.append(f"board {board}")
-    data = body.get("CommonProcessData") or {}
-    if isinstance(data, dict) and data.get("ZoneData"):
-        facts.append(f"{sum(1 for z in data['ZoneData'] if z.get('Setpoints'))} zones")
+    facts = event_facts(name, body)
     short = name.removeprefix("CFX.")
     when, source = envelope.get("TimeStamp", "-"), envelope.get("Source", "-")
     return f"{when:<28}  {source:<20}  {short}  {'  '.join(facts)}".rstrip()

@@ -41,6 +41,19 @@ async def test_demo_reports_every_board_at_every_machine(tmp_path: Path) -> None
     text = out.getvalue()
     assert "dashboard at http://127.0.0.1:" in text and f"{BOARDS} boards through the line" in text
     assert "Heartbeat" in text  # the console sink printed the events
+    # Event lines say what happened: the injected alarm with its code, boards by barcode.
+    lines = text.splitlines()
+    injected = [row for row in lines if "FaultOccurred" in row and "OV-CONVEYOR-DEVIATION" in row]
+    assert injected and "OV-CONVEYOR-DEVIATION Warning: conveyor speed deviation" in injected[0]
+    assert any("UnitsArrived" in row and "barcode " in row for row in lines)
+    assert summary.fault == "OV-CONVEYOR-DEVIATION"  # not a code the oven raises by itself
+    # The summary names each machine's state, not only its code.
+    machines = lines[lines.index("  machines:") + 1 : lines.index("  machines:") + 1 + MACHINES]
+    for row in machines:
+        code, name = row.split()[1:3]
+        assert code.isdigit() and name.startswith(("PRD", "SBY", "SDT", "USD", "ENG", "NST")), row
+    # Not a terminal: progress is printed as whole lines, never redrawn into event lines.
+    assert "\r" not in text
     written = json.loads((tmp_path / "s.json").read_text())
     assert written["boards"] == BOARDS and written["events_per_second"] > 0
 

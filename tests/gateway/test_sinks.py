@@ -13,7 +13,10 @@ import orjson
 import pytest
 
 from gateway.outbox import Outbox, OutboxItem, Priority, StoredEvent
+from gateway.runtime import outbox_item
 from gateway.sinks import ConsoleSink, JsonLinesSink, MqttSink, Sink, drain, mqtt_topic
+from protocols.cfx import Envelope, Fault, FaultOccurred, UnitsArrived
+from protocols.cfx.enums import FaultSeverity
 from protocols.errors import TransportError
 from tests.support.tcpproxy import TcpProxy
 
@@ -145,6 +148,18 @@ async def test_console_sink_prints_one_line_per_event(outbox: Outbox) -> None:
     out = io.StringIO()
     await run_drain(outbox, Watched(ConsoleSink(out)), 1)
     assert out.getvalue().endswith("Acme.Reflow.1                Heartbeat\n")
+
+
+async def test_console_sink_says_what_an_event_says(outbox: Outbox) -> None:
+    fault = Fault(fault_code="OV-O2-HIGH", severity=FaultSeverity.WARNING, description="O2 high")
+    await outbox.put(outbox_item(Envelope.create(FaultOccurred(fault=fault), source="Acme.Reflow.1")))
+    arrived = UnitsArrived(primary_identifier="SN-1", hermes_identifier="b-1")
+    await outbox.put(outbox_item(Envelope.create(arrived, source="Acme.Reflow.1")))
+    out = io.StringIO()
+    await run_drain(outbox, Watched(ConsoleSink(out)), 2)
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("ResourcePerformance.FaultOccurred  OV-O2-HIGH Warning: O2 high")
+    assert second.endswith("Production.UnitsArrived  barcode SN-1")
 
 
 def test_mqtt_topic_replaces_wildcards() -> None:
