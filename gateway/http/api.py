@@ -402,6 +402,20 @@ async def points(request: web.Request) -> web.Response:
     )
 
 
+async def reflow_profiles(request: web.Request) -> web.Response:
+    """The reflow profiles of an oven's recent boards, newest first; ``?board=`` picks one."""
+    machine_id = _machine(request)
+    runtime = request.app[CONTEXT].gateway.machines[machine_id]
+    kept: dict[str, dict[str, Any]] = dict(_tracker(request).board_profiles.get(runtime.handle, {}))
+    board = request.query.get("board")
+    if board is not None:
+        profile = kept.get(board)
+        if profile is None:
+            raise ApiError(404, f"no reflow profile of board {board!r} at {machine_id} (recent boards only)")
+        return json_response({"machine": machine_id, "profiles": [profile]})
+    return json_response({"machine": machine_id, "profiles": list(reversed(kept.values()))})
+
+
 # --- write endpoints ----------------------------------------------------------------------
 
 
@@ -541,6 +555,7 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/machines/{machine}/recipes", recipes)
     app.router.add_get("/api/machines/{machine}/points", points)
+    app.router.add_get("/api/machines/{machine}/reflow", reflow_profiles)
     app.router.add_post("/api/machines/{machine}/recipe", activate)
     app.router.add_post("/api/changeover", changeover)
     app.router.add_get("/api/alarms", alarms)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the runtime imports nothing of the HTTP package; this is on
 
 # Keep the dashboard's view bounded even if a machine never reports UnitsDeparted.
 MAX_BOARDS_PER_MACHINE = 64
+#: Reflow profiles kept per oven, one per board, newest last (the dashboard's board picker).
+MAX_PROFILES_PER_OVEN = 100
 
 # SEMI E10 classes (the first digit of a ResourceState code; reference cfx.md §3.4).
 CATEGORIES = {
@@ -98,6 +100,8 @@ class LineTracker:
         self.shift = ShiftTracker(time.time())
         self.boards: dict[str, collections.OrderedDict[str, dict[str, Any]]] = {}
         self.profiles: dict[str, dict[str, Any]] = {}
+        #: Per oven: the profiles of its recent boards, by board (BoardId, else barcode).
+        self.board_profiles: dict[str, collections.OrderedDict[str, dict[str, Any]]] = {}
         self.departed: collections.Counter[str] = collections.Counter()
 
     def feed(self, event: StoredEvent) -> None:
@@ -114,6 +118,7 @@ class LineTracker:
                 profile["time"] = envelope.get("TimeStamp")
                 profile["transaction_id"] = body.get("TransactionId")
                 self.profiles[source] = profile
+                self._keep_board_profile(source, body, profile)
             return
         key = body.get("HermesIdentifier") or body.get("PrimaryIdentifier")
         if not key:
@@ -131,6 +136,24 @@ class LineTracker:
         else:
             inside.pop(key, None)
             self.departed[source] += 1
+
+    def _keep_board_profile(self, source: str, body: Mapping[str, Any], profile: dict[str, Any]) -> None:
+        # Each board's own profile, so a supervisor can look at the zones a given board saw.
+        key = _unit_of(body) or str(profile.get("transaction_id") or profile.get("time"))
+        kept = self.board_profiles.setdefault(source, collections.OrderedDict())
+        kept.pop(key, None)
+        kept[key] = {**profile, "board": key}
+        while len(kept) > MAX_PROFILES_PER_OVEN:
+            kept.popitem(last=False)
+
+
+def _unit_of(body: Mapping[str, Any]) -> str | None:
+    """The board a UnitsProcessed is about: its first unit's identifier (the gateway writes the
+    barcode there, or the Hermes BoardId when the board has no barcode)."""
+    units = body.get("UnitProcessData") or []
+    first = units[0] if units and isinstance(units[0], Mapping) else {}
+    unit = first.get("UnitIdentifier")
+    return str(unit) if unit else None
 
 
 def machine_view(

@@ -152,6 +152,27 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 },
             }
         },
+        "/api/machines/{machine}/reflow": {
+            "get": {
+                "summary": "The reflow profiles of an oven's recent boards (newest first), or one board's",
+                "operationId": "reflow_profiles",
+                "parameters": [
+                    _MACHINE,
+                    {
+                        "name": "board",
+                        "in": "query",
+                        "required": False,
+                        "description": "a board's barcode (or BoardId when it has none)",
+                        "schema": STR,
+                    },
+                ],
+                "responses": {
+                    "200": _json_ok("the profiles", "BoardProfiles"),
+                    "404": _error("no such machine, no event stream, or no profile of that board"),
+                    **_ERRORS,
+                },
+            }
+        },
         "/api/alarms": {
             "get": {
                 "summary": "The shift's alarm history, newest first, with acknowledgements",

@@ -144,6 +144,23 @@ SCHEMAS: dict[str, Any] = {
             "o2_ppm": NNUM,
             "time": NSTR,
             "transaction_id": NSTR,
+        },
+        required=["zones", "conveyor_speed", "o2_ppm", "time", "transaction_id"],
+    ),
+    "BoardProfiles": json_object(
+        {
+            "machine": STR,
+            "profiles": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        ref("Reflow"),
+                        json_object(
+                            {"board": {**STR, "description": "the board's barcode, else its BoardId"}}
+                        ),
+                    ]
+                },
+            },
         }
     ),
     "Reading": json_object(

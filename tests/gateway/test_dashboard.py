@@ -349,9 +349,29 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         address = await page.evaluate(f"{row}.querySelector('td:nth-child(2)').textContent")
         assert address == f"json 127.0.0.1:{line.machines['printer1'].port} active"
 
+        # One board's reflow profile: pick B-77 (its odd conveyor speed) among the oven's boards;
+        # the chart stays on it while other boards pass, until "live" is picked again.
+        await page.wait_until("Number(document.getElementById('reflow-board').dataset.boards || 0) >= 2", 15)
+        await page.evaluate(
+            "(() => { const s = document.getElementById('reflow-board'); s.value = 'B-77';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        await page.wait_until("document.getElementById('reflow-chart').dataset.board === 'B-77'")
+        assert await page.evaluate("document.getElementById('reflow-extra').textContent") == (
+            "conveyor 10.3 mm/s · O₂ 850 ppm"
+        )
+        await drive_board(line, "B-79")
+        await line.memory.wait_for("CFX.Production.Processing.UnitsProcessed", 3)
+        assert await page.evaluate("document.getElementById('reflow-chart').dataset.board") == "B-77"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = await page.call("Page.captureScreenshot", 20, format="png")
         (ARTIFACTS / "dashboard-floor.png").write_bytes(base64.b64decode(shot["data"]))
+        await page.evaluate(
+            "(() => { const s = document.getElementById('reflow-board'); s.value = '';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        await drive_board(line, "B-80")
+        await page.wait_until("document.getElementById('reflow-chart').dataset.board === 'SN-B-80'")
 
         await line.server.close()  # the gateway's API goes away; the page must not keep claiming links
         await page.wait_until("document.body.dataset.gateway === 'unreachable'", timeout=15)

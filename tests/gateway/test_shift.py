@@ -35,7 +35,7 @@ from protocols.cfx.messages import (
     WorkOrderIdentifier,
     WorkStarted,
 )
-from tests.gateway.http_support import TOKEN, RunningLine, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, running_line
 
 T0 = 1_800_000_000.0  # the gateway's clock at the shift's start (seconds since the epoch)
 
@@ -226,3 +226,25 @@ async def test_the_line_view_names_product_and_changeover(
     }
     assert view["changeover"] is None  # finished
     assert line.gateway.recipes.changeover_progress is None
+
+
+async def test_an_oven_keeps_each_recent_board_s_profile(line: RunningLine) -> None:
+    await drive_board(line, "B-1", step=0)
+    await drive_board(line, "B-2", step=3)
+    await line.memory.wait_for("CFX.Production.Processing.UnitsProcessed", 2)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{line.url}/api/machines/oven1/reflow") as response:
+            listing = await response.json()
+        async with session.get(
+            f"{line.url}/api/machines/oven1/reflow", params={"board": "SN-B-1"}
+        ) as response:
+            one = await response.json()
+        async with session.get(
+            f"{line.url}/api/machines/oven1/reflow", params={"board": "SN-B-9"}
+        ) as response:
+            assert response.status == 404
+            assert "no reflow profile of board 'SN-B-9'" in (await response.json())["error"]["message"]
+    assert [p["board"] for p in listing["profiles"]] == ["SN-B-2", "SN-B-1"]  # newest first
+    first = one["profiles"][0]
+    assert first["board"] == "SN-B-1" and len(first["zones"]) == 8
+    assert first["zones"][0]["actual_top"] != listing["profiles"][0]["zones"][0]["actual_top"]  # its own

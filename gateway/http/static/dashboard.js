@@ -259,6 +259,45 @@
     $("points-panel").dataset.updates = String(Number($("points-panel").dataset.updates || "0") + 1);
   }
 
+  // --- one board's reflow profile: the oven keeps its recent boards' ------------------------
+
+  function ovenId() {
+    const oven = model.byHandle.get(model.reflowHandle);
+    return oven ? oven.id : null;
+  }
+
+  async function refreshBoardChoices() {
+    const machineId = ovenId();
+    if (!machineId) return;
+    let answer;
+    try {
+      const response = await fetch("/api/machines/" + encodeURIComponent(machineId) + "/reflow", { cache: "no-store" });
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (err) {
+      return;
+    }
+    const select = $("reflow-board");
+    const chosen = select.value;
+    const options = [el("option", { value: "" }, "live")];
+    for (const p of answer.profiles) options.push(el("option", { value: p.board }, p.board));
+    select.replaceChildren(...options);
+    select.value = answer.profiles.some((p) => p.board === chosen) ? chosen : "";
+    select.dataset.boards = String(answer.profiles.length);
+  }
+
+  async function pickBoard() {
+    const board = $("reflow-board").value;
+    const machineId = ovenId();
+    model.reflowPinned = board || null;
+    if (!board || !machineId) return;
+    const url = "/api/machines/" + encodeURIComponent(machineId) + "/reflow?board=" + encodeURIComponent(board);
+    const response = await fetch(url, { cache: "no-store" });
+    if (!response.ok) return;
+    const answer = await response.json();
+    if (model.reflowPinned === board) drawReflow(model.reflowHandle, machineId, answer.profiles[0]);
+  }
+
   // The link as the supervisor needs it when it is down: how often it connected, failed and why.
   function linkTitle(m) {
     const info = m.linkInfo;
@@ -325,7 +364,9 @@
     chart.dataset.machine = machineId;
     const top = zones.map((z) => z.actual_top).filter((v) => typeof v === "number");
     chart.dataset.peak = top.length ? String(Math.max(...top)) : "";
-    $("reflow-source").textContent = machineId + (profile.time ? " · " + new Date(profile.time).toLocaleTimeString() : "");
+    $("reflow-source").textContent =
+      machineId + (profile.board ? " · board " + profile.board : "") + (profile.time ? " · " + new Date(profile.time).toLocaleTimeString() : "");
+    chart.dataset.board = profile.board || "";
     const extra = [];
     if (typeof profile.conveyor_speed === "number") extra.push("conveyor " + profile.conveyor_speed.toFixed(1) + " mm/s");
     if (typeof profile.o2_ppm === "number") extra.push("O₂ " + profile.o2_ppm.toFixed(0) + " ppm");
@@ -401,8 +442,10 @@
       }
       case "CFX.Production.Processing.UnitsProcessed": {
         const profile = reflowProfile(body);
-        if (profile) {
+        if (profile && !model.reflowPinned) {
           profile.time = envelope.TimeStamp;
+          const unit = (body.UnitProcessData || [])[0];
+          profile.board = unit ? unit.UnitIdentifier : null;
           drawReflow(m.handle, m.id, profile);
         }
         return;
@@ -482,6 +525,7 @@
     $("outbox-depth").textContent = String(view.outbox.depth);
     renderShift(view);
     refreshAlarms();
+    refreshBoardChoices();
     const handles = view.machines.map((m) => m.handle).join(",");
     if (first || handles !== model.machines.map((m) => m.handle).join(",")) {
       buildLine(view);
@@ -511,6 +555,7 @@
   async function start() {
     tick();
     $("points-close").addEventListener("click", hidePoints);
+    $("reflow-board").addEventListener("change", pickBoard);
     setInterval(tick, 1000);
     // Subscribe first, then draw: events that arrive while /api/line loads are applied after it.
     const early = [];
