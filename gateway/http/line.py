@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.http.shift import ShiftTracker
+from gateway.http.shift import CATEGORIES, ShiftTracker
 from gateway.outbox import StoredEvent
 from protocols.cfx.enums import ResourceState
 
@@ -29,16 +29,6 @@ if TYPE_CHECKING:  # the runtime imports nothing of the HTTP package; this is on
 MAX_BOARDS_PER_MACHINE = 64
 #: Reflow profiles kept per oven, one per board, newest last (the dashboard's board picker).
 MAX_PROFILES_PER_OVEN = 100
-
-# SEMI E10 classes (the first digit of a ResourceState code; reference cfx.md §3.4).
-CATEGORIES = {
-    "1": "productive",
-    "2": "standby",
-    "3": "engineering",
-    "4": "scheduled_downtime",
-    "5": "unscheduled_downtime",
-    "6": "nonscheduled",
-}
 
 _ARRIVED = "CFX.Production.UnitsArrived"
 _DEPARTED = "CFX.Production.UnitsDeparted"

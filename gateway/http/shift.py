@@ -25,10 +25,8 @@ import orjson
 
 from gateway.outbox import StoredEvent
 
-# The first digit of a ResourceState code: its SEMI E10 class.
-_UPTIME = {"1", "2", "3"}  # productive, standby, engineering: the equipment could work
-_DOWNTIME = {"4", "5"}  # scheduled and unscheduled downtime
-_CLASSES = {
+# SEMI E10 classes (the first digit of a ResourceState code; reference cfx.md §3.4).
+CATEGORIES = {
     "1": "productive",
     "2": "standby",
     "3": "engineering",
@@ -36,6 +34,8 @@ _CLASSES = {
     "5": "unscheduled_downtime",
     "6": "nonscheduled",
 }
+_UPTIME = {"1", "2", "3"}  # productive, standby, engineering: the equipment could work
+_DOWNTIME = {"4", "5"}  # scheduled and unscheduled downtime
 
 #: Alarms kept in the history (oldest forgotten first), and cycle times kept per machine.
 MAX_ALARMS = 500
@@ -111,7 +111,7 @@ class MachineShift:
                 "mean": _round(mean_cycle),
                 "best": _round(self.best_cycle),
             },
-            "seconds_by_class": {_CLASSES[c]: round(self.seconds[c], 3) for c in sorted(self.seconds)},
+            "seconds_by_class": {CATEGORIES[c]: round(self.seconds[c], 3) for c in sorted(self.seconds)},
             "availability": _ratio(availability),
             "oee": _ratio(oee),
             "work_order": self.work_order,
@@ -192,7 +192,7 @@ class ShiftTracker:
         shift = self.machines[event.source]
         if name == _STATE:
             state = str(body.get("NewState") or "")
-            if state[:1] in _CLASSES:
+            if state[:1] in CATEGORIES:
                 shift.enter(state[:1], at)
         elif name == _STARTED:
             tx = str(body.get("TransactionID") or "")
@@ -290,4 +290,4 @@ def _iso(at: float | None) -> str | None:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
 
-__all__ = ["MAX_ALARMS", "Alarm", "MachineShift", "ShiftTracker"]
+__all__ = ["CATEGORIES", "MAX_ALARMS", "Alarm", "MachineShift", "ShiftTracker"]

@@ -17,8 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters import observations as obs
 from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
+from gateway.cli import main as cli_main
 from gateway.config import RecipeRef
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics, TimedSink
@@ -241,3 +244,11 @@ async def drive_board(line: RunningLine, board: str, step: int = 0) -> None:
 
 
 __all__ = ["MACHINES", "TOKEN", "MemorySink", "RunningLine", "drive_board", "running_line", "zones"]
+
+
+async def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``linegate ARGV`` (in a thread: the command runs its own event loop) -> status, out, err."""
+    capsys.readouterr()
+    status = await asyncio.wait_for(asyncio.to_thread(cli_main, list(argv)), 30)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err

@@ -7,7 +7,7 @@ import io
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 import aio_pika
 import orjson
 import pytest
-import structlog
 
 from adapters import observations as obs
 from gateway.cli import main
@@ -23,29 +22,15 @@ from gateway.commands.status import render
 from gateway.config import RecipeRef
 from gateway.http.client import Progress, format_table
 from protocols.cfx import Envelope, UnitPosition, UnitsArrived, encode_envelope
-from tests.gateway.http_support import TOKEN, RunningLine, drive_board, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli, running_line
 
-
-@pytest.fixture(autouse=True)
-def keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog globally; put the previous configuration back afterwards."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("keep_logging_config")
 
 
 @pytest.fixture
 async def line(tmp_path: Path) -> AsyncIterator[RunningLine]:
     async with running_line(tmp_path) as running:
         yield running
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run ``linegate ARGV`` (in a thread: the command runs its own event loop) -> status, out, err."""
-    capsys.readouterr()
-    status = await asyncio.wait_for(asyncio.to_thread(main, list(argv)), 30)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 async def test_status_prints_a_table_and_the_faults(
@@ -56,7 +41,7 @@ async def test_status_prints_a_table_and_the_faults(
         obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
     )
     await line.memory.wait_for("CFX.ResourcePerformance.FaultOccurred")
-    status, out, err = await cli(capsys, "status", "--url", line.url)
+    status, out, err = await run_cli(capsys, "status", "--url", line.url)
     assert status == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("line Line 1: running, outbox ")
@@ -76,14 +61,14 @@ async def test_status_prints_a_table_and_the_faults(
     assert rows[1][:4] == ["oven1", "connected", "2202", "SBY_NO_PRODUCT_STARVED"]
     assert "active faults:" in lines
     assert any(row.split()[:3] == ["oven1", "E-231", "Error"] and "zone 5 high" in row for row in lines)
-    status, out, _ = await cli(capsys, "status", "--url", line.url, "--json")
+    status, out, _ = await run_cli(capsys, "status", "--url", line.url, "--json")
     assert status == 0 and [m["id"] for m in orjson.loads(out)["machines"]] == ["printer1", "oven1", "aoi1"]
 
 
 async def test_status_lists_the_last_error_of_a_troubled_link(
     line: RunningLine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = await cli(capsys, "status", "--url", line.url, "--json")
+    status, out, _ = await run_cli(capsys, "status", "--url", line.url, "--json")
     assert status == 0
     view = orjson.loads(out)
     assert "link errors:" not in render(view)  # every link is up and has not failed
@@ -97,7 +82,7 @@ async def test_status_lists_the_last_error_of_a_troubled_link(
 
 
 async def test_status_reports_an_unreachable_gateway(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = await cli(capsys, "status", "--url", "http://127.0.0.1:1")
+    status, out, err = await run_cli(capsys, "status", "--url", "http://127.0.0.1:1")
     assert status == 1 and out == ""
     assert "linegate status: cannot reach the gateway at http://127.0.0.1:1" in err
 
@@ -106,24 +91,24 @@ async def test_recipe_activate_needs_the_token(
     line: RunningLine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("LINEGATE_HTTP_TOKEN", raising=False)
-    status, _, err = await cli(capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url)
+    status, _, err = await run_cli(capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url)
     assert status == 2 and "set LINEGATE_HTTP_TOKEN or pass --token-file" in err
     wrong = tmp_path / "wrong-token"
     wrong.write_text("not-the-token\n")
-    status, _, err = await cli(
+    status, _, err = await run_cli(
         capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url, "--token-file", str(wrong)
     )
     assert status == 2 and "linegate recipe activate: wrong token" in err
     assert line.machines["oven1"].active == "oven1-A"
 
     monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
-    status, out, err = await cli(capsys, "recipe", "activate", "oven1", "oven1-B", "7", "--url", line.url)
+    status, out, err = await run_cli(capsys, "recipe", "activate", "oven1", "oven1-B", "7", "--url", line.url)
     assert status == 0, err
     assert out.splitlines()[1].split()[:5] == ["oven1", "oven1-B", "rev", "7", "ok"]
     assert line.machines["oven1"].active == "oven1-B"
-    status, out, _ = await cli(capsys, "recipe", "activate", "aoi1", "aoi1-B", "--url", line.url)
+    status, out, _ = await run_cli(capsys, "recipe", "activate", "aoi1", "aoi1-B", "--url", line.url)
     assert status == 1 and "FAILED" in out and "recipe aoi1-B refused" in out
-    status, _, err = await cli(capsys, "recipe", "activate", "nosuch", "x", "--url", line.url)
+    status, _, err = await run_cli(capsys, "recipe", "activate", "nosuch", "x", "--url", line.url)
     assert status == 2 and "no machine 'nosuch'" in err
 
 
@@ -144,23 +129,23 @@ async def test_recipe_activate_on_a_gated_machine_needs_force(
 ) -> None:
     monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
     line.gateway.recipes.boundary = GateOnOven()
-    status, out, err = await cli(capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url)
+    status, out, err = await run_cli(capsys, "recipe", "activate", "oven1", "oven1-B", "--url", line.url)
     assert status == 2 and out == ""
     assert "oven1 changes recipe at product boundaries" in err and "force" in err
     assert line.machines["oven1"].active == "oven1-A"  # nothing was switched
-    status, out, err = await cli(
+    status, out, err = await run_cli(
         capsys, "recipe", "activate", "oven1", "oven1-B", "--force", "--url", line.url
     )
     assert status == 0, err
     assert line.machines["oven1"].active == "oven1-B"
-    status, _, err = await cli(capsys, "recipe", "activate", "printer1", "printer1-B", "--url", line.url)
+    status, _, err = await run_cli(capsys, "recipe", "activate", "printer1", "printer1-B", "--url", line.url)
     assert status == 0, err  # a machine the gate does not hold switches as before
 
 
 async def test_recipe_list_marks_the_active_recipe(
     line: RunningLine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = await cli(capsys, "recipe", "list", "oven1", "--url", line.url)
+    status, out, _ = await run_cli(capsys, "recipe", "list", "oven1", "--url", line.url)
     assert status == 0
     lines = out.splitlines()
     assert lines[0] == "oven1: active oven1-A"
@@ -171,7 +156,7 @@ async def test_recipe_changeover_shows_progress_and_outcomes(
     line: RunningLine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
-    status, out, err = await cli(capsys, "recipe", "changeover", "PCB-A", "--url", line.url)
+    status, out, err = await run_cli(capsys, "recipe", "changeover", "PCB-A", "--url", line.url)
     assert status == 0, err
     progress = [row for row in err.splitlines() if row.startswith("changeover to PCB-A")]
     assert progress[0] == "changeover to PCB-A [" + "-" * 24 + "] 0/3"
@@ -179,9 +164,9 @@ async def test_recipe_changeover_shows_progress_and_outcomes(
     assert len(progress) == 4
     assert [row.split()[0] for row in out.splitlines()[1:]] == ["aoi1", "oven1", "printer1"]
     assert all(machine.active.endswith("-A") for machine in line.machines.values())
-    status, out, err = await cli(capsys, "recipe", "changeover", "PCB-B", "--url", line.url)
+    status, out, err = await run_cli(capsys, "recipe", "changeover", "PCB-B", "--url", line.url)
     assert status == 1 and "changeover to PCB-B failed on: aoi1" in err
-    status, _, err = await cli(capsys, "recipe", "changeover", "PCB-Z", "--url", line.url)
+    status, _, err = await run_cli(capsys, "recipe", "changeover", "PCB-Z", "--url", line.url)
     assert status == 2 and "no product 'PCB-Z'; products: PCB-A, PCB-B" in err
 
 

@@ -3,19 +3,16 @@ acknowledging an alarm through the API and the CLI (published as CFX FaultAcknow
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
-import structlog
 
 from adapters import observations as obs
-from gateway.cli import main
 from gateway.http.shift import ShiftTracker
 from gateway.outbox import Priority, StoredEvent
 from protocols.cfx import Envelope, encode_envelope
@@ -35,7 +32,7 @@ from protocols.cfx.messages import (
     WorkOrderIdentifier,
     WorkStarted,
 )
-from tests.gateway.http_support import TOKEN, RunningLine, drive_board, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli, running_line
 
 T0 = 1_800_000_000.0  # the gateway's clock at the shift's start (seconds since the epoch)
 
@@ -137,24 +134,13 @@ def test_alarm_history_with_acknowledgement_and_a_new_shift() -> None:
     assert view["seconds_by_class"] == {"productive": 10.0}  # timed from the new shift's start
 
 
-@pytest.fixture(autouse=True)
-def keep_logging_config() -> Iterator[None]:
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("keep_logging_config")
 
 
 @pytest.fixture
 async def line(tmp_path: Path) -> AsyncIterator[RunningLine]:
     async with running_line(tmp_path) as running:
         yield running
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    status = await asyncio.wait_for(asyncio.to_thread(main, list(argv)), 30)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 async def test_acknowledging_an_alarm_publishes_who_did_it(
@@ -172,13 +158,13 @@ async def test_acknowledging_an_alarm_publishes_who_did_it(
         line.sse.unsubscribe(subscription)
     occurrence = str(oven.normalizer.faults["OV-O2-HIGH"].fault.fault_occurrence_id)
 
-    status, out, err = await cli(capsys, "alarms", "list", "--url", line.url)
+    status, out, err = await run_cli(capsys, "alarms", "list", "--url", line.url)
     assert status == 0, err
     row = next(r for r in out.splitlines() if "OV-O2-HIGH" in r)
     assert row.split()[0] == "Acme.oven1.1" and occurrence in row and " no " in row
 
     monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
-    status, out, err = await cli(
+    status, out, err = await run_cli(
         capsys, "alarms", "ack", "oven1", occurrence, "--operator", "kim", "--url", line.url
     )
     assert status == 0, err
@@ -188,7 +174,7 @@ async def test_acknowledging_an_alarm_publishes_who_did_it(
     assert body["FaultOccurrenceId"] == occurrence and body["Operator"]["LoginName"] == "kim"
 
     # Acknowledged once: a second acknowledgement changes nothing and publishes nothing.
-    status, out, _ = await cli(
+    status, out, _ = await run_cli(
         capsys, "alarms", "ack", "oven1", occurrence, "--operator", "lee", "--url", line.url
     )
     assert status == 0 and "acknowledged by kim" in out
@@ -207,7 +193,7 @@ async def test_acknowledging_an_alarm_publishes_who_did_it(
     assert view["shift"]["unacknowledged_alarms"] == 0 and view["shift"]["active_alarms"] == 1
     assert len([e for e in line.memory.events if e.message_name.endswith("FaultAcknowledged")]) == 1
 
-    status, out, err = await cli(capsys, "alarms", "list", "--active", "--url", line.url)
+    status, out, err = await run_cli(capsys, "alarms", "list", "--active", "--url", line.url)
     assert status == 0 and "kim" in out
 
 
