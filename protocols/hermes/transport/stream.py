@@ -22,7 +22,7 @@ try:  # SIOCOUTQ (unacknowledged bytes) is read through termios' TIOCOUTQ on Lin
 except ImportError:  # pragma: no cover - not on Windows
     pass
 
-from protocols.errors import ProtocolError, TransportError
+from protocols.errors import ConnectionClosed, ProtocolError
 from protocols.hermes.codec import encode
 from protocols.hermes.connection import NEED_DATA, FramedConnection, Signal
 from protocols.hermes.messages import Message, Notification, UnknownMessage
@@ -46,11 +46,12 @@ MESSAGE_TIMEOUT = 10.0
 MESSAGE_TIMEOUT_REASON = "message_timeout"
 
 
-class HermesConnectionClosed(TransportError):
-    """The Hermes peer closed the connection, or it was lost."""
+#: The Hermes peer closed the connection, or it was lost: linegate's one "closed" error (the
+#: old name stays an alias).
+HermesConnectionClosed = ConnectionClosed
 
 
-class HermesPeerTooSlow(HermesConnectionClosed):
+class HermesPeerTooSlow(ConnectionClosed):
     """The peer started a message and did not finish it within the message deadline."""
 
 
