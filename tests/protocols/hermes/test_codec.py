@@ -411,3 +411,38 @@ def test_mutated_messages_decode_or_raise_a_decode_error(sample: bytes, data: st
         raw[position] = data.draw(st.sampled_from(b'<>&;#"=/ !?-x0129.e\x00\xff'))
     with contextlib.suppress(HermesDecodeError):
         decode(bytes(raw))
+
+
+_ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**33), max_value=2**33),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from([m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, m.TransferState.COMPLETE]),
+)
+
+
+@given(
+    cls=st.sampled_from([cls for cls in m.MESSAGE_TYPES if dataclasses.fields(cls)]),
+    data=st.data(),
+)
+def test_the_unrolled_check_agrees_with_the_generic_one(cls: type[Any], data: st.DataObject) -> None:
+    """Each class's compiled (straight-line) check refuses exactly what the field loop refuses,
+    with the same text."""
+    from protocols.hermes import codec
+
+    spec = codec._SPECS[cls]
+    value = _full(cls)
+    for attribute in spec.attributes:  # overwrite some attributes with arbitrary values
+        if data.draw(st.booleans()):
+            object.__setattr__(value, attribute.field, data.draw(_ODD_VALUES))
+    outcomes = []
+    for check in (lambda v: codec._check(spec, v), codec._compile_check(spec)):
+        try:
+            check(value)
+        except LocalProtocolError as exc:
+            outcomes.append(str(exc))
+        else:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]
