@@ -165,7 +165,6 @@ class LaneBase:
         self, ready: Callable[[LaneSession], bool], bound: LaneSession | None = None
     ) -> LaneSession:
         """Wait until the (``bound``, else current) handshaken session satisfies ``ready``."""
-        loop = asyncio.get_running_loop()
         while True:
             session = self._session
             if bound is not None and (session is not bound or not bound.alive):
@@ -176,7 +175,7 @@ class LaneBase:
                 return session
             if self._closing:
                 raise LaneDisconnected(f"{self.name}: the lane is closing")
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 await waiter
