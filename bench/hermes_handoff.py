@@ -17,6 +17,19 @@ TCP_NODELAY forced on, no conveyor delay, the same small board) and prints lineg
 Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
 reference §5a); 20 lanes p99 <= 5 ms. Issue 19: two processes >= 0.6x the C++ pair.
 
+Where the time goes (issue 19, cProfile per process plus ``os.times``, 2-core machine shared
+with other jobs, load 4 to 17). A handoff is a ping-pong, so the rate is bounded by the sum of
+both sides' CPU per handoff plus two process wake-ups per side. Per side, split, uvloop: about
+190-250 us of CPU (about 45 us for a lib_cpp peer); of it about 50 us system time (4-5 socket
+calls, epoll, wake-ups), about 27 us the sans-IO core (building, checking, encoding, framing,
+decoding and the table, measured without I/O: 52 us for both sides, 63-77 us before issue 19),
+and the rest asyncio and the lane glue (a message read wakes the lane's receive task, which
+wakes the waiting verb: two task steps and a StreamReader per message). Bare streams
+bouncing the same bytes without any Hermes work cost about 32 us per side on uvloop and 65-116
+on asyncio's loop, so the 0.6x target (<= ~75 us per side) leaves no room for Python-level
+XML per message: the next steps are processing received bytes in the protocol callback (no
+receive task, no StreamReader) and a compiled message builder.
+
 Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N] [--reference DIR]
 """
 

@@ -2,12 +2,21 @@
 
     LinegateError
     ├── TransportError            the link failed (connect, read, write, timeout): reconnect and retry
-    │   └── RequestTimeout        a request got no answer in time
+    │   ├── RequestTimeout        a request got no answer in time
+    │   └── ConnectionClosed      the connection closed (by the peer, us, or a failure) before or
+    │                             during the call: the one "closed" error; wait for a new session
     ├── ProtocolError             the bytes or messages break a protocol's rules
     │   ├── RemoteProtocolError   the peer broke it: log, tell the peer if the protocol says how, drop it
     │   └── LocalProtocolError    we broke it (a bug, or a wrong call): do not retry the same thing
     └── ConfigError               a configuration is wrong: names the file, the key path and the problem
         └── ConfigErrors          several are: every one, each a ConfigError (``errors``)
+
+``ConnectionClosed`` is the one "closed" error. Older names stay as aliases of it, so code that
+catches them keeps working: Hermes ``HermesConnectionClosed`` (a stream's socket is gone) and
+``LaneDisconnected`` (a lane's session ended while a handoff step waited on it) *are*
+``ConnectionClosed``; ``HermesPeerTooSlow`` (dropped for not finishing a message) and CFX
+``PublisherClosed`` (closed before a message was confirmed) are subclasses of it. (CFX's
+``BridgeClosed`` is still a separate ``TransportError``; the AMQP 1.0 rewrite folds it in.)
 
 Protocol errors carry an optional ``hint``: what the protocol says to send the peer before
 closing (for Hermes, the Notification). Libraries' own exceptions are mapped onto this tree at the
@@ -29,6 +38,13 @@ class TransportError(LinegateError):
 
 class RequestTimeout(TransportError):
     """A request got no answer within its deadline."""
+
+
+class ConnectionClosed(TransportError):
+    """The connection closed (the peer closed it, we did, or it failed) before or during the call.
+
+    Whatever was under way on it did not complete; a reconnecting endpoint starts a new session.
+    """
 
 
 class ProtocolError(LinegateError):
@@ -90,6 +106,7 @@ class ConfigErrors(ConfigError):
 __all__ = [
     "ConfigError",
     "ConfigErrors",
+    "ConnectionClosed",
     "LinegateError",
     "LocalProtocolError",
     "ProtocolError",

@@ -29,7 +29,7 @@ import types
 from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, cast, get_args, get_type_hints
+from typing import Any, NoReturn, cast, get_args, get_type_hints
 
 from native.hermes_xml import Element, XmlError, parse
 from protocols.errors import LocalProtocolError, RemoteProtocolError
@@ -138,37 +138,44 @@ def _enum_reader(enum: type[IntEnum]) -> Callable[[str], IntEnum]:
     return read
 
 
-def _int_writer(maximum: int) -> Callable[[Any], str]:
-    def write(value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+# The checks run once per message built; they only refuse (ValueError), the writers format.
+
+
+def _int_check(maximum: int) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"must be an integer in 0..{maximum}")
-        return str(int(value))
+        if not 0 <= value <= maximum:
+            raise ValueError(f"must be an integer in 0..{maximum}")
 
-    return write
+    return check
 
 
-def _write_float(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def _check_float(value: Any) -> None:
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ValueError("must be a finite number")
-    # Reference §1: lib writes doubles with exactly 3 decimals ("Standard states ... 3 trailing decimals").
-    return f"{value:.3f}"
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
 
 
-def _write_str(value: Any) -> str:
+def _check_str(value: Any) -> None:
     if not isinstance(value, str):
         raise ValueError("must be a str")
-    return _escape(value)
+    # A printable string holds none of the characters XML cannot carry (all are unprintable).
+    if not value.isprintable() and _UNREPRESENTABLE.search(value) is not None:
+        raise ValueError("holds a character XML 1.0 cannot carry")
 
 
-def _enum_writer(enum: type[IntEnum]) -> Callable[[Any], str]:
+def _enum_check(enum: type[IntEnum]) -> Callable[[Any], None]:
     values = frozenset(member.value for member in enum)
 
-    def write(value: Any) -> str:
+    def check(value: Any) -> None:
+        if type(value) is enum:
+            return
         if isinstance(value, bool) or not isinstance(value, int) or int(value) not in values:
             raise ValueError(f"must be a {enum.__name__}")
-        return str(int(value))
 
-    return write
+    return check
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +194,7 @@ class _Attribute:
     field: str
     read: Callable[[str], Any]
     write: Callable[[Any], str]  # trusts the value: it was checked when the message was built
-    check: Callable[[Any], str]  # raises ValueError for a value the wire cannot carry
+    check: Callable[[Any], None]  # raises ValueError for a value the wire cannot carry
     mandatory: bool
 
 
@@ -222,17 +229,19 @@ def _write_decimal(value: Any) -> str:
     return f"{value:.3f}"
 
 
-def _scalar(field: str, hint: Any) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], str]]:
-    """(reader, lean writer, checking writer) of one attribute type."""
+def _scalar(
+    field: str, hint: Any
+) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], None]]:
+    """(reader, writer, check) of one attribute type."""
     if isinstance(hint, type) and issubclass(hint, IntEnum):
-        return _enum_reader(hint), _write_number, _enum_writer(hint)
+        return _enum_reader(hint), _write_number, _enum_check(hint)
     if hint is str:
-        return str, _escape, _write_str
+        return str, _escape, _check_str
     if hint is float:
-        return _read_float, _write_decimal, _write_float
+        return _read_float, _write_decimal, _check_float
     if hint is int:
         maximum = _U16_MAX if field in _U16_FIELDS else _UINT_MAX
-        return _int_reader(maximum), _write_number, _int_writer(maximum)
+        return _int_reader(maximum), _write_number, _int_check(maximum)
     raise TypeError(f"no codec for {hint!r}")  # pragma: no cover - a programming error
 
 
@@ -307,13 +316,56 @@ def _install_check(spec: _Spec) -> None:
     cls = spec.cls
     unchecked = cls.__init__
     _UNCHECKED_INIT[cls] = unchecked
+    check = _compile_check(spec)
 
     @functools.wraps(unchecked)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         unchecked(self, *args, **kwargs)
-        _check(spec, self)
+        check(self)
 
     setattr(cls, "__init__", __init__)  # noqa: B010 - mypy refuses a direct method assignment
+
+
+def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[..., Any]:
+    # Straight-line code, one block per field (as dataclasses writes its __init__): these run
+    # for every message built or written, so a loop's overhead would be paid per message.
+    exec("\n".join(lines), env)  # the source is built here from field names only
+    return cast(Callable[..., Any], env[name])
+
+
+def _compile_check(spec: _Spec) -> Callable[[Any], None]:
+    """``_check(spec, value)`` unrolled: the same refusals, the same texts."""
+    env: dict[str, Any] = {"_refuse": _refuse, "_check_children": _check_children, "spec": spec}
+    lines = ["def check(value):"]
+    for index, attribute in enumerate(spec.attributes):
+        env[f"check{index}"] = attribute.check
+        field = attribute.field
+        lines.append(f"    v = value.{field}")
+        if attribute.mandatory:
+            lines.append(f"    if v is None: _refuse(spec, {field!r}, v, None)")
+            indent = "    "
+        else:
+            lines.append("    if v is not None:")
+            indent = "        "
+        lines.append(f"{indent}try: check{index}(v)")
+        lines.append(f"{indent}except ValueError as exc: _refuse(spec, {field!r}, v, exc)")
+    if spec.children:
+        lines.append("    _check_children(spec, value)")
+    lines.append("    return None")
+    return _compile("check", lines, env)
+
+
+def _compile_attributes(spec: _Spec) -> Callable[[Any], str]:
+    """The attributes of an element, `` Wire="value"`` each, present ones only, in field order."""
+    env: dict[str, Any] = {}
+    lines = ["def attributes(value):", "    out = ''"]
+    for index, attribute in enumerate(spec.attributes):
+        env[f"write{index}"] = attribute.write
+        prefix = f' {attribute.wire}="'
+        lines.append(f"    v = value.{attribute.field}")
+        lines.append(f"    if v is not None: out += {prefix!r} + write{index}(v) + '\"'")
+    lines.append("    return out")
+    return _compile("attributes", lines, env)
 
 
 def _trusted(cls: type[Any], kwargs: dict[str, Any]) -> Any:
@@ -456,23 +508,33 @@ def format_timestamp(timestamp: datetime) -> str:
     return f"{prefix}.{timestamp.microsecond // 1000:03d}"
 
 
+def _refuse(spec: _Spec, field: str, value: Any, problem: ValueError | None) -> NoReturn:
+    if problem is None:
+        raise LocalProtocolError(f"{spec.tag}: mandatory field {field} is None")
+    raise LocalProtocolError(f"{spec.tag}: field {field}={value!r} {problem}") from None
+
+
 def _check(spec: _Spec, value: Any) -> None:
     """Raise LocalProtocolError if ``value`` (an instance of ``spec.cls``) cannot go on the wire.
 
     Run once, when the object is built (h11's events validate in ``__init__`` too); the writer
-    then trusts it.
+    then trusts it. :func:`_compile_check` makes the same check as straight-line code per class.
     """
-    tag = spec.tag
     for attribute in spec.attributes:
         field_value = getattr(value, attribute.field)
         if field_value is None:
             if attribute.mandatory:
-                raise LocalProtocolError(f"{tag}: mandatory field {attribute.field} is None")
+                _refuse(spec, attribute.field, None, None)
             continue
         try:
             attribute.check(field_value)
         except ValueError as exc:
-            raise LocalProtocolError(f"{tag}: field {attribute.field}={field_value!r} {exc}") from None
+            _refuse(spec, attribute.field, field_value, exc)
+    _check_children(spec, value)
+
+
+def _check_children(spec: _Spec, value: Any) -> None:
+    tag = spec.tag
     for child in spec.children.values():
         field_value = getattr(value, child.field)
         if child.kind == "list":
@@ -487,10 +549,10 @@ def _check(spec: _Spec, value: Any) -> None:
 def _write(spec: _Spec, value: Any, parts: list[str]) -> None:
     parts.append("<")
     parts.append(spec.tag)
-    for attribute in spec.attributes:
-        field_value = getattr(value, attribute.field)
-        if field_value is not None:
-            parts.append(f' {attribute.wire}="{attribute.write(field_value)}"')
+    parts.append(_ATTRIBUTES[spec.cls](value))
+    if not spec.children:
+        parts.append("/>")
+        return
     inner: list[str] = []
     for child in spec.children.values():
         field_value = getattr(value, child.field)
@@ -556,7 +618,11 @@ def encode(message: Message, *, timestamp: datetime | None = None) -> bytes:
     return data
 
 
+#: Class -> its attributes' writer (:func:`_compile_attributes`).
+_ATTRIBUTES: dict[type[Any], Callable[[Any], str]] = {}
+
 for _spec in _all_specs().values():
+    _ATTRIBUTES[_spec.cls] = _compile_attributes(_spec)
     if _spec.attributes or _spec.children:
         _install_check(_spec)
 

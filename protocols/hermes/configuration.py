@@ -14,6 +14,7 @@ valid both ways in every open state.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from protocols.errors import LocalProtocolError
 from protocols.hermes.connection import FramedConnection
@@ -113,15 +114,17 @@ class ConfigurationConnection(FramedConnection[ConfigurationRole, ConfigurationS
     def _illegal(self, role: ConfigurationRole, state: ConfigurationState, kind: type) -> str:
         return _illegal_text(role, state, kind)
 
-    def reject(self, description: str) -> bytes:
+    def reject(self, description: str, *, timestamp: datetime | None = None) -> bytes:
         """Service side: the Notification code 4 bytes that answer a failed SetConfiguration.
+
+        ``timestamp`` is the envelope's, from the caller's wall clock (see ``send``).
 
         Raises:
             LocalProtocolError: called on the client side.
         """
         if self.role is not ConfigurationRole.SERVICE:
             raise LocalProtocolError("only the configuration service rejects a configuration")
-        return self.send(configuration_error_notification(description))
+        return self.send(configuration_error_notification(description), timestamp=timestamp)
 
 
 __all__ = [

@@ -176,12 +176,15 @@ class FramedConnection(Generic[RoleT, StateT]):
         #: What the last message returned by ``next_event()`` did (None for an unknown tag).
         self.outcome: Outcome | None = None
         moves = self.MOVES
-        # state -> (what we may send, what the peer may send), looked up once per transition.
+        # state -> (what we may send, what the peer may send), looked up once per transition;
+        # keyed by the state's value, as an Enum member's own hash runs Python code.
         self._dispatch = {
-            where: (moves[role, where], moves[self.peer_role, where]) for who, where in moves if who is role
+            where._value_: (moves[role, where], moves[self.peer_role, where])
+            for who, where in moves
+            if who is role
         }
         self._state = state
-        self._ours, self._theirs = self._dispatch[state]
+        self._ours, self._theirs = self._dispatch[state._value_]
 
     @property
     def state(self) -> StateT:
@@ -293,7 +296,7 @@ class FramedConnection(Generic[RoleT, StateT]):
         move = self._ours.get(kind)
         if move is None:
             self._fail_local(self._illegal(self.role, self._state, kind))
-        if not self._may_send(message):
+        if (kind in self.OPTIONAL_FEATURES or kind is CheckAlive) and not self._may_send(message):
             # Reference §2.5: optional messages only when the peer announced the feature.
             self._fail_local(f"the peer did not announce the feature {kind.__name__} needs")
         try:
@@ -370,7 +373,7 @@ class FramedConnection(Generic[RoleT, StateT]):
 
     def _enter(self, state: StateT) -> None:
         self._state = state
-        self._ours, self._theirs = self._dispatch[state]
+        self._ours, self._theirs = self._dispatch[state._value_]
 
     def _on_received(self, message: Message, move: Move[StateT]) -> None:
         """A legal message from the peer, before the state moves: the channel's extra rules."""

@@ -52,7 +52,7 @@ from protocols.cfx.codec import encode_envelope
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.transport.framing import PublishFramer
 from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
-from protocols.errors import LocalProtocolError, TransportError
+from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
 
 __all__ = [
     "FAILOVER",
@@ -91,7 +91,7 @@ class PublishReturned(PublishError):
     """The broker returned a mandatory message (basic.return): no queue was bound to take it."""
 
 
-class PublisherClosed(TransportError):
+class PublisherClosed(ConnectionClosed):
     """The publisher was closed before the message was confirmed."""
 
 

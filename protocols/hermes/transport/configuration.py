@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -142,7 +143,9 @@ class ConfigurationServer:
                     try:
                         self.configuration = self.apply(message)
                     except ConfigurationRejected as exc:
-                        await stream.write_raw(stream.connection.reject(exc.description))
+                        await stream.write_raw(
+                            stream.connection.reject(exc.description, timestamp=datetime.now())
+                        )
         except (ProtocolError, HermesConnectionClosed):
             pass
         finally:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
-from protocols.errors import ProtocolError, TransportError
+from protocols.errors import ConnectionClosed, ProtocolError
 from protocols.hermes.connection import HorizontalConnection, shutdown_notification
 from protocols.hermes.messages import (
     BoardAvailable,
@@ -33,9 +33,9 @@ from protocols.hermes.state import Role, State
 from protocols.hermes.table import Outcome
 from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream, run_shielded
 
-
-class LaneDisconnected(TransportError):
-    """The lane's session ended while a handoff step waited on it."""
+#: The lane's session ended (or the lane is closing) while a handoff step waited on it:
+#: linegate's one "closed" error (the old name stays an alias).
+LaneDisconnected = ConnectionClosed
 
 
 class LaneSession:
@@ -165,7 +165,6 @@ class LaneBase:
         self, ready: Callable[[LaneSession], bool], bound: LaneSession | None = None
     ) -> LaneSession:
         """Wait until the (``bound``, else current) handshaken session satisfies ``ready``."""
-        loop = asyncio.get_running_loop()
         while True:
             session = self._session
             if bound is not None and (session is not bound or not bound.alive):
@@ -176,7 +175,7 @@ class LaneBase:
                 return session
             if self._closing:
                 raise LaneDisconnected(f"{self.name}: the lane is closing")
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 await waiter

@@ -22,7 +22,7 @@ try:  # SIOCOUTQ (unacknowledged bytes) is read through termios' TIOCOUTQ on Lin
 except ImportError:  # pragma: no cover - not on Windows
     pass
 
-from protocols.errors import ProtocolError, TransportError
+from protocols.errors import ConnectionClosed, ProtocolError
 from protocols.hermes.codec import encode
 from protocols.hermes.connection import NEED_DATA, FramedConnection, Signal
 from protocols.hermes.messages import Message, Notification, UnknownMessage
@@ -46,11 +46,12 @@ MESSAGE_TIMEOUT = 10.0
 MESSAGE_TIMEOUT_REASON = "message_timeout"
 
 
-class HermesConnectionClosed(TransportError):
-    """The Hermes peer closed the connection, or it was lost."""
+#: The Hermes peer closed the connection, or it was lost: linegate's one "closed" error (the
+#: old name stays an alias).
+HermesConnectionClosed = ConnectionClosed
 
 
-class HermesPeerTooSlow(HermesConnectionClosed):
+class HermesPeerTooSlow(ConnectionClosed):
     """The peer started a message and did not finish it within the message deadline."""
 
 
@@ -100,6 +101,7 @@ class HermesStream:
     ) -> None:
         self.reader = reader
         self.writer = writer
+        self._transport = writer.transport
         self.connection = connection
         self.message_timeout = message_timeout
         self._partial_since: float | None = None
@@ -145,8 +147,10 @@ class HermesStream:
             except ProtocolError as exc:
                 self._fail(exc)
                 raise
-            if connection.has_data_to_send:
-                await self._write(connection.data_to_send())
+            if not isinstance(event, Signal):  # a message: the common case first
+                if connection.has_data_to_send:
+                    await self._write(connection.data_to_send())  # the automatic Pong
+                return event
             if event is NEED_DATA:
                 data = await self._read()
                 try:
@@ -154,10 +158,8 @@ class HermesStream:
                 except ProtocolError as exc:
                     self._fail(exc)
                     raise
-            elif isinstance(event, Signal):
-                raise HermesConnectionClosed(f"{self.peer} closed the connection")
             else:
-                return event
+                raise HermesConnectionClosed(f"{self.peer} closed the connection")
 
     def established(self) -> None:
         """The session's handshake is done: a guarded server ends its handshake deadline."""
@@ -281,11 +283,12 @@ class HermesStream:
     async def _write(self, data: bytes) -> None:
         if not data:
             return
-        if self._closed or self.writer.is_closing():
+        transport = self._transport  # straight to the transport: the writer adds nothing here
+        if self._closed or transport.is_closing():
             raise HermesConnectionClosed(f"the connection to {self.peer} is closed")
         try:
-            self.writer.write(data)
-            if self.writer.transport.get_write_buffer_size() > READ_SIZE:
+            transport.write(data)
+            if transport.get_write_buffer_size() > READ_SIZE:
                 await self.writer.drain()
         except (OSError, RuntimeError) as exc:
             self.connection.send_failed()

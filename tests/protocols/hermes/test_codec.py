@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
 import types
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Any, get_args, get_type_hints
@@ -188,8 +190,12 @@ INVALID: list[tuple[str, Any]] = [
     (
         "BoardAvailable",
         lambda: m.BoardAvailable(
-            "b", "M", m.BoardQuality.ANY, m.FlippedBoard.TOP_SIDE_IS_UP, sub_boards=(1,)
-        ),  # type: ignore[arg-type]
+            "b",
+            "M",
+            m.BoardQuality.ANY,
+            m.FlippedBoard.TOP_SIDE_IS_UP,
+            sub_boards=(1,),  # type: ignore[arg-type]
+        ),
     ),
     ("SB", lambda: m.SubBoard(70000, m.SubBoardState.GOOD)),
     ("ServiceDescription", lambda: m.ServiceDescription("M", 4294967296, "1.6")),
@@ -411,3 +417,39 @@ def test_mutated_messages_decode_or_raise_a_decode_error(sample: bytes, data: st
         raw[position] = data.draw(st.sampled_from(b'<>&;#"=/ !?-x0129.e\x00\xff'))
     with contextlib.suppress(HermesDecodeError):
         decode(bytes(raw))
+
+
+_ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**33), max_value=2**33),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from([m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, m.TransferState.COMPLETE]),
+)
+
+
+@given(
+    cls=st.sampled_from([cls for cls in m.MESSAGE_TYPES if dataclasses.fields(cls)]),
+    data=st.data(),
+)
+def test_the_unrolled_check_agrees_with_the_generic_one(cls: type[Any], data: st.DataObject) -> None:
+    """Each class's compiled (straight-line) check refuses exactly what the field loop refuses,
+    with the same text."""
+    from protocols.hermes import codec
+
+    spec = codec._SPECS[cls]
+    value = _full(cls)
+    for attribute in spec.attributes:  # overwrite some attributes with arbitrary values
+        if data.draw(st.booleans()):
+            object.__setattr__(value, attribute.field, data.draw(_ODD_VALUES))
+    outcomes: list[str | None] = []
+    generic: Callable[[Any], None] = functools.partial(codec._check, spec)
+    for check in (generic, codec._compile_check(spec)):
+        try:
+            check(value)
+        except LocalProtocolError as exc:
+            outcomes.append(str(exc))
+        else:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]
