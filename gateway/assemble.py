@@ -423,6 +423,7 @@ async def start_gateway(
             CFXPublisher(
                 urls,
                 failover=config.amqp.failover,
+                cluster_name=config.amqp.cluster_name,
                 exchange=config.amqp.exchange,
                 gzip=config.amqp.gzip,
                 ssl_context=tls.context(path=config.path, where="amqp.tls") if tls else None,

@@ -371,7 +371,21 @@ def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
         return None
     t = r.table(data, "amqp", "")
     r.no_secrets(t, "amqp")
-    r.only(t, "amqp", {"url", "urls", "failover", "exchange", "gzip", "password_env", "password_file", "tls"})
+    r.only(
+        t,
+        "amqp",
+        {
+            "url",
+            "urls",
+            "failover",
+            "cluster_name",
+            "exchange",
+            "gzip",
+            "password_env",
+            "password_file",
+            "tls",
+        },
+    )
     if "url" in t and "urls" in t:
         raise r.fail("amqp.urls", "give url (one broker) or urls (the nodes of a cluster), not both")
     if "url" in t or "urls" not in t:
@@ -391,6 +405,7 @@ def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
         url=url,
         urls=urls if "urls" in t else (),
         failover=failover,
+        cluster_name=r.text(t, "cluster_name", "amqp", None),
         exchange=r.text(t, "exchange", "amqp", "cfx"),
         gzip=r.flag(t, "gzip", "amqp", False),
         password=r.secret(t, "password", "amqp"),

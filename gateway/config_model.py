@@ -214,6 +214,15 @@ class AmqpConfig:
         default="in_order",
         metadata=doc("With urls: try the nodes in_order or in random order.", '"random"', in_example=False),
     )
+    cluster_name: str | None = field(
+        default=None,
+        metadata=doc(
+            "The RabbitMQ cluster the nodes must belong to (rabbitmqctl cluster_status names it); a "
+            "node that reports another is refused, so events never land in a cluster nobody reads.",
+            '"rabbit@mq1"',
+            in_example=False,
+        ),
+    )
     exchange: str = field(default="cfx", metadata=doc("The exchange the CFX envelopes are published to."))
     gzip: bool = field(default=False, metadata=doc("Compress every message body with gzip."))
     password: Secret | None = field(

@@ -54,6 +54,16 @@ from protocols.cfx.transport.framing import PublishFramer
 from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
 from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
 
+
+def _cluster_of(connection: aio_pika.abc.AbstractConnection) -> str | None:
+    """The cluster a RabbitMQ node says it belongs to (its ``cluster_name`` server property)."""
+    properties = getattr(getattr(connection.transport, "connection", None), "server_properties", None) or {}
+    name = properties.get("cluster_name")
+    if isinstance(name, bytes):
+        name = name.decode(errors="replace")
+    return str(name) if name is not None else None
+
+
 __all__ = [
     "FAILOVER",
     "CFXPublisher",
@@ -154,6 +164,10 @@ class CFXPublisher:
         url: the broker, ``amqp://user:password@host:port/vhost`` (``amqps://`` for TLS), or a
             sequence of such URLs, one per node of a cluster.
         failover: the order nodes are tried in, ``"in_order"`` or ``"random"``.
+        cluster_name: the cluster every node must belong to (RabbitMQ names it in the
+            connection's server properties); a node that names another, a standalone broker
+            or a node of another cluster listed by mistake, is refused (``connect.wrong_cluster``)
+            and the next one tried. None accepts any.
         exchange: the durable topic exchange; declared on every connect.
         gzip: gzip bodies and set ``content-encoding: gzip`` (the SDK's default codec).
         window: the most messages awaiting a confirm at once; :meth:`submit` also waits while
@@ -181,6 +195,7 @@ class CFXPublisher:
         url: str | Sequence[str] = "amqp://guest:guest@127.0.0.1:5672/",
         *,
         failover: str = "in_order",
+        cluster_name: str | None = None,
         exchange: str = "cfx",
         gzip: bool = False,
         window: int = 256,
@@ -202,6 +217,7 @@ class CFXPublisher:
         self.urls = urls
         self.url = urls[0]
         self.failover = failover
+        self.cluster_name = cluster_name
         #: The URL of the node the publisher is connected to (or was last), None before the first.
         self.node: str | None = None
         self._order: list[str] = []  # the nodes still to try in this round
@@ -571,6 +587,19 @@ class CFXPublisher:
         except (*_LINK_ERRORS, TimeoutError) as exc:
             self._log.warning("connect.failed", node=redact_url(url), error=repr(exc))
             return None
+        if self.cluster_name is not None:
+            reported = _cluster_of(connection)
+            if reported != self.cluster_name:
+                # Publishing there would be accepted and confirmed, and read by nobody.
+                self._log.warning(
+                    "connect.wrong_cluster",
+                    node=redact_url(url),
+                    cluster=reported,
+                    expected=self.cluster_name,
+                )
+                with contextlib.suppress(Exception):
+                    await connection.close()
+                return None
         try:
             channel = await connection.channel(publisher_confirms=True)
             await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
