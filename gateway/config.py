@@ -405,7 +405,7 @@ def _amqp(r: _Reader, data: Mapping[str, Any]) -> AmqpConfig | None:
         url=url,
         urls=urls if "urls" in t else (),
         failover=failover,
-        cluster_name=r.text(t, "cluster_name", "amqp", None),
+        cluster_name=r.opt_text(t, "cluster_name", "amqp"),
         exchange=r.text(t, "exchange", "amqp", "cfx"),
         gzip=r.flag(t, "gzip", "amqp", False),
         password=r.secret(t, "password", "amqp"),

@@ -185,9 +185,10 @@ def test_a_broker_cluster_is_a_list_of_nodes(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "[amqp]\nurls = ['amqps://lg@mq1.plant:5671/line', 'amqps://lg@mq2.plant/line', 'amqps://lg@mq3.plant/line']\n"
-        "failover = 'random'\npassword_env = 'AMQP_PW'\n",
+        "failover = 'random'\ncluster_name = 'rabbit@mq1'\npassword_env = 'AMQP_PW'\n",
     )
     config = load_config(path)
+    assert config.amqp is not None and config.amqp.cluster_name == "rabbit@mq1"
     assert config.amqp is not None
     assert config.amqp.brokers == (
         "amqps://lg@mq1.plant:5671/line",
@@ -202,6 +203,7 @@ def test_a_broker_cluster_is_a_list_of_nodes(tmp_path: Path) -> None:
         single is not None
         and single.brokers == ("amqp://guest@127.0.0.1/",)
         and single.failover == "in_order"
+        and single.cluster_name is None
     )
 
 
