@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from gateway.recipes import CODE_NO_BOUNDARY
-from tests.gateway.http_support import TOKEN, RunningLine
-from tests.gateway.test_cli_client import cli, keep_logging_config, line  # noqa: F401 (fixtures)
+from tests.gateway.http_support import TOKEN, RunningLine, run_cli
+
+pytestmark = pytest.mark.usefixtures("keep_logging_config")
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -26,7 +27,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def test_changeover_at_the_boundary_without_a_gate_is_refused_per_machine(
-    line: RunningLine,  # noqa: F811
+    line: RunningLine,
     http: aiohttp.ClientSession,
 ) -> None:
     before = {machine_id: machine.active for machine_id, machine in line.machines.items()}
@@ -48,16 +49,16 @@ async def test_changeover_at_the_boundary_without_a_gate_is_refused_per_machine(
 
 
 async def test_recipe_changeover_at_the_boundary_from_the_cli(
-    line: RunningLine,  # noqa: F811
+    line: RunningLine,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    keep_logging_config: Iterator[None],  # noqa: F811
+    keep_logging_config: Iterator[None],
 ) -> None:
     monkeypatch.setenv("LINEGATE_HTTP_TOKEN", TOKEN)
-    status, out, err = await cli(
+    status, out, err = await run_cli(
         capsys, "recipe", "changeover", "PCB-A", "--at", "boundary", "--url", line.url
     )
     assert status == 1 and "changeover to PCB-A failed on: aoi1, oven1, printer1" in err
     assert "no board gate" in out
-    status, _, err = await cli(capsys, "recipe", "changeover", "PCB-A", "--at", "now", "--url", line.url)
+    status, _, err = await run_cli(capsys, "recipe", "changeover", "PCB-A", "--at", "now", "--url", line.url)
     assert status == 0, err

@@ -7,7 +7,6 @@ import io
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,9 @@ from gateway.commands.status import render
 from gateway.config import RecipeRef
 from gateway.http.client import Progress, format_table
 from protocols.cfx import Envelope, UnitPosition, UnitsArrived, encode_envelope
-from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli
 
 pytestmark = pytest.mark.usefixtures("keep_logging_config")
-
-
-@pytest.fixture
-async def line(tmp_path: Path) -> AsyncIterator[RunningLine]:
-    async with running_line(tmp_path) as running:
-        yield running
 
 
 async def test_status_prints_a_table_and_the_faults(

@@ -4,9 +4,7 @@ acknowledging an alarm through the API and the CLI (published as CFX FaultAcknow
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -32,7 +30,7 @@ from protocols.cfx.messages import (
     WorkOrderIdentifier,
     WorkStarted,
 )
-from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli, running_line
+from tests.gateway.http_support import TOKEN, RunningLine, drive_board, run_cli
 
 T0 = 1_800_000_000.0  # the gateway's clock at the shift's start (seconds since the epoch)
 
@@ -135,12 +133,6 @@ def test_alarm_history_with_acknowledgement_and_a_new_shift() -> None:
 
 
 pytestmark = pytest.mark.usefixtures("keep_logging_config")
-
-
-@pytest.fixture
-async def line(tmp_path: Path) -> AsyncIterator[RunningLine]:
-    async with running_line(tmp_path) as running:
-        yield running
 
 
 async def test_acknowledging_an_alarm_publishes_who_did_it(
