@@ -10,12 +10,13 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import bind_errors, check_line, default_events_file, start_gateway
+from gateway.assemble import default_events_file
 from gateway.commands import Subparsers
 from gateway.config import load_config
 from gateway.deadline import arm_stop_deadline
 from gateway.heap import pin_mmap_threshold
-from gateway.http import HttpServer, SseSink
+from gateway.http import SseSink
+from gateway.launch import open_gateway
 from gateway.metrics import Metrics
 from protocols.errors import ConfigError
 
@@ -62,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    # The same validation as linegate check, before anything is opened.
-    check_line(config)
     events_file = args.events_file or default_events_file(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,13 +76,11 @@ async def _main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stopping)
     metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
-        gateway, listener = await start_gateway(
+        # The same validation as linegate check, before anything is opened.
+        opened = await open_gateway(
             config, stack, console=args.console, events_file=events_file, metrics=metrics, sse=sse
         )
-        with bind_errors(config, "http.port", config.http.host, config.http.port):
-            http = await stack.enter_async_context(
-                HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
-            )
+        gateway, listener, http = opened.gateway, opened.listener, opened.http
         handles = ", ".join(m.handle for m in config.machines)
         loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
         print(
