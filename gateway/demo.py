@@ -119,10 +119,10 @@ def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
 
 
 def demo_config(options: DemoOptions, line: Line, events_port: int, folder: Path) -> LineConfig:
-    """The running demo line as ``linegate run`` would be configured for it (``[amqp]`` and
-    ``[mqtt]`` when asked for), the outbox in ``folder``."""
-    mqtt = MqttConfig(*_host_port(options.mqtt, 1883)) if options.mqtt else None
-    return line_config(
+    """The running demo line as ``linegate run`` would be configured for it, the outbox in
+    ``folder``; with ``--amqp`` / ``--mqtt``, those brokers (their URLs may carry the password,
+    which a config file may not)."""
+    config = line_config(
         line,
         events_port=events_port,
         outbox_path=folder / "outbox.sqlite",
@@ -130,8 +130,11 @@ def demo_config(options: DemoOptions, line: Line, events_port: int, folder: Path
         name="demo",
         changeover=ChangeoverConfig(timeout=120),
         http_port=options.http_port,
+    )
+    return dataclasses.replace(
+        config,
         amqp=AmqpConfig(url=options.amqp) if options.amqp else None,
-        mqtt=mqtt,
+        mqtt=MqttConfig(*_host_port(options.mqtt, 1883)) if options.mqtt else None,
     )
 
 

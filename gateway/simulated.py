@@ -1,10 +1,11 @@
 """The line configuration of a running simulated line, as ``linegate run`` would read it.
 
 ``linegate demo`` and the test kit's ``linegate_gateway`` describe the simulated line they run
-as a :class:`~gateway.config.LineConfig` (one ``[[machines]]`` entry and one
-``[[hermes.vertical]]`` link per machine, from ``line.endpoints()``) and start it through
-:func:`gateway.launch.open_gateway`, the assembly ``linegate run`` uses. Nothing here builds an
-adapter: what a machine of a simulated line gets is what the same entry in a config file gets.
+as the config document ``linegate run`` would read (one ``[[machines]]`` entry and one
+``[[hermes.vertical]]`` link per machine, from ``line.endpoints()``), read it with ``run``'s
+reader and start it through :func:`gateway.launch.open_gateway`, the assembly ``run`` uses.
+Nothing here builds an adapter: a machine of a simulated line gets what the same entry in a
+config file gets.
 """
 
 from __future__ import annotations
@@ -16,18 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.config import (
-    AmqpConfig,
-    ChangeoverConfig,
-    HermesLink,
-    HttpConfig,
-    LineConfig,
-    ListenerConfig,
-    MachineConfig,
-    MqttConfig,
-    OutboxConfig,
-    RecipeRef,
-)
+from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config
 from simulators import Endpoint, Line, LineSpec
 from simulators.line_spec import MACHINE_KINDS
 
@@ -61,7 +51,7 @@ def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
     """``spec`` with its CFX-native machines publishing their CFX events to a gateway's AMQP 1.0
     listener (address ``linegate``): the first one on ``events_port``, each further one on a
     free port of its own (each machine's CFX-native adapter owns its listener;
-    :func:`machine_config` reads the port back from the machine)."""
+    :func:`machine_table` reads the port back from the machine)."""
     machines = []
     port = events_port
     for machine in spec.machines:
@@ -73,19 +63,22 @@ def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
     return dataclasses.replace(spec, machines=tuple(machines))
 
 
-def machine_config(line: Line, endpoint: Endpoint, events_port: int) -> MachineConfig:
-    """The ``[[machines]]`` entry for one machine of a running line, from where it listens.
+def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str, Any]:
+    """The ``[[machines]]`` table for one machine of a running line, from where it listens.
+
+    A machine the line file gives no handle gets ``linegate.<id>.1`` (``run`` needs a CFX
+    handle, Vendor.Model.Instance); a CFX-native one keeps the handle it announces itself.
 
     Raises:
         ValueError: linegate has no built-in map for this kind of simulated machine.
     """
-    handle = endpoint.cfx_handle or endpoint.machine_id
-    connection: dict[str, Any]
+    machine = line.machine(endpoint.machine_id)
+    handle = endpoint.cfx_handle or getattr(machine, "handle", None) or f"linegate.{endpoint.machine_id}.1"
+    table: dict[str, Any] = {"id": endpoint.machine_id, "handle": handle}
     if endpoint.protocol == CFX_NATIVE:
-        machine = line.machine(endpoint.machine_id)
         publish_uri = getattr(machine, "publish_uri", None)  # the machine pushes its events there
         port = urlsplit(publish_uri).port if isinstance(publish_uri, str) else None
-        connection = {
+        connection: dict[str, Any] = {
             "events": "direct",
             "listen_host": "127.0.0.1",
             "listen_port": port or events_port,
@@ -94,7 +87,7 @@ def machine_config(line: Line, endpoint: Endpoint, events_port: int) -> MachineC
         request_uri = getattr(machine, "request_uri", None)
         if request_uri is not None:
             connection["request_uri"] = request_uri
-        return MachineConfig(id=endpoint.machine_id, handle=handle, protocol="cfx", connection=connection)
+        return {**table, "protocol": "cfx", "connection": connection}
     if endpoint.kind not in SIMULATED_MAPS:
         raise ValueError(
             f"linegate has no built-in map for a simulated {endpoint.kind} ({endpoint.machine_id})"
@@ -106,9 +99,13 @@ def machine_config(line: Line, endpoint: Endpoint, events_port: int) -> MachineC
         connection = {"url": f"socket://{endpoint.host}:{endpoint.port}"}
     else:
         connection = {"host": endpoint.host, "port": endpoint.port}
-    return MachineConfig(
-        id=endpoint.machine_id, handle=handle, protocol=protocol, connection=connection, map=device_map
-    )
+    return {**table, "protocol": protocol, "map": device_map, "connection": connection}
+
+
+def _recipe_table(recipe: RecipeRef) -> str | dict[str, str]:
+    if recipe.revision is None:
+        return recipe.name
+    return {"name": recipe.name, "revision": recipe.revision}
 
 
 def line_config(
@@ -120,14 +117,14 @@ def line_config(
     name: str | None = None,
     changeover: ChangeoverConfig | None = None,
     http_port: int = 0,
-    amqp: AmqpConfig | None = None,
-    mqtt: MqttConfig | None = None,
 ) -> LineConfig:
-    """The configuration ``linegate run`` would need for a running simulated line.
+    """The configuration ``linegate run`` would read for a running simulated line.
 
-    Every machine in its own protocol with its built-in map, and its Hermes vertical channel
-    (so the gateway tracks the boards, and derives the work a protocol does not report); the
-    CFX request listener and the HTTP API on 127.0.0.1 (free ports unless ``http_port``).
+    Written as the TOML document an integrator would write and read by ``run``'s own reader
+    (``gateway.config.parse_config``): every machine in its own protocol with its built-in map,
+    and its Hermes vertical channel (so the gateway tracks the boards, and derives the work a
+    protocol does not report); the CFX request listener and the HTTP API on 127.0.0.1 (free
+    ports unless ``http_port``).
 
     Args:
         events_port: where the line's first CFX-native machine publishes (see :func:`publishing_to`).
@@ -138,21 +135,26 @@ def line_config(
 
     Raises:
         ValueError: a machine of a kind linegate has no built-in map for.
+        ConfigError: what ``run`` would refuse in such a file (a product naming no machine).
     """
     endpoints = line.endpoints()
-    return LineConfig(
-        path=f"<simulated line {line.spec.name}>",
-        name=name or line.spec.name,
-        machines=tuple(machine_config(line, end, events_port) for end in endpoints),
-        products={product: dict(recipes) for product, recipes in products.items()},
-        hermes=tuple(
-            HermesLink(end.machine_id, "vertical", {"host": end.host, "port": end.hermes.vertical_port})
-            for end in endpoints
-        ),
-        outbox=OutboxConfig(path=str(outbox_path)),
-        amqp=amqp,
-        mqtt=mqtt,
-        listener=ListenerConfig(host="127.0.0.1", port=0),
-        http=HttpConfig(host="127.0.0.1", port=http_port),
-        changeover=changeover or ChangeoverConfig(),
-    )
+    changeover = changeover or ChangeoverConfig()
+    document: dict[str, Any] = {
+        "line": {"name": name or line.spec.name},
+        "machines": [machine_table(line, end, events_port) for end in endpoints],
+        "hermes": {
+            "vertical": [
+                {"machine": end.machine_id, "host": end.host, "port": end.hermes.vertical_port}
+                for end in endpoints
+            ]
+        },
+        "products": {
+            product: {machine: _recipe_table(recipe) for machine, recipe in recipes.items()}
+            for product, recipes in products.items()
+        },
+        "changeover": {"at": changeover.at, "timeout": changeover.timeout},
+        "outbox": {"path": str(outbox_path)},
+        "listener": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": http_port},
+    }
+    return parse_config(document, path=f"<simulated line {line.spec.name}>")

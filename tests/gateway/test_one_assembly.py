@@ -90,7 +90,12 @@ async def test_the_kits_gateway_is_the_one_run_assembled(
     calls = spy_on_assembly(monkeypatch, stop=False)
     spec = dataclasses.replace(
         default_line(),
-        machines=tuple(m for m in default_line().machines if m.kind in ("reflow_oven", "coater")),
+        machines=tuple(
+            # The coater without a handle: run needs one, so it gets linegate.<id>.1.
+            dataclasses.replace(m, handle=None) if m.kind == "coater" else m
+            for m in default_line().machines
+            if m.kind in ("reflow_oven", "coater")
+        ),
         boards=1,
     )
     async with AsyncExitStack() as stack:
@@ -105,7 +110,7 @@ async def test_the_kits_gateway_is_the_one_run_assembled(
         [(config, built)] = calls
         assert kit.gateway is built and kit.config is config
         assert kit.recipes is built.recipes
-        assert set(kit.handles) == {"reflow", "coater"}
+        assert kit.handles == {"reflow": "linegate.reflow.1", "coater": "linegate.coater.1"}
 
 
 async def test_a_simulated_lines_config_is_the_config_file_run_would_read(tmp_path: Path) -> None:
