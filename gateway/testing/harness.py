@@ -190,7 +190,9 @@ async def wire_gateway(
     start_source: bool = True,
     changeover_at: str = "now",
 ) -> LinegateGateway:
-    """Build and start a gateway against a running line; it stops when ``stack`` closes.
+    """Start a gateway against a running line as ``linegate run`` would for the line's config
+    (:func:`gateway.simulated.line_config`, :func:`gateway.launch.open_gateway`); it stops when
+    ``stack`` closes.
 
     Args:
         stack: owns every resource; closing it stops the gateway (its outbox flushed first).
@@ -210,6 +212,8 @@ async def wire_gateway(
 
     Raises:
         TimeoutError: an adapter did not connect in time.
+        ConfigError: ``run`` would refuse the line's config (names the key).
+        ValueError: the line has a machine kind linegate has no built-in map for.
     """
     config = line_config(
         line.line,
