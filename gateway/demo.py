@@ -14,7 +14,6 @@ import asyncio
 import collections
 import dataclasses
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -23,33 +22,23 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import orjson
 import structlog
 
-from adapters.base import Adapter, ReconnectPolicy
-from adapters.cfx_native import CFXNativeAdapter, DirectEvents
-from adapters.hermes_supervisory import HermesSupervisoryAdapter
-from adapters.maps import ModbusMap, OpcUaMap, SerialMap, builtin_map
-from adapters.modbus import ModbusAdapter
-from adapters.opcua import OpcUaAdapter
-from adapters.serial import SerialAdapter
-from gateway.config import RecipeRef
+from gateway.config import AmqpConfig, ChangeoverConfig, LineConfig, MqttConfig, RecipeRef
 from gateway.deadline import arm_stop_deadline
-from gateway.http import HttpServer, SseSink
-from gateway.metrics import Metrics, TimedSink
-from gateway.outbox import Outbox, StoredEvent
-from gateway.recipes import Outcome, RecipeService
-from gateway.runtime import Gateway, MachineRuntime
-from gateway.sinks.amqp import AmqpSink
+from gateway.http import SseSink
+from gateway.launch import open_gateway, wait_connected
+from gateway.metrics import Metrics
+from gateway.outbox import StoredEvent
+from gateway.recipes import Outcome
+from gateway.runtime import Gateway
+from gateway.simulated import free_port, line_config, publishing_to
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
-from gateway.sinks.mqtt import MqttSink
 from protocols.cfx.enums import ResourceState
-from protocols.cfx.transport import CFXListener, CFXPublisher
-from simulators import Endpoint, FaultSeverity, Line, LineSpec, ReflowOven, default_line
-from simulators.line_spec import MACHINE_KINDS
+from simulators import FaultSeverity, Line, LineSpec, ReflowOven, default_line
 
 log = structlog.get_logger("linegate.demo")
 
@@ -69,8 +58,6 @@ PRODUCTS: dict[str, dict[str, RecipeRef]] = {
         "coater": RecipeRef("SILICONE-75"),
     },
 }
-#: The protocol of the simulator kinds that are CFX endpoints of their own (simulators.line_spec).
-CFX_NATIVE = "cfx-amqp1.0"
 # The alarm the demo injects: one the oven never raises by itself (it raises OV-O2-HIGH while its
 # nitrogen purges at start), and a warning, so the oven keeps running while it is active.
 DEMO_ALARM = "OV-CONVEYOR-DEVIATION"
@@ -128,113 +115,37 @@ class Counter:
             self.by_type[event.message_name] += 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def speaks_cfx(kind: str) -> bool:
-    """Whether machines of simulator ``kind`` are CFX endpoints of their own (placement, printer,
-    SPI): they publish to the gateway's listener and host their own request handle."""
-    return MACHINE_KINDS[kind].protocol == CFX_NATIVE
-
-
-def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
-    """``spec`` with its CFX-native machines publishing their CFX events to a gateway's AMQP 1.0
-    listener (address ``linegate``): the first one on ``events_port``, each further one on a
-    free port of its own (each machine's CFX-native adapter owns its listener;
-    :func:`line_runtimes` reads the port back from the machine)."""
-    machines = []
-    port = events_port
-    for machine in spec.machines:
-        if speaks_cfx(machine.kind):
-            options = {"publish_uri": f"amqp://127.0.0.1:{port}", "publish_address": "linegate"}
-            machine = dataclasses.replace(machine, options={**machine.options, **options})
-            port = _free_port()
-        machines.append(machine)
-    return dataclasses.replace(spec, machines=tuple(machines))
-
-
 def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
     """The default line, paced as asked, with the placement machine publishing to us."""
     spec = publishing_to(default_line(), events_port)
     return dataclasses.replace(spec, time_scale=options.time_scale, boards=options.boards)
 
 
-def build_adapter(endpoint: Endpoint, events_port: int, request_uri: str | None) -> Adapter:
-    """The gateway's adapter for one simulated machine, from where it listens."""
-    fast = ReconnectPolicy(base=0.2, cap=2.0, healthy_after=10.0, liveness_timeout=15.0)
-    host = endpoint.host
-    if endpoint.protocol == CFX_NATIVE:
-        assert endpoint.cfx_handle is not None
-        return CFXNativeAdapter(
-            endpoint.machine_id,
-            handle=endpoint.cfx_handle,
-            events=DirectEvents(host="127.0.0.1", port=events_port, address="linegate"),
-            request_uri=request_uri,
-            policy=fast,
-        )
-    if endpoint.kind == "reflow_oven":
-        modbus_map = builtin_map("reflow_oven")
-        assert isinstance(modbus_map, ModbusMap) and endpoint.port is not None
-        return ModbusAdapter(endpoint.machine_id, modbus_map, host=host, port=endpoint.port, policy=fast)
-    if endpoint.kind == "selective_solder":
-        opcua_map = builtin_map("selective_solder")
-        assert isinstance(opcua_map, OpcUaMap) and endpoint.url is not None
-        return OpcUaAdapter(endpoint.machine_id, opcua_map, url=endpoint.url, policy=fast)
-    if endpoint.kind == "coater":
-        serial_map = builtin_map("coater")
-        assert isinstance(serial_map, SerialMap) and endpoint.port is not None
-        return SerialAdapter(
-            endpoint.machine_id, serial_map, url=f"socket://{host}:{endpoint.port}", policy=fast
-        )
-    raise ValueError(f"the demo has no adapter for a {endpoint.kind}")
-
-
-def line_runtimes(line: Line, events_port: int, outbox: Outbox) -> list[MachineRuntime]:
-    """One runtime per machine of a running simulated line: its own adapter, plus its Hermes
-    vertical channel to track the boards."""
-    runtimes = []
-    for endpoint in line.endpoints():
-        machine = line.machine(endpoint.machine_id)
-        request_uri = getattr(machine, "request_uri", None)
-        publish_uri = getattr(machine, "publish_uri", None)  # a CFX-native machine's own listener
-        port = urlsplit(publish_uri).port if isinstance(publish_uri, str) else None
-        vertical = HermesSupervisoryAdapter(
-            endpoint.machine_id,
-            host=endpoint.host,
-            port=endpoint.hermes.vertical_port,
-            policy=ReconnectPolicy(base=0.2, cap=2.0, liveness_timeout=15.0),
-        )
-        adapter = build_adapter(endpoint, port or events_port, request_uri)
-        runtimes.append(
-            MachineRuntime(
-                endpoint.machine_id,
-                endpoint.cfx_handle or endpoint.machine_id,
-                adapter,
-                outbox,
-                "finish_board",
-                trackers=[vertical],
-                # Work the machine's protocol does not report is derived from Hermes.
-                synthesize_work=not adapter.reports_work,
-            )
-        )
-    return runtimes
-
-
-def host_handles(listener: CFXListener, runtimes: list[MachineRuntime], recipes: RecipeService) -> None:
-    """Answer CFX requests for every machine that does not host its own handle."""
-    for runtime in runtimes:
-        if not runtime.passthrough:
-            listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+def demo_config(options: DemoOptions, line: Line, events_port: int, folder: Path) -> LineConfig:
+    """The running demo line as ``linegate run`` would be configured for it, the outbox in
+    ``folder``; with ``--amqp`` / ``--mqtt``, those brokers (their URLs may carry the password,
+    which a config file may not)."""
+    config = line_config(
+        line,
+        events_port=events_port,
+        outbox_path=folder / "outbox.sqlite",
+        products=PRODUCTS,
+        name="demo",
+        changeover=ChangeoverConfig(timeout=120),
+        http_port=options.http_port,
+    )
+    return dataclasses.replace(
+        config,
+        amqp=AmqpConfig(url=options.amqp) if options.amqp else None,
+        mqtt=MqttConfig(*_host_port(options.mqtt, 1883)) if options.mqtt else None,
+    )
 
 
 async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSummary:
     """Run the demo line with the gateway until ``options.boards`` boards left the line."""
     out = out or sys.stdout
     summary = DemoSummary()
-    events_port = _free_port()
+    events_port = free_port()
     spec = demo_line(options, events_port)
     counter = Counter()
     metrics, sse = Metrics(), SseSink()
@@ -245,34 +156,21 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             sinks: list[Sink] = [counter]
             if not options.quiet:
                 sinks.append(ConsoleSink(out))
-            if options.amqp:
-                publisher = await stack.enter_async_context(CFXPublisher(options.amqp))
-                sinks.append(AmqpSink(publisher))
-            if options.mqtt:
-                mqtt = MqttSink(*_host_port(options.mqtt, 1883))
-                stack.push_async_callback(mqtt.aclose)
-                sinks.append(mqtt)
-            sinks = [TimedSink(s, metrics) for s in sinks] + [sse]
-            outbox = await stack.enter_async_context(
-                Outbox(Path(folder) / "outbox.sqlite", sinks=[s.name for s in sinks])
+            opened = await open_gateway(
+                demo_config(options, line, events_port, Path(folder)),
+                stack,
+                extra_sinks=sinks,
+                metrics=metrics,
+                sse=sse,
             )
-            runtimes = line_runtimes(line, events_port, outbox)
-            recipes = RecipeService({r.machine_id: r for r in runtimes}, PRODUCTS, drain_timeout=120)
-            listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
-            host_handles(listener, runtimes, recipes)
-            gateway = Gateway(outbox, runtimes, sinks, recipes, listener=listener)
-            http = await stack.enter_async_context(
-                HttpServer(gateway, port=options.http_port, sse=sse, metrics=metrics, line_name="demo")
-            )
-            summary.dashboard = http.url
-            print(f"linegate demo: dashboard at {http.url}", file=out, flush=True)
-            print(f"linegate demo: CFX requests at {listener.uri}", file=out, flush=True)
+            gateway = opened.gateway
+            summary.dashboard = opened.http.url
+            print(f"linegate demo: dashboard at {opened.http.url}", file=out, flush=True)
+            print(f"linegate demo: CFX requests at {opened.listener.uri}", file=out, flush=True)
             stop = asyncio.Event()
             running = asyncio.create_task(gateway.run(stop), name="demo.gateway")
             try:
-                for runtime in runtimes:
-                    for adapter in runtime.adapters:
-                        await adapter.wait_connected(60)
+                await wait_connected(gateway, 60)
                 line.start_source()
                 await _drive(line, gateway, options, summary, out, counter)
             finally:
@@ -284,7 +182,7 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             summary.boards = len(line.departed)
             summary.events_by_type = dict(sorted(counter.by_type.items()))
             summary.events = sum(counter.by_type.values())
-            for runtime in runtimes:
+            for runtime in gateway.machines.values():
                 norm = runtime.normalizer
                 summary.machines[runtime.machine_id] = {
                     "handle": runtime.handle,

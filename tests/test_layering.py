@@ -28,7 +28,8 @@ ALLOWED = {
     "simulators": {"simulators", "protocols", "native"},
 }
 IO_MODULES = {"asyncio", "socket", "time", "threading", "selectors"}
-SIMULATOR_USERS = ("gateway/commands/", "gateway/demo", "gateway/testing/")
+# gateway/simulated.py describes a running simulated line as a line config (demo and test kit).
+SIMULATOR_USERS = ("gateway/commands/", "gateway/demo", "gateway/simulated.py", "gateway/testing/")
 # Every folder of source we write, and how long one file of it may grow (STYLE.md: one module
 # per concept, typically 100-700 lines); the generated message catalogue is exempt.
 SOURCE_FOLDERS = (*sorted(OURS), "bench", "fuzz", "scripts", "tests", "examples")

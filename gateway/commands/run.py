@@ -10,12 +10,13 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from gateway.assemble import bind_errors, default_events_file, load_checked, start_gateway
+from gateway.assemble import default_events_file, load_checked
 from gateway.commands import Subparsers
 from gateway.commands.check import print_config_error
 from gateway.deadline import arm_stop_deadline
 from gateway.heap import pin_mmap_threshold
-from gateway.http import HttpServer, SseSink
+from gateway.http import SseSink
+from gateway.launch import open_gateway
 from gateway.metrics import Metrics
 from protocols.errors import ConfigError
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    # The same validation as linegate check, before anything is opened.
+    # The same validation as linegate check (every problem listed), before anything is opened.
     config = load_checked(args.config)
     events_file = args.events_file or default_events_file(config)
     stop = asyncio.Event()
@@ -76,13 +77,10 @@ async def _main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stopping)
     metrics, sse = Metrics(), SseSink()
     async with AsyncExitStack() as stack:
-        gateway, listener = await start_gateway(
+        opened = await open_gateway(
             config, stack, console=args.console, events_file=events_file, metrics=metrics, sse=sse
         )
-        with bind_errors(config, "http.port", config.http.host, config.http.port):
-            http = await stack.enter_async_context(
-                HttpServer.from_config(gateway, config, sse=sse, metrics=metrics)
-            )
+        gateway, listener, http = opened.gateway, opened.listener, opened.http
         handles = ", ".join(m.handle for m in config.machines)
         loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
         print(

@@ -2,17 +2,18 @@
 
 :func:`line_spec` prepares a :class:`~simulators.LineSpec` for a test (pace, board count, the
 placement machine publishing to the gateway); :class:`SimulatedLine` is the running line with
-typed access to its machines; :func:`wire_gateway` builds the gateway against a running line
-exactly as ``linegate demo`` does (one adapter per machine from ``line.endpoints()``, a Hermes
-supervisory tracker each, an embedded SQLite outbox, the recipe service, the CFX request
-listener, the HTTP API) and runs it until the surrounding ``AsyncExitStack`` closes.
+typed access to its machines; :func:`wire_gateway` describes a running line as the config
+``linegate run`` would read for it (:func:`gateway.simulated.line_config`: each machine in its
+own protocol with its built-in map, its Hermes vertical channel, an embedded SQLite outbox, the
+line's products, the CFX request listener, the HTTP API), starts it through ``run``'s own
+assembly (:func:`gateway.launch.open_gateway`) and runs it until the surrounding
+``AsyncExitStack`` closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import tomllib
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -20,34 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.boundary import BoardGate
-from gateway.config import RecipeRef, parse_products
-from gateway.demo import PRODUCTS, host_handles, line_runtimes, publishing_to
-from gateway.http import HttpServer, SseSink
+from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_products
+from gateway.demo import PRODUCTS
+from gateway.launch import open_gateway, wait_connected
 from gateway.outbox import Outbox
 from gateway.recipes import RecipeService
 from gateway.runtime import Gateway
+from gateway.simulated import free_port as free_port  # gateway.testing.free_port
+from gateway.simulated import line_config, publishing_to
 from gateway.sinks.base import Sink
-from protocols.cfx.transport import CFXListener
 from simulators import Endpoint, Line, LineSpec, Machine
 from simulators.line import default_line_path
 
 M = TypeVar("M", bound=Machine)
 
-#: The address the placement machine publishes its CFX events to (a gateway listener node).
-EVENTS_ADDRESS = "linegate"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it; another bind may race it)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
 
 def line_spec(spec: LineSpec, *, time_scale: float, boards: int | None, events_port: int) -> LineSpec:
     """``spec`` paced for a test, with its CFX-native machines publishing to the gateway (the
-    first one on ``events_port``, see :func:`gateway.demo.publishing_to`)."""
+    first one on ``events_port``, see :func:`gateway.simulated.publishing_to`)."""
     return dataclasses.replace(publishing_to(spec, events_port), time_scale=time_scale, boards=boards)
 
 
@@ -151,6 +142,8 @@ class LinegateGateway:
         request_uri: the CFX request listener (``amqp://127.0.0.1:PORT``), hosting each
             non-CFX machine's handle.
         handles: the CFX handle of every machine, by MachineId.
+        config: the line config it was started from, as ``linegate run`` would read it for
+            this line (machines, Hermes links, products, changeover).
     """
 
     gateway: Gateway
@@ -159,6 +152,7 @@ class LinegateGateway:
     http_url: str
     request_uri: str
     handles: dict[str, str]
+    config: LineConfig
 
     @property
     def machines(self) -> dict[str, Machine]:
@@ -196,7 +190,9 @@ async def wire_gateway(
     start_source: bool = True,
     changeover_at: str = "now",
 ) -> LinegateGateway:
-    """Build and start a gateway against a running line; it stops when ``stack`` closes.
+    """Start a gateway against a running line as ``linegate run`` would for the line's config
+    (:func:`gateway.simulated.line_config`, :func:`gateway.launch.open_gateway`); it stops when
+    ``stack`` closes.
 
     Args:
         stack: owns every resource; closing it stops the gateway (its outbox flushed first).
@@ -216,23 +212,18 @@ async def wire_gateway(
 
     Raises:
         TimeoutError: an adapter did not connect in time.
+        ConfigError: ``run`` would refuse the line's config (names the key).
+        ValueError: the line has a machine kind linegate has no built-in map for.
     """
-    sse = SseSink()
-    all_sinks: list[Sink] = [*sinks, sse]
-    outbox = await stack.enter_async_context(Outbox(outbox_path, sinks=[s.name for s in all_sinks]))
-    runtimes = line_runtimes(line.line, line.events_port, outbox)
-    recipes = RecipeService(
-        {r.machine_id: r for r in runtimes},
-        line.products if products is None else products,
-        drain_timeout=60,
-        changeover_at=changeover_at,
+    config = line_config(
+        line.line,
+        events_port=line.events_port,
+        outbox_path=outbox_path,
+        products=line.products if products is None else products,
+        changeover=ChangeoverConfig(at=changeover_at, timeout=60),
     )
-    if changeover_at == "boundary":
-        BoardGate(recipes).attach({r.machine_id: r.adapters for r in runtimes})
-    listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
-    host_handles(listener, runtimes, recipes)
-    gateway = Gateway(outbox, runtimes, all_sinks, recipes, listener=listener)
-    http = await stack.enter_async_context(HttpServer(gateway, port=0, sse=sse, line_name=line.spec.name))
+    opened = await open_gateway(config, stack, extra_sinks=list(sinks))
+    gateway = opened.gateway
     stop = asyncio.Event()
     running = asyncio.create_task(gateway.run(stop), name="linegate_gateway.run")
 
@@ -241,17 +232,15 @@ async def wire_gateway(
         await asyncio.wait_for(running, 30)
 
     stack.push_async_callback(shut_down)
-    async with asyncio.timeout(connect_timeout):
-        for runtime in runtimes:
-            for adapter in runtime.adapters:
-                await adapter.wait_connected(connect_timeout)
+    await wait_connected(gateway, connect_timeout)
     if start_source:
         line.line.start_source()
     return LinegateGateway(
         gateway=gateway,
         line=line,
-        recipes=recipes,
-        http_url=http.url,
-        request_uri=listener.uri,
-        handles={r.machine_id: r.handle for r in runtimes},
+        recipes=gateway.recipes,
+        http_url=opened.http.url,
+        request_uri=opened.listener.uri,
+        handles={m.machine_id: m.handle for m in gateway.machines.values()},
+        config=config,
     )

@@ -17,7 +17,9 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
   line, a line file named by ``@pytest.mark.linegate_line("path.toml")``, or the path or
   ``LineSpec`` given by indirect parametrization.
 - ``linegate_gateway``: a :class:`~gateway.testing.harness.LinegateGateway` against
-  ``simulated_line`` (embedded SQLite outbox, HTTP API, CFX request listener, recipe service).
+  ``simulated_line``, started from the line config ``linegate run`` would read for that line,
+  through run's own assembly (embedded SQLite outbox, HTTP API, CFX request listener, recipe
+  service with the line's products).
 - ``cfx_events``: the :class:`~gateway.testing.events.CFXEventCollector` the gateway delivers to.
 - ``rabbitmq_cluster``: a :class:`~gateway.testing.rabbitmq_cluster.RabbitMQCluster`, three
   RabbitMQ nodes of the installed rabbitmq-server clustered on loopback ports; started once per

@@ -42,27 +42,8 @@ def oven_map(**changes: object) -> ModbusMap:
 FAST = ReconnectPolicy(base=0.01, cap=0.05, healthy_after=60.0, liveness_timeout=5.0)
 
 
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
-async def oven(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[ReflowOven]:
-    machine = ReflowOven(clock=clock, board_in=handoff)
-    await machine.start()
-    yield machine
-    try:
-        await asyncio.wait_for(machine.stop(), 3)
-    except TimeoutError:
-        print("OVEN HANG")
-        for t in asyncio.all_tasks():
-            t.print_stack(limit=6)
+# The plugin's virtual_clock (gateway.testing.plugin), stepped: time moves when a test advances it.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
 
 
 async def running(adapter: ModbusAdapter, recorder: Recorder) -> asyncio.Task[None]:
@@ -72,9 +53,13 @@ async def running(adapter: ModbusAdapter, recorder: Recorder) -> asyncio.Task[No
 
 
 @pytest.fixture
-async def adapter(oven: ReflowOven) -> AsyncIterator[tuple[ModbusAdapter, Recorder]]:
+async def adapter(reflow_oven: ReflowOven) -> AsyncIterator[tuple[ModbusAdapter, Recorder]]:
     modbus = ModbusAdapter(
-        "oven1", oven_map(timeout=0.5, poll_interval=0.25), host="127.0.0.1", port=oven.port or 0, policy=FAST
+        "oven1",
+        oven_map(timeout=0.5, poll_interval=0.25),
+        host="127.0.0.1",
+        port=reflow_oven.port or 0,
+        policy=FAST,
     )
     recorder = Recorder()
     task = await running(modbus, recorder)
@@ -89,7 +74,7 @@ async def adapter(oven: ReflowOven) -> AsyncIterator[tuple[ModbusAdapter, Record
 
 
 async def test_state_and_readings_only_on_change(
-    adapter: tuple[ModbusAdapter, Recorder], clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], virtual_clock: SteppedClock
 ) -> None:
     """The first poll reports the state and every reading; later polls report only what changed."""
     _, seen = adapter
@@ -100,7 +85,7 @@ async def test_state_and_readings_only_on_change(
     o2 = await seen.next(Reading, lambda r: r.name == "o2")
     assert o2.value == 209_000.0  # FLOAT32 low word first decodes to air
     mark = len(seen.seen)
-    await clock.run_for(60)
+    await virtual_clock.run_for(60)
     warmer = await seen.next(Reading, lambda r: r.name == "zone8_top_actual", after=mark)
     assert 25.0 < float(warmer.value) < 250.0
     # Unchanged values (boards inside, the state) produced nothing new.
@@ -110,35 +95,37 @@ async def test_state_and_readings_only_on_change(
 
 
 async def test_alarm_bits_raise_and_clear_faults(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven
 ) -> None:
     """An alarm bit becomes FaultRaised with the map's code and level, before the state it causes."""
     _, seen = adapter
     await seen.next(StateChanged)
     mark = len(seen.seen)
-    oven.raise_fault("OV-ESTOP", "emergency stop pressed")
+    reflow_oven.raise_fault("OV-ESTOP", "emergency stop pressed")
     raised = await seen.next(FaultRaised, after=mark)
     assert (raised.code, raised.severity, raised.cause) == ("OV-ESTOP", Severity.ALARM, "Emergency")
     down = await seen.next(StateChanged, after=mark)
     assert down.state == 5000
     assert seen.seen.index(raised) < seen.seen.index(down)
-    oven.raise_fault("VENDOR-X", "something the map does not name")
+    reflow_oven.raise_fault("VENDOR-X", "something the map does not name")
     other = await seen.next(FaultRaised, lambda f: f.code == "OV-OTHER", after=mark)
     assert other.severity is Severity.ALARM
-    oven.clear_fault("OV-ESTOP")
+    reflow_oven.clear_fault("OV-ESTOP")
     cleared = await seen.next(FaultCleared, after=mark)
     assert cleared.code == "OV-ESTOP"
 
 
 async def test_process_data_when_a_board_leaves(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock, handoff: Handoff
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """Each increment of BOARDS_DONE gives one ReflowProcessData with eight zones, speed and O2."""
     _, seen = adapter
-    await clock.run_until(oven.is_ready, within=1800, step=5)
+    await virtual_clock.run_until(reflow_oven.is_ready, within=1800, step=5)
+    handoff = reflow_oven.board_in  # the plugin's fixture feeds the oven through a Handoff
+    assert isinstance(handoff, Handoff)
     giver = asyncio.create_task(handoff.give_board(Board()))
-    await clock.run_until(giver.done, within=60)
-    await clock.run_until(lambda: oven.boards_done == 1, within=600, step=5)
+    await virtual_clock.run_until(giver.done, within=60)
+    await virtual_clock.run_until(lambda: reflow_oven.boards_done == 1, within=600, step=5)
     data = await seen.next(ReflowProcessData)
     assert [z.zone for z in data.zones] == list(range(1, 9))
     assert data.zones[0].setpoint_top == 150.0 and data.zones[0].setpoint_bottom == 145.0
@@ -148,7 +135,7 @@ async def test_process_data_when_a_board_leaves(
 
 
 async def test_recipe_activation_succeeds(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """Number and load command go out, the adapter waits for LOAD_RESULT 2 and reads the number back."""
     modbus, _ = adapter
@@ -156,20 +143,24 @@ async def test_recipe_activation_succeeds(
     names = [r.name for r in await modbus.available_recipes()]
     assert names == ["SAC305-STD", "SAC305-HEAVY", "SNPB-LOWTEMP"]
     activation = asyncio.create_task(modbus.activate_recipe("SNPB-LOWTEMP"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + reflow_oven.changeover_time), DEADLINE
+    )
     assert not activation.done()
-    await clock.run_for(oven.changeover_time)
+    await virtual_clock.run_for(reflow_oven.changeover_time)
     done = await asyncio.wait_for(activation, DEADLINE)
     assert (done.machine, done.recipe) == ("oven1", "SNPB-LOWTEMP")
-    assert oven.recipes.active is not None and oven.recipes.active.number == 3
+    assert reflow_oven.recipes.active is not None and reflow_oven.recipes.active.number == 3
     active = await modbus.active_recipe()
     assert active is not None and active.name == "SNPB-LOWTEMP"
 
 
-async def test_recipe_activation_refused(adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven) -> None:
+async def test_recipe_activation_refused(
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven
+) -> None:
     """An interlock (LOAD_RESULT 4) and an unknown name are refusals with the reason."""
     modbus, _ = adapter
-    oven.recipes.refuse("door open")
+    reflow_oven.recipes.refuse("door open")
     with pytest.raises(CommandError, match="interlock") as refused:
         await modbus.activate_recipe("SAC305-HEAVY")
     assert refused.value.refused
@@ -178,12 +169,12 @@ async def test_recipe_activation_refused(adapter: tuple[ModbusAdapter, Recorder]
     assert unknown.value.refused
 
 
-async def test_recipe_activation_times_out(oven: ReflowOven) -> None:
+async def test_recipe_activation_times_out(reflow_oven: ReflowOven) -> None:
     """A changeover that never ends (the clock stands still) fails after the map's timeout."""
     device_map = oven_map(timeout=0.2)
     assert device_map.recipes is not None
     device_map = dataclasses.replace(device_map, recipes=dataclasses.replace(device_map.recipes, timeout=0.3))
-    modbus = ModbusAdapter("oven1", device_map, host="127.0.0.1", port=oven.port or 0, policy=FAST)
+    modbus = ModbusAdapter("oven1", device_map, host="127.0.0.1", port=reflow_oven.port or 0, policy=FAST)
     task = await running(modbus, Recorder())
     try:
         expected = r"timed out after 0.3 s waiting for load_result to read 2"
@@ -200,49 +191,49 @@ async def test_recipe_activation_times_out(oven: ReflowOven) -> None:
 
 
 async def test_exception_responses_keep_the_session(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """Exception 06 (busy) is recorded and polled through; the session stays up and resumes."""
     modbus, seen = adapter
     await seen.next(Reading, lambda r: r.name == "zone1_top_actual")
-    oven.modbus_exception(6)
+    reflow_oven.modbus_exception(6)
     with pytest.raises(CommandError, match="SERVER DEVICE BUSY"):
         await modbus.activate_recipe("SAC305-HEAVY")
     await eventually(lambda: "SERVER DEVICE BUSY" in (modbus.health.last_error or ""))
     mark = len(seen.seen)
-    oven.modbus_exception(None)
-    await clock.run_for(30)
+    reflow_oven.modbus_exception(None)
+    await virtual_clock.run_for(30)
     await seen.next(Reading, lambda r: r.name == "zone1_top_actual", after=mark)
     assert modbus.health.connects == 1
 
 
 async def test_garbage_answer_is_survived(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """One garbled answer costs one request; polling continues on the same connection."""
     modbus, seen = adapter
     await seen.next(Reading, lambda r: r.name == "zone1_top_actual")
-    oven.garbage_responses(1)
+    reflow_oven.garbage_responses(1)
     await eventually(lambda: "no answer" in (modbus.health.last_error or ""))
     mark = len(seen.seen)
-    await clock.run_for(30)
+    await virtual_clock.run_for(30)
     await seen.next(Reading, lambda r: r.name == "zone1_top_actual", after=mark)
     assert modbus.health.connects == 1
 
 
 async def test_drop_and_silence_reconnect(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """A dropped connection is reopened; a server that stops answering is abandoned and retried."""
     modbus, seen = adapter
     await seen.next(StateChanged)
-    oven.drop_connection()
+    reflow_oven.drop_connection()
     await eventually(lambda: modbus.health.connects >= 2)
-    oven.go_silent()
+    reflow_oven.go_silent()
     await eventually(lambda: "unanswered" in (modbus.health.last_error or ""))
-    oven.go_silent(False)
+    reflow_oven.go_silent(False)
     mark = len(seen.seen)
-    await clock.run_for(30)
+    await virtual_clock.run_for(30)
     await seen.next(Reading, lambda r: r.name == "zone1_top_actual", after=mark)  # polling again
     assert modbus.health.connects >= 3
     # The state is remembered across sessions: no duplicate StateChanged after reconnecting.
@@ -301,7 +292,7 @@ async def test_rtu_framing_over_a_serial_url() -> None:
         await server.shutdown()  # type: ignore[no-untyped-call]
 
 
-async def test_pulse_and_ready_flag_sequence(oven: ReflowOven, clock: SteppedClock) -> None:
+async def test_pulse_and_ready_flag_sequence(reflow_oven: ReflowOven, virtual_clock: SteppedClock) -> None:
     """A map may pulse the load command and wait for the ready flag; the call waits for both."""
     device_map = oven_map(timeout=0.5)
     assert device_map.recipes is not None
@@ -314,25 +305,30 @@ async def test_pulse_and_ready_flag_sequence(oven: ReflowOven, clock: SteppedClo
     )
     recipes = dataclasses.replace(device_map.recipes, steps=steps, timeout=DEADLINE)
     modbus = ModbusAdapter(
-        "oven1", dataclasses.replace(device_map, recipes=recipes), host="127.0.0.1", port=oven.port or 0
+        "oven1",
+        dataclasses.replace(device_map, recipes=recipes),
+        host="127.0.0.1",
+        port=reflow_oven.port or 0,
     )
     task = await running(modbus, Recorder())
     try:
         activation = asyncio.create_task(modbus.activate_recipe("SAC305-HEAVY"))
-        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
-        await clock.run_for(oven.changeover_time)
-        assert oven.recipes.active is not None and oven.recipes.active.number == 2
+        await asyncio.wait_for(
+            virtual_clock.wait_for_sleeper(virtual_clock.now() + reflow_oven.changeover_time), DEADLINE
+        )
+        await virtual_clock.run_for(reflow_oven.changeover_time)
+        assert reflow_oven.recipes.active is not None and reflow_oven.recipes.active.number == 2
         assert not activation.done()  # loaded, but the zones are still heating
-        await clock.run_until(oven.is_ready, within=1800, step=5)
+        await virtual_clock.run_until(reflow_oven.is_ready, within=1800, step=5)
         assert (await asyncio.wait_for(activation, DEADLINE)).recipe == "SAC305-HEAVY"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_single_points_drive_the_legacy_conveyor(clock: SteppedClock) -> None:
+async def test_single_points_drive_the_legacy_conveyor(virtual_clock: SteppedClock) -> None:
     """read_point/write_point reach one point now: a board at the entry is drawn in by coil 0."""
-    async with ReflowOven(clock=clock, legacy=True) as oven:
+    async with ReflowOven(clock=virtual_clock, legacy=True) as oven:
         # The shipped map has the legacy conveyor's points (coil 0, discrete input 0).
         modbus = ModbusAdapter("oven1", oven_map(), host="127.0.0.1", port=oven.port or 0)
         task = await running(modbus, Recorder())
@@ -341,7 +337,7 @@ async def test_single_points_drive_the_legacy_conveyor(clock: SteppedClock) -> N
             oven.place_board_at_entry(board)
             assert await modbus.read_point("board_at_entry") is True
             await modbus.write_point("conveyor_run", True)
-            await clock.run_until(lambda: oven.boards_inside == 1, within=60)
+            await virtual_clock.run_until(lambda: oven.boards_inside == 1, within=60)
             await modbus.write_point("conveyor_run", False)
             assert await modbus.read_point("board_at_entry") is False
             with pytest.raises(CommandError, match="no point 'nope'"):
@@ -358,26 +354,28 @@ async def test_single_points_drive_the_legacy_conveyor(clock: SteppedClock) -> N
 
 
 async def test_cancelled_command_on_a_stalled_device_leaks_nothing(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven
 ) -> None:
     """A caller's 10 ms deadline cancels a command stuck on a silent device; the next one works."""
     modbus, seen = adapter
     await seen.next(StateChanged)
-    oven.go_silent()
+    reflow_oven.go_silent()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await modbus.activate_recipe("SAC305-HEAVY")
     assert not modbus._command_lock.locked()
-    oven.go_silent(False)
+    reflow_oven.go_silent(False)
     await eventually(lambda: modbus._link is not None)
     assert await modbus.active_recipe() == RecipeInfo("SAC305-STD")
 
 
-async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
+async def test_a_hung_oven_is_never_connected(reflow_oven: ReflowOven) -> None:
     """A device that accepts TCP but answers nothing never counts as connected, however many
     sessions are tried; it counts once it answers (issue 20: 9 flaps in 30 s before)."""
-    oven.go_silent()
-    modbus = ModbusAdapter("oven1", oven_map(timeout=0.1), host="127.0.0.1", port=oven.port or 0, policy=FAST)
+    reflow_oven.go_silent()
+    modbus = ModbusAdapter(
+        "oven1", oven_map(timeout=0.1), host="127.0.0.1", port=reflow_oven.port or 0, policy=FAST
+    )
     seen = Recorder()
     modbus.health = history = StateHistory()
     task = asyncio.create_task(modbus.run(seen))
@@ -386,7 +384,7 @@ async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
         assert AdapterState.CONNECTED not in history.states, history.states
         assert modbus.health.connects == 0
         assert "unanswered" in (modbus.health.last_error or "")
-        oven.go_silent(False)
+        reflow_oven.go_silent(False)
         await modbus.wait_connected(DEADLINE)
         assert modbus.health.connects == 1
     finally:
@@ -395,37 +393,41 @@ async def test_a_hung_oven_is_never_connected(oven: ReflowOven) -> None:
 
 
 async def test_a_recipe_changed_at_the_oven_is_reported(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven, clock: SteppedClock
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven, virtual_clock: SteppedClock
 ) -> None:
     """A recipe loaded at the oven's own panel becomes RecipeActivated from the polled active
     number; one the gateway activated is reported by the command, not again by the poll."""
     modbus, seen = adapter
     await seen.next(StateChanged)  # the first poll: what the oven runs now is no change
-    switch = asyncio.create_task(oven.activate_recipe("SAC305-HEAVY"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
-    await clock.run_for(oven.changeover_time)
+    switch = asyncio.create_task(reflow_oven.activate_recipe("SAC305-HEAVY"))
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + reflow_oven.changeover_time), DEADLINE
+    )
+    await virtual_clock.run_for(reflow_oven.changeover_time)
     await switch
     assert (await seen.next(RecipeActivated)).recipe == "SAC305-HEAVY"
 
     activation = asyncio.create_task(modbus.activate_recipe("SNPB-LOWTEMP"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + oven.changeover_time), DEADLINE)
-    await clock.run_for(oven.changeover_time)
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + reflow_oven.changeover_time), DEADLINE
+    )
+    await virtual_clock.run_for(reflow_oven.changeover_time)
     await asyncio.wait_for(activation, DEADLINE)
     await eventually(lambda: modbus._values.get("active_recipe") == 3)  # the poll saw it too
     assert [o.recipe for o in seen.seen if isinstance(o, RecipeActivated)] == ["SAC305-HEAVY"]
 
 
 async def test_alarms_cleared_while_hung_are_cleared_on_reconnect(
-    adapter: tuple[ModbusAdapter, Recorder], oven: ReflowOven
+    adapter: tuple[ModbusAdapter, Recorder], reflow_oven: ReflowOven
 ) -> None:
     """The alarm word is read in the first poll of every session and compared with the alarms
     last reported, so one that cleared while the oven did not answer is cleared afterwards."""
     modbus, seen = adapter
-    oven.raise_fault("OV-ESTOP", "emergency stop pressed")
+    reflow_oven.raise_fault("OV-ESTOP", "emergency stop pressed")
     await seen.next(FaultRaised, lambda f: f.code == "OV-ESTOP")
-    oven.go_silent()
+    reflow_oven.go_silent()
     await eventually(lambda: "unanswered" in (modbus.health.last_error or ""))
     mark = len(seen.seen)
-    oven.clear_fault("OV-ESTOP")
-    oven.go_silent(False)
+    reflow_oven.clear_fault("OV-ESTOP")
+    reflow_oven.go_silent(False)
     assert (await seen.next(FaultCleared, after=mark)).code == "OV-ESTOP"

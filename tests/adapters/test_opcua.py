@@ -59,26 +59,14 @@ def make_adapter(url: str, **options: object) -> OpcUaAdapter:
     )
 
 
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+# The plugin's virtual_clock (gateway.testing.plugin), stepped: time moves when a test advances it.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
 
 
 @pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
-async def machine(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[SelectiveSolder]:
-    async with SelectiveSolder(clock=clock, seed=3, board_in=handoff) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def adapter(machine: SelectiveSolder) -> AsyncIterator[tuple[OpcUaAdapter, Recorder]]:
-    assert machine.url is not None
-    opcua = make_adapter(machine.url)
+async def adapter(selective_solder: SelectiveSolder) -> AsyncIterator[tuple[OpcUaAdapter, Recorder]]:
+    assert selective_solder.url is not None
+    opcua = make_adapter(selective_solder.url)
     recorder = Recorder()
     task = asyncio.create_task(opcua.run(recorder))
     await opcua.wait_connected(DEADLINE)
@@ -88,14 +76,14 @@ async def adapter(machine: SelectiveSolder) -> AsyncIterator[tuple[OpcUaAdapter,
 
 
 async def test_state_alarms_and_board_results(
-    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock, handoff: Handoff
+    adapter: tuple[OpcUaAdapter, Recorder], selective_solder: SelectiveSolder, virtual_clock: SteppedClock
 ) -> None:
     """Monitored items give state and readings; alarm events give faults; board events give results."""
     _, seen = adapter
     assert (await seen.next(StateChanged)).state == 4500  # Setup: the pot is still cold
     pot = await seen.next(Reading, lambda r: r.name == "pot")
     assert (pot.value, pot.unit) == (25.0, "°C")
-    machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+    selective_solder.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
     raised = await seen.next(FaultRaised)
     assert (raised.code, raised.severity, raised.description) == (
         "SS-PUMP",
@@ -103,19 +91,23 @@ async def test_state_alarms_and_board_results(
         "solder pump overcurrent",
     )
     assert (await seen.next(StateChanged, lambda s: s.state == 5000)).state == 5000
-    machine.clear_fault("SS-PUMP")
+    selective_solder.clear_fault("SS-PUMP")
     assert (await seen.next(FaultCleared)).code == "SS-PUMP"
 
-    await clock.run_until(machine.is_ready, within=1800, step=5)
+    await virtual_clock.run_until(selective_solder.is_ready, within=1800, step=5)
     # The machine samples its process values once a simulated second and the subscription reports
     # in real time: let a few simulated seconds pass at temperature, then wait until the adapter
     # has heard the hot pot, before the board's data is taken from what it heard.
-    await clock.run_for(3)
-    await seen.next(Reading, lambda r: r.name == "pot" and abs(r.value - 280.0) <= 3.0)
+    await virtual_clock.run_for(3)
+    await seen.next(
+        Reading, lambda r: r.name == "pot" and isinstance(r.value, float) and abs(r.value - 280.0) <= 3.0
+    )
     board = Board(barcode="SS-0001")
+    handoff = selective_solder.board_in  # the plugin's fixture feeds it through a Handoff
+    assert isinstance(handoff, Handoff)
     giver = asyncio.create_task(handoff.give_board(board))
-    await clock.run_until(giver.done, within=5)
-    await clock.run_until(lambda: machine.boards_done == 1, within=300)
+    await virtual_clock.run_until(giver.done, within=5)
+    await virtual_clock.run_until(lambda: selective_solder.boards_done == 1, within=300)
     finished = await seen.next(WorkFinished)
     assert (finished.board_id, finished.barcode) == (board.board_id, "SS-0001")
     data = await seen.next(SelectiveSolderProcessData)
@@ -126,7 +118,7 @@ async def test_state_alarms_and_board_results(
 
 
 async def test_recipes_by_method_calls(
-    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock
+    adapter: tuple[OpcUaAdapter, Recorder], selective_solder: SelectiveSolder, virtual_clock: SteppedClock
 ) -> None:
     """GetPrograms lists; LoadProgram activates (confirmed by read-back), refuses or times out."""
     opcua, _ = adapter
@@ -135,30 +127,32 @@ async def test_recipes_by_method_calls(
     with pytest.raises(CommandError, match="no program with that name") as unknown:
         await opcua.activate_recipe("NO-SUCH-PROGRAM")
     assert unknown.value.refused
-    machine.recipes.refuse("pot lid open")
+    selective_solder.recipes.refuse("pot lid open")
     with pytest.raises(CommandError, match="BadInvalidState") as refused:
         await opcua.activate_recipe("PGM-PWR-B")
     assert refused.value.refused
-    machine.recipes.accept()
+    selective_solder.recipes.accept()
     # The clock stands still, so the changeover never ends: no confirmation in time.
     with pytest.raises(CommandError, match="timed out after 2 s waiting for PGM-PWR-B") as late:
         await opcua.activate_recipe("PGM-PWR-B")
     assert not late.value.refused
-    await clock.run_for(machine.changeover_time)
+    await virtual_clock.run_for(selective_solder.changeover_time)
     activation = asyncio.create_task(opcua.activate_recipe("PGM-CONN-A"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
-    await clock.run_for(machine.changeover_time)
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + selective_solder.changeover_time), DEADLINE
+    )
+    await virtual_clock.run_for(selective_solder.changeover_time)
     done = await asyncio.wait_for(activation, DEADLINE)
     assert (done.recipe, done.revision) == ("PGM-CONN-A", "1")
-    machine.delay_methods(60.0)  # an answer that never comes within the request timeout
+    selective_solder.delay_methods(60.0)  # an answer that never comes within the request timeout
     with pytest.raises(CommandError, match=r"GetPrograms\(\)") as slow:
         await opcua.available_recipes()
     assert not slow.value.refused
 
 
-async def test_drop_hang_and_restart(clock: SteppedClock) -> None:
+async def test_drop_hang_and_restart(virtual_clock: SteppedClock) -> None:
     """After a drop, a hung server and a restarted server the session and subscription come back."""
-    first = SelectiveSolder(clock=clock)
+    first = SelectiveSolder(clock=virtual_clock)
     await first.start()
     assert first.url is not None and first.port is not None
     opcua, seen = make_adapter(first.url), Recorder()
@@ -177,7 +171,7 @@ async def test_drop_hang_and_restart(clock: SteppedClock) -> None:
         await eventually(lambda: opcua.health.connects >= 3)
 
         await first.stop()
-        second = SelectiveSolder(clock=clock, port=first.port)
+        second = SelectiveSolder(clock=virtual_clock, port=first.port)
         await second.start()
         connects = opcua.health.connects
         await eventually(lambda: opcua.health.connects > connects)
@@ -207,14 +201,17 @@ def _client_certificate(directory: Path, uri: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp_path: Path) -> None:
+async def test_basic256sha256_with_a_client_certificate(virtual_clock: SteppedClock, tmp_path: Path) -> None:
     """Basic256Sha256 Sign&Encrypt with the application certificate, as a user or with an X.509 identity."""
     uri = "urn:linegate:tests:adapter"
     certificate, key = _client_certificate(tmp_path, uri)
     security = OpcUaSecurity(certificate=certificate, private_key=key, application_uri=uri)
     # The machine's manual says anonymous; this one also has an operator and takes X.509 identities.
     async with SelectiveSolder(
-        clock=clock, security_policy="Basic256Sha256", users={"operator": "s3cret"}, certificate_tokens=True
+        clock=virtual_clock,
+        security_policy="Basic256Sha256",
+        users={"operator": "s3cret"},
+        certificate_tokens=True,
     ) as machine:
         assert machine.url is not None
         identities: list[dict[str, object]] = [
@@ -234,19 +231,19 @@ async def test_basic256sha256_with_a_client_certificate(clock: SteppedClock, tmp
 
 
 async def test_alarms_that_changed_while_the_link_was_down_are_reconciled(
-    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder
+    adapter: tuple[OpcUaAdapter, Recorder], selective_solder: SelectiveSolder
 ) -> None:
     """An alarm that cleared while the server did not answer is cleared on reconnect, and one
     raised meanwhile is raised: the map's ActiveAlarms node is read on every session."""
     opcua, seen = adapter
-    machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+    selective_solder.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
     await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
-    machine.go_silent()
+    selective_solder.go_silent()
     await eventually(lambda: opcua.health.failures >= 1)
     mark = len(seen.seen)
-    machine.clear_fault("SS-PUMP")
-    machine.raise_fault("SS-N2", "nitrogen low", FaultSeverity.WARNING)
-    machine.go_silent(False)
+    selective_solder.clear_fault("SS-PUMP")
+    selective_solder.raise_fault("SS-N2", "nitrogen low", FaultSeverity.WARNING)
+    selective_solder.go_silent(False)
     assert (await seen.next(FaultCleared, after=mark)).code == "SS-PUMP"
     raised = await seen.next(FaultRaised, after=mark)
     assert raised.code == "SS-N2"
@@ -254,22 +251,26 @@ async def test_alarms_that_changed_while_the_link_was_down_are_reconciled(
 
 
 async def test_a_program_changed_at_the_machine_is_reported(
-    adapter: tuple[OpcUaAdapter, Recorder], machine: SelectiveSolder, clock: SteppedClock
+    adapter: tuple[OpcUaAdapter, Recorder], selective_solder: SelectiveSolder, virtual_clock: SteppedClock
 ) -> None:
     """A program loaded at the machine's own panel becomes RecipeActivated with the revision the
     revision node shows; one the gateway activated is reported by the command, not again."""
     opcua, seen = adapter  # connected: the program it runs now is known (not a change)
-    switch = asyncio.create_task(machine.activate_recipe("PGM-PWR-B"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
-    await clock.run_for(machine.changeover_time)
+    switch = asyncio.create_task(selective_solder.activate_recipe("PGM-PWR-B"))
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + selective_solder.changeover_time), DEADLINE
+    )
+    await virtual_clock.run_for(selective_solder.changeover_time)
     await switch
     changed = await seen.next(RecipeActivated)
     assert (changed.recipe, changed.revision) == ("PGM-PWR-B", "1")
 
     mark = len(seen.seen)
     activation = asyncio.create_task(opcua.activate_recipe("PGM-CONN-A"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.changeover_time), DEADLINE)
-    await clock.run_for(machine.changeover_time)
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + selective_solder.changeover_time), DEADLINE
+    )
+    await virtual_clock.run_for(selective_solder.changeover_time)
     done = await asyncio.wait_for(activation, DEADLINE)
     assert (done.recipe, done.revision) == ("PGM-CONN-A", "1")
     # Let the revision node's own notification arrive too, then check nothing was reported.
@@ -288,9 +289,9 @@ async def test_a_wrong_revision_is_refused_before_the_changeover(
     assert wrong.value.refused
 
 
-async def test_alarms_of_a_restarted_server_are_reconciled(clock: SteppedClock) -> None:
+async def test_alarms_of_a_restarted_server_are_reconciled(virtual_clock: SteppedClock) -> None:
     """A server restarted without the alarm that was active before: FaultCleared on reconnect."""
-    first = SelectiveSolder(clock=clock)
+    first = SelectiveSolder(clock=virtual_clock)
     await first.start()
     assert first.url is not None and first.port is not None
     opcua, seen = make_adapter(first.url), Recorder()
@@ -301,7 +302,7 @@ async def test_alarms_of_a_restarted_server_are_reconciled(clock: SteppedClock) 
         first.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
         await seen.next(FaultRaised, lambda f: f.code == "SS-PUMP")
         await first.stop()
-        second = SelectiveSolder(clock=clock, port=first.port)
+        second = SelectiveSolder(clock=virtual_clock, port=first.port)
         await second.start()
         assert (await seen.next(FaultCleared)).code == "SS-PUMP"
     finally:
@@ -367,13 +368,13 @@ class _HangingProxy:
             writer.close()
 
 
-async def test_back_within_2_s_after_a_hang(machine: SelectiveSolder) -> None:
+async def test_back_within_2_s_after_a_hang(selective_solder: SelectiveSolder) -> None:
     """With the production backoff (0.5 s growing to 30 s, worst jitter draw), a server that
     accepted connections but answered nothing for several sessions is connected within 2 s of
     answering again (the simulator's go_silent mutes only the connections it has, so the hang
     is a proxy in front of it that swallows everything)."""
-    assert machine.port is not None
-    proxy = _HangingProxy(machine.port)
+    assert selective_solder.port is not None
+    proxy = _HangingProxy(selective_solder.port)
     await proxy.start()
     policy = ReconnectPolicy(base=0.5, cap=30.0, healthy_after=30.0, liveness_timeout=15.0, rng=_Longest())
     url = f"opc.tcp://127.0.0.1:{proxy.port}/linegate/selective-solder"

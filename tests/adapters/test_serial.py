@@ -39,19 +39,14 @@ def coater_map(**changes: object) -> SerialMap:
     return dataclasses.replace(device_map, **quick)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+# The plugin's virtual_clock (gateway.testing.plugin), stepped: time moves when a test advances it.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
 
 
 @pytest.fixture
-def handoff() -> Handoff:
-    return Handoff()
-
-
-@pytest.fixture
-async def coater(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[Coater]:
-    async with Coater(clock=clock, seed=7, board_in=handoff) as machine:
+async def coater(virtual_clock: SteppedClock) -> AsyncIterator[Coater]:
+    """A coater on its pty and TCP (the plugin's ``coater`` fixture has no pty)."""
+    async with Coater(clock=virtual_clock, seed=7, board_in=Handoff()) as machine:
         yield machine
 
 
@@ -99,7 +94,7 @@ async def test_status_and_recipes(running: tuple[SerialAdapter, Recorder]) -> No
 
 
 async def test_alarms_and_board_events(
-    running: tuple[SerialAdapter, Recorder], coater: Coater, clock: SteppedClock, handoff: Handoff
+    running: tuple[SerialAdapter, Recorder], coater: Coater, virtual_clock: SteppedClock
 ) -> None:
     """Unsolicited EV frames become faults, work started/finished and coating measurements."""
     _, seen = running
@@ -114,12 +109,14 @@ async def test_alarms_and_board_events(
     coater.clear_fault("CC-NOZZLE")
     assert (await seen.next(FaultCleared)).code == "CC-NOZZLE"
     board = Board(barcode="CC-0001")
+    handoff = coater.board_in
+    assert isinstance(handoff, Handoff)
     giver = asyncio.create_task(handoff.give_board(board))
-    await clock.run_until(giver.done, within=60)
-    await clock.run_for(coater.conveyor.transport_time(board) + 1)  # into the coating station
+    await virtual_clock.run_until(giver.done, within=60)
+    await virtual_clock.run_for(coater.conveyor.transport_time(board) + 1)  # into the coating station
     started = await seen.next(WorkStarted)
     assert (started.board_id, started.barcode, started.recipe) == (board.board_id, "CC-0001", "ACRYLIC-50")
-    await clock.run_until(lambda: coater.boards_done == 1, within=300)
+    await virtual_clock.run_until(lambda: coater.boards_done == 1, within=300)
     data = await seen.next(CoatingProcessData)
     assert data.board_id == board.board_id
     assert set(data.measurements) == {"thickness_um", "volume_ml", "pressure_kpa", "cycle_time_s"}
@@ -131,14 +128,16 @@ async def test_alarms_and_board_events(
     )
 
 
-async def test_recipe_activation_succeeds_and_is_refused(coater: Coater, clock: SteppedClock) -> None:
+async def test_recipe_activation_succeeds_and_is_refused(coater: Coater, virtual_clock: SteppedClock) -> None:
     """RS is answered at once; the call returns when EV:TYPE=RA announces the end of the changeover."""
     adapter, seen, task = await start(f"socket://127.0.0.1:{coater.tcp_port}")
     try:
         activation = asyncio.create_task(adapter.activate_recipe("SILICONE-75"))
-        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + coater.changeover_time), DEADLINE)
+        await asyncio.wait_for(
+            virtual_clock.wait_for_sleeper(virtual_clock.now() + coater.changeover_time), DEADLINE
+        )
         assert not activation.done()
-        await clock.run_for(coater.changeover_time)
+        await virtual_clock.run_for(coater.changeover_time)
         done = await asyncio.wait_for(activation, DEADLINE)
         assert (done.recipe, done.revision) == ("SILICONE-75", "1")
         # The RA event answered the command; it is not reported again as a change at the machine.
@@ -242,7 +241,7 @@ async def test_dropped_links_reconnect(coater: Coater) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_late_and_split_answers_are_awaited(coater: Coater, clock: SteppedClock) -> None:
+async def test_late_and_split_answers_are_awaited(coater: Coater, virtual_clock: SteppedClock) -> None:
     """An answer delayed within the timeout, or written in pieces, still completes the command."""
     quiet_poll = coater_map(timeout=2.0, poll_interval=60.0)
     adapter, seen, task = await start(f"socket://127.0.0.1:{coater.tcp_port}", quiet_poll)
@@ -250,9 +249,9 @@ async def test_late_and_split_answers_are_awaited(coater: Coater, clock: Stepped
         await seen.next(StateChanged)
         coater.delay_responses(0.5)
         asking = asyncio.create_task(adapter.available_recipes())
-        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + 0.5), DEADLINE)
+        await asyncio.wait_for(virtual_clock.wait_for_sleeper(virtual_clock.now() + 0.5), DEADLINE)
         assert not asking.done()
-        await clock.run_for(0.5)
+        await virtual_clock.run_for(0.5)
         assert await asyncio.wait_for(asking, DEADLINE) == [
             RecipeInfo("ACRYLIC-50"),
             RecipeInfo("SILICONE-75"),
@@ -261,8 +260,8 @@ async def test_late_and_split_answers_are_awaited(coater: Coater, clock: Stepped
         coater.split_frames(3, 0.1)
         active = asyncio.create_task(adapter.active_recipe())
         for _ in range(2):  # two gaps between three pieces
-            await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + 0.1), DEADLINE)
-            await clock.run_for(0.1)
+            await asyncio.wait_for(virtual_clock.wait_for_sleeper(virtual_clock.now() + 0.1), DEADLINE)
+            await virtual_clock.run_for(0.1)
         assert await asyncio.wait_for(active, DEADLINE) == RecipeInfo("ACRYLIC-50", "1")
         assert adapter.health.connects == 1
     finally:
@@ -312,7 +311,7 @@ async def test_a_silent_machine_is_never_connected(coater: Coater) -> None:
 
 
 async def test_a_recipe_changed_while_silent_is_reported_from_the_status(
-    coater: Coater, clock: SteppedClock
+    coater: Coater, virtual_clock: SteppedClock
 ) -> None:
     """The RA event of a changeover at the machine is lost while the line is silent; the next
     status answer names the new recipe, and that is reported as RecipeActivated."""
@@ -321,8 +320,10 @@ async def test_a_recipe_changed_while_silent_is_reported_from_the_status(
         await seen.next(StateChanged)
         coater.go_silent()
         switch = asyncio.create_task(coater.activate_recipe("SILICONE-75"))
-        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + coater.changeover_time), DEADLINE)
-        await clock.run_for(coater.changeover_time)
+        await asyncio.wait_for(
+            virtual_clock.wait_for_sleeper(virtual_clock.now() + coater.changeover_time), DEADLINE
+        )
+        await virtual_clock.run_for(coater.changeover_time)
         await switch
         coater.go_silent(False)
         changed = await seen.next(RecipeActivated)

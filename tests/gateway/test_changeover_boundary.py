@@ -23,7 +23,8 @@ import pytest
 
 from gateway.assemble import start_gateway
 from gateway.config import RecipeRef, load_config
-from gateway.demo import PRODUCTS, publishing_to
+from gateway.demo import PRODUCTS
+from gateway.simulated import publishing_to
 from simulators import Line, default_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted

@@ -26,7 +26,7 @@ import pytest
 
 from gateway.assemble import start_gateway
 from gateway.config import load_config
-from gateway.demo import publishing_to
+from gateway.simulated import publishing_to
 from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_request
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request

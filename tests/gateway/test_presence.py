@@ -31,7 +31,6 @@ from gateway.recipes import RecipeService
 from gateway.runtime import Gateway, MachineRuntime
 from gateway.sinks.amqp import AmqpSink
 from protocols.cfx.transport import CFXPublisher
-from simulators import Handoff, SteppedClock
 from simulators.reflow_oven import ReflowOven
 from tests.adapters.recorder import eventually
 from tests.gateway.http_support import MemorySink
@@ -62,11 +61,13 @@ class Rig:
         return [e.message_name.rsplit(".", 1)[-1] for e in self.memory.events]
 
 
+# The plugin's reflow_oven on its virtual_clock, stepped: simulated time stands still here.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    clock = SteppedClock()
-    oven = ReflowOven(clock=clock, board_in=Handoff())
-    await oven.start()
+async def rig(tmp_path: Path, reflow_oven: ReflowOven) -> AsyncIterator[Rig]:
+    oven = reflow_oven
     device_map = builtin_map("reflow_oven")
     assert isinstance(device_map, ModbusMap)
     # The production backoff (0.5 s growing to 30 s), with the worst jitter draw.
@@ -96,7 +97,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         stop.set()
         await asyncio.wait_for(task, 15)
         outbox.close()
-        await asyncio.wait_for(oven.stop(), 5)
 
 
 def _quick(device_map: ModbusMap) -> ModbusMap:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from adapters.base import ReconnectPolicy
 from adapters.maps import ModbusMap, builtin_map
@@ -40,12 +41,13 @@ async def _until(read: Callable[[], Any], ok: Callable[[Any], bool], deadline: f
     return value
 
 
-async def test_readings_reach_metrics_and_the_line_view(tmp_path: Path) -> None:
+@pytest.mark.linegate_clock(stepped=True)
+async def test_readings_reach_metrics_and_the_line_view(
+    tmp_path: Path, reflow_oven: ReflowOven, virtual_clock: SteppedClock
+) -> None:
     """The oven's zone temperatures and O2 (map ``[readings]``) are gauges in /metrics, with the
     map's unit, and values in /api/line; a reading that changes is shown changed."""
-    clock = SteppedClock()
-    oven = ReflowOven(clock=clock)
-    await oven.start()
+    oven, clock = reflow_oven, virtual_clock
     device_map = builtin_map("reflow_oven")
     assert isinstance(device_map, ModbusMap)
     device_map = dataclasses.replace(device_map, poll_interval=0.05, timeout=0.5)
@@ -87,4 +89,3 @@ async def test_readings_reach_metrics_and_the_line_view(tmp_path: Path) -> None:
         stop.set()
         await asyncio.wait_for(running, 15)
         outbox.close()
-        await oven.stop()

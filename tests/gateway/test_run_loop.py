@@ -14,7 +14,7 @@ import aio_pika
 import orjson
 import pytest
 
-from gateway.demo import publishing_to
+from gateway.simulated import publishing_to
 from protocols.cfx.enums import ResourceState
 from simulators import Line, default_line
 from tests.support.line_config import free_port, write_line_config

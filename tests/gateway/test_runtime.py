@@ -246,12 +246,21 @@ async def test_refused_recipe_and_interlock(line: Any) -> None:
     )
 
 
-async def test_finish_board_interlock_waits_for_the_board(line: Any) -> None:
+async def test_finish_board_interlock_waits_for_the_board(line: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     gateway, machines, collector, _ = line
+    runtime = gateway.machines["oven1"]
+    waiting = asyncio.Event()  # set once the interlock waits for the machine's boards
+    wait_idle = runtime.wait_idle
+
+    async def waiting_idle(besides: Any = ()) -> None:
+        waiting.set()
+        await wait_idle(besides)
+
+    monkeypatch.setattr(runtime, "wait_idle", waiting_idle)
     await machines["oven1"].outgoing.put({"kind": "WorkStarted", "board_id": BOARD})
     await collector.wait_for("CFX.Production.WorkStarted")
     change = asyncio.create_task(gateway.recipes.activate("oven1", RecipeRef("P-B")))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(waiting.wait(), 10)
     assert not change.done() and machines["oven1"].active == "P-A"
     await machines["oven1"].outgoing.put({"kind": "WorkFinished", "board_id": BOARD})
     outcome = await asyncio.wait_for(change, 10)

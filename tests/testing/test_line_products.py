@@ -58,6 +58,13 @@ def test_the_recipe_service_knows_the_products_of_the_users_line(pytester: pytes
         async def test_changeover(linegate_gateway, cfx_events):
             recipes = linegate_gateway.recipes
             assert sorted(recipes.products) == ["DRIVE-CTRL-7", "DRIVE-PWR-9"]
+            # The gateway was started from the config linegate run would read for this line.
+            config = linegate_gateway.config
+            assert [(m.id, m.handle, m.protocol) for m in config.machines] == [
+                ("oven-a", "plant.oven.a", "modbus"), ("coat-a", "plant.coater.a", "serial")
+            ]
+            assert config.products == recipes.products
+            assert sorted(linegate_gateway.gateway.machines) == ["coat-a", "oven-a"]
             outcomes = await recipes.changeover("DRIVE-PWR-9")
             assert sorted(o.machine_id for o in outcomes) == ["coat-a", "oven-a"]
             assert all(o.ok for o in outcomes), [(o.machine_id, o.result.message) for o in outcomes]
