@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_products
+from gateway.config import ChangeoverAt, ChangeoverConfig, LineConfig, RecipeRef, parse_products
 from gateway.demo import PRODUCTS
 from gateway.launch import open_gateway, wait_connected
 from gateway.outbox import Outbox
@@ -220,7 +220,7 @@ async def wire_gateway(
         events_port=line.events_port,
         outbox_path=outbox_path,
         products=line.products if products is None else products,
-        changeover=ChangeoverConfig(at=changeover_at, timeout=60),
+        changeover=ChangeoverConfig(at=ChangeoverAt(changeover_at), timeout=60),
     )
     opened = await open_gateway(config, stack, extra_sinks=list(sinks))
     gateway = opened.gateway
