@@ -138,10 +138,16 @@ class AmqpConfig:
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
-    """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then)."""
+    """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then).
+
+    ``host`` and ``port`` are the broker (the first one when ``brokers`` is given); ``brokers``
+    every broker of ``[mqtt] urls`` (empty for one); ``failover`` the order the sink tries them in.
+    """
 
     host: str
     port: int = 1883
+    brokers: tuple[tuple[str, int], ...] = ()
+    failover: str = "in_order"
     username: str | None = None
     password: Secret | None = None
     topic_prefix: str = "cfx"
