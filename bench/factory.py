@@ -580,9 +580,8 @@ def print_report(report: dict[str, Any]) -> None:
     for name, g in report["gateways"].items():
         flag = "" if g["rss_peak_mb"] <= TARGET_RSS_MB else f"  over {TARGET_RSS_MB:g} MB"
         confirm = "-" if g["amqp_confirm_ms_mean"] is None else f"{g['amqp_confirm_ms_mean']:.1f}"
-        print(
-            f"{name:<8} {g['cpu_percent']:6.1f} {g['rss_mb']:7.1f} {g['rss_peak_mb']:8.1f} {confirm:>10}{flag}"
-        )
+        figures = f"{g['cpu_percent']:6.1f} {g['rss_mb']:7.1f} {g['rss_peak_mb']:8.1f} {confirm:>10}"
+        print(f"{name:<8} {figures}{flag}")
     kill = report.get("kill")
     if kill:
         print(f"node kill: {kill['node']}; gateways on it: {len(kill['gateways_moved'])}")
