@@ -405,6 +405,17 @@ async def run_factory(args: argparse.Namespace, workdir: Path) -> dict[str, Any]
                 line, endpoints[line.name], urls, "in_order" if index == 0 else "random", exchange
             )
             start_gateway(line, config, env)
+        # Counted from when every gateway publishes: on a busy machine ten of them take a while.
+        started = time.monotonic()
+        for line in lines:
+            while not publisher_connects(line.log):
+                assert line.gateway is not None
+                if line.gateway.poll() is not None or time.monotonic() - started > 300:
+                    raise RuntimeError(f"the gateway of {line.name} did not come up: {line.log}")
+                await asyncio.sleep(0.5)
+        print(
+            f"factory: {len(lines)} gateways publishing after {time.monotonic() - started:.1f} s", flush=True
+        )
         began = time.monotonic()
         measure_from = time.time() + args.warmup
         cpu_at_start = {line.name: 0.0 for line in lines}
