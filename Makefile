@@ -81,6 +81,14 @@ soak: venv
 	bash scripts/ensure-services.sh
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
+# The factory benchmark (bench/factory.py): N simulated lines x M machines, one `linegate run`
+# per line, into a three-node RabbitMQ cluster it starts itself; docs/deployment.md has figures.
+# Not part of `make test` or `make bench`. FACTORY_ARGS="--lines 10 --machines 10 --seconds 120 --kill-node"
+FACTORY_ARGS ?= --lines 2 --machines 5 --seconds 60 --kill-node
+.PHONY: factory
+factory: venv
+	$(PY) bench/factory.py $(FACTORY_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	rm -f native/*.c native/*.so native/*.html

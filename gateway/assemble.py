@@ -444,6 +444,8 @@ async def start_gateway(
             password=password,
             topic_prefix=config.mqtt.topic_prefix,
             tls_context=mqtt_tls.context(path=config.path, where="mqtt.tls") if mqtt_tls else None,
+            brokers=config.mqtt.brokers,
+            failover=config.mqtt.failover,
         )
         stack.push_async_callback(mqtt.aclose)
         sinks.append(mqtt)

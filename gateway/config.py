@@ -53,6 +53,7 @@ from gateway.config_model import (
     Secret,
     TlsConfig,
 )
+from gateway.mqtt_brokers import BrokerListError, parse_mqtt_urls, uses_tls
 from protocols.tomlread import KeyReader, Problems, Table, join, kind_of, read_toml
 
 SECRET_KEYS = ("password", "token")
@@ -483,12 +484,44 @@ def _mqtt(r: _Reader, data: Mapping[str, Any]) -> MqttConfig | None:
         return None
     t = r.table(data, "mqtt", "")
     r.no_secrets(t, "mqtt")
-    r.only(t, "mqtt", {"host", "port", "username", "password_env", "password_file", "topic_prefix", "tls"})
+    r.only(
+        t,
+        "mqtt",
+        {
+            "host",
+            "port",
+            "urls",
+            "failover",
+            "username",
+            "password_env",
+            "password_file",
+            "topic_prefix",
+            "tls",
+        },
+    )
     tls = _tls(r, t, "mqtt")
+    brokers: tuple[tuple[str, int], ...] = ()
+    if "urls" in t:  # several brokers (gateway.mqtt_brokers); host and port are then the first
+        if "host" in t or "port" in t:
+            raise r.fail("mqtt.urls", "give host and port (one broker) or urls (several), not both")
+        try:
+            brokers = parse_mqtt_urls(t["urls"])
+        except BrokerListError as exc:
+            raise r.fail("mqtt.urls" + ("" if exc.index is None else f"[{exc.index}]"), exc.problem) from None
+        if tls is not None and not uses_tls(t["urls"]):
+            raise r.fail("mqtt.tls", "needs mqtts:// urls")
+        if tls is None and uses_tls(t["urls"]):
+            tls = TlsConfig()  # the system's trust anchors, hostname verified
+    elif "failover" in t:
+        raise r.fail("mqtt.failover", "needs urls (several brokers); host names one")
     return MqttConfig(
-        host=r.text(t, "host", "mqtt"),
+        host=brokers[0][0] if brokers else r.text(t, "host", "mqtt"),
         # MQTT over TLS listens on 8883 by IANA's assignment (MQTT 5.0 §4.2).
-        port=r.integer(t, "port", "mqtt", 1883 if tls is None else 8883, 1, 65535),
+        port=brokers[0][1]
+        if brokers
+        else r.integer(t, "port", "mqtt", 1883 if tls is None else 8883, 1, 65535),
+        brokers=brokers,
+        failover=r.choice(t, "failover", "mqtt", FAILOVER, "in_order"),
         username=r.opt_text(t, "username", "mqtt"),
         password=r.secret(t, "password", "mqtt"),
         topic_prefix=r.text(t, "topic_prefix", "mqtt", "cfx"),

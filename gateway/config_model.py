@@ -245,10 +245,32 @@ class AmqpConfig:
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
-    """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then)."""
+    """The MQTT mirror of the event stream (TLS when ``tls`` is set; port 8883 by default then).
 
-    host: str = field(metadata=doc("The MQTT broker's host name or address.", '"broker.local"'))
+    ``host`` and ``port`` are the broker (the first one when ``brokers`` is given); ``brokers``
+    every broker of ``[mqtt] urls`` (empty for one); ``failover`` the order the sink tries them in.
+    """
+
+    host: str = field(
+        metadata=doc(
+            "The MQTT broker's host name or address; give host (and port) or urls.", '"broker.local"'
+        )
+    )
     port: int = field(default=1883, metadata=doc("The broker's port (8883 by default with tls).", "8883"))
+    brokers: tuple[tuple[str, int], ...] = field(
+        default=(),
+        metadata=doc(
+            "Several brokers, mqtt://host[:port] (or mqtts:// with TLS), no credentials; instead of "
+            "host and port.",
+            '["mqtt://mq1.plant:1883", "mqtt://mq2.plant:1883"]',
+            key="urls",
+            in_example=False,
+        ),
+    )
+    failover: str = field(
+        default="in_order",
+        metadata=doc("With urls: try the brokers in_order or in random order.", '"random"', in_example=False),
+    )
     username: str | None = field(default=None, metadata=doc("The MQTT user name.", '"linegate"'))
     password: Secret | None = field(
         default=None, metadata=doc("The MQTT password.", '"LINEGATE_MQTT_PASSWORD"')

@@ -16,21 +16,6 @@ from adapters.files import JournalEntry
 from adapters.observations import ResultFile
 from gateway.outbox import Outbox, Statement
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS result_files (
-    machine   TEXT    NOT NULL,
-    sha256    TEXT    NOT NULL,
-    name      TEXT    NOT NULL,
-    size      INTEGER NOT NULL,
-    mtime_ns  INTEGER NOT NULL,
-    processed REAL    NOT NULL,
-    events    INTEGER NOT NULL,
-    PRIMARY KEY (machine, sha256)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS result_files_stat ON result_files (machine, name, size, mtime_ns);
-CREATE INDEX IF NOT EXISTS result_files_age ON result_files (machine, processed);
-"""
-
 
 class OutboxJournal:
     """One machine's processed files, kept beside the outbox's events.
@@ -43,14 +28,10 @@ class OutboxJournal:
     def __init__(self, outbox: Outbox, machine: str) -> None:
         self.outbox = outbox
         self.machine = machine
-        self._ready = False
 
     def _db(self) -> sqlite3.Connection:
-        db = self.outbox.db
-        if not self._ready:
-            db.executescript(_SCHEMA)
-            self._ready = True
-        return db
+        # The table is part of the outbox's schema (gateway.outbox_schema, version 2).
+        return self.outbox.db
 
     def seen(self, name: str, size: int, mtime_ns: int) -> bool:
         """Whether this exact file was processed."""
@@ -89,7 +70,6 @@ class OutboxJournal:
 
     def statement(self, file: ResultFile, events: int) -> Statement:
         """The insert that records ``file``, for the transaction that stores its ``events``."""
-        self._db()
         return (
             "INSERT INTO result_files (machine, sha256, name, size, mtime_ns, processed, events)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -29,6 +29,7 @@ from typing import Self
 
 import structlog
 
+from gateway.outbox_schema import migrate
 from protocols.errors import LinegateError
 
 log = structlog.get_logger("linegate.outbox")
@@ -82,33 +83,6 @@ class StoredEvent:
     priority: Priority
     created: float
 
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    source       TEXT    NOT NULL,
-    message_name TEXT    NOT NULL,
-    unique_id    TEXT    NOT NULL,
-    priority     INTEGER NOT NULL,
-    created      REAL    NOT NULL,
-    payload      BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pending (
-    sink     TEXT    NOT NULL,
-    priority INTEGER NOT NULL,
-    seq      INTEGER NOT NULL REFERENCES events(seq) ON DELETE CASCADE,
-    PRIMARY KEY (sink, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pending_order ON pending (sink, priority, seq);
-CREATE INDEX IF NOT EXISTS pending_seq ON pending (seq);
-CREATE TABLE IF NOT EXISTS sinks (
-    name TEXT PRIMARY KEY
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name  TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
 
 _DURABILITY = {
     # WAL with synchronous=NORMAL: a commit survives the process dying (SIGKILL, crash); the last
@@ -175,7 +149,11 @@ class Outbox:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={_DURABILITY[self._durability]}")
         db.execute("PRAGMA foreign_keys=ON")
-        db.executescript(_SCHEMA)
+        try:
+            migrate(db, self.path)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
         row = db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
         self.dropped = row[0] if row else 0

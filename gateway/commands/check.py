@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {machine.id:<16} {machine.protocol:<8} {machine.handle}")
     if config.amqp is not None and config.amqp.urls:
         print(f"  amqp: {len(config.amqp.urls)} broker nodes, failover {config.amqp.failover}")
+    if config.mqtt is not None and config.mqtt.brokers:
+        print(f"  mqtt: {len(config.mqtt.brokers)} brokers, failover {config.mqtt.failover}")
     if config.products:
         print(f"  products: {', '.join(sorted(config.products))}")
     for destination in destinations(config):
@@ -66,7 +68,8 @@ def destinations(config: LineConfig) -> list[str]:
     if config.amqp is not None:
         found.append(f"AMQP exchange {config.amqp.exchange!r} at {redacted(config.amqp.url)}")
     if config.mqtt is not None:
-        found.append(f"MQTT {config.mqtt.host}:{config.mqtt.port}")
+        brokers = config.mqtt.brokers or ((config.mqtt.host, config.mqtt.port),)
+        found.append("MQTT " + ", ".join(f"{host}:{port}" for host, port in brokers))
     events_file = default_events_file(config)
     if events_file is not None:
         found.append(f"{events_file} (JSON lines; no broker configured)")

@@ -3,12 +3,21 @@
 aiomqtt has no reconnect of its own, so this sink connects lazily and drops the client on any
 MQTT error; the drain loop's backoff paces the next attempt. A batch is acknowledged only after
 the broker's PUBACK for every message in it.
+
+With several brokers (``[mqtt] urls``) a connection attempt tries them in turn, as the AMQP
+publisher does: ``in_order`` from the first and, after losing one, from the next one in the list
+(the lost broker comes last); ``random`` in a fresh shuffle per round, the lost one last. A
+batch that was not acknowledged is published again on the next broker, whole and in order, so a
+consumer may see a few events twice (same ``UniqueID``) and misses none. The brokers are not a
+cluster: a consumer subscribes to every one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
+from collections.abc import Sequence
 from contextlib import AsyncExitStack, suppress
 
 import aiomqtt
@@ -36,6 +45,9 @@ class MqttSink:
         timeout: seconds to wait for the broker's acknowledgements of one batch.
         tls_context: connect over TLS with this context (trust anchors, client certificate,
             hostname check); plain TCP when None.
+        brokers: every broker as (host, port), in the configured order; ``host`` and ``port``
+            are used when it is empty.
+        failover: ``"in_order"`` or ``"random"``: the order the brokers are tried in.
     """
 
     def __init__(
@@ -50,10 +62,19 @@ class MqttSink:
         name: str = "mqtt",
         identifier: str | None = None,
         tls_context: ssl.SSLContext | None = None,
+        brokers: Sequence[tuple[str, int]] = (),
+        failover: str = "in_order",
     ) -> None:
+        if failover not in ("in_order", "random"):
+            raise ValueError(f"failover must be in_order or random, not {failover!r}")
         self.name = name
-        self.host = host
-        self.port = port
+        self.brokers = tuple(brokers) or ((host, port),)
+        self.failover = failover
+        # The broker of the current (or last) connection; the first one until then.
+        self.host, self.port = self.brokers[0]
+        self.node: tuple[str, int] | None = None
+        self._order: list[tuple[str, int]] = []
+        self._random = random.Random()
         self.username = username
         self.password = password
         self.topic_prefix = topic_prefix
@@ -69,14 +90,53 @@ class MqttSink:
         """Whether the last connection attempt holds (None before the first), for /healthz."""
         return self._client is not None if self._tried else None
 
+    def _new_round(self) -> None:
+        # The broker we were on (just lost, or just failed) goes last in the new round.
+        order = list(self.brokers)
+        if self.failover == "random":
+            self._random.shuffle(order)
+        if self.node is not None and len(order) > 1:
+            if self.failover == "in_order":
+                start = (order.index(self.node) + 1) % len(order)
+                order = order[start:] + order[:start]
+            else:
+                order.remove(self.node)
+                order.append(self.node)
+        self._order = order
+
     async def _connect(self) -> aiomqtt.Client:
         if self._client is not None:
             return self._client
         self._tried = True
+        if not self._order:
+            self._new_round()
+        failures = []
+        while self._order:
+            host, port = self._order.pop(0)
+            try:
+                client, stack = await self._connect_to(host, port)
+            except TransportError as exc:
+                failures.append(str(exc))
+                if len(self.brokers) > 1:
+                    log.warning("connect.failed", host=host, port=port, error=str(exc))
+                continue
+            previous, self.node = self.node, (host, port)
+            self.host, self.port = host, port
+            if previous is not None and previous != self.node:
+                log.warning("connect.failover", host=host, port=port, previous=f"{previous[0]}:{previous[1]}")
+            log.info("connect.complete", host=host, port=port, tls=self.tls_context is not None)
+            self._client, self._stack = client, stack
+            return client
+        self._new_round()  # the next attempt, after the drain loop's backoff, starts a new round
+        if len(failures) == 1:
+            raise TransportError(failures[0])
+        raise TransportError(f"no MQTT broker reachable: {'; '.join(failures)}")
+
+    async def _connect_to(self, host: str, port: int) -> tuple[aiomqtt.Client, AsyncExitStack]:
         stack = AsyncExitStack()
         client = aiomqtt.Client(
-            self.host,
-            self.port,
+            host,
+            port,
             username=self.username,
             password=self.password,
             identifier=self.identifier,
@@ -87,10 +147,8 @@ class MqttSink:
             await stack.enter_async_context(client)
         except aiomqtt.MqttError as exc:
             await stack.aclose()
-            raise TransportError(f"MQTT connect to {self.host}:{self.port} failed: {exc}") from exc
-        log.info("connect.complete", host=self.host, port=self.port, tls=self.tls_context is not None)
-        self._client, self._stack = client, stack
-        return client
+            raise TransportError(f"MQTT connect to {host}:{port} failed: {exc}") from exc
+        return client, stack
 
     async def _drop(self) -> None:
         stack, self._client, self._stack = self._stack, None, None
@@ -126,6 +184,7 @@ class MqttSink:
                 raise failed
         except aiomqtt.MqttError as exc:
             await self._drop()
+            self._new_round()  # this broker is tried last
             raise TransportError(f"MQTT publish to {self.host}:{self.port} failed: {exc}") from exc
 
     async def aclose(self) -> None:

@@ -1,5 +1,6 @@
-"""A broker alarm blocks the publisher: it says so in its log, holds every message, and
-delivers them all, in order, once the alarm clears."""
+"""A broker alarm blocks the publisher: it says so in its log (``publish.blocked`` with the
+broker's reason, ``publish.confirms_stalled``), holds every message, and delivers them all, in
+order, once the alarm clears (``publish.unblocked``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from gateway.testing.rabbitmq_cluster import RabbitMQCluster
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import Heartbeat
 from protocols.cfx.transport import CFXPublisher
+from protocols.cfx.transport.wire import redact_url
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 HANDLE = "AcmeThermal.RF-X10.SN20451"
@@ -66,11 +68,17 @@ async def test_a_memory_alarm_is_logged_as_stalled_confirms_and_nothing_is_lost(
                 stalled = await asyncio.wait_for(logs.wait_for("publish.confirms_stalled"), 60)
                 assert not pending.done()
                 assert stalled["unconfirmed"] > 0
+                # The broker said why: our own log line names the node and its reason.
+                blocked = await asyncio.wait_for(logs.wait_for("publish.blocked"), 30)
+                assert blocked["node"] == redact_url(first.url)
+                assert "memory" in blocked["reason"]
             finally:
                 await asyncio.to_thread(rabbitmq_cluster.ctl, second, "set_vm_memory_high_watermark", "0.4")
             await asyncio.wait_for(pending, 60)
             resumed = await asyncio.wait_for(logs.wait_for("publish.confirms_resumed"), 30)
             assert resumed["stalled_seconds"] >= 0.5
+            unblocked = await asyncio.wait_for(logs.wait_for("publish.unblocked"), 30)
+            assert unblocked["node"] == redact_url(first.url) and unblocked["blocked_seconds"] > 0
         assert len(logs.named("publish.confirms_stalled")) == 1  # once per stall, not per round
         got: list[str] = []
         async with asyncio.timeout(30), queue.iterator() as messages:

@@ -160,6 +160,18 @@ BAD = [
     ("[outbox]\noverflow = 'discard'\n", "outbox.overflow", "must be one of drop_oldest_bulk, refuse_new"),
     ("[outbox]\nmax_rows = 1\n", "outbox.max_rows", "unknown key"),
     ("[mqtt]\nhost='h'\npassword_env='A'\npassword_file='/f'\n", "mqtt.password", "not both"),
+    ("[mqtt]\nurls = []\n", "mqtt.urls", "must be a non-empty list"),
+    ("[mqtt]\nhost = 'a'\nurls = ['mqtt://b']\n", "mqtt.urls", "not both"),
+    ("[mqtt]\nurls = ['mqtt://a', 'tcp://b']\n", "mqtt.urls[1]", "must start with mqtt:// or mqtts://"),
+    ("[mqtt]\nurls = ['mqtt://a', 'mqtts://b']\n", "mqtt.urls[1]", "same scheme (mqtt://)"),
+    ("[mqtt]\nurls = ['mqtt://A:1883', 'mqtt://a']\n", "mqtt.urls[1]", "same broker as mqtt.urls[0]"),
+    ("[mqtt]\nurls = ['mqtt://u:pw@a']\n", "mqtt.urls[0]", "must not contain credentials"),
+    ("[mqtt]\nurls = ['mqtt://a/x']\n", "mqtt.urls[0]", "mqtt://host[:port] only"),
+    ("[mqtt]\nurls = ['mqtt://:1883']\n", "mqtt.urls[0]", "names no host"),
+    ("[mqtt]\nurls = ['mqtt://a:x']\n", "mqtt.urls[0]", "is not a valid URL"),
+    ("[mqtt]\nurls = ['mqtt://a', 'mqtt://b']\ntls = true\n", "mqtt.tls", "needs mqtts:// urls"),
+    ("[mqtt]\nurls = ['mqtt://a', 'mqtt://b']\nfailover = 'any'\n", "mqtt.failover", "in_order, random"),
+    ("[mqtt]\nhost = 'a'\nfailover = 'random'\n", "mqtt.failover", "needs urls"),
     ("[[hermes.vertical]]\nmachine = 'x'\n", "hermes.vertical[0].machine", "no machine with id 'x'"),
     ("[line]\nlink_grace = 0.5\n", "line.link_grace", "must be between 1 and 300 seconds"),
     ("[line]\nlink_grace = '10 s'\n", "line.link_grace", "must be a number of seconds, not a string"),
@@ -205,6 +217,22 @@ def test_a_broker_cluster_is_a_list_of_nodes(tmp_path: Path) -> None:
         and single.failover == "in_order"
         and single.cluster_name is None
     )
+
+
+def test_mqtt_brokers_are_a_list_of_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path, "[mqtt]\nurls = ['mqtts://mq1.plant', 'mqtts://MQ2.plant:8884']\nfailover = 'random'\n"
+    )
+    config = load_config(path)
+    assert config.mqtt is not None
+    assert config.mqtt.brokers == (("mq1.plant", 8883), ("mq2.plant", 8884))
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.failover) == ("mq1.plant", 8883, "random")
+    assert config.mqtt.tls is not None  # mqtts:// without a table: the system's trust anchors
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "mqtt: 2 brokers, failover random" in out and "MQTT mq1.plant:8883, mq2.plant:8884" in out
+    single = load_config(write(tmp_path, "[mqtt]\nhost = 'h'\n")).mqtt
+    assert single is not None and single.brokers == () and single.failover == "in_order"
 
 
 def test_not_toml(tmp_path: Path) -> None:

@@ -112,3 +112,96 @@ def test_a_bad_scenario_is_refused_before_the_line_starts(
     )
     assert main(["simulate", str(line_file), "--scenario", str(scenario)]) == 2
     assert f"{scenario}: faults[0].machine: no machine 'oven'" in capsys.readouterr().err
+
+
+def coater_line(path: Path, name: str, handle: str) -> Path:
+    path.write_text(
+        f'name = "{name}"\n[[machines]]\nkind = "coater"\nid = "c1"\nhandle = "{handle}"\n', encoding="utf-8"
+    )
+    return path
+
+
+def test_a_factory_file_runs_its_lines_side_by_side(tmp_path: Path) -> None:
+    """`linegate simulate --factory FILE --boards 3` runs every listed line with its own ports and
+    board source, writes one endpoints document per line, and stops once each line made 3 boards."""
+    (tmp_path / "lines").mkdir()
+    coater_line(tmp_path / "lines" / "a.toml", "line-a", "plant.coat.a")
+    coater_line(tmp_path / "lines" / "b.toml", "line-b", "plant.coat.b")
+    factory = tmp_path / "plant.toml"
+    factory.write_text('name = "plant"\nlines = ["lines/a.toml", "lines/b.toml"]\n', encoding="utf-8")
+    target = tmp_path / "endpoints.json"
+    done = subprocess.run(
+        linegate("simulate", "--factory", str(factory), "--boards", "3", "--time-scale", "1000",
+                 "--endpoints-json", str(target)),
+        capture_output=True, text=True, timeout=DEADLINE, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert document["factory"] == "plant"
+    assert [line["line"] for line in document["lines"]] == ["line-a", "line-b"]
+    [a], [b] = (line["machines"] for line in document["lines"])
+    assert (a["cfx_handle"], b["cfx_handle"]) == ("plant.coat.a", "plant.coat.b")
+    assert a["port"] != b["port"] and a["hermes"]["vertical_port"] != b["hermes"]["vertical_port"]
+    assert "line line-a: 1 machines" in done.stdout and "line line-b: 1 machines" in done.stdout
+    for name in ("line-a", "line-b"):
+        assert f"line {name}: stopping: " in done.stdout
+        left = int(done.stdout.split(f"line {name}: stopping: ")[1].split()[0])
+        assert left >= 3
+
+
+def test_several_line_files_on_the_command_line_run_together(tmp_path: Path) -> None:
+    a = coater_line(tmp_path / "a.toml", "line-a", "plant.coat.a")
+    b = coater_line(tmp_path / "b.toml", "line-b", "plant.coat.b")
+    done = subprocess.run(
+        linegate("simulate", str(a), str(b), "--boards", "2", "--time-scale", "1000"),
+        capture_output=True, text=True, timeout=DEADLINE, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "line line-a: 1 machines" in done.stdout and "line line-b: 1 machines" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("b_name", "b_handle", "extra", "expected"),
+    [
+        ("line-a", "plant.coat.b", [], "two lines are named 'line-a'"),
+        ("line-b", "plant.coat.a", [], "CFX handle 'plant.coat.a' is used by line-a/c1 and by line-b/c1"),
+        ("line-b", "plant.coat.b", ["--open-ends"], "--open-ends applies to one line; 2 lines were given"),
+    ],
+)
+def test_lines_that_cannot_run_together_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    b_name: str,
+    b_handle: str,
+    extra: list[str],
+    expected: str,
+) -> None:
+    a = coater_line(tmp_path / "a.toml", "line-a", "plant.coat.a")
+    b = coater_line(tmp_path / "b.toml", b_name, b_handle)
+    factory = tmp_path / "plant.toml"
+    factory.write_text('lines = ["a.toml", "b.toml"]\n', encoding="utf-8")
+    assert main(["simulate", str(a), str(b), *extra]) == 2
+    assert expected in capsys.readouterr().err
+    assert main(["simulate", "--factory", str(factory), *extra]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    if not extra:
+        assert f"linegate simulate: {factory}: lines: " in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("lines = []\n", "lines: must be a non-empty list of line file paths"),
+        ('lines = ["a.toml"]\nfloor = 2\n', "unknown key(s): floor"),
+        ('lines = ["missing.toml"]\n', "missing.toml: cannot read: No such file"),
+    ],
+)
+def test_a_bad_factory_file_is_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    coater_line(tmp_path / "a.toml", "line-a", "plant.coat.a")
+    factory = tmp_path / "plant.toml"
+    factory.write_text(content, encoding="utf-8")
+    assert main(["simulate", "--factory", str(factory)]) == 2
+    assert expected in capsys.readouterr().err

@@ -50,6 +50,7 @@ from pamqp.commands import Basic
 from protocols.backoff import Backoff
 from protocols.cfx.codec import encode_envelope
 from protocols.cfx.envelope import Envelope
+from protocols.cfx.transport.broker_blocked import BlockedWatch
 from protocols.cfx.transport.framing import PublishFramer
 from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
 from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
@@ -618,6 +619,14 @@ class CFXPublisher:
         broken = asyncio.Event()
         connection.close_callbacks.add(lambda *_: broken.set())
         channel.close_callbacks.add(lambda *_: broken.set())
+        node = redact_url(url)
+        watch = BlockedWatch(
+            getattr(connection.transport, "connection", None),
+            lambda reason: self._log.warning("publish.blocked", node=node, reason=reason),
+            lambda seconds: self._log.info("publish.unblocked", node=node, blocked_seconds=round(seconds, 1)),
+        )
+        watch.install()
+        connection.close_callbacks.add(lambda *_: watch.remove())
         return _Link(connection, channel, raw, broken)
 
     async def aclose(self) -> None:
