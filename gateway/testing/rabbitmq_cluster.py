@@ -50,9 +50,11 @@ from typing import Self
 SERVER_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 #: Ports never handed to a test node: the machine's own broker, the soak broker, management.
 RESERVED_PORTS = frozenset({5672, 5671, 5699, 15672, 25672, 25699, 4369, 1883, 5432})
-#: Range the node ports are drawn from. The distribution port must stay below 55525: the CLI
-#: tools use ``dist_port + 10000 ... + 10010`` for themselves.
-PORT_RANGE = (30000, 45000)
+#: Range the node ports are drawn from: below Linux's ephemeral ports (32768 and up by default),
+#: so an outgoing connection of any process cannot take a port between its pick and the node's
+#: bind, and low enough that ``dist_port + 10000 ... + 10010``, which the CLI tools use for
+#: themselves, stays below them too.
+PORT_RANGE = (20000, 22700)
 
 
 #: Seconds between two probes of a booting node's AMQP port.
