@@ -85,12 +85,16 @@ class EngineStream:
                 except (OSError, ssl.SSLError) as exc:
                     log.info("engine.read_failed", error=repr(exc))
                     data = b""
-                if not data:
-                    self.engine.receive_eof()
+                try:
+                    if not data:
+                        self.engine.receive_eof()
+                        self.update()
+                        break
+                    self.engine.receive_data(data)
                     self.update()
+                except Exception:  # proton refusing its input: end this connection, not the server
+                    log.exception("engine.failed")
                     break
-                self.engine.receive_data(data)
-                self.update()
             await self._wait_flushed()
         finally:
             self._end()
