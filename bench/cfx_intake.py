@@ -1,7 +1,7 @@
 """Intake from one CFX machine that publishes straight to the gateway (the SDK's AddListener):
 AMQP 1.0 transfers into the CFX-native adapter, checked, committed to the SQLite outbox, and
-only then accepted, against a bare proton receiver that accepts every transfer on arrival and
-stores nothing (same run, same publisher, same credit).
+only then accepted, against a bare proton engine (on the event loop, no gate) that accepts
+every transfer on arrival and stores nothing (same run, same publisher, same credit).
 
 The machine is a child process (an AMQP10Publisher with up to IN_FLIGHT transfers unsettled,
 the way a pipelining CFX publisher sends), so its encoding does not share our interpreter. A
@@ -35,7 +35,9 @@ from gateway.runtime import MachineRuntime
 from protocols.cfx import Envelope
 from protocols.cfx import messages as cfx
 from protocols.cfx.enums import ResourceState
-from protocols.cfx.transport import AMQP10Publisher, ProtonBridge
+from protocols.cfx.transport import AMQP10Publisher
+from protocols.cfx.transport.engine import AMQPEngine
+from protocols.cfx.transport.engine_io import EngineStream
 
 HANDLE = "Bench.Placer.1"
 ADDRESS = "linegate"
@@ -111,9 +113,9 @@ async def _publish_from_child(uri: str, envelopes: list[Envelope]) -> float:
 class _Counter(MessagingHandler):
     """Accepts every transfer on arrival (proton's defaults) and counts them."""
 
-    def __init__(self, expected: int, done: asyncio.Future[float], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, expected: int, done: asyncio.Future[float]) -> None:
         super().__init__(prefetch=IN_FLIGHT)
-        self.expected, self.done, self.loop = expected, done, loop
+        self.expected, self.done = expected, done
         self.count, self.start = 0, 0.0
 
     def on_message(self, event: Event) -> None:
@@ -121,33 +123,27 @@ class _Counter(MessagingHandler):
             self.start = time.perf_counter()
         self.count += 1
         if self.count == self.expected:
-            elapsed = time.perf_counter() - self.start
-            self.loop.call_soon_threadsafe(self.done.set_result, elapsed)
+            self.done.set_result(time.perf_counter() - self.start)
 
 
 async def bare(envelopes: list[Envelope]) -> float:
-    """envelopes/s a bare proton listener takes from the machine (nothing decoded or stored)."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[float] = loop.create_future()
-    handler = _Counter(len(envelopes), done, loop)
-    bridge = ProtonBridge(handler, name="bench-bare")
-    await bridge.start()
-    port = await bridge.run_in_reactor(lambda: _listen(bridge))
+    """envelopes/s a bare proton engine takes from the machine (no gate, nothing decoded or stored)."""
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    handler = _Counter(len(envelopes), done)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        engine = AMQPEngine(handler)
+        sasl: Any = engine.transport.sasl()
+        sasl.allowed_mechs("ANONYMOUS")
+        await EngineStream(engine, reader, writer).run()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
     try:
         await _publish_from_child(f"amqp://127.0.0.1:{port}", envelopes)
         return len(envelopes) / await done
     finally:
-        await bridge.stop()
-
-
-def _listen(bridge: ProtonBridge) -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    bridge.container.listen(f"127.0.0.1:{port}")
-    return port
+        server.close()
 
 
 # --- the gateway path -----------------------------------------------------------------------

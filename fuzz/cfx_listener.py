@@ -2,14 +2,14 @@
 
 Two harnesses:
 
-* ``cfx-listener-request``: a transfer as the reactor side hands it to the loop (body, its
+* ``cfx-listener-request``: a transfer as the engine's handler hands it on (body, its
   content-encoding, message-id, reply-to, the node address) goes through
   ``CFXListener._received``'s work, ``_answer`` (decode, built-in or handler response,
   NotSupportedResponse for garbage, the reply message built) or ``_accept_events``.
   Invariant: every request is answered or counted malformed; nothing escapes.
 * ``cfx-sasl-gate``: the bytes a peer sends to the TLS/SASL front door go through
   ``SecurityGate._serve`` (headers, SASL init frame, PLAIN credentials), with and without
-  credentials configured. Invariant: the peer is admitted (spliced to proton) or refused or
+  credentials configured. Invariant: the peer is admitted (handed to proton's engine) or refused or
   dropped with one of the errors the gate handles; nothing else escapes ``_serve``.
 """
 
@@ -26,7 +26,6 @@ from fuzz.seeds import cfx_envelopes
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages.production import ActivateRecipeResponse
 from protocols.cfx.transport.listener import CFXListener, _Inbound
-from protocols.cfx.transport.proton_bridge import ProtonBridge
 from protocols.cfx.transport.security import (
     AMQP_HEADER,
     SASL_HEADER,
@@ -75,7 +74,7 @@ def make_request() -> Target:
         )
         malformed = listener.malformed_count
         if inbound.address == HANDLE and inbound.reply_to:
-            # With no bridge (no reactor), _answer builds the reply message and stops short of sending.
+            # With no connection (no reply link), _answer builds the reply message and stops short of sending.
             loop.run_until_complete(listener._answer(inbound))
         else:
             listener._accept_events(inbound, token=1)
@@ -116,19 +115,21 @@ class _Writer:
 
 
 class _Gate(SecurityGate):
-    """The gate with the splice into proton replaced by a note that the peer was admitted."""
+    """The gate with the engine behind it replaced by a note that the peer was admitted."""
 
     admitted = False
 
-    async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, security: ServerSecurity) -> None:
+        super().__init__(security, self._admit)
+
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.admitted = True
 
 
 def make_gate() -> Target:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    bridge = cast(ProtonBridge, None)  # only _splice uses it
-    gates = [_Gate(ServerSecurity(credentials={USER: PASSWORD}), bridge), _Gate(ServerSecurity(), bridge)]
+    gates = [_Gate(ServerSecurity(credentials={USER: PASSWORD})), _Gate(ServerSecurity())]
 
     def one(data: bytes) -> None:
         gate = gates[data[0] & 1] if data else gates[0]

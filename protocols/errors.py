@@ -15,8 +15,8 @@
 catches them keeps working: Hermes ``HermesConnectionClosed`` (a stream's socket is gone) and
 ``LaneDisconnected`` (a lane's session ended while a handoff step waited on it) *are*
 ``ConnectionClosed``; ``HermesPeerTooSlow`` (dropped for not finishing a message) and CFX
-``PublisherClosed`` (closed before a message was confirmed) are subclasses of it. (CFX's
-``BridgeClosed`` is still a separate ``TransportError``; the AMQP 1.0 rewrite folds it in.)
+``PublisherClosed`` (closed before a message was confirmed) are subclasses of it. The AMQP 1.0
+publisher and requester fail what is outstanding with it when their connection ends.
 
 Protocol errors carry an optional ``hint``: what the protocol says to send the peer before
 closing (for Hermes, the Notification). Libraries' own exceptions are mapped onto this tree at the

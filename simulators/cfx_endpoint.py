@@ -323,9 +323,7 @@ class CFXEndpointMachine(Machine):
     async def _drain(self, delay: float, after: asyncio.Task[None] | None) -> None:
         assert self.publish_uri is not None
         if after is not None:
-            # Let the dropped publisher's reactor thread end first: ProtonBridge closes its wake
-            # pipe twice (once more after proton did), so a pipe or socket opened meanwhile can
-            # lose its file descriptor.
+            # Let the dropped publisher close first: one publisher at a time per machine.
             await asyncio.wait({after})
         if delay > 0:
             await self.clock.sleep(delay)

@@ -64,7 +64,7 @@ KEEPALIVE_TIMEOUT: Final = "keepalive_timeout"
 #: at most about two turns' worth at once (one turn's sockets are finishing as the next arrive).
 #: A short queue makes the kernel drop SYNs in a burst instead, which costs every peer (the
 #: legitimate one too) a retransmit of 1 s and more: 512 takes a burst of 1,000 in two turns
-#: while keeping the descriptors of one turn well below select()'s 1024 (proton's reactor).
+#: while keeping the descriptors of one turn bounded.
 BACKLOG: Final = 512
 
 # Linux TCP states (include/net/tcp_states.h) in which the peer has sent its FIN or the

@@ -91,8 +91,7 @@ def never_reading_socket(port: int) -> socket.socket:
 
 
 # The attacker runs in its own process, as it would on the network: its 1,000 sockets must not
-# count against this process's file descriptors (proton's reactor uses select(), which fails on
-# descriptors >= 1024).
+# count against this process's file descriptors.
 _BURST_SCRIPT = """
 import errno, socket, sys
 port, count = int(sys.argv[1]), int(sys.argv[2])

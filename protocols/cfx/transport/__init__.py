@@ -1,22 +1,24 @@
-"""CFX over AMQP: the asyncio (and proton-thread) transports of the CFX codec.
+"""CFX over AMQP: the asyncio transports of the CFX codec.
 
 - :class:`CFXPublisher` / :class:`CFXSubscriber`: RabbitMQ topic exchange over AMQP 0-9-1.
 - :class:`CFXListener` / :class:`CFXRequester`: point-to-point requests over AMQP 1.0.
 - :class:`AMQP10Publisher`: AMQP 1.0 publishing to a broker node or another endpoint's listener.
 - :class:`Presence`: EndpointConnected, Heartbeat and EndpointShuttingDown.
 
-This is the only place under ``protocols/cfx`` where asyncio and threads may appear; the proton
-reactor thread is reached only through :mod:`protocols.cfx.transport.proton_bridge`.
+This is the only place under ``protocols/cfx`` where asyncio may appear. AMQP 1.0 runs on
+python-qpid-proton's engine, sans-IO (:mod:`protocols.cfx.transport.engine`), driven from the
+event loop (:mod:`protocols.cfx.transport.engine_io`): no reactor, no thread.
 """
 
 from __future__ import annotations
 
 from protocols.backoff import Backoff
 from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher, DeliveryRefused
+from protocols.cfx.transport.engine import AMQPEngine
+from protocols.cfx.transport.engine_io import EngineStream
 from protocols.cfx.transport.intake import DEFAULT_WINDOW, IntakeCredit
 from protocols.cfx.transport.listener import CFXListener, InboundBatch, RequestHandler
 from protocols.cfx.transport.presence import HeartbeatStatus, Presence
-from protocols.cfx.transport.proton_bridge import BridgeClosed, ProtonBridge
 from protocols.cfx.transport.publisher import (
     CFXPublisher,
     EncodedMessage,
@@ -34,22 +36,22 @@ __all__ = [
     "ADDRESS_V2",
     "DEFAULT_WINDOW",
     "AMQP10Publisher",
+    "AMQPEngine",
     "AddressFormat",
     "Backoff",
-    "BridgeClosed",
     "CFXListener",
     "CFXPublisher",
     "CFXRequester",
     "CFXSubscriber",
     "DeliveryRefused",
     "EncodedMessage",
+    "EngineStream",
     "HeartbeatStatus",
     "InboundBatch",
     "IntakeCredit",
     "MalformedMessage",
     "MalformedPayload",
     "Presence",
-    "ProtonBridge",
     "PublishError",
     "PublishReturned",
     "PublisherClosed",

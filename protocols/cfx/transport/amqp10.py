@@ -6,7 +6,7 @@ and the ``cfx-topic``/``cfx-message``/``cfx-handle``/``cfx-target`` application 
 Point-to-point requests use the requester's variant of §2.4: message-id ``command-request``,
 reply-to = the reply address, and a single ``offset`` application property instead.
 
-Only the reactor thread may touch the ``Message`` objects built here once they are handed over.
+The ``Message`` objects built here go to proton's engine on the event loop (no other thread).
 """
 
 from __future__ import annotations

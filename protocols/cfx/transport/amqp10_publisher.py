@@ -10,9 +10,9 @@ when the peer has accepted the transfer, and many publishes may be in flight at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import structlog
 from proton import Event, Message
@@ -20,13 +20,16 @@ from proton.handlers import MessagingHandler
 
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.transport.amqp10 import envelope_message
-from protocols.cfx.transport.proton_bridge import ProtonBridge
-from protocols.cfx.transport.security import TLSFiles, client_ssl_domain
-from protocols.errors import LocalProtocolError, TransportError
+from protocols.cfx.transport.engine_io import EngineStream, open_client
+from protocols.cfx.transport.security import TLSFiles
+from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
 
 __all__ = ["AMQP10Publisher", "DeliveryRefused"]
 
 log = structlog.get_logger("linegate.cfx.amqp10")
+
+# Seconds the peer gets to answer our close before the socket is cut.
+CLOSE_GRACE = 1.0
 
 
 class DeliveryRefused(TransportError):
@@ -34,12 +37,13 @@ class DeliveryRefused(TransportError):
 
 
 class _SenderSide(MessagingHandler):
-    """Reactor-thread half: one connection, one sender link, outcomes back to the loop."""
+    """The engine's handler: one connection, one sender link, outcomes to the waiting publishes.
+
+    Runs on the event loop, inside the engine's event dispatch.
+    """
 
     def __init__(self) -> None:
         super().__init__(auto_settle=True)
-        self.bridge: ProtonBridge | None = None
-        self.connection: Any = None
         self.sender: Any = None
         self.pending: dict[bytes, asyncio.Future[None]] = {}
         self.opened: asyncio.Future[None] | None = None
@@ -47,67 +51,57 @@ class _SenderSide(MessagingHandler):
 
     def on_link_opened(self, event: Event) -> None:
         # One connection, one link: any link that opens is ours (proton wrappers are not unique).
-        if self.opened is not None and self.bridge is not None:
-            # Crossing reactor thread -> asyncio: the link is ready.
-            self.bridge.to_loop(_settle, self.opened, None)
+        if self.opened is not None:
+            _settle(self.opened, None)
 
     def send(self, message: Message, outcome: asyncio.Future[None]) -> None:
         if self.failure is not None or self.sender is None:
-            self._report(outcome, TransportError(self.failure or "AMQP 1.0 sender is closed"))
+            _settle(outcome, ConnectionClosed(self.failure or "AMQP 1.0 sender is closed"))
             return
         delivery = self.sender.send(message)
         tag = delivery.tag
         self.pending[tag.encode() if isinstance(tag, str) else bytes(tag)] = outcome
 
-    def _report(self, outcome: asyncio.Future[None], error: BaseException | None) -> None:
-        if self.bridge is not None:
-            # Crossing reactor thread -> asyncio: one delivery's outcome.
-            self.bridge.to_loop(_settle, outcome, error)
-
     def on_accepted(self, event: Event) -> None:
         outcome = self.pending.pop(_tag(event), None)
         if outcome is not None:
-            self._report(outcome, None)
+            _settle(outcome, None)
 
     def on_rejected(self, event: Event) -> None:
         outcome = self.pending.pop(_tag(event), None)
         if outcome is not None:
             delivery: Any = event.delivery
             condition = delivery.remote.condition
-            self._report(outcome, DeliveryRefused(f"peer rejected the message: {condition}"))
+            _settle(outcome, DeliveryRefused(f"peer rejected the message: {condition}"))
 
     def on_released(self, event: Event) -> None:
         outcome = self.pending.pop(_tag(event), None)
         if outcome is not None:
-            self._report(outcome, DeliveryRefused("peer released the message (not stored)"))
+            _settle(outcome, DeliveryRefused("peer released the message (not stored)"))
 
-    def _fail_all(self, reason: str) -> None:
-        self.failure = reason
+    def fail_all(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
         for outcome in self.pending.values():
-            self._report(outcome, TransportError(reason))
+            _settle(outcome, ConnectionClosed(reason))
         self.pending.clear()
         if self.opened is not None:
-            self._report(self.opened, TransportError(reason))
+            _settle(self.opened, ConnectionClosed(reason))
 
     def on_transport_error(self, event: Event) -> None:
         transport: Any = event.transport
-        self._fail_all(f"AMQP transport failed: {transport.condition}")
+        self.fail_all(f"AMQP transport failed: {transport.condition}")
 
     def on_connection_error(self, event: Event) -> None:
         connection: Any = event.connection
-        self._fail_all(f"peer closed the connection: {connection.remote_condition}")
+        self.fail_all(f"peer closed the connection: {connection.remote_condition}")
 
     def on_link_error(self, event: Event) -> None:
         link: Any = event.link
-        self._fail_all(f"peer refused link {link.name!r}: {link.remote_condition}")
+        self.fail_all(f"peer refused link {link.name!r}: {link.remote_condition}")
 
     def on_disconnected(self, event: Event) -> None:
-        self._fail_all("disconnected")
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+        self.fail_all("disconnected")
 
 
 def _tag(event: Event) -> bytes:
@@ -164,7 +158,8 @@ class AMQP10Publisher:
         self.tls = tls
         self.virtual_host = virtual_host
         self._side = _SenderSide()
-        self._bridge: ProtonBridge | None = None
+        self._stream: EngineStream | None = None
+        self._entered = False
 
     async def __aenter__(self) -> Self:
         """Connect and attach the sender link.
@@ -172,41 +167,49 @@ class AMQP10Publisher:
         Raises:
             TransportError: the connection failed or the peer refused the link.
         """
-        if self._bridge is not None:
+        if self._entered:
             raise LocalProtocolError("AMQP10Publisher is not reentrant")
-        bridge = self._bridge = ProtonBridge(self._side, name=f"cfx-amqp10[{self.address}]")
-        self._side.bridge = bridge
-        self._side.opened = asyncio.get_running_loop().create_future()
-        await bridge.start()
-        url = urlsplit(self.uri)
-        options: dict[str, Any] = {
-            "reconnect": False,
-            "container_id": self.handle,
-            "allowed_mechs": "PLAIN" if url.username else "ANONYMOUS",
-            "allow_insecure_mechs": True,
-        }
-        if self.virtual_host:
-            options["virtual_host"] = self.virtual_host
-        if url.scheme == "amqps":
-            options["ssl_domain"] = client_ssl_domain(self.tls)
+        self._entered = True
         side = self._side
-
-        def open_link() -> None:
-            side.connection = bridge.container.connect(self.uri, **options)
-            # reference §2.1: a publish channel's sender link is named after its address.
-            side.sender = bridge.container.create_sender(
-                side.connection, target=self.address, name=self.address
-            )
-
-        bridge.call_in_reactor(open_link)
+        side.opened = asyncio.get_running_loop().create_future()
+        # The dial runs beside the wait, so that a refused connect and a cancellation arriving in
+        # the same pass meet in wait_for, as they did when the reactor thread dialled.
+        dialling = asyncio.create_task(self._open(), name=f"cfx-amqp10[{self.address}].open")
         try:
-            await asyncio.wait_for(self._side.opened, 10.0)
+            await asyncio.wait_for(side.opened, 10.0)
             _keep_cancellation()
         except BaseException as exc:
+            dialling.cancel()
+            await asyncio.gather(dialling, return_exceptions=True)
             await self.aclose()
             _keep_cancellation(exc)
             raise
         return self
+
+    async def _open(self) -> None:
+        side = self._side
+        try:
+            self._stream = stream = await open_client(
+                self.uri,
+                side,
+                container_id=self.handle,
+                virtual_host=self.virtual_host,
+                tls=self.tls,
+                on_closed=lambda: side.fail_all("disconnected"),
+                name=f"cfx-amqp10[{self.address}]",
+            )
+        except TransportError as exc:
+            side.fail_all(str(exc))
+            return
+        connection: Any = stream.engine.connection
+        connection.open()
+        session = connection.session()
+        session.open()
+        # reference §2.1: a publish channel's sender link is named after its address.
+        side.sender = session.sender(self.address)
+        side.sender.target.address = self.address
+        side.sender.open()
+        stream.update()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -224,16 +227,27 @@ class AMQP10Publisher:
             DeliveryRefused: the peer rejected or released it.
             TransportError: the connection failed before the outcome arrived.
         """
-        bridge = self._bridge
-        if bridge is None:
+        stream = self._stream
+        if stream is None:
             raise LocalProtocolError("use AMQP10Publisher inside `async with`")
         message = envelope_message(envelope, compress=self.gzip, subject=subject)
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        side = self._side
-        bridge.call_in_reactor(lambda: side.send(message, outcome))
+        self._side.send(message, outcome)
+        stream.update_soon()
         await outcome
 
     async def aclose(self) -> None:
-        """Close the link and connection and stop the reactor thread."""
-        if self._bridge is not None:
-            await self._bridge.stop(self._side.close)
+        """Close the link and the connection."""
+        stream, self._stream = self._stream, None
+        self._side.fail_all("AMQP 1.0 publisher is closed")
+        if stream is None or stream.ended:
+            return
+        connection: Any = stream.engine.connection
+        connection.close()
+        stream.update()
+        task = stream.task
+        if task is not None:
+            # The peer answers our close and the stream ends; a peer that does not is cut off.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), CLOSE_GRACE)
+        stream.close()

@@ -23,8 +23,8 @@ listener closes is released, never accepted. Link credit is granted only as tran
 settled (:mod:`protocols.cfx.transport.intake`), so a fast publisher is slowed down, never
 buffered without bound: :attr:`CFXListener.backlog` never exceeds the intake window.
 
-Threads: proton runs on the reactor thread behind :class:`ProtonBridge`; the reactor-side
-handler only moves plain bytes and strings to the loop, and the loop only hands it callables.
+Threads: none. Each admitted peer gets its own proton engine (:mod:`protocols.cfx.transport.engine`)
+driven on the event loop by :mod:`protocols.cfx.transport.engine_io`; one handler serves them all.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -58,8 +59,9 @@ from protocols.cfx.messages import (
 )
 from protocols.cfx.requests import make_response, not_supported_response
 from protocols.cfx.transport.amqp10 import body_bytes, content_encoding_of, envelope_message
+from protocols.cfx.transport.engine import AMQPEngine
+from protocols.cfx.transport.engine_io import EngineStream
 from protocols.cfx.transport.intake import DEFAULT_WINDOW, IntakeCredit
-from protocols.cfx.transport.proton_bridge import ProtonBridge
 from protocols.cfx.transport.security import GATE_LIMITS, SecurityGate, ServerSecurity
 from protocols.cfx.transport.wire import decode_payload
 from protocols.errors import LocalProtocolError, ProtocolError
@@ -81,10 +83,10 @@ _REQUEST_CREDIT = 100
 
 @dataclass(frozen=True, slots=True)
 class _Inbound:
-    """One transfer received on the reactor thread, reduced to plain values for the loop.
+    """One transfer received, reduced to plain values.
 
-    ``token`` names an event transfer that stays unsettled until the loop settles it; None for
-    a transfer the reactor side has settled already (a request).
+    ``token`` names an event transfer that stays unsettled until the consumer settles it; None
+    for a transfer the engine side has settled already (a request).
     """
 
     connection_id: int
@@ -128,8 +130,8 @@ class _Transfers:
     envelopes: list[Envelope] = field(default_factory=list)
 
 
-class _ReactorSide(MessagingHandler):
-    """Proton handler; every method runs on the reactor thread.
+class _EngineSide(MessagingHandler):
+    """The proton handler of every connection the listener serves; runs on the loop.
 
     No automatic credit and no automatic accept: request links get the SDK's 100 credits back as
     requests arrive, event links get what :class:`IntakeCredit` grants, and event transfers are
@@ -139,18 +141,14 @@ class _ReactorSide(MessagingHandler):
     def __init__(self, owner: CFXListener, window: int) -> None:
         super().__init__(prefetch=0, auto_accept=False)
         self.owner = owner
-        self.bridge: ProtonBridge | None = None
         self.handles: frozenset[str] = frozenset()
         self.event_addresses: frozenset[str] = frozenset()
-        self.acceptor: Any = None
         self.connections: dict[int, Any] = {}
+        self.streams: dict[int, EngineStream] = {}
         self.reply_links: dict[tuple[int, str], Any] = {}
         self.credit = IntakeCredit(window)
         self.event_links: dict[int, Any] = {}  # link id -> open event link (a proton receiver)
         self.unsettled: dict[int, Any] = {}  # token -> event delivery not yet settled
-        # Transfers on their way to the loop: appended here, taken there (deque ops are atomic).
-        self.inbox: collections.deque[_Inbound] = collections.deque()
-        self.inbox_flush_pending = False  # set here, cleared by the loop before it drains inbox
         self._ids = itertools.count(1)
         self._link_ids = itertools.count(1)
         self._tokens = itertools.count(1)
@@ -162,6 +160,20 @@ class _ReactorSide(MessagingHandler):
             connection._linegate_id = cid
             self.connections[cid] = connection
         return int(cid)
+
+    def adopt(self, stream: EngineStream) -> int:
+        """Serve ``stream``'s connection; returns its connection id."""
+        cid = self.connection_id(stream.engine.connection)
+        self.streams[cid] = stream
+        return cid
+
+    def _touch(self, connections: Iterable[Any]) -> None:
+        # State changed outside these connections' own event dispatch (a settle, a grant, a
+        # reply, a close): let their engines send what it means.
+        for cid in {getattr(connection, "_linegate_id", None) for connection in connections}:
+            stream = self.streams.get(cid) if cid is not None else None
+            if stream is not None:
+                stream.update_soon()
 
     def on_link_opening(self, event: Event) -> None:
         link: Any = event.link
@@ -198,7 +210,7 @@ class _ReactorSide(MessagingHandler):
             link.flow(_REQUEST_CREDIT)
             return
         self.event_links[lid] = link
-        self._grant(self.credit.opened(lid))
+        self._touch(self._grant(self.credit.opened(lid)))
 
     def on_link_closed(self, event: Event) -> None:
         self._forget_link(event.link, event.connection)
@@ -220,28 +232,29 @@ class _ReactorSide(MessagingHandler):
             return
         lid = getattr(link, "_linegate_events", None)
         if lid is not None and self.event_links.pop(lid, None) is not None:
-            self._grant(self.credit.closed(lid))
+            self._touch(self._grant(self.credit.closed(lid)))
 
     def on_connection_closing(self, event: Event) -> None:
-        self._forget_connection(event.connection)
+        self.forget_connection(event.connection)
 
     def on_connection_closed(self, event: Event) -> None:
-        self._forget_connection(event.connection)
+        self.forget_connection(event.connection)
 
     def on_disconnected(self, event: Event) -> None:
-        self._forget_connection(event.connection)
+        self.forget_connection(event.connection)
 
-    def _forget_connection(self, connection: Any) -> None:
+    def forget_connection(self, connection: Any) -> None:
         cid = getattr(connection, "_linegate_id", None)
         if cid is None:
             return
         self.connections.pop(cid, None)
+        self.streams.pop(cid, None)
         for key in [key for key in self.reply_links if key[0] == cid]:
             del self.reply_links[key]
         for lid, link in list(self.event_links.items()):
             if getattr(link.connection, "_linegate_id", None) == cid:
                 del self.event_links[lid]
-                self._grant(self.credit.closed(lid))
+                self._touch(self._grant(self.credit.closed(lid)))
 
     def on_message(self, event: Event) -> None:
         message: Any = event.message
@@ -280,16 +293,12 @@ class _ReactorSide(MessagingHandler):
             reply_to=reply_to,
             token=token,
         )
-        self.inbox.append(inbound)
-        if not self.inbox_flush_pending and self.bridge is not None:
-            self.inbox_flush_pending = True
-            # Crossing reactor thread -> asyncio: plain values only, no proton objects. One
-            # crossing carries every transfer received until the loop runs it.
-            self.bridge.to_loop(self.owner._received_all)
+        self.owner._received(inbound)
 
     def settle_transfers(self, tokens: Sequence[int], outcome: Any = Delivery.ACCEPTED) -> None:
         """Settle these event transfers with ``outcome`` and give their credit back."""
         settled = 0
+        touched: list[Any] = []
         for token in tokens:
             delivery = self.unsettled.pop(token, None)
             if delivery is None:
@@ -299,13 +308,19 @@ class _ReactorSide(MessagingHandler):
             # publisher never heard "accepted" and sends it again (cfx.md §2.3).
             delivery.update(outcome)
             delivery.settle()
-        self._grant(self.credit.settled(settled))
+            touched.append(delivery.link.connection)
+        touched += self._grant(self.credit.settled(settled))
+        self._touch(touched)
 
-    def _grant(self, grants: Mapping[int, int]) -> None:
+    def _grant(self, grants: Mapping[int, int]) -> list[Any]:
+        """Give event links credit; returns the connections whose engines have news to send."""
+        touched: list[Any] = []
         for lid, credit in grants.items():
             link = self.event_links.get(lid)
             if link is not None:
                 link.flow(credit)
+                touched.append(link.connection)
+        return touched
 
     def send_reply(self, connection_id: int, reply_to: str | None, message: Message) -> bool:
         link = self.reply_links.get((connection_id, reply_to or ""))
@@ -316,16 +331,18 @@ class _ReactorSide(MessagingHandler):
         if link is None:
             return False
         link.send(message)
+        self._touch((link.connection,))
         return True
 
     def close_all(self) -> None:
         # What was received and not committed goes back to its publisher, never accepted.
         self.settle_transfers(list(self.unsettled), Delivery.RELEASED)
-        if self.acceptor is not None:
-            self.acceptor.close()
-        for connection in list(self.connections.values()):
+        connections = list(self.connections.values())
+        for connection in connections:
             connection.close()
+        self._touch(connections)
         self.connections.clear()
+        self.streams.clear()
         self.reply_links.clear()
         self.event_links.clear()
 
@@ -369,8 +386,8 @@ class CFXListener:
         self._advertised_uri = advertised_uri
         self._event_addresses = frozenset(event_addresses)
         self._hosted: dict[str, _Hosted] = {}
-        self._side = _ReactorSide(self, intake_window)
-        self._bridge: ProtonBridge | None = None
+        self._side = _EngineSide(self, intake_window)
+        self._entered = False
         self._gate: SecurityGate | None = None
         self._events: collections.deque[_Transfers] = collections.deque()
         self._arrived = asyncio.Event()
@@ -422,29 +439,20 @@ class CFXListener:
 
     def _sync_addresses(self) -> None:
         handles = frozenset(self._hosted)
-        side = self._side
-        side.event_addresses = self._event_addresses
-        if self._bridge is not None and self._bridge.running:
-            # The reactor owns its copy of the handle set; replace it on the reactor thread.
-            self._bridge.call_in_reactor(lambda: setattr(side, "handles", handles))
-        else:
-            side.handles = handles
+        self._side.event_addresses = self._event_addresses
+        self._side.handles = handles
 
     async def __aenter__(self) -> Self:
-        if self._bridge is not None:
+        if self._entered:
             raise LocalProtocolError("CFXListener is not reentrant")
+        self._entered = True
         self._sync_addresses()
-        self._bridge = ProtonBridge(self._side, name=f"cfx-listener[{self.host}:{self.port}]")
-        self._side.bridge = self._bridge
+        # Every peer comes in through the asyncio gate, which enforces the peer limits and
+        # terminates TLS and SASL PLAIN when configured; the engine gets the admitted stream.
+        self._gate = SecurityGate(self.security, self._serve_peer, limits=self.limits)
         try:
-            await self._bridge.start()
-            # Every peer comes in through the asyncio gate, which enforces the peer limits and
-            # terminates TLS and SASL PLAIN when configured; proton gets the admitted stream only.
-            self._gate = SecurityGate(self.security, self._bridge, limits=self.limits)
             self.port = await self._gate.start(self.host, self.port)
         except BaseException:
-            # A port in use (or a cancelled start) must not leave the reactor thread and its
-            # waker pipe behind: an adapter retrying its listener would leak one per attempt.
             await self.aclose()
             raise
         self._gate.guard.server = f"cfx-listener[{self.host}:{self.port}]"
@@ -470,10 +478,9 @@ class CFXListener:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._bridge is not None:
-            # The reactor releases every unsettled transfer and closes the connections; the
-            # gate's splices then carry those last frames to the peers before they are cut.
-            await self._bridge.stop(self._side.close_all)
+        # Every unsettled transfer is released and every connection closed; the peers get
+        # those last frames before the gate cuts them.
+        self._side.close_all()
         if self._gate is not None:
             await self._gate.aclose(grace=CLOSE_GRACE)
 
@@ -504,11 +511,9 @@ class CFXListener:
         self._settle(batch.tokens)
 
     def _settle(self, tokens: Sequence[int]) -> None:
-        if not tokens or self._bridge is None or not self._bridge.running:
+        if not tokens or self._closed:
             return  # stopped: close_all released them, and the publisher sends them again
-        side = self._side
-        # Crossing asyncio -> reactor thread: the decision is made; proton only carries it out.
-        self._bridge.call_in_reactor(lambda: side.settle_transfers(tokens))
+        self._side.settle_transfers(tokens)
 
     def __aiter__(self) -> Self:
         return self
@@ -531,12 +536,19 @@ class CFXListener:
 
     # --- inbound, on the loop --------------------------------------------------------------
 
-    def _received_all(self) -> None:
+    async def _serve_peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one admitted peer (its SASL and TLS done by the gate) until it goes."""
+        if self._closed:
+            return
+        engine = AMQPEngine(self._side)
+        connection: Any = engine.connection
+        # AMQP 1.0 part 2.7.1: container-id is mandatory in our Open too.
+        connection.container = f"linegate-listener-{uuid.uuid4()}"
         side = self._side
-        # Cleared before draining: a transfer appended from now on schedules its own crossing.
-        side.inbox_flush_pending = False
-        while side.inbox:
-            self._received(side.inbox.popleft())
+        stream = EngineStream(engine, reader, writer, on_closed=lambda: side.forget_connection(connection))
+        side.adopt(stream)
+        engine.skip_header()  # the gate read the peer's AMQP header
+        await stream.run()
 
     def _received(self, inbound: _Inbound) -> None:
         if self._closed:
@@ -603,16 +615,8 @@ class CFXListener:
         fields: Any = message
         fields.correlation_id = inbound.message_id
         fields.address = inbound.reply_to  # the AMQP 'to' field
-        side = self._side
-        bridge = self._bridge
-        if bridge is None:
-            return
-
-        def send() -> None:
-            if not side.send_reply(inbound.connection_id, inbound.reply_to, message):
-                log.warning("reply.no_link", handle=handle, reply_to=inbound.reply_to)
-
-        bridge.call_in_reactor(send)
+        if not self._side.send_reply(inbound.connection_id, inbound.reply_to, message):
+            log.warning("reply.no_link", handle=handle, reply_to=inbound.reply_to)
         self.requests_answered += 1
 
     async def _respond(self, handle: str, request: Envelope) -> Envelope:

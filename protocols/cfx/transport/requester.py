@@ -14,7 +14,6 @@ import asyncio
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import structlog
 from proton import Event, Message
@@ -23,10 +22,10 @@ from proton.handlers import MessagingHandler
 from protocols.cfx.codec import CFXDecodeError, decode_envelope
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.transport.amqp10 import body_bytes, content_encoding_of, request_message
-from protocols.cfx.transport.proton_bridge import ProtonBridge
-from protocols.cfx.transport.security import TLSFiles, client_ssl_domain
+from protocols.cfx.transport.engine_io import EngineStream, open_client
+from protocols.cfx.transport.security import TLSFiles
 from protocols.cfx.transport.wire import decode_payload, redact_url, reply_address
-from protocols.errors import LocalProtocolError, RequestTimeout, TransportError
+from protocols.errors import ConnectionClosed, LocalProtocolError, RequestTimeout
 
 __all__ = ["CFXRequester", "request"]
 
@@ -43,20 +42,14 @@ class _Reply:
     correlation_id: str | None
 
 
-class _Idle(MessagingHandler):
-    """The container's root handler; each request brings its own connection handler."""
-
-
 class _Exchange(MessagingHandler):
-    """One request/response on its own connection; runs on the reactor thread."""
+    """One request/response on its own connection; runs on the loop, in the engine's dispatch."""
 
-    def __init__(self, bridge: ProtonBridge, outcome: asyncio.Future[_Reply], message: Message) -> None:
+    def __init__(self, outcome: asyncio.Future[_Reply], message: Message) -> None:
         super().__init__(prefetch=1)
-        self.bridge = bridge
         self.outcome = outcome
         self.message = message
         self.sent = False
-        self.connection: Any = None
 
     def on_sendable(self, event: Event) -> None:
         if not self.sent:
@@ -71,45 +64,27 @@ class _Exchange(MessagingHandler):
             content_encoding=content_encoding_of(message),
             correlation_id=None if message.correlation_id is None else str(message.correlation_id),
         )
-        # Crossing reactor thread -> asyncio: the reply as plain values.
-        self.bridge.to_loop(_resolve, self.outcome, reply)
-        self.close()
+        if not self.outcome.done():
+            self.outcome.set_result(reply)
 
-    def _fail(self, what: str, condition: Any) -> None:
-        error = TransportError(f"{what}: {condition}" if condition else what)
-        # Crossing reactor thread -> asyncio: the failure, for the waiting request.
-        self.bridge.to_loop(_fail, self.outcome, error)
-        self.close()
+    def fail(self, what: str, condition: Any = None) -> None:
+        if not self.outcome.done():
+            self.outcome.set_exception(ConnectionClosed(f"{what}: {condition}" if condition else what))
 
     def on_transport_error(self, event: Event) -> None:
         transport: Any = event.transport
-        self._fail("AMQP transport failed", transport.condition)
+        self.fail("AMQP transport failed", transport.condition)
 
     def on_connection_error(self, event: Event) -> None:
         connection: Any = event.connection
-        self._fail("peer closed the connection", connection.remote_condition)
+        self.fail("peer closed the connection", connection.remote_condition)
 
     def on_link_error(self, event: Event) -> None:
         link: Any = event.link
-        self._fail(f"peer refused link {link.name!r}", link.remote_condition)
+        self.fail(f"peer refused link {link.name!r}", link.remote_condition)
 
     def on_disconnected(self, event: Event) -> None:
-        self._fail("disconnected before the response", None)
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-
-def _resolve(future: asyncio.Future[_Reply], reply: _Reply) -> None:
-    if not future.done():
-        future.set_result(reply)
-
-
-def _fail(future: asyncio.Future[_Reply], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
+        self.fail("disconnected before the response")
 
 
 class CFXRequester:
@@ -128,13 +103,14 @@ class CFXRequester:
         self.handle = handle
         self.gzip = gzip
         self.tls = tls
-        self._bridge: ProtonBridge | None = None
+        self._entered = False
+        self._closed = False
+        self._streams: set[EngineStream] = set()
 
     async def __aenter__(self) -> Self:
-        if self._bridge is not None:
+        if self._entered:
             raise LocalProtocolError("CFXRequester is not reentrant")
-        self._bridge = ProtonBridge(_Idle(), name=f"cfx-requester[{self.handle}]")
-        await self._bridge.start()
+        self._entered = True
         return self
 
     async def __aexit__(
@@ -143,9 +119,10 @@ class CFXRequester:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the reactor thread; requests still waiting fail."""
-        if self._bridge is not None:
-            await self._bridge.stop()
+        """Drop every connection; requests still waiting fail."""
+        self._closed = True
+        for stream in list(self._streams):
+            stream.close()
 
     async def request(self, uri: str, envelope: Envelope, *, timeout: float = DEFAULT_TIMEOUT) -> Envelope:
         """Send ``envelope`` to the listener at ``uri`` and return the response envelope.
@@ -160,8 +137,7 @@ class CFXRequester:
             TransportError: the connection or a link failed.
             protocols.cfx.codec.CFXDecodeError: the response is not a CFX envelope.
         """
-        bridge = self._bridge
-        if bridge is None:
+        if not self._entered or self._closed:
             raise LocalProtocolError("use CFXRequester inside `async with`")
         target = envelope.target
         if not target:
@@ -169,28 +145,20 @@ class CFXRequester:
         reply_to = reply_address(envelope.source or self.handle)
         message = request_message(envelope, reply_to=reply_to, compress=self.gzip)
         outcome: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
-        exchange = _Exchange(bridge, outcome, message)
-        url = urlsplit(uri)
-        options: dict[str, Any] = {
-            "reconnect": False,
-            "container_id": self.handle,
-            # reference §2.4: ANONYMOUS without user info, PLAIN with it.
-            "allowed_mechs": "PLAIN" if url.username else "ANONYMOUS",
-            "allow_insecure_mechs": True,
-        }
-        if url.scheme == "amqps":
-            options["ssl_domain"] = client_ssl_domain(self.tls)
-
-        def open_links() -> None:
-            container = bridge.container
-            connection = container.connect(uri, handler=exchange, **options)
-            exchange.connection = connection
-            container.create_receiver(connection, source=target, target=reply_to, name="request-receiver")
-            container.create_sender(connection, target=target, name=reply_to)
-
-        bridge.call_in_reactor(open_links)
+        exchange = _Exchange(outcome, message)
+        stream: EngineStream | None = None
         try:
             async with asyncio.timeout(timeout):
+                stream = await open_client(
+                    uri,
+                    exchange,
+                    container_id=self.handle,
+                    tls=self.tls,
+                    on_closed=lambda: exchange.fail("disconnected before the response"),
+                    name=f"cfx-requester[{self.handle}]",
+                )
+                self._streams.add(stream)
+                _open_links(stream, target=target, reply_to=reply_to)
                 reply = await outcome
         except TimeoutError:
             raise RequestTimeout(
@@ -198,14 +166,40 @@ class CFXRequester:
                 f"({envelope.message_name}) within {timeout:g} s"
             ) from None
         finally:
-            if bridge.running:
-                bridge.call_in_reactor(exchange.close)
+            if stream is not None:
+                self._streams.discard(stream)
+                _close(stream)
         if reply.body is None:
             raise CFXDecodeError(f"response from {redact_url(uri)} has no binary body")
         response = decode_envelope(decode_payload(reply.body, reply.content_encoding))
         if envelope.request_id and response.request_id != envelope.request_id:
             log.warning("response.request_id_mismatch", sent=envelope.request_id, got=response.request_id)
         return response
+
+
+def _open_links(stream: EngineStream, *, target: str, reply_to: str) -> None:
+    connection: Any = stream.engine.connection
+    connection.open()
+    session = connection.session()
+    session.open()
+    receiver = session.receiver("request-receiver")
+    receiver.source.address = target
+    receiver.target.address = reply_to
+    receiver.open()
+    sender = session.sender(reply_to)
+    sender.target.address = target
+    sender.open()
+    stream.update()
+
+
+def _close(stream: EngineStream) -> None:
+    # The close frame is written at once; the socket then closes behind it (asyncio flushes its
+    # buffer first). Nothing waits for the peer's answering close: the exchange is over.
+    if not stream.ended:
+        connection: Any = stream.engine.connection
+        connection.close()
+        stream.update()
+    stream.close()
 
 
 async def request(

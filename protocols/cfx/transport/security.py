@@ -5,8 +5,8 @@ The CFX SDK speaks SASL ANONYMOUS when a URI has no user info and PLAIN when it 
 SASL (no Cyrus in the wheel) can only *serve* ANONYMOUS and EXTERNAL, so when the listener has
 credentials or TLS, a small asyncio front door terminates TLS and runs the SASL exchange itself
 (sasl-mechanisms, sasl-init, sasl-outcome; AMQP 1.0 part 5.3), then hands the authenticated
-AMQP byte stream to proton over a socket pair. A peer that does not authenticate never reaches
-proton.
+stream to the listener, which runs a proton engine over it on the event loop. A peer that does
+not authenticate never reaches proton.
 
 The gate also stands in front of a plain listener (no TLS, no credentials): it is where the
 listener's :class:`~protocols.transport.PeerLimits` hold (connection cap, handshake deadline,
@@ -18,24 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import socket
 import ssl
 import struct
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import structlog
-from proton import UNDESCRIBED, Array, Data, Described, SSLDomain, Transport, symbol, ubyte, ulong
-from proton.handlers import IOHandler
+from proton import UNDESCRIBED, Array, Data, Described, SSLDomain, symbol, ubyte, ulong
 
 from protocols.errors import RemoteProtocolError, TransportError
 from protocols.transport.guard import PeerGuard, PeerLimits, guard_of, start_guarded_server
 
 _UNDESCRIBED: Any = UNDESCRIBED  # proton's stubs type the marker as a Constant, not AMQP data
-
-if TYPE_CHECKING:
-    from protocols.cfx.transport.proton_bridge import ProtonBridge
 
 __all__ = ["GATE_LIMITS", "ServerSecurity", "TLSFiles", "client_ssl_domain"]
 
@@ -55,9 +50,6 @@ SASL_AUTH_FAILED: Final = 1
 MAX_SASL_FRAME: Final = 512
 # How long a peer may take to authenticate before we drop it.
 HANDSHAKE_TIMEOUT: Final = 10.0
-# proton's reactor waits with select(), which fails on a descriptor >= FD_SETSIZE and takes the
-# whole reactor (every CFX request) down with it; such a socket is refused before proton sees it.
-SELECT_FD_LIMIT: Final = 1024
 
 #: What the listener tolerates. A CFX requester opens one connection per request (reference
 #: §2.4), so a line controller's changeover is a burst of short connections: the cap is wide,
@@ -181,12 +173,16 @@ def _parse_sasl_init(frame: bytes) -> tuple[str, bytes]:
     return str(mechanism), bytes(response or b"")
 
 
+AdmittedPeer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""Serves a peer the gate has admitted, from just after its AMQP header, until it goes."""
+
+
 class SecurityGate:
-    """The asyncio front door: TLS, then SASL, then a socket pair into the proton reactor.
+    """The asyncio front door: TLS, then SASL, then the admitted stream to ``serve``.
 
     Args:
         security: TLS and credentials (both optional).
-        bridge: the proton reactor admitted peers are handed to.
+        serve: runs the AMQP connection of an admitted peer (the listener's engine).
         limits: what the gate tolerates from peers (``peer.dropped`` past them).
         name: the server's name in log lines.
     """
@@ -194,13 +190,13 @@ class SecurityGate:
     def __init__(
         self,
         security: ServerSecurity,
-        bridge: ProtonBridge,
+        serve: AdmittedPeer,
         *,
         limits: PeerLimits = GATE_LIMITS,
         name: str = "cfx-listener",
     ) -> None:
         self._security = security
-        self._bridge = bridge
+        self._serve_admitted = serve
         self._server: asyncio.Server | None = None
         self._pumps: set[asyncio.Task[None]] = set()
         self.refused = 0
@@ -236,14 +232,14 @@ class SecurityGate:
             guard = guard_of(getattr(writer, "transport", None))
             if guard is not None:
                 guard.established()
-            await self._splice(reader, writer)
+            await self._serve_admitted(reader, writer)
         except (
             OSError,
             TimeoutError,
             asyncio.IncompleteReadError,
             RemoteProtocolError,
             ssl.SSLError,
-            TransportError,  # the reactor stopped under us: drop this peer, keep serving
+            TransportError,  # this peer's connection failed: drop it, keep serving
         ) as exc:
             log.info("gate.closed", peer=peer, error=repr(exc))
         finally:
@@ -291,36 +287,17 @@ class SecurityGate:
             return "no AMQP header after SASL"
         return None
 
-    async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        ours, theirs = socket.socketpair()
-        if theirs.fileno() >= SELECT_FD_LIMIT:
-            ours.close()
-            theirs.close()
-            raise TransportError(
-                f"too many open descriptors for proton's select() (socket {SELECT_FD_LIMIT} or above)"
-            )
-        theirs.setblocking(False)
-        bridge = self._bridge
-        # The socket changes owner here: from now on only the reactor thread uses `theirs`.
-        bridge.call_in_reactor(lambda: _adopt(bridge, theirs))
-        inner_reader, inner_writer = await asyncio.open_connection(sock=ours)
-        inner_writer.write(AMQP_HEADER)
-        try:
-            await asyncio.gather(_pump(reader, inner_writer), _pump(inner_reader, writer))
-        finally:
-            inner_writer.close()
-
     def stop_listening(self) -> None:
-        """Accept no new peers; the spliced connections go on."""
+        """Accept no new peers; the admitted connections go on."""
         if self._server is not None:
             self._server.close()
 
     async def aclose(self, grace: float = 0.0) -> None:
-        """Stop listening and drop every spliced connection.
+        """Stop listening and drop every admitted connection.
 
         Args:
-            grace: seconds to let the splices carry what proton wrote last (its close frames)
-                to peers that close in turn, before they are cut.
+            grace: seconds to let the connections carry what proton wrote last (its close
+                frames) to peers that close in turn, before they are cut.
         """
         self.stop_listening()
         if grace > 0 and self._pumps:
@@ -331,32 +308,3 @@ class SecurityGate:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-
-
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
-
-
-def _adopt(bridge: ProtonBridge, sock: socket.socket) -> None:
-    """Reactor thread: serve an already-accepted socket as a proton server connection.
-
-    This is what proton's own ``Acceptor`` does for sockets it accepts itself.
-    """
-    container = bridge.container
-    connection: Any = container.connection(container.handler)
-    # Marks the connection as accepted: without it proton's IOHandler, on binding, would dial
-    # out to the connection's (default) URL and mix a second stream into this transport.
-    connection._acceptor = sock
-    transport = Transport(Transport.SERVER)
-    transport.bind(connection)
-    selectable: Any = container.selectable(delegate=sock)
-    selectable._transport = transport
-    transport._selectable = selectable
-    IOHandler.update(transport, selectable, container.now)
