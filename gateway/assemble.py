@@ -34,6 +34,7 @@ from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.jsonl import JsonLinesSink
 from gateway.sinks.mqtt import MqttSink
+from gateway.trace.wiring import bridge_downstream, enforce, open_trace
 from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, TLSFiles
 from protocols.cfx.transport.security import GATE_LIMITS
 from protocols.errors import ConfigError
@@ -389,7 +390,15 @@ def build_trackers(
         if link.kind == "vertical":
             allowed = {"host", "port"}
         else:
-            allowed = {"upstream_host", "upstream_port", "listen_host", "listen_port", "lane_id"}
+            # downstream: the machine after the bridged one, whose interlocks the bridge enforces.
+            allowed = {
+                "upstream_host",
+                "upstream_port",
+                "listen_host",
+                "listen_port",
+                "lane_id",
+                "downstream",
+            }
         for key in settings:
             if key not in allowed:
                 expected = ", ".join(sorted(allowed))
@@ -513,6 +522,7 @@ def check_line(config: LineConfig, *, secrets: bool = True) -> None:
     finally:
         _SKIP_SECRETS.reset(skipping)
     build_trackers(config)
+    bridge_downstream(config)
     # TLS files are read now, so a missing or malformed one is reported with its key path.
     if config.amqp is not None and config.amqp.tls is not None:
         config.amqp.tls.context(path=config.path, where="amqp.tls")
@@ -625,6 +635,10 @@ async def start_gateway(
         sinks = [TimedSink(sink, metrics) for sink in sinks]
     if sse is not None:
         sinks.append(sse)
+    # The trace service ([trace], [[interlock]]) is fed by the outbox like a sink (docs/trace.md).
+    trace = await open_trace(config, stack)
+    if trace is not None:
+        sinks.append(trace)
     outbox = Outbox(
         config.outbox.path,
         sinks=[s.name for s in sinks],
@@ -673,6 +687,10 @@ async def start_gateway(
     for runtime in runtimes:
         if not runtime.passthrough:  # a CFX machine hosts its own handle
             listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+    if trace is not None:
+        enforce(trace, config, outbox, trackers, listener)
     with bind_errors(config, "listener.port", config.listener.host, config.listener.port):
         await stack.enter_async_context(listener)
-    return Gateway(outbox, runtimes, sinks, recipes, listener=listener), listener
+    gateway = Gateway(outbox, runtimes, sinks, recipes, listener=listener)
+    gateway.trace = trace
+    return gateway, listener

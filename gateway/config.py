@@ -44,6 +44,7 @@ from gateway.config_model import (
     Secret,
     TlsConfig,
 )
+from gateway.trace.control import parse_control
 from protocols.errors import ConfigError
 
 SECRET_KEYS = ("password", "token")
@@ -195,6 +196,8 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
             "http",
             "changeover",
             "limits",
+            "trace",
+            "interlock",
         },
     )
     line = r.table(data, "line", "")
@@ -217,6 +220,8 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>") -> LineConf
         http=_http(r, data),
         limits=_limits(r, data),
         link_grace=_grace(r, line, "line", DEFAULT_LINK_GRACE),
+        # [trace] and [[interlock]]: parsed by the trace package's own reader.
+        control=parse_control(data, path=path, machines=ids, line=r.text(line, "name", "line", "line")),
     )
 
 

@@ -14,11 +14,14 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.presence import MAX_GRACE, MIN_GRACE
 from protocols.errors import ConfigError
 from protocols.transport.guard import PeerLimits
+
+if TYPE_CHECKING:
+    from gateway.trace.control import ControlConfig
 
 PROTOCOLS = ("modbus", "opcua", "serial", "cfx", "files")
 INTERLOCKS = ("finish_board", "refuse")
@@ -288,6 +291,8 @@ class LineConfig:
     changeover: ChangeoverConfig = ChangeoverConfig()
     limits: Mapping[str, PeerLimitsConfig] = field(default_factory=dict)
     link_grace: float = DEFAULT_LINK_GRACE
+    #: ``[trace]`` and ``[[interlock]]`` (``gateway.trace.control``); None when neither is set.
+    control: ControlConfig | None = None
 
     def grace_for(self, machine: MachineConfig) -> float:
         """Seconds of silence after which ``machine`` is reported lost in CFX."""

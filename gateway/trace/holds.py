@@ -1,0 +1,184 @@
+"""The trace store's side of the interlocks: a board's history for a decision, and holds.
+
+Units of work (``gateway.trace.store``) for both databases:
+
+- ``board_history(identifiers)``: what :func:`gateway.trace.control.decide` needs about the
+  board any of the identifiers names (the newest such board), and the active holds;
+- ``place_hold`` / ``release_hold`` / ``active_holds``: operators' holds on a board (by any
+  identifier), a reel or a lot. A hold on something the store has never seen is refused
+  (:class:`HoldError`, ``not_found``): a typo must not look like a hold that protects anything.
+  Holding what is held already answers the existing hold (``created`` false).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from gateway.trace.control import HOLD_KINDS, History, Hold, Step, step_outcome
+from gateway.trace.queries import iso
+from gateway.trace.store import Sql, Work, now_us
+from protocols.errors import LinegateError
+
+log = structlog.get_logger("linegate.trace.control")
+
+_HOLD_COLUMNS = "id, kind, value, reason, held_by, held_us"
+
+
+class HoldError(LinegateError):
+    """A hold or release that cannot be done: ``not_found`` (nothing by that name) or ``bad``."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
+
+
+def _hold(row: tuple[Any, ...]) -> Hold:
+    return Hold(int(row[0]), str(row[1]), str(row[2]), row[3], row[4], int(row[5]))
+
+
+def hold_json(hold: Hold) -> dict[str, Any]:
+    """A hold as the CLI and the HTTP API show it."""
+    return {
+        "id": hold.id,
+        "kind": hold.kind,
+        "value": hold.value,
+        "reason": hold.reason,
+        "held_by": hold.held_by,
+        "held": iso(hold.held_us),
+    }
+
+
+def active_holds() -> Work[list[Hold]]:
+    """Every hold not released, oldest first."""
+    rows = yield Sql(f"SELECT {_HOLD_COLUMNS} FROM trace_hold WHERE released_us IS NULL ORDER BY id")
+    return [_hold(r) for r in rows]
+
+
+def board_history(identifiers: Sequence[str]) -> Work[tuple[History, list[Hold]]]:
+    """The history of the newest board any of ``identifiers`` names, and the active holds.
+
+    A board the store does not know gets a history with no board and no steps (so route rules
+    refuse it and holds on its identifiers still apply).
+    """
+    wanted = [i for i in dict.fromkeys(identifiers) if i]
+    holds = yield from active_holds()
+    if not wanted:
+        return History(None), holds
+    rows = yield Sql(
+        f"SELECT MAX(board) FROM trace_ident WHERE value IN ({', '.join('?' * len(wanted))})", wanted
+    )
+    if not rows or rows[0][0] is None:
+        return History(None, frozenset(wanted)), holds
+    board = int(rows[0][0])
+    rows = yield Sql("SELECT value FROM trace_ident WHERE board = ?", (board,))
+    idents = frozenset([*wanted, *(str(r[0]) for r in rows)])
+    passes = yield Sql(
+        "SELECT machine, result, completed_us, departed_us FROM trace_pass WHERE board = ? ORDER BY id",
+        (board,),
+    )
+    results = yield Sql(
+        "SELECT machine, result, time_us FROM trace_result WHERE board = ? ORDER BY time_us, id", (board,)
+    )
+    repairs = yield Sql("SELECT time_us, result FROM trace_repair WHERE board = ?", (board,))
+    fixes = [(int(t), r) for t, r in repairs]
+    latest: dict[str, tuple[str | None, int]] = {}
+    for machine, result, time_us in results:
+        latest[str(machine)] = (result, int(time_us))
+    steps: dict[str, Step] = {}
+    for machine, work_result, completed_us, departed_us in passes:
+        done = completed_us if completed_us is not None else departed_us
+        result, result_us = latest.get(str(machine), (None, None))
+        outcome = step_outcome(work_result, done is not None, result, result_us, fixes)
+        steps[str(machine)] = Step(str(machine), outcome, None if done is None else int(done))
+    for machine, (result, result_us) in latest.items():
+        if machine not in steps:  # a result with no pass (a machine that reports only results)
+            steps[machine] = Step(machine, step_outcome(None, True, result, result_us, fixes), result_us)
+    materials = yield Sql(
+        "SELECT reel, lot FROM trace_material WHERE board = ?"
+        " UNION SELECT l.reel, l.lot FROM trace_load l JOIN trace_pass p ON p.machine = l.machine"
+        " AND COALESCE(p.arrived_us, p.started_us, p.completed_us) >= l.loaded_us"
+        " AND (l.unloaded_us IS NULL OR COALESCE(p.arrived_us, p.started_us, p.completed_us) < l.unloaded_us)"
+        " WHERE p.board = ?",
+        (board, board),
+    )
+    reels = frozenset(str(r[0]) for r in materials if r[0])
+    lots = frozenset(str(r[1]) for r in materials if r[1])
+    return History(board, idents, steps, reels, lots), holds
+
+
+def _exists(kind: str, value: str) -> Work[bool]:
+    if kind == "board":
+        rows = yield Sql("SELECT 1 FROM trace_ident WHERE value = ? LIMIT 1", (value,))
+    else:
+        column = "reel" if kind == "reel" else "lot"
+        rows = yield Sql(
+            f"SELECT 1 FROM trace_material WHERE {column} = ?"
+            f" UNION ALL SELECT 1 FROM trace_load WHERE {column} = ? LIMIT 1",
+            (value, value),
+        )
+    return bool(rows)
+
+
+def _check(kind: str, value: str) -> None:
+    if kind not in HOLD_KINDS:
+        raise HoldError(f"a hold is on a board, reel or lot, not {kind!r}")
+    if not value or len(value) > 256:
+        raise HoldError("a hold needs the identifier of what it holds (1-256 characters)")
+
+
+def place_hold(kind: str, value: str, reason: str | None, by: str | None) -> Work[tuple[Hold, bool]]:
+    """Put ``kind`` ``value`` on hold; returns the hold and whether it is new.
+
+    Raises:
+        HoldError: a kind other than board/reel/lot, or nothing by that name in the store.
+    """
+    _check(kind, value)
+    rows = yield Sql(
+        f"SELECT {_HOLD_COLUMNS} FROM trace_hold WHERE kind = ? AND value = ? AND released_us IS NULL",
+        (kind, value),
+    )
+    if rows:
+        return _hold(rows[0]), False
+    if not (yield from _exists(kind, value)):
+        log.warning("trace.hold.unknown", kind=kind, value=value, by=by)
+        raise HoldError(f"no {kind} {value!r} in the trace store: nothing to hold", not_found=True)
+    rows = yield Sql(
+        "INSERT INTO trace_hold (kind, value, reason, held_by, held_us) VALUES (?, ?, ?, ?, ?)"
+        f" RETURNING {_HOLD_COLUMNS}",
+        (kind, value, reason, by, now_us()),
+    )
+    hold = _hold(rows[0])
+    log.warning("trace.hold.placed", kind=kind, value=value, reason=reason, by=by, hold=hold.id)
+    return hold, True
+
+
+def release_hold(kind: str, value: str, by: str | None) -> Work[list[Hold]]:
+    """Release the active hold on ``kind`` ``value``; returns what was released.
+
+    Raises:
+        HoldError: no active hold on it (``not_found``).
+    """
+    _check(kind, value)
+    rows = yield Sql(
+        f"UPDATE trace_hold SET released_us = ?, released_by = ? WHERE kind = ? AND value = ?"
+        f" AND released_us IS NULL RETURNING {_HOLD_COLUMNS}",
+        (now_us(), by, kind, value),
+    )
+    if not rows:
+        log.warning("trace.hold.release_unknown", kind=kind, value=value, by=by)
+        raise HoldError(f"no {kind} {value!r} is on hold", not_found=True)
+    log.info("trace.hold.released", kind=kind, value=value, by=by)
+    return [_hold(r) for r in rows]
+
+
+__all__ = [
+    "HoldError",
+    "active_holds",
+    "board_history",
+    "hold_json",
+    "place_hold",
+    "release_hold",
+]
