@@ -150,7 +150,7 @@ class TraceService:
     async def decide_now(self, machine: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
         """:meth:`decide` without waiting for events in flight (the benchmark measures this)."""
         started = time.perf_counter()
-        named = [i for i in identifiers if i]
+        named = list(dict.fromkeys(i for i in identifiers if i))
         handle = self.handles.get(machine, machine)
         try:
             history, holds = await self.store.run(lambda: board_history(named))
