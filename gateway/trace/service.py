@@ -15,8 +15,9 @@ and applies :func:`gateway.trace.control.decide`. It is asked
   answered with ``FailedBoard = 2`` (:meth:`plan_for`);
 - by a Hermes bridge before it offers a board downstream (:meth:`bridge_check`).
 
-Before deciding it waits (at most ``fresh_timeout``) for the events already committed to reach
-the store, so an inspection result published a moment ago counts. A refusal publishes a CFX
+Before deciding it waits (at most ``fresh_timeout``) until the events committed before the
+decision reached the store (not those that keep coming), so an inspection result published a
+moment ago counts. A refusal publishes a CFX
 ``FaultOccurred`` (cause QualityCheck, fault code ``INTERLOCK.<rule>``, the reason as
 description) from the refusing machine's handle, cleared by ``FaultCleared`` when that machine
 next lets a board pass; the last refusals show in :meth:`status` (``GET /api/control``). If the
@@ -105,15 +106,19 @@ class TraceService:
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
         self._cache = BatchCache()
         self._faults: dict[str, uuid.UUID] = {}  # open refusal fault per machine id
+        self._through = 0  # the newest outbox sequence number ingested
+        self._progress = asyncio.Condition()
 
     # --- the outbox sink ---------------------------------------------------------------------
 
     async def publish(self, batch: list[StoredEvent]) -> None:
-        """Ingest a batch of the gateway's events (one transaction).
+        """Ingest a batch of the gateway's events (one transaction; an empty batch: nothing).
 
         Raises:
             TransportError: the store failed; the outbox offers the batch again.
         """
+        if not batch:
+            return
         envelopes: list[Envelope] = []
         for event in batch:
             try:
@@ -128,16 +133,24 @@ class TraceService:
             self._cache = BatchCache()  # its rows were rolled back
             raise TransportError(f"trace store: {exc}") from exc
         self.ingested += stats.stored
+        async with self._progress:
+            self._through = max(self._through, *(event.seq for event in batch))
+            self._progress.notify_all()
 
     # --- decisions ---------------------------------------------------------------------------
 
     async def _fresh(self) -> None:
+        # The events committed before this decision, not those that keep coming: wait until
+        # the sink has ingested through the newest sequence number stored now.
         outbox = self.outbox
         if outbox is None or outbox.depth(self.name) == 0:
             return
+        await outbox.flush()
+        row = outbox.db.execute("SELECT MAX(seq) FROM events").fetchone()
+        target = int(row[0] or 0) if row else 0
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.fresh_timeout):
-                await outbox.wait_delivered(self.name)
+            async with asyncio.timeout(self.fresh_timeout), self._progress:
+                await self._progress.wait_for(lambda: self._through >= target or outbox.depth(self.name) == 0)
 
     async def decide(self, machine: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
         """Whether the board named by ``identifiers`` may enter ``machine`` (a machine id).
