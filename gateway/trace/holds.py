@@ -57,38 +57,57 @@ def active_holds() -> Work[list[Hold]]:
     return [_hold(r) for r in rows]
 
 
+_NT = "CAST(NULL AS TEXT)"
+_NI = "CAST(NULL AS BIGINT)"
+#: Everything about one board a decision reads, in one statement (one round trip on
+#: PostgreSQL): (tag, a, b, x, y, z) rows; the board id is the parameter of every branch.
+_HISTORY_SQL = f"""
+SELECT 'i', value, {_NT}, {_NI}, {_NI}, {_NI} FROM trace_ident WHERE board = ?
+UNION ALL SELECT 'p', machine, result, completed_us, departed_us, id FROM trace_pass WHERE board = ?
+UNION ALL SELECT 'r', machine, result, time_us, {_NI}, id FROM trace_result WHERE board = ?
+UNION ALL SELECT 'f', {_NT}, result, time_us, {_NI}, {_NI} FROM trace_repair WHERE board = ?
+UNION ALL SELECT 'm', reel, lot, {_NI}, {_NI}, {_NI} FROM trace_material WHERE board = ?
+UNION ALL SELECT 'm', l.reel, l.lot, {_NI}, {_NI}, {_NI} FROM trace_load l JOIN trace_pass p
+  ON p.machine = l.machine AND COALESCE(p.arrived_us, p.started_us, p.completed_us) >= l.loaded_us
+  AND (l.unloaded_us IS NULL OR COALESCE(p.arrived_us, p.started_us, p.completed_us) < l.unloaded_us)
+  WHERE p.board = ?
+"""
+
+
 def board_history(identifiers: Sequence[str]) -> Work[tuple[History, list[Hold]]]:
     """The history of the newest board any of ``identifiers`` names, and the active holds.
 
-    A board the store does not know gets a history with no board and no steps (so route rules
-    refuse it and holds on its identifiers still apply).
+    Two statements: the holds with the board's id, then the board's facts. A board the store
+    does not know gets a history with no board and no steps (so route rules refuse it, and
+    holds on its identifiers still apply).
     """
     wanted = [i for i in dict.fromkeys(identifiers) if i]
-    holds = yield from active_holds()
-    if not wanted:
-        return History(None), holds
-    rows = yield Sql(
-        f"SELECT MAX(board) FROM trace_ident WHERE value IN ({', '.join('?' * len(wanted))})", wanted
-    )
-    if not rows or rows[0][0] is None:
+    board_sql = ""
+    if wanted:
+        board_sql = (
+            f" UNION ALL SELECT {_NI}, '*board', {_NT}, {_NT}, {_NT}, MAX(board)"
+            f" FROM trace_ident WHERE value IN ({', '.join('?' * len(wanted))})"
+        )
+    # The active holds, and (kind "*board", never a hold's) the newest board the identifiers name.
+    active = "SELECT id, kind, value, reason, held_by, held_us FROM trace_hold WHERE released_us IS NULL"
+    rows = yield Sql(active + board_sql, wanted)
+    holds = sorted((_hold(r) for r in rows if r[1] != "*board"), key=lambda h: h.id)
+    found = [r[5] for r in rows if r[1] == "*board" and r[5] is not None]
+    if not found:
         return History(None, frozenset(wanted)), holds
-    board = int(rows[0][0])
-    rows = yield Sql("SELECT value FROM trace_ident WHERE board = ?", (board,))
-    idents = frozenset([*wanted, *(str(r[0]) for r in rows)])
-    passes = yield Sql(
-        "SELECT machine, result, completed_us, departed_us FROM trace_pass WHERE board = ? ORDER BY id",
-        (board,),
-    )
-    results = yield Sql(
-        "SELECT machine, result, time_us FROM trace_result WHERE board = ? ORDER BY time_us, id", (board,)
-    )
-    repairs = yield Sql("SELECT time_us, result FROM trace_repair WHERE board = ?", (board,))
-    fixes = [(int(t), r) for t, r in repairs]
+    board = int(found[0])
+    rows = yield Sql(_HISTORY_SQL, (board,) * 6)
+    idents = frozenset([*wanted, *(str(r[1]) for r in rows if r[0] == "i")])
+    fixes = [(int(r[3]), r[2]) for r in rows if r[0] == "f"]
     latest: dict[str, tuple[str | None, int]] = {}
-    for machine, result, time_us in results:
+    for _, machine, result, time_us, _, _ in sorted(
+        (r for r in rows if r[0] == "r"), key=lambda r: (r[3], r[5])
+    ):
         latest[str(machine)] = (result, int(time_us))
     steps: dict[str, Step] = {}
-    for machine, work_result, completed_us, departed_us in passes:
+    for _, machine, work_result, completed_us, departed_us, _ in sorted(
+        (r for r in rows if r[0] == "p"), key=lambda r: r[5]
+    ):
         done = completed_us if completed_us is not None else departed_us
         result, result_us = latest.get(str(machine), (None, None))
         outcome = step_outcome(work_result, done is not None, result, result_us, fixes)
@@ -96,16 +115,8 @@ def board_history(identifiers: Sequence[str]) -> Work[tuple[History, list[Hold]]
     for machine, (result, result_us) in latest.items():
         if machine not in steps:  # a result with no pass (a machine that reports only results)
             steps[machine] = Step(machine, step_outcome(None, True, result, result_us, fixes), result_us)
-    materials = yield Sql(
-        "SELECT reel, lot FROM trace_material WHERE board = ?"
-        " UNION SELECT l.reel, l.lot FROM trace_load l JOIN trace_pass p ON p.machine = l.machine"
-        " AND COALESCE(p.arrived_us, p.started_us, p.completed_us) >= l.loaded_us"
-        " AND (l.unloaded_us IS NULL OR COALESCE(p.arrived_us, p.started_us, p.completed_us) < l.unloaded_us)"
-        " WHERE p.board = ?",
-        (board, board),
-    )
-    reels = frozenset(str(r[0]) for r in materials if r[0])
-    lots = frozenset(str(r[1]) for r in materials if r[1])
+    reels = frozenset(str(r[1]) for r in rows if r[0] == "m" and r[1])
+    lots = frozenset(str(r[2]) for r in rows if r[0] == "m" and r[2])
     return History(board, idents, steps, reels, lots), holds
 
 
