@@ -46,6 +46,7 @@ from gateway.sinks.amqp import AmqpSink
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.mqtt import MqttSink
+from gateway.trace.demo import open_demo_trace, print_trace, with_inspection
 from protocols.cfx.transport import CFXListener, CFXPublisher
 from simulators import Endpoint, Line, LineSpec, ReflowOven, default_line
 from simulators.line_spec import MACHINE_KINDS
@@ -87,6 +88,9 @@ class DemoOptions:
     # End the process if stopping takes longer than the deadline (the CLI; not for callers
     # that run the demo inside their own process, such as tests).
     stop_deadline: bool = False
+    # The trace store's SQLite file (gateway.trace.demo): with it the line starts with a
+    # printer and an SPI, and an interlock refuses the board that fails SPI.
+    trace_db: str | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +105,8 @@ class DemoSummary:
     changeover: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
     dashboard: str | None = None
+    trace_db: str | None = None
+    refusals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -155,7 +161,7 @@ def publishing_to(spec: LineSpec, events_port: int) -> LineSpec:
 
 def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
     """The default line, paced as asked, with the placement machine publishing to us."""
-    spec = publishing_to(default_line(), events_port)
+    spec = publishing_to(with_inspection(default_line()) if options.trace_db else default_line(), events_port)
     return dataclasses.replace(spec, time_scale=options.time_scale, boards=options.boards)
 
 
@@ -250,10 +256,18 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                 stack.push_async_callback(mqtt.aclose)
                 sinks.append(mqtt)
             sinks = [TimedSink(s, metrics) for s in sinks] + [sse]
+            trace = None
+            if options.trace_db:  # the trace store and interlocks, fed like a sink
+                handles = {e.machine_id: e.cfx_handle or e.machine_id for e in line.endpoints()}
+                trace = await open_demo_trace(options.trace_db, handles, stack)
+                sinks.append(trace)
             outbox = await stack.enter_async_context(
                 Outbox(Path(folder) / "outbox.sqlite", sinks=[s.name for s in sinks])
             )
             runtimes = line_runtimes(line, events_port, outbox)
+            if trace is not None:
+                trace.outbox = outbox
+                trace.attach({r.machine_id: r.adapters[1:] for r in runtimes}, {})
             recipes = RecipeService({r.machine_id: r for r in runtimes}, PRODUCTS, drain_timeout=120)
             listener = await stack.enter_async_context(CFXListener("127.0.0.1", 0))
             host_handles(listener, runtimes, recipes)
@@ -270,8 +284,12 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                 for runtime in runtimes:
                     for adapter in runtime.adapters:
                         await adapter.wait_connected(60)
+                if trace is not None:  # every machine's events flow, so no board is judged blind
+                    await trace.wait_sources(trace.handles.values(), 60)
                 line.start_source()
                 await _drive(line, gateway, options, summary, out, counter)
+                if trace is not None:  # the store holds every event before the summary reads it
+                    await asyncio.wait_for(outbox.wait_delivered(trace.name), 30)
             finally:
                 # From here the demo must end: the boards are through, or it was interrupted.
                 deadline = arm_stop_deadline("linegate demo") if options.stop_deadline else None
@@ -281,6 +299,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             summary.boards = len(line.departed)
             summary.events_by_type = dict(sorted(counter.by_type.items()))
             summary.events = sum(counter.by_type.values())
+            if trace is not None:
+                summary.trace_db, summary.refusals = options.trace_db, list(trace.recent)
             for runtime in runtimes:
                 norm = runtime.normalizer
                 summary.machines[runtime.machine_id] = {
@@ -293,6 +313,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
     if deadline is not None:
         deadline.cancel()
     _print_summary(summary, out)
+    if trace is not None and options.trace_db:
+        print_trace(trace, options.trace_db, [], out)
     if options.summary_json:
         text = json.dumps(summary.to_json(), indent=2) + "\n"
         await asyncio.to_thread(Path(options.summary_json).write_text, text, encoding="utf-8")

@@ -130,6 +130,8 @@ class Decision:
     allowed: bool
     rule: str | None = None
     reason: str = ""
+    #: refused by a route rule whose step is open or unseen: more events may change the answer
+    pending: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The decision as the HTTP API and the log show it."""
@@ -187,9 +189,8 @@ def decide(
         outcome = step.outcome if step is not None else "skipped"
         if outcome not in rule.results:
             wanted = " or ".join(sorted(rule.results))
-            return Decision(
-                False, rule.name, f"the board's step at {rule.after} is {outcome}, needs {wanted}"
-            )
+            reason = f"the board's step at {rule.after} is {outcome}, needs {wanted}"
+            return Decision(False, rule.name, reason, pending=outcome in ("open", "skipped"))
     for rule in applicable:
         if rule.kind != TIME_LIMIT or rule.within_s is None:
             continue

@@ -78,6 +78,7 @@ class TraceService:
         config: ``[trace]`` and the ``[[interlock]]`` rules (machine ids).
         handles: CFX handle by machine id.
         fresh_timeout: seconds a decision waits for committed events to reach the store.
+        settle_timeout: seconds a refusal for a step still open or unseen waits for it (0: none).
     """
 
     name = "trace"
@@ -89,6 +90,7 @@ class TraceService:
         handles: Mapping[str, str],
         *,
         fresh_timeout: float = 1.0,
+        settle_timeout: float = 5.0,
     ) -> None:
         self.store = store
         self.config = config
@@ -98,6 +100,7 @@ class TraceService:
         self._kinds = {rule.name: rule.kind for rule in config.rules}
         self.settings = TraceSettings(liquidus_c=config.liquidus_c, heated_length_mm=config.heated_length_mm)
         self.fresh_timeout = fresh_timeout
+        self.settle_timeout = settle_timeout
         #: Set by the gateway's assembly: refusal events go here, and decisions wait on it.
         self.outbox: Outbox | None = None
         self.decisions = 0
@@ -107,6 +110,7 @@ class TraceService:
         self._cache = BatchCache()
         self._faults: dict[str, uuid.UUID] = {}  # open refusal fault per machine id
         self._through = 0  # the newest outbox sequence number ingested
+        self.sources: set[str] = set()  # the CFX handles with an envelope ingested
         self._progress = asyncio.Condition()
 
     # --- the outbox sink ---------------------------------------------------------------------
@@ -134,8 +138,20 @@ class TraceService:
             raise TransportError(f"trace store: {exc}") from exc
         self.ingested += stats.stored
         async with self._progress:
+            self.sources.update(e.source for e in envelopes if e.source)
             self._through = max(self._through, *(event.seq for event in batch))
             self._progress.notify_all()
+
+    async def wait_sources(self, handles: Iterable[str], timeout: float) -> bool:
+        """Wait until an envelope from each of ``handles`` reached the store; False on timeout."""
+        wanted = set(handles)
+        try:
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(lambda: wanted <= self.sources)
+        except TimeoutError:
+            log.warning("trace.sources_missing", missing=sorted(wanted - self.sources))
+            return False
+        return True
 
     # --- decisions ---------------------------------------------------------------------------
 
@@ -158,21 +174,40 @@ class TraceService:
         A refusal is published as FaultOccurred and logged (``control.refused``).
         """
         await self._fresh()
-        return await self.decide_now(machine, identifiers, via=via)
+        named = list(dict.fromkeys(i for i in identifiers if i))
+        decision = await self._judge(machine, named)
+        if decision.pending and self.settle_timeout > 0:
+            # The step a route rule needs is open or unseen: its events may still be on their
+            # way (a machine's own CFX publisher lags its Hermes handoff). Judge again as the
+            # store takes in events, for a while, before refusing.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settle_timeout
+            while decision.pending and (left := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left), self._progress:
+                        await self._progress.wait()
+                decision = await self._judge(machine, named)
+        return self._record(machine, named, decision, via, 0.0)
 
     async def decide_now(self, machine: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
         """:meth:`decide` without waiting for events in flight (the benchmark measures this)."""
         started = time.perf_counter()
         named = list(dict.fromkeys(i for i in identifiers if i))
+        decision = await self._judge(machine, named)
+        return self._record(machine, named, decision, via, (time.perf_counter() - started) * 1000)
+
+    async def _judge(self, machine: str, named: list[str]) -> Decision:
         handle = self.handles.get(machine, machine)
         try:
             history, holds = await self.store.run(lambda: board_history(named))
-            decision = decide(history, handle, now_us(), self.rules, holds)
+            return decide(history, handle, now_us(), self.rules, holds)
         except StoreError as exc:
             log.error("control.store_unavailable", machine=machine, board=named, error=str(exc))
-            decision = Decision(False, STORE_RULE, f"the trace store cannot be read: {exc}")
+            return Decision(False, STORE_RULE, f"the trace store cannot be read: {exc}")
+
+    def _record(self, machine: str, named: list[str], decision: Decision, via: str, ms: float) -> Decision:
         self.decisions += 1
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        elapsed_ms = round(ms, 3)
         if decision.allowed:
             log.debug("control.allowed", machine=machine, board=named, via=via, ms=elapsed_ms)
             self._clear(machine)
@@ -241,7 +276,7 @@ class TraceService:
             for u in body.units or ()
             if isinstance(u, UnitPosition | UnitInfo) and u.unit_identifier
         ]
-        identifiers = [body.hermes_identifier, body.primary_identifier, *(uid for uid, _ in units)]
+        identifiers = [body.primary_identifier, body.hermes_identifier, *(uid for uid, _ in units)]
         machine = self.by_handle.get(request.source or "")
         if machine is None:
             log.warning("control.unknown_requester", source=request.source, board=body.primary_identifier)
@@ -284,7 +319,7 @@ class TraceService:
         from protocols.hermes.enums import BoardQuality
 
         async def plan(query: WorkOrderQuery) -> WorkOrder | None:
-            decision = await self.decide(machine, [query.board_id, query.barcode], via="hermes-vertical")
+            decision = await self.decide(machine, [query.barcode, query.board_id], via="hermes-vertical")
             if not decision.allowed:
                 return WorkOrder(
                     work_order_id=query.work_order_id,
@@ -301,7 +336,7 @@ class TraceService:
 
         async def check(board: BoardAvailable) -> str | None:
             barcode = board.top_barcode or board.bottom_barcode
-            decision = await self.decide(downstream, [board.board_id, barcode], via="hermes-bridge")
+            decision = await self.decide(downstream, [barcode, board.board_id], via="hermes-bridge")
             return None if decision.allowed else f"interlock {decision.rule}: {decision.reason}"
 
         return check

@@ -27,6 +27,7 @@ from protocols.cfx.transport.requester import request
 from protocols.hermes import messages as m
 from tests.adapters.test_hermes_supervisory import QUIET, Sessions, machine, next_from_client, running
 from tests.gateway.http_support import MemorySink
+from tests.gateway.trace.conftest import visit
 from tests.gateway.trace.test_holds import HANDLES, PLACER, RULES, SPI, inspected, line_with
 
 CONTROL = "Linegate.Control.test"
@@ -99,6 +100,19 @@ async def test_a_result_committed_a_moment_ago_counts(store: Store, tmp_path: Pa
         await control.outbox.put(item)
         decision = await control.decide("placer", ["SN-3"], via="test")
         assert decision.rule == "spi-before-placement"
+
+
+async def test_a_step_whose_events_are_still_on_their_way_is_waited_for(store: Store, tmp_path: Path) -> None:
+    """A board whose SPI events reach the gateway after the placement asked is not refused."""
+    async with enforcing(store, tmp_path) as (control, _memory):
+        assert control.outbox is not None
+        deciding = asyncio.create_task(control.decide("placer", ["SN-4"], via="test"))
+        for late in [*visit(SPI, "SN-4", "H-SN-4", 0), inspected(SPI, "SN-4", "Passed", 2)]:
+            await control.outbox.put(
+                OutboxItem(SPI, late.message_name, str(late.unique_id), encode_envelope(late))
+            )
+        assert (await deciding).allowed
+        assert control.refused == 0
 
 
 async def test_vertical_channel_answers_a_refused_board_with_failed_board(

@@ -55,7 +55,7 @@ async def line_with(store: Store, *boards: tuple[str, str]) -> None:
 
 
 def service(store: Store) -> TraceService:
-    return TraceService(store, ControlConfig(rules=RULES), HANDLES)
+    return TraceService(store, ControlConfig(rules=RULES), HANDLES, settle_timeout=0.05)
 
 
 async def test_the_board_that_failed_spi_is_refused_at_placement(store: Store) -> None:

@@ -1,0 +1,62 @@
+"""The trace service in ``linegate demo --trace-db PATH``.
+
+The demo line then starts with a solder paste printer and an SPI (as in
+``simulators/lines/print-inspect.toml``), whose third board fails inspection; an interlock
+(``spi-before-placement``) refuses it at the placement machine, which asks over its Hermes
+vertical channel (QueryWorkOrderInfo, answered with ``FailedBoard = 2``) and the refusal is
+published as FaultOccurred. The store is the SQLite file at PATH (replaced if it exists), which
+``linegate trace --db PATH ...`` queries after the demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TextIO
+
+from gateway.trace.control import ControlConfig, Rule
+from gateway.trace.service import TraceService
+from gateway.trace.store import SqliteStore
+from simulators.line_spec import LineSpec, MachineSpec
+
+#: The SPI's board that fails (counted from 1): two pads with insufficient paste.
+FAILING_BOARD = 3
+DEMO_RULES = (Rule("spi-before-placement", "route", "placement", "spi"),)
+
+
+def with_inspection(spec: LineSpec) -> LineSpec:
+    """``spec`` with a printer and an SPI in front (the SPI fails board ``FAILING_BOARD``)."""
+    front = (
+        MachineSpec("printer", "printer", "linegate.printer.1", {"clean_every": 4, "clean_time": 15.0}),
+        MachineSpec("spi", "spi", "linegate.spi.1", {"fail_boards": [FAILING_BOARD]}),
+    )
+    return dataclasses.replace(spec, machines=(*front, *spec.machines))
+
+
+async def open_demo_trace(path: str | Path, handles: dict[str, str], stack: AsyncExitStack) -> TraceService:
+    """The demo's trace service over a fresh SQLite file at ``path`` (closed with ``stack``)."""
+    path = Path(path)
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    store = SqliteStore(path)
+    await store.open()
+    stack.push_async_callback(store.close)
+    return TraceService(store, ControlConfig(handle="Linegate.Control.demo", rules=DEMO_RULES), handles)
+
+
+def print_trace(service: TraceService, path: str | Path, barcodes: Sequence[str], out: TextIO) -> None:
+    """The demo summary's trace lines: the refusals and how to query the store."""
+    print(f"  trace store: {path}", file=out)
+    for refusal in service.status()["refusals"]:
+        print(
+            f"    refused {refusal['board']} at {refusal['machine']} ({refusal['via']}):"
+            f" {refusal['rule']}: {refusal['reason']}",
+            file=out,
+        )
+    example = next((r["board"] for r in service.status()["refusals"]), barcodes[0] if barcodes else "ID")
+    print(f"    query it: linegate trace board {example} --db {path}", file=out)
+
+
+__all__ = ["DEMO_RULES", "FAILING_BOARD", "open_demo_trace", "print_trace", "with_inspection"]
