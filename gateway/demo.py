@@ -37,6 +37,7 @@ from adapters.opcua import OpcUaAdapter
 from adapters.serial import SerialAdapter
 from gateway.config import RecipeRef
 from gateway.deadline import arm_stop_deadline
+from gateway.demo_trace import open_demo_trace, print_trace, with_inspection
 from gateway.http import HttpServer, SseSink
 from gateway.metrics import Metrics, TimedSink
 from gateway.outbox import Outbox, StoredEvent
@@ -46,7 +47,6 @@ from gateway.sinks.amqp import AmqpSink
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.mqtt import MqttSink
-from gateway.trace.demo import open_demo_trace, print_trace, with_inspection
 from protocols.cfx.transport import CFXListener, CFXPublisher
 from simulators import Endpoint, Line, LineSpec, ReflowOven, default_line
 from simulators.line_spec import MACHINE_KINDS
@@ -88,7 +88,7 @@ class DemoOptions:
     # End the process if stopping takes longer than the deadline (the CLI; not for callers
     # that run the demo inside their own process, such as tests).
     stop_deadline: bool = False
-    # The trace store's SQLite file (gateway.trace.demo): with it the line starts with a
+    # The trace store's SQLite file (gateway.demo_trace): with it the line starts with a
     # printer and an SPI, and an interlock refuses the board that fails SPI.
     trace_db: str | None = None
 

@@ -430,6 +430,9 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_get("/api/machines/{machine}/recipes", recipes)
     app.router.add_post("/api/machines/{machine}/recipe", activate)
     app.router.add_post("/api/changeover", changeover)
+    from gateway.http import trace_api  # it imports this module's helpers
+
+    trace_api.add_routes(app)
     return app
 
 

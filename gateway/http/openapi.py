@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.config_model import CHANGEOVER_AT
+from gateway.http import trace_openapi
 from gateway.http.line import CATEGORIES
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -470,6 +471,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
             }
         },
     }
+    paths.update(trace_openapi.paths(_WRITE_ERRORS))  # /api/trace/..., /api/control, /api/holds
     for item in paths.values():
         for operation in item.values():
             operation["responses"].setdefault("405", _error("the method is not allowed", _ALLOW))
@@ -493,7 +495,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **trace_openapi.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -12,9 +12,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.demo import DemoOptions, run_demo
-from gateway.trace.demo import FAILING_BOARD
+from gateway.demo_trace import FAILING_BOARD
 
 
+@pytest.mark.timeout(240)  # the whole demo line, on a loaded machine
 async def test_demo_refuses_the_board_that_failed_spi(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
