@@ -84,3 +84,20 @@ async def test_without_a_trace_service_the_routes_answer_503(tmp_path: Path) -> 
         for path in ("/api/trace/boards/SN-1", "/api/control", "/api/holds"):
             status, body = await call(line, "GET", path)
             assert status == 503 and "no trace service" in body["error"]["message"]
+
+
+async def test_an_identifier_naming_several_boards_answers_them_all(tmp_path: Path) -> None:
+    from gateway.trace import ingest
+    from tests.gateway.trace.conftest import visit
+
+    async with running_line(tmp_path, trace=True) as line:
+        trace = line.gateway.trace
+        assert trace is not None
+        # One label on two boards (two Hermes BoardIds): a reused barcode.
+        reused = [*visit("Acme.aoi1.1", "SN-DUP", "H-1", 0), *visit("Acme.aoi1.1", "SN-DUP", "H-2", 10)]
+        await trace.store.run(lambda: ingest(reused))
+        status, body = await call(line, "GET", "/api/trace/boards/SN-DUP")
+        assert status == 200 and body["matches"] == 2
+        assert [b["hermes_id"] for b in body["boards"]] == ["H-1", "H-2"]
+        status, page = await call(line, "GET", "/api/trace/boards/SN-DUP/report")
+        assert status == 200 and "SN-DUP names 2 boards (oldest first)" in page
