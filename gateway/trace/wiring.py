@@ -39,6 +39,17 @@ def trace_db(config: LineConfig) -> Path | None:
     return Path(control.db) if control.db else Path(config.outbox.path).parent / DEFAULT_TRACE_DB
 
 
+def trace_banner(config: LineConfig) -> str:
+    """What ``linegate run`` says about its trace service at start."""
+    control = config.control
+    rules = len(control.rules) if control else 0
+    handle = control.handle if control else "-"
+    return (
+        f"linegate: trace store {trace_db(config)}, {rules} interlock rule(s),"
+        f" ValidateUnitsRequest at {handle}; query it with linegate trace --db {trace_db(config)}"
+    )
+
+
 def bridge_downstream(config: LineConfig) -> dict[str, str]:
     """``[[hermes.bridges]] downstream``: the machine after each bridged one, by bridged machine.
 
@@ -102,4 +113,4 @@ def enforce(
     return where
 
 
-__all__ = ["DEFAULT_TRACE_DB", "bridge_downstream", "enforce", "open_trace", "trace_db"]
+__all__ = ["DEFAULT_TRACE_DB", "bridge_downstream", "enforce", "open_trace", "trace_banner", "trace_db"]

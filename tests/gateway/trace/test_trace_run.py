@@ -15,7 +15,7 @@ from adapters import observations as obs
 from gateway.assemble import check_line, start_gateway
 from gateway.cli import main
 from gateway.config import load_config
-from gateway.trace.wiring import trace_db
+from gateway.trace.wiring import trace_banner, trace_db
 from protocols.cfx.messages import ValidateUnitsRequest, ValidateUnitsResponse
 from protocols.cfx.messages.enums import StatusResult
 from protocols.cfx.requests import new_request
@@ -92,6 +92,9 @@ async def test_run_feeds_the_store_and_refuses_the_board_that_failed_aoi(
     config = load_config(write_config(tmp_path))
     check_line(config, secrets=False)
     assert trace_db(config) == tmp_path / "trace.sqlite"
+    banner = trace_banner(config)
+    assert f"trace store {tmp_path / 'trace.sqlite'}, 1 interlock rule(s)" in banner
+    assert "ValidateUnitsRequest at Linegate.Control.Line_7" in banner
     machines = {m.id: JsonMachine(["R-A"]) for m in config.machines}
     for machine in machines.values():
         await machine.start()
