@@ -46,6 +46,11 @@ descriptions, a draw-in or a release that was cut short is finished, and a hando
 under way is offered again. Without it, boards already inside leave with BoardIds of the
 bridge's own making (they are unknown to it).
 
+**Interlocks.** With :attr:`HermesBridge.admit` set, each board at the exit is checked before
+its BoardAvailable goes downstream: a refused board is not offered (the next machine never
+learns of it) and stays at the exit, and the check is repeated every ``retry_delay`` (an
+operator may release a hold), logged once per board as ``bridge.board_refused``.
+
 Conveyor failures (the machine connection is down) raise :class:`ConveyorError`, a
 :class:`~protocols.errors.TransportError`; the bridge retries the step after ``retry_delay``.
 """
@@ -83,6 +88,9 @@ from protocols.modbus.registermap import DataType, Point, Table
 from protocols.transport.guard import PeerLimits
 
 log = structlog.get_logger("linegate.bridge")
+
+#: An interlock check of a board leaving the bridge: None to pass it on, else why it is refused.
+BoardCheck = Callable[[BoardAvailable], Awaitable[str | None]]
 
 _T = TypeVar("_T")
 
@@ -334,6 +342,10 @@ class HermesBridge:
         self._closing = False
         self._stack = contextlib.AsyncExitStack()
         self.log = log.bind(machine=machine, lane=lane_id)
+        #: The interlock asked before a board is offered downstream (None: every board goes).
+        self.admit: BoardCheck | None = None
+        #: Boards the interlock refused (counted once per board).
+        self.refused = 0
 
     @property
     def inside(self) -> collections.deque[BoardAvailable]:
@@ -487,6 +499,21 @@ class HermesBridge:
             flipped_board=FlippedBoard.TOP_SIDE_IS_UP,
         )
 
+    async def _admitted(self, board: BoardAvailable) -> None:
+        """Return once the interlock lets ``board`` go downstream (at once without one)."""
+        reported = False
+        while self.admit is not None and not self.state.releasing:
+            reason = await self.admit(board)
+            if reason is None:
+                if reported:
+                    self.log.info("bridge.board_admitted", board_id=board.board_id)
+                return
+            if not reported:
+                reported = True
+                self.refused += 1
+                self.log.warning("bridge.board_refused", board_id=board.board_id, reason=reason)
+            await asyncio.sleep(self.retry_delay)
+
     async def _exit(self, emit: Emit) -> None:
         lane = self.downstream
         state = self.state
@@ -496,6 +523,7 @@ class HermesBridge:
             if not state.inside:
                 state.inside.append(self._unknown())
             board = state.inside[0]
+            await self._admitted(board)
             while True:
                 try:
                     await lane.offer_board(board)
@@ -539,6 +567,7 @@ class HermesBridge:
 
 __all__ = [
     "REFLOW_OVEN_LEGACY_POINTS",
+    "BoardCheck",
     "BridgeState",
     "ConveyorError",
     "HermesBridge",
@@ -568,9 +597,12 @@ class BridgeAdapter(Adapter):
         super().__init__(machine, policy=ReconnectPolicy(base=0.5, cap=10.0, liveness_timeout=float("inf")))
         self.make_bridge = make_bridge
         self.state = BridgeState()
+        #: Handed to each session's bridge (:attr:`HermesBridge.admit`).
+        self.admit: BoardCheck | None = None
 
     async def _session(self, emit: Emit) -> None:
         bridge = self.make_bridge(self.state)
+        bridge.admit = self.admit
         async with bridge:
             self.connected()
             await bridge.run(emit)

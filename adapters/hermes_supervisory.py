@@ -43,6 +43,7 @@ from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPoli
 from adapters.observations import BoardArrived, BoardDeparted, Observation, RecipeActivated
 from protocols.errors import LinegateError, RemoteProtocolError, TransportError
 from protocols.hermes import messages as m
+from protocols.hermes.enums import BoardQuality
 from protocols.hermes.transport import HERMES_VERSION, VerticalClient
 
 __all__ = [
@@ -105,6 +106,8 @@ class WorkOrder:
         barcode: the top-side barcode (``TopBarcode``); ``bottom_barcode`` the other side.
         length, width, thickness: board dimensions in mm; ``conveyor_speed`` in mm/s.
         route, action: where the board goes and what the machine does with it (hermes.md §2.4).
+        failed_board: ``BoardQuality.FAILED`` marks the board bad: the answer of an interlock
+            that refuses it (the machine must not build it).
     """
 
     work_order_id: str | None = None
@@ -120,6 +123,7 @@ class WorkOrder:
     conveyor_speed: float | None = None
     route: int | None = None
     action: int | None = None
+    failed_board: BoardQuality | None = None
 
 
 #: Boards remembered per machine for work-order queries; a machine holds a few at most.
@@ -153,6 +157,7 @@ def _send_work_order_info(
         batch_id=order.batch_id,
         board_id=order.board_id,
         board_id_created_by=(order.board_id_created_by or created_by) if order.board_id else None,
+        failed_board=order.failed_board,
         product_type_id=order.product,
         top_barcode=order.barcode,
         bottom_barcode=order.bottom_barcode,

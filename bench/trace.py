@@ -13,7 +13,13 @@ Two figures per database (SQLite file, PostgreSQL schema):
   random barcode (find + genealogy, two units of work, as the CLI does) and of a random reel's
   boards (1,000 each).
 
-Targets (issue 17): ingest at least 5,000 envelopes/s; p99 at most 50 ms at 1 million boards.
+- interlocks: ``--decisions`` interlock decisions (``TraceService.decide_now``: the board's
+  history from the store, three active holds, a route and a time-limit rule) for random boards of
+  the query set, started open-loop at ``--rate`` per second (default 100 boards/s), each timed
+  from its start to its answer (queueing behind the others included).
+
+Targets (issue 17): ingest at least 5,000 envelopes/s; p99 at most 50 ms at 1 million boards;
+interlock decision p99 at most 20 ms at 100 boards/s.
 
 Run: ``python bench/trace.py [--boards N] [--ingest-boards N] [--only sqlite|postgresql]
 [--dsn DSN] [--queries N]``
@@ -252,6 +258,50 @@ async def run(args: argparse.Namespace, name: str, store: Store) -> None:
         for label, query in (("board", board), ("reel", reel)):
             p50, p99 = await latency(query, args.queries)
             print(f"{name:<11} {label:<8} query over {total:,} boards: p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+        p50, p99, refused = await interlocks(store, args, rng)
+        print(
+            f"{name:<11} interlock {args.decisions:,} decisions at {args.rate:g} boards/s"
+            f" over {total:,} boards: p50 {p50:.2f} ms  p99 {p99:.2f} ms ({refused} refused)"
+        )
+
+
+async def interlocks(store: Store, args: argparse.Namespace, rng: random.Random) -> tuple[float, float, int]:
+    """p50/p99 ms of interlock decisions started at ``args.rate`` per second, and the refusals."""
+    from gateway.trace.control import ControlConfig, Rule
+    from gateway.trace.holds import place_hold
+    from gateway.trace.service import TraceService
+
+    handles = {f"m{i}": handle for i, handle in enumerate(MACHINES)}
+    rules = (
+        Rule("placed-before-solder", "route", "m2", "m0"),
+        Rule("reflow-to-solder", "time_limit", "m2", "m1", within_s=10 * 365 * 86400.0),
+    )
+    control = TraceService(store, ControlConfig(rules=rules), handles)
+    held = args.boards - args.ingest_boards
+    for kind, value in (("board", "BN10000001"), ("board", "BN10000002"), ("reel", "REEL-0-10000")):
+        await store.run(partial(place_hold, kind, value, "bench", None))
+    times: list[float] = []
+    refused = 0
+
+    async def one() -> None:
+        nonlocal refused
+        barcode = f"BN{10_000_000 + rng.randrange(held)}"
+        start = time.perf_counter()
+        decision = await control.decide_now("m2", [barcode], via="bench")
+        times.append((time.perf_counter() - start) * 1000)
+        refused += not decision.allowed
+
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    tasks = []
+    for i in range(args.decisions):
+        delay = begin + i / args.rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)  # open loop: the schedule, not the answers, paces the boards
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1], refused
 
 
 async def main() -> None:
@@ -262,6 +312,8 @@ async def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=200, help="envelopes per ingest transaction")
     parser.add_argument("--queries", type=int, default=500, help="queries per latency figure")
+    parser.add_argument("--decisions", type=int, default=2000, help="interlock decisions to time")
+    parser.add_argument("--rate", type=float, default=100.0, help="interlock decisions per second")
     parser.add_argument("--chunk", type=int, default=200_000, help="boards per populate transaction")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument(

@@ -47,6 +47,7 @@ from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.jsonl import JsonLinesSink
 from gateway.sinks.mqtt import MqttSink
+from gateway.trace.wiring import bridge_downstream, enforce, open_trace
 from protocols.cfx.transport import CFXListener, CFXPublisher, ServerSecurity, TLSFiles
 from protocols.cfx.transport.security import GATE_LIMITS
 from protocols.errors import ConfigError
@@ -320,6 +321,8 @@ def check_line(config: LineConfig, *, secrets: bool = True, problems: Problems |
     finally:
         _SKIP_SECRETS.reset(skipping)
     check_resources(config, found, secrets=secrets)
+    with found.collect():
+        bridge_downstream(config)
     # TLS files are read now, so a malformed one is reported with its key path.
     for where, tls in (
         ("amqp.tls", config.amqp.tls if config.amqp else None),
@@ -461,6 +464,10 @@ async def start_gateway(
         sinks = [TimedSink(sink, metrics) for sink in sinks]
     if sse is not None:
         sinks.append(sse)
+    # The trace service ([trace], [[interlock]]) is fed by the outbox like a sink (docs/trace.md).
+    trace = await open_trace(config, stack)
+    if trace is not None:
+        sinks.append(trace)
     outbox = Outbox(
         config.outbox.path,
         sinks=[s.name for s in sinks],
@@ -509,6 +516,10 @@ async def start_gateway(
     for runtime in runtimes:
         if not runtime.passthrough:  # a CFX machine hosts its own handle
             listener.add_handle(runtime.handle, recipes.handler_for(runtime.handle))
+    if trace is not None:
+        enforce(trace, config, outbox, trackers, listener)
     with bind_errors(config, "listener.port", config.listener.host, config.listener.port):
         await stack.enter_async_context(listener)
-    return Gateway(outbox, runtimes, sinks, recipes, listener=listener), listener
+    gateway = Gateway(outbox, runtimes, sinks, recipes, listener=listener)
+    gateway.trace = trace
+    return gateway, listener

@@ -54,6 +54,7 @@ from gateway.config_model import (
     TlsConfig,
 )
 from gateway.mqtt_brokers import BrokerListError, parse_mqtt_urls, uses_tls
+from gateway.trace.control import parse_control
 from protocols.tomlread import KeyReader, Problems, Table, join, kind_of, read_toml
 
 SECRET_KEYS = ("password", "token")
@@ -110,6 +111,8 @@ SECTIONS = frozenset(
         "http",
         "changeover",
         "limits",
+        "trace",
+        "interlock",
     }
 )
 
@@ -159,6 +162,15 @@ def parse_config(
         http=section(_http, HttpConfig()),
         limits=section(_limits, {}),
         link_grace=section(lambda r, d: _grace(r, line, "line", DEFAULT_LINK_GRACE), DEFAULT_LINK_GRACE),
+        # [trace] and [[interlock]]: parsed by the trace package's own reader (docs/trace.md).
+        control=found.attempt(
+            lambda: parse_control(
+                data,
+                path=path,
+                machines=ids,
+                line=str(line.get("name", "line")) if isinstance(line, dict) else "line",
+            )
+        ),
     )
     if problems is None:
         found.raise_any()

@@ -177,6 +177,15 @@ class BridgeLinkConfig:
     )
     listen_host: str = field(default="0.0.0.0", metadata=doc("Where the downstream machine connects."))
     lane_id: int = field(default=1, metadata=doc("The Hermes LaneId (1-65535).", "2"))
+    downstream: str | None = field(
+        default=None,
+        metadata=doc(
+            "The machine after the bridged one: a board the line's interlocks refuse there is not "
+            "offered downstream ([[interlock]], docs/trace.md).",
+            '"solder"',
+            in_example=False,
+        ),
+    )
 
 
 Connection = ModbusConnection | OpcUaConnection | SerialConnection | CfxConnection | FilesConnection
@@ -352,6 +361,7 @@ def read_link(kind: str, t: Table) -> LinkSettings:
         listen_host=t.text("listen_host", "0.0.0.0"),
         listen_port=_port(t, "listen_port", 50100 + lane_id),
         lane_id=lane_id,
+        downstream=t.text("downstream", None),
     )
 
 

@@ -23,6 +23,7 @@ from protocols.transport.guard import PeerLimits
 
 if TYPE_CHECKING:
     from gateway.config_connections import Connection, LinkSettings
+    from gateway.trace.control import ControlConfig
 
 
 def doc(
@@ -505,6 +506,9 @@ class LineConfig:
             "Seconds of silence before a machine is reported lost; longer than its slowest poll.",
         ),
     )
+    #: ``[trace]`` and ``[[interlock]]`` (``gateway.trace.control``, documented in docs/trace.md);
+    #: None when neither is set.
+    control: ControlConfig | None = None
 
     def grace_for(self, machine: MachineConfig) -> float:
         """Seconds of silence after which ``machine`` is reported lost in CFX."""

@@ -28,6 +28,7 @@ import structlog
 
 from gateway.config import AmqpConfig, ChangeoverConfig, LineConfig, MqttConfig, RecipeRef
 from gateway.deadline import arm_stop_deadline
+from gateway.demo_trace import DEMO_CONTROL, print_trace, with_inspection
 from gateway.http import SseSink
 from gateway.launch import open_gateway, wait_connected
 from gateway.metrics import Metrics
@@ -77,6 +78,9 @@ class DemoOptions:
     # End the process if stopping takes longer than the deadline (the CLI; not for callers
     # that run the demo inside their own process, such as tests).
     stop_deadline: bool = False
+    # The trace store's SQLite file (gateway.demo_trace): with it the line starts with a
+    # printer and an SPI, and an interlock refuses the board that fails SPI.
+    trace_db: str | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +95,8 @@ class DemoSummary:
     changeover: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
     dashboard: str | None = None
+    trace_db: str | None = None
+    refusals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -117,7 +123,7 @@ class Counter:
 
 def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
     """The default line, paced as asked, with the placement machine publishing to us."""
-    spec = publishing_to(default_line(), events_port)
+    spec = publishing_to(with_inspection(default_line()) if options.trace_db else default_line(), events_port)
     return dataclasses.replace(spec, time_scale=options.time_scale, boards=options.boards)
 
 
@@ -138,6 +144,8 @@ def demo_config(options: DemoOptions, line: Line, events_port: int, folder: Path
         config,
         amqp=AmqpConfig(url=options.amqp) if options.amqp else None,
         mqtt=MqttConfig(*_host_port(options.mqtt, 1883)) if options.mqtt else None,
+        # --trace-db: the trace store there, and the demo's interlock (docs/trace.md).
+        control=dataclasses.replace(DEMO_CONTROL, db=options.trace_db) if options.trace_db else None,
     )
 
 
@@ -156,6 +164,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             sinks: list[Sink] = [counter]
             if not options.quiet:
                 sinks.append(ConsoleSink(out))
+            if options.trace_db:  # a fresh store: the demo's queries read this run only
+                await asyncio.to_thread(_remove_store, options.trace_db)
             opened = await open_gateway(
                 demo_config(options, line, events_port, Path(folder)),
                 stack,
@@ -164,6 +174,7 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                 sse=sse,
             )
             gateway = opened.gateway
+            trace = gateway.trace  # the trace service and its interlocks, with --trace-db
             summary.dashboard = opened.http.url
             print(f"linegate demo: dashboard at {opened.http.url}", file=out, flush=True)
             print(f"linegate demo: CFX requests at {opened.listener.uri}", file=out, flush=True)
@@ -171,8 +182,12 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             running = asyncio.create_task(gateway.run(stop), name="demo.gateway")
             try:
                 await wait_connected(gateway, 60)
+                if trace is not None:  # every machine's events flow, so no board is judged blind
+                    await trace.wait_sources(trace.handles.values(), 60)
                 line.start_source()
                 await _drive(line, gateway, options, summary, out, counter)
+                if trace is not None:  # the store holds every event before the summary reads it
+                    await asyncio.wait_for(gateway.outbox.wait_delivered(trace.name), 30)
             finally:
                 # From here the demo must end: the boards are through, or it was interrupted.
                 deadline = arm_stop_deadline("linegate demo") if options.stop_deadline else None
@@ -182,6 +197,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
             summary.boards = len(line.departed)
             summary.events_by_type = dict(sorted(counter.by_type.items()))
             summary.events = sum(counter.by_type.values())
+            if trace is not None:
+                summary.trace_db, summary.refusals = options.trace_db, list(trace.recent)
             for runtime in gateway.machines.values():
                 norm = runtime.normalizer
                 summary.machines[runtime.machine_id] = {
@@ -194,6 +211,8 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
     if deadline is not None:
         deadline.cancel()
     _print_summary(summary, out)
+    if trace is not None and options.trace_db:
+        print_trace(trace, options.trace_db, [], out)
     if options.summary_json:
         text = json.dumps(summary.to_json(), indent=2) + "\n"
         await asyncio.to_thread(Path(options.summary_json).write_text, text, encoding="utf-8")
@@ -274,6 +293,11 @@ def _print_summary(summary: DemoSummary, out: TextIO) -> None:
     if summary.fault:
         print(f"  injected fault: {summary.fault} (raised and cleared on the oven)", file=out)
     out.flush()
+
+
+def _remove_store(path: str) -> None:
+    for stale in (path, f"{path}-wal", f"{path}-shm"):
+        Path(stale).unlink(missing_ok=True)
 
 
 def _state_text(code: str | None) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -29,6 +30,9 @@ from gateway.sinks.base import Sink, drain
 from protocols.backoff import full_jitter
 from protocols.cfx import EndpointConnected, EndpointShuttingDown, Envelope, RecipeIdentifier, encode_envelope
 from protocols.errors import LinegateError
+
+if TYPE_CHECKING:
+    from gateway.trace.service import TraceService
 
 log = structlog.get_logger("linegate.runtime")
 
@@ -263,6 +267,8 @@ class Gateway:
         self.restart_cap = restart_cap
         self.started = asyncio.Event()
         self.crashes: dict[str, int] = {m: 0 for m in self.machines}
+        #: The in-process trace service and interlocks, when the line runs them ([trace]).
+        self.trace: TraceService | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then announce shutdown and return."""

@@ -38,6 +38,12 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--http-port", type=int, default=0, metavar="PORT", help="dashboard port (default: free)"
     )
+    parser.add_argument(
+        "--trace-db",
+        metavar="PATH",
+        help="keep the trace store in this SQLite file (replaced): adds a printer and an SPI, whose"
+        " 3rd board fails and is refused at placement; query it with linegate trace --db PATH",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         summary_json=args.summary_json,
         http_port=args.http_port,
         stop_deadline=True,
+        trace_db=args.trace_db,
     )
     try:
         summary = asyncio.run(run_demo(options))

@@ -18,6 +18,7 @@ from gateway.heap import pin_mmap_threshold
 from gateway.http import SseSink
 from gateway.launch import open_gateway
 from gateway.metrics import Metrics
+from gateway.trace.wiring import trace_banner
 from protocols.errors import ConfigError
 
 log = structlog.get_logger("linegate.run")
@@ -95,5 +96,7 @@ async def _main(args: argparse.Namespace) -> int:
                 flush=True,
             )
         print(f"linegate: dashboard at {http.url}", flush=True)
+        if gateway.trace is not None:  # [trace]: the in-process store and interlocks
+            print(trace_banner(config), flush=True)
         await gateway.run(stop)
     return 0

@@ -71,6 +71,9 @@ def register(subparsers: Subparsers) -> None:
     )
     serve.add_argument("--batch", type=int, default=200, metavar="N", help="deliveries per transaction")
     serve.set_defaults(handler=_run_serve, command=serve.prog)
+    from gateway.commands import trace_holds  # hold, release, holds
+
+    trace_holds.add_hold_commands(commands, _store_options)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
 
@@ -92,7 +95,7 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Fail(Exception):
+class Fail(Exception):
     """A message for stderr and an exit status."""
 
     def __init__(self, message: str, status: int = 1) -> None:
@@ -118,7 +121,7 @@ Query = Callable[[Any, argparse.Namespace], Awaitable[tuple[Any, str, list[dict[
 def _query(answer: Query) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         configure_logging(level=logging.WARNING, stream=sys.stderr)
-        return _main(args, lambda store: _print(args, answer(store, args)), must_exist=True)
+        return run_with_store(args, lambda store: _print(args, answer(store, args)), must_exist=True)
 
     return handler
 
@@ -131,7 +134,7 @@ async def _print(args: argparse.Namespace, pending: Awaitable[tuple[Any, str, li
     print(out[args.format]())
 
 
-def _main(
+def run_with_store(
     args: argparse.Namespace, body: Callable[[Any], Awaitable[None]], *, must_exist: bool = False
 ) -> int:
     from gateway.trace import StoreError, open_store
@@ -147,7 +150,7 @@ def _main(
 
     try:
         asyncio.run(run())
-    except _Fail as exc:
+    except Fail as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return exc.status
     except StoreError as exc:
@@ -164,7 +167,7 @@ async def _board(store: Any, args: argparse.Namespace) -> tuple[Any, str, list[d
 
     boards = await store.run(lambda: q.find_boards(args.identifier))
     if not boards:
-        raise _Fail(f"no board known by {args.identifier!r}")
+        raise Fail(f"no board known by {args.identifier!r}")
     records = [await store.run(lambda b=b: q.genealogy(b)) for b in boards]
     text = "\n\n".join(board_text(r) for r in records)
     if len(records) > 1:
@@ -183,7 +186,7 @@ async def _material(store: Any, args: argparse.Namespace) -> tuple[Any, str, lis
 
     rows = await store.run(lambda: q.material_boards(args.identifier))
     if not rows:
-        raise _Fail(f"no board got parts from reel or lot {args.identifier!r}")
+        raise Fail(f"no board got parts from reel or lot {args.identifier!r}")
     columns = ["barcode", "hermes_id", "machine", "location", "reel", "lot", "designators", "source", "time"]
     text = f"{len({r['board'] for r in rows})} boards got parts from {args.identifier}\n" + table(
         rows, columns
@@ -198,12 +201,12 @@ async def _window(store: Any, args: argparse.Namespace) -> tuple[Any, str, list[
     try:
         start, end = parse_time(args.start), parse_time(args.end)
     except ValueError as exc:
-        raise _Fail(f"--from/--to must be ISO 8601 times: {exc}", 2) from exc
+        raise Fail(f"--from/--to must be ISO 8601 times: {exc}", 2) from exc
     if end < start:
-        raise _Fail("--to is before --from", 2)
+        raise Fail("--to is before --from", 2)
     rows = await store.run(lambda: q.window_boards(args.machine, start, end))
     if not rows and args.machine not in (known := await store.run(q.machines)):
-        raise _Fail(f"no machine {args.machine!r} in the store; known: {', '.join(known) or 'none'}")
+        raise Fail(f"no machine {args.machine!r} in the store; known: {', '.join(known) or 'none'}")
     text = f"{len(rows)} boards in {args.machine} between {args.start} and {args.end}\n" + table(rows)
     return {"machine": args.machine, "from": args.start, "to": args.end, "boards": rows}, text, rows
 
@@ -214,9 +217,9 @@ async def _fault(store: Any, args: argparse.Namespace) -> tuple[Any, str, list[d
 
     fault, rows = await store.run(lambda: q.fault_boards(args.identifier))
     if not fault:
-        raise _Fail(f"no fault occurrence {args.identifier!r}")
+        raise Fail(f"no fault occurrence {args.identifier!r}")
     if fault["occurred"] is None:
-        raise _Fail(f"fault occurrence {args.identifier!r} was cleared but its FaultOccurred was never seen")
+        raise Fail(f"fault occurrence {args.identifier!r} was cleared but its FaultOccurred was never seen")
     text = (
         f"{fault['code']} on {fault['machine']}, {fault['occurred']} .. {fault['cleared'] or 'still active'}:"
         f" {len(rows)} boards\n" + table(rows)
@@ -255,7 +258,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items()))
         print(f"{stats.stored} envelopes stored, {stats.duplicates} duplicates ({outcomes or 'none'})")
 
-    return _main(args, body)
+    return run_with_store(args, body)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -279,7 +282,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         )
         await consumer.run()
 
-    return _main(args, body)
+    return run_with_store(args, body)
 
 
-__all__ = ["parse_time", "register"]
+__all__ = ["Fail", "parse_time", "register", "run_with_store"]

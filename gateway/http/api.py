@@ -277,7 +277,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     assert operator is not None
     if len(operator) > 256:
         raise ApiError(400, "'operator' must be at most 256 characters")
-    occurrence = request.match_info["occurrence"]
+    occurrence = request.match_info["fault"]
     runtime = request.app[CONTEXT].gateway.machines[machine_id]
     active = next(
         (
@@ -560,7 +560,10 @@ def build_app(context: Context, *, static: Path, max_body: int) -> web.Applicati
     app.router.add_post("/api/changeover", changeover)
     app.router.add_get("/api/alarms", alarms)
     app.router.add_post("/api/shift", restart_shift)
-    app.router.add_post("/api/machines/{machine}/faults/{occurrence}/acknowledge", acknowledge)
+    app.router.add_post("/api/machines/{machine}/faults/{fault}/acknowledge", acknowledge)
+    from gateway.http import trace_api  # it imports this module's helpers
+
+    trace_api.add_routes(app)
     return app
 
 

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from gateway import __version__
+from gateway.http import trace_openapi
 from gateway.http.openapi_schemas import JSON, NDJSON, SCHEMAS, STR, ref
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -197,7 +198,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 },
             }
         },
-        "/api/machines/{machine}/faults/{occurrence}/acknowledge": {
+        "/api/machines/{machine}/faults/{fault}/acknowledge": {
             "post": {
                 "summary": "Acknowledge an active fault (published as CFX FaultAcknowledged)",
                 "operationId": "acknowledge",
@@ -205,7 +206,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
                 "parameters": [
                     _MACHINE,
                     {
-                        "name": "occurrence",
+                        "name": "fault",
                         "in": "path",
                         "required": True,
                         "description": "the fault's FaultOccurrenceId",
@@ -317,6 +318,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
             }
         },
     }
+    paths.update(trace_openapi.paths(_WRITE_ERRORS))  # /api/trace/..., /api/control, /api/holds
     for item in paths.values():
         for operation in item.values():
             operation["responses"].setdefault("405", _error("the method is not allowed", _ALLOW))
@@ -340,7 +342,7 @@ def build(assets: Collection[str] = (), *, writes_enabled: bool = True) -> dict[
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **trace_openapi.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -195,8 +195,24 @@ _V2: Final = [
     "CREATE INDEX trace_recipe_machine ON trace_recipe (machine, time_us)",
 ]
 
+#: Version 3: operators' holds on boards, reels and lots (interlocks, ``gateway.trace.control``).
+_V3: Final = [
+    """CREATE TABLE trace_hold (
+        id {pk},
+        kind {text} NOT NULL,
+        value {text} NOT NULL,
+        reason {text},
+        held_by {text},
+        held_us BIGINT NOT NULL,
+        released_us BIGINT,
+        released_by {text}
+    )""",
+    "CREATE INDEX trace_hold_value ON trace_hold (kind, value)",
+    "CREATE INDEX trace_hold_active ON trace_hold (released_us)",
+]
+
 #: Every migration, in order; the version of ``MIGRATIONS[i]`` is ``i + 1``.
-MIGRATIONS: Final[list[list[str]]] = [_V1, _V2]
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3]
 
 #: The version a store has once opened.
 LATEST: Final = len(MIGRATIONS)

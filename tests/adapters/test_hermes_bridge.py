@@ -440,3 +440,52 @@ def test_legacy_neighbours_needs_a_legacy_machine() -> None:
                 ]
             }
         )
+
+
+async def test_a_refused_board_is_not_offered_downstream_until_admitted() -> None:
+    """With an interlock check, a refused board's BoardAvailable never reaches the next machine;
+    the bridge asks again, and once the board is admitted the line goes on in order."""
+    clock = ScaledClock(TIME_SCALE)
+    seen = Recorder()
+    asked: collections.Counter[str | None] = collections.Counter()
+    checked = asyncio.Condition()
+    released = False
+    async with Line(line_spec(3), clock=clock) as line:
+        assert line.source is not None
+        endpoint = line.endpoints()[1]
+        hermes = endpoint.hermes
+        assert hermes.upstream_host is not None and endpoint.port is not None
+        modbus = ModbusAdapter("oven", oven_map(), host=endpoint.host, port=endpoint.port)
+        bridge = HermesBridge(
+            "oven",
+            ModbusConveyor(modbus),
+            upstream_host=hermes.upstream_host,
+            upstream_port=hermes.upstream_port,
+            listen_host="127.0.0.1",
+            listen_port=hermes.downstream_port,
+            fast_retry=0.01,
+            slow_retry=0.1,
+            retry_delay=0.02,
+        )
+        second: list[str] = []
+
+        async def admit(board: Any) -> str | None:
+            if not second and len(asked) == 1 and board.board_id not in asked:
+                second.append(board.board_id)
+            asked[board.board_id] += 1
+            async with checked:
+                checked.notify_all()
+            if second and board.board_id == second[0] and not released:
+                return "interlock hold: board on hold"
+            return None
+
+        bridge.admit = admit
+        async with running(modbus.run(seen)), bridge, running(bridge.run(seen)) as bridge_task:
+            async with asyncio.timeout(DEADLINE), checked:
+                await checked.wait_for(lambda: bool(second) and asked[second[0]] >= 3)
+            assert line.sink is not None
+            assert second[0] not in line.sink.board_ids and bridge.refused == 1
+            assert bridge.inside[0].board_id == second[0]  # still in the oven, at its exit
+            released = True
+            await wait_for_sink(line, 3, bridge_task)
+        assert line.sink.board_ids == line.source.sent

@@ -29,6 +29,9 @@ from gateway.outbox import Outbox, StoredEvent
 from gateway.recipes import RecipeService
 from gateway.runtime import Gateway, MachineRuntime
 from gateway.sinks.base import Sink
+from gateway.trace.control import ControlConfig
+from gateway.trace.service import TraceService
+from gateway.trace.store import SqliteStore
 
 TOKEN = "s3cret-token-for-tests"
 MACHINES = ("printer1", "oven1", "aoi1")
@@ -152,9 +155,10 @@ class RunningLine:
 
 @contextlib.asynccontextmanager
 async def running_line(
-    tmp_path: Path, *, token: str | None = TOKEN, client_queue: int = 1024
+    tmp_path: Path, *, token: str | None = TOKEN, client_queue: int = 1024, trace: bool = False
 ) -> AsyncIterator[RunningLine]:
-    """Start machines, gateway and HTTP server (port 0); stop them all on exit."""
+    """Start machines, gateway and HTTP server (port 0); stop them all on exit. With ``trace``
+    the gateway runs the trace service over an SQLite store in ``tmp_path`` (no rules)."""
     machines = {
         m: JsonMachine([f"{m}-A", f"{m}-B"], refuse={f"{m}-B"} if m == "aoi1" else None) for m in MACHINES
     }
@@ -164,6 +168,12 @@ async def running_line(
     sse = SseSink(client_queue=client_queue)
     memory = MemorySink()
     sinks: list[Sink] = [TimedSink(memory, metrics), sse]
+    service = None
+    if trace:
+        store = SqliteStore(tmp_path / "trace.sqlite")
+        await store.open()
+        service = TraceService(store, ControlConfig(), {m: f"Acme.{m}.1" for m in MACHINES})
+        sinks.append(service)
     outbox = Outbox(tmp_path / "outbox.sqlite", sinks=[s.name for s in sinks])
     outbox.open()
     runtimes = [
@@ -176,6 +186,8 @@ async def running_line(
     }
     recipes = RecipeService({r.machine_id: r for r in runtimes}, products, drain_timeout=5)
     gateway = Gateway(outbox, runtimes, sinks, recipes, heartbeat=None)
+    if service is not None:
+        service.outbox, gateway.trace = outbox, service
     stop = asyncio.Event()
     task = asyncio.create_task(gateway.run(stop))
     try:
@@ -190,6 +202,8 @@ async def running_line(
         stop.set()
         await asyncio.wait_for(task, 15)
         outbox.close()
+        if service is not None:
+            await service.store.close()
         for machine in machines.values():
             assert machine.server is not None
             machine.server.close()

@@ -164,6 +164,31 @@ async def fill_the_line_view(line: RunningLine) -> str:
     return str(printer.fault.fault_occurrence_id)
 
 
+async def fill_the_trace_store(line: RunningLine) -> str:
+    """Board SN-B1 also names a reel it got parts from (one path parameter serves the board and
+    the material routes); returns the oven fault's occurrence id."""
+    from gateway.trace import ingest
+    from gateway.trace.store import Sql, Work
+    from tests.gateway.trace.conftest import envelope
+
+    trace = line.gateway.trace
+    assert trace is not None
+    await line.gateway.outbox.wait_delivered(trace.name)
+    material = envelope(
+        "CFX.Production.Assembly.MaterialsInstalled",
+        "Acme.printer1.1",
+        0,
+        {"InstalledMaterials": [{"UnitIdentifier": "SN-B1", "Material": {"UniqueIdentifier": "SN-B1"}}]},
+    )
+    await trace.store.run(lambda: ingest([material]))
+
+    def occurrence() -> Work[str]:
+        rows = yield Sql("SELECT occurrence_id FROM trace_fault WHERE code = 'OV-O2-HIGH'")
+        return str(rows[0][0])
+
+    return await trace.store.run(occurrence)
+
+
 @needs_schemathesis
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["writes", "no-token"])
@@ -174,11 +199,15 @@ async def test_schemathesis_finds_the_live_api_as_documented(tmp_path: Path, tok
     # A machine and a product that exist, so the recipe operations run past the lookups (their
     # 404s are covered by test_http): the recipes schemathesis makes up are refused by the machine
     # (409), the changeovers to PCB-A succeed (this line's own gateway: no other test sees them).
-    async with running_line(tmp_path, token=token) as line:
-        occurrence = await fill_the_line_view(line)
-        config = (
-            f'[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
-            f'"path.occurrence" = "{occurrence}"\n'
+    config = '[parameters]\n"path.machine" = "printer1"\n"body.product" = "PCB-A"\n'
+    async with running_line(tmp_path, token=token, trace=True) as line:
+        fault = await fill_the_line_view(line)
+        config += f'"path.fault" = "{fault}"\n'
+        # The trace routes find a board, a reel, a fault and a machine that exist.
+        occurrence = await fill_the_trace_store(line)
+        config += (
+            f'"path.identifier" = "SN-B1"\n"path.occurrence" = "{occurrence}"\n'
+            '"query.machine" = "Acme.oven1.1"\n"body.kind" = "board"\n"body.value" = "SN-B1"\n'
         )
         text = await schemathesis(
             line.url,

@@ -579,6 +579,81 @@
     setInterval(() => refresh(false), REFRESH_MS);
   }
 
+  // The board page: a board's genealogy from the trace store (GET /api/trace/boards/{id}).
+  const BOARD_SECTIONS = [
+    ["Passes", "passes", ["machine", "arrived", "completed", "departed", "result", "recipe", "operator"]],
+    ["Inspection and test", "results", ["machine", "method", "unit_identifier", "result", "time"]],
+    ["Repairs", "repairs", ["machine", "result", "component", "repair", "time"]],
+    ["Materials", "materials", ["machine", "reel", "lot", "part_number", "location", "designators"]],
+    ["Faults while in a machine", "faults", ["machine", "code", "description", "occurred", "cleared"]],
+  ];
+
+  function boardTable(rows, columns) {
+    const table = document.createElement("table");
+    const head = table.insertRow();
+    columns.forEach((name) => { const th = document.createElement("th"); th.textContent = name; head.appendChild(th); });
+    rows.forEach((row) => {
+      const tr = table.insertRow();
+      columns.forEach((name) => {
+        const value = row[name];
+        const td = tr.insertCell();
+        td.textContent = value === null || value === undefined ? "–" : String(value);
+        if (value === "Failed") td.className = "failed";
+      });
+    });
+    return table;
+  }
+
+  async function findBoard(event) {
+    event.preventDefault();
+    const out = $("board-result");
+    const id = $("board-id").value.trim();
+    out.replaceChildren();
+    if (!id) return;
+    out.dataset.state = "loading";
+    let response, body;
+    try {
+      response = await fetch("/api/trace/boards/" + encodeURIComponent(id));
+      body = await response.json();
+    } catch (error) {
+      out.textContent = "the gateway did not answer";
+      out.dataset.state = "error";
+      return;
+    }
+    if (!response.ok) {
+      out.textContent = body.error ? body.error.message : response.statusText;
+      out.dataset.state = "error";
+      return;
+    }
+    if (body.matches > 1) {
+      const note = document.createElement("p");
+      note.textContent = `${id} names ${body.matches} boards (oldest first)`;
+      out.appendChild(note);
+    }
+    body.boards.forEach((board) => {
+      const title = document.createElement("h3");
+      title.textContent = `${board.barcode || board.board} · Hermes ${board.hermes_id || "–"} · work order ${board.work_order || "–"}`;
+      out.appendChild(title);
+      BOARD_SECTIONS.forEach(([label, key, columns]) => {
+        const rows = board[key] || [];
+        if (!rows.length) return;
+        const caption = document.createElement("h4");
+        caption.textContent = label;
+        out.appendChild(caption);
+        out.appendChild(boardTable(rows, columns));
+      });
+    });
+    const report = document.createElement("a");
+    report.href = "/api/trace/boards/" + encodeURIComponent(id) + "/report";
+    report.textContent = "printable report";
+    report.target = "_blank";
+    out.appendChild(report);
+    out.dataset.state = "found";
+    out.dataset.passes = String(body.boards.reduce((n, b) => n + b.passes.length, 0));
+  }
+
+  $("board-search").addEventListener("submit", findBoard);
+
   window.linegateDashboard = { model: model };
   start();
 })();

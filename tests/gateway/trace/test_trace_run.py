@@ -1,0 +1,154 @@
+"""``linegate run`` with ``[trace]``: the trace service in-process, fed from the gateway's own
+events with no broker, answering ValidateUnitsRequest on the line's control handle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters import observations as obs
+from gateway.assemble import check_line, start_gateway
+from gateway.cli import main
+from gateway.config import load_config
+from gateway.trace.wiring import trace_banner, trace_db
+from protocols.cfx.messages import ValidateUnitsRequest, ValidateUnitsResponse
+from protocols.cfx.messages.enums import StatusResult
+from protocols.cfx.requests import new_request
+from protocols.cfx.transport.requester import request
+from protocols.errors import ConfigError
+from tests.gateway.http_support import JsonAdapter, JsonMachine
+
+CONFIG = """
+[line]
+name = "Line 7"
+
+[outbox]
+path = "outbox.sqlite"
+
+[listener]
+port = 0
+
+[trace]
+db = "trace.sqlite"
+
+[[interlock]]
+name = "aoi-before-reflow"
+machine = "oven1"
+after = "aoi1"
+results = ["passed", "repaired"]
+{machines}
+"""
+
+MACHINE = """
+[[machines]]
+id = "{id}"
+handle = "Acme.{id}.1"
+protocol = "modbus"
+map = "builtin:reflow_oven"
+connection = {{ host = "127.0.0.1" }}
+"""
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    machines = "".join(MACHINE.format(id=m) for m in ("printer1", "aoi1", "oven1"))
+    path = tmp_path / "line.toml"
+    path.write_text(CONFIG.format(machines=machines) + extra, encoding="utf-8")
+    return path
+
+
+async def visit(adapter_runtime: object, board: str, outcome: obs.Outcome | None = None) -> None:
+    runtime = adapter_runtime
+    machine = runtime.machine_id  # type: ignore[attr-defined]
+    at = datetime.now(UTC)
+    barcode = f"SN-{board}"
+    record = runtime.record  # type: ignore[attr-defined]
+    await record(obs.BoardArrived(machine=machine, at=at, board_id=board, barcode=barcode))
+    await record(obs.WorkStarted(machine=machine, at=at, board_id=board, barcode=barcode))
+    if outcome is not None:
+        position = obs.InspectedPosition(barcode=barcode, outcome=outcome)
+        await record(
+            obs.InspectionResult(
+                machine=machine,
+                at=at,
+                barcode=barcode,
+                board_id=board,
+                outcome=outcome,
+                positions=(position,),
+            )
+        )
+    later = at + timedelta(milliseconds=5)
+    await record(obs.WorkFinished(machine=machine, at=later, board_id=board, barcode=barcode))
+    await record(obs.BoardDeparted(machine=machine, at=later, board_id=board, barcode=barcode))
+
+
+async def test_run_feeds_the_store_and_refuses_the_board_that_failed_aoi(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load_config(write_config(tmp_path))
+    check_line(config, secrets=False)
+    assert trace_db(config) == tmp_path / "trace.sqlite"
+    banner = trace_banner(config)
+    assert f"trace store {tmp_path / 'trace.sqlite'}, 1 interlock rule(s)" in banner
+    assert "ValidateUnitsRequest at Linegate.Control.Line_7" in banner
+    machines = {m.id: JsonMachine(["R-A"]) for m in config.machines}
+    for machine in machines.values():
+        await machine.start()
+    async with AsyncExitStack() as stack:
+        gateway, listener = await start_gateway(
+            config,
+            stack,
+            events_file=str(tmp_path / "events.jsonl"),
+            adapter_factory=lambda _c, m, _i: JsonAdapter(m.id, machines[m.id]),
+        )
+        assert gateway.trace is not None and "Linegate.Control.Line_7" in listener.handles
+        stop = asyncio.Event()
+        running = asyncio.create_task(gateway.run(stop))
+        try:
+            await asyncio.wait_for(gateway.started.wait(), 10)
+            for board, outcome in (("1", obs.Outcome.PASSED), ("2", obs.Outcome.FAILED)):
+                await visit(gateway.machines["printer1"], board)
+                await visit(gateway.machines["aoi1"], board, outcome)
+            answers = {}
+            for board in ("1", "2"):
+                body = ValidateUnitsRequest(primary_identifier=f"SN-{board}")
+                req = new_request(body, source="Acme.oven1.1", target="Linegate.Control.Line_7")
+                answers[board] = (await request(listener.uri, req, timeout=10)).body
+            await asyncio.wait_for(gateway.outbox.wait_delivered("trace"), 10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 15)
+    passed, refused = answers["1"], answers["2"]
+    assert isinstance(passed, ValidateUnitsResponse) and passed.result is not None
+    assert passed.result.result is StatusResult.SUCCESS
+    assert isinstance(refused, ValidateUnitsResponse) and refused.result is not None
+    assert refused.result.result is StatusResult.FAILED
+    assert refused.result.message is not None and "interlock aoi-before-reflow" in refused.result.message
+    # The store is a file the CLI reads after the gateway stopped: the board's genealogy, and
+    # the refusal as a fault on the oven.
+    capsys.readouterr()  # the gateway's log so far
+    argv = ["trace", "board", "SN-2", "--db", str(tmp_path / "trace.sqlite"), "--json"]
+    assert await asyncio.to_thread(main, argv) == 0
+    record = json.loads(capsys.readouterr().out)["boards"][0]
+    assert [p["machine"] for p in record["passes"]] == ["Acme.printer1.1", "Acme.aoi1.1"]
+    assert [r["result"] for r in record["results"]] == ["Failed"]
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    faults = [e for e in events if e["MessageName"] == "CFX.ResourcePerformance.FaultOccurred"]
+    assert [f["MessageBody"]["Fault"]["FaultCode"] for f in faults] == ["INTERLOCK.aoi-before-reflow"]
+
+
+def test_a_bridge_downstream_must_be_a_machine(tmp_path: Path) -> None:
+    extra = """
+[[hermes.bridges]]
+machine = "oven1"
+upstream_host = "127.0.0.1"
+downstream = "nowhere"
+"""
+    config = load_config(write_config(tmp_path, extra))
+    with pytest.raises(ConfigError) as caught:
+        check_line(config, secrets=False)
+    assert caught.value.key == "hermes.bridges[0].downstream"
