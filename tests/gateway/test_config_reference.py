@@ -33,6 +33,7 @@ INTERNAL = {
     ("LineConfig", "http"),
     ("LineConfig", "changeover"),
     ("LineConfig", "limits"),
+    ("LineConfig", "control"),  # [trace], [[interlock]]: the trace package's reader, docs/trace.md
     ("MachineConfig", "index"),
     ("HermesLink", "kind"),  # which array it is in
     ("HermesLink", "settings"),  # the other keys of the entry
