@@ -244,9 +244,11 @@ class InspectedPosition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InspectionResult(Observation):
-    """An inspection station's result for one board (or panel), named by barcode.
+    """An inspection station's or a tester's result for one board (or panel), named by barcode.
 
-    ``method`` is the CFX InspectionMethod name (``AOI``, ``AXI``, ``SPI``, ``Human``).
+    ``method`` is the CFX InspectionMethod name (``AOI``, ``AXI``, ``SPI``, ``Human``): an
+    inspection; or a CFX TestMethod name (``ICT``, ``FPT``, ``FCT``, ``BST``, ``Automated``): a
+    test, each measurement one test step.
     """
 
     barcode: str | None = None

@@ -31,6 +31,7 @@ import structlog
 
 from adapters import observations as obs
 from gateway.normalize_inspection import units_inspected
+from gateway.normalize_test import is_test, units_tested
 from protocols.cfx import (
     ActiveRecipe,
     CoatingMeasurement,
@@ -490,7 +491,8 @@ class MachineNormalizer:
             # Still published (nothing is dropped), flagged by the nil TransactionId.
             self.unknown_boards += 1
             log.info("normalize.unknown_board", machine=self.handle, barcode=o.barcode, board_id=o.board_id)
-        return [units_inspected(o, transaction)]
+        build = units_tested if is_test(o.method) else units_inspected
+        return [build(o, transaction)]
 
     def _result_file(self, o: obs.ResultFileRead) -> list[CFXMessage]:
         out: list[CFXMessage] = []
