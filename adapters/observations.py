@@ -262,6 +262,23 @@ class InspectionResult(Observation):
     positions: tuple[InspectedPosition, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifierRead(Observation):
+    """A scanner (or a marker's verifier) read a board's code; ``symbology`` from its AIM
+    identifier where it sent one (``code128``, ``datamatrix``)."""
+
+    barcode: str
+    symbology: str | None = None
+    position: int | None = None  # the panel position of a unit's own code, where known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifierNotRead(Observation):
+    """A scanner saw a board but could not read its code (``NOREAD``)."""
+
+    positions: tuple[int, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class ResultFile:
     """A result file as the station left it: name, size, mtime and a SHA-256 of its content."""
@@ -291,6 +308,8 @@ __all__ = [
     "FaultCleared",
     "FaultRaised",
     "FoundDefect",
+    "IdentifierNotRead",
+    "IdentifierRead",
     "InspectedPosition",
     "InspectionResult",
     "LinkLost",
