@@ -35,6 +35,7 @@ from adapters.maps import ModbusMap, OpcUaMap, SerialMap, builtin_map
 from adapters.modbus import ModbusAdapter
 from adapters.opcua import OpcUaAdapter
 from adapters.serial import SerialAdapter
+from gateway.board_identity import BoardIdentities
 from gateway.config import RecipeRef
 from gateway.deadline import arm_stop_deadline
 from gateway.http import HttpServer, SseSink
@@ -46,6 +47,7 @@ from gateway.sinks.amqp import AmqpSink
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from gateway.sinks.mqtt import MqttSink
+from gateway.stations import station_adapter
 from protocols.cfx.transport import CFXListener, CFXPublisher
 from simulators import Endpoint, Line, LineSpec, ReflowOven, default_line
 from simulators.line_spec import MACHINE_KINDS
@@ -163,6 +165,11 @@ def build_adapter(endpoint: Endpoint, events_port: int, request_uri: str | None)
     """The gateway's adapter for one simulated machine, from where it listens."""
     fast = ReconnectPolicy(base=0.2, cap=2.0, healthy_after=10.0, liveness_timeout=15.0)
     host = endpoint.host
+    station = station_adapter(  # AOI, X-ray, ICT, FCT, scanner
+        endpoint.kind, endpoint.machine_id, fast, host=host, port=endpoint.port, folder=endpoint.folder
+    )
+    if station is not None:
+        return station
     if endpoint.protocol == CFX_NATIVE:
         assert endpoint.cfx_handle is not None
         return CFXNativeAdapter(
@@ -193,6 +200,7 @@ def line_runtimes(line: Line, events_port: int, outbox: Outbox) -> list[MachineR
     """One runtime per machine of a running simulated line: its own adapter, plus its Hermes
     vertical channel to track the boards."""
     runtimes = []
+    identities = BoardIdentities()  # one link of barcodes, BoardIds and transactions per line
     for endpoint in line.endpoints():
         machine = line.machine(endpoint.machine_id)
         request_uri = getattr(machine, "request_uri", None)
@@ -217,6 +225,7 @@ def line_runtimes(line: Line, events_port: int, outbox: Outbox) -> list[MachineR
                 synthesize_work=not adapter.reports_work,
             )
         )
+        runtimes[-1].normalizer.identity = identities
     return runtimes
 
 
