@@ -121,7 +121,9 @@ class ResultFileStation(Machine):
         chunks = aoi_xml([result], program=program) if xml else xray_csv([result], program=program)
         assert self.folder is not None
         name = f"{barcode}_{self.inspected:06d}.{self.FORMAT}"
-        await asyncio.to_thread(ResultFolder(Path(self.folder), self.convention).drop, name, chunks)
+        # Written in the loop, as the ICT does (simulators/test_station.py): a stepped clock
+        # must not move on while the file is being written.
+        ResultFolder(Path(self.folder), self.convention).drop(name, chunks)
         self.results.append(result)
         return True, {"findings": len(result.findings), "failed": result.failed()}
 

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from adapters.maps import FilesMap, builtin_map
+from protocols.files import Outcome, parse_chunks
 from protocols.serial.payload import decode_payload
 from simulators import Board, FunctionalTester, Handoff, InCircuitTester, SteppedClock, parse_scenario
+from simulators.inspection_station import AOIStation, XRayStation
 from tests.simulators.test_placement import feed
 
 WAIT = 5.0  # real seconds; only bounds a broken test
@@ -119,3 +122,19 @@ async def test_a_scenario_makes_board_7_fail_ict(clock: SteppedClock, tmp_path: 
 def test_bad_options_are_refused(options: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         InCircuitTester(**options)
+
+
+@pytest.mark.parametrize(("station", "map_name"), [(AOIStation, "aoi_xml"), (XRayStation, "xray_csv")])
+async def test_aoi_and_xray_stations_write_what_their_maps_read(
+    clock: SteppedClock, tmp_path: Path, station: type[AOIStation], map_name: str
+) -> None:
+    handoff = Handoff()
+    async with station(clock=clock, board_in=handoff, folder=str(tmp_path), fail_boards=[2]) as machine:
+        feeding = asyncio.create_task(feed(handoff, boards(3)))
+        await clock.run_until(lambda: machine.boards_done == 3, within=600)
+        await feeding
+    files_map = builtin_map(map_name)
+    assert isinstance(files_map, FilesMap)
+    read = [parse_chunks(files_map.result, [path.read_bytes()])[0] for path in listing(tmp_path)]
+    assert [b.barcode for b in read] == ["PCB000001", "PCB000002", "PCB000003"]
+    assert [b.outcome for b in read] == [Outcome.PASSED, Outcome.FAILED, Outcome.PASSED]
