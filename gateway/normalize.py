@@ -32,6 +32,7 @@ import structlog
 from adapters import observations as obs
 from gateway.board_identity import BoardIdentities
 from gateway.normalize_inspection import units_inspected
+from gateway.normalize_repair import ReviewTracker
 from gateway.normalize_test import is_test, units_tested
 from protocols.cfx import (
     ActiveRecipe,
@@ -183,6 +184,8 @@ class MachineNormalizer:
     # The line's link of barcodes, BoardIds and transactions (gateway.board_identity), shared by
     # every machine's normalizer; None: this machine's own boards only.
     identity: BoardIdentities | None = None
+    # Defects published unverified, per board, until a later result settles them (UnitsRepaired).
+    reviews: ReviewTracker = field(default_factory=ReviewTracker)
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -528,8 +531,11 @@ class MachineNormalizer:
             # Still published (nothing is dropped), flagged by the nil TransactionId.
             self.unknown_boards += 1
             log.info("normalize.unknown_board", machine=self.handle, barcode=o.barcode, board_id=o.board_id)
-        build = units_tested if is_test(o.method) else units_inspected
-        return [build(o, transaction)]
+        if is_test(o.method):
+            return [units_tested(o, transaction)]
+        inspected = units_inspected(o, transaction)
+        repaired = self.reviews.after(o, inspected, transaction)
+        return [inspected] if repaired is None else [inspected, repaired]
 
     def _result_file(self, o: obs.ResultFileRead) -> list[CFXMessage]:
         out: list[CFXMessage] = []

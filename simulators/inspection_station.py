@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,6 +40,10 @@ class ResultFileStation(Machine):
         defect_rate: probability (0 to 1) that a board has findings.
         false_call_rate: share (0 to 1) of findings the repair station cleared as false calls.
         fail_boards: boards with a real defect for certain (the n-th board inspected, from 1).
+        review_delay: 0: results carry the repair station's verdicts at once. Above 0: a board
+            with findings is written first unreviewed, and again ``review_delay`` simulated
+            seconds later with the verdicts (real defect or false call), as a repair station
+            that re-exports the reviewed result does.
 
     Raises:
         ValueError: an unknown convention, a rate outside 0 - 1, a board number
@@ -62,8 +67,11 @@ class ResultFileStation(Machine):
         defect_rate: float = 0.0,
         false_call_rate: float = 0.5,
         fail_boards: Iterable[int] = (),
+        review_delay: float = 0.0,
     ) -> None:
         fail = tuple(fail_boards)
+        if review_delay < 0:
+            raise ValueError(f"review_delay must not be negative, not {review_delay!r}")
         if convention not in ("rename", "companion", "plain"):
             raise ValueError(f"convention must be rename, companion or plain, not {convention!r}")
         for name, rate in (("defect_rate", defect_rate), ("false_call_rate", false_call_rate)):
@@ -89,6 +97,9 @@ class ResultFileStation(Machine):
         self.defect_rate = defect_rate
         self.false_call_rate = false_call_rate
         self.fail_boards = set(fail)
+        self.review_delay = review_delay
+        #: Results written again with the repair station's verdicts, in order (the last 1,000).
+        self.reviewed: collections.deque[BoardResult] = collections.deque(maxlen=1000)
         self.recipes.add("PCB-CTRL-A", cycle_time=cycle_time)
         self.recipes.add("PCB-PWR-B", cycle_time=cycle_time)
         self.recipes.active = self.recipes.get("PCB-CTRL-A")
@@ -114,18 +125,33 @@ class ResultFileStation(Machine):
         )
         if self.inspected in self.fail_boards:
             result = random_board(self.rng, barcode, positions=self.positions, defects=1, false_call_rate=0.0)
+        result = dataclasses.replace(result, started=self.clock.wall())
         await self.clock.sleep(cycle_time)
+        name = f"{barcode}_{self.inspected:06d}.{self.FORMAT}"
+        if self.review_delay > 0 and result.findings:
+            unreviewed = tuple(dataclasses.replace(f, review="") for f in result.findings)
+            self._write(name, dataclasses.replace(result, findings=unreviewed))
+            self.start_task(self._review_later(name, result), f"review[{barcode}]")
+        else:
+            self._write(name, result)
+        self.results.append(result)
+        return True, {"findings": len(result.findings), "failed": result.failed()}
+
+    async def _review_later(self, name: str, result: BoardResult) -> None:
+        await self.clock.sleep(self.review_delay)
+        reviewed = dataclasses.replace(result, started=self.clock.wall())
+        self._write(name.replace(f".{self.FORMAT}", f"_review.{self.FORMAT}"), reviewed)
+        self.reviewed.append(reviewed)
+
+    def _write(self, name: str, result: BoardResult) -> None:
         recipe = self.recipes.active
         program = recipe.name if recipe else "PROD"
         xml = self.FORMAT == "xml"
         chunks = aoi_xml([result], program=program) if xml else xray_csv([result], program=program)
         assert self.folder is not None
-        name = f"{barcode}_{self.inspected:06d}.{self.FORMAT}"
         # Written in the loop, as the ICT does (simulators/test_station.py): a stepped clock
         # must not move on while the file is being written.
         ResultFolder(Path(self.folder), self.convention).drop(name, chunks)
-        self.results.append(result)
-        return True, {"findings": len(result.findings), "failed": result.failed()}
 
     async def start(self) -> None:
         """Make the output folder when none was given, then start inspecting boards."""

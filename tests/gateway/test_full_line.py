@@ -20,6 +20,7 @@ from gateway.testing.events import CFXEventCollector
 from gateway.testing.harness import LinegateGateway
 from protocols.cfx import validate_bytes
 from simulators import InCircuitTester
+from simulators.inspection_station import AOIStation
 
 LINE = Path(simulators.__file__).parent / "lines" / "full-smt.toml"
 BOARDS = 8
@@ -27,6 +28,7 @@ TESTED = "CFX.Production.TestAndInspection.UnitsTested"
 INSPECTED = "CFX.Production.TestAndInspection.UnitsInspected"
 STARTED = "CFX.Production.WorkStarted"
 READ = "CFX.Sensor.Identification.IdentifiersRead"
+REPAIRED = "CFX.Production.ReworkAndRepair.UnitsRepaired"
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -37,6 +39,10 @@ def bodies(cfx_events: CFXEventCollector, name: str, source: str) -> list[dict[s
 
 def unit_named(barcode: str) -> Any:
     return lambda e: e["MessageBody"]["TestedUnits"][0]["UnitIdentifier"] == barcode
+
+
+def repaired_unit(barcode: str) -> Any:
+    return lambda e: e["MessageBody"]["RepairedUnits"][0]["UnitIdentifier"] == barcode
 
 
 def started_by_barcode(cfx_events: CFXEventCollector, source: str) -> dict[str, str]:
@@ -78,8 +84,19 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
     assert all(b["TransactionId"] == fct_started[b["TestedUnits"][0]["UnitIdentifier"]] for b in fct)
     assert {b["TestMethod"] for b in fct} == {"FCT"}
 
-    # AOI (XML) and X-ray (CSV) result files: one UnitsInspected per board, linked.
-    for machine, method in (("aoi", "AOI"), ("xray", "AXI")):
+    # AOI (XML) and X-ray (CSV) result files: UnitsInspected per board (an AOI board with
+    # findings twice: flagged, then reviewed), each in the machine's transaction.
+    aoi = line.machine("aoi", AOIStation)
+    reviewed = [r.barcode for r in aoi.results if r.findings]
+    assert reviewed, "the line file's defect_rate gives some AOI findings"
+    for barcode in reviewed:
+        await cfx_events.wait_for(
+            REPAIRED,
+            where=repaired_unit(barcode),
+            source=handles["aoi"],
+            timeout=30,
+        )
+    for machine, method, extra in (("aoi", "AOI", len(reviewed)), ("xray", "AXI", 0)):
         started = started_by_barcode(cfx_events, handles[machine])
         await cfx_events.wait_for(
             INSPECTED,
@@ -88,9 +105,16 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
             timeout=30,
         )
         inspected = bodies(cfx_events, INSPECTED, handles[machine])
-        assert len(inspected) == BOARDS and {b["InspectionMethod"] for b in inspected} == {method}
+        assert len(inspected) == BOARDS + extra and {b["InspectionMethod"] for b in inspected} == {method}
         for body in inspected:
             assert body["TransactionId"] == started[body["InspectedUnits"][0]["UnitIdentifier"]]
+
+    # The repair station's verdicts: UnitsRepaired in the AOI's transaction of the board.
+    aoi_started = started_by_barcode(cfx_events, handles["aoi"])
+    for body in bodies(cfx_events, REPAIRED, handles["aoi"]):
+        unit = body["RepairedUnits"][0]
+        assert body["TransactionId"] == aoi_started[unit["UnitIdentifier"]]
+        assert {r["RepairName"] for r in unit["Repairs"]} <= {"false call cleared", "defect confirmed"}
 
     # The scanner: one IdentifiersRead per board (double reads dropped), naming its BoardId.
     reads = bodies(cfx_events, READ, handles["scanner"])
@@ -101,6 +125,6 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
     ours = [
         e
         for e in cfx_events.envelopes
-        if e["MessageName"] in (TESTED, INSPECTED, READ) and e["Source"] != handles["spi"]
+        if e["MessageName"] in (TESTED, INSPECTED, READ, REPAIRED) and e["Source"] != handles["spi"]
     ]
     assert ours and all(validate_bytes(orjson.dumps(e)) == [] for e in ours)

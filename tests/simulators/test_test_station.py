@@ -138,3 +138,20 @@ async def test_aoi_and_xray_stations_write_what_their_maps_read(
     read = [parse_chunks(files_map.result, [path.read_bytes()])[0] for path in listing(tmp_path)]
     assert [b.barcode for b in read] == ["PCB000001", "PCB000002", "PCB000003"]
     assert [b.outcome for b in read] == [Outcome.PASSED, Outcome.FAILED, Outcome.PASSED]
+
+
+async def test_with_a_review_delay_findings_are_written_again_with_verdicts(
+    clock: SteppedClock, tmp_path: Path
+) -> None:
+    handoff = Handoff()
+    station = AOIStation(
+        clock=clock, board_in=handoff, folder=str(tmp_path), fail_boards=[1], review_delay=30.0
+    )
+    async with station:
+        feeding = asyncio.create_task(feed(handoff, boards(1)))
+        await clock.run_until(lambda: len(station.reviewed) == 1, within=600)
+        await feeding
+    names = [p.name for p in listing(tmp_path)]
+    assert names == ["PCB000001_000001.xml", "PCB000001_000001_review.xml"]
+    first, second = (p.read_text(encoding="utf-8") for p in listing(tmp_path))
+    assert 'review=""' in first and 'review="REAL"' in second
