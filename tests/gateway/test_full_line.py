@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 import simulators
+from adapters.serial_reports import ScannerAdapter
 from gateway.testing.events import CFXEventCollector
 from gateway.testing.harness import LinegateGateway
 from protocols.cfx import validate_bytes
@@ -120,6 +121,8 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
     reads = bodies(cfx_events, READ, handles["scanner"])
     assert [r["PrimaryIdentifier"] for r in reads] == barcodes
     assert [r["HermesIdentifier"] for r in reads] == departed
+    scanner = linegate_gateway.gateway.machines["scanner"].adapters[0]
+    assert isinstance(scanner, ScannerAdapter) and scanner.double_reads >= 1  # board 3's at least
 
     # What the gateway wrote itself is what the SDK writes.
     ours = [
