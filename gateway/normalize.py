@@ -527,6 +527,11 @@ class MachineNormalizer:
 
     def _inspected(self, o: obs.InspectionResult) -> list[CFXMessage]:
         transaction = self._transaction_of(o)
+        if self.identity is not None:  # a panel's unit codes, for results that name only those
+            known = self.identity.find(o.barcode, o.board_id)
+            units = [(p.position, p.barcode) for p in o.positions if p.barcode and p.barcode != o.barcode]
+            if known is not None and units:
+                self.identity.add_units(known, units)
         if transaction is None:
             # Still published (nothing is dropped), flagged by the nil TransactionId.
             self.unknown_boards += 1

@@ -89,3 +89,23 @@ def test_a_no_read_is_identifiers_not_read() -> None:
         "$type": "CFX.Sensor.Identification.IdentifiersNotRead, CFX",
         "PositionsNotRead": [1],
     }
+
+
+def test_a_panels_unit_codes_from_one_station_link_a_result_that_names_only_a_unit() -> None:
+    identity = BoardIdentities()
+    aoi = MachineNormalizer("Acme.AOI.1", synthesize_work=True, identity=identity)
+    fct = MachineNormalizer("Acme.FCT.1", synthesize_work=True, identity=identity)
+    bodies(aoi, obs.BoardArrived(machine="aoi", at=AT, board_id="B-9", barcode="PNL9"))
+    positions = tuple(obs.InspectedPosition(position=n, barcode=f"PNL9-{n}") for n in (1, 2))
+    bodies(aoi, obs.InspectionResult(machine="aoi", at=AT, barcode="PNL9", method="AOI", positions=positions))
+    [_, started] = bodies(fct, obs.BoardArrived(machine="fct", at=AT, board_id="B-9", barcode="PNL9"))
+    bodies(fct, obs.BoardDeparted(machine="fct", at=AT, board_id="B-9"))
+    for n in range(20):
+        bodies(fct, obs.BoardArrived(machine="fct", at=AT, board_id=f"B-{100 + n}", barcode=f"X{n}"))
+        bodies(fct, obs.BoardDeparted(machine="fct", at=AT, board_id=f"B-{100 + n}"))
+    unit_only = obs.InspectionResult(
+        machine="fct", at=AT, barcode="PNL9-2", method="FCT", positions=(obs.InspectedPosition(position=2),)
+    )
+    [tested] = bodies(fct, unit_only)
+    assert tested["TransactionId"] == started["TransactionID"]
+    assert tested["TestedUnits"][0]["UnitIdentifier"] == "PNL9-2"
