@@ -21,6 +21,7 @@ from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, Mod
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import FilesMap, MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from adapters.modbus import ModbusAdapter
+from gateway.board_identity import BoardIdentities
 from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret
 from gateway.http import SseSink
@@ -654,6 +655,9 @@ async def start_gateway(
                 link_grace=config.grace_for(m),
             )
         )
+    identities = BoardIdentities()  # one link of barcodes, BoardIds and transactions per line
+    for runtime in runtimes:
+        runtime.normalizer.identity = identities
     recipes = RecipeService(
         {r.machine_id: r for r in runtimes},
         config.products,
