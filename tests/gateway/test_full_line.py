@@ -17,11 +17,14 @@ import pytest
 
 import simulators
 from adapters.serial_reports import ScannerAdapter
+from gateway.http.collect import render_metrics
 from gateway.testing.events import CFXEventCollector
 from gateway.testing.harness import LinegateGateway
 from protocols.cfx import validate_bytes
 from simulators import InCircuitTester
 from simulators.inspection_station import AOIStation
+from tests.gateway.test_http import parse_metrics
+from tests.gateway.test_http import value as metric
 
 LINE = Path(simulators.__file__).parent / "lines" / "full-smt.toml"
 BOARDS = 8
@@ -123,6 +126,10 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
     assert [r["HermesIdentifier"] for r in reads] == departed
     scanner = linegate_gateway.gateway.machines["scanner"].adapters[0]
     assert isinstance(scanner, ScannerAdapter) and scanner.double_reads >= 1  # board 3's at least
+    _, samples = parse_metrics(render_metrics(linegate_gateway.gateway, None, None))
+    counted = metric(samples, "linegate_serial_report_lines_total", machine="scanner", outcome="double_read")
+    assert counted == scanner.double_reads
+    assert metric(samples, "linegate_unknown_board_results_total", machine="fct") == 0
 
     # What the gateway wrote itself is what the SDK writes.
     ours = [
