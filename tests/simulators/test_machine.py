@@ -79,8 +79,8 @@ async def test_board_flow_states_and_events() -> None:
         (ResourceState.PRD_REGULAR_WORK, ResourceState.SBY_NO_PRODUCT_BLOCKED),
         (ResourceState.SBY_NO_PRODUCT_BLOCKED, ResourceState.SBY_NO_PRODUCT_STARVED),
     ]
-    changes = [e for e in events if isinstance(e, StationStateChanged)]
-    productive = next(e for e in changes if e.old_state == ResourceState.PRD_REGULAR_WORK)
+    state_events = [e for e in events if isinstance(e, StationStateChanged)]
+    productive = next(e for e in state_events if e.old_state == ResourceState.PRD_REGULAR_WORK)
     assert productive.old_state_duration == pytest.approx(20.0)
 
 
