@@ -16,8 +16,11 @@ from adapters.map_schema import Section
 from protocols.files import FileFormat, Outcome, ResultMap, Verdict, Words
 from protocols.files.resultmap import BOARD_FIELDS, DEFECT_FIELDS, MEASUREMENT_FIELDS, REQUIRED, UNIT_FIELDS
 
-# CFX.Structures.InspectionMethod, as the SDK spells its members.
+# CFX.Structures.InspectionMethod, as the SDK spells its members: results become UnitsInspected.
 METHODS = ("AOI", "AXI", "SPI", "Human")
+# CFX.Structures.TestMethod without Human (which InspectionMethod has too): results of a tester
+# become UnitsTested.
+TEST_METHODS = ("ICT", "FPT", "FCT", "BST", "Automated")
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 _SOURCE = re.compile(r"^(/?@[A-Za-z_][\w.:-]*|[A-Za-z_][\w.:-]*)$")
 
@@ -97,8 +100,12 @@ def read_files_map(root: Section) -> FilesMap:
         raise files.error('must be "xml" or "csv"', "format")
     fmt = FileFormat(fmt_text)
     method = files.get("method", str, "AOI")
-    if method not in METHODS:
-        raise files.error(f"must be one of {', '.join(METHODS)} (CFX InspectionMethod)", "method")
+    if method not in METHODS + TEST_METHODS:
+        raise files.error(
+            f"must be a CFX InspectionMethod ({', '.join(METHODS)})"
+            f" or TestMethod ({', '.join(TEST_METHODS)})",
+            "method",
+        )
     max_defects = files.get("max_defects", int, 1_000_000)
     if max_defects < 1:
         raise files.error("must be at least 1", "max_defects")

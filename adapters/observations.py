@@ -252,9 +252,11 @@ class InspectedPosition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InspectionResult(Observation):
-    """An inspection station's result for one board (or panel), named by barcode.
+    """An inspection station's or a tester's result for one board (or panel), named by barcode.
 
-    ``method`` is the CFX InspectionMethod name (``AOI``, ``AXI``, ``SPI``, ``Human``).
+    ``method`` is the CFX InspectionMethod name (``AOI``, ``AXI``, ``SPI``, ``Human``): an
+    inspection; or a CFX TestMethod name (``ICT``, ``FPT``, ``FCT``, ``BST``, ``Automated``): a
+    test, each measurement one test step.
     """
 
     barcode: str | None = None
@@ -266,6 +268,23 @@ class InspectionResult(Observation):
     started: datetime | None = None
     ended: datetime | None = None
     positions: tuple[InspectedPosition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifierRead(Observation):
+    """A scanner (or a marker's verifier) read a board's code; ``symbology`` from its AIM
+    identifier where it sent one (``code128``, ``datamatrix``)."""
+
+    barcode: str
+    symbology: str | None = None
+    position: int | None = None  # the panel position of a unit's own code, where known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifierNotRead(Observation):
+    """A scanner saw a board but could not read its code (``NOREAD``)."""
+
+    positions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +316,8 @@ __all__ = [
     "FaultCleared",
     "FaultRaised",
     "FoundDefect",
+    "IdentifierNotRead",
+    "IdentifierRead",
     "InspectedPosition",
     "InspectionResult",
     "LinkLost",

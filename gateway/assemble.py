@@ -23,6 +23,7 @@ from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, Mod
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
 from adapters.maps import FilesMap, MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
 from adapters.modbus import ModbusAdapter
+from gateway.board_identity import BoardIdentities
 from gateway.boundary import BoardGate
 from gateway.config import LineConfig, MachineConfig, Secret, parse_config
 from gateway.config_check import check_resources
@@ -33,7 +34,9 @@ from gateway.config_connections import (
     ModbusConnection,
     OpcUaConnection,
     OpcUaSecurityConfig,
+    ScannerConnection,
     SerialConnection,
+    TesterConnection,
     VerticalLinkConfig,
 )
 from gateway.http import SseSink
@@ -139,6 +142,8 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
     conn = machine.connection
     if isinstance(conn, CfxConnection):
         return _cfx_native(config, machine, conn)
+    if isinstance(conn, ScannerConnection | TesterConnection):
+        return _report_only(config, machine, conn, where)
     device_map = resolve_map(config, machine, where)
     if isinstance(conn, ModbusConnection):
         if not isinstance(device_map, ModbusMap):
@@ -175,6 +180,25 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
     if not isinstance(device_map, FilesMap):
         raise _wrong_map(config, where, "files", device_map)
     return FilesAdapter(machine.id, device_map.result, conn.options())
+
+
+def _report_only(
+    config: LineConfig, machine: MachineConfig, conn: ScannerConnection | TesterConnection, where: str
+) -> Adapter:
+    """A scanner or a tester: a serial device that only sends lines; its parser is fixed, no map."""
+    from adapters.serial_reports import ScannerAdapter, TestReportAdapter
+
+    if machine.map is not None:
+        raise ConfigError(
+            f"a {machine.protocol} reads its device's lines itself; it takes no map",
+            path=config.path,
+            key=f"{where}.map",
+        )
+    if isinstance(conn, ScannerConnection):
+        return ScannerAdapter(
+            machine.id, url=conn.url, no_read=conn.no_read, double_read_window=conn.double_read_window
+        )
+    return TestReportAdapter(machine.id, url=conn.url, method=conn.method)
 
 
 def _cfx_native(config: LineConfig, machine: MachineConfig, conn: CfxConnection) -> Adapter:
@@ -497,6 +521,9 @@ async def start_gateway(
                 link_grace=config.grace_for(m),
             )
         )
+    identities = BoardIdentities()  # one link of barcodes, BoardIds and transactions per line
+    for runtime in runtimes:
+        runtime.normalizer.identity = identities
     recipes = RecipeService(
         {r.machine_id: r for r in runtimes},
         config.products,

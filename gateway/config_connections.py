@@ -21,6 +21,8 @@ from protocols.tomlread import MISSING, Table
 
 #: pyserial URL schemes the serial adapter opens besides a device path.
 SERIAL_SCHEMES = ("socket", "rfc2217", "loop")
+#: The CFX TestMethod names a tester's results may carry (CFX.Structures.TestMethod).
+TEST_METHODS = ("ICT", "FPT", "FCT", "BST", "Automated", "Human")
 OPCUA_POLICIES = ("Basic256Sha256",)
 OPCUA_MODES = ("SignAndEncrypt", "Sign")
 
@@ -103,6 +105,37 @@ class SerialConnection:
     def device(self) -> str | None:
         """The device path, when ``url`` names one rather than a URL."""
         return None if "://" in self.url else self.url
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerConnection:
+    """``protocol = "scanner"``: a barcode scanner or laser-marker reader that sends each read as
+    a line (AIM symbology prefix optional); no map (docs/identification-and-test.md)."""
+
+    url: str = field(
+        metadata=doc(
+            "A device path (it must exist), socket://host:port, rfc2217://host:port or loop://.",
+            '"/dev/ttyACM0"',
+        )
+    )
+    no_read: str = field(default="NOREAD", metadata=doc("What the scanner sends when it read nothing."))
+    double_read_window: float = field(
+        default=2.0, metadata=doc("Seconds within which the same code read again is one read.", "1.5")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TesterConnection:
+    """``protocol = "tester"``: a test station that reports each unit as TS/TR/TE lines on a
+    serial line; no map (docs/identification-and-test.md)."""
+
+    url: str = field(
+        metadata=doc(
+            "A device path (it must exist), socket://host:port, rfc2217://host:port or loop://.",
+            '"socket://10.0.0.7:4001"',
+        )
+    )
+    method: str = field(default="FCT", metadata=doc("The CFX TestMethod of its results.", '"FCT"'))
 
 
 class CfxEvents(enum.StrEnum):
@@ -188,7 +221,15 @@ class BridgeLinkConfig:
     )
 
 
-Connection = ModbusConnection | OpcUaConnection | SerialConnection | CfxConnection | FilesConnection
+Connection = (
+    ModbusConnection
+    | OpcUaConnection
+    | SerialConnection
+    | CfxConnection
+    | FilesConnection
+    | ScannerConnection
+    | TesterConnection
+)
 LinkSettings = VerticalLinkConfig | BridgeLinkConfig
 
 #: The connection table of each protocol.
@@ -198,6 +239,8 @@ CONNECTIONS: dict[Protocol, type[Any]] = {
     Protocol.SERIAL: SerialConnection,
     Protocol.CFX: CfxConnection,
     Protocol.FILES: FilesConnection,
+    Protocol.SCANNER: ScannerConnection,
+    Protocol.TESTER: TesterConnection,
 }
 
 
@@ -275,6 +318,18 @@ def read_connection(protocol: Protocol, t: Table, base: Path) -> Connection:
         return SerialConnection(url=serial_url(t, "url"))
     if protocol is Protocol.CFX:
         return _cfx(t)
+    if protocol is Protocol.SCANNER:
+        window = t.get("double_read_window", (int, float), 2.0)
+        if isinstance(window, bool) or not 0 <= window <= 60:
+            raise t.error("must be a number of seconds from 0 to 60", "double_read_window")
+        return ScannerConnection(
+            url=serial_url(t, "url"), no_read=t.text("no_read", "NOREAD"), double_read_window=float(window)
+        )
+    if protocol is Protocol.TESTER:
+        method = t.text("method", "FCT")
+        if method not in TEST_METHODS:
+            raise t.error(f"must be one of {', '.join(TEST_METHODS)}", "method")
+        return TesterConnection(url=serial_url(t, "url"), method=method)
     return read_files_connection(t, base)
 
 
@@ -370,6 +425,7 @@ __all__ = [
     "OPCUA_MODES",
     "OPCUA_POLICIES",
     "SERIAL_SCHEMES",
+    "TEST_METHODS",
     "BridgeLinkConfig",
     "CfxConnection",
     "CfxEvents",
@@ -378,7 +434,9 @@ __all__ = [
     "ModbusConnection",
     "OpcUaConnection",
     "OpcUaSecurityConfig",
+    "ScannerConnection",
     "SerialConnection",
+    "TesterConnection",
     "VerticalLinkConfig",
     "read_connection",
     "read_link",

@@ -63,6 +63,8 @@ class Protocol(enum.StrEnum):
     SERIAL = "serial"
     CFX = "cfx"
     FILES = "files"
+    SCANNER = "scanner"  # a barcode scanner that only sends its reads (serial)
+    TESTER = "tester"  # a test station that only sends its reports (serial, TS/TR/TE lines)
 
 
 class Interlock(enum.StrEnum):

@@ -28,7 +28,9 @@ from gateway.config_connections import (
     ModbusConnection,
     OpcUaConnection,
     OpcUaSecurityConfig,
+    ScannerConnection,
     SerialConnection,
+    TesterConnection,
     VerticalLinkConfig,
 )
 from gateway.config_model import (
@@ -118,6 +120,20 @@ SECTIONS = (
         SerialConnection.__doc__ or "",
         "[machines.connection]",
         lead=_machine("serial"),
+    ),
+    Section(
+        '[machines.connection] (protocol = "scanner")',
+        (ScannerConnection,),
+        ScannerConnection.__doc__ or "",
+        "[machines.connection]",
+        lead=_machine("scanner"),
+    ),
+    Section(
+        '[machines.connection] (protocol = "tester")',
+        (TesterConnection,),
+        TesterConnection.__doc__ or "",
+        "[machines.connection]",
+        lead=_machine("tester"),
     ),
     Section(
         '[machines.connection] (protocol = "cfx")',

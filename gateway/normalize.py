@@ -30,7 +30,10 @@ from typing import Any
 import structlog
 
 from adapters import observations as obs
+from gateway.board_identity import BoardIdentities
 from gateway.normalize_inspection import units_inspected
+from gateway.normalize_repair import ReviewTracker
+from gateway.normalize_test import is_test, units_tested
 from protocols.cfx import (
     ActiveRecipe,
     CoatingMeasurement,
@@ -72,6 +75,7 @@ from protocols.cfx.enums import (
     WorkResult,
 )
 from protocols.cfx.messages import AnyProcessData, CFXMessage
+from protocols.cfx.messages.sensor_identification import IdentifiersNotRead, IdentifiersRead
 
 log = structlog.get_logger("linegate.normalize")
 # Work orders remembered for boards not started yet; a machine holds a few boards at most.
@@ -181,6 +185,11 @@ class MachineNormalizer:
     machine_state: ResourceState | None = None  # as the machine last reported it
     # Results for boards the gateway never saw (published with the nil TransactionId), for /metrics.
     unknown_boards: int = 0
+    # The line's link of barcodes, BoardIds and transactions (gateway.board_identity), shared by
+    # every machine's normalizer; None: this machine's own boards only.
+    identity: BoardIdentities | None = None
+    # Defects published unverified, per board, until a later result settles them (UnitsRepaired).
+    reviews: ReviewTracker = field(default_factory=ReviewTracker)
 
     def feed(self, observation: obs.Observation) -> list[Envelope]:
         """The envelopes this observation produces (possibly none: a repeated state or fault)."""
@@ -333,6 +342,8 @@ class MachineNormalizer:
     ) -> WorkStarted:
         board.tx = _Transaction(uuid.uuid4(), board.board_id, board.barcode, board.lane)
         self.transactions[board.key] = board.tx
+        if self.identity is not None:
+            self.identity.started(self.handle, board.tx.transaction_id, board.board_id, board.barcode)
         for key in (board.board_id, board.barcode):
             assigned = self.work_orders.pop(key, None) if key else None
             work_order = work_order or assigned
@@ -364,6 +375,9 @@ class MachineNormalizer:
 
     def _arrived(self, o: obs.BoardArrived) -> list[CFXMessage]:
         board = _Board(o.board_id, o.barcode, o.lane)
+        if self.identity is not None:
+            known = self.identity.link(o.board_id, o.barcode)
+            board.barcode = board.barcode or (known.barcode if known else None)
         self.present.append(board)
         out: list[CFXMessage] = [
             UnitsArrived(
@@ -495,15 +509,51 @@ class MachineNormalizer:
         for board in (*self.present, *self.departed):
             if board.tx is not None and (board.board_id in keys or board.barcode in keys):
                 return board.tx.transaction_id
+        if self.identity is not None:  # left long ago, or known to this machine by another name
+            return self.identity.transaction(self.handle, o.barcode, o.board_id, *keys)
         return None
+
+    # --- identification (a scanner) ----------------------------------------------------------
+
+    def _identifier_read(self, o: obs.IdentifierRead) -> list[CFXMessage]:
+        board = next((b for b in self.present if b.barcode == o.barcode), None)
+        if board is None:
+            # Hermes did not carry the barcode: the read names the oldest board without one.
+            board = next((b for b in self.present if b.barcode is None), None)
+            if board is not None:
+                board.barcode = o.barcode
+        board_id = board.board_id if board is not None else None
+        known = self.identity.link(board_id, o.barcode) if self.identity is not None else None
+        if known is not None and known.board_id:
+            board_id = known.board_id
+        units = sorted(known.units.items()) if known is not None and known.units else [(1, o.barcode)]
+        return [
+            IdentifiersRead(
+                primary_identifier=o.barcode,
+                hermes_identifier=board_id,
+                units=[UnitPosition(unit_identifier=name, position_number=n) for n, name in units],
+            )
+        ]
+
+    def _identifier_not_read(self, o: obs.IdentifierNotRead) -> list[CFXMessage]:
+        return [IdentifiersNotRead(positions_not_read=list(o.positions) or [1])]
 
     def _inspected(self, o: obs.InspectionResult) -> list[CFXMessage]:
         transaction = self._transaction_of(o)
+        if self.identity is not None:  # a panel's unit codes, for results that name only those
+            known = self.identity.find(o.barcode, o.board_id)
+            units = [(p.position, p.barcode) for p in o.positions if p.barcode and p.barcode != o.barcode]
+            if known is not None and units:
+                self.identity.add_units(known, units)
         if transaction is None:
             # Still published (nothing is dropped), flagged by the nil TransactionId.
             self.unknown_boards += 1
             log.info("normalize.unknown_board", machine=self.handle, barcode=o.barcode, board_id=o.board_id)
-        return [units_inspected(o, transaction)]
+        if is_test(o.method):
+            return [units_tested(o, transaction)]
+        inspected = units_inspected(o, transaction)
+        repaired = self.reviews.after(o, inspected, transaction)
+        return [inspected] if repaired is None else [inspected, repaired]
 
     def _result_file(self, o: obs.ResultFileRead) -> list[CFXMessage]:
         out: list[CFXMessage] = []
@@ -579,6 +629,8 @@ _HANDLERS: dict[type[obs.Observation], Callable[[MachineNormalizer, Any], list[C
     obs.Reading: MachineNormalizer._reading,
     obs.InspectionResult: MachineNormalizer._inspected,
     obs.ResultFileRead: MachineNormalizer._result_file,
+    obs.IdentifierRead: MachineNormalizer._identifier_read,
+    obs.IdentifierNotRead: MachineNormalizer._identifier_not_read,
     obs.LinkLost: MachineNormalizer._link_lost,
     obs.LinkRestored: MachineNormalizer._link_restored,
 }

@@ -32,6 +32,10 @@ SIMULATED_MAPS: dict[str, tuple[str, str]] = {
     "selective_solder": ("opcua", "builtin:selective_solder"),
     "coater": ("serial", "builtin:coater"),
 }
+#: The built-in files map of each result-file station kind of the simulators.
+RESULT_FILE_MAPS = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:ict_csv"}
+#: The protocol of the report-only serial stations (no map: their parser is fixed).
+REPORT_ONLY = {"scanner": "scanner", "fct": "tester"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -88,6 +92,19 @@ def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str,
         if request_uri is not None:
             connection["request_uri"] = request_uri
         return {**table, "protocol": "cfx", "connection": connection}
+    if endpoint.kind in RESULT_FILE_MAPS:  # AOI, X-ray, ICT: a result file per board
+        if endpoint.folder is None:
+            raise ValueError(f"{endpoint.machine_id}: a result-file station without a folder")
+        files = {
+            "folder": str(endpoint.folder),
+            "interval": 0.5,
+            # The simulators write X.tmp and rename it (simulators/ict.md §1).
+            "ready": {"rule": "rename", "suffix": ".tmp"},
+        }
+        return {**table, "protocol": "files", "map": RESULT_FILE_MAPS[endpoint.kind], "connection": files}
+    if endpoint.kind in REPORT_ONLY:  # the scanner and the functional tester: lines on serial
+        url = f"socket://{endpoint.host}:{endpoint.port}"
+        return {**table, "protocol": REPORT_ONLY[endpoint.kind], "connection": {"url": url}}
     if endpoint.kind not in SIMULATED_MAPS:
         raise ValueError(
             f"linegate has no built-in map for a simulated {endpoint.kind} ({endpoint.machine_id})"

@@ -51,6 +51,7 @@ from simulators.scenario import AppliedFault, FaultStep, Scenario, load_scenario
 from simulators.selective_solder import SelectiveSolder
 from simulators.spi import SolderPasteInspection
 from simulators.supervisory import SupervisoryChannel
+from simulators.test_station import FunctionalTester, InCircuitTester
 
 __all__ = [
     "AppliedFault",
@@ -72,10 +73,12 @@ __all__ = [
     "FaultStep",
     "Feeder",
     "FirstOrder",
+    "FunctionalTester",
     "Handoff",
     "HermesDownstream",
     "HermesEndpoints",
     "HermesUpstream",
+    "InCircuitTester",
     "Line",
     "LineSpec",
     "Machine",

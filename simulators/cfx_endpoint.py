@@ -401,7 +401,7 @@ class CFXEndpointMachine(Machine):
             return failed(RESULT_REFUSED, exc.reason)
         if self._changeover is not None and not self._changeover.done():
             return failed(RESULT_BUSY, "a changeover is already running")
-        if self.state == ResourceState.UNSCHEDULED_DOWN:
+        if self.state == ResourceState.USD:
             return failed(RESULT_DOWN, "a stopping fault is active")
         refusal = self.check_activation(recipe)
         if refusal is not None:

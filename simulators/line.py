@@ -112,6 +112,7 @@ class Endpoint:
     url: str | None
     cfx_handle: str | None
     hermes: HermesEndpoints
+    folder: str | None = None  # where a result-file station (ICT) drops its files
 
     def to_json(self) -> dict[str, Any]:
         """The endpoint as JSON-ready data (``--endpoints-json``)."""
@@ -454,6 +455,7 @@ class Line:
                         downstream_port=downstream_port,
                         vertical_port=self.channels[spec.machine_id].port,
                     ),
+                    folder=getattr(machine, "folder", None) if kind.protocol == "files" else None,
                 )
             )
         return found

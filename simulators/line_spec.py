@@ -86,6 +86,10 @@ MACHINE_KINDS: dict[str, MachineKind] = {
         MachineKind("printer", "cfx-amqp1.0", "simulators.printer", "SolderPastePrinter"),
         MachineKind("spi", "cfx-amqp1.0", "simulators.spi", "SolderPasteInspection"),
         MachineKind("scanner", "serial", "simulators.scanner", "BarcodeScanner"),
+        MachineKind("aoi", "files", "simulators.inspection_station", "AOIStation"),
+        MachineKind("xray", "files", "simulators.inspection_station", "XRayStation"),
+        MachineKind("ict", "files", "simulators.test_station", "InCircuitTester"),
+        MachineKind("fct", "serial", "simulators.test_station", "FunctionalTester"),
     )
 }
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import math
 import random
 import uuid
@@ -32,41 +31,15 @@ from typing import Any, Protocol, Self
 
 import structlog
 
+from protocols.cfx.enums import FaultSeverity, ResourceState
 from protocols.errors import LinegateError
 from simulators.clock import Clock, ScaledClock
 
 log = structlog.get_logger("simulators.machine")
 
 
-class ResourceState(enum.IntEnum):
-    """CFX ResourceState codes a simulated machine reports (reference/cfx.md §3.4)."""
-
-    REGULAR_WORK = 1100  # PRD: processing a board
-    NO_PRODUCT_BLOCKED = 2201  # SBY: done, the downstream machine does not take the board
-    NO_PRODUCT_STARVED = 2202  # SBY: waiting for a board from upstream
-    PREVENTIVE_MAINTENANCE = 4300  # SDT: scheduled upkeep between boards (a stencil cleaning)
-    SETUP = 4500  # SDT: changeover, warm-up after a recipe load
-    UNSCHEDULED_DOWN = 5000  # USD: a stopping fault is active
-    NOT_SCHEDULED = 6000  # NST: not started (the SDK's default state)
-
-    @property
-    def e10_class(self) -> int:
-        """The SEMI E10 class code: the thousands (1000 PRD, 2000 SBY, ...)."""
-        return (self.value // 1000) * 1000
-
-
-class FaultSeverity(enum.Enum):
-    """CFX Fault.Severity values (reference/cfx.md §3.1)."""
-
-    INFORMATION = "Information"
-    WARNING = "Warning"
-    ERROR = "Error"
-    ALARM = "Alarm"
-
-    @property
-    def stops_machine(self) -> bool:
-        """Whether a fault of this severity stops production (Error and Alarm do)."""
-        return self in (FaultSeverity.ERROR, FaultSeverity.ALARM)
+#: Fault severities that stop production (CFX Error and Alarm); Information and Warning do not.
+STOPPING_SEVERITIES = frozenset({FaultSeverity.ERROR, FaultSeverity.ALARM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,9 +405,9 @@ class Machine:
         #: may change the recipe first). None: boards go straight in.
         self.board_gate: Callable[[Board], Awaitable[None]] | None = None
         self._listeners: list[Listener] = []
-        self._state = ResourceState.NOT_SCHEDULED
+        self._state = ResourceState.NST
         self._state_since = 0.0
-        self._activity = ResourceState.NO_PRODUCT_STARVED
+        self._activity = ResourceState.SBY_NO_PRODUCT_STARVED
         self._changeovers = 0
         self._maintenance = 0
         self._operable = asyncio.Event()
@@ -471,20 +444,20 @@ class Machine:
         return True
 
     def _stopping_fault(self) -> Fault | None:
-        return next((f for f in self.faults.values() if f.severity.stops_machine), None)
+        return next((f for f in self.faults.values() if f.severity in STOPPING_SEVERITIES), None)
 
     def refresh_state(self) -> None:
         """Recompute the state from faults, changeover, readiness and activity; emit a change."""
         fault = self._stopping_fault()
         if fault is not None:
-            new = ResourceState.UNSCHEDULED_DOWN
+            new = ResourceState.USD
         elif self._changeovers or not self.is_ready():
-            new = ResourceState.SETUP
+            new = ResourceState.SDT_SETUP
         elif self._maintenance:
-            new = ResourceState.PREVENTIVE_MAINTENANCE
+            new = ResourceState.SDT_PREVENTIVE_MAINTENANCE
         else:
             new = self._activity
-        if new in (ResourceState.UNSCHEDULED_DOWN, ResourceState.SETUP, ResourceState.PREVENTIVE_MAINTENANCE):
+        if new in (ResourceState.USD, ResourceState.SDT_SETUP, ResourceState.SDT_PREVENTIVE_MAINTENANCE):
             self._operable.clear()
         else:
             self._operable.set()
@@ -583,7 +556,7 @@ class Machine:
         while True:
             if self.gate_entry:
                 await self.wait_operable()
-            self._set_activity(ResourceState.NO_PRODUCT_STARVED)
+            self._set_activity(ResourceState.SBY_NO_PRODUCT_STARVED)
             board = await self.board_in.take_board()
             self.emit(UnitsArrived(self.clock.wall(), board))
             if self.board_gate is not None:
@@ -596,9 +569,9 @@ class Machine:
             await self.conveyor.carry(board)
             if self.gate_entry:
                 await self.wait_operable()
-            self._set_activity(ResourceState.REGULAR_WORK)
+            self._set_activity(ResourceState.PRD_REGULAR_WORK)
             await self._work(board)
-            self._set_activity(ResourceState.NO_PRODUCT_BLOCKED)
+            self._set_activity(ResourceState.SBY_NO_PRODUCT_BLOCKED)
             if self.board_out is not None:
                 await self.board_out.give_board(board)
             self.boards_done += 1
@@ -657,6 +630,7 @@ class Machine:
 
 
 __all__ = [
+    "STOPPING_SEVERITIES",
     "Board",
     "BoardIn",
     "BoardOut",

@@ -36,8 +36,8 @@ def base_fault(fault: cfx.AnyFault) -> cfx.Fault:
 
 def cfx_state(state: ResourceState) -> cfx.ResourceState:
     """The CFX ResourceState of a machine-core state."""
-    # reference §3.4: the JSON value of a ResourceState is its code as a string.
-    return cfx.ResourceState(str(int(state)))
+    # The machine core reports in CFX's own enum already.
+    return cfx.ResourceState(state)
 
 
 def primary(board: Board) -> str:

@@ -323,10 +323,10 @@ class SolderPastePrinter(CFXEndpointMachine):
                 return cfx.CleanStencilResponse(
                     result=failed_result(RESULT_BUSY_CLEANING, "a stencil cleaning is already running")
                 )
-            if self.state == ResourceState.UNSCHEDULED_DOWN:
+            if self.state == ResourceState.USD:
                 down = failed_result(RESULT_DOWN, "a stopping fault is active")
                 return cfx.CleanStencilResponse(result=down)
-            if self.state in (ResourceState.NO_PRODUCT_STARVED, ResourceState.SETUP):
+            if self.state in (ResourceState.SBY_NO_PRODUCT_STARVED, ResourceState.SDT_SETUP):
                 self._start_cleaning(body.clean_type_requested)  # no board inside: at once
             else:
                 self._clean_requested = body.clean_type_requested  # after the board in work

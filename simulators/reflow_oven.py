@@ -302,13 +302,13 @@ class ReflowOven(Machine):
 
     def state_word(self) -> int:
         """The vendor state code of IR 0 (see the manual's state table)."""
-        if self.state == ResourceState.UNSCHEDULED_DOWN:
+        if self.state == ResourceState.USD:
             return STATE_ALARM
         if self.load_result == LOAD_BUSY:
             return STATE_LOADING
         if not self.is_ready():
             return STATE_WARMING_UP
-        if self.state == ResourceState.NO_PRODUCT_BLOCKED:
+        if self.state == ResourceState.SBY_NO_PRODUCT_BLOCKED:
             return STATE_BLOCKED
         return STATE_PROCESSING if self.boards_inside else STATE_READY
 

@@ -164,6 +164,12 @@ ACTIONS: dict[str, Action] = {
         _method("factor"),
         "stretch cycle and transport times by `factor` (1.0 is normal)",
     ),
+    "fail_board": Action(
+        {"board": Param(int, required=True)},
+        ("fail_board",),
+        _method("board"),
+        "the `board`-th board this station tests or inspects (from 1) fails (ICT, FCT)",
+    ),
     "fail_heater": Action(
         {"heater": Param(int, required=True), "failed": Param(bool, True)},
         ("fail_heater",),

@@ -61,12 +61,12 @@ SECURITY_POLICIES = ("None", "Basic256Sha256")
 
 # State names the machine shows on its HMI, by CFX/E10 state.
 STATE_NAMES: Mapping[ResourceState, str] = {
-    ResourceState.REGULAR_WORK: "Soldering",
-    ResourceState.NO_PRODUCT_STARVED: "WaitingForBoard",
-    ResourceState.NO_PRODUCT_BLOCKED: "WaitingForDownstream",
-    ResourceState.SETUP: "Setup",
-    ResourceState.UNSCHEDULED_DOWN: "Fault",
-    ResourceState.NOT_SCHEDULED: "Off",
+    ResourceState.PRD_REGULAR_WORK: "Soldering",
+    ResourceState.SBY_NO_PRODUCT_STARVED: "WaitingForBoard",
+    ResourceState.SBY_NO_PRODUCT_BLOCKED: "WaitingForDownstream",
+    ResourceState.SDT_SETUP: "Setup",
+    ResourceState.USD: "Fault",
+    ResourceState.NST: "Off",
 }
 
 # Variables: relative browse path (dot-separated under SelectiveSolder) → (type, initial value).
@@ -355,7 +355,7 @@ class SelectiveSolder(Machine):
             self.recipes.check(program)
         except RecipeRefused:
             return _bad(StatusCodes.BadInvalidState)
-        if self.state == ResourceState.UNSCHEDULED_DOWN:
+        if self.state == ResourceState.USD:
             return _bad(StatusCodes.BadInvalidState)
         # Accepted: the changeover runs on; ActiveProgram and State show its progress.
         self.start_task(self.activate_recipe(recipe.name), f"changeover.{recipe.name}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from adapters.base import AdapterState
 from adapters.cfx_native import CFXNativeAdapter
 from adapters.files import FilesAdapter
+from adapters.serial_reports import ScannerAdapter, TestReportAdapter
 from gateway.metrics import Exposition, Metrics
 from protocols.transport.guard import DROPS
 
@@ -148,10 +149,26 @@ def render_metrics(gateway: Gateway, metrics: Metrics | None, sse: SseSink | Non
             )
         ],
     )
+    reports = [r for r in runtimes if isinstance(r.adapter, ScannerAdapter | TestReportAdapter)]
+    out.counter(
+        "serial_report_lines_total",
+        "Lines from report-only serial devices that published nothing: garbage (not what the"
+        " device sends), double_read (a scanner's repeat within its window), no_read (published"
+        " as IdentifiersNotRead)",
+        [
+            ({"machine": r.machine_id, "outcome": outcome}, float(getattr(r.adapter, attr, 0)))
+            for r in reports
+            for outcome, attr in (
+                ("garbage", "garbage_lines"),
+                ("double_read", "double_reads"),
+                ("no_read", "no_reads"),
+            )
+        ],
+    )
     out.counter(
         "unknown_board_results_total",
-        "Inspection results for boards the gateway never saw (published with the nil TransactionId)",
-        [({"machine": r.machine_id}, float(r.normalizer.unknown_boards)) for r in files],
+        "Inspection and test results for boards the gateway never saw (published with the nil TransactionId)",
+        [({"machine": r.machine_id}, float(r.normalizer.unknown_boards)) for r in [*files, *reports]],
     )
     outbox = gateway.outbox
     out.gauge("outbox_depth", "Events stored in the outbox", [({}, outbox.depth())])

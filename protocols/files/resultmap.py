@@ -88,7 +88,8 @@ class ResultMap:
 
     Args:
         format: XML or CSV.
-        method: the CFX InspectionMethod (``AOI``, ``AXI``, ``SPI``, ``Human``).
+        method: the CFX InspectionMethod (``AOI``, ``AXI``, ``SPI``, ``Human``), or for a
+            tester's results the CFX TestMethod (``ICT``, ``FPT``, ``FCT``, ``BST``, ``Automated``).
         board: XML: the element that is one inspected board (one ``UnitsInspected``).
         unit: XML: the element of one panel position inside a board (None: the board is one unit).
         defect: XML: the element of one defect (inside a unit, or the board when no unit element).

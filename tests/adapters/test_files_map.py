@@ -38,6 +38,8 @@ def test_the_builtin_maps_load() -> None:
     assert isinstance(aoi, FilesMap) and isinstance(xray, FilesMap)
     assert (aoi.result.format, aoi.result.method, aoi.result.unit) == (FileFormat.XML, "AOI", "Panel")
     assert (xray.result.format, xray.result.method) == (FileFormat.CSV, "AXI")
+    ict = builtin_map("ict_csv")
+    assert isinstance(ict, FilesMap) and (ict.result.format, ict.result.method) == (FileFormat.CSV, "ICT")
 
 
 def test_words_timezone_and_limits_reach_the_compiled_map() -> None:
@@ -60,7 +62,7 @@ def test_words_timezone_and_limits_reach_the_compiled_map() -> None:
     ("change", "key", "problem"),
     [
         (('format = "xml"', 'format = "json"'), "files.format", '"xml" or "csv"'),
-        (('format = "xml"', 'format = "xml"\nmethod = "ICT"'), "files.method", "InspectionMethod"),
+        (('format = "xml"', 'format = "xml"\nmethod = "X-RAY"'), "files.method", "InspectionMethod"),
         (('format = "xml"', 'format = "xml"\ntimezone = "CET"'), "files.timezone", "offset"),
         (('format = "xml"', 'format = "xml"\nmax_defects = 0'), "files.max_defects", "at least 1"),
         (('format = "xml"', 'format = "xml"\ndelimiter = ";"'), "files.delimiter", "unknown key"),

@@ -103,6 +103,8 @@ PROBES = {
     "opcua": MACHINE.format(protocol="opcua", connection="{ zz = 1 }"),
     "security": MACHINE.format(protocol="opcua", connection='{ url = "u", security = { zz = 1 } }'),
     "serial": MACHINE.format(protocol="serial", connection="{ zz = 1 }"),
+    "scanner": MACHINE.format(protocol="scanner", connection="{ zz = 1 }"),
+    "tester": MACHINE.format(protocol="tester", connection="{ zz = 1 }"),
     "cfx": MACHINE.format(protocol="cfx", connection="{ zz = 1 }"),
     "files": MACHINE.format(protocol="files", connection="{ zz = 1 }"),
     "[products]": MACHINE.format(protocol="modbus", connection='{ host = "h" }')

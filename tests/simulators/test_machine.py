@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from protocols.cfx import enums as cfx_enums
 from simulators import (
     Board,
     FaultCleared,
@@ -34,14 +35,15 @@ def state_of(machine: Machine) -> ResourceState:
     return machine.state
 
 
-def test_resource_state_codes_are_the_cfx_ones() -> None:
-    """The codes are the SEMI E10/E58 numbers of CFX ResourceState (reference/cfx.md §3.4)."""
-    assert ResourceState.REGULAR_WORK.value == 1100
-    assert ResourceState.NO_PRODUCT_BLOCKED.value == 2201
-    assert ResourceState.NO_PRODUCT_STARVED.value == 2202
-    assert ResourceState.SETUP.value == 4500
-    assert ResourceState.UNSCHEDULED_DOWN.value == 5000
-    assert ResourceState.NO_PRODUCT_STARVED.e10_class == 2000
+def test_states_and_severities_are_the_cfx_enums() -> None:
+    """The simulators use protocols.cfx's enums (SEMI E10/E58 codes, reference/cfx.md §3.4)."""
+    assert ResourceState is cfx_enums.ResourceState and FaultSeverity is cfx_enums.FaultSeverity
+    assert ResourceState.PRD_REGULAR_WORK.code == 1100
+    assert ResourceState.SBY_NO_PRODUCT_BLOCKED.code == 2201
+    assert ResourceState.SBY_NO_PRODUCT_STARVED.code == 2202
+    assert ResourceState.SDT_SETUP.code == 4500
+    assert ResourceState.USD.code == 5000
+    assert ResourceState.SBY_NO_PRODUCT_STARVED.e10_class == ResourceState.SBY
 
 
 async def test_board_flow_states_and_events() -> None:
@@ -54,18 +56,18 @@ async def test_board_flow_states_and_events() -> None:
         machine.recipes.active = machine.recipes.get("R")
         machine.subscribe(events.append)
         await clock.run_for(0)
-        assert state_of(machine) == ResourceState.NO_PRODUCT_STARVED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_STARVED
         board = Board(barcode="X1")
         giver = asyncio.create_task(board_in.give_board(board))
         await clock.run_until(giver.done, within=1)
         transport = machine.conveyor.transport_time(board)
         await clock.run_for(transport)
-        assert state_of(machine) == ResourceState.REGULAR_WORK
+        assert state_of(machine) == ResourceState.PRD_REGULAR_WORK
         await clock.run_for(20.0)
-        assert state_of(machine) == ResourceState.NO_PRODUCT_BLOCKED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_BLOCKED
         assert (await board_out.take_board()) is board
         await clock.run_for(0)
-        assert state_of(machine) == ResourceState.NO_PRODUCT_STARVED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_STARVED
     kinds = [type(e) for e in events if not isinstance(e, StationStateChanged)]
     assert kinds == [UnitsArrived, WorkStarted, WorkCompleted, UnitsDeparted]
     started = next(e for e in events if isinstance(e, WorkStarted))
@@ -73,11 +75,12 @@ async def test_board_flow_states_and_events() -> None:
     assert started.transaction_id == completed.transaction_id
     changes = [(e.old_state, e.new_state) for e in events if isinstance(e, StationStateChanged)]
     assert changes == [
-        (ResourceState.NO_PRODUCT_STARVED, ResourceState.REGULAR_WORK),
-        (ResourceState.REGULAR_WORK, ResourceState.NO_PRODUCT_BLOCKED),
-        (ResourceState.NO_PRODUCT_BLOCKED, ResourceState.NO_PRODUCT_STARVED),
+        (ResourceState.SBY_NO_PRODUCT_STARVED, ResourceState.PRD_REGULAR_WORK),
+        (ResourceState.PRD_REGULAR_WORK, ResourceState.SBY_NO_PRODUCT_BLOCKED),
+        (ResourceState.SBY_NO_PRODUCT_BLOCKED, ResourceState.SBY_NO_PRODUCT_STARVED),
     ]
-    productive = next(e for e in events if isinstance(e, StationStateChanged) and e.old_state == 1100)
+    state_events = [e for e in events if isinstance(e, StationStateChanged)]
+    productive = next(e for e in state_events if e.old_state == ResourceState.PRD_REGULAR_WORK)
     assert productive.old_state_duration == pytest.approx(20.0)
 
 
@@ -88,15 +91,15 @@ async def test_faults_stop_the_machine_by_severity() -> None:
     async with Machine("m1", clock=clock) as machine:
         machine.subscribe(events.append)
         machine.raise_fault("W1", "low paste", FaultSeverity.WARNING)
-        assert state_of(machine) == ResourceState.NO_PRODUCT_STARVED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_STARVED
         fault = machine.raise_fault("E1", "jam")
         assert machine.raise_fault("E1", "jam again") is fault
-        assert state_of(machine) == ResourceState.UNSCHEDULED_DOWN
+        assert state_of(machine) == ResourceState.USD
         down = [e for e in events if isinstance(e, StationStateChanged)][-1]
         assert down.related_fault is fault
         assert machine.clear_fault("E1") is fault
         assert machine.clear_fault("E1") is None
-        assert state_of(machine) == ResourceState.NO_PRODUCT_STARVED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_STARVED
     assert [type(e) for e in events if isinstance(e, FaultOccurred | FaultCleared)] == [
         FaultOccurred,
         FaultOccurred,
@@ -119,10 +122,10 @@ async def test_recipe_revisions_changeover_and_refusal() -> None:
             machine.recipes.get("R", 3)
         activation = asyncio.create_task(machine.activate_recipe("R", 1))
         await clock.run_for(0)
-        assert state_of(machine) == ResourceState.SETUP
+        assert state_of(machine) == ResourceState.SDT_SETUP
         await clock.run_for(30)
         assert await activation is first
-        assert state_of(machine) == ResourceState.NO_PRODUCT_STARVED
+        assert state_of(machine) == ResourceState.SBY_NO_PRODUCT_STARVED
         assert [e.recipe for e in events if isinstance(e, RecipeActivated)] == [first]
         machine.recipes.refuse("door open")
         with pytest.raises(RecipeRefused, match="door open"):

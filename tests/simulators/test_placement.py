@@ -199,7 +199,7 @@ async def test_recipe_requests_over_amqp(
     assert (await activate("PCB-CTRL-A"))[:2] == (StatusResult.FAILED, 2)
     still = (await ask(requester, machine, GetActiveRecipeRequest())).body
     assert isinstance(still, GetActiveRecipeResponse) and still.active_recipe_name == "PCB-CTRL-A"
-    assert machine.state.value == 4500  # changing over
+    assert machine.state.code == 4500  # changing over
     await clock.run_for(machine.changeover_time)
     activated = await inbox.next_of(RecipeActivated)
     assert (activated.body.recipe_name, activated.body.revision) == ("PCB-PWR-B", "1")

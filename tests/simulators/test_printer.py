@@ -167,7 +167,7 @@ async def test_empty_paste_cartridge_stops_the_printer_until_refilled(
     assert isinstance(fault, SMTSolderPastePrintingFault)
     assert fault.printing_fault_type == SMTSolderPastePrintingFaultType.PASTE_ERROR
     assert (fault.fault_code, fault.cause) == (PASTE_EMPTY, FaultCause.REFILL)
-    assert printer.state.value == 5000
+    assert printer.state.code == 5000
     await clock.run_for(300)
     assert printer.boards_done == 1
     printer.add_paste()

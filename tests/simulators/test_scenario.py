@@ -126,6 +126,7 @@ def test_every_action_maps_onto_a_simulator_method() -> None:
                     {"kind": "reflow_oven", "id": "o"},
                     {"kind": "selective_solder", "id": "s"},
                     {"kind": "coater", "id": "c"},
+                    {"kind": "ict", "id": "t"},
                 ]
             }
         )
