@@ -408,7 +408,7 @@ async def test_back_within_2_s_after_a_hang(selective_solder: SelectiveSolder) -
 NAMESPACE = "urn:linegate:simulators:selective-solder"
 
 
-async def test_nodes_by_browse_path_and_namespace_uri(machine: SelectiveSolder) -> None:
+async def test_nodes_by_browse_path_and_namespace_uri(selective_solder: SelectiveSolder) -> None:
     """A map may name nodes by browse path from Objects and by namespace URI instead of index:
     the adapter resolves them on connect and reads the same machine."""
     shipped = solder_map()
@@ -416,11 +416,11 @@ async def test_nodes_by_browse_path_and_namespace_uri(machine: SelectiveSolder) 
     nodes["machine"] = "/Objects/{" + NAMESPACE + "}SelectiveSolder"
     nodes["state_code"] = f"nsu={NAMESPACE};s=SelectiveSolder.StateCode"
     nodes["pot"] = "/Objects/SelectiveSolder/ProcessValues/SolderPotTemperature"
-    assert machine.url is not None
+    assert selective_solder.url is not None
     opcua = OpcUaAdapter(
         "solder1",
         dataclasses.replace(shipped, nodes=nodes),
-        url=machine.url,
+        url=selective_solder.url,
         request_timeout=1.0,
         policy=QUICK,
     )
@@ -430,21 +430,23 @@ async def test_nodes_by_browse_path_and_namespace_uri(machine: SelectiveSolder) 
         assert (await seen.next(StateChanged)).state == 4500
         pot = await seen.next(Reading, lambda r: r.name == "pot")
         assert (pot.value, pot.unit) == (25.0, "°C")
-        machine.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
+        selective_solder.raise_fault("SS-PUMP", "solder pump overcurrent", FaultSeverity.ERROR)
         assert (await seen.next(FaultRaised)).code == "SS-PUMP"  # events from the object found by path
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_a_browse_path_the_server_lacks_is_a_link_error_that_names_it(machine: SelectiveSolder) -> None:
+async def test_a_browse_path_the_server_lacks_is_a_link_error_that_names_it(
+    selective_solder: SelectiveSolder,
+) -> None:
     nodes = dict(solder_map().nodes)
     nodes["pot"] = "/Objects/SelectiveSolder/ProcessValues/NoSuchNode"
-    assert machine.url is not None
+    assert selective_solder.url is not None
     opcua = OpcUaAdapter(
         "solder1",
         dataclasses.replace(solder_map(), nodes=nodes),
-        url=machine.url,
+        url=selective_solder.url,
         request_timeout=1.0,
         policy=QUICK,
     )
