@@ -75,6 +75,8 @@ class DemoOptions:
     quiet: bool = False
     summary_json: str | None = None
     http_port: int = 0
+    # After the summary, keep the dashboard and API up until interrupted (the CLI's --keep-open).
+    keep_open: bool = False
     # End the process if stopping takes longer than the deadline (the CLI; not for callers
     # that run the demo inside their own process, such as tests).
     stop_deadline: bool = False
@@ -208,15 +210,32 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                     "faults": sorted(norm.faults),
                     "events": runtime.events,
                 }
+            if options.keep_open:
+                if deadline is not None:
+                    deadline.cancel()
+                    deadline = None
+                await _report(summary, options, trace, out)
+                # The gateway has stopped; its dashboard and API stay up, showing the end state.
+                print(
+                    f"linegate demo: the dashboard stays open at {opened.http.url}; Ctrl-C ends it",
+                    file=out,
+                    flush=True,
+                )
+                await asyncio.Event().wait()  # until the demo is interrupted (or cancelled)
     if deadline is not None:
         deadline.cancel()
+    await _report(summary, options, trace, out)
+    return summary
+
+
+async def _report(summary: DemoSummary, options: DemoOptions, trace: Any, out: TextIO) -> None:
+    """The summary on ``out``, the trace store's lines, and ``--summary-json``."""
     _print_summary(summary, out)
     if trace is not None and options.trace_db:
         print_trace(trace, options.trace_db, [], out)
     if options.summary_json:
         text = json.dumps(summary.to_json(), indent=2) + "\n"
         await asyncio.to_thread(Path(options.summary_json).write_text, text, encoding="utf-8")
-    return summary
 
 
 async def _drive(

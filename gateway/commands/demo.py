@@ -44,6 +44,11 @@ def register(subparsers: Subparsers) -> None:
         help="keep the trace store in this SQLite file (replaced): adds a printer and an SPI, whose"
         " 3rd board fails and is refused at placement; query it with linegate trace --db PATH",
     )
+    parser.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="after the summary, keep the dashboard up (showing the end state) until Ctrl-C",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -72,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         stop_deadline=True,
         trace_db=args.trace_db,
+        keep_open=args.keep_open,
     )
     try:
         summary = asyncio.run(run_demo(options))
     except KeyboardInterrupt:
+        if args.keep_open:
+            return 0  # the summary was printed; Ctrl-C is how --keep-open ends
         print("linegate demo: interrupted", file=sys.stderr, flush=True)
         return 130
     return 0 if summary.boards >= options.boards else 1

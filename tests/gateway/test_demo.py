@@ -4,11 +4,16 @@ cleared."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import aiohttp
 
 from gateway.demo import DemoOptions, run_demo
 
@@ -66,3 +71,39 @@ def test_demo_command_rejects_bad_options() -> None:
         check=False,
     )
     assert result.returncode == 2 and "--boards must be at least 1" in result.stdout
+
+
+class _Watched(io.StringIO):
+    """The demo's output; ``open`` is set once the demo says its dashboard stays open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        if "stays open" in text:
+            self.open.set()
+        return super().write(text)
+
+
+async def test_keep_open_serves_the_dashboard_after_the_summary() -> None:
+    out = _Watched()
+    demo = asyncio.create_task(
+        run_demo(DemoOptions(boards=2, time_scale=300, quiet=True, keep_open=True), out=out)
+    )
+    try:
+        await asyncio.wait_for(out.open.wait(), 120)
+        text = out.getvalue()
+        assert "2 boards through the line" in text  # the summary came first
+        url = re.search(r"stays open at (http://\S+);", text)
+        assert url is not None
+        async with aiohttp.ClientSession() as session, session.get(f"{url[1]}/api/line") as response:
+            assert response.status == 200
+            view = await response.json()
+        assert [m["id"] for m in view["machines"]] == ["placement", "reflow", "solder", "coater"]
+        assert not demo.done()  # it waits for Ctrl-C
+    finally:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(demo, 30)
+    assert text.count("boards through the line") == 1
