@@ -97,7 +97,10 @@ async def test_keep_open_serves_the_dashboard_after_the_summary() -> None:
         assert "2 boards through the line" in text  # the summary came first
         url = re.search(r"stays open at (http://\S+);", text)
         assert url is not None
-        async with aiohttp.ClientSession() as session, session.get(f"{url[1]}/api/line") as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{url[1].rstrip('/')}/api/line") as response,
+        ):
             assert response.status == 200
             view = await response.json()
         assert [m["id"] for m in view["machines"]] == ["placement", "reflow", "solder", "coater"]
