@@ -51,6 +51,7 @@ from gateway.config_model import (
     TlsConfig,
 )
 from gateway.files_config import FilesConnection
+from gateway.trace.control import ControlConfig, Rule
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 _ENUMS: dict[str, type[enum.Enum]] = {
@@ -62,6 +63,7 @@ _TYPES = {
     "float": "number",
     "bool": "boolean",
     "tuple[str, ...]": "array of strings",
+    "frozenset[str]": "array of strings",
     "TlsConfig": "boolean or table",
     "OpcUaSecurityConfig": "table",
     "Connection": "table",
@@ -170,6 +172,19 @@ SECTIONS = (
         BridgeLinkConfig.__doc__ or "",
     ),
     Section("[outbox]", (OutboxConfig,), "The durable outbox every event passes through."),
+    Section(
+        "[trace]",
+        (ControlConfig,),
+        "The trace service inside the gateway: every board's history in an embedded store, and "
+        "the interlocks below (docs/trace.md). Present (or any [[interlock]]) turns it on.",
+    ),
+    Section(
+        "[[interlock]]",
+        (Rule,),
+        "A rule a board must meet before a machine processes it, enforced where the machine asks "
+        "(CFX ValidateUnitsRequest, the Hermes vertical channel, a Hermes bridge) and from the "
+        "gateway's own store, so it holds while the broker is down (docs/trace.md).",
+    ),
     Section(
         "[amqp]",
         (AmqpConfig,),

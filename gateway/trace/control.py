@@ -28,10 +28,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.config_model import doc
 from protocols.errors import ConfigError
 
 ROUTE: Final = "route"
@@ -62,12 +63,36 @@ class Rule:
         within_s: seconds from completion at ``after`` to reaching ``machine`` (time limits).
     """
 
-    name: str
-    kind: str
-    machine: str
-    after: str
-    results: frozenset[str] = frozenset({"passed"})
-    within_s: float | None = None
+    name: str = field(
+        metadata=doc("Named in every refusal (the CFX event, the answer, the log).", '"spi-pass"')
+    )
+    kind: str = field(
+        metadata=doc(
+            "route: the board must have passed the step after (with one of results) before machine; "
+            "time_limit: it must reach machine within seconds of completing after.",
+            '"route"',
+            default='"route"',
+        ),
+    )
+    machine: str = field(metadata=doc("Where the rule is enforced (a machine id).", '"solder1"'))
+    after: str = field(metadata=doc("The step the rule looks at (a machine id).", '"oven1"'))
+    results: frozenset[str] = field(
+        default=frozenset({"passed"}),
+        metadata=doc(
+            'A route rule\'s accepted outcomes of that step: "passed", "repaired".',
+            '["passed", "repaired"]',
+            default='["passed"]',
+        ),
+    )
+    within_s: float | None = field(
+        default=None,
+        metadata=doc(
+            "A time_limit rule's seconds from completing after to reaching machine.",
+            "14400",
+            key="within",
+            in_example=False,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +108,38 @@ class ControlConfig:
         enabled: the trace service runs (``[trace] enabled``, default true).
     """
 
-    db: str | None = None
-    handle: str = "Linegate.Control.line"
-    liquidus_c: float = 217.0
-    heated_length_mm: float = 3600.0
-    rules: tuple[Rule, ...] = ()
-    enabled: bool = True
+    db: str | None = field(
+        default=None,
+        metadata=doc(
+            "The embedded SQLite trace store (relative to the config file).",
+            '"linegate-trace.sqlite"',
+            default="linegate-trace.sqlite beside the outbox",
+        ),
+    )
+    handle: str = field(
+        default="Linegate.Control.line",
+        metadata=doc(
+            "The CFX handle linegate answers ValidateUnitsRequest on, as the line's MES.",
+            '"Acme.Control.line4"',
+            default="Linegate.Control.<line name>",
+        ),
+    )
+    liquidus_c: float = field(
+        default=217.0,
+        metadata=doc(
+            "The solder's liquidus, °C, for each board's time above liquidus.", "217.0", key="liquidus"
+        ),
+    )
+    heated_length_mm: float = field(
+        default=3600.0,
+        metadata=doc(
+            "The oven's heated length, mm, with the conveyor speed the time a board spends in a zone.",
+            "3600.0",
+            key="heated_length",
+        ),
+    )
+    rules: tuple[Rule, ...] = ()  # the [[interlock]] entries, in config order
+    enabled: bool = field(default=True, metadata=doc("Run the trace service and its interlocks."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +288,9 @@ def parse_control(
     for key in table:
         if key not in _TRACE_KEYS:
             raise ConfigError(
-                f"unknown key (expected {', '.join(sorted(_TRACE_KEYS))})", path=path, key=f"trace.{key}"
+                f"unknown key (expected one of {', '.join(sorted(_TRACE_KEYS))})",
+                path=path,
+                key=f"trace.{key}",
             )
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -283,7 +336,9 @@ def _rule(item: object, where: str, path: str, ids: set[str]) -> Rule:
     for key in item:
         if key not in _RULE_KEYS:
             raise ConfigError(
-                f"unknown key (expected {', '.join(sorted(_RULE_KEYS))})", path=path, key=f"{where}.{key}"
+                f"unknown key (expected one of {', '.join(sorted(_RULE_KEYS))})",
+                path=path,
+                key=f"{where}.{key}",
             )
     name = item.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):

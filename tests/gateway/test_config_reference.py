@@ -33,7 +33,7 @@ INTERNAL = {
     ("LineConfig", "http"),
     ("LineConfig", "changeover"),
     ("LineConfig", "limits"),
-    ("LineConfig", "control"),  # [trace], [[interlock]]: the trace package's reader, docs/trace.md
+    ("LineConfig", "control"),  # the [trace] and [[interlock]] sections
     ("MachineConfig", "index"),
     ("HermesLink", "kind"),  # which array it is in
     ("HermesLink", "settings"),  # the other keys of the entry
@@ -114,6 +114,8 @@ PROBES = {
     "[[hermes.bridges]]": MACHINE.format(protocol="modbus", connection='{ host = "h" }')
     + '[[hermes.bridges]]\nmachine = "m"\nzz = 1\n',
     "[outbox]": "[outbox]\nzz = 1\n",
+    "[trace]": "[trace]\nzz = 1\n",
+    "[[interlock]]": '[[interlock]]\nname = "r"\nzz = 1\n',
     "[amqp]": '[amqp]\nurl = "amqp://h/"\nzz = 1\n',
     "tls": '[amqp]\nurl = "amqps://h/"\ntls = { zz = 1 }\n',
     "[mqtt]": '[mqtt]\nhost = "h"\nzz = 1\n',
