@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import serial
 import serial_asyncio_fast
 
-from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
+from adapters.base import Adapter, CommandError, Emit, PointValue, RecipeInfo, ReconnectPolicy
 from adapters.observations import (
     CoatingProcessData,
     FaultCleared,
@@ -179,6 +179,7 @@ class SerialAdapter(Adapter):
         self.map = device_map
         self.url = url
         self._link: _Link | None = None
+        self._status: dict[str, str] = {}  # the last status answer's fields (the point browser)
         self._lock = asyncio.Lock()
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
         self._state: int | None = None
@@ -299,8 +300,18 @@ class SerialAdapter(Adapter):
 
     # --- frames → observations (called from data_received, in wire order) -----------------
 
+    def points(self) -> list[PointValue]:
+        """The status answer's fields the map reads (state, recipe, revision, alarms): where they
+        are (``ST STATE``), and the text last answered (serial fields are text: raw = value)."""
+        command = self.map.status_command
+        return [
+            PointValue(name, f"{command} {field}", self._status.get(field), self._status.get(field))
+            for name, field in self.map.status_fields.items()
+        ]
+
     def on_status(self, fields: Mapping[str, str]) -> None:
         """Interpret a status answer: the state, the active recipe and the active alarms."""
+        self._status = dict(fields)  # for the point browser
         names = self.map.status_fields
         at = datetime.now(UTC)
         if "state" in names and names["state"] in fields:

@@ -91,6 +91,11 @@ async def test_status_and_recipes(running: tuple[SerialAdapter, Recorder]) -> No
     assert state.state == 2202  # standby, starved: waiting for a board
     assert await adapter.active_recipe() == RecipeInfo("ACRYLIC-50", "1")
     assert await adapter.available_recipes() == [RecipeInfo("ACRYLIC-50"), RecipeInfo("SILICONE-75")]
+    # The point browser's view: the status fields the map reads, as last answered.
+    points = {p.name: p for p in adapter.points()}
+    assert (points["state"].address, points["state"].raw) == ("ST STATE", "2202")
+    assert (points["recipe"].address, points["recipe"].value) == ("ST RCP", "ACRYLIC-50")
+    assert points["alarms"].raw == "-"
 
 
 async def test_alarms_and_board_events(
