@@ -10,15 +10,11 @@ the line file, at random rates or for given boards. Boards pass the scanner on H
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import os
-import tty
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from simulators.clock import Clock
+from simulators.line_link import LineLink, ReportsLines
 from simulators.machine import Board, BoardIn, BoardOut, Machine
 
 #: AIM symbology identifiers (ISO/IEC 15424) by the names a line file uses.
@@ -31,7 +27,7 @@ SYMBOLOGIES = {
 }
 
 
-class BarcodeScanner(Machine):
+class BarcodeScanner(ReportsLines, Machine):
     """A fixed-mount barcode scanner with a serial output (see ``scanner.md``).
 
     Use it as ``async with BarcodeScanner(...) as scanner``; ``scanner.tty_path`` is the pty a
@@ -107,15 +103,8 @@ class BarcodeScanner(Machine):
         self.no_read_text = no_read_text
         self.recipes.add("SCAN", cycle_time=read_time)
         self.recipes.active = self.recipes.get("SCAN")
-        self.tty_path: str | None = None
-        self.tcp_port: int | None = None
         self.scanned = 0
-        #: The lines sent (without CR LF), in order: the last 1,000.
-        self.sent: collections.deque[str] = collections.deque(maxlen=1000)
-        self._host, self._port, self._want_pty = host, port, pty
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._pty_fds: tuple[int, int] | None = None
+        self.link = LineLink(host=host, port=port, pty=pty)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -140,59 +129,13 @@ class BarcodeScanner(Machine):
             self.log.info("scanner.no_read", board=board.board_id, barcode=board.barcode)
         return lines != [self.no_read_text], {"reads": len(lines)}
 
-    def send(self, line: str) -> None:
-        """Send one line (CR LF appended) on the pty and to every TCP client."""
-        self.sent.append(line)
-        self.send_bytes(line.encode("ascii", "replace") + b"\r\n")
-
-    def send_bytes(self, data: bytes) -> None:
-        """Send raw bytes on every link (fault injection: ``send_bytes(b"\\x00\\xff~~\\r\\n")``)."""
-        if self._pty_fds is not None:
-            # A real UART drops what nobody reads; so does a pty whose buffer is full.
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.write(self._pty_fds[0], data)
-        for writer in list(self._writers):
-            writer.write(data)
-
     def send_garbage(self, data: bytes = b"\x00\xff]?~\r\n") -> None:
         """Fault injection: send bytes that are no read (a damaged label, line noise)."""
         self.send_bytes(data)
 
-    # -- links -------------------------------------------------------------------------------
-
-    @property
-    def clients(self) -> int:
-        """TCP clients connected now."""
-        return len(self._writers)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while await reader.read(1024):  # a scanner ignores what the host sends
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    def drop_connection(self) -> None:
-        """Close every TCP connection (clients reconnect)."""
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
-
     async def start(self) -> None:
         """Open the pty and the TCP port, then start passing boards."""
-        if self._want_pty:
-            master, slave = os.openpty()
-            tty.setraw(slave)  # no echo, no CR/LF translation: the bytes are the protocol
-            os.set_blocking(master, False)
-            self._pty_fds = (master, slave)
-            self.tty_path = os.ttyname(slave)
-        if self._host is not None:
-            self._server = await asyncio.start_server(self._serve, self._host, self._port)
-            self.tcp_port = int(self._server.sockets[0].getsockname()[1])
+        await self.link.open()
         await super().start()
 
     async def stop(self) -> None:
@@ -200,14 +143,7 @@ class BarcodeScanner(Machine):
         try:
             await super().stop()
         finally:
-            self.drop_connection()
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
-            if self._pty_fds is not None:
-                for fd in self._pty_fds:
-                    os.close(fd)
-                self._pty_fds = None
+            await self.link.close()
 
 
 __all__ = ["SYMBOLOGIES", "BarcodeScanner"]

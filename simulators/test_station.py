@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import csv
 import io
-import os
 import tempfile
-import tty
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +29,7 @@ from typing import Any
 
 from protocols.serial.payload import encode_payload
 from simulators.clock import Clock
+from simulators.line_link import LineLink, ReportsLines
 from simulators.machine import Board, BoardIn, BoardOut, Machine
 from simulators.result_files import ResultFolder
 
@@ -374,7 +372,7 @@ class InCircuitTester(_TestStation):
 # --- FCT: a serial text protocol ---------------------------------------------------------------
 
 
-class FunctionalTester(_TestStation):
+class FunctionalTester(ReportsLines, _TestStation):
     """A functional tester that reports each board on a serial line (see ``fct.md``).
 
     Args:
@@ -424,14 +422,7 @@ class FunctionalTester(_TestStation):
             fail_steps=fail_steps,
             positions=positions,
         )
-        self.tty_path: str | None = None
-        self.tcp_port: int | None = None
-        #: The lines sent (without CR LF), in order: the last 1,000.
-        self.sent: collections.deque[str] = collections.deque(maxlen=1000)
-        self._host, self._port, self._want_pty = host, port, pty
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._pty_fds: tuple[int, int] | None = None
+        self.link = LineLink(host=host, port=port, pty=pty)
 
     def report_lines(self, board: Board, program: str, results: list[StepResult]) -> list[str]:
         """The lines one board's test sends: per position ``TS``, a ``TR`` per step, ``TE``."""
@@ -468,57 +459,13 @@ class FunctionalTester(_TestStation):
         passed = self._record(board, results)
         return passed, {"steps": len(results), "passed": passed}
 
-    def send(self, line: str) -> None:
-        """Send one line (CR LF appended) on the pty and to every TCP client."""
-        self.sent.append(line)
-        self.send_bytes(line.encode("ascii", "replace") + b"\r\n")
-
-    def send_bytes(self, data: bytes) -> None:
-        """Send raw bytes on every link."""
-        if self._pty_fds is not None:
-            # A real UART drops what nobody reads; so does a pty whose buffer is full.
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.write(self._pty_fds[0], data)
-        for writer in list(self._writers):
-            writer.write(data)
-
     def send_garbage(self, data: bytes = b"\x00\xffTR:?\r\n") -> None:
         """Fault injection: send bytes that are no report line (line noise)."""
         self.send_bytes(data)
 
-    @property
-    def clients(self) -> int:
-        """TCP clients connected now."""
-        return len(self._writers)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while await reader.read(1024):  # the tester only reports; it takes no commands
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    def drop_connection(self) -> None:
-        """Close every TCP connection (clients reconnect)."""
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
-
     async def start(self) -> None:
         """Open the pty and the TCP port, then start testing boards."""
-        if self._want_pty:
-            master, slave = os.openpty()
-            tty.setraw(slave)
-            os.set_blocking(master, False)
-            self._pty_fds = (master, slave)
-            self.tty_path = os.ttyname(slave)
-        if self._host is not None:
-            self._server = await asyncio.start_server(self._serve, self._host, self._port)
-            self.tcp_port = int(self._server.sockets[0].getsockname()[1])
+        await self.link.open()
         await super().start()
 
     async def stop(self) -> None:
@@ -526,14 +473,7 @@ class FunctionalTester(_TestStation):
         try:
             await super().stop()
         finally:
-            self.drop_connection()
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
-            if self._pty_fds is not None:
-                for fd in self._pty_fds:
-                    os.close(fd)
-                self._pty_fds = None
+            await self.link.close()
 
 
 __all__ = [
