@@ -27,6 +27,8 @@ def settings(config: LineConfig) -> Iterator[tuple[str, dataclasses.Field[Any], 
             yield from _walk(value, section)
     for machine in config.machines:
         yield from _walk(machine, f"machines[{machine.index}]")
+    if config.control is not None:
+        yield from _walk(config.control, "trace")
 
 
 def _walk(table: Any, where: str) -> Iterator[tuple[str, dataclasses.Field[Any], Any]]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.config_model import doc
+from gateway.config_model import Secret, doc
 from protocols.errors import ConfigError
 
 ROUTE: Final = "route"
@@ -114,6 +114,16 @@ class ControlConfig:
             "The embedded SQLite trace store (relative to the config file).",
             '"linegate-trace.sqlite"',
             default="linegate-trace.sqlite beside the outbox",
+        ),
+    )
+    dsn: Secret | None = field(
+        default=None,
+        metadata=doc(
+            "A PostgreSQL DSN (postgresql://user:password@host/db) for the store instead of the "
+            "SQLite file: one database for many lines and gateways. It carries the password, so "
+            "it is read from an environment variable or a file.",
+            '"LINEGATE_TRACE_DSN"',
+            in_example=False,
         ),
     )
     handle: str = field(
@@ -267,7 +277,7 @@ def resolve(rules: Iterable[Rule], handles: Mapping[str, str]) -> tuple[Rule, ..
 
 # --- the line config --------------------------------------------------------------------------
 
-_TRACE_KEYS = {"enabled", "db", "handle", "liquidus", "heated_length"}
+_TRACE_KEYS = {"enabled", "db", "dsn_env", "dsn_file", "handle", "liquidus", "heated_length"}
 _RULE_KEYS = {"name", "kind", "machine", "after", "results", "within"}
 
 
@@ -285,6 +295,12 @@ def parse_control(
     table = data.get("trace", {})
     if not isinstance(table, dict):
         raise ConfigError("must be a table", path=path, key="trace")
+    if "dsn" in table:  # before the unknown-key check: say why, not only that
+        raise ConfigError(
+            "a DSN carries the password: use dsn_env (an environment variable) or dsn_file (a file)",
+            path=path,
+            key="trace.dsn",
+        )
     for key in table:
         if key not in _TRACE_KEYS:
             raise ConfigError(
@@ -301,6 +317,11 @@ def parse_control(
             raise ConfigError("must be a file path", path=path, key="trace.db")
         if not Path(db).is_absolute():
             db = str(Path(path).parent / db)
+    dsn = _dsn(table, path)
+    if dsn is not None and db is not None:
+        raise ConfigError(
+            "give db (SQLite) or dsn_env/dsn_file (PostgreSQL), not both", path=path, key="trace.db"
+        )
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", line) or "line"
     handle = table.get("handle", f"Linegate.Control.{safe}")
     if not isinstance(handle, str) or not re.match(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2,}$", handle):
@@ -315,12 +336,28 @@ def parse_control(
             raise ConfigError(f"the rule name {name!r} is taken", path=path, key=f"interlock[{index}].name")
     return ControlConfig(
         db=db,
+        dsn=dsn,
         handle=handle,
         liquidus_c=_number(table, "liquidus", "trace", path, 217.0),
         heated_length_mm=_number(table, "heated_length", "trace", path, 3600.0),
         rules=tuple(parsed),
         enabled=enabled,
     )
+
+
+def _dsn(table: Mapping[str, Any], path: str) -> Secret | None:
+    """``dsn_env`` or ``dsn_file``: where the PostgreSQL DSN is read from (never the file itself)."""
+    env, file = table.get("dsn_env"), table.get("dsn_file")
+    if env is not None and file is not None:
+        raise ConfigError("give dsn_env or dsn_file, not both", path=path, key="trace.dsn")
+    for key, value in (("dsn_env", env), ("dsn_file", file)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError("must be a non-empty string", path=path, key=f"trace.{key}")
+    if env is not None:
+        return Secret(env=env)
+    if file is not None:
+        return Secret(file=file if Path(file).is_absolute() else str(Path(path).parent / file))
+    return None
 
 
 def _number(table: Mapping[str, Any], key: str, where: str, path: str, default: float) -> float:

@@ -18,7 +18,7 @@ import structlog
 
 from gateway.config_connections import BridgeLinkConfig
 from gateway.trace.service import TraceService
-from gateway.trace.store import SqliteStore, StoreError
+from gateway.trace.store import PostgresStore, SqliteStore, Store, StoreError
 from protocols.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ DEFAULT_TRACE_DB = "linegate-trace.sqlite"
 
 
 def trace_db(config: LineConfig) -> Path | None:
-    """Where the embedded trace store lives, or None when the line runs no trace service."""
+    """Where the embedded trace store lives, or None when the line runs no trace service or
+    keeps its store in PostgreSQL (``[trace] dsn_env``/``dsn_file``)."""
     control = config.control
-    if control is None or not control.enabled:
+    if control is None or not control.enabled or control.dsn is not None:
         return None
     return Path(control.db) if control.db else Path(config.outbox.path).parent / DEFAULT_TRACE_DB
 
@@ -45,6 +46,12 @@ def trace_banner(config: LineConfig) -> str:
     control = config.control
     rules = len(control.rules) if control else 0
     handle = control.handle if control else "-"
+    if control is not None and control.dsn is not None:
+        source = control.dsn.env or control.dsn.file
+        return (
+            f"linegate: trace store in PostgreSQL (DSN from {source}), {rules} interlock rule(s),"
+            f" ValidateUnitsRequest at {handle}; query it with linegate trace --dsn ..."
+        )
     return (
         f"linegate: trace store {trace_db(config)}, {rules} interlock rule(s),"
         f" ValidateUnitsRequest at {handle}; query it with linegate trace --db {trace_db(config)}"
@@ -77,23 +84,32 @@ def bridge_downstream(config: LineConfig) -> dict[str, str]:
 
 
 async def open_trace(config: LineConfig, stack: AsyncExitStack) -> TraceService | None:
-    """Open the trace store on ``stack`` and return the service (None without ``[trace]``).
+    """Open the trace store on ``stack`` and return the service (None without ``[trace]``):
+    the embedded SQLite file, or PostgreSQL with ``[trace] dsn_env``/``dsn_file``.
 
     Raises:
-        ConfigError: the store cannot be opened (names ``trace.db``).
+        ConfigError: the store cannot be opened (names ``trace.db`` or ``trace.dsn_*``).
     """
-    path = trace_db(config)
-    if path is None or config.control is None:
+    control = config.control
+    if control is None or not control.enabled:
         return None
-    store = SqliteStore(path)
+    store: Store
+    if control.dsn is not None:
+        key = "trace.dsn"
+        store = PostgresStore(control.dsn.resolve(path=config.path, key=key))
+        where = f"postgresql (dsn from {control.dsn.env or control.dsn.file})"
+    else:
+        path = trace_db(config)
+        assert path is not None
+        key, store, where = "trace.db", SqliteStore(path), str(path)
     try:
         await store.open()
     except StoreError as exc:
-        raise ConfigError(f"cannot open the trace store: {exc}", path=config.path, key="trace.db") from exc
+        raise ConfigError(f"cannot open the trace store: {exc}", path=config.path, key=key) from exc
     stack.push_async_callback(store.close)
     handles = {m.id: m.handle for m in config.machines}
-    service = TraceService(store, config.control, handles)
-    log.info("trace.started", db=str(path), rules=len(config.control.rules), handle=config.control.handle)
+    service = TraceService(store, control, handles)
+    log.info("trace.started", db=where, rules=len(control.rules), handle=control.handle)
     return service
 
 

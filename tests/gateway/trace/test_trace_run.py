@@ -14,7 +14,7 @@ import pytest
 from adapters import observations as obs
 from gateway.assemble import check_line, start_gateway
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config import LineConfig, load_config
 from gateway.trace.wiring import trace_banner, trace_db
 from protocols.cfx.messages import ValidateUnitsRequest, ValidateUnitsResponse
 from protocols.cfx.messages.enums import StatusResult
@@ -22,6 +22,7 @@ from protocols.cfx.requests import new_request
 from protocols.cfx.transport.requester import request
 from protocols.errors import ConfigError
 from tests.gateway.http_support import JsonAdapter, JsonMachine
+from tests.gateway.trace.conftest import PgSchema
 
 CONFIG = """
 [line]
@@ -34,7 +35,7 @@ path = "outbox.sqlite"
 port = 0
 
 [trace]
-db = "trace.sqlite"
+{store}
 
 [[interlock]]
 name = "aoi-before-reflow"
@@ -54,10 +55,14 @@ connection = {{ host = "127.0.0.1" }}
 """
 
 
-def write_config(tmp_path: Path, extra: str = "") -> Path:
+SQLITE = 'db = "trace.sqlite"'
+DSN_ENV = "LINEGATE_TEST_TRACE_DSN"
+
+
+def write_config(tmp_path: Path, extra: str = "", store: str = SQLITE) -> Path:
     machines = "".join(MACHINE.format(id=m) for m in ("printer1", "aoi1", "oven1"))
     path = tmp_path / "line.toml"
-    path.write_text(CONFIG.format(machines=machines) + extra, encoding="utf-8")
+    path.write_text(CONFIG.format(machines=machines, store=store) + extra, encoding="utf-8")
     return path
 
 
@@ -95,6 +100,43 @@ async def test_run_feeds_the_store_and_refuses_the_board_that_failed_aoi(
     banner = trace_banner(config)
     assert f"trace store {tmp_path / 'trace.sqlite'}, 1 interlock rule(s)" in banner
     assert "ValidateUnitsRequest at Linegate.Control.Line_7" in banner
+    await run_and_check(config, tmp_path, capsys, ["--db", str(tmp_path / "trace.sqlite")])
+
+
+async def test_run_keeps_the_store_in_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pg_schema: PgSchema
+) -> None:
+    """A factory's gateways share one PostgreSQL database: ``[trace] dsn_env`` names the DSN."""
+    monkeypatch.setenv(DSN_ENV, pg_schema.dsn)
+    config = load_config(write_config(tmp_path, store=f'dsn_env = "{DSN_ENV}"'))
+    check_line(config, secrets=True)
+    assert trace_db(config) is None
+    assert f"trace store in PostgreSQL (DSN from {DSN_ENV})" in trace_banner(config)
+    await run_and_check(config, tmp_path, capsys, ["--dsn", pg_schema.dsn])
+    tables = await pg_schema.admin.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (pg_schema.name,)
+    )
+    assert (await tables.fetchone())[0] > 0  # the gateway migrated the schema there
+    assert not (tmp_path / "linegate-trace.sqlite").exists()  # and kept no embedded store
+
+
+def test_an_unset_dsn_is_a_check_error_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(DSN_ENV, raising=False)
+    config = load_config(write_config(tmp_path, store=f'dsn_env = "{DSN_ENV}"'))
+    with pytest.raises(ConfigError, match=f"trace.dsn_env: environment variable {DSN_ENV} is not set"):
+        check_line(config, secrets=True)
+    with pytest.raises(ConfigError, match=r"trace\.dsn: a DSN carries the password"):
+        load_config(write_config(tmp_path, store='dsn = "postgresql://u:p@h/db"'))
+    with pytest.raises(ConfigError, match=r"trace\.db: give db \(SQLite\) or dsn_env/dsn_file"):
+        load_config(write_config(tmp_path, store=f'db = "t.sqlite"\ndsn_env = "{DSN_ENV}"'))
+
+
+async def run_and_check(
+    config: LineConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: list[str]
+) -> None:
+    """Run the line, ask for boards 1 (passed AOI) and 2 (failed), and read the store back."""
     machines = {m.id: JsonMachine(["R-A"]) for m in config.machines}
     for machine in machines.values():
         await machine.start()
@@ -131,7 +173,7 @@ async def test_run_feeds_the_store_and_refuses_the_board_that_failed_aoi(
     # The store is a file the CLI reads after the gateway stopped: the board's genealogy, and
     # the refusal as a fault on the oven.
     capsys.readouterr()  # the gateway's log so far
-    argv = ["trace", "board", "SN-2", "--db", str(tmp_path / "trace.sqlite"), "--json"]
+    argv = ["trace", "board", "SN-2", *where, "--json"]
     assert await asyncio.to_thread(main, argv) == 0
     record = json.loads(capsys.readouterr().out)["boards"][0]
     assert [p["machine"] for p in record["passes"]] == ["Acme.printer1.1", "Acme.aoi1.1"]
