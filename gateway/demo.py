@@ -95,6 +95,8 @@ class DemoSummary:
     events_by_type: dict[str, int] = field(default_factory=dict)
     machines: dict[str, dict[str, Any]] = field(default_factory=dict)
     changeover: dict[str, str] = field(default_factory=dict)
+    #: Inspection and test stations: units passed and failed, by machine.
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     fault: str | None = None
     dashboard: str | None = None
     trace_db: str | None = None
@@ -210,6 +212,13 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoSumma
                     "faults": sorted(norm.faults),
                     "events": runtime.events,
                 }
+                figures = sse.tracker.shift.machine_view(runtime.handle, time.time())
+                if figures["units_passed"] or figures["units_failed"]:
+                    # An inspection or test station: its outcomes, from the stream it published.
+                    summary.outcomes[runtime.machine_id] = {
+                        "passed": figures["units_passed"],
+                        "failed": figures["units_failed"],
+                    }
             if options.keep_open:
                 if deadline is not None:
                     deadline.cancel()
@@ -305,6 +314,10 @@ def _print_summary(summary: DemoSummary, out: TextIO) -> None:
         faults = ", ".join(info["faults"]) or "no faults"
         state = _state_text(info["state"])
         print(f"    {machine_id:<10} {state:<30} recipe {info['recipe']}  {faults}", file=out)
+    if summary.outcomes:
+        print("  inspection and test outcomes:", file=out)
+        for machine_id, counts in summary.outcomes.items():
+            print(f"    {machine_id:<10} {counts['passed']} passed, {counts['failed']} failed", file=out)
     if summary.changeover:
         print("  changeover:", file=out)
         for machine_id, message in summary.changeover.items():

@@ -28,6 +28,10 @@ async def test_demo_refuses_the_board_that_failed_spi(
         (failing, "placement", "spi-before-placement", "hermes-vertical")
     ]
     text = out.getvalue()
+    # The summary gives the inspection station's outcomes: the one board that failed SPI.
+    spi = summary.outcomes["spi"]
+    assert spi["failed"] == 1 and spi["passed"] >= 3
+    assert f"    spi        {spi['passed']} passed, 1 failed" in text.splitlines()
     assert f"trace store: {db}" in text and f"linegate trace board {failing} --db {db}" in text
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["trace", "board", failing, "--db", str(db), "--json"]) == 0
