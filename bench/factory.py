@@ -49,13 +49,12 @@ from typing import Any
 
 # Run as a script: bench/ is on sys.path, the repository one level up.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-from soak import cpu_seconds, free_port, proc_status
+from soak import SHORT_NAMES, cpu_seconds, free_port, machine_config, proc_status
 
 from gateway.testing.rabbitmq_cluster import RabbitMQCluster, RabbitNode
 
 #: The machine kinds a line is made of, in order, repeated up to ``--machines``.
 SHAPE = ("placement", "reflow_oven", "selective_solder", "coater")
-SHORT = {"placement": "place", "reflow_oven": "oven", "selective_solder": "solder", "coater": "coat"}
 #: Options the default line gives these kinds (simulators/lines/default.toml).
 OPTIONS: dict[str, dict[str, float]] = {
     "reflow_oven": {"tunnel_mm": 600.0, "tau": 60.0},
@@ -81,10 +80,10 @@ class LineRun:
     confirm_ms: float | None = None
 
     def machine_id(self, index: int) -> str:
-        return f"{self.name}-{SHORT[self.kinds[index]]}{index + 1}"
+        return f"{self.name}-{SHORT_NAMES[self.kinds[index]]}{index + 1}"
 
     def handle(self, index: int) -> str:
-        return f"factory.{self.name}.{SHORT[self.kinds[index]]}{index + 1}"
+        return f"factory.{self.name}.{SHORT_NAMES[self.kinds[index]]}{index + 1}"
 
     @property
     def log(self) -> Path:
@@ -196,34 +195,7 @@ def write_gateway_config(
         "[http]\nport = 0\n",
     ]
     for end in endpoints:
-        out.append(f'[[machines]]\nid = "{end["machine_id"]}"\nhandle = "{end["cfx_handle"]}"\n')
-        kind = end["kind"]
-        if kind == "placement":
-            port = line.events_ports[end["machine_id"]]
-            out.append(
-                'protocol = "cfx"\n'
-                f'connection = {{ request_uri = "{end["url"]}", events = "direct", '
-                f'listen_host = "127.0.0.1", listen_port = {port}, address = "linegate" }}\n'
-            )
-        elif kind == "reflow_oven":
-            out.append(
-                'protocol = "modbus"\nmap = "builtin:reflow_oven"\n'
-                f'connection = {{ host = "127.0.0.1", port = {end["port"]} }}\n'
-            )
-        elif kind == "selective_solder":
-            out.append(
-                'protocol = "opcua"\nmap = "builtin:selective_solder"\n'
-                f'connection = {{ url = "{end["url"]}" }}\n'
-            )
-        else:
-            out.append(
-                'protocol = "serial"\nmap = "builtin:coater"\n'
-                f'connection = {{ url = "socket://127.0.0.1:{end["port"]}" }}\n'
-            )
-        out.append(
-            f'[[hermes.vertical]]\nmachine = "{end["machine_id"]}"\nhost = "127.0.0.1"\n'
-            f"port = {end['hermes']['vertical_port']}\n"
-        )
+        out.append(machine_config(end, line.events_ports))
     path = line.directory / "line.toml"
     path.write_text("\n".join(out), encoding="utf-8")
     return path
@@ -365,7 +337,8 @@ async def run_factory(args: argparse.Namespace, workdir: Path) -> dict[str, Any]
             line.machine_id(i): free_port(taken) for i, kind in enumerate(kinds) if kind == "placement"
         }
     print(
-        f"factory: {args.lines} lines x {args.machines} machines ({' > '.join(SHORT[k] for k in kinds)}), "
+        f"factory: {args.lines} lines x {args.machines} machines "
+        f"({' > '.join(SHORT_NAMES[k] for k in kinds)}), "
         f"time scale {args.time_scale:g}, {args.seconds:g} s, {args.sim_processes} simulator process(es), "
         f"workdir {workdir}",
         flush=True,

@@ -230,6 +230,39 @@ def free_port(taken: set[int]) -> int:
 # --- the gateway ----------------------------------------------------------------------------------
 
 
+def machine_config(end: dict[str, Any], events_ports: dict[str, int]) -> str:
+    """One simulated machine's ``[[machines]]`` table and its Hermes vertical channel, from its
+    endpoint (``Endpoint.to_json``); a placement machine publishes to its port in ``events_ports``."""
+    out = [f'[[machines]]\nid = "{end["machine_id"]}"\nhandle = "{end["cfx_handle"]}"\n']
+    kind = end["kind"]
+    if kind == "placement":
+        out.append(
+            'protocol = "cfx"\n'
+            f'connection = {{ request_uri = "{end["url"]}", events = "direct", '
+            f'listen_host = "127.0.0.1", listen_port = {events_ports[end["machine_id"]]}, '
+            'address = "linegate" }\n'
+        )
+    elif kind == "reflow_oven":
+        out.append(
+            'protocol = "modbus"\nmap = "builtin:reflow_oven"\n'
+            f'connection = {{ host = "127.0.0.1", port = {end["port"]} }}\n'
+        )
+    elif kind == "selective_solder":
+        out.append(
+            f'protocol = "opcua"\nmap = "builtin:selective_solder"\nconnection = {{ url = "{end["url"]}" }}\n'
+        )
+    else:
+        out.append(
+            'protocol = "serial"\nmap = "builtin:coater"\n'
+            f'connection = {{ url = "socket://127.0.0.1:{end["port"]}" }}\n'
+        )
+    out.append(
+        f'[[hermes.vertical]]\nmachine = "{end["machine_id"]}"\nhost = "127.0.0.1"\n'
+        f"port = {end['hermes']['vertical_port']}\n"
+    )
+    return "".join(out)
+
+
 def write_config(
     path: Path,
     plans: Sequence[LinePlan],
@@ -249,34 +282,7 @@ def write_config(
     ]
     for plan in plans:
         for end in endpoints[plan.name]:
-            out.append(f'[[machines]]\nid = "{end["machine_id"]}"\nhandle = "{end["cfx_handle"]}"\n')
-            kind = end["kind"]
-            if kind == "placement":
-                port = events_ports[end["machine_id"]]
-                out.append(
-                    'protocol = "cfx"\n'
-                    f'connection = {{ request_uri = "{end["url"]}", events = "direct", '
-                    f'listen_host = "127.0.0.1", listen_port = {port}, address = "linegate" }}\n'
-                )
-            elif kind == "reflow_oven":
-                out.append(
-                    'protocol = "modbus"\nmap = "builtin:reflow_oven"\n'
-                    f'connection = {{ host = "127.0.0.1", port = {end["port"]} }}\n'
-                )
-            elif kind == "selective_solder":
-                out.append(
-                    'protocol = "opcua"\nmap = "builtin:selective_solder"\n'
-                    f'connection = {{ url = "{end["url"]}" }}\n'
-                )
-            else:
-                out.append(
-                    'protocol = "serial"\nmap = "builtin:coater"\n'
-                    f'connection = {{ url = "socket://127.0.0.1:{end["port"]}" }}\n'
-                )
-            out.append(
-                f'[[hermes.vertical]]\nmachine = "{end["machine_id"]}"\nhost = "127.0.0.1"\n'
-                f"port = {end['hermes']['vertical_port']}\n"
-            )
+            out.append(machine_config(end, events_ports))
     path.write_text("\n".join(out), encoding="utf-8")
 
 

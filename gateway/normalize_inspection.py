@@ -44,7 +44,7 @@ _VERIFICATION = {
 _METHODS = {method.value: method for method in InspectionMethod}
 
 
-def _defect(d: obs.FoundDefect) -> Defect:
+def cfx_defect(d: obs.FoundDefect) -> Defect:
     component = (
         ComponentDesignator(reference_designator=d.refdes, part_number=d.part_number)
         if d.refdes or d.part_number
@@ -67,7 +67,7 @@ def _measured_result(m: obs.Measured) -> TestResult:
     return TestResult.PASSED if inside else TestResult.FAILED
 
 
-def _measurement(m: obs.Measured, sequence: int, at: datetime | None) -> NumericMeasurement:
+def cfx_measurement(m: obs.Measured, sequence: int, at: datetime | None) -> NumericMeasurement:
     return NumericMeasurement(
         measured_value=NumericValue(
             value=m.value,
@@ -116,8 +116,8 @@ def _unit(o: obs.InspectionResult, p: obs.InspectedPosition) -> InspectedUnit:
         inspection_end_time=o.ended,
         result=result,
         verification=verification,
-        defects_found=[_defect(d) for d in p.defects],
-        measurements=[_measurement(m, i, at) for i, m in enumerate(p.measurements, 1)],
+        defects_found=[cfx_defect(d) for d in p.defects],
+        measurements=[cfx_measurement(m, i, at) for i, m in enumerate(p.measurements, 1)],
     )
     return InspectedUnit(
         unit_identifier=p.barcode or o.barcode or o.board_id,
@@ -127,6 +127,14 @@ def _unit(o: obs.InspectionResult, p: obs.InspectedPosition) -> InspectedUnit:
         verification=verification,
         total_inspection_count=1,
     )
+
+
+def operator_of(o: obs.InspectionResult) -> Operator:
+    """The inspector or tester a result file names, as CFX's Operator. The SDK's constructor
+    makes an empty Operator, so an unnamed one is empty rather than missing."""
+    if o.inspector:
+        return Operator(operator_identifier=o.inspector, actor_type=ActorType.HUMAN)
+    return Operator()
 
 
 def units_inspected(o: obs.InspectionResult, transaction_id: uuid.UUID | None) -> UnitsInspected:
@@ -139,14 +147,10 @@ def units_inspected(o: obs.InspectionResult, transaction_id: uuid.UUID | None) -
     method = _METHODS.get(o.method)
     if method is None:
         raise ValueError(f"{o.method!r} is not a CFX InspectionMethod ({', '.join(_METHODS)})")
-    # The SDK's constructor makes an empty Operator; it is filled when the file names one.
-    inspector = (
-        Operator(operator_identifier=o.inspector, actor_type=ActorType.HUMAN) if o.inspector else Operator()
-    )
     return UnitsInspected(
         transaction_id=transaction_id or uuid.UUID(int=0),
         inspection_method=method,
-        inspector=inspector,
+        inspector=operator_of(o),
         recipe_name=o.recipe,
         inspected_units=[_unit(o, p) for p in o.positions],
     )

@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 
 from adapters import observations as obs
-from gateway.normalize_inspection import _defect
+from gateway.normalize_inspection import cfx_defect
 from protocols.cfx.messages.enums import ActorType, RepairResult, VerificationResult
 from protocols.cfx.messages.production_rework_and_repair import UnitsRepaired
 from protocols.cfx.messages.production_test_and_inspection import UnitsInspected
@@ -98,7 +98,7 @@ class ReviewTracker:
 
     @staticmethod
     def _repair(o: obs.InspectionResult, d: obs.FoundDefect, defect_id: str) -> Repair:
-        reclassified: Defect = _defect(d)
+        reclassified: Defect = cfx_defect(d)
         return Repair(
             unique_identifier=str(uuid.uuid4()),
             repair_name=_NAMES[d.verification],

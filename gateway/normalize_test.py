@@ -18,10 +18,10 @@ import uuid
 from datetime import datetime
 
 from adapters import observations as obs
-from gateway.normalize_inspection import _defect, _measurement, position_result
-from protocols.cfx.messages.enums import ActorType, TestMethod, TestResult
+from gateway.normalize_inspection import cfx_defect, cfx_measurement, operator_of, position_result
+from protocols.cfx.messages.enums import TestMethod, TestResult
 from protocols.cfx.messages.production_test_and_inspection import UnitsTested
-from protocols.cfx.messages.structures import Defect, Operator, Test, TestedUnit
+from protocols.cfx.messages.structures import Defect, Test, TestedUnit
 
 _METHODS = {method.value: method for method in TestMethod if method is not TestMethod.HUMAN}
 
@@ -37,12 +37,12 @@ def _tests(o: obs.InspectionResult, p: obs.InspectedPosition) -> list[Test]:
     tests: list[Test] = []
     defects = list(p.defects)
     for sequence, m in enumerate(p.measurements, 1):
-        measurement = _measurement(m, sequence, at)
+        measurement = cfx_measurement(m, sequence, at)
         mine: list[Defect] = []
         if measurement.result is not TestResult.PASSED and m.refdes:
             for d in [d for d in defects if d.refdes == m.refdes]:
                 defects.remove(d)
-                mine.append(_defect(d))
+                mine.append(cfx_defect(d))
         tests.append(
             Test(
                 unique_identifier=str(uuid.uuid4()),
@@ -62,7 +62,7 @@ def _tests(o: obs.InspectionResult, p: obs.InspectedPosition) -> list[Test]:
                 test_start_time=o.started,
                 test_end_time=o.ended,
                 result=TestResult.FAILED,
-                defects_found=[_defect(d) for d in defects],
+                defects_found=[cfx_defect(d) for d in defects],
             )
         )
     return tests
@@ -78,14 +78,10 @@ def units_tested(o: obs.InspectionResult, transaction_id: uuid.UUID | None) -> U
     method = _METHODS.get(o.method)
     if method is None:
         raise ValueError(f"{o.method!r} is not a CFX TestMethod ({', '.join(_METHODS)})")
-    # The SDK's constructor makes an empty Operator; it is filled when the file names one.
-    tester = (
-        Operator(operator_identifier=o.inspector, actor_type=ActorType.HUMAN) if o.inspector else Operator()
-    )
     return UnitsTested(
         transaction_id=transaction_id or uuid.UUID(int=0),
         test_method=method,
-        tester=tester,
+        tester=operator_of(o),
         recipe_name=o.recipe,
         tested_units=[
             TestedUnit(

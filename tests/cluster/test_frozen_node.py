@@ -29,7 +29,7 @@ from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import Heartbeat
 from protocols.cfx.transport import CFXPublisher
 from protocols.cfx.transport.wire import redact_url
-from tests.cluster.test_publisher_alarm import LogWatch
+from tests.cluster.support import LogWatch, bound_quorum_queue, distinct_ids
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 HANDLE = "AcmeThermal.RF-X10.SN20452"
@@ -45,11 +45,7 @@ async def test_a_frozen_node_stalls_the_publisher_until_the_heartbeat_moves_it_o
     urls = [f"{node.url}?heartbeat={HEARTBEAT}" for node in (first, second)]
     async with await aio_pika.connect(third.url) as admin:
         channel = await admin.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(
-            f"{exchange}.q", durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await queue.bind(ex, "#")
+        ex, queue = await bound_quorum_queue(channel, exchange)
         logs = LogWatch()
         structlog.configure(processors=[logs])  # the conftest resets it after the test
         async with CFXPublisher(urls, exchange=exchange, stall_warning=1.0) as publisher:
@@ -70,15 +66,7 @@ async def test_a_frozen_node_stalls_the_publisher_until_the_heartbeat_moves_it_o
         assert failover["node"] == redact_url(urls[1]) and failover["previous"] == redact_url(urls[0])
         [lost] = logs.named("publish.link_lost")
         assert lost["node"] == redact_url(urls[0])
-        got: list[str] = []
-        async with asyncio.timeout(30), queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                if message.message_id not in got:
-                    got.append(str(message.message_id))
-                if len(got) == len(sent):
-                    break
-        assert got == [str(e.unique_id) for e in sent]
+        assert await distinct_ids(queue, len(sent)) == [str(e.unique_id) for e in sent]
         await queue.delete(if_unused=False, if_empty=False)
         await ex.delete(if_unused=False)
     print(

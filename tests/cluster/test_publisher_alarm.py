@@ -10,38 +10,16 @@ import uuid
 import aio_pika
 import pytest
 import structlog
-from structlog.typing import EventDict, WrappedLogger
 
 from gateway.testing.rabbitmq_cluster import RabbitMQCluster
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import Heartbeat
 from protocols.cfx.transport import CFXPublisher
 from protocols.cfx.transport.wire import redact_url
+from tests.cluster.support import LogWatch, bound_quorum_queue, distinct_ids
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 HANDLE = "AcmeThermal.RF-X10.SN20451"
-
-
-class LogWatch:
-    """A structlog processor that keeps every event and wakes whoever waits for one."""
-
-    def __init__(self) -> None:
-        self.entries: list[EventDict] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        self.entries.append(event)
-        self.changed.set()
-        raise structlog.DropEvent
-
-    def named(self, name: str) -> list[EventDict]:
-        return [e for e in self.entries if e["event"] == name]
-
-    async def wait_for(self, name: str) -> EventDict:
-        while not self.named(name):
-            self.changed.clear()
-            await self.changed.wait()
-        return self.named(name)[0]
 
 
 async def test_a_memory_alarm_is_logged_as_stalled_confirms_and_nothing_is_lost(
@@ -52,11 +30,7 @@ async def test_a_memory_alarm_is_logged_as_stalled_confirms_and_nothing_is_lost(
     sent = [Envelope.create(Heartbeat(cfx_handle=HANDLE), source=HANDLE) for _ in range(50)]
     async with await aio_pika.connect(second.url) as admin:
         channel = await admin.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(
-            f"{exchange}.q", durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await queue.bind(ex, "#")
+        ex, queue = await bound_quorum_queue(channel, exchange)
         logs = LogWatch()
         structlog.configure(processors=[logs])  # the conftest resets it after the test
         async with CFXPublisher(first.url, exchange=exchange, stall_warning=0.5) as publisher:
@@ -80,14 +54,6 @@ async def test_a_memory_alarm_is_logged_as_stalled_confirms_and_nothing_is_lost(
             unblocked = await asyncio.wait_for(logs.wait_for("publish.unblocked"), 30)
             assert unblocked["node"] == redact_url(first.url) and unblocked["blocked_seconds"] > 0
         assert len(logs.named("publish.confirms_stalled")) == 1  # once per stall, not per round
-        got: list[str] = []
-        async with asyncio.timeout(30), queue.iterator() as messages:
-            async for message in messages:
-                await message.ack()
-                if message.message_id not in got:
-                    got.append(str(message.message_id))
-                if len(got) == len(sent):
-                    break
-        assert got == [str(e.unique_id) for e in sent]
+        assert await distinct_ids(queue, len(sent)) == [str(e.unique_id) for e in sent]
         await queue.delete(if_unused=False, if_empty=False)
         await ex.delete(if_unused=False)
