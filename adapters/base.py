@@ -123,7 +123,7 @@ class Adapter(abc.ABC):
     """One machine connection. Subclasses implement ``_session`` and the commands.
 
     Args:
-        machine: the machine id from the line config (bound into every log line).
+        machine_id: the machine id from the line config (bound into every log line).
         policy: reconnect and liveness settings.
     """
 
@@ -135,11 +135,11 @@ class Adapter(abc.ABC):
     #: gateway derives the work from the boards' arrival and departure (Hermes).
     reports_work: ClassVar[bool] = False
 
-    def __init__(self, machine: str, *, policy: ReconnectPolicy | None = None) -> None:
-        self.machine = machine
+    def __init__(self, machine_id: str, *, policy: ReconnectPolicy | None = None) -> None:
+        self.machine_id = machine_id
         self.policy = policy or ReconnectPolicy()
         self.health = Health()
-        self.log = structlog.get_logger("linegate.adapter").bind(machine=machine, protocol=self.protocol)
+        self.log = structlog.get_logger("linegate.adapter").bind(machine=machine_id, protocol=self.protocol)
         self._last_alive = 0.0
         #: loop time of the machine's last answer (``alive``), for the gateway's presence watch
         self.last_answer = 0.0
@@ -274,7 +274,7 @@ class Adapter(abc.ABC):
     async def _watched_session(self, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
         self._last_alive = loop.time()
-        session = asyncio.create_task(self._session(emit), name=f"adapter[{self.machine}].session")
+        session = asyncio.create_task(self._session(emit), name=f"adapter[{self.machine_id}].session")
         rearm = asyncio.ensure_future(self._rearm.wait())
         try:
             while not session.done():

@@ -189,7 +189,7 @@ class CFXNativeAdapter(Adapter):
     """A machine that publishes CFX itself and answers CFX requests.
 
     Args:
-        machine: the machine id from the line config.
+        machine_id: the machine id from the line config.
         handle: the machine's CFX handle (the Source of its envelopes, the Target of requests).
         events: where its events arrive: :class:`BrokerEvents` or :class:`DirectEvents`.
         request_uri: the machine's request listener, ``amqp[s]://host:port`` (cfx.md §2.4);
@@ -214,7 +214,7 @@ class CFXNativeAdapter(Adapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         *,
         handle: str,
         events: EventSource,
@@ -230,15 +230,18 @@ class CFXNativeAdapter(Adapter):
         liveness_timeout: float | None = None,
         policy: ReconnectPolicy | None = None,
     ) -> None:
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         if liveness_timeout is not None and not liveness_timeout > 0:
             raise ConfigError(
-                "must be a positive number of seconds", key=f"machines.{machine}.connection.liveness_timeout"
+                "must be a positive number of seconds",
+                key=f"machines.{machine_id}.connection.liveness_timeout",
             )
         self.fixed_liveness = liveness_timeout
         self.heartbeat_frequency = SDK_HEARTBEAT  # as last announced by the machine
         if not handle:
-            raise ConfigError("a CFX-native machine needs its CFX handle", key=f"machines.{machine}.handle")
+            raise ConfigError(
+                "a CFX-native machine needs its CFX handle", key=f"machines.{machine_id}.handle"
+            )
         self.handle = handle
         self.events = events
         self.request_uri = request_uri
@@ -250,7 +253,7 @@ class CFXNativeAdapter(Adapter):
         self.forward_unknown = forward_unknown
         self.gzip_requests = gzip_requests
         self.tls = tls
-        self.view = MachineView(machine)
+        self.view = MachineView(machine_id)
         self.log = self.log.bind(handle=handle)
         self._stats = PassthroughStats()
         self._forward: Forward | None = None
@@ -289,7 +292,7 @@ class CFXNativeAdapter(Adapter):
         if forward is None:
             raise ConfigError(
                 "a CFX-native adapter passes envelopes through: run it with forward=...",
-                key=f"machines.{self.machine}",
+                key=f"machines.{self.machine_id}",
             )
         self._forward = forward
         try:
@@ -546,7 +549,7 @@ class CFXNativeAdapter(Adapter):
             active = await self._confirm(requester, name, revision)
         self.log.info("recipe.activated", recipe=active.name, revision=active.revision)
         return RecipeActivated(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=datetime.now(UTC),
             recipe=active.name,
             revision=active.revision,

@@ -61,7 +61,7 @@ class MachineView:
     gateway's normalizer links by.
     """
 
-    machine: str
+    machine_id: str
     faults: dict[str, str] = field(default_factory=dict)  # FaultOccurrenceId -> fault code
     work: dict[str, _Board] = field(default_factory=dict)  # TransactionID -> board
 
@@ -69,17 +69,17 @@ class MachineView:
         """The observations one envelope implies (none for most messages)."""
         body, at = envelope.body, envelope.time_stamp
         if isinstance(body, cfx.StationStateChanged):
-            return [StateChanged(machine=self.machine, at=at, state=int(body.new_state.value))]
+            return [StateChanged(machine_id=self.machine_id, at=at, state=int(body.new_state.value))]
         if isinstance(body, cfx.FaultOccurred) and body.fault is not None:
             return [self._fault(body.fault, at)]
         if isinstance(body, cfx.FaultCleared):
             occurrence = str(body.fault_occurrence_id)
             code = self.faults.pop(occurrence, occurrence)
-            return [FaultCleared(machine=self.machine, at=at, code=code)]
+            return [FaultCleared(machine_id=self.machine_id, at=at, code=code)]
         if isinstance(body, cfx.RecipeActivated) and body.recipe_name:
             return [
                 RecipeActivated(
-                    machine=self.machine,
+                    machine_id=self.machine_id,
                     at=at,
                     recipe=body.recipe_name,
                     revision=body.revision,
@@ -91,7 +91,7 @@ class MachineView:
             barcode = body.primary_identifier or _first_unit(body.units)
             return [
                 kind(
-                    machine=self.machine,
+                    machine_id=self.machine_id,
                     at=at,
                     board_id=body.hermes_identifier,
                     barcode=barcode,
@@ -112,7 +112,7 @@ class MachineView:
         code = fault.fault_code or occurrence
         self.faults[occurrence] = code
         return FaultRaised(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=at,
             code=code,
             description=fault.description or "",
@@ -126,7 +126,7 @@ class MachineView:
         board = _Board(body.hermes_identifier, body.primary_identifier or _first_unit(body.units), body.lane)
         self.work[str(body.transaction_id)] = board
         return WorkStarted(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=at,
             board_id=board.board_id,
             barcode=board.barcode,
@@ -140,7 +140,7 @@ class MachineView:
             body.hermes_identifier, body.primary_identifier or _first_unit(body.units), None
         )
         return WorkFinished(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=at,
             board_id=board.board_id,
             barcode=board.barcode,

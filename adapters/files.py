@@ -192,7 +192,7 @@ def _outcome(value: Outcome | None) -> obs.Outcome | None:
     return None if value is None else _OUTCOME[value]
 
 
-def inspection_result(machine: str, at: datetime, method: str, board: BoardRecord) -> obs.InspectionResult:
+def inspection_result(machine_id: str, at: datetime, method: str, board: BoardRecord) -> obs.InspectionResult:
     """The observation of one board record."""
     positions = tuple(
         obs.InspectedPosition(
@@ -213,7 +213,7 @@ def inspection_result(machine: str, at: datetime, method: str, board: BoardRecor
         for unit in board.units
     )
     return obs.InspectionResult(
-        machine=machine,
+        machine_id=machine_id,
         at=at,
         barcode=board.barcode,
         outcome=_outcome(board.outcome),
@@ -234,7 +234,7 @@ class FilesAdapter(Adapter):
     """A folder of result files as one machine.
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         result_map: how the files read.
         options: the folder and its rules.
         journal: the processed-files journal; the gateway sets its own (``journal`` attribute).
@@ -244,14 +244,14 @@ class FilesAdapter(Adapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         result_map: ResultMap,
         options: FolderOptions,
         *,
         journal: FileJournal | None = None,
         policy: ReconnectPolicy | None = None,
     ) -> None:
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         self.map = result_map
         self.options = options
         self.journal: FileJournal = journal or MemoryJournal()
@@ -293,7 +293,7 @@ class FilesAdapter(Adapter):
         self.connected()
         watcher = None
         if self.options.watch is Watch.EVENTS:
-            watcher = asyncio.create_task(self._watch(), name=f"adapter[{self.machine}].watch")
+            watcher = asyncio.create_task(self._watch(), name=f"adapter[{self.machine_id}].watch")
         try:
             while True:
                 self._wake.clear()
@@ -406,9 +406,9 @@ class FilesAdapter(Adapter):
             return
         now = datetime.now(UTC)
         defects = sum(b.defect_count for b in boards)
-        results = tuple(inspection_result(self.machine, now, self.map.method, board) for board in boards)
+        results = tuple(inspection_result(self.machine_id, now, self.map.method, board) for board in boards)
         boards.clear()  # the records are observations now: do not hold a large file twice
-        await emit(obs.ResultFileRead(machine=self.machine, at=now, file=file, results=results))
+        await emit(obs.ResultFileRead(machine_id=self.machine_id, at=now, file=file, results=results))
         self.journal.remember(file)
         self.stats.processed += 1
         self.stats.boards += len(results)

@@ -275,7 +275,7 @@ class HermesBridge:
     """Hermes on both sides of a machine without Hermes (see the module docstring).
 
     Args:
-        machine: the legacy machine's id; it is the MachineId on both lanes and the observations'
+        machine_id: the legacy machine's id; it is the MachineId on both lanes and the observations'
             machine.
         conveyor: the machine's conveyor (a :class:`ModbusConveyor` for the reflow oven).
         upstream_host: the previous machine's address.
@@ -296,7 +296,7 @@ class HermesBridge:
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         conveyor: LegacyConveyor,
         *,
         upstream_host: str,
@@ -311,7 +311,7 @@ class HermesBridge:
         state: BridgeState | None = None,
         limits: PeerLimits = LANE_LIMITS,
     ) -> None:
-        self.machine = machine
+        self.machine_id = machine_id
         #: The boards in the machine; pass it to the next bridge after a restart.
         self.state = state if state is not None else BridgeState()
         self.conveyor = conveyor
@@ -321,13 +321,13 @@ class HermesBridge:
         self.upstream = ReceiverLane(
             upstream_host,
             lane_port(lane_id) if upstream_port is None else upstream_port,
-            machine_id=machine,
+            machine_id=machine_id,
             lane_id=lane_id,
             fast_retry=fast_retry,
             slow_retry=slow_retry,
         )
         self.downstream = SenderLane(
-            machine_id=machine,
+            machine_id=machine_id,
             lane_id=lane_id,
             host=listen_host,
             port=lane_port(lane_id) if listen_port is None else listen_port,
@@ -341,7 +341,7 @@ class HermesBridge:
         self.adopted = 0
         self._closing = False
         self._stack = contextlib.AsyncExitStack()
-        self.log = log.bind(machine=machine, lane=lane_id)
+        self.log = log.bind(machine=machine_id, lane=lane_id)
         #: The interlock asked before a board is offered downstream (None: every board goes).
         self.admit: BoardCheck | None = None
         #: Boards the interlock refused (counted once per board).
@@ -385,8 +385,8 @@ class HermesBridge:
         """
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._entry(emit), name=f"bridge[{self.machine}].entry")
-                tg.create_task(self._exit(emit), name=f"bridge[{self.machine}].exit")
+                tg.create_task(self._entry(emit), name=f"bridge[{self.machine_id}].entry")
+                tg.create_task(self._exit(emit), name=f"bridge[{self.machine_id}].exit")
         except BaseExceptionGroup as group:
             # One side failing stops the other; callers get the first failure, not a group.
             raise group.exceptions[0] from group
@@ -476,7 +476,7 @@ class HermesBridge:
     async def _arrived(self, available: BoardAvailable, emit: Emit) -> None:
         await emit(
             BoardArrived(
-                machine=self.machine,
+                machine_id=self.machine_id,
                 at=_now(),
                 board_id=available.board_id,
                 barcode=available.top_barcode or available.bottom_barcode,
@@ -494,7 +494,7 @@ class HermesBridge:
         self.log.warning("bridge.unknown_board", board_id=board_id)
         return BoardAvailable(
             board_id=board_id,
-            board_id_created_by=self.machine,
+            board_id_created_by=self.machine_id,
             failed_board=BoardQuality.GOOD,
             flipped_board=FlippedBoard.TOP_SIDE_IS_UP,
         )
@@ -556,7 +556,7 @@ class HermesBridge:
             self.departed += 1
             await emit(
                 BoardDeparted(
-                    machine=self.machine,
+                    machine_id=self.machine_id,
                     at=_now(),
                     board_id=board.board_id,
                     barcode=board.top_barcode or board.bottom_barcode,
@@ -586,15 +586,17 @@ class BridgeAdapter(Adapter):
     performs no recipe commands: those go to the machine's own adapter.
 
     Args:
-        machine: the legacy machine's id (its BoardArrived/BoardDeparted are reported for it).
+        machine_id: the legacy machine's id (its BoardArrived/BoardDeparted are reported for it).
         make_bridge: builds a bridge for one session from the state to carry over.
     """
 
     protocol = "hermes-bridge"
 
-    def __init__(self, machine: str, make_bridge: Callable[[BridgeState], HermesBridge]) -> None:
+    def __init__(self, machine_id: str, make_bridge: Callable[[BridgeState], HermesBridge]) -> None:
         # The bridge proves itself by moving boards, not by answering polls: no liveness timeout.
-        super().__init__(machine, policy=ReconnectPolicy(base=0.5, cap=10.0, liveness_timeout=float("inf")))
+        super().__init__(
+            machine_id, policy=ReconnectPolicy(base=0.5, cap=10.0, liveness_timeout=float("inf"))
+        )
         self.make_bridge = make_bridge
         self.state = BridgeState()
         #: Handed to each session's bridge (:attr:`HermesBridge.admit`).

@@ -61,7 +61,7 @@ class WorkOrderQuery:
     """A machine asks which work order a board (or magazine slot) belongs to (QueryWorkOrderInfo).
 
     Attributes:
-        machine: the gateway's machine id of the asking machine.
+        machine_id: the gateway's machine id of the asking machine.
         hermes_machine_id: the MachineId the machine reports.
         query_id: the machine's QueryId, echoed in the answer.
         barcode, magazine_id, slot_id, work_order_id, batch_id: what the machine knows so far.
@@ -69,7 +69,7 @@ class WorkOrderQuery:
             the machine's BoardArrived on this session (None when it reported none).
     """
 
-    machine: str
+    machine_id: str
     hermes_machine_id: str
     query_id: str | None = None
     barcode: str | None = None
@@ -174,7 +174,7 @@ class HermesSupervisoryAdapter(Adapter):
     """A supervisory (MES) client on one machine's Hermes vertical channel.
 
     Args:
-        machine: the machine id from the line config.
+        machine_id: the machine id from the line config.
         host: the machine's address.
         port: its SupervisorySystemPort (the standard fixes no default, hermes.md §1).
         system_id: our SystemId in the SupervisoryServiceDescription.
@@ -190,7 +190,7 @@ class HermesSupervisoryAdapter(Adapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         *,
         host: str,
         port: int,
@@ -200,7 +200,7 @@ class HermesSupervisoryAdapter(Adapter):
         connect_timeout: float = 10.0,
         policy: ReconnectPolicy | None = None,
     ) -> None:
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         self.host = host
         self.port = port
         self.system_id = system_id
@@ -251,7 +251,7 @@ class HermesSupervisoryAdapter(Adapter):
                 self._heard()
                 self._log_features(client.machine)
                 keep_alive = asyncio.create_task(
-                    self._keep_alive(client), name=f"adapter[{self.machine}].check_alive"
+                    self._keep_alive(client), name=f"adapter[{self.machine_id}].check_alive"
                 )
                 try:
                     while True:
@@ -293,7 +293,7 @@ class HermesSupervisoryAdapter(Adapter):
         elif isinstance(message, m.QueryWorkOrderInfo):
             # The plan may consult an MES; answer in a task so board tracking keeps flowing.
             task = asyncio.create_task(
-                self._answer(message, client), name=f"adapter[{self.machine}].work_order"
+                self._answer(message, client), name=f"adapter[{self.machine_id}].work_order"
             )
             answers.add(task)
             task.add_done_callback(answers.discard)
@@ -330,7 +330,7 @@ class HermesSupervisoryAdapter(Adapter):
         if isinstance(message, m.BoardArrived):
             self.stats.boards_arrived += 1
             return BoardArrived(
-                machine=self.machine,
+                machine_id=self.machine_id,
                 at=at,
                 board_id=message.board_id,
                 barcode=barcode,
@@ -339,7 +339,7 @@ class HermesSupervisoryAdapter(Adapter):
             )
         self.stats.boards_departed += 1
         return BoardDeparted(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=at,
             board_id=message.board_id,
             barcode=barcode,
@@ -376,7 +376,7 @@ class HermesSupervisoryAdapter(Adapter):
             return None
         known = self._present.get(query.barcode) if query.barcode else None
         asked = WorkOrderQuery(
-            machine=self.machine,
+            machine_id=self.machine_id,
             hermes_machine_id=query.machine_id,
             query_id=query.query_id,
             barcode=query.barcode,

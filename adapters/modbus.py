@@ -188,7 +188,7 @@ class ModbusAdapter(Adapter):
     """A Modbus machine, polled according to its map.
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         device_map: what the registers mean (``adapters.maps.builtin_map("reflow_oven")``).
         host, port: the Modbus TCP server.
         serial: RTU over a serial line instead of TCP.
@@ -199,7 +199,7 @@ class ModbusAdapter(Adapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         device_map: ModbusMap,
         *,
         host: str | None = None,
@@ -209,7 +209,7 @@ class ModbusAdapter(Adapter):
     ) -> None:
         if (host is None) == (serial is None):
             raise ValueError("give either host (Modbus TCP) or serial (Modbus RTU)")
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         self.map = device_map
         self.host, self.port, self.serial = host, port, serial
         self._link: _Link | None = None
@@ -434,7 +434,7 @@ class ModbusAdapter(Adapter):
             if state is not None and state != self._state:
                 self._state = state
                 reason = device_map.state.names.get(str(value))
-                yield StateChanged(machine=self.machine, at=at, state=state, reason=reason)
+                yield StateChanged(machine_id=self.machine_id, at=at, state=state, reason=reason)
         process = device_map.process
         if process is not None and process.trigger in changed:
             count = int(changed[process.trigger])
@@ -448,7 +448,7 @@ class ModbusAdapter(Adapter):
         readings = device_map.readings
         for name, value in changed.items():
             if name in readings:
-                yield Reading(machine=self.machine, at=at, name=name, value=value, unit=readings[name])
+                yield Reading(machine_id=self.machine_id, at=at, name=name, value=value, unit=readings[name])
 
     def _recipe_change(self, number: int, at: datetime) -> Iterable[Observation]:
         before, self._recipe = self._recipe, number
@@ -460,7 +460,7 @@ class ModbusAdapter(Adapter):
         names = {v: k for k, v in self.map.recipes.numbers.items()}
         name = names.get(number, f"#{number}")
         self.log.info("recipe.changed_at_machine", recipe=name, number=number)
-        yield RecipeActivated(machine=self.machine, at=at, recipe=name)
+        yield RecipeActivated(machine_id=self.machine_id, at=at, recipe=name)
 
     def _fault_changes(self, word: int, at: datetime) -> Iterable[Observation]:
         assert self.map.faults is not None
@@ -473,12 +473,12 @@ class ModbusAdapter(Adapter):
             entry = self.map.faults.bits.get(bit)
             code = entry.code if entry else f"{self.map.faults.point}.bit{bit}"
             if not word & mask:
-                yield FaultCleared(machine=self.machine, at=at, code=code)
+                yield FaultCleared(machine_id=self.machine_id, at=at, code=code)
             elif entry is None:
-                yield FaultRaised(machine=self.machine, at=at, code=code)
+                yield FaultRaised(machine_id=self.machine_id, at=at, code=code)
             else:
                 yield FaultRaised(
-                    machine=self.machine,
+                    machine_id=self.machine_id,
                     at=at,
                     code=code,
                     description=entry.description,
@@ -506,7 +506,7 @@ class ModbusAdapter(Adapter):
             for z in process.zones
         )
         return ReflowProcessData(
-            machine=self.machine,
+            machine_id=self.machine_id,
             at=at,
             zones=zones,
             conveyor_speed=number(process.conveyor_speed),
@@ -548,7 +548,7 @@ class ModbusAdapter(Adapter):
                 raise CommandError(f"{doing}: {exc}") from exc
             self._recipe = number  # our own switch: the poll must not report it again
         self.log.info("recipe.activated", recipe=name, number=number)
-        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name)
+        return RecipeActivated(machine_id=self.machine_id, at=datetime.now(UTC), recipe=name)
 
     async def _step(self, link: _Link, step: ModbusStep, number: int, poll: float) -> None:
         if step.kind == "write":

@@ -36,7 +36,7 @@ class WorkResult(enum.Enum):
 class Observation:
     """Base of every observation: which machine, and when."""
 
-    machine: str
+    machine_id: str
     at: datetime
 
     def __post_init__(self) -> None:

@@ -79,7 +79,7 @@ class OpcUaAdapter(Adapter):
     """A machine with an OPC UA server, described by its map.
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         device_map: what the nodes and events mean (``builtin_map("selective_solder")``).
         url: the endpoint, ``opc.tcp://host:port/path``.
         security: Basic256Sha256 with a client certificate; None for security policy None.
@@ -94,7 +94,7 @@ class OpcUaAdapter(Adapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         device_map: OpcUaMap,
         *,
         url: str,
@@ -107,7 +107,7 @@ class OpcUaAdapter(Adapter):
         probe_interval: float = 1.0,
         policy: ReconnectPolicy | None = None,
     ) -> None:
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         self.map = device_map
         self.url = url
         self.security = security
@@ -188,10 +188,10 @@ class OpcUaAdapter(Adapter):
             self.connected()
             tasks = [
                 asyncio.create_task(
-                    self._notifications(subscription, queue), name=f"adapter[{self.machine}].receive"
+                    self._notifications(subscription, queue), name=f"adapter[{self.machine_id}].receive"
                 ),
-                asyncio.create_task(self._probe(client), name=f"adapter[{self.machine}].probe"),
-                asyncio.create_task(_drain(queue, emit), name=f"adapter[{self.machine}].emit"),
+                asyncio.create_task(self._probe(client), name=f"adapter[{self.machine_id}].probe"),
+                asyncio.create_task(_drain(queue, emit), name=f"adapter[{self.machine_id}].emit"),
             ]
             done, _ = await asyncio.wait({*tasks, lost}, return_when=asyncio.FIRST_COMPLETED)
             if lost in done:
@@ -297,13 +297,13 @@ class OpcUaAdapter(Adapter):
             active = {code for code in str(listed or "").split(faults.list_separator) if code}
             for code in sorted(self._faults - active):
                 self._faults.discard(code)
-                queue.put_nowait(FaultCleared(machine=self.machine, at=at, code=code))
+                queue.put_nowait(FaultCleared(machine_id=self.machine_id, at=at, code=code))
             for code in sorted(active - self._faults):
                 self._faults.add(code)
                 entry = faults.codes.get(code)
                 queue.put_nowait(
                     FaultRaised(
-                        machine=self.machine,
+                        machine_id=self.machine_id,
                         at=at,
                         code=code,
                         description=entry.description if entry else "",
@@ -330,7 +330,9 @@ class OpcUaAdapter(Adapter):
         if before is None or before == shown or self._activating:
             return  # first sight (what it runs when we meet it), no change, or our own switch
         self.log.info("recipe.changed_at_machine", recipe=shown[0], revision=revision)
-        queue.put_nowait(RecipeActivated(machine=self.machine, at=at, recipe=shown[0], revision=revision))
+        queue.put_nowait(
+            RecipeActivated(machine_id=self.machine_id, at=at, recipe=shown[0], revision=revision)
+        )
 
     async def _probe(self, client: Client) -> None:
         # Our own sign of life for the watchdog: a server that keeps the socket open but stops
@@ -368,13 +370,15 @@ class OpcUaAdapter(Adapter):
             if state is not None and state != self._state:
                 self._state = state
                 reason = device_map.state.names.get(str(item.value))
-                queue.put_nowait(StateChanged(machine=self.machine, at=at, state=state, reason=reason))
+                queue.put_nowait(StateChanged(machine_id=self.machine_id, at=at, state=state, reason=reason))
         recipes = device_map.recipes
         if recipes is not None and name in (recipes.active, recipes.revision):
             await self._recipe_shown(self._values.get(recipes.active), at, queue)
         if name in device_map.readings and isinstance(item.value, bool | int | float | str):
             unit = device_map.readings[name]
-            queue.put_nowait(Reading(machine=self.machine, at=at, name=name, value=item.value, unit=unit))
+            queue.put_nowait(
+                Reading(machine_id=self.machine_id, at=at, name=name, value=item.value, unit=unit)
+            )
 
     def _event(self, event: Any, queue: asyncio.Queue[Observation]) -> None:
         kind = self._event_types.get(getattr(event, "EventType", ua.NodeId()))
@@ -393,7 +397,7 @@ class OpcUaAdapter(Adapter):
                 cause = entry.cause if entry else None
                 queue.put_nowait(
                     FaultRaised(
-                        machine=self.machine,
+                        machine_id=self.machine_id,
                         at=at,
                         code=code,
                         description=text,
@@ -403,7 +407,7 @@ class OpcUaAdapter(Adapter):
                 )
             elif code in self._faults:
                 self._faults.discard(code)
-                queue.put_nowait(FaultCleared(machine=self.machine, at=at, code=code))
+                queue.put_nowait(FaultCleared(machine_id=self.machine_id, at=at, code=code))
         elif work is not None and kind == (1 if faults is not None else 0):
             board_id = str(getattr(event, work.board_id, "") or "") or None
             barcode = str(getattr(event, work.barcode, "") or "") or None if work.barcode else None
@@ -412,12 +416,14 @@ class OpcUaAdapter(Adapter):
             process_time = _float(getattr(event, work.process_time, None)) if work.process_time else None
             queue.put_nowait(
                 SelectiveSolderProcessData(
-                    machine=self.machine, at=at, board_id=board_id, process_time=process_time, **values
+                    machine_id=self.machine_id, at=at, board_id=board_id, process_time=process_time, **values
                 )
             )
             result = WorkResult.COMPLETED if passed else WorkResult.FAILED
             queue.put_nowait(
-                WorkFinished(machine=self.machine, at=at, board_id=board_id, barcode=barcode, result=result)
+                WorkFinished(
+                    machine_id=self.machine_id, at=at, board_id=board_id, barcode=barcode, result=result
+                )
             )
 
     # --- recipes ----------------------------------------------------------------------------
@@ -443,7 +449,7 @@ class OpcUaAdapter(Adapter):
         finally:
             self._activating -= 1
         self.log.info("recipe.activated", recipe=name, revision=loaded)
-        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name, revision=loaded)
+        return RecipeActivated(machine_id=self.machine_id, at=datetime.now(UTC), recipe=name, revision=loaded)
 
     async def _activate(self, recipes: OpcUaRecipes, name: str, revision: str | None) -> str | None:
         try:

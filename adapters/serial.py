@@ -162,7 +162,7 @@ class SerialAdapter(Adapter):
     """A machine on a serial line (or ``socket://``), described by a SerialMap.
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         device_map: what the frames mean (``adapters.maps.builtin_map("coater")``).
         url: a pyserial URL: ``/dev/ttyUSB0``, a pty path, or ``socket://host:port``. It may be
             changed between sessions (a USB adapter that re-enumerates under a new name).
@@ -173,9 +173,9 @@ class SerialAdapter(Adapter):
     reports_work = True  # the machine says when work on a board starts and ends
 
     def __init__(
-        self, machine: str, device_map: SerialMap, *, url: str, policy: ReconnectPolicy | None = None
+        self, machine_id: str, device_map: SerialMap, *, url: str, policy: ReconnectPolicy | None = None
     ) -> None:
-        super().__init__(machine, policy=policy)
+        super().__init__(machine_id, policy=policy)
         self.map = device_map
         self.url = url
         self._link: _Link | None = None
@@ -198,8 +198,8 @@ class SerialAdapter(Adapter):
             raise TransportError(f"cannot open {self.url}: {exc}") from exc
         assert isinstance(link, _Link)
         self._link = link
-        poller = asyncio.create_task(self._poll(link), name=f"adapter[{self.machine}].poll")
-        emitter = asyncio.create_task(self._emit(emit), name=f"adapter[{self.machine}].emit")
+        poller = asyncio.create_task(self._poll(link), name=f"adapter[{self.machine_id}].poll")
+        emitter = asyncio.create_task(self._emit(emit), name=f"adapter[{self.machine_id}].emit")
         try:
             # Connected at the first frame from the machine (alive()), not when the port opens:
             # a pty or serial server opens with nothing answering behind it.
@@ -321,7 +321,7 @@ class SerialAdapter(Adapter):
                 self._state = state
                 self._put(
                     StateChanged(
-                        machine=self.machine, at=at, state=state, reason=self.map.state.names.get(value)
+                        machine_id=self.machine_id, at=at, state=state, reason=self.map.state.names.get(value)
                     )
                 )
         if "recipe" in names and names["recipe"] in fields:
@@ -332,7 +332,9 @@ class SerialAdapter(Adapter):
             # reported from the status; not while our own activation waits for its RA.
             if before is not None and before != shown and shown[0] and not self._activations:
                 self.log.info("recipe.changed_at_machine", recipe=shown[0], revision=revision)
-                self._put(RecipeActivated(machine=self.machine, at=at, recipe=shown[0], revision=revision))
+                self._put(
+                    RecipeActivated(machine_id=self.machine_id, at=at, recipe=shown[0], revision=revision)
+                )
         if "alarms" in names and names["alarms"] in fields:
             listed = fields[names["alarms"]]
             active = (
@@ -342,7 +344,7 @@ class SerialAdapter(Adapter):
                 self._fault_raised(code, None, None, at)
             for code in sorted(self._faults - active):
                 self._faults.discard(code)
-                self._put(FaultCleared(machine=self.machine, at=at, code=code))
+                self._put(FaultCleared(machine_id=self.machine_id, at=at, code=code))
 
     def on_event(self, fields: Mapping[str, str]) -> None:
         """Interpret an unsolicited frame by its type field."""
@@ -360,7 +362,7 @@ class SerialAdapter(Adapter):
             recipe, revision = self._recipe or (None, None)
             self._put(
                 WorkStarted(
-                    machine=self.machine,
+                    machine_id=self.machine_id,
                     at=at,
                     board_id=get("board_id"),
                     barcode=get("barcode"),
@@ -375,9 +377,11 @@ class SerialAdapter(Adapter):
             measurements = {k: _number(fields.get(f)) for k, f in event.measurements.items()}
             measurements = {k: v for k, v in measurements.items() if v == v}  # NaN: absent or not a number
             self._put(
-                CoatingProcessData(machine=self.machine, at=at, board_id=board_id, measurements=measurements)
+                CoatingProcessData(
+                    machine_id=self.machine_id, at=at, board_id=board_id, measurements=measurements
+                )
             )
-            self._put(WorkFinished(machine=self.machine, at=at, board_id=board_id, result=result))
+            self._put(WorkFinished(machine_id=self.machine_id, at=at, board_id=board_id, result=result))
         elif event.kind == "fault_raised":
             code = get("code")
             if code is not None and code not in self._faults:
@@ -386,7 +390,7 @@ class SerialAdapter(Adapter):
             code = get("code")
             if code is not None and code in self._faults:
                 self._faults.discard(code)
-                self._put(FaultCleared(machine=self.machine, at=at, code=code))
+                self._put(FaultCleared(machine_id=self.machine_id, at=at, code=code))
         elif event.kind == "recipe_activated":
             name, revision = get("name") or "", get("revision")
             self._recipe = (name, revision)
@@ -396,7 +400,7 @@ class SerialAdapter(Adapter):
                     future.set_result(revision)
                     ours = True
             if not ours:  # our own activation is reported once, by the command's result
-                self._put(RecipeActivated(machine=self.machine, at=at, recipe=name, revision=revision))
+                self._put(RecipeActivated(machine_id=self.machine_id, at=at, recipe=name, revision=revision))
 
     def _fault_raised(self, code: str, text: str | None, level: str | None, at: datetime) -> None:
         self._faults.add(code)
@@ -404,7 +408,7 @@ class SerialAdapter(Adapter):
         severity = self.map.severities.get(level or "") or (entry.severity if entry else Severity.ERROR)
         self._put(
             FaultRaised(
-                machine=self.machine,
+                machine_id=self.machine_id,
                 at=at,
                 code=code,
                 description=text or (entry.description if entry else ""),
@@ -448,7 +452,9 @@ class SerialAdapter(Adapter):
         if revision is not None and activated != revision:
             raise CommandError(f"the machine activated {name} revision {activated}, not {revision}")
         self.log.info("recipe.activated", recipe=name, revision=activated)
-        return RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=name, revision=activated)
+        return RecipeActivated(
+            machine_id=self.machine_id, at=datetime.now(UTC), recipe=name, revision=activated
+        )
 
     async def active_recipe(self) -> RecipeInfo | None:
         """The recipe the status answer names.

@@ -75,8 +75,8 @@ class _ReportAdapter(Adapter):
 
     protocol = "serial"
 
-    def __init__(self, machine: str, *, url: str, policy: ReconnectPolicy | None = None) -> None:
-        super().__init__(machine, policy=policy)
+    def __init__(self, machine_id: str, *, url: str, policy: ReconnectPolicy | None = None) -> None:
+        super().__init__(machine_id, policy=policy)
         self.url = url
         self._queue: asyncio.Queue[obs.Observation] = asyncio.Queue()
         #: lines that were not what the device sends (garbage, malformed), for /metrics
@@ -120,7 +120,9 @@ class _ReportAdapter(Adapter):
         raise NotImplementedError
 
     async def activate_recipe(self, name: str, revision: str | None = None) -> obs.RecipeActivated:
-        raise CommandError(f"{self.machine} only reports; it takes no recipe from the gateway", refused=True)
+        raise CommandError(
+            f"{self.machine_id} only reports; it takes no recipe from the gateway", refused=True
+        )
 
     async def active_recipe(self) -> RecipeInfo | None:
         return None
@@ -133,7 +135,7 @@ class ScannerAdapter(_ReportAdapter):
     """A barcode scanner or laser marker's verification reader on serial (see the module docstring).
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         url: a pyserial URL (a tty, or ``socket://host:port``).
         no_read: what the scanner sends when it cannot read a label.
         double_read_window: seconds within which the same code again is a double read.
@@ -142,14 +144,14 @@ class ScannerAdapter(_ReportAdapter):
 
     def __init__(
         self,
-        machine: str,
+        machine_id: str,
         *,
         url: str,
         no_read: str = "NOREAD",
         double_read_window: float = 2.0,
         policy: ReconnectPolicy | None = None,
     ) -> None:
-        super().__init__(machine, url=url, policy=policy)
+        super().__init__(machine_id, url=url, policy=policy)
         self.no_read = no_read
         self.double_read_window = double_read_window
         self.double_reads = 0
@@ -164,7 +166,7 @@ class ScannerAdapter(_ReportAdapter):
         if text == self.no_read:
             self.no_reads += 1
             self.log.info("scanner.no_read")
-            self.put(obs.IdentifierNotRead(machine=self.machine, at=_now()))
+            self.put(obs.IdentifierNotRead(machine_id=self.machine_id, at=_now()))
             return
         symbology = None
         if text.startswith("]") and len(text) > 3:
@@ -176,7 +178,7 @@ class ScannerAdapter(_ReportAdapter):
             self.log.info("scanner.double_read", barcode=text)
             return
         self._last = (text, now)
-        self.put(obs.IdentifierRead(machine=self.machine, at=_now(), barcode=text, symbology=symbology))
+        self.put(obs.IdentifierRead(machine_id=self.machine_id, at=_now(), barcode=text, symbology=symbology))
 
 
 @dataclass(slots=True)
@@ -196,7 +198,7 @@ class TestReportAdapter(_ReportAdapter):
     """A functional tester's result lines on serial (``simulators/fct.md``; see the module docstring).
 
     Args:
-        machine: the machine id.
+        machine_id: the machine id.
         url: a pyserial URL (a tty, or ``socket://host:port``).
         method: the CFX TestMethod of its results (``FCT``; ``ICT``, ``BST``, ``Automated``).
         policy: reconnect settings.
@@ -205,9 +207,9 @@ class TestReportAdapter(_ReportAdapter):
     __test__ = False  # not a pytest class, whatever its name
 
     def __init__(
-        self, machine: str, *, url: str, method: str = "FCT", policy: ReconnectPolicy | None = None
+        self, machine_id: str, *, url: str, method: str = "FCT", policy: ReconnectPolicy | None = None
     ) -> None:
-        super().__init__(machine, url=url, policy=policy)
+        super().__init__(machine_id, url=url, policy=policy)
         self.method = method
         self._units: collections.OrderedDict[str, _Unit] = collections.OrderedDict()
 
@@ -265,7 +267,7 @@ class TestReportAdapter(_ReportAdapter):
         )
         self.put(
             obs.InspectionResult(
-                machine=self.machine,
+                machine_id=self.machine_id,
                 at=_now(),
                 barcode=unit.panel or unit.serial_number,
                 outcome=outcome,

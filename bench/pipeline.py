@@ -68,13 +68,13 @@ def observations() -> list[obs.Observation]:
         board = str(uuid.UUID(int=n + 1))
         at = T0 + timedelta(seconds=n)
         out += [
-            obs.BoardArrived(machine="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
-            obs.WorkStarted(machine="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
+            obs.BoardArrived(machine_id="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
+            obs.WorkStarted(machine_id="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
             obs.ReflowProcessData(
-                machine="oven", at=at, board_id=board, zones=zones, conveyor_speed=80.0, o2_ppm=900.0
+                machine_id="oven", at=at, board_id=board, zones=zones, conveyor_speed=80.0, o2_ppm=900.0
             ),
-            obs.WorkFinished(machine="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
-            obs.BoardDeparted(machine="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
+            obs.WorkFinished(machine_id="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
+            obs.BoardDeparted(machine_id="oven", at=at, board_id=board, barcode=f"SN{n:06d}", lane=1),
         ]
     return out
 

@@ -209,10 +209,10 @@ class BoardGate:
         board = query.board_id or query.barcode
         if board is None:
             return await self._admit(query)
-        key = (query.machine, board)
+        key = (query.machine_id, board)
         admitting = self._admitting.get(key)
         if admitting is None:
-            admitting = asyncio.create_task(self._admit(query), name=f"boundary[{query.machine}].admit")
+            admitting = asyncio.create_task(self._admit(query), name=f"boundary[{query.machine_id}].admit")
             self._admitting[key] = admitting
             admitting.add_done_callback(lambda done: self._forget(key, done))
         # Shielded: a machine whose session ends stops waiting, but a switch under way finishes
@@ -226,14 +226,14 @@ class BoardGate:
             done.exception()  # retrieved: every waiter may have left before it ended
 
     async def _admit(self, query: WorkOrderQuery) -> WorkOrder | None:
-        machine = self.service.machines.get(query.machine)
+        machine = self.service.machines.get(query.machine_id)
         if machine is None:
             return None
         board = query.board_id or query.barcode
-        bound = log.bind(machine=query.machine, board=board, barcode=query.barcode, product=query.product)
-        async with self.service.lock(query.machine):
+        bound = log.bind(machine=query.machine_id, board=board, barcode=query.barcode, product=query.product)
+        async with self.service.lock(query.machine_id):
             outcome, decision = await self._decide_and_switch(machine, query, bound)
-        await self._record(query.machine, query.product, outcome)
+        await self._record(query.machine_id, query.product, outcome)
         if outcome is not None and not outcome.ok:
             bound.warning("boundary.board_held", recipe=outcome.recipe.name, reason=outcome.result.message)
             raise WorkOrderWithheld(f"board {board} held: {outcome.result.message}")
@@ -291,7 +291,7 @@ class BoardGate:
     def _wanted(self, query: WorkOrderQuery) -> RecipeRef | None:
         if query.product is None:
             return None
-        return self.service.products.get(query.product, {}).get(query.machine)
+        return self.service.products.get(query.product, {}).get(query.machine_id)
 
     async def _record(self, machine_id: str, product: str | None, outcome: Outcome | None) -> None:
         async with self._changed:

@@ -22,12 +22,12 @@ class OutboxJournal:
 
     Args:
         outbox: the gateway's outbox (opened before the journal is first used).
-        machine: the machine id; each machine has its own journal.
+        machine_id: the machine id; each machine has its own journal.
     """
 
-    def __init__(self, outbox: Outbox, machine: str) -> None:
+    def __init__(self, outbox: Outbox, machine_id: str) -> None:
         self.outbox = outbox
-        self.machine = machine
+        self.machine_id = machine_id
 
     def _db(self) -> sqlite3.Connection:
         # The table is part of the outbox's schema (gateway.outbox_schema, version 2).
@@ -39,7 +39,7 @@ class OutboxJournal:
             self._db()
             .execute(
                 "SELECT 1 FROM result_files WHERE machine = ? AND name = ? AND size = ? AND mtime_ns = ?",
-                (self.machine, name, size, mtime_ns),
+                (self.machine_id, name, size, mtime_ns),
             )
             .fetchone()
         )
@@ -52,7 +52,7 @@ class OutboxJournal:
             .execute(
                 "SELECT name, size, mtime_ns, sha256, processed FROM result_files"
                 " WHERE machine = ? AND sha256 = ?",
-                (self.machine, sha256),
+                (self.machine_id, sha256),
             )
             .fetchone()
         )
@@ -64,7 +64,7 @@ class OutboxJournal:
     def prune(self, before: float) -> int:
         """Forget this machine's files processed before ``before`` (POSIX seconds)."""
         cur = self._db().execute(
-            "DELETE FROM result_files WHERE machine = ? AND processed < ?", (self.machine, before)
+            "DELETE FROM result_files WHERE machine = ? AND processed < ?", (self.machine_id, before)
         )
         return cur.rowcount
 
@@ -73,5 +73,5 @@ class OutboxJournal:
         return (
             "INSERT INTO result_files (machine, sha256, name, size, mtime_ns, processed, events)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.machine, file.sha256, file.name, file.size, file.mtime_ns, time.time(), events),
+            (self.machine_id, file.sha256, file.name, file.size, file.mtime_ns, time.time(), events),
         )

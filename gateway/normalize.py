@@ -196,7 +196,7 @@ class MachineNormalizer:
         handler = _HANDLERS.get(type(observation))
         if handler is None:
             log.warning(
-                "normalize.unmapped", machine=observation.machine, observation=type(observation).__name__
+                "normalize.unmapped", machine=observation.machine_id, observation=type(observation).__name__
             )
             return []
         return [
@@ -436,7 +436,7 @@ class MachineNormalizer:
         if board is None:
             # Work we never saw start (the gateway started mid-board): a fresh transaction keeps
             # the message valid; consumers see an unmatched WorkCompleted, as a restarted SDK sends.
-            log.info("normalize.unmatched_work", machine=o.machine, board_id=o.board_id)
+            log.info("normalize.unmatched_work", machine=o.machine_id, board_id=o.board_id)
             board = _Board(o.board_id, o.barcode, o.lane)
             board.tx = _Transaction(uuid.uuid4(), o.board_id, o.barcode, o.lane)
         elif board.finished:

@@ -57,12 +57,12 @@ async def watch(runtime: MachineRuntime, grace: float) -> None:
         reason = adapter.health.last_error
         log.warning("machine.unreachable", machine=runtime.machine_id, silent_s=round(loop.time() - last, 3))
         lost = LinkLost(
-            machine=runtime.machine_id, at=now, since=since, protocol=adapter.protocol, reason=reason
+            machine_id=runtime.machine_id, at=now, since=since, protocol=adapter.protocol, reason=reason
         )
         await runtime.record(lost)
         await adapter.wait_answer(after=last)
         log.info("machine.reachable", machine=runtime.machine_id, lost_s=round(loop.time() - last, 3))
-        await runtime.record(LinkRestored(machine=runtime.machine_id, at=datetime.now(UTC)))
+        await runtime.record(LinkRestored(machine_id=runtime.machine_id, at=datetime.now(UTC)))
 
 
 __all__ = ["MAX_GRACE", "MIN_GRACE", "silence_deadline", "watch"]

@@ -152,7 +152,7 @@ class MachineRuntime:
         self.normalizer.assign_work_order(board_id, barcode, work_order, batch)
         if self.normalizer.defer_work_start:
             started = WorkStarted(
-                machine=self.machine_id,
+                machine_id=self.machine_id,
                 at=datetime.now(UTC),
                 board_id=board_id,
                 barcode=barcode,

@@ -292,7 +292,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     code, fault = active
     if fault.acknowledged_at is None:
         await runtime.record(
-            FaultAcknowledged(machine=machine_id, at=datetime.now(UTC), code=code, operator=operator)
+            FaultAcknowledged(machine_id=machine_id, at=datetime.now(UTC), code=code, operator=operator)
         )
         log.info(
             "fault.acknowledged", machine=machine_id, code=code, occurrence=occurrence, operator=operator

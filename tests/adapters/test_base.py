@@ -36,7 +36,9 @@ class LineAdapter(Adapter):
             self.connected()
             while line := await reader.readline():
                 self.alive()
-                await emit(Reading(machine=self.machine, at=datetime.now(UTC), name="n", value=int(line)))
+                await emit(
+                    Reading(machine_id=self.machine_id, at=datetime.now(UTC), name="n", value=int(line))
+                )
             raise TransportError("peer closed the connection")
         finally:
             writer.close()

@@ -240,7 +240,7 @@ async def test_events_are_forwarded_in_order_and_keep_the_view_current(
     assert [e.unique_id for e in got] == [e.unique_id for e in sent]
     assert [e.body for e in got] == bodies
     state, raised, cleared, arrived, started, finished, recipe = seen
-    assert isinstance(state, StateChanged) and state.state == 1100 and state.machine == "oven1"
+    assert isinstance(state, StateChanged) and state.state == 1100 and state.machine_id == "oven1"
     assert state.at == sent[0].time_stamp
     assert isinstance(raised, FaultRaised) and raised.code == "E-231" and raised.severity is Severity.ALARM
     assert isinstance(cleared, FaultCleared) and cleared.code == "E-231"
@@ -350,7 +350,7 @@ async def test_recipe_activation_is_confirmed_by_read_back(machine: Machine, gat
     adapter = make_adapter(gateway, machine, lane=1)
     confirmed = await adapter.activate_recipe("PROD-B", "3")
     assert isinstance(confirmed, RecipeActivated)
-    assert (confirmed.machine, confirmed.recipe, confirmed.revision, confirmed.lane) == (
+    assert (confirmed.machine_id, confirmed.recipe, confirmed.revision, confirmed.lane) == (
         "oven1",
         "PROD-B",
         "3",

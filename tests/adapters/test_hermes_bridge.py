@@ -189,7 +189,7 @@ def assert_carried(line: Line, seen: Recorder, count: int) -> None:
         )
     assert seen.ids(BoardArrived) == sent
     assert seen.ids(BoardDeparted) == sent
-    assert all(o.machine == "oven" for o in seen.seen)
+    assert all(o.machine_id == "oven" for o in seen.seen)
 
 
 async def test_bridge_carries_100_boards_through_the_legacy_oven() -> None:

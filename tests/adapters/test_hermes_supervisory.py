@@ -120,7 +120,7 @@ async def test_board_tracking_becomes_observations() -> None:
             came = await adapter.next_observation()
             went = await adapter.next_observation()
     assert isinstance(came, BoardArrived)
-    assert (came.machine, came.board_id, came.barcode, came.lane, came.product) == (
+    assert (came.machine_id, came.board_id, came.barcode, came.lane, came.product) == (
         "oven1",
         board,
         "PCB-0001",
@@ -172,7 +172,7 @@ async def test_work_order_query_is_answered_from_the_plan() -> None:
             _, answer = await next_from_client(server)
     assert asked == [
         WorkOrderQuery(
-            machine="oven1", hermes_machine_id="REFLOW-1", query_id="Q-1", barcode="PCB-0001", slot_id=4
+            machine_id="oven1", hermes_machine_id="REFLOW-1", query_id="Q-1", barcode="PCB-0001", slot_id=4
         )
     ]
     assert answer == m.SendWorkOrderInfo(

@@ -149,7 +149,7 @@ async def test_recipe_activation_succeeds(
     assert not activation.done()
     await virtual_clock.run_for(reflow_oven.changeover_time)
     done = await asyncio.wait_for(activation, DEADLINE)
-    assert (done.machine, done.recipe) == ("oven1", "SNPB-LOWTEMP")
+    assert (done.machine_id, done.recipe) == ("oven1", "SNPB-LOWTEMP")
     assert reflow_oven.recipes.active is not None and reflow_oven.recipes.active.number == 3
     active = await modbus.active_recipe()
     assert active is not None and active.name == "SNPB-LOWTEMP"

@@ -96,7 +96,7 @@ class JsonAdapter(Adapter):
         if reply["reply"] != "ok":
             raise CommandError(reply["reason"], refused=True)
         return obs.RecipeActivated(
-            machine=self.machine, at=datetime.now(UTC), recipe=reply["active"], revision=revision
+            machine_id=self.machine_id, at=datetime.now(UTC), recipe=reply["active"], revision=revision
         )
 
     async def active_recipe(self) -> RecipeInfo | None:
@@ -230,16 +230,16 @@ async def drive_board(line: RunningLine, board: str, step: int = 0) -> None:
         runtime = line.runtime(machine_id)
         at = datetime.now(UTC)
         await runtime.record(
-            obs.BoardArrived(machine=machine_id, at=at, board_id=board, barcode=f"SN-{board}")
+            obs.BoardArrived(machine_id=machine_id, at=at, board_id=board, barcode=f"SN-{board}")
         )
-        await runtime.record(obs.StateChanged(machine=machine_id, at=at, state=1100))
+        await runtime.record(obs.StateChanged(machine_id=machine_id, at=at, state=1100))
         await runtime.record(
-            obs.WorkStarted(machine=machine_id, at=at, board_id=board, barcode=f"SN-{board}")
+            obs.WorkStarted(machine_id=machine_id, at=at, board_id=board, barcode=f"SN-{board}")
         )
         if machine_id == "oven1":
             await runtime.record(
                 obs.ReflowProcessData(
-                    machine=machine_id,
+                    machine_id=machine_id,
                     at=at,
                     board_id=board,
                     zones=zones(step),
@@ -249,12 +249,12 @@ async def drive_board(line: RunningLine, board: str, step: int = 0) -> None:
             )
         later = at + timedelta(milliseconds=5)
         await runtime.record(
-            obs.WorkFinished(machine=machine_id, at=later, board_id=board, barcode=f"SN-{board}")
+            obs.WorkFinished(machine_id=machine_id, at=later, board_id=board, barcode=f"SN-{board}")
         )
         await runtime.record(
-            obs.BoardDeparted(machine=machine_id, at=later, board_id=board, barcode=f"SN-{board}")
+            obs.BoardDeparted(machine_id=machine_id, at=later, board_id=board, barcode=f"SN-{board}")
         )
-        await runtime.record(obs.StateChanged(machine=machine_id, at=later, state=2202))
+        await runtime.record(obs.StateChanged(machine_id=machine_id, at=later, state=2202))
 
 
 __all__ = ["MACHINES", "TOKEN", "MemorySink", "RunningLine", "drive_board", "running_line", "zones"]

@@ -59,23 +59,23 @@ def test_a_scan_names_the_board_and_a_late_result_finds_its_transaction() -> Non
     ict = MachineNormalizer("Acme.ICT.1", synthesize_work=True, identity=identity)
 
     # Hermes carries no barcode here: the scanner's read gives the board its name.
-    bodies(scanner, obs.BoardArrived(machine="scanner", at=AT, board_id="B-7"))
+    bodies(scanner, obs.BoardArrived(machine_id="scanner", at=AT, board_id="B-7"))
     [read] = bodies(
-        scanner, obs.IdentifierRead(machine="scanner", at=AT, barcode="PCB7", symbology="code128")
+        scanner, obs.IdentifierRead(machine_id="scanner", at=AT, barcode="PCB7", symbology="code128")
     )
     assert read["name"] == "CFX.Sensor.Identification.IdentifiersRead"
     assert (read["PrimaryIdentifier"], read["HermesIdentifier"]) == ("PCB7", "B-7")
     assert [(u["UnitIdentifier"], u["PositionNumber"]) for u in read["Units"]] == [("PCB7", 1)]
 
     # Downstream, the tester learns the barcode from the table, and its WorkStarted carries it.
-    [_, started] = bodies(ict, obs.BoardArrived(machine="ict", at=AT, board_id="B-7"))
+    [_, started] = bodies(ict, obs.BoardArrived(machine_id="ict", at=AT, board_id="B-7"))
     assert started["PrimaryIdentifier"] == "PCB7"
-    bodies(ict, obs.BoardDeparted(machine="ict", at=AT, board_id="B-7"))
+    bodies(ict, obs.BoardDeparted(machine_id="ict", at=AT, board_id="B-7"))
     for n in range(20):  # more boards than the normalizer keeps of its own
-        bodies(ict, obs.BoardArrived(machine="ict", at=AT, board_id=f"B-{100 + n}", barcode=f"X{n}"))
-        bodies(ict, obs.BoardDeparted(machine="ict", at=AT, board_id=f"B-{100 + n}"))
+        bodies(ict, obs.BoardArrived(machine_id="ict", at=AT, board_id=f"B-{100 + n}", barcode=f"X{n}"))
+        bodies(ict, obs.BoardDeparted(machine_id="ict", at=AT, board_id=f"B-{100 + n}"))
     result = obs.InspectionResult(
-        machine="ict", at=AT, barcode="PCB7", method="ICT", positions=(obs.InspectedPosition(),)
+        machine_id="ict", at=AT, barcode="PCB7", method="ICT", positions=(obs.InspectedPosition(),)
     )
     [tested] = bodies(ict, result)
     assert tested["TransactionId"] == started["TransactionID"]
@@ -83,7 +83,7 @@ def test_a_scan_names_the_board_and_a_late_result_finds_its_transaction() -> Non
 
 
 def test_a_no_read_is_identifiers_not_read() -> None:
-    [body] = bodies(MachineNormalizer("Acme.Scanner.1"), obs.IdentifierNotRead(machine="scanner", at=AT))
+    [body] = bodies(MachineNormalizer("Acme.Scanner.1"), obs.IdentifierNotRead(machine_id="scanner", at=AT))
     assert body == {
         "name": "CFX.Sensor.Identification.IdentifiersNotRead",
         "$type": "CFX.Sensor.Identification.IdentifiersNotRead, CFX",
@@ -95,16 +95,22 @@ def test_a_panels_unit_codes_from_one_station_link_a_result_that_names_only_a_un
     identity = BoardIdentities()
     aoi = MachineNormalizer("Acme.AOI.1", synthesize_work=True, identity=identity)
     fct = MachineNormalizer("Acme.FCT.1", synthesize_work=True, identity=identity)
-    bodies(aoi, obs.BoardArrived(machine="aoi", at=AT, board_id="B-9", barcode="PNL9"))
+    bodies(aoi, obs.BoardArrived(machine_id="aoi", at=AT, board_id="B-9", barcode="PNL9"))
     positions = tuple(obs.InspectedPosition(position=n, barcode=f"PNL9-{n}") for n in (1, 2))
-    bodies(aoi, obs.InspectionResult(machine="aoi", at=AT, barcode="PNL9", method="AOI", positions=positions))
-    [_, started] = bodies(fct, obs.BoardArrived(machine="fct", at=AT, board_id="B-9", barcode="PNL9"))
-    bodies(fct, obs.BoardDeparted(machine="fct", at=AT, board_id="B-9"))
+    bodies(
+        aoi, obs.InspectionResult(machine_id="aoi", at=AT, barcode="PNL9", method="AOI", positions=positions)
+    )
+    [_, started] = bodies(fct, obs.BoardArrived(machine_id="fct", at=AT, board_id="B-9", barcode="PNL9"))
+    bodies(fct, obs.BoardDeparted(machine_id="fct", at=AT, board_id="B-9"))
     for n in range(20):
-        bodies(fct, obs.BoardArrived(machine="fct", at=AT, board_id=f"B-{100 + n}", barcode=f"X{n}"))
-        bodies(fct, obs.BoardDeparted(machine="fct", at=AT, board_id=f"B-{100 + n}"))
+        bodies(fct, obs.BoardArrived(machine_id="fct", at=AT, board_id=f"B-{100 + n}", barcode=f"X{n}"))
+        bodies(fct, obs.BoardDeparted(machine_id="fct", at=AT, board_id=f"B-{100 + n}"))
     unit_only = obs.InspectionResult(
-        machine="fct", at=AT, barcode="PNL9-2", method="FCT", positions=(obs.InspectedPosition(position=2),)
+        machine_id="fct",
+        at=AT,
+        barcode="PNL9-2",
+        method="FCT",
+        positions=(obs.InspectedPosition(position=2),),
     )
     [tested] = bodies(fct, unit_only)
     assert tested["TransactionId"] == started["TransactionID"]

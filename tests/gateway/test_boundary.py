@@ -145,7 +145,7 @@ class FakeOven(Adapter):
             raise CommandError(self.refusal, refused=True)
         self.activations.append(name)
         self.running = RecipeInfo(name, revision)
-        return RecipeActivated(machine="oven", at=datetime.now(UTC), recipe=name, revision=revision)
+        return RecipeActivated(machine_id="oven", at=datetime.now(UTC), recipe=name, revision=revision)
 
     async def active_recipe(self) -> RecipeInfo | None:
         self.reads += 1
@@ -220,7 +220,7 @@ def _gated() -> tuple[FakeMachine, RecipeService, BoardGate]:
 
 def _query(board: str, product: str | None) -> WorkOrderQuery:
     return WorkOrderQuery(
-        machine="oven", hermes_machine_id="OVEN-1", barcode=f"SN-{board}", board_id=board, product=product
+        machine_id="oven", hermes_machine_id="OVEN-1", barcode=f"SN-{board}", board_id=board, product=product
     )
 
 

@@ -31,7 +31,7 @@ async def test_status_prints_a_table_and_the_faults(
 ) -> None:
     await drive_board(line, "B-1")
     await line.runtime("oven1").record(
-        obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
+        obs.FaultRaised(machine_id="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
     )
     await line.memory.wait_for("CFX.ResourcePerformance.FaultOccurred")
     status, out, err = await run_cli(capsys, "status", "--url", line.url)

@@ -221,9 +221,9 @@ async def test_dashboard_renders_and_follows_the_line(tmp_path: Path) -> None:
         oven = line.runtime("oven1")
         now = datetime.now(UTC)
         await oven.record(
-            obs.FaultRaised(machine="oven1", at=now, code="E-231", description="zone 5 over temperature")
+            obs.FaultRaised(machine_id="oven1", at=now, code="E-231", description="zone 5 over temperature")
         )
-        await oven.record(obs.StateChanged(machine="oven1", at=now, state=5300))
+        await oven.record(obs.StateChanged(machine_id="oven1", at=now, state=5300))
         await page.wait_until(f"{machine('oven1')}.dataset.category === 'unscheduled_downtime'")
         await page.wait_until(f"{machine('oven1')}.querySelector('.faults li[data-code=\"E-231\"]') !== null")
         fault_text = await page.evaluate(f"{machine('oven1')}.querySelector('.faults li').textContent")
@@ -242,7 +242,7 @@ async def test_dashboard_renders_and_follows_the_line(tmp_path: Path) -> None:
         shot = await page.call("Page.captureScreenshot", 20, format="png")
         (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
 
-        await oven.record(obs.FaultCleared(machine="oven1", at=datetime.now(UTC), code="E-231"))
+        await oven.record(obs.FaultCleared(machine_id="oven1", at=datetime.now(UTC), code="E-231"))
         await page.wait_until(f"{machine('oven1')}.dataset.faults === '0'")
 
         # Nothing was fetched from anywhere but the gateway.
@@ -266,7 +266,7 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         oven = line.runtime("oven1")
         # A machine whose clock runs elsewhere (a simulator's accelerated clock): 2020.
         stamped = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
-        await oven.record(obs.BoardArrived(machine="oven1", at=stamped, board_id="B-77", barcode="SN-77"))
+        await oven.record(obs.BoardArrived(machine_id="oven1", at=stamped, board_id="B-77", barcode="SN-77"))
         await page.wait_until(f"{machine('oven1')}.querySelector('.board[data-board=\"B-77\"]') !== null")
         chip = await page.evaluate(
             f"(() => {{ const b = {machine('oven1')}.querySelector('.board[data-board=\"B-77\"]');"
@@ -286,7 +286,7 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         assert arrived["shown"] != arrived["then"]  # shown: when it came, not the machine's stamp
 
         await oven.record(
-            obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
+            obs.FaultRaised(machine_id="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
         )
         await page.wait_until(
             "[...document.querySelectorAll('#event-log li .detail')]"
@@ -295,7 +295,7 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         odd_speed = 10.266666666666666
         await oven.record(
             obs.ReflowProcessData(
-                machine="oven1",
+                machine_id="oven1",
                 at=datetime.now(UTC),
                 board_id="B-77",
                 zones=zones(0),
@@ -316,7 +316,7 @@ async def test_dashboard_speaks_the_floor_s_language(tmp_path: Path) -> None:
         await page.wait_until(f"{row} !== null")
         assert await page.evaluate(f"{row}.querySelector('.ack').textContent") == "no"
         await oven.record(
-            obs.FaultAcknowledged(machine="oven1", at=datetime.now(UTC), code="E-231", operator="kim")
+            obs.FaultAcknowledged(machine_id="oven1", at=datetime.now(UTC), code="E-231", operator="kim")
         )
         await page.wait_until(f"{row}.querySelector('.ack').textContent === 'kim'")
         assert await page.evaluate(f"{row}.dataset.active") == "true"

@@ -85,9 +85,9 @@ async def test_a_refused_group_commits_neither_events_nor_journal_row(tmp_path: 
     async with outbox:
         runtime = _runtime(tmp_path, outbox)
         assert runtime.journal is not None
-        result = obs.InspectionResult(machine="aoi", at=datetime.now(UTC))
+        result = obs.InspectionResult(machine_id="aoi", at=datetime.now(UTC))
         read = obs.ResultFileRead(
-            machine="aoi",
+            machine_id="aoi",
             at=datetime.now(UTC),
             file=obs.ResultFile("a.xml", 1, 1, "ab" * 32),
             results=(result, result),

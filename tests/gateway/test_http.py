@@ -120,9 +120,9 @@ async def test_line_view_shows_states_recipes_faults_boards_and_reflow(
     await drive_board(line, "B-1")
     oven = line.runtime("oven1")
     await oven.record(
-        obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
+        obs.FaultRaised(machine_id="oven1", at=datetime.now(UTC), code="E-231", description="zone 5 high")
     )
-    await oven.record(obs.WorkStarted(machine="oven1", at=datetime.now(UTC), board_id="B-2"))
+    await oven.record(obs.WorkStarted(machine_id="oven1", at=datetime.now(UTC), board_id="B-2"))
     await line.gateway.recipes.activate("printer1", obs_recipe("printer1-A"))
     await line.memory.wait_for("CFX.Production.UnitsDeparted", 3)
     await line.memory.wait_for("CFX.ResourcePerformance.FaultOccurred")

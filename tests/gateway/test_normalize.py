@@ -51,9 +51,9 @@ def test_state_changes_carry_old_state_and_duration() -> None:
     norm = MachineNormalizer(HANDLE)
     first, second = bodies(
         norm,
-        obs.StateChanged(machine="oven1", at=at(0), state=2202),
-        obs.StateChanged(machine="oven1", at=at(0.5), state=2202),  # no change: nothing
-        obs.StateChanged(machine="oven1", at=at(90.25), state=1100),
+        obs.StateChanged(machine_id="oven1", at=at(0), state=2202),
+        obs.StateChanged(machine_id="oven1", at=at(0.5), state=2202),  # no change: nothing
+        obs.StateChanged(machine_id="oven1", at=at(90.25), state=1100),
     )
     assert isinstance(first, StationStateChanged) and isinstance(second, StationStateChanged)
     assert first.old_state is ResourceState.NST and first.old_state_duration is None
@@ -73,14 +73,14 @@ def test_vendor_state_codes_fall_back_to_their_class() -> None:
 def test_fault_keeps_its_occurrence_id_until_cleared() -> None:
     norm = MachineNormalizer(HANDLE)
     raised = obs.FaultRaised(
-        machine="oven1",
+        machine_id="oven1",
         at=at(1),
         code="E-231",
         description="Zone 3 over temperature",
         severity=obs.Severity.ALARM,
         cause="ProcessError",
     )
-    out = bodies(norm, raised, raised, obs.FaultCleared(machine="oven1", at=at(5), code="E-231"))
+    out = bodies(norm, raised, raised, obs.FaultCleared(machine_id="oven1", at=at(5), code="E-231"))
     assert len(out) == 2  # the repeat (as after a reconnect) is the same occurrence
     occurred, cleared = out
     assert isinstance(occurred, FaultOccurred) and isinstance(cleared, FaultCleared)
@@ -94,25 +94,25 @@ def test_fault_keeps_its_occurrence_id_until_cleared() -> None:
 
 
 def test_clearing_an_unknown_fault_emits_nothing() -> None:
-    assert bodies(MachineNormalizer(HANDLE), obs.FaultCleared(machine="oven1", at=at(0), code="E-9")) == []
+    assert bodies(MachineNormalizer(HANDLE), obs.FaultCleared(machine_id="oven1", at=at(0), code="E-9")) == []
 
 
 def test_a_board_shares_one_transaction_across_work_and_process_data() -> None:
     norm = MachineNormalizer(HANDLE)
     out = bodies(
         norm,
-        obs.BoardArrived(machine="oven1", at=at(0), board_id=BOARD, barcode="PCB-0001", lane=1),
-        obs.WorkStarted(machine="oven1", at=at(1), board_id=BOARD, barcode="PCB-0001", lane=1),
+        obs.BoardArrived(machine_id="oven1", at=at(0), board_id=BOARD, barcode="PCB-0001", lane=1),
+        obs.WorkStarted(machine_id="oven1", at=at(1), board_id=BOARD, barcode="PCB-0001", lane=1),
         obs.ReflowProcessData(
-            machine="oven1",
+            machine_id="oven1",
             at=at(200),
             board_id=BOARD,
             zones=tuple(obs.ZoneReading(z, 200.0 + z, 201.0 + z, 199.5 + z, 200.5 + z) for z in range(1, 9)),
             conveyor_speed=80.0,
             o2_ppm=950.0,
         ),
-        obs.WorkFinished(machine="oven1", at=at(201), board_id=BOARD, barcode="PCB-0001", lane=1),
-        obs.BoardDeparted(machine="oven1", at=at(202), board_id=BOARD, barcode="PCB-0001", lane=1),
+        obs.WorkFinished(machine_id="oven1", at=at(201), board_id=BOARD, barcode="PCB-0001", lane=1),
+        obs.BoardDeparted(machine_id="oven1", at=at(202), board_id=BOARD, barcode="PCB-0001", lane=1),
     )
     arrived, started, processed, completed, departed = out
     assert isinstance(arrived, UnitsArrived) and isinstance(departed, UnitsDeparted)
@@ -133,9 +133,11 @@ def test_a_board_shares_one_transaction_across_work_and_process_data() -> None:
 
 def test_process_data_json_carries_type_names_for_the_sdk() -> None:
     norm = MachineNormalizer(HANDLE)
-    norm.feed(obs.WorkStarted(machine="oven1", at=at(0), board_id=BOARD))
+    norm.feed(obs.WorkStarted(machine_id="oven1", at=at(0), board_id=BOARD))
     (env,) = norm.feed(
-        obs.ReflowProcessData(machine="oven1", at=at(1), board_id=BOARD, zones=(obs.ZoneReading(1, 180.0),))
+        obs.ReflowProcessData(
+            machine_id="oven1", at=at(1), board_id=BOARD, zones=(obs.ZoneReading(1, 180.0),)
+        )
     )
     body = orjson.loads(encode_envelope(env))["MessageBody"]
     assert body["CommonProcessData"]["$type"] == "CFX.Structures.SolderReflow.ReflowProcessData, CFX"
@@ -147,10 +149,10 @@ def test_two_boards_in_the_machine_keep_their_own_transactions() -> None:
     a, b = "a" * 8 + "-0000-4000-8000-" + "0" * 12, "b" * 8 + "-0000-4000-8000-" + "0" * 12
     sa, sb, cb, ca = bodies(
         norm,
-        obs.WorkStarted(machine="m", at=at(0), board_id=a),
-        obs.WorkStarted(machine="m", at=at(1), board_id=b),
-        obs.WorkFinished(machine="m", at=at(2), board_id=b),
-        obs.WorkFinished(machine="m", at=at(3), board_id=a, result=obs.WorkResult.FAILED),
+        obs.WorkStarted(machine_id="m", at=at(0), board_id=a),
+        obs.WorkStarted(machine_id="m", at=at(1), board_id=b),
+        obs.WorkFinished(machine_id="m", at=at(2), board_id=b),
+        obs.WorkFinished(machine_id="m", at=at(3), board_id=a, result=obs.WorkResult.FAILED),
     )
     assert isinstance(sa, WorkStarted) and isinstance(ca, WorkCompleted)
     assert isinstance(sb, WorkStarted) and isinstance(cb, WorkCompleted)
@@ -161,9 +163,11 @@ def test_two_boards_in_the_machine_keep_their_own_transactions() -> None:
 
 def test_recipe_and_faults_appear_in_the_heartbeat() -> None:
     norm = MachineNormalizer(HANDLE)
-    (activated,) = bodies(norm, obs.RecipeActivated(machine="m", at=at(0), recipe="PROFILE-A", revision="2"))
+    (activated,) = bodies(
+        norm, obs.RecipeActivated(machine_id="m", at=at(0), recipe="PROFILE-A", revision="2")
+    )
     assert isinstance(activated, RecipeActivated) and activated.recipe_name == "PROFILE-A"
-    norm.feed(obs.FaultRaised(machine="m", at=at(1), code="E-1"))
+    norm.feed(obs.FaultRaised(machine_id="m", at=at(1), code="E-1"))
     hb = norm.heartbeat(timedelta(minutes=1), at(2))
     data = encode_envelope(hb)
     assert validate_bytes(data) == []
@@ -175,8 +179,8 @@ def test_recipe_and_faults_appear_in_the_heartbeat() -> None:
 
 def test_work_started_names_the_active_recipe() -> None:
     norm = MachineNormalizer(HANDLE)
-    norm.feed(obs.RecipeActivated(machine="m", at=at(0), recipe="PROFILE-B", revision="7"))
-    (started,) = bodies(norm, obs.WorkStarted(machine="m", at=at(1), board_id=BOARD))
+    norm.feed(obs.RecipeActivated(machine_id="m", at=at(0), recipe="PROFILE-B", revision="7"))
+    (started,) = bodies(norm, obs.WorkStarted(machine_id="m", at=at(1), board_id=BOARD))
     assert isinstance(started, WorkStarted)
     assert (started.recipe_name, started.revision) == ("PROFILE-B", "7")
 
@@ -190,9 +194,9 @@ def test_work_synthesized_from_hermes_for_a_machine_that_reports_none() -> None:
     norm = MachineNormalizer(HANDLE, synthesize_work=True)
     out = bodies(
         norm,
-        obs.BoardArrived(machine="oven", at=at(0), board_id=B1, barcode="SN-1"),
-        obs.BoardDeparted(machine="oven", at=at(300), board_id=B1, barcode="SN-1"),
-        obs.ReflowProcessData(machine="oven", at=at(301), zones=(obs.ZoneReading(1, 180.0),)),
+        obs.BoardArrived(machine_id="oven", at=at(0), board_id=B1, barcode="SN-1"),
+        obs.BoardDeparted(machine_id="oven", at=at(300), board_id=B1, barcode="SN-1"),
+        obs.ReflowProcessData(machine_id="oven", at=at(301), zones=(obs.ZoneReading(1, 180.0),)),
     )
     names = [type(b).__name__ for b in out]
     assert names == ["UnitsArrived", "WorkStarted", "WorkCompleted", "UnitsDeparted", "UnitsProcessed"]
@@ -208,12 +212,12 @@ def test_anonymous_work_is_matched_to_boards_in_arrival_order() -> None:
     norm = MachineNormalizer(HANDLE)
     out = bodies(
         norm,
-        obs.BoardArrived(machine="m", at=at(0), board_id=B1),
-        obs.BoardArrived(machine="m", at=at(1), board_id=B2),
-        obs.WorkStarted(machine="m", at=at(2)),
-        obs.WorkStarted(machine="m", at=at(3)),
-        obs.WorkFinished(machine="m", at=at(4)),
-        obs.WorkFinished(machine="m", at=at(5)),
+        obs.BoardArrived(machine_id="m", at=at(0), board_id=B1),
+        obs.BoardArrived(machine_id="m", at=at(1), board_id=B2),
+        obs.WorkStarted(machine_id="m", at=at(2)),
+        obs.WorkStarted(machine_id="m", at=at(3)),
+        obs.WorkFinished(machine_id="m", at=at(4)),
+        obs.WorkFinished(machine_id="m", at=at(5)),
     )
     s1, s2, c1, c2 = out[2:]
     assert isinstance(s1, WorkStarted) and isinstance(s2, WorkStarted)
@@ -227,11 +231,11 @@ def test_machine_reported_finish_is_not_repeated_at_departure() -> None:
     norm = MachineNormalizer(HANDLE, synthesize_work=True)
     out = bodies(
         norm,
-        obs.BoardArrived(machine="s", at=at(0), board_id=B1),
-        obs.SelectiveSolderProcessData(machine="s", at=at(50), board_id=B1, pot_temperature=260.0),
-        obs.WorkFinished(machine="s", at=at(50), board_id=B1),
-        obs.BoardDeparted(machine="s", at=at(60), board_id=B1),
-        obs.WorkFinished(machine="s", at=at(61), board_id=B1),  # a repeat after a reconnect
+        obs.BoardArrived(machine_id="s", at=at(0), board_id=B1),
+        obs.SelectiveSolderProcessData(machine_id="s", at=at(50), board_id=B1, pot_temperature=260.0),
+        obs.WorkFinished(machine_id="s", at=at(50), board_id=B1),
+        obs.BoardDeparted(machine_id="s", at=at(60), board_id=B1),
+        obs.WorkFinished(machine_id="s", at=at(61), board_id=B1),  # a repeat after a reconnect
     )
     assert [type(b).__name__ for b in out] == [
         "UnitsArrived",
@@ -252,11 +256,11 @@ def test_anonymous_process_data_goes_to_the_oldest_board_without_data() -> None:
     norm = MachineNormalizer(HANDLE, synthesize_work=True)
     out = bodies(
         norm,
-        obs.BoardArrived(machine="oven", at=at(0), board_id=B1),
-        obs.BoardDeparted(machine="oven", at=at(50), board_id=B1),
-        obs.BoardArrived(machine="oven", at=at(51), board_id=B2),
-        obs.ReflowProcessData(machine="oven", at=at(52), zones=(obs.ZoneReading(1, 180.0),)),
-        obs.ReflowProcessData(machine="oven", at=at(100), zones=(obs.ZoneReading(1, 180.0),)),
+        obs.BoardArrived(machine_id="oven", at=at(0), board_id=B1),
+        obs.BoardDeparted(machine_id="oven", at=at(50), board_id=B1),
+        obs.BoardArrived(machine_id="oven", at=at(51), board_id=B2),
+        obs.ReflowProcessData(machine_id="oven", at=at(52), zones=(obs.ZoneReading(1, 180.0),)),
+        obs.ReflowProcessData(machine_id="oven", at=at(100), zones=(obs.ZoneReading(1, 180.0),)),
     )
     starts = {b.hermes_identifier: b.transaction_id for b in out if isinstance(b, WorkStarted)}
     processed = [b.transaction_id for b in out if isinstance(b, UnitsProcessed)]
@@ -268,8 +272,10 @@ def test_a_lost_link_is_a_fault_and_usd_and_the_machine_state_comes_back() -> No
     state reported while lost is held back; LinkRestored: FaultCleared (same occurrence) and the
     machine's latest state. Every envelope validates as the SDK writes it."""
     norm = MachineNormalizer("Acme.Oven.1")
-    norm.feed(obs.StateChanged(machine="m", at=at(0), state=1100))
-    lost = norm.feed(obs.LinkLost(machine="m", at=at(10), since=at(9), protocol="modbus", reason="timeout"))
+    norm.feed(obs.StateChanged(machine_id="m", at=at(0), state=1100))
+    lost = norm.feed(
+        obs.LinkLost(machine_id="m", at=at(10), since=at(9), protocol="modbus", reason="timeout")
+    )
     for envelope in lost:
         assert validate_bytes(encode_envelope(envelope)) == []
     occurred, down = (e.body for e in lost)
@@ -278,9 +284,9 @@ def test_a_lost_link_is_a_fault_and_usd_and_the_machine_state_comes_back() -> No
     assert (down.old_state, down.new_state) == (ResourceState.PRD_REGULAR_WORK, ResourceState.USD)
     assert down.related_fault == occurred.fault
     assert not norm.reachable
-    assert norm.feed(obs.LinkLost(machine="m", at=at(11), since=at(9), protocol="modbus")) == []
-    assert norm.feed(obs.StateChanged(machine="m", at=at(12), state=2200)) == []
-    back = norm.feed(obs.LinkRestored(machine="m", at=at(15)))
+    assert norm.feed(obs.LinkLost(machine_id="m", at=at(11), since=at(9), protocol="modbus")) == []
+    assert norm.feed(obs.StateChanged(machine_id="m", at=at(12), state=2200)) == []
+    back = norm.feed(obs.LinkRestored(machine_id="m", at=at(15)))
     for envelope in back:
         assert validate_bytes(encode_envelope(envelope)) == []
     cleared, up = (e.body for e in back)

@@ -17,7 +17,7 @@ AT = datetime(2026, 5, 4, 7, 1, 12, tzinfo=UTC)
 
 def _result(barcode: str = "PCB0001") -> obs.InspectionResult:
     return obs.InspectionResult(
-        machine="aoi",
+        machine_id="aoi",
         at=AT,
         barcode=barcode,
         method="AOI",
@@ -85,9 +85,9 @@ def test_a_result_becomes_units_inspected_per_panel_position() -> None:
 
 def test_a_result_for_a_known_board_carries_its_work_transaction() -> None:
     normalizer = MachineNormalizer("Acme.AOI.1", synthesize_work=True)
-    arrived = normalizer.feed(obs.BoardArrived(machine="aoi", at=AT, board_id="b-1", barcode="PCB0001"))
+    arrived = normalizer.feed(obs.BoardArrived(machine_id="aoi", at=AT, board_id="b-1", barcode="PCB0001"))
     started = orjson.loads(encode_envelope(arrived[1]))["MessageBody"]["TransactionID"]
-    normalizer.feed(obs.BoardDeparted(machine="aoi", at=AT, board_id="b-1", barcode="PCB0001"))
+    normalizer.feed(obs.BoardDeparted(machine_id="aoi", at=AT, board_id="b-1", barcode="PCB0001"))
     body = _body(normalizer, _result())
     assert body["TransactionId"] == started
     assert normalizer.unknown_boards == 0
@@ -102,7 +102,7 @@ def test_a_result_for_an_unknown_board_goes_out_flagged() -> None:
 
 def test_a_file_of_several_boards_gives_one_message_each() -> None:
     file = obs.ResultFile("a.xml", 10, 1, "00" * 32)
-    read = obs.ResultFileRead(machine="aoi", at=AT, file=file, results=(_result("A"), _result("B")))
+    read = obs.ResultFileRead(machine_id="aoi", at=AT, file=file, results=(_result("A"), _result("B")))
     envelopes = MachineNormalizer("Acme.AOI.1").feed(read)
     assert [
         orjson.loads(encode_envelope(e))["MessageBody"]["InspectedUnits"][0]["UnitIdentifier"]

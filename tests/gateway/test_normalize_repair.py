@@ -24,7 +24,7 @@ V = obs.Verification
 def result(review: tuple[V, V], at: datetime = AT) -> obs.InspectionResult:
     defects = (obs.FoundDefect("MISSING", "C12", review[0]), obs.FoundDefect("SHIFT", "R3", review[1]))
     return obs.InspectionResult(
-        machine="aoi",
+        machine_id="aoi",
         at=at,
         barcode="PCB7",
         method="AOI",
@@ -57,7 +57,9 @@ def same_order(ours: Any, theirs: Any) -> None:
 
 def test_reviewed_defects_become_units_repaired_linked_to_the_flagged_ones() -> None:
     normalizer = MachineNormalizer("Acme.AOI.1", synthesize_work=True)
-    [_, started] = bodies(normalizer, obs.BoardArrived(machine="aoi", at=AT, board_id="B-7", barcode="PCB7"))
+    [_, started] = bodies(
+        normalizer, obs.BoardArrived(machine_id="aoi", at=AT, board_id="B-7", barcode="PCB7")
+    )
     [first] = bodies(normalizer, result((V.UNVERIFIED, V.UNVERIFIED)))
     flagged = {
         d["DefectCode"]: d["UniqueIdentifier"]

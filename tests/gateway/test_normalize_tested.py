@@ -94,7 +94,9 @@ def key_order(ours: Any, theirs: Any, where: str = "", samples: dict[str, Any] |
 
 def test_a_failing_board_becomes_units_tested_in_its_transaction() -> None:
     normalizer = MachineNormalizer("Acme.ICT.1", synthesize_work=True)
-    [_, started] = bodies(normalizer, obs.BoardArrived(machine="ict", at=AT, board_id="B-7", barcode="PCB7"))
+    [_, started] = bodies(
+        normalizer, obs.BoardArrived(machine_id="ict", at=AT, board_id="B-7", barcode="PCB7")
+    )
     [body] = bodies(normalizer, ict_result("PCB7", fail=True))
     assert body.pop("name") == TESTED
     assert body["TransactionId"] == started["TransactionID"]
@@ -134,7 +136,7 @@ def test_a_panel_reports_each_position_and_an_unknown_board_is_flagged() -> None
 @pytest.mark.parametrize("method", ["ICT", "FPT", "FCT", "BST", "Automated"])
 def test_every_test_method_is_a_test(method: str) -> None:
     result = obs.InspectionResult(
-        machine="t", at=AT, barcode="X", method=method, positions=(obs.InspectedPosition(),)
+        machine_id="t", at=AT, barcode="X", method=method, positions=(obs.InspectedPosition(),)
     )
     [body] = bodies(MachineNormalizer("T"), result)
     assert body["name"] == TESTED and body["TestMethod"] == method

@@ -144,12 +144,14 @@ async def fill_the_line_view(line: RunningLine) -> str:
         await drive_board(line, "B1")
         oven = line.runtime("oven1")
         at = datetime.now(UTC)
-        await oven.record(obs.BoardArrived(machine="oven1", at=at, board_id="B2", barcode="SN-B2", lane=1))
-        await oven.record(obs.Reading(machine="oven1", at=at, name="o2", value=1650.0, unit="ppm"))
-        await oven.record(obs.Reading(machine="oven1", at=at, name="zone9", value=math.nan, unit="C"))
-        await oven.record(obs.FaultRaised(machine="oven1", at=at, code="OV-O2-HIGH", description="O2 high"))
+        await oven.record(obs.BoardArrived(machine_id="oven1", at=at, board_id="B2", barcode="SN-B2", lane=1))
+        await oven.record(obs.Reading(machine_id="oven1", at=at, name="o2", value=1650.0, unit="ppm"))
+        await oven.record(obs.Reading(machine_id="oven1", at=at, name="zone9", value=math.nan, unit="C"))
+        await oven.record(
+            obs.FaultRaised(machine_id="oven1", at=at, code="OV-O2-HIGH", description="O2 high")
+        )
         await line.runtime("printer1").record(
-            obs.FaultRaised(machine="printer1", at=at, code="PR-PASTE-LOW", description="paste low")
+            obs.FaultRaised(machine_id="printer1", at=at, code="PR-PASTE-LOW", description="paste low")
         )
         async with asyncio.timeout(10):
             while b"CFX.ResourcePerformance.FaultOccurred" not in (await subscription.get(10) or b""):

@@ -102,7 +102,7 @@ class JsonAdapter(Adapter):
                     continue
                 at = datetime.now(UTC)
                 kind = msg.pop("kind")
-                await emit(getattr(obs, kind)(machine=self.machine, at=at, **msg))
+                await emit(getattr(obs, kind)(machine=self.machine_id, at=at, **msg))
             raise TransportError("machine closed the connection")
         finally:
             self.writer.close()
@@ -115,7 +115,7 @@ class JsonAdapter(Adapter):
         reply = await asyncio.wait_for(self.replies.get(), 5)
         if reply["reply"] != "ok":
             raise CommandError(reply["reason"], refused=True)
-        return obs.RecipeActivated(machine=self.machine, at=datetime.now(UTC), recipe=reply["active"])
+        return obs.RecipeActivated(machine_id=self.machine_id, at=datetime.now(UTC), recipe=reply["active"])
 
     async def active_recipe(self) -> RecipeInfo | None:
         return RecipeInfo(self.peer.active)
@@ -345,7 +345,7 @@ class ReportsOnClose(NoRecipes):
         try:
             await asyncio.Event().wait()
         finally:
-            await emit(obs.StateChanged(machine=self.machine, at=datetime.now(UTC), state=1000))
+            await emit(obs.StateChanged(machine_id=self.machine_id, at=datetime.now(UTC), state=1000))
 
 
 async def test_a_clean_stop_delivers_what_adapters_report_while_closing(tmp_path: Path) -> None:
@@ -436,8 +436,8 @@ async def test_a_refused_event_is_logged_with_its_machine(tmp_path: Path) -> Non
     ) as ob:
         runtime = MachineRuntime("oven1", "Acme.oven1.1", Crashing(), ob, "refuse")
         with capture_logs() as logs:
-            await runtime.record(obs.StateChanged(machine="oven1", at=datetime.now(UTC), state=1100))
-            await runtime.record(obs.StateChanged(machine="oven1", at=datetime.now(UTC), state=2202))
+            await runtime.record(obs.StateChanged(machine_id="oven1", at=datetime.now(UTC), state=1100))
+            await runtime.record(obs.StateChanged(machine_id="oven1", at=datetime.now(UTC), state=2202))
             await ob.flush()
         refused = [e for e in logs if e["event"] == "outbox.refused"]
         assert refused and refused[0]["machine"] == "oven1" and "max_events=1" in refused[0]["error"]

@@ -142,7 +142,9 @@ async def test_acknowledging_an_alarm_publishes_who_did_it(
     subscription = line.sse.subscribe(["Acme.oven1.1"])
     try:
         await oven.record(
-            obs.FaultRaised(machine="oven1", at=datetime.now(UTC), code="OV-O2-HIGH", description="O2 high")
+            obs.FaultRaised(
+                machine_id="oven1", at=datetime.now(UTC), code="OV-O2-HIGH", description="O2 high"
+            )
         )
         while b"FaultOccurred" not in (await subscription.get(10) or b""):
             pass

@@ -72,13 +72,13 @@ async def visit(adapter_runtime: object, board: str, outcome: obs.Outcome | None
     at = datetime.now(UTC)
     barcode = f"SN-{board}"
     record = runtime.record  # type: ignore[attr-defined]
-    await record(obs.BoardArrived(machine=machine, at=at, board_id=board, barcode=barcode))
-    await record(obs.WorkStarted(machine=machine, at=at, board_id=board, barcode=barcode))
+    await record(obs.BoardArrived(machine_id=machine, at=at, board_id=board, barcode=barcode))
+    await record(obs.WorkStarted(machine_id=machine, at=at, board_id=board, barcode=barcode))
     if outcome is not None:
         position = obs.InspectedPosition(barcode=barcode, outcome=outcome)
         await record(
             obs.InspectionResult(
-                machine=machine,
+                machine_id=machine,
                 at=at,
                 barcode=barcode,
                 board_id=board,
@@ -87,8 +87,8 @@ async def visit(adapter_runtime: object, board: str, outcome: obs.Outcome | None
             )
         )
     later = at + timedelta(milliseconds=5)
-    await record(obs.WorkFinished(machine=machine, at=later, board_id=board, barcode=barcode))
-    await record(obs.BoardDeparted(machine=machine, at=later, board_id=board, barcode=barcode))
+    await record(obs.WorkFinished(machine_id=machine, at=later, board_id=board, barcode=barcode))
+    await record(obs.BoardDeparted(machine_id=machine, at=later, board_id=board, barcode=barcode))
 
 
 async def test_run_feeds_the_store_and_refuses_the_board_that_failed_aoi(
