@@ -1,16 +1,14 @@
-"""Fixtures every simulator test module shares: a stepped clock and a board handoff."""
+"""The board handoff every simulator test module feeds its machine through.
+
+The clock is the plugin's ``virtual_clock``; each module marks itself
+``linegate_clock(stepped=True)`` so that time moves only when the test advances it.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from simulators import Handoff, SteppedClock
-
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    """Simulated time that moves only when the test advances it."""
-    return SteppedClock()
+from simulators import Handoff
 
 
 @pytest.fixture

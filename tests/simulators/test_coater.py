@@ -12,6 +12,9 @@ import serial
 
 from simulators import Board, Coater, Handoff, ScaledClock, SteppedClock
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 # Replies arrive in milliseconds; this only bounds a broken test.
 READ_TIMEOUT = 5.0
 
@@ -64,8 +67,8 @@ def fields(payload: bytes) -> dict[str, str]:
 
 
 @pytest.fixture
-async def coater(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[Coater]:
-    async with Coater(clock=clock, seed=7, board_in=handoff) as machine:
+async def coater(virtual_clock: SteppedClock, handoff: Handoff) -> AsyncIterator[Coater]:
+    async with Coater(clock=virtual_clock, seed=7, board_in=handoff) as machine:
         yield machine
 
 
@@ -95,7 +98,7 @@ async def test_status_recipe_list_and_query_on_the_pty(pty_host: Host) -> None:
 
 
 async def test_recipe_select_changes_over_and_reports(
-    pty_host: Host, coater: Coater, clock: SteppedClock
+    pty_host: Host, coater: Coater, virtual_clock: SteppedClock
 ) -> None:
     """RS is acknowledged at once; the state is setup (4500) until EV TYPE=RA after the changeover."""
     assert fields(await pty_host.ask(b"RS:NAME=SILICONE-75")) == {
@@ -104,7 +107,7 @@ async def test_recipe_select_changes_over_and_reports(
         "RESULT": "OK",
     }
     assert fields(await pty_host.ask(b"ST"))["STATE"] == "4500"
-    await clock.run_for(coater.changeover_time)
+    await virtual_clock.run_for(coater.changeover_time)
     assert fields(await pty_host.recv()) == {"TYPE": "RA", "NAME": "SILICONE-75", "REV": "1"}
     status = fields(await pty_host.ask(b"ST"))
     assert (status["RCP"], status["STATE"]) == ("SILICONE-75", "2202")
@@ -129,17 +132,17 @@ async def test_bad_frames_get_error_responses_and_sync_holds(pty_host: Host) -> 
 
 
 async def test_board_start_and_done_over_tcp(
-    tcp_host: Host, coater: Coater, clock: SteppedClock, handoff: Handoff
+    tcp_host: Host, coater: Coater, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """A board handed in produces EV BS, then EV BD with thickness, volume, pressure and result."""
     await tcp_host.ask(b"ST")  # the link is registered before events flow
     board = Board(barcode="PCB-0001")
     giver = asyncio.create_task(handoff.give_board(board))
-    await clock.run_until(giver.done, within=5)
-    await clock.run_for(coater.conveyor.transport_time(board))
+    await virtual_clock.run_until(giver.done, within=5)
+    await virtual_clock.run_for(coater.conveyor.transport_time(board))
     start = fields(await tcp_host.recv())
     assert start == {"TYPE": "BS", "ID": board.board_id, "BC": "PCB-0001"}
-    await clock.run_for(120)
+    await virtual_clock.run_for(120)
     done = fields(await tcp_host.recv())
     assert done["TYPE"] == "BD" and done["ID"] == board.board_id
     assert done["RESULT"] in {"PASS", "FAIL"}
@@ -186,25 +189,25 @@ async def test_corrupt_checksum_and_garbage_reach_the_client(pty_host: Host, coa
 
 
 async def test_delayed_and_split_frames_follow_the_clock(
-    pty_host: Host, coater: Coater, clock: SteppedClock
+    pty_host: Host, coater: Coater, virtual_clock: SteppedClock
 ) -> None:
     """A delayed reply arrives only after the clock passes the delay; a split reply still parses."""
     coater.delay_responses(3.0)
     pty_host.send(b"ST")
     reply = asyncio.create_task(pty_host.recv())
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + 3.0), READ_TIMEOUT)
-    await clock.run_for(2.9)
+    await asyncio.wait_for(virtual_clock.wait_for_sleeper(virtual_clock.now() + 3.0), READ_TIMEOUT)
+    await virtual_clock.run_for(2.9)
     assert not reply.done()
-    await clock.run_for(0.1)
+    await virtual_clock.run_for(0.1)
     assert (await reply).startswith(b"ST:")
     coater.delay_responses(0)
     coater.split_frames(parts=3, gap=1.0)
     pty_host.send(b"RL")
     reply = asyncio.create_task(pty_host.recv())
     for _gap in range(2):  # three parts, two gaps: each gap is a sleep on the clock
-        await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + 1.0), READ_TIMEOUT)
+        await asyncio.wait_for(virtual_clock.wait_for_sleeper(virtual_clock.now() + 1.0), READ_TIMEOUT)
         assert not reply.done()
-        await clock.run_for(1.0)
+        await virtual_clock.run_for(1.0)
     assert (await reply).startswith(b"RL:")
 
 
@@ -248,14 +251,14 @@ async def test_runs_on_an_accelerated_real_clock() -> None:
 
 
 async def test_run_slow_shows_in_the_reported_cycle_time(
-    tcp_host: Host, coater: Coater, clock: SteppedClock, handoff: Handoff
+    tcp_host: Host, coater: Coater, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """run_slow(2) doubles the cycle time the coater reports in EV TYPE=BD (nominal 45 s)."""
     await tcp_host.ask(b"ST")
     coater.run_slow(2.0)
     giver = asyncio.create_task(handoff.give_board(Board()))
-    await clock.run_until(giver.done, within=5)
-    await clock.run_until(lambda: coater.boards_done == 1, within=400)
+    await virtual_clock.run_until(giver.done, within=5)
+    await virtual_clock.run_until(lambda: coater.boards_done == 1, within=400)
     assert fields(await tcp_host.recv())["TYPE"] == "BS"
     done = fields(await tcp_host.recv())
     assert 80.0 < float(done["CT"]) < 100.0

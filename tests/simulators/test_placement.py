@@ -57,6 +57,9 @@ from protocols.cfx.transport.wire import decode_payload
 from protocols.errors import RequestTimeout
 from simulators import Board, Feeder, Handoff, PlacementMachine, ScaledClock, SteppedClock
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 HANDLE = "Test.PX20.7"
 CONTROLLER = "Test.LineController.1"
 EVENTS = "/linegate/events"
@@ -99,10 +102,12 @@ async def inbox() -> AsyncIterator[Inbox]:
 
 
 @pytest.fixture
-async def machine(clock: SteppedClock, handoff: Handoff, inbox: Inbox) -> AsyncIterator[PlacementMachine]:
+async def machine(
+    virtual_clock: SteppedClock, handoff: Handoff, inbox: Inbox
+) -> AsyncIterator[PlacementMachine]:
     async with PlacementMachine(
         handle=HANDLE,
-        clock=clock,
+        clock=virtual_clock,
         board_in=handoff,
         publish_uri=inbox.listener.uri,
         publish_address=EVENTS,
@@ -134,7 +139,7 @@ async def feed(handoff: Handoff, boards: list[Board]) -> None:
 
 
 async def test_presence_first_then_heartbeats_on_the_machine_clock(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock
 ) -> None:
     """EndpointConnected advertises the request URI; heartbeats carry recipes and faults, every 60 s."""
     connected = await inbox.next()
@@ -150,7 +155,7 @@ async def test_presence_first_then_heartbeats_on_the_machine_clock(
     started = next(e.body for e in inbox.seen if isinstance(e.body, StationStateChanged))
     assert (started.old_state, started.new_state) == (ResourceState.NST, ResourceState.SBY_NO_PRODUCT_STARVED)
     machine.raise_fault("E-AIR", "supply air low", cause=FaultCause.SERVICES_FAILURE)
-    await clock.run_for(60)
+    await virtual_clock.run_for(60)
     second = await inbox.next_of(Heartbeat)
     assert second.time_stamp - first.time_stamp == timedelta(seconds=60)
     [fault] = second.body.active_faults
@@ -158,7 +163,7 @@ async def test_presence_first_then_heartbeats_on_the_machine_clock(
 
 
 async def test_recipe_requests_over_amqp(
-    machine: PlacementMachine, requester: CFXRequester, inbox: Inbox, clock: SteppedClock
+    machine: PlacementMachine, requester: CFXRequester, inbox: Inbox, virtual_clock: SteppedClock
 ) -> None:
     """AreYouThere, GetAvailableRecipes, GetActiveRecipe, ActivateRecipe (accepted and refused)."""
     there = (await ask(requester, machine, AreYouThereRequest(cfx_handle=HANDLE))).body
@@ -200,7 +205,7 @@ async def test_recipe_requests_over_amqp(
     still = (await ask(requester, machine, GetActiveRecipeRequest())).body
     assert isinstance(still, GetActiveRecipeResponse) and still.active_recipe_name == "PCB-CTRL-A"
     assert machine.state.code == 4500  # changing over
-    await clock.run_for(machine.changeover_time)
+    await virtual_clock.run_for(machine.changeover_time)
     activated = await inbox.next_of(RecipeActivated)
     assert (activated.body.recipe_name, activated.body.revision) == ("PCB-PWR-B", "1")
     assert activated.body.expected_cycle_time == 45000.0  # milliseconds
@@ -214,12 +219,12 @@ async def test_recipe_requests_over_amqp(
 
 
 async def test_boards_give_the_cfx_sequence_with_one_transaction_each(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """Per board: Arrived, WorkStarted, MaterialsInstalled, WorkCompleted, Departed, one TransactionID."""
     boards = [Board(barcode=f"SN-{n}", work_order_id="WO-17") for n in range(3)]
     feeding = asyncio.create_task(feed(handoff, boards))
-    await clock.run_until(lambda: machine.boards_done == 3, within=600)
+    await virtual_clock.run_until(lambda: machine.boards_done == 3, within=600)
     await feeding
     read = await inbox.until(UnitsDeparted, 3)
     flow = [e for e in read if isinstance(e.body, FLOW)]
@@ -250,14 +255,14 @@ async def test_boards_give_the_cfx_sequence_with_one_transaction_each(
 
 
 async def test_components_placed_counts_per_sample_window(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """ComponentsPlaced comes once per 60 s window with placements, and the windows add up to every part."""
     boards = [Board(), Board(), Board()]
     feeding = asyncio.create_task(feed(handoff, boards))
-    await clock.run_until(lambda: machine.boards_done == 3, within=600)
+    await virtual_clock.run_until(lambda: machine.boards_done == 3, within=600)
     await feeding
-    await clock.run_for(machine.placement_report_interval)  # closes the last window
+    await virtual_clock.run_for(machine.placement_report_interval)  # closes the last window
     reports: list[Any] = []
     while sum(r.total_components_placed for r in reports) < 3 * 21:
         reports.append((await inbox.next_of(ComponentsPlaced)).body)
@@ -268,7 +273,7 @@ async def test_components_placed_counts_per_sample_window(
 
 
 async def test_empty_feeder_faults_until_refilled(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """An empty reel → FaultOccurred(SMTPlacementFault) and DOWN; refill → same FaultOccurrenceId cleared."""
     machine.load_feeder(
@@ -277,7 +282,7 @@ async def test_empty_feeder_faults_until_refilled(
     boards = [Board(barcode="SN-A"), Board(barcode="SN-B")]
     feeding = asyncio.create_task(feed(handoff, boards))
     code = "FEEDER-EMPTY-1-03"
-    await clock.run_until(lambda: code in machine.faults, within=600)
+    await virtual_clock.run_until(lambda: code in machine.faults, within=600)
     occurred = await inbox.next_of(FaultOccurred)
     fault = occurred.body.fault
     assert isinstance(fault, SMTPlacementFault)
@@ -294,7 +299,7 @@ async def test_empty_feeder_faults_until_refilled(
     down = await inbox.next_of(StationStateChanged)
     assert down.body.new_state == ResourceState("5000")
     assert down.body.related_fault.fault_occurrence_id == fault.fault_occurrence_id
-    await clock.run_for(600)
+    await virtual_clock.run_for(600)
     assert machine.boards_done == 1  # the board waits in the machine
     machine.refill("1-03")
     loaded = await inbox.next_of(MaterialsLoaded)
@@ -302,7 +307,7 @@ async def test_empty_feeder_faults_until_refilled(
     assert (reel.location_identifier, reel.material_package.quantity) == ("1-03", 4000)
     cleared = await inbox.next_of(FaultCleared)
     assert cleared.body.fault_occurrence_id == fault.fault_occurrence_id
-    await clock.run_until(lambda: machine.boards_done == 2, within=600)
+    await virtual_clock.run_until(lambda: machine.boards_done == 2, within=600)
     await feeding
     installed = await inbox.next_of(MaterialsInstalled)
     leds = [m for m in installed.body.installed_materials if m.reference_part_number == "LED-GRN-0603"]
@@ -312,13 +317,13 @@ async def test_empty_feeder_faults_until_refilled(
 
 
 async def test_reset_without_parts_stops_again_and_a_reel_elsewhere_resumes(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """clear_fault with the reel still empty → a new occurrence; the part loaded in another slot → resumes."""
     machine.load_feeder(Feeder("1-03", "LED-GRN-0603", 1))
     feeding = asyncio.create_task(feed(handoff, [Board(barcode="SN-C")]))
     code = "FEEDER-EMPTY-1-03"
-    await clock.run_until(lambda: code in machine.faults, within=600)
+    await virtual_clock.run_until(lambda: code in machine.faults, within=600)
     first = (await inbox.next_of(FaultOccurred)).body.fault
     machine.clear_fault(code)
     assert (await inbox.next_of(FaultCleared)).body.fault_occurrence_id == first.fault_occurrence_id
@@ -326,7 +331,7 @@ async def test_reset_without_parts_stops_again_and_a_reel_elsewhere_resumes(
     assert again.fault_code == code and again.fault_occurrence_id != first.fault_occurrence_id
     machine.load_feeder(Feeder("3-01", "LED-GRN-0603", 500))
     assert (await inbox.next_of(FaultCleared)).body.fault_occurrence_id == again.fault_occurrence_id
-    await clock.run_until(lambda: machine.boards_done == 1, within=600)
+    await virtual_clock.run_until(lambda: machine.boards_done == 1, within=600)
     await feeding
     installed = await inbox.next_of(MaterialsInstalled)
     slots = [m.carrier_location.location_identifier for m in installed.body.installed_materials]
@@ -346,16 +351,18 @@ async def test_silent_machine_keeps_the_socket_but_does_not_answer(
 
 
 async def test_dropped_publish_connection_spools_and_reconnects_in_order(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, requester: CFXRequester
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, requester: CFXRequester
 ) -> None:
     """After a drop, events wait in the spool until the reconnect, then arrive in order; none is lost."""
     await inbox.next_of(Heartbeat)
     machine.drop_connection()
     machine.raise_fault("E-DOOR", "front cover open", cause=FaultCause.SAFETY_STOP)
     machine.clear_fault("E-DOOR")
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + machine.reconnect_interval), DEADLINE)
+    await asyncio.wait_for(
+        virtual_clock.wait_for_sleeper(virtual_clock.now() + machine.reconnect_interval), DEADLINE
+    )
     assert not machine.publish_connected and machine.spooled >= 4
-    await clock.run_for(machine.reconnect_interval)
+    await virtual_clock.run_for(machine.reconnect_interval)
     occurred = await inbox.next_of(FaultOccurred)
     assert (occurred.body.fault.fault_code, occurred.body.fault.cause) == ("E-DOOR", FaultCause.SAFETY_STOP)
     after = await inbox.until(FaultCleared, 1)
@@ -366,12 +373,12 @@ async def test_dropped_publish_connection_spools_and_reconnects_in_order(
 
 
 async def test_run_slow_stretches_the_work(
-    machine: PlacementMachine, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    machine: PlacementMachine, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """run_slow(2): WorkStarted to WorkCompleted takes twice the recipe's cycle time."""
     machine.run_slow(2.0)
     feeding = asyncio.create_task(feed(handoff, [Board()]))
-    await clock.run_until(lambda: machine.boards_done == 1, within=600)
+    await virtual_clock.run_until(lambda: machine.boards_done == 1, within=600)
     await feeding
     started = await inbox.next_of(WorkStarted)
     completed = await inbox.next_of(WorkCompleted)
@@ -379,7 +386,7 @@ async def test_run_slow_stretches_the_work(
 
 
 @pytest.mark.broker
-async def test_publishes_through_rabbitmq(clock: SteppedClock) -> None:
+async def test_publishes_through_rabbitmq(virtual_clock: SteppedClock) -> None:
     """Publishing to /exchange/<x> on RabbitMQ: routed by the "<handle>.<MessageName>" subject, gzipped."""
     exchange_name = f"linegate-test.{uuid.uuid4().hex[:8]}.placement"
     connection = await aio_pika.connect(BROKER_URL)
@@ -391,7 +398,7 @@ async def test_publishes_through_rabbitmq(clock: SteppedClock) -> None:
         try:
             async with PlacementMachine(
                 handle=HANDLE,
-                clock=clock,
+                clock=virtual_clock,
                 publish_uri=AMQP10_URL,
                 publish_address=f"/exchange/{exchange_name}",
             ):

@@ -49,6 +49,9 @@ from simulators import Board, Handoff, SteppedClock
 from simulators.printer import PASTE_EMPTY, SolderPastePrinter
 from tests.simulators.test_placement import CONTROLLER, EVENTS, Inbox, feed
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 HANDLE = "Test.SP700.3"
 
 
@@ -59,10 +62,12 @@ async def inbox() -> AsyncIterator[Inbox]:
 
 
 @pytest.fixture
-async def printer(clock: SteppedClock, handoff: Handoff, inbox: Inbox) -> AsyncIterator[SolderPastePrinter]:
+async def printer(
+    virtual_clock: SteppedClock, handoff: Handoff, inbox: Inbox
+) -> AsyncIterator[SolderPastePrinter]:
     async with SolderPastePrinter(
         handle=HANDLE,
-        clock=clock,
+        clock=virtual_clock,
         board_in=handoff,
         publish_uri=inbox.listener.uri,
         publish_address=EVENTS,
@@ -93,12 +98,12 @@ async def ask(printer: SolderPastePrinter, body: Any) -> Any:
 
 
 async def test_each_print_reports_its_process_data_in_the_boards_transaction(
-    printer: SolderPastePrinter, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    printer: SolderPastePrinter, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """WorkStarted, UnitsProcessed(SolderPastePrintingPCBProcessData), WorkCompleted share a TransactionID."""
     boards = [Board(barcode=f"SN-{n}") for n in range(2)]
     feeding = asyncio.create_task(feed(handoff, boards))
-    await clock.run_until(lambda: printer.boards_done == 2, within=600)
+    await virtual_clock.run_until(lambda: printer.boards_done == 2, within=600)
     await feeding
     read = await inbox.until(UnitsDeparted, 2)
     flow = [e.body for e in read if isinstance(e.body, WorkStarted | UnitsProcessed | WorkCompleted)]
@@ -128,11 +133,11 @@ async def test_each_print_reports_its_process_data_in_the_boards_transaction(
 
 
 async def test_stencil_is_cleaned_every_n_boards_in_maintenance_state(
-    printer: SolderPastePrinter, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    printer: SolderPastePrinter, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """After the 3rd board leaves: state 4300 for clean_time, StencilCleaned, then production resumes."""
     feeding = asyncio.create_task(feed(handoff, [Board(barcode=f"SN-{n}") for n in range(4)]))
-    await clock.run_until(lambda: printer.cleanings == 1, within=900)
+    await virtual_clock.run_until(lambda: printer.cleanings == 1, within=900)
     read = await inbox.until(StencilCleaned, 1)
     cleaned = read[-1].body
     assert isinstance(cleaned, StencilCleaned)
@@ -149,45 +154,45 @@ async def test_stencil_is_cleaned_every_n_boards_in_maintenance_state(
     )
     departed_third = [e for e in read if isinstance(e.body, UnitsDeparted)][2]
     assert maintenance.time_stamp >= departed_third.time_stamp
-    await clock.run_until(lambda: printer.boards_done == 4, within=600)
+    await virtual_clock.run_until(lambda: printer.boards_done == 4, within=600)
     await feeding
     assert printer.prints_since_clean == 1
     assert findings(inbox.seen) == []
 
 
 async def test_empty_paste_cartridge_stops_the_printer_until_refilled(
-    printer: SolderPastePrinter, inbox: Inbox, clock: SteppedClock, handoff: Handoff
+    printer: SolderPastePrinter, inbox: Inbox, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """Paste for one board: the 2nd raises PasteError (DOWN); add_paste clears that same occurrence."""
     printer.paste_grams = 1.0  # PCB-CTRL-A takes 0.8 g per print
     feeding = asyncio.create_task(feed(handoff, [Board(barcode="SN-A"), Board(barcode="SN-B")]))
-    await clock.run_until(lambda: PASTE_EMPTY in printer.faults, within=600)
+    await virtual_clock.run_until(lambda: PASTE_EMPTY in printer.faults, within=600)
     occurred = await inbox.next_of(FaultOccurred)
     fault = occurred.body.fault
     assert isinstance(fault, SMTSolderPastePrintingFault)
     assert fault.printing_fault_type == SMTSolderPastePrintingFaultType.PASTE_ERROR
     assert (fault.fault_code, fault.cause) == (PASTE_EMPTY, FaultCause.REFILL)
     assert printer.state.code == 5000
-    await clock.run_for(300)
+    await virtual_clock.run_for(300)
     assert printer.boards_done == 1
     printer.add_paste()
     cleared = await inbox.next_of(FaultCleared)
     assert cleared.body.fault_occurrence_id == fault.fault_occurrence_id
-    await clock.run_until(lambda: printer.boards_done == 2, within=600)
+    await virtual_clock.run_until(lambda: printer.boards_done == 2, within=600)
     await feeding
     assert printer.paste_grams == pytest.approx(1.0 - 0.8 + 500.0 - 0.8)
     assert findings(inbox.seen) == []
 
 
 async def test_print_programs_are_recipes_and_cleaning_can_be_requested(
-    printer: SolderPastePrinter, inbox: Inbox, clock: SteppedClock
+    printer: SolderPastePrinter, inbox: Inbox, virtual_clock: SteppedClock
 ) -> None:
     """ActivateRecipe changes the print program; CleanStencil / CleanSqueegee requests are carried out."""
     refused = await ask(printer, ActivateRecipeRequest(recipe_name="NO-SUCH-PROGRAM"))
     assert isinstance(refused, ActivateRecipeResponse) and refused.result.result == StatusResult.FAILED
     accepted = await ask(printer, ActivateRecipeRequest(recipe_name="PCB-PWR-B"))
     assert isinstance(accepted, ActivateRecipeResponse) and accepted.result.result == StatusResult.SUCCESS
-    await clock.run_for(printer.changeover_time)
+    await virtual_clock.run_for(printer.changeover_time)
     activated = await inbox.next_of(RecipeActivated)
     assert (activated.body.recipe_name, activated.body.expected_cycle_time) == ("PCB-PWR-B", 30000.0)
     active = await ask(printer, GetActiveRecipeRequest())
@@ -196,7 +201,7 @@ async def test_print_programs_are_recipes_and_cleaning_can_be_requested(
     assert isinstance(answer, CleanStencilResponse) and answer.result.result == StatusResult.SUCCESS
     busy = await ask(printer, CleanStencilRequest())
     assert busy.result.result == StatusResult.FAILED  # one cleaning at a time
-    await clock.run_for(printer.clean_time)
+    await virtual_clock.run_for(printer.clean_time)
     cleaned = (await inbox.next_of(StencilCleaned)).body
     assert cleaned.stencil_clean_mode == SMTStencilCleanMode.D
     assert cleaned.stencil.unique_identifier == "STN-PWR-B-150"

@@ -24,6 +24,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from simulators import Board, Handoff, SteppedClock
 from simulators.selective_solder import SelectiveSolder
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 NAMESPACE = "urn:linegate:simulators:selective-solder"  # typed in from the manual
 DEADLINE = 5.0  # real seconds; only bounds a broken test
 
@@ -52,8 +55,8 @@ async def eventually(read: Callable[[], Awaitable[Any]], expected: Any) -> None:
 
 
 @pytest.fixture
-async def machine(clock: SteppedClock, handoff: Handoff) -> AsyncIterator[SelectiveSolder]:
-    async with SelectiveSolder(clock=clock, seed=3, board_in=handoff) as simulator:
+async def machine(virtual_clock: SteppedClock, handoff: Handoff) -> AsyncIterator[SelectiveSolder]:
+    async with SelectiveSolder(clock=virtual_clock, seed=3, board_in=handoff) as simulator:
         yield simulator
 
 
@@ -73,7 +76,7 @@ async def value(client: Client, path: str) -> Any:
     return await (await node(client, path)).read_value()
 
 
-async def test_address_space_warm_up_and_process_values(client: Client, clock: SteppedClock) -> None:
+async def test_address_space_warm_up_and_process_values(client: Client, virtual_clock: SteppedClock) -> None:
     """Browse paths match node ids; the machine is in Setup until the pot reaches its setpoint."""
     idx = await client.get_namespace_index(NAMESPACE)
     browsed = await client.nodes.objects.get_child(
@@ -85,7 +88,7 @@ async def test_address_space_warm_up_and_process_values(client: Client, clock: S
     assert await value(client, "ActiveProgram") == "PGM-CONN-A"
     assert (await value(client, "State"), await value(client, "StateCode")) == ("Setup", 4500)
     assert await value(client, "Ready") is False
-    await clock.run_for(1800)
+    await virtual_clock.run_for(1800)
     await eventually(lambda: value(client, "Ready"), True)
     assert abs(await pot.read_value() - 280.0) <= 3.0
     assert await value(client, "ProcessValues.SolderPotSetpoint") == 280.0
@@ -97,7 +100,7 @@ async def test_address_space_warm_up_and_process_values(client: Client, clock: S
 
 
 async def test_methods_load_program_and_get_programs(
-    client: Client, machine: SelectiveSolder, clock: SteppedClock
+    client: Client, machine: SelectiveSolder, virtual_clock: SteppedClock
 ) -> None:
     """GetPrograms lists names; LoadProgram returns the revision, refusals come back as bad status codes."""
     idx = await client.get_namespace_index(NAMESPACE)
@@ -110,14 +113,14 @@ async def test_methods_load_program_and_get_programs(
         await obj.call_method(f"{idx}:LoadProgram", "PGM-PWR-B")
     machine.recipes.accept()
     assert await obj.call_method(f"{idx}:LoadProgram", "PGM-PWR-B") == 1
-    await clock.run_for(machine.changeover_time)
+    await virtual_clock.run_for(machine.changeover_time)
     await eventually(lambda: value(client, "ActiveProgram"), "PGM-PWR-B")
     assert await value(client, "ActiveProgramRevision") == 1
     assert await value(client, "ProcessValues.SolderPotSetpoint") == 300.0
 
 
 async def test_alarm_events_and_board_results(
-    client: Client, machine: SelectiveSolder, clock: SteppedClock, handoff: Handoff
+    client: Client, machine: SelectiveSolder, virtual_clock: SteppedClock, handoff: Handoff
 ) -> None:
     """Faults arrive as SolderAlarmEventType events; a board's result as BoardProcessedEventType."""
     idx = await client.get_namespace_index(NAMESPACE)
@@ -136,11 +139,11 @@ async def test_alarm_events_and_board_results(
     cleared = await events.next()
     assert (cleared.AlarmCode, cleared.Active) == ("SS-PUMP", False)
 
-    await clock.run_until(machine.is_ready, within=1800, step=5)
+    await virtual_clock.run_until(machine.is_ready, within=1800, step=5)
     board = Board(barcode="SS-0001")
     giver = asyncio.create_task(handoff.give_board(board))
-    await clock.run_until(giver.done, within=5)
-    await clock.run_until(lambda: machine.boards_done == 1, within=300)
+    await virtual_clock.run_until(giver.done, within=5)
+    await virtual_clock.run_until(lambda: machine.boards_done == 1, within=300)
     done = await events.next()
     assert (done.BoardId, done.Barcode, done.SolderJoints) == (board.board_id, "SS-0001", 48)
     assert done.Result in {"Pass", "Fail"} and done.CycleTime > 30
@@ -149,17 +152,17 @@ async def test_alarm_events_and_board_results(
 
 
 async def test_delayed_silent_and_dropped(
-    client: Client, machine: SelectiveSolder, clock: SteppedClock
+    client: Client, machine: SelectiveSolder, virtual_clock: SteppedClock
 ) -> None:
     """A delayed method waits for the clock; a silent server times out; a drop is seen by the client."""
     idx = await client.get_namespace_index(NAMESPACE)
     obj = await node(client, "")
     machine.delay_methods(10.0)
     call = asyncio.ensure_future(obj.call_method(f"{idx}:GetPrograms"))
-    await asyncio.wait_for(clock.wait_for_sleeper(clock.now() + 10.0), DEADLINE)
-    await clock.run_for(9.9)
+    await asyncio.wait_for(virtual_clock.wait_for_sleeper(virtual_clock.now() + 10.0), DEADLINE)
+    await virtual_clock.run_for(9.9)
     assert not call.done()
-    await clock.run_for(0.1)
+    await virtual_clock.run_for(0.1)
     assert await call == ["PGM-CONN-A", "PGM-PWR-B"]
     machine.delay_methods(0)
 
@@ -193,9 +196,9 @@ def _client_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def test_basic256sha256(clock: SteppedClock, tmp_path: Path) -> None:
+async def test_basic256sha256(virtual_clock: SteppedClock, tmp_path: Path) -> None:
     """With Basic256Sha256 selected, a Sign&Encrypt client reads; no endpoint without security exists."""
-    async with SelectiveSolder(clock=clock, security_policy="Basic256Sha256") as machine:
+    async with SelectiveSolder(clock=virtual_clock, security_policy="Basic256Sha256") as machine:
         assert machine.url is not None
         secure = Client(machine.url, timeout=2)
         secure.application_uri = "urn:linegate:tests:client"

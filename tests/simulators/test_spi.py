@@ -28,6 +28,9 @@ from simulators.spi_pads import INSPECTION_PROGRAMS, Limits, inspection, measure
 from tests.simulators.test_placement import EVENTS, Inbox, feed
 from tests.simulators.test_printer import findings
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 HANDLE = "Test.SPI3D.2"
 
 
@@ -37,12 +40,12 @@ async def inbox() -> AsyncIterator[Inbox]:
         yield Inbox(listener)
 
 
-async def run_boards(inbox: Inbox, clock: SteppedClock, count: int, **options: Any) -> list[Envelope]:
+async def run_boards(inbox: Inbox, virtual_clock: SteppedClock, count: int, **options: Any) -> list[Envelope]:
     """Feed ``count`` boards (SN-1 ...) through an SPI built with ``options``; return what it published."""
     handoff = Handoff()
     async with SolderPasteInspection(
         handle=HANDLE,
-        clock=clock,
+        clock=virtual_clock,
         board_in=handoff,
         publish_uri=inbox.listener.uri,
         publish_address=EVENTS,
@@ -50,7 +53,7 @@ async def run_boards(inbox: Inbox, clock: SteppedClock, count: int, **options: A
         **options,
     ) as spi:
         feeding = asyncio.create_task(feed(handoff, [Board(barcode=f"SN-{n}") for n in range(1, count + 1)]))
-        await clock.run_until(lambda: spi.boards_done == count, within=120 * count)
+        await virtual_clock.run_until(lambda: spi.boards_done == count, within=120 * count)
         await feeding
         return await inbox.until(UnitsDeparted, count)
 
@@ -60,10 +63,10 @@ def inspected(envelopes: list[Envelope]) -> list[UnitsInspected]:
 
 
 async def test_every_pad_is_measured_with_limits_in_the_boards_transaction(
-    inbox: Inbox, clock: SteppedClock
+    inbox: Inbox, virtual_clock: SteppedClock
 ) -> None:
     """UnitsInspected per board: one Inspection per pad, deposit + 5 judged quantities with limits."""
-    read = await run_boards(inbox, clock, 2)
+    read = await run_boards(inbox, virtual_clock, 2)
     started = [e.body for e in read if isinstance(e.body, WorkStarted)]
     completed = [e.body for e in read if isinstance(e.body, WorkCompleted)]
     reports = inspected(read)
@@ -97,9 +100,11 @@ async def test_every_pad_is_measured_with_limits_in_the_boards_transaction(
     assert findings(read) == []  # $type on every measurement, nothing the SDK would write differently
 
 
-async def test_the_configured_board_fails_with_its_pads_named(inbox: Inbox, clock: SteppedClock) -> None:
+async def test_the_configured_board_fails_with_its_pads_named(
+    inbox: Inbox, virtual_clock: SteppedClock
+) -> None:
     """fail_boards = [2]: board 2 fails, its two bad pads carry a Defect naming the component."""
-    read = await run_boards(inbox, clock, 3, fail_boards=[2], defect_pads=2)
+    read = await run_boards(inbox, virtual_clock, 3, fail_boards=[2], defect_pads=2)
     results = [(r.inspected_units or [])[0] for r in inspected(read)]
     assert [u.overall_result for u in results] == [Verdict.PASSED, Verdict.FAILED, Verdict.PASSED]
     failed_unit = results[1]
@@ -118,9 +123,11 @@ async def test_the_configured_board_fails_with_its_pads_named(inbox: Inbox, cloc
     assert findings(read) == []
 
 
-async def test_defect_rate_fails_about_that_share_of_boards(inbox: Inbox, clock: SteppedClock) -> None:
+async def test_defect_rate_fails_about_that_share_of_boards(
+    inbox: Inbox, virtual_clock: SteppedClock
+) -> None:
     """defect_rate = 0.5 over 12 boards: some fail, some pass, reproducibly from the seed."""
-    read = await run_boards(inbox, clock, 12, defect_rate=0.5, seed=7, defect_kind="offset")
+    read = await run_boards(inbox, virtual_clock, 12, defect_rate=0.5, seed=7, defect_kind="offset")
     outcomes = [(r.inspected_units or [])[0].overall_result for r in inspected(read)]
     assert 2 <= outcomes.count(Verdict.FAILED) <= 10
     failing = [

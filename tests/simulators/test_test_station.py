@@ -17,6 +17,9 @@ from simulators import Board, FunctionalTester, Handoff, InCircuitTester, Steppe
 from simulators.inspection_station import AOIStation, XRayStation
 from tests.simulators.test_placement import feed
 
+# Every simulator here runs on the plugin's virtual_clock, stepped: time moves only when the test says.
+pytestmark = pytest.mark.linegate_clock(stepped=True)
+
 WAIT = 5.0  # real seconds; only bounds a broken test
 
 
@@ -24,11 +27,11 @@ def boards(count: int) -> list[Board]:
     return [Board(barcode=f"PCB{n:06d}") for n in range(1, count + 1)]
 
 
-async def run_ict(clock: SteppedClock, folder: Path, count: int, **options: Any) -> InCircuitTester:
+async def run_ict(virtual_clock: SteppedClock, folder: Path, count: int, **options: Any) -> InCircuitTester:
     handoff = Handoff()
-    async with InCircuitTester(clock=clock, board_in=handoff, folder=str(folder), **options) as ict:
+    async with InCircuitTester(clock=virtual_clock, board_in=handoff, folder=str(folder), **options) as ict:
         feeding = asyncio.create_task(feed(handoff, boards(count)))
-        await clock.run_until(lambda: ict.boards_done == count, within=200 * count)
+        await virtual_clock.run_until(lambda: ict.boards_done == count, within=200 * count)
         await feeding
     return ict
 
@@ -42,8 +45,10 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-async def test_ict_writes_one_log_per_board_and_board_2_fails(clock: SteppedClock, tmp_path: Path) -> None:
-    ict = await run_ict(clock, tmp_path, 3, fail_boards=[2], fail_steps=2)
+async def test_ict_writes_one_log_per_board_and_board_2_fails(
+    virtual_clock: SteppedClock, tmp_path: Path
+) -> None:
+    ict = await run_ict(virtual_clock, tmp_path, 3, fail_boards=[2], fail_steps=2)
     names = [p.name for p in listing(tmp_path)]
     assert names == ["PCB000001_000001.csv", "PCB000002_000002.csv", "PCB000003_000003.csv"]  # no .tmp left
     first, second = rows(tmp_path / names[0]), rows(tmp_path / names[1])
@@ -59,9 +64,9 @@ async def test_ict_writes_one_log_per_board_and_board_2_fails(clock: SteppedCloc
 
 
 async def test_ict_panels_report_each_position_and_a_flying_probe_is_slower(
-    clock: SteppedClock, tmp_path: Path
+    virtual_clock: SteppedClock, tmp_path: Path
 ) -> None:
-    ict = await run_ict(clock, tmp_path, 1, positions=3, method="FPT", fail_boards=[1])
+    ict = await run_ict(virtual_clock, tmp_path, 1, positions=3, method="FPT", fail_boards=[1])
     [log] = listing(tmp_path)
     found = rows(log)
     assert sorted({(r["Position"], r["UnitBarcode"]) for r in found}) == [
@@ -74,13 +79,13 @@ async def test_ict_panels_report_each_position_and_a_flying_probe_is_slower(
     assert ict.recipes.active is not None and ict.recipes.active.cycle_time == 90.0
 
 
-async def test_fct_reports_each_step_on_tcp(clock: SteppedClock, handoff: Handoff) -> None:
-    async with FunctionalTester(clock=clock, board_in=handoff, pty=False, fail_boards=[2]) as fct:
+async def test_fct_reports_each_step_on_tcp(virtual_clock: SteppedClock, handoff: Handoff) -> None:
+    async with FunctionalTester(clock=virtual_clock, board_in=handoff, pty=False, fail_boards=[2]) as fct:
         assert fct.tcp_port is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", fct.tcp_port)
-        await clock.run_until(lambda: fct.clients == 1, within=10)
+        await virtual_clock.run_until(lambda: fct.clients == 1, within=10)
         feeding = asyncio.create_task(feed(handoff, boards(2)))
-        await clock.run_until(lambda: fct.boards_done == 2, within=400)
+        await virtual_clock.run_until(lambda: fct.boards_done == 2, within=400)
         await feeding
         lines = [await asyncio.wait_for(reader.readuntil(b"\r\n"), WAIT) for _ in range(len(fct.sent))]
         writer.close()
@@ -98,13 +103,13 @@ async def test_fct_reports_each_step_on_tcp(clock: SteppedClock, handoff: Handof
     ]
 
 
-async def test_a_scenario_makes_board_7_fail_ict(clock: SteppedClock, tmp_path: Path) -> None:
+async def test_a_scenario_makes_board_7_fail_ict(virtual_clock: SteppedClock, tmp_path: Path) -> None:
     scenario = parse_scenario({"faults": [{"at": 0.0, "machine": "ict", "action": "fail_board", "board": 7}]})
     handoff = Handoff()
-    async with InCircuitTester(clock=clock, board_in=handoff, folder=str(tmp_path)) as ict:
-        await scenario.run({"ict": ict}, clock)
+    async with InCircuitTester(clock=virtual_clock, board_in=handoff, folder=str(tmp_path)) as ict:
+        await scenario.run({"ict": ict}, virtual_clock)
         feeding = asyncio.create_task(feed(handoff, boards(7)))
-        await clock.run_until(lambda: ict.boards_done == 7, within=2000)
+        await virtual_clock.run_until(lambda: ict.boards_done == 7, within=2000)
         await feeding
     assert [bool(steps) for _, steps in ict.results] == [False] * 6 + [True]
 
@@ -126,12 +131,14 @@ def test_bad_options_are_refused(options: dict[str, Any], problem: str) -> None:
 
 @pytest.mark.parametrize(("station", "map_name"), [(AOIStation, "aoi_xml"), (XRayStation, "xray_csv")])
 async def test_aoi_and_xray_stations_write_what_their_maps_read(
-    clock: SteppedClock, tmp_path: Path, station: type[AOIStation], map_name: str
+    virtual_clock: SteppedClock, tmp_path: Path, station: type[AOIStation], map_name: str
 ) -> None:
     handoff = Handoff()
-    async with station(clock=clock, board_in=handoff, folder=str(tmp_path), fail_boards=[2]) as machine:
+    async with station(
+        clock=virtual_clock, board_in=handoff, folder=str(tmp_path), fail_boards=[2]
+    ) as machine:
         feeding = asyncio.create_task(feed(handoff, boards(3)))
-        await clock.run_until(lambda: machine.boards_done == 3, within=600)
+        await virtual_clock.run_until(lambda: machine.boards_done == 3, within=600)
         await feeding
     files_map = builtin_map(map_name)
     assert isinstance(files_map, FilesMap)
@@ -141,15 +148,15 @@ async def test_aoi_and_xray_stations_write_what_their_maps_read(
 
 
 async def test_with_a_review_delay_findings_are_written_again_with_verdicts(
-    clock: SteppedClock, tmp_path: Path
+    virtual_clock: SteppedClock, tmp_path: Path
 ) -> None:
     handoff = Handoff()
     station = AOIStation(
-        clock=clock, board_in=handoff, folder=str(tmp_path), fail_boards=[1], review_delay=30.0
+        clock=virtual_clock, board_in=handoff, folder=str(tmp_path), fail_boards=[1], review_delay=30.0
     )
     async with station:
         feeding = asyncio.create_task(feed(handoff, boards(1)))
-        await clock.run_until(lambda: len(station.reviewed) == 1, within=600)
+        await virtual_clock.run_until(lambda: len(station.reviewed) == 1, within=600)
         await feeding
     names = [p.name for p in listing(tmp_path)]
     assert names == ["PCB000001_000001.xml", "PCB000001_000001_review.xml"]
