@@ -279,6 +279,9 @@ async def _drive(
     if changeover is not None:
         outcomes = await asyncio.wait_for(changeover, 120)
         summary.changeover = {o.machine_id: o.result.message or o.result.result.value for o in outcomes}
+    # The last board has left, but a CFX-native machine's events can trail it (one transfer in
+    # flight each): the summary counts them only once they reached the gateway.
+    await asyncio.wait_for(line.wait_published(), 30)
     await asyncio.wait_for(gateway.outbox.wait_delivered(counter.name), 30)
     print("", file=out, flush=True)
 

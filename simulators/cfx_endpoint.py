@@ -327,12 +327,14 @@ class CFXEndpointMachine(Machine):
             await asyncio.wait({after})
         if delay > 0:
             await self.clock.sleep(delay)
+        failed_in_row = 0
         while True:
             try:
                 async with AMQP10Publisher(
                     self.publish_uri, self.publish_address, handle=self.handle, gzip=self.gzip
                 ) as publisher:
                     self.publish_connected = True
+                    failed_in_row = 0
                     while True:
                         while not self._spool:
                             self._spool_changed.clear()
@@ -355,11 +357,23 @@ class CFXEndpointMachine(Machine):
                     self.log.warning if self.published_count or self._publish_attempts >= 3 else self.log.info
                 )
                 self._publish_attempts += 1
-                level("publish.failed", target=self.publish_uri, error=str(exc))
+                failed_in_row += 1
+                # On a fast simulated clock a retry comes every few milliseconds: log the 1st,
+                # 2nd, 4th, 8th... failure of an outage, not each one.
+                if failed_in_row & (failed_in_row - 1) == 0:
+                    level("publish.failed", target=self.publish_uri, error=str(exc), attempts=failed_in_row)
             finally:
                 if asyncio.current_task() is self._drain_task:
                     self.publish_connected = False
             await self.clock.sleep(self.reconnect_interval)
+
+    async def wait_published(self) -> None:
+        """Return once every CFX event queued so far was accepted by the peer (the spool is empty);
+        at once when the machine publishes nowhere. Its events trail the boards it moves (one
+        transfer in flight), so a run that stops when the last board left waits on this first."""
+        while self._spool and self._publishing and self.publish_uri is not None:
+            self._drained.clear()
+            await self._drained.wait()
 
     async def _flush(self) -> None:
         while self._spool and self.publish_connected:

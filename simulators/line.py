@@ -422,6 +422,11 @@ class Line:
             self._departure.clear()
             await self._departure.wait()
 
+    async def wait_published(self) -> None:
+        """Wait until every machine's own published events (a CFX endpoint's spool) reached
+        their peer: a machine's events can trail the boards it moved."""
+        await asyncio.gather(*(m.wait_published() for m in self.machines))
+
     def endpoints(self) -> list[Endpoint]:
         """Where every machine listens, in line order."""
         found = []

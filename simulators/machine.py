@@ -605,6 +605,10 @@ class Machine:
         self.refresh_state()
         self.start_task(self._run_boards(), "boards")
 
+    async def wait_published(self) -> None:
+        """Return once what the machine itself publishes has reached its peer: at once here, a
+        machine the gateway polls or listens to has nothing of its own in flight."""
+
     async def stop(self) -> None:
         """Cancel the machine's tasks and wait for them to end.
 
