@@ -129,6 +129,16 @@ class SimulatedLine:
             ) from None
         return self.line.departed[:count]
 
+    async def wait_published(self, timeout: float = 30.0) -> None:
+        """Wait until every CFX-native machine's own events reached the gateway: they trail the
+        boards the machine moved (one transfer in flight), so a test that counts events once the
+        last board left waits on this first.
+
+        Raises:
+            TimeoutError: some were still unsent after ``timeout`` wall-clock seconds.
+        """
+        await asyncio.wait_for(self.line.wait_published(), timeout)
+
 
 @dataclass(slots=True)
 class LinegateGateway:
