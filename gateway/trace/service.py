@@ -33,6 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -109,8 +110,8 @@ class TraceService:
         self.ingested = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
         self._cache = BatchCache()
-        # The open refusal fault per machine id: its occurrence, and the board and rule it is for.
-        self._faults: dict[str, tuple[uuid.UUID, tuple[str, ...], str | None]] = {}
+        # The open refusal fault per machine id, and the board and rule it is for.
+        self._faults: dict[str, tuple[Fault, tuple[str, ...], str | None]] = {}
         self._through = 0  # the newest outbox sequence number ingested
         self.sources: set[str] = set()  # the CFX handles with an envelope ingested
         self._progress = asyncio.Condition()
@@ -253,22 +254,28 @@ class TraceService:
 
     def _raise_fault(self, machine: str, named: Sequence[str], decision: Decision) -> None:
         self._clear(machine)
-        occurrence = uuid.uuid4()
-        self._faults[machine] = (occurrence, tuple(named), decision.rule)
         board = named[0] if named else "(unnamed)"
         fault = Fault(
             cause=FaultCause.QUALITY_CHECK,
             severity=FaultSeverity.WARNING,
             fault_code=f"INTERLOCK.{decision.rule}",
-            fault_occurrence_id=occurrence,
+            fault_occurrence_id=uuid.uuid4(),
             description=f"board {board} refused by interlock {decision.rule}: {decision.reason}",
+            occurred_at=datetime.now(UTC),
         )
+        self._faults[machine] = (fault, tuple(named), decision.rule)
         self._emit(machine, FaultOccurred(fault=fault))
 
     def _clear(self, machine: str) -> None:
         open_fault = self._faults.pop(machine, None)
         if open_fault is not None:
-            self._emit(machine, FaultCleared(fault_occurrence_id=open_fault[0]))
+            self._emit(machine, FaultCleared(fault_occurrence_id=open_fault[0].fault_occurrence_id))
+
+    def active_faults(self, machine: str) -> list[Fault]:
+        """The interlock fault open at ``machine`` (a machine id), if any: ``/api/line`` lists it
+        with the machine's own faults, so a dashboard opened after the refusal shows it too."""
+        open_fault = self._faults.get(machine)
+        return [open_fault[0]] if open_fault is not None else []
 
     # --- where machines ask ------------------------------------------------------------------
 

@@ -222,6 +222,12 @@ async def test_a_board_that_failed_aoi_stays_at_the_bridge_and_the_one_that_pass
             [refusal] = control["refusals"]
             assert (refusal["machine"], refusal["via"], refusal["rule"]) == ("coater", "hermes-bridge", RULE)
             assert refusal["board"] == barcode and failed in refusal["identifiers"]
+            # A dashboard opened now still shows it on the coater (its fault list of /api/line).
+            async with http.get(opened.http.url + "api/line") as r:
+                machines = {m["id"]: m for m in (await r.json())["machines"]}
+            [shown_fault] = machines["coater"]["faults"]
+            assert shown_fault["code"] == f"INTERLOCK.{RULE}"
+            assert shown_fault["occurrence_id"] == body["FaultOccurrenceId"]
         finally:
             if dashboard is not None:
                 dashboard.cancel()

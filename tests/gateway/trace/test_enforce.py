@@ -106,6 +106,8 @@ async def test_the_same_board_asked_about_again_is_one_refusal(store: Store, tmp
         assert not (await control.decide("placer", ["SN-3"], via="test")).allowed
         assert control.refused == 2
         assert [r["board"] for r in control.status()["refusals"]] == ["SN-3", "SN-2"]
+        [open_fault] = control.active_faults("placer")  # what /api/line lists on the placer
+        assert open_fault.description is not None and open_fault.description.startswith("board SN-3 ")
         await control.outbox.wait_delivered(memory.name)
         names = [e.message_name.rsplit(".", 1)[1] for e in memory.events]
         assert names == ["FaultOccurred", "FaultCleared", "FaultOccurred"]
