@@ -215,8 +215,7 @@ class BridgeLinkConfig:
         metadata=doc(
             "The machine after the bridged one: a board the line's interlocks refuse there is not "
             "offered downstream ([[interlock]], docs/trace.md).",
-            '"solder"',
-            in_example=False,
+            '"solder1"',
         ),
     )
 

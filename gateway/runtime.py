@@ -166,6 +166,12 @@ class MachineRuntime:
         async with self._changed:
             await self._changed.wait_for(lambda: self.boards_in_process(besides) == 0)
 
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds (at once if it does), asked again after each
+        observation: a test or a tool waits on the machine's view instead of polling it."""
+        async with self._changed:
+            await self._changed.wait_for(condition)
+
     async def forward(self, envelopes: Sequence[Envelope]) -> None:
         """Commit envelopes the machine published itself (CFX-native pass-through), in order and
         in one group commit; returns once all are committed (the adapter then settles them).

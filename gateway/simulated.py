@@ -2,7 +2,8 @@
 
 ``linegate demo`` and the test kit's ``linegate_gateway`` describe the simulated line they run
 as the config document ``linegate run`` would read (one ``[[machines]]`` entry and one
-``[[hermes.vertical]]`` link per machine, from ``line.endpoints()``), read it with ``run``'s
+``[[hermes.vertical]]`` link per machine, a ``[[hermes.bridges]]`` one for a bridged legacy
+machine, from ``line.endpoints()``), read it with ``run``'s
 reader and start it through :func:`gateway.launch.open_gateway`, the assembly ``run`` uses.
 Nothing here builds an adapter: a machine of a simulated line gets what the same entry in a
 config file gets.
@@ -125,6 +126,42 @@ def _recipe_table(recipe: RecipeRef) -> str | dict[str, str]:
     return {"name": recipe.name, "revision": recipe.revision}
 
 
+def hermes_tables(line: Line, endpoints: list[Endpoint]) -> dict[str, list[dict[str, Any]]]:
+    """The ``[[hermes.vertical]]`` and ``[[hermes.bridges]]`` of a running simulated line.
+
+    A machine with Hermes gets its vertical channel. A legacy machine a Hermes bridge stands in
+    for (``legacy_neighbours = "hermes"``) has no Hermes of its own, so it gets a bridge: the
+    gateway connects upstream and listens where the machine's endpoint says, and names the next
+    machine ``downstream``, so the line's interlocks for that machine hold a refused board at
+    the bridge.
+    """
+    bridged = {spec.machine_id for spec in line.spec.machines if spec.bridged}
+    vertical: list[dict[str, Any]] = []
+    bridges: list[dict[str, Any]] = []
+    for index, end in enumerate(endpoints):
+        hermes = end.hermes
+        if end.machine_id not in bridged:
+            vertical.append({"machine": end.machine_id, "host": end.host, "port": hermes.vertical_port})
+            continue
+        if hermes.upstream_host is None or hermes.upstream_port is None or hermes.downstream_port is None:
+            raise ValueError(f"{end.machine_id}: a bridged machine without its Hermes ports")
+        bridge: dict[str, Any] = {
+            "machine": end.machine_id,
+            "upstream_host": hermes.upstream_host,
+            "upstream_port": hermes.upstream_port,
+            "listen_host": end.host,
+            "listen_port": hermes.downstream_port,
+            "lane_id": hermes.lane_id,
+        }
+        if index + 1 < len(endpoints):
+            bridge["downstream"] = endpoints[index + 1].machine_id
+        bridges.append(bridge)
+    tables: dict[str, list[dict[str, Any]]] = {"vertical": vertical}
+    if bridges:
+        tables["bridges"] = bridges
+    return tables
+
+
 def line_config(
     line: Line,
     *,
@@ -140,8 +177,9 @@ def line_config(
     Written as the TOML document an integrator would write and read by ``run``'s own reader
     (``gateway.config.parse_config``): every machine in its own protocol with its built-in map,
     and its Hermes vertical channel (so the gateway tracks the boards, and derives the work a
-    protocol does not report); the CFX request listener and the HTTP API on 127.0.0.1 (free
-    ports unless ``http_port``).
+    protocol does not report) or, for a legacy machine a Hermes bridge stands in for, its
+    ``[[hermes.bridges]]`` entry (:func:`hermes_tables`); the CFX request listener and the HTTP
+    API on 127.0.0.1 (free ports unless ``http_port``).
 
     Args:
         events_port: where the line's first CFX-native machine publishes (see :func:`publishing_to`).
@@ -159,12 +197,7 @@ def line_config(
     document: dict[str, Any] = {
         "line": {"name": name or line.spec.name},
         "machines": [machine_table(line, end, events_port) for end in endpoints],
-        "hermes": {
-            "vertical": [
-                {"machine": end.machine_id, "host": end.host, "port": end.hermes.vertical_port}
-                for end in endpoints
-            ]
-        },
+        "hermes": hermes_tables(line, endpoints),
         "products": {
             product: {machine: _recipe_table(recipe) for machine, recipe in recipes.items()}
             for product, recipes in products.items()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from protocols.cfx.enums import ResourceState
 
 if TYPE_CHECKING:  # the runtime imports nothing of the HTTP package; this is only for types
     from gateway.runtime import Gateway, MachineRuntime
+    from protocols.cfx.messages.structures import Fault
 
 # Keep the dashboard's view bounded even if a machine never reports UnitsDeparted.
 MAX_BOARDS_PER_MACHINE = 64
@@ -152,8 +153,11 @@ def machine_view(
     crashes: int,
     product: str | None = None,
     now: float | None = None,
+    interlock: Sequence[Fault] = (),
 ) -> dict[str, Any]:
-    """One machine as ``/api/line`` shows it; ``product``: the product its active recipe is for."""
+    """One machine as ``/api/line`` shows it; ``product``: the product its active recipe is for;
+    ``interlock``: the interlock refusal fault open there (raised by the trace service, not by
+    the machine), listed with the machine's own faults."""
     normalizer = runtime.normalizer
     health = runtime.adapter.health
     recipe = normalizer.active_recipe
@@ -186,6 +190,18 @@ def machine_view(
                 "acknowledged_at": active.acknowledged_at.isoformat() if active.acknowledged_at else None,
             }
             for active in normalizer.faults.values()
+        ]
+        + [
+            {
+                "code": fault.fault_code,
+                "severity": fault.severity.value,
+                "description": fault.description,
+                "occurrence_id": str(fault.fault_occurrence_id),
+                "occurred_at": fault.occurred_at.isoformat() if fault.occurred_at else None,
+                "acknowledged_by": None,
+                "acknowledged_at": None,
+            }
+            for fault in interlock
         ],
         "boards_in_process": [
             {"board_id": tx.board_id, "barcode": tx.barcode, "lane": tx.lane}
@@ -243,6 +259,7 @@ def line_view(gateway: Gateway, tracker: LineTracker, name: str | None = None) -
                 gateway.crashes.get(runtime.machine_id, 0),
                 product_of(gateway, runtime),
                 now,
+                gateway.trace.active_faults(runtime.machine_id) if gateway.trace is not None else (),
             )
             for runtime in runtimes
         ],

@@ -17,10 +17,11 @@ and applies :func:`gateway.trace.control.decide`. It is asked
 
 Before deciding it waits (at most ``fresh_timeout``) until the events committed before the
 decision reached the store (not those that keep coming), so an inspection result published a
-moment ago counts. A refusal publishes a CFX
-``FaultOccurred`` (cause QualityCheck, fault code ``INTERLOCK.<rule>``, the reason as
-description) from the refusing machine's handle, cleared by ``FaultCleared`` when that machine
-next lets a board pass; the last refusals show in :meth:`status` (``GET /api/control``). If the
+moment ago counts. A refusal publishes a CFX ``FaultOccurred`` (cause QualityCheck, fault code
+``INTERLOCK.<rule>``, the reason as description) from the refusing machine's handle, cleared by
+``FaultCleared`` when that machine next lets a board pass; the same board refused there again by
+the same rule while that fault is open (a bridge asks every ``retry_delay``) is that refusal
+still, not a new one. The last refusals show in :meth:`status` (``GET /api/control``). If the
 store cannot be read the decision fails closed (rule ``trace-store-unavailable``).
 """
 
@@ -32,6 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -108,7 +110,8 @@ class TraceService:
         self.ingested = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
         self._cache = BatchCache()
-        self._faults: dict[str, uuid.UUID] = {}  # open refusal fault per machine id
+        # The open refusal fault per machine id, and the board and rule it is for.
+        self._faults: dict[str, tuple[Fault, tuple[str, ...], str | None]] = {}
         self._through = 0  # the newest outbox sequence number ingested
         self.sources: set[str] = set()  # the CFX handles with an envelope ingested
         self._progress = asyncio.Condition()
@@ -212,6 +215,12 @@ class TraceService:
             log.debug("control.allowed", machine=machine, board=named, via=via, ms=elapsed_ms)
             self._clear(machine)
             return decision
+        open_fault = self._faults.get(machine)
+        if open_fault is not None and open_fault[1:] == (tuple(named), decision.rule):
+            # The same board asked about again (a bridge asks every retry_delay) and refused by
+            # the same rule: the refusal it already has, not another fault, entry and warning.
+            log.debug("control.refused_again", machine=machine, board=named, via=via, rule=decision.rule)
+            return decision
         self.refused += 1
         log.warning(
             "control.refused",
@@ -245,22 +254,28 @@ class TraceService:
 
     def _raise_fault(self, machine: str, named: Sequence[str], decision: Decision) -> None:
         self._clear(machine)
-        occurrence = uuid.uuid4()
-        self._faults[machine] = occurrence
         board = named[0] if named else "(unnamed)"
         fault = Fault(
             cause=FaultCause.QUALITY_CHECK,
             severity=FaultSeverity.WARNING,
             fault_code=f"INTERLOCK.{decision.rule}",
-            fault_occurrence_id=occurrence,
+            fault_occurrence_id=uuid.uuid4(),
             description=f"board {board} refused by interlock {decision.rule}: {decision.reason}",
+            occurred_at=datetime.now(UTC),
         )
+        self._faults[machine] = (fault, tuple(named), decision.rule)
         self._emit(machine, FaultOccurred(fault=fault))
 
     def _clear(self, machine: str) -> None:
-        occurrence = self._faults.pop(machine, None)
-        if occurrence is not None:
-            self._emit(machine, FaultCleared(fault_occurrence_id=occurrence))
+        open_fault = self._faults.pop(machine, None)
+        if open_fault is not None:
+            self._emit(machine, FaultCleared(fault_occurrence_id=open_fault[0].fault_occurrence_id))
+
+    def active_faults(self, machine: str) -> list[Fault]:
+        """The interlock fault open at ``machine`` (a machine id), if any: ``/api/line`` lists it
+        with the machine's own faults, so a dashboard opened after the refusal shows it too."""
+        open_fault = self._faults.get(machine)
+        return [open_fault[0]] if open_fault is not None else []
 
     # --- where machines ask ------------------------------------------------------------------
 

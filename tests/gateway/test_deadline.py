@@ -13,17 +13,19 @@ STUBBORN = textwrap.dedent(
     import asyncio
     from gateway.deadline import arm_stop_deadline
 
-    async def stubborn() -> None:
+    async def stubborn(waiting: asyncio.Event) -> None:
         while True:  # swallows every cancellation, as the demo's hung publish loop did
             try:
+                waiting.set()
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 pass
 
     async def main() -> None:
-        task = asyncio.create_task(stubborn(), name="simulator[placement].publish")
+        waiting = asyncio.Event()
+        task = asyncio.create_task(stubborn(waiting), name="simulator[placement].publish")
         arm_stop_deadline("linegate demo", 0.3)
-        await asyncio.sleep(0)  # let it reach its wait
+        await waiting.wait()  # it is inside its loop: a cancel now is one it swallows
         task.cancel()
         await task
 

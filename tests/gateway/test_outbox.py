@@ -88,11 +88,17 @@ async def test_unacknowledged_batch_is_offered_again(tmp_path: Path) -> None:
 
 async def test_wait_for_events_wakes_on_put(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.sqlite", sinks=["amqp"]) as outbox:
-        waiter = asyncio.create_task(outbox.wait_for_events("amqp"))
-        await asyncio.sleep(0)
-        assert not waiter.done()
+        woke_with: list[int] = []
+
+        async def wait() -> None:
+            await outbox.wait_for_events("amqp")
+            woke_with.append(outbox.depth("amqp"))
+
+        waiter = asyncio.create_task(wait())
         await outbox.put(item("A", 0))
         await asyncio.wait_for(waiter, timeout=5)
+        # It returned for the event put, not before it was committed: there was one to send.
+        assert woke_with == [1]
         # With a backlog it returns at once.
         await asyncio.wait_for(outbox.wait_for_events("amqp"), timeout=5)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,6 @@ class Discard:
 
     async def publish(self, batch: list[StoredEvent]) -> None:
         pass
-
-
-async def _until(read: Callable[[], Any], ok: Callable[[Any], bool], deadline: float = 10.0) -> Any:
-    # The HTTP views have no change notification: ask again (a bounded wait, not a delay).
-    async with asyncio.timeout(deadline):
-        while not ok(value := await read()):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    return value
 
 
 @pytest.mark.linegate_clock(stepped=True)
@@ -74,17 +65,24 @@ async def test_readings_reach_metrics_and_the_line_view(
                     view: dict[str, Any] = await response.json()
                     return view
 
-            text = await _until(metrics, lambda t: "linegate_reading{" in t)
+            # The views have no change notification; the runtime has: wait on it, then read them.
+            readings = runtime.normalizer.readings
+            polled = ("zone1_top_actual", "zone8_top_actual", "o2")
+            await asyncio.wait_for(runtime.wait_until(lambda: all(n in readings for n in polled)), 10)
+            text = await metrics()
             assert 'linegate_reading{machine="reflow",name="zone1_top_actual",unit="°C"} 25' in text
             assert 'linegate_reading{machine="reflow",name="o2",unit="ppm"} 209000' in text
-            view = await _until(line, lambda v: "zone8_top_actual" in v["machines"][0]["readings"])
-            first = view["machines"][0]["readings"]["zone8_top_actual"]
+            first = (await line())["machines"][0]["readings"]["zone8_top_actual"]
             assert (first["value"], first["unit"]) == (25.0, "°C")
             await clock.run_for(60)  # the heaters warm up
-            warmer = await _until(
-                line, lambda v: v["machines"][0]["readings"]["zone8_top_actual"]["value"] > 25.0
-            )
-            assert warmer["machines"][0]["readings"]["zone8_top_actual"]["at"] > first["at"]
+
+            def warm() -> bool:
+                value = readings["zone8_top_actual"].value
+                return isinstance(value, float) and value > 25.0
+
+            await asyncio.wait_for(runtime.wait_until(warm), 10)
+            warmer = (await line())["machines"][0]["readings"]["zone8_top_actual"]
+            assert warmer["value"] > 25.0 and warmer["at"] > first["at"]
     finally:
         stop.set()
         await asyncio.wait_for(running, 15)

@@ -14,11 +14,11 @@ async def test_stepped_sleep_wakes_only_when_time_passes() -> None:
     """A sleeper stays asleep until advance() reaches its deadline."""
     clock = SteppedClock()
     sleeper = asyncio.create_task(clock.sleep(10))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(clock.wait_for_sleeper(10), 1)
     clock.advance(9.5)
-    await asyncio.sleep(0)
-    assert not sleeper.done()
+    assert clock.next_deadline() == 10.0  # still asleep: advance() woke nobody
     clock.advance(0.5)
+    assert clock.next_deadline() is None  # woken: its turn comes when we yield
     await asyncio.wait_for(sleeper, 1)
     assert clock.now() == 10.0
 

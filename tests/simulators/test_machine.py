@@ -211,9 +211,14 @@ async def test_handoff_skips_a_board_whose_giver_gave_up() -> None:
     """A give_board cancelled before anyone took the board does not deliver it later."""
     handoff = Handoff()
     first, second = Board(barcode="gave-up"), Board(barcode="kept")
-    giver = asyncio.create_task(handoff.give_board(first))
-    await asyncio.sleep(0)
-    giver.cancel()
+    # The first give driven by hand to where it waits to be taken (its offer is queued), then
+    # cancelled as a task cancels it: the future it waits on is cancelled, then the coroutine.
+    giver = handoff.give_board(first)
+    taken = giver.send(None)
+    assert isinstance(taken, asyncio.Future) and not taken.done()
+    taken.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        giver.throw(asyncio.CancelledError())
     kept = asyncio.create_task(handoff.give_board(second))
     assert (await asyncio.wait_for(handoff.take_board(), 1)) is second
     await kept

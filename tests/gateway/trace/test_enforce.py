@@ -90,6 +90,29 @@ async def test_validate_units_is_answered_failed_naming_the_rule(store: Store, t
         assert control.status()["refused"] == 1  # the stranger is no decision of the line
 
 
+async def test_the_same_board_asked_about_again_is_one_refusal(store: Store, tmp_path: Path) -> None:
+    """A bridge asks about the board at its exit every retry_delay: a repeated refusal (same
+    board, machine and rule, its fault still open) raises no second fault or entry; another
+    board's refusal does, and clears the first one's fault."""
+    await line_with(store, ("SN-2", "Failed"), ("SN-3", "Failed"))
+    async with enforcing(store, tmp_path) as (control, memory):
+        assert control.outbox is not None
+        for _ in range(3):
+            assert (
+                await control.decide("placer", ["SN-2", "H-SN-2"], via="test")
+            ).rule == "spi-before-placement"
+        assert (control.decisions, control.refused) == (3, 1)
+        assert [r["board"] for r in control.status()["refusals"]] == ["SN-2"]
+        assert not (await control.decide("placer", ["SN-3"], via="test")).allowed
+        assert control.refused == 2
+        assert [r["board"] for r in control.status()["refusals"]] == ["SN-3", "SN-2"]
+        [open_fault] = control.active_faults("placer")  # what /api/line lists on the placer
+        assert open_fault.description is not None and open_fault.description.startswith("board SN-3 ")
+        await control.outbox.wait_delivered(memory.name)
+        names = [e.message_name.rsplit(".", 1)[1] for e in memory.events]
+        assert names == ["FaultOccurred", "FaultCleared", "FaultOccurred"]
+
+
 async def test_a_result_committed_a_moment_ago_counts(store: Store, tmp_path: Path) -> None:
     """The decision waits for the events already in the outbox to reach the store."""
     await line_with(store, ("SN-3", "Passed"))
