@@ -52,7 +52,14 @@ from protocols.cfx.codec import encode_envelope
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.transport.broker_blocked import BlockedWatch
 from protocols.cfx.transport.framing import PublishFramer
-from protocols.cfx.transport.wire import CONTENT_TYPE, GZIP, encode_payload, redact_url, routing_key
+from protocols.cfx.transport.wire import (
+    CONTENT_TYPE,
+    GZIP,
+    encode_payload,
+    redact_url,
+    routing_key,
+    with_heartbeat,
+)
 from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
 
 
@@ -583,7 +590,7 @@ class CFXPublisher:
         self._log.debug("connect.started", node=redact_url(url))
         try:
             connection = await aio_pika.connect(
-                url, timeout=self._connect_timeout, ssl_context=self.ssl_context
+                with_heartbeat(url), timeout=self._connect_timeout, ssl_context=self.ssl_context
             )
         except (*_LINK_ERRORS, TimeoutError) as exc:
             self._log.warning("connect.failed", node=redact_url(url), error=repr(exc))

@@ -29,7 +29,7 @@ from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from protocols.backoff import Backoff
 from protocols.cfx.codec import CFXDecodeError, decode_envelopes
 from protocols.cfx.envelope import Envelope
-from protocols.cfx.transport.wire import decode_payload, redact_url
+from protocols.cfx.transport.wire import decode_payload, redact_url, with_heartbeat
 from protocols.errors import LocalProtocolError, ProtocolError, TransportError
 
 __all__ = ["CFXSubscriber", "MalformedMessage"]
@@ -162,7 +162,7 @@ class CFXSubscriber:
 
     async def _connect(self, url: str) -> asyncio.Event:
         """Open a connection, declare and bind the queue, consume; return its 'broken' event."""
-        connection = await aio_pika.connect(url, timeout=10, ssl_context=self.ssl_context)
+        connection = await aio_pika.connect(with_heartbeat(url), timeout=10, ssl_context=self.ssl_context)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)

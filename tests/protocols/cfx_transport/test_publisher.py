@@ -13,6 +13,7 @@ from protocols.cfx.codec import decode_envelope, encode_envelope, encode_envelop
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.messages import EndpointConnected, Heartbeat
 from protocols.cfx.transport import CFXPublisher, CFXSubscriber, MalformedMessage, PublisherClosed
+from protocols.cfx.transport.wire import DEFAULT_HEARTBEAT
 from protocols.errors import TransportError
 from tests.protocols.cfx_transport.conftest import BROKER_URL, Broker, BrokerNames
 
@@ -59,6 +60,20 @@ async def test_published_message_has_the_cfx_layout(broker: Broker, names: Broke
     assert message.content_encoding in (None, "")
     assert message.message_id == str(envelope.unique_id)
     assert message.body == encode_envelope(envelope)
+
+
+async def test_publisher_and_subscriber_negotiate_a_short_heartbeat(
+    broker: Broker, names: BrokerNames
+) -> None:
+    """With no ``heartbeat`` in the URL the broker's 60 s would leave a client on a frozen node
+    for three minutes; both ask for DEFAULT_HEARTBEAT, and the broker agrees to it."""
+    async with CFXPublisher(BROKER_URL, exchange=names.exchange) as publisher:
+        await publisher.publish(heartbeat())
+        assert publisher._link is not None
+        assert publisher._link.raw.connection.connection_tune.heartbeat == DEFAULT_HEARTBEAT
+    async with CFXSubscriber(BROKER_URL, exchange=names.exchange, queue=names.queue()) as subscriber:
+        assert subscriber._connection is not None
+        assert subscriber._connection.transport.connection.connection_tune.heartbeat == DEFAULT_HEARTBEAT
 
 
 async def test_gzip_publisher_sets_content_encoding(broker: Broker, names: BrokerNames) -> None:

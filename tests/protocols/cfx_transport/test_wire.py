@@ -23,6 +23,7 @@ from protocols.cfx.transport.wire import (
     redact_url,
     reply_address,
     routing_key,
+    with_heartbeat,
 )
 from protocols.errors import RemoteProtocolError
 
@@ -129,3 +130,17 @@ def test_redact_url_hides_only_the_password() -> None:
     assert redact_url("amqp://line:s3cret@broker:5672/") == "amqp://line:***@broker:5672/"
     assert redact_url("amqps://broker:5671") == "amqps://broker:5671"
     assert redact_url("amqp://user@broker") == "amqp://user@broker"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("amqp://guest:guest@mq1:5672/", "amqp://guest:guest@mq1:5672/?heartbeat=10"),
+        ("amqps://mq1/factory?connection_timeout=5", "amqps://mq1/factory?connection_timeout=5&heartbeat=10"),
+        ("amqp://mq1/?heartbeat=3", "amqp://mq1/?heartbeat=3"),  # the user's own value wins
+        ("amqp://mq1/?a=1&heartbeat=0", "amqp://mq1/?a=1&heartbeat=0"),  # off, as asked
+        ("amqp://mq1/#x", "amqp://mq1/?heartbeat=10#x"),
+    ],
+)
+def test_a_broker_url_without_heartbeat_asks_for_a_short_one(url: str, expected: str) -> None:
+    assert with_heartbeat(url) == expected
