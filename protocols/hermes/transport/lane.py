@@ -79,6 +79,9 @@ BASE_PORT = 50100
 HERMES_VERSION = "1.6"
 
 
+#: The default MachineReady: a board of any quality (messages are immutable: built once).
+ANY_BOARD_READY = MachineReady(failed_board=BoardQuality.ANY)
+
 #: The default SupportedFeatures: none announced.
 NO_FEATURES = SupportedFeatures()
 
@@ -448,7 +451,7 @@ class ReceiverLane(LaneBase):
             )
             session.start = session.finished = None
             self._handoff = session
-            await self._send(session, ready or MachineReady(failed_board=BoardQuality.ANY))
+            await self._send(session, ready or ANY_BOARD_READY)
 
     async def revoke_ready(self) -> None:
         """Withdraw readiness (RevokeMachineReady) before the transport starts."""

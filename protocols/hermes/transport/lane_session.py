@@ -11,6 +11,7 @@ re-derives nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
@@ -189,7 +190,7 @@ class LaneBase:
         stream = session.stream
         keep_alive = self._spawn(stream.keep_alive(), "check_alive")
         try:
-            stream.start(lambda message: self._handle(session, message))
+            stream.start(functools.partial(self._handle, session))
             await stream.wait_ended()
         finally:
             # The session is over for the lane at once (a new receiver may connect), even while
@@ -231,8 +232,11 @@ class LaneBase:
         return True
 
     async def _send(self, session: LaneSession, message: Message) -> None:
+        stream = session.stream
         try:
-            await session.stream.send(message)
+            stream.send_nowait(message)  # (LaneStream.send without its coroutine: one less per message)
+            if stream.paused:
+                await stream.drained()
         except (ProtocolError, HermesConnectionClosed) as exc:
             raise LaneDisconnected(f"{self.name}: sending {type(message).__name__} failed: {exc}") from exc
 

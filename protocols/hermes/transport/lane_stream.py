@@ -210,9 +210,10 @@ class LaneStream(asyncio.Protocol):
     def _watch_partial(self) -> None:
         # A message under way (bytes buffered, no frame yet) must finish within the message
         # deadline, counted from its first byte: a slow sender cannot hold the session forever.
-        if self.message_timeout is None or self._ended.done():
-            return
-        if self._paused or not self.connection.buffered:  # paused: we are the slow one
+        buffered = self.connection.buffered
+        if (not buffered and self._deadline is None) or self.message_timeout is None or self._ended.done():
+            return  # the common case first: the read ended on a message boundary
+        if self._paused or not buffered:  # paused: we are the slow one
             self._cancel_deadline()
         elif self._deadline is None:
             self._deadline = self._loop.call_later(self.message_timeout, self._too_slow)
@@ -270,13 +271,18 @@ class LaneStream(asyncio.Protocol):
         """
         self.send_nowait(message)
         if self._paused:
-            await self._drained()
+            await self.drained()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the transport's write buffer is past its high-water mark (see :meth:`drained`)."""
+        return self._paused
 
     async def write_raw(self, data: bytes) -> None:
         """Write bytes that bypass the state checks (a refusal Notification on a fresh socket)."""
         self._write(data)
         if self._paused:
-            await self._drained()
+            await self.drained()
 
     async def keep_alive(self) -> None:
         """Send a plain CheckAlive whenever the connection's timer expires; return when it is off."""
@@ -311,8 +317,15 @@ class LaneStream(asyncio.Protocol):
             self.connection.send_failed()
             raise HermesConnectionClosed(f"writing to {self.peer} failed: {exc}") from exc
 
-    async def _drained(self) -> None:
-        # Like StreamWriter.drain at the transport's high-water mark (READ_SIZE by default).
+    async def drained(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark again (as
+        StreamWriter.drain).
+
+        Raises:
+            HermesConnectionClosed: the connection was lost meanwhile.
+        """
+        if not self._paused:
+            return
         if self._lost.done():
             self.connection.send_failed()
             raise HermesConnectionClosed(f"the connection to {self.peer} is closed")
@@ -387,7 +400,7 @@ class LaneStream(asyncio.Protocol):
                 async with asyncio.timeout(ERROR_LINGER):
                     if self._paused:
                         with contextlib.suppress(ConnectionClosed):
-                            await self._drained()
+                            await self.drained()
                     more = await asyncio.shield(waiter)
         transport = self.transport
         if more and transport is not None and not transport.is_closing():
