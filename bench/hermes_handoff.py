@@ -17,18 +17,30 @@ TCP_NODELAY forced on, no conveyor delay, the same small board) and prints lineg
 Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
 reference §5a); 20 lanes p99 <= 5 ms. Issue 19: two processes >= 0.6x the C++ pair.
 
-Where the time goes (issue 19, cProfile per process plus ``os.times``, 2-core machine shared
-with other jobs, load 4 to 17). A handoff is a ping-pong, so the rate is bounded by the sum of
-both sides' CPU per handoff plus two process wake-ups per side. Per side, split, uvloop: about
-190-250 us of CPU (about 45 us for a lib_cpp peer); of it about 50 us system time (4-5 socket
-calls, epoll, wake-ups), about 27 us the sans-IO core (building, checking, encoding, framing,
-decoding and the table, measured without I/O: 52 us for both sides, 63-77 us before issue 19),
-and the rest asyncio and the lane glue (a message read wakes the lane's receive task, which
-wakes the waiting verb: two task steps and a StreamReader per message). Bare streams
-bouncing the same bytes without any Hermes work cost about 32 us per side on uvloop and 65-116
-on asyncio's loop, so the 0.6x target (<= ~75 us per side) leaves no room for Python-level
-XML per message: the next steps are processing received bytes in the protocol callback (no
-receive task, no StreamReader) and a compiled message builder.
+Where the time goes (issue 19; ``os.times`` and cProfile per process, callgrind for
+instruction counts, which the load does not disturb; 2-core machine shared with other jobs).
+A handoff is a ping-pong, so the rate is bounded by the sum of both sides' CPU per handoff plus
+four process wake-ups. Before: per side, split, uvloop, about 180-250 us of CPU (about 45 us
+for a lib_cpp peer): a message read woke the lane's receive task through a StreamReader, which
+woke the waiting verb. Now the lane's socket protocol (``transport/lane_stream.py``) feeds the
+bytes to the sans-IO connection in ``data_received`` and wakes the waiting verb from there:
+one task step per message, no StreamReader, one write per message. Same run, load 4: 189/180
+-> 152/146 us per handoff (sender/receiver); instructions per handoff, both sides in one
+process: 792k -> 682k. Where the rest goes, per handoff and both sides, warm: the socket calls
+and wake-ups about 56 us (a bare Python protocol bouncing the same bytes between two processes:
+28 us per side; a loopback send alone is 10-13 us, as it runs the peer's TCP receive path), the
+sans-IO core about 52 us (decoding 2-4.5 us, encoding 1.5-3.5 us, building 1.4-2.4 us per
+message), the verbs, the handler and asyncio about 30 us. Split, the same work costs about twice
+what it costs in one process (about 150 us per side against 70; the user time doubles, the
+system time grows by 15-20 us): each process sleeps between messages and resumes with cold
+caches on a core it shares, a penalty lib_cpp's small working set hardly pays. The
+ratio moves with the load: on a quiet machine lib_cpp's pair makes about 11,800 handoffs/s and
+linegate 2,500-2,900 (0.25x); at load 9, 3,335 and 950 (0.28x); earlier loaded runs gave
+0.41-0.45x. 0.6x of a quiet lib_cpp pair (about 7,000/s) leaves about 70 us of CPU per side,
+hot, for sockets, core and glue together: the sockets and the core alone take about 55 us
+warm and twice that cold, so this target is out of reach for Python-level message processing.
+Closing the gap would take the decoding and encoding (with the message objects they build)
+in compiled code, not more trimming of the glue.
 
 Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N] [--reference DIR]
 """

@@ -42,6 +42,7 @@ __all__ = [
     "GuardedProtocol",
     "PeerGuard",
     "PeerLimits",
+    "create_guarded_server",
     "guard_of",
     "peer_has_closed",
     "start_guarded_server",
@@ -398,7 +399,19 @@ async def start_guarded_server(
         reader = asyncio.StreamReader(loop=loop)
         return asyncio.StreamReaderProtocol(reader, client_connected, loop=loop)  # type: ignore[arg-type]
 
+    return await create_guarded_server(guard, streams, host, port, **kwargs)
+
+
+async def create_guarded_server(
+    guard: PeerGuard,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    host: str | None,
+    port: int,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """``loop.create_server`` with every connection behind ``guard``: ``protocol_factory`` is
+    called once per admitted connection only (see :func:`start_guarded_server`)."""
     kwargs.setdefault("backlog", BACKLOG)
     if kwargs.get("ssl") is not None and guard.limits.handshake_timeout is not None:
         kwargs.setdefault("ssl_handshake_timeout", guard.limits.handshake_timeout)
-    return await loop.create_server(guard.wrap(streams), host, port, **kwargs)
+    return await asyncio.get_running_loop().create_server(guard.wrap(protocol_factory), host, port, **kwargs)

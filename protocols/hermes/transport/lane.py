@@ -61,14 +61,15 @@ from protocols.hermes.messages import (
 )
 from protocols.hermes.state import Role, State
 from protocols.hermes.transport.lane_session import LaneBase, LaneDisconnected, LaneSession
-from protocols.hermes.transport.stream import MESSAGE_TIMEOUT, HermesConnectionClosed, HermesStream
+from protocols.hermes.transport.lane_stream import LaneStream
+from protocols.hermes.transport.stream import MESSAGE_TIMEOUT, HermesConnectionClosed
 from protocols.transport.guard import (
     HANDSHAKE_TIMEOUT,
     PeerGuard,
     PeerLimits,
+    create_guarded_server,
     guard_of,
     peer_has_closed,
-    start_guarded_server,
 )
 
 #: Horizontal ports are 50100 + LaneId by default (reference §1, lib ``cBASE_PORT``).
@@ -77,6 +78,9 @@ BASE_PORT = 50100
 #: The Hermes version we announce (reference §2.5).
 HERMES_VERSION = "1.6"
 
+
+#: The default MachineReady: a board of any quality (messages are immutable: built once).
+ANY_BOARD_READY = MachineReady(failed_board=BoardQuality.ANY)
 
 #: The default SupportedFeatures: none announced.
 NO_FEATURES = SupportedFeatures()
@@ -161,8 +165,8 @@ class SenderLane(LaneBase):
         await self._tg.__aenter__()
         try:
             # SO_REUSEADDR: a restarted sender must bind again at once (lib's gotcha, §3).
-            self._server = await start_guarded_server(
-                self.guard, self._on_connect, self.host, self.port, reuse_address=True, family=socket.AF_INET
+            self._server = await create_guarded_server(
+                self.guard, self._new_stream, self.host, self.port, reuse_address=True, family=socket.AF_INET
             )
         except BaseException as exc:
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -170,21 +174,26 @@ class SenderLane(LaneBase):
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or self._tg is None:
-            writer.close()
-            return
-        self._spawn(self._accept(reader, writer), "receive")
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
+    def _new_stream(self) -> LaneStream:
+        # Made by the guard for an admitted connection only.
         connection = HorizontalConnection(
             Role.SENDER,
             check_alive_period=self.check_alive_period,
-            now=loop.time(),
+            now=asyncio.get_running_loop().time(),
             handshake_timeout=self.guard.limits.handshake_timeout,
         )
-        stream = HermesStream(reader, writer, connection, message_timeout=self.message_timeout)
+        return LaneStream(connection, message_timeout=self.message_timeout, on_connected=self._on_connect)
+
+    def _on_connect(self, stream: LaneStream) -> None:
+        if self._closing or self._tg is None:
+            assert stream.transport is not None
+            stream.transport.close()
+            return
+        self._spawn(self._accept(stream), "receive")
+
+    async def _accept(self, stream: LaneStream) -> None:
+        loop = asyncio.get_running_loop()
+        connection = stream.connection
         peer_ip = stream.peer[0] if stream.peer else None
         if self.client_address is not None and peer_ip != self.client_address:
             await stream.aclose()  # the ClientAddress filter (reference §1)
@@ -205,7 +214,7 @@ class SenderLane(LaneBase):
         self._session = session
         await self._run_session(session)
 
-    async def _claim(self, session: LaneSession) -> bool:
+    def _claim(self, session: LaneSession) -> bool:
         # A session that lost the lane meanwhile (dropped at its deadline) does not answer.
         return self._session is session and session.alive
 
@@ -213,8 +222,9 @@ class SenderLane(LaneBase):
     def _ended(session: LaneSession) -> bool:
         # Over, though its task may not have seen it yet: closing on our side (dropped by the
         # guard, say), or closed by the peer (a quick connect/close; its EOF is still unread).
-        writer = session.stream.writer
-        return not session.alive or writer.is_closing() or peer_has_closed(writer.transport)
+        transport = session.stream.transport
+        assert transport is not None
+        return not session.alive or transport.is_closing() or peer_has_closed(transport)
 
     def _end(self, session: LaneSession, reason: str | None = None) -> None:
         """Take the lane from ``session`` and abort its socket: quietly if it had ended anyway,
@@ -222,7 +232,8 @@ class SenderLane(LaneBase):
         session.alive = False
         if self._session is session:
             self._session = None
-        transport = session.stream.writer.transport
+        transport = session.stream.transport
+        assert transport is not None
         guard = guard_of(transport)
         if reason is not None and guard is not None:
             guard.drop(reason, timeout=self.guard.limits.handshake_timeout)
@@ -230,7 +241,7 @@ class SenderLane(LaneBase):
             transport.abort()
         self._notify()
 
-    async def _refuse(self, stream: HermesStream, current: LaneSession) -> None:
+    async def _refuse(self, stream: LaneStream, current: LaneSession) -> None:
         # One connection per lane (reference §1, [acc]): refuse with code 2 / Error, keep the
         # first, and probe it with a CheckAlive so a dead old socket shows up.
         self.refused += 1
@@ -394,20 +405,23 @@ class ReceiverLane(LaneBase):
 
     async def _connect_loop(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
+
+        def new_stream() -> LaneStream:  # called once the socket is connected
+            connection = HorizontalConnection(
+                Role.RECEIVER, check_alive_period=self.check_alive_period, now=loop.time()
+            )
+            return LaneStream(connection)
+
         while not self._closing:
             worked = False
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                    _, stream = await loop.create_connection(new_stream, self.host, self.port)
             except (OSError, TimeoutError):
                 failures += 1
             else:
-                connection = HorizontalConnection(
-                    Role.RECEIVER,
-                    check_alive_period=self.check_alive_period,
-                    now=asyncio.get_running_loop().time(),
-                )
-                session = LaneSession(HermesStream(reader, writer, connection), connection)
+                session = LaneSession(stream, stream.connection)
                 self._session = session
                 self.sessions += 1
                 with contextlib.suppress(ProtocolError, HermesConnectionClosed):
@@ -437,7 +451,7 @@ class ReceiverLane(LaneBase):
             )
             session.start = session.finished = None
             self._handoff = session
-            await self._send(session, ready or MachineReady(failed_board=BoardQuality.ANY))
+            await self._send(session, ready or ANY_BOARD_READY)
 
     async def revoke_ready(self) -> None:
         """Withdraw readiness (RevokeMachineReady) before the transport starts."""

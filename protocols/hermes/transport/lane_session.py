@@ -1,15 +1,17 @@
-"""What both sides of a Hermes lane share: the session record, the waiting, the receive loop.
+"""What both sides of a Hermes lane share: the session record, the waiting, the message handler.
 
 :class:`LaneBase` is the common half of :class:`~protocols.hermes.transport.lane.SenderLane`
 and :class:`~protocols.hermes.transport.lane.ReceiverLane`: one :class:`LaneSession` at a time,
-verbs that wait until the session is in a state where their message is legal, and the receive
-loop that records each transition's message for them. What a message did comes from the core
-(``next_event()``'s outcome), looked up in one table here; the lane re-derives nothing.
+verbs that wait until the session is in a state where their message is legal, and the handler
+that records each transition's message for them, run in the socket's callback. What a message
+did comes from the core (``next_event()``'s outcome), looked up in one table here; the lane
+re-derives nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
@@ -31,7 +33,8 @@ from protocols.hermes.messages import (
 )
 from protocols.hermes.state import Role, State
 from protocols.hermes.table import Outcome
-from protocols.hermes.transport.stream import HermesConnectionClosed, HermesStream, run_shielded
+from protocols.hermes.transport.lane_stream import LaneStream
+from protocols.hermes.transport.stream import HermesConnectionClosed, run_shielded
 
 #: The lane's session ended (or the lane is closing) while a handoff step waited on it:
 #: linegate's one "closed" error (the old name stays an alias).
@@ -41,7 +44,7 @@ LaneDisconnected = ConnectionClosed
 class LaneSession:
     """One TCP session of a lane and what it has heard in the current handoff cycle."""
 
-    def __init__(self, stream: HermesStream, connection: HorizontalConnection) -> None:
+    def __init__(self, stream: LaneStream, connection: HorizontalConnection) -> None:
         self.stream = stream
         self.connection = connection
         self.alive = True
@@ -183,51 +186,57 @@ class LaneBase:
                 waiter.cancel()  # a cancelled verb leaves no waiter behind
 
     async def _run_session(self, session: LaneSession) -> None:
-        """Receive until the session ends; keep the cycle fields up to date for the verbs."""
+        """Run the session until it ends; its messages are handled as they arrive (:meth:`_handle`)."""
         stream = session.stream
         keep_alive = self._spawn(stream.keep_alive(), "check_alive")
         try:
-            while True:
-                message = await stream.receive()
-                if self.on_message is not None:
-                    self.on_message(message)
-                # Only a transition changes what a verb waits on: an ignored early BoardAvailable
-                # (§3), Notifications, CheckAlives and unknown tags do not.
-                if session.connection.outcome is not Outcome.TRANSITION:
-                    continue
-                kind = type(message)
-                if kind is ServiceDescription:
-                    if self.role is Role.SENDER:
-                        if not await self._claim(session):
-                            return
-                        # The server answers the receiver's ServiceDescription (reference §3).
-                        await stream.send(self.description)
-                        session.handshaken = True
-                        stream.established()
-                    session.handshaken = True
-                else:
-                    field, keep = _CYCLE_FIELDS[kind]
-                    setattr(session, field, message if keep else None)
-                self._notify()
-        except (ProtocolError, HermesConnectionClosed):
-            pass
+            stream.start(functools.partial(self._handle, session))
+            await stream.wait_ended()
         finally:
             # The session is over for the lane at once (a new receiver may connect), even while
             # its socket still closes.
             session.alive = False
+            stream.finish()
             keep_alive.cancel()
             if self._session is session:
                 self._session = None
             self._notify()
             await stream.aclose()
 
-    async def _claim(self, session: LaneSession) -> bool:
+    def _handle(self, session: LaneSession, message: Message | UnknownMessage) -> None:
+        """One received message, in the socket's callback: keep the cycle fields up to date for
+        the verbs and wake them (no task in between, issue 19)."""
+        if self.on_message is not None:
+            self.on_message(message)
+        # Only a transition changes what a verb waits on: an ignored early BoardAvailable (§3),
+        # Notifications, CheckAlives and unknown tags do not.
+        if session.connection.outcome is not Outcome.TRANSITION:
+            return
+        kind = type(message)
+        if kind is ServiceDescription:
+            if self.role is Role.SENDER:
+                if not self._claim(session):
+                    session.stream.finish()
+                    return
+                # The server answers the receiver's ServiceDescription (reference §3).
+                session.stream.send_nowait(self.description)
+                session.stream.established()
+            session.handshaken = True
+        else:
+            field, keep = _CYCLE_FIELDS[kind]
+            setattr(session, field, message if keep else None)
+        self._notify()
+
+    def _claim(self, session: LaneSession) -> bool:
         """The session completed its handshake: may it have the lane? (The sender decides.)"""
         return True
 
     async def _send(self, session: LaneSession, message: Message) -> None:
+        stream = session.stream
         try:
-            await session.stream.send(message)
+            stream.send_nowait(message)  # (LaneStream.send without its coroutine: one less per message)
+            if stream.paused:
+                await stream.drained()
         except (ProtocolError, HermesConnectionClosed) as exc:
             raise LaneDisconnected(f"{self.name}: sending {type(message).__name__} failed: {exc}") from exc
 

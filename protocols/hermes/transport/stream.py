@@ -75,9 +75,29 @@ async def run_shielded(cleanup: Coroutine[Any, Any, None]) -> None:
 
 def tune_socket(writer: asyncio.StreamWriter) -> None:
     """Set TCP_NODELAY: a Hermes message is small and latency-bound (reference §5a)."""
-    sock = writer.get_extra_info("socket")
+    tune_transport(writer.transport)
+
+
+def tune_transport(transport: asyncio.BaseTransport) -> None:
+    """Set TCP_NODELAY on a transport's socket (see :func:`tune_socket`)."""
+    sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def wait_acknowledged(sock: socket.socket | None) -> None:
+    """Wait (at most :data:`ERROR_LINGER`) until the peer has acknowledged every byte written to
+    ``sock`` (Linux SIOCOUTQ): a reset drops unacknowledged bytes. No wait where it cannot tell."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ERROR_LINGER
+    while sock is not None and loop.time() < deadline:
+        try:
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except (OSError, AttributeError, NameError):
+            return  # no SIOCOUTQ here: reset at once
+        if struct.unpack("i", raw)[0] == 0:
+            return
+        await asyncio.sleep(0.005)  # a poll of the kernel's queue, not synchronisation
 
 
 class HermesStream:
@@ -268,17 +288,7 @@ class HermesStream:
         await self._close_writer(b"")
 
     async def _wait_acknowledged(self) -> None:
-        # A reset drops unacknowledged bytes: wait (briefly) until the peer has the Notification.
-        sock = self.writer.get_extra_info("socket")
-        deadline = self._loop.time() + ERROR_LINGER
-        while sock is not None and self._loop.time() < deadline:
-            try:
-                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-            except (OSError, AttributeError, NameError):
-                return  # no SIOCOUTQ here: reset at once
-            if struct.unpack("i", raw)[0] == 0:
-                return
-            await asyncio.sleep(0.005)  # a poll of the kernel's queue, not synchronisation
+        await wait_acknowledged(self.writer.get_extra_info("socket"))
 
     async def _write(self, data: bytes) -> None:
         if not data:
@@ -316,4 +326,6 @@ __all__ = [
     "HermesStream",
     "run_shielded",
     "tune_socket",
+    "tune_transport",
+    "wait_acknowledged",
 ]

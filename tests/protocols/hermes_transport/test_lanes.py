@@ -172,7 +172,7 @@ async def test_task_names_and_nodelay() -> None:
         } <= names
         session = up._session
         assert session is not None
-        sock = session.stream.writer.get_extra_info("socket")
+        sock = session.stream.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
