@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config
+from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config, parse_products
 from simulators import Endpoint, Line, LineSpec
 from simulators.line_spec import MACHINE_KINDS
 
@@ -117,6 +118,28 @@ def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str,
     else:
         connection = {"host": endpoint.host, "port": endpoint.port}
     return {**table, "protocol": protocol, "map": device_map, "connection": connection}
+
+
+def line_products(spec: LineSpec) -> dict[str, dict[str, RecipeRef]]:
+    """The products of a line and each machine's recipe for them, for the recipe service.
+
+    The ``[products]`` table of the line file ``spec`` came from, in ``linegate run``'s format
+    (``[products.PSU-24V-R1] reflow = "SAC305-HEAVY"``); none for a line without one. A machine
+    the spec left out (the placement machine without its simulator) is left out of each product.
+
+    Raises:
+        ConfigError: the table names a machine the line file does not have, or is malformed.
+    """
+    if spec.path is None:
+        return {}
+    data = tomllib.loads(Path(spec.path).read_text(encoding="utf-8"))
+    if "products" not in data:
+        return {}
+    # Checked against the file's machines: a spec may run fewer (a test's subset of a line).
+    named = {m["id"] for m in data.get("machines", ()) if isinstance(m, dict) and "id" in m}
+    products = parse_products(data, named or {m.machine_id for m in spec.machines}, path=spec.path)
+    ids = {m.machine_id for m in spec.machines}
+    return {p: {m: r for m, r in recipes.items() if m in ids} for p, recipes in products.items()}
 
 
 def _recipe_table(recipe: RecipeRef) -> str | dict[str, str]:
