@@ -35,8 +35,12 @@ SIMULATED_MAPS: dict[str, tuple[str, str]] = {
 }
 #: The built-in files map of each result-file station kind of the simulators.
 RESULT_FILE_MAPS = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:ict_csv"}
-#: The protocol of the report-only serial stations (no map: their parser is fixed).
-REPORT_ONLY = {"scanner": "scanner", "fct": "tester"}
+#: The protocol of the report-only serial stations, and the map of those that take one (a
+#: scanner's reads need none; the tester's lines are read by a tester map).
+REPORT_ONLY: dict[str, tuple[str, str | None]] = {
+    "scanner": ("scanner", None),
+    "fct": ("tester", "builtin:fct_lines"),
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -105,7 +109,9 @@ def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str,
         return {**table, "protocol": "files", "map": RESULT_FILE_MAPS[endpoint.kind], "connection": files}
     if endpoint.kind in REPORT_ONLY:  # the scanner and the functional tester: lines on serial
         url = f"socket://{endpoint.host}:{endpoint.port}"
-        return {**table, "protocol": REPORT_ONLY[endpoint.kind], "connection": {"url": url}}
+        protocol, report_map = REPORT_ONLY[endpoint.kind]
+        table = {**table, "protocol": protocol, "connection": {"url": url}}
+        return {**table, "map": report_map} if report_map else table
     if endpoint.kind not in SIMULATED_MAPS:
         raise ValueError(
             f"linegate has no built-in map for a simulated {endpoint.kind} ({endpoint.machine_id})"

@@ -17,8 +17,8 @@ _MACHINE = {
 }
 # Result-file stations (a file per board, written as X.tmp and renamed) and their files maps.
 _FILES = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:ict_csv"}
-# Report-only serial stations: the protocol that reads their lines.
-_REPORTS = {"scanner": "scanner", "fct": "tester"}
+# Report-only serial stations: the protocol that reads their lines, and its map line if any.
+_REPORTS = {"scanner": ('protocol = "scanner"',), "fct": ('protocol = "tester"', 'map = "builtin:fct_lines"')}
 # The kinds that are CFX endpoints of their own, publishing to a listener on our side.
 _CFX = {"placement", "printer", "spi"}
 
@@ -86,8 +86,8 @@ def write_line_config(
             )
         elif end.kind in _REPORTS:
             text += (
-                f'protocol = "{_REPORTS[end.kind]}"\n'
-                f'connection = {{ url = "socket://{end.host}:{end.port}" }}\n'
+                "\n".join(_REPORTS[end.kind])
+                + f'\nconnection = {{ url = "socket://{end.host}:{end.port}" }}\n'
             )
         else:
             protocol, map_key = _MACHINE[end.kind]
