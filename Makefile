@@ -57,7 +57,7 @@ test: lint typecheck test-compiled test-pure
 test-cluster: venv
 	$(PY) -m pytest -m cluster
 
-# The default simulated line with the gateway against it; DEMO_ARGS="--boards 50 --amqp amqp://guest:guest@127.0.0.1:5672/"
+# The default simulated line (the whole SMT line) with the gateway against it; DEMO_ARGS="--boards 50 --amqp amqp://guest:guest@127.0.0.1:5672/"
 demo: venv
 	$(VENV)/bin/linegate demo $(DEMO_ARGS)
 

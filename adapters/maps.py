@@ -6,16 +6,16 @@ means which fault, which values are process data or plain readings, and how a re
 activated and confirmed. Modbus point fields are EdgeX device-profile names where they fit
 (``scale``, ``offset``, ``mask``, ``shift``); see ``protocols.modbus.registermap``.
 
-Every map starts with ``[machine] protocol = "modbus" | "opcua" | "serial" | "files"``. :func:`load_map`
-reads a file, :func:`builtin_map` one of the maps shipped in ``adapters/maps/`` (written from
-the simulators' manuals). Any problem is a :class:`~protocols.errors.ConfigError` naming the
-file and the dotted key path (``recipes.activate[1].until``), and unknown keys are errors too,
-so a typo never silently drops a mapping.
+Every map starts with ``[machine] protocol = "modbus" | "opcua" | "serial" | "files" | "tester"``.
+:func:`load_map` reads a file, :func:`builtin_map` one of the maps shipped in ``adapters/maps/``
+(written from the simulators' manuals). Any problem is a :class:`~protocols.errors.ConfigError`
+naming the file and the dotted key path (``recipes.activate[1].until``), and unknown keys are
+errors too, so a typo never silently drops a mapping.
 
 Each protocol's schema lives beside its adapter (:mod:`adapters.modbus_map`,
-``adapters.opcua_map``, ``adapters.serial_map``, ``adapters.files_map``) on the shared pieces of
-:mod:`adapters.map_schema`; this module reads a file and dispatches on its protocol, and
-re-exports every map type.
+``adapters.opcua_map``, ``adapters.serial_map``, ``adapters.files_map``, ``adapters.tester_map``)
+on the shared pieces of :mod:`adapters.map_schema`; this module reads a file and dispatches on its
+protocol, and re-exports every map type.
 """
 
 from __future__ import annotations
@@ -40,18 +40,20 @@ from adapters.modbus_map import (
 )
 from adapters.opcua_map import OpcUaFaults, OpcUaMap, OpcUaRecipes, OpcUaWork, read_opcua_map
 from adapters.serial_map import SerialEvent, SerialMap, read_serial_map
+from adapters.tester_map import TesterMap, read_tester_map
 from protocols.errors import ConfigError
 from protocols.tomlread import parse_toml, read_toml
 
 # --- loading --------------------------------------------------------------------------------------
 
-MachineMap = ModbusMap | OpcUaMap | SerialMap | FilesMap
+MachineMap = ModbusMap | OpcUaMap | SerialMap | FilesMap | TesterMap
 _Reader = Callable[[Section], MachineMap]
 _READERS: dict[str, _Reader] = {
     "modbus": read_modbus_map,
     "opcua": read_opcua_map,
     "serial": read_serial_map,
     "files": read_files_map,
+    "tester": read_tester_map,
 }
 
 
@@ -84,7 +86,8 @@ def load_map(path: str | Path) -> MachineMap:
 
 
 def builtin_map(name: str) -> MachineMap:
-    """One of the maps shipped in ``adapters/maps/`` (``reflow_oven``, ``selective_solder``, ``coater``).
+    """One of the maps shipped in ``adapters/maps/`` (``reflow_oven``, ``selective_solder``, ``coater``,
+    ``aoi_xml``, ``xray_csv``, ``ict_csv``, ``fct_lines``).
 
     Raises:
         ConfigError: no such map.
@@ -114,6 +117,7 @@ __all__ = [
     "SerialEvent",
     "SerialMap",
     "StateTable",
+    "TesterMap",
     "ZonePoints",
     "builtin_map",
     "load_map",

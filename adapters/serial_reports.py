@@ -11,12 +11,14 @@ boards), and a closed link ends the session.
   ``double_read_window`` seconds is a double read and dropped (logged ``scanner.double_read``,
   counted); a line with bytes no label carries (control characters, non-ASCII) is garbage,
   logged ``scanner.garbage`` and counted, and the link stays up.
-- :class:`TestReportAdapter`: the ``TS``/``TR``/``TE`` lines of ``simulators/fct.md`` (the
-  ``TAG:KEY=VALUE`` syntax of :mod:`protocols.serial.payload`): each unit's steps, from ``TS`` to
-  ``TE``, become one :class:`~adapters.observations.InspectionResult` with the TestMethod ``FCT``
-  (published as ``UnitsTested``). A malformed line, a ``TR`` or ``TE`` for a unit whose ``TS`` was
-  not seen, or a ``TS`` that cuts another unit short are logged and counted; the cut unit is
-  still reported (as an error), so nothing is lost silently.
+- :class:`TestReportAdapter`: a tester's report lines, read as its tester map says
+  (:mod:`adapters.tester_map`; ``builtin:fct_lines`` is the ``TS``/``TR``/``TE`` lines of
+  ``simulators/fct.md``, in the ``TAG:KEY=VALUE`` syntax of :mod:`protocols.serial.payload`): each
+  unit's steps, from its start line to its end line, become one
+  :class:`~adapters.observations.InspectionResult` with the map's TestMethod (published as
+  ``UnitsTested``). A malformed line, a step or end line for a unit whose start was not seen, or a
+  start line that cuts another unit short are logged and counted; the cut unit is still reported
+  (as an error), so nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import serial
 from adapters import observations as obs
 from adapters.base import Adapter, CommandError, Emit, RecipeInfo, ReconnectPolicy
 from adapters.serial import open_serial_link
+from adapters.tester_map import TesterMap
 from protocols.errors import RemoteProtocolError, TransportError
 from protocols.serial import FramingError, LineFramer, decode_payload
 
@@ -44,6 +47,14 @@ _SILENCE = 365 * 24 * 3600.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _builtin_fct() -> TesterMap:
+    from adapters.maps import builtin_map  # adapters.maps reads every protocol's maps
+
+    found = builtin_map("fct_lines")
+    assert isinstance(found, TesterMap)
+    return found
 
 
 class _Lines(asyncio.Protocol):
@@ -191,72 +202,97 @@ class _Unit:
     steps: list[obs.Measured] = field(default_factory=list)
 
 
-_OUTCOMES = {"PASS": obs.Outcome.PASSED, "FAIL": obs.Outcome.FAILED}
-
-
 class TestReportAdapter(_ReportAdapter):
-    """A functional tester's result lines on serial (``simulators/fct.md``; see the module docstring).
+    """A tester's result lines on serial, read as its tester map says (see the module docstring).
 
     Args:
         machine_id: the machine id.
         url: a pyserial URL (a tty, or ``socket://host:port``).
-        method: the CFX TestMethod of its results (``FCT``; ``ICT``, ``BST``, ``Automated``).
+        tester_map: how its lines read (default: ``builtin:fct_lines``, ``simulators/fct.md``).
+        method: the CFX TestMethod of its results, instead of the map's (``FCT``, ``ICT``, ...).
         policy: reconnect settings.
     """
 
     __test__ = False  # not a pytest class, whatever its name
 
     def __init__(
-        self, machine_id: str, *, url: str, method: str = "FCT", policy: ReconnectPolicy | None = None
+        self,
+        machine_id: str,
+        *,
+        url: str,
+        tester_map: TesterMap | None = None,
+        method: str | None = None,
+        policy: ReconnectPolicy | None = None,
     ) -> None:
         super().__init__(machine_id, url=url, policy=policy)
-        self.method = method
+        self.map = tester_map if tester_map is not None else _builtin_fct()
+        self.method = method or self.map.method
         self._units: collections.OrderedDict[str, _Unit] = collections.OrderedDict()
 
     def line(self, payload: bytes) -> None:
+        spec = self.map
         try:
             tag, fields = decode_payload(payload)
-            if tag == "TS":
+            if tag == spec.start:
                 self._start(fields)
-            elif tag == "TR":
+            elif tag == spec.step:
                 self._step(fields)
-            elif tag == "TE":
+            elif tag == spec.end:
                 self._end(fields)
             else:
                 raise RemoteProtocolError(f"unknown line tag {tag!r}")
         except (RemoteProtocolError, KeyError, ValueError) as exc:
             self.garbage(repr(payload[:120]), f"{type(exc).__name__}: {exc}")
 
+    def _key(self, fields: dict[str, str]) -> str:
+        try:
+            return fields[self.map.unit]
+        except KeyError:
+            raise KeyError(f"no {self.map.unit} field naming the unit") from None
+
     def _start(self, fields: dict[str, str]) -> None:
-        serial_number = fields["SN"]
+        serial_number = self._key(fields)
         cut = self._units.pop(serial_number, None)
         if cut is not None:
-            self.garbage(serial_number, "a new TS before the TE of the same unit")
+            self.garbage(serial_number, "a new start line before the end line of the same unit")
             self._report(cut, obs.Outcome.ERROR)
+        source = self.map.start_fields
+        position = fields.get(source["position"], "") if "position" in source else ""
         self._units[serial_number] = _Unit(
-            serial_number, fields.get("PANEL"), int(fields.get("POS", "1")), fields.get("PROG"), _now()
+            serial_number,
+            fields.get(source["panel"]) if "panel" in source else None,
+            int(position) if position else 1,
+            fields.get(source["recipe"]) if "recipe" in source else None,
+            _now(),
         )
-        while len(self._units) > 64:  # units whose TE never came: report them, do not grow
+        while len(self._units) > self.map.max_open:  # units whose end never came: report, do not grow
             _, stale = self._units.popitem(last=False)
             self._report(stale, obs.Outcome.ERROR)
 
     def _step(self, fields: dict[str, str]) -> None:
-        unit = self._units[fields["SN"]]
-        low, high = fields.get("LO"), fields.get("HI")
+        unit = self._units[self._key(fields)]
+        source = self.map.step_fields
+
+        def text(name: str) -> str | None:
+            return (fields.get(source[name]) or None) if name in source else None
+
+        low, high = text("low"), text("high")
         unit.steps.append(
             obs.Measured(
-                name=fields["NAME"],
-                value=float(fields["VAL"]),
-                unit=fields.get("UNIT") or None,
+                name=fields[source["name"]],
+                value=float(fields[source["value"]]),
+                unit=text("unit"),
                 low=float(low) if low else None,
                 high=float(high) if high else None,
-                outcome=_OUTCOMES.get(fields.get("RES", "").upper()),
+                outcome=self.map.outcome(text("result")),
             )
         )
 
     def _end(self, fields: dict[str, str]) -> None:
-        unit = self._units.pop(fields["SN"])
-        self._report(unit, _OUTCOMES.get(fields.get("RES", "").upper(), obs.Outcome.ERROR))
+        unit = self._units.pop(self._key(fields))
+        source = self.map.end_fields
+        word = fields.get(source["result"]) if "result" in source else None
+        self._report(unit, self.map.outcome(word) or obs.Outcome.ERROR)
 
     def _report(self, unit: _Unit, outcome: obs.Outcome) -> None:
         position = obs.InspectedPosition(

@@ -21,7 +21,16 @@ from adapters.base import Adapter
 from adapters.cfx_native import BrokerEvents, CFXNativeAdapter, DirectEvents
 from adapters.hermes_bridge import BridgeAdapter, BridgeState, HermesBridge, ModbusConveyor
 from adapters.hermes_supervisory import HermesSupervisoryAdapter
-from adapters.maps import FilesMap, MachineMap, ModbusMap, OpcUaMap, SerialMap, builtin_map, load_map
+from adapters.maps import (
+    FilesMap,
+    MachineMap,
+    ModbusMap,
+    OpcUaMap,
+    SerialMap,
+    TesterMap,
+    builtin_map,
+    load_map,
+)
 from adapters.modbus import ModbusAdapter
 from gateway.board_identity import BoardIdentities
 from gateway.boundary import BoardGate
@@ -185,20 +194,25 @@ def build_adapter(config: LineConfig, machine: MachineConfig, index: int) -> Ada
 def _report_only(
     config: LineConfig, machine: MachineConfig, conn: ScannerConnection | TesterConnection, where: str
 ) -> Adapter:
-    """A scanner or a tester: a serial device that only sends lines; its parser is fixed, no map."""
+    """A scanner or a tester: a serial device that only sends lines. A scanner's reads need no
+    map; a tester's lines read as its tester map says (``builtin:fct_lines`` when none is given)."""
     from adapters.serial_reports import ScannerAdapter, TestReportAdapter
 
-    if machine.map is not None:
-        raise ConfigError(
-            f"a {machine.protocol} reads its device's lines itself; it takes no map",
-            path=config.path,
-            key=f"{where}.map",
-        )
     if isinstance(conn, ScannerConnection):
+        if machine.map is not None:
+            raise ConfigError(
+                "a scanner reads its device's lines itself; it takes no map",
+                path=config.path,
+                key=f"{where}.map",
+            )
         return ScannerAdapter(
             machine.id, url=conn.url, no_read=conn.no_read, double_read_window=conn.double_read_window
         )
-    return TestReportAdapter(machine.id, url=conn.url, method=conn.method)
+    # Without a map: the TS/TR/TE lines of simulators/fct.md, which testers of that kind send.
+    device_map = resolve_map(config, machine, where) if machine.map is not None else builtin_map("fct_lines")
+    if not isinstance(device_map, TesterMap):
+        raise _wrong_map(config, where, "tester", device_map)
+    return TestReportAdapter(machine.id, url=conn.url, tester_map=device_map, method=conn.method)
 
 
 def _cfx_native(config: LineConfig, machine: MachineConfig, conn: CfxConnection) -> Adapter:

@@ -126,8 +126,9 @@ class ScannerConnection:
 
 @dataclass(frozen=True, slots=True)
 class TesterConnection:
-    """``protocol = "tester"``: a test station that reports each unit as TS/TR/TE lines on a
-    serial line; no map (docs/identification-and-test.md)."""
+    """``protocol = "tester"``: a test station that reports each unit as lines on a serial line,
+    read as its tester map says (``map``; builtin:fct_lines, the TS/TR/TE lines, when none is
+    given; docs/identification-and-test.md)."""
 
     url: str = field(
         metadata=doc(
@@ -135,7 +136,15 @@ class TesterConnection:
             '"socket://10.0.0.7:4001"',
         )
     )
-    method: str = field(default="FCT", metadata=doc("The CFX TestMethod of its results.", '"FCT"'))
+    method: str | None = field(
+        default=None,
+        metadata=doc(
+            "The CFX TestMethod of its results, instead of its map's [lines] method.",
+            '"ICT"',
+            default="the map's",
+            in_example=False,
+        ),
+    )
 
 
 class CfxEvents(enum.StrEnum):
@@ -325,8 +334,8 @@ def read_connection(protocol: Protocol, t: Table, base: Path) -> Connection:
             url=serial_url(t, "url"), no_read=t.text("no_read", "NOREAD"), double_read_window=float(window)
         )
     if protocol is Protocol.TESTER:
-        method = t.text("method", "FCT")
-        if method not in TEST_METHODS:
+        method = t.get("method", str, None)
+        if method is not None and method not in TEST_METHODS:
             raise t.error(f"must be one of {', '.join(TEST_METHODS)}", "method")
         return TesterConnection(url=serial_url(t, "url"), method=method)
     return read_files_connection(t, base)

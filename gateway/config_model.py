@@ -376,8 +376,9 @@ class MachineConfig:
     map: str | None = field(
         default=None,
         metadata=doc(
-            "What its registers, nodes, frames or files mean: builtin:<name> or a map file "
-            "(relative to the config file); every protocol but cfx needs one.",
+            "What its registers, nodes, frames, files or report lines mean: builtin:<name> or a map "
+            "file (relative to the config file); cfx and scanner take none, tester defaults to "
+            "builtin:fct_lines, every other protocol needs one.",
             '"maps/oven.toml"',
         ),
     )

@@ -1,11 +1,13 @@
 """``linegate demo``: the default simulated line and the gateway against it, in one process.
 
-Nothing to configure: the line (placement → reflow oven → selective solder → coater, with Hermes
-between them) runs on an accelerated clock; the gateway connects to each machine in its own
-protocol (CFX over AMQP 1.0, Modbus TCP, OPC UA, serial) and to each machine's Hermes vertical
-channel, writes CFX to an embedded SQLite outbox and prints it (and publishes to AMQP and MQTT
-when asked). Midway it changes the line over to the second product and raises one oven alarm,
-then clears it. It ends with a summary.
+Nothing to configure: the default line (``simulators/lines/default.toml``: scanner → printer →
+SPI → placement → AOI → reflow oven → X-ray → selective solder → coater → ICT → FCT, with Hermes
+between them), or the line file given, runs on an accelerated clock; the gateway connects to each
+machine in its own protocol (CFX over AMQP 1.0, Modbus TCP, OPC UA, serial, result files) and to
+each machine's Hermes vertical channel, writes CFX to an embedded SQLite outbox and prints it (and
+publishes to AMQP and MQTT when asked). Midway it changes the line over to the second product and
+raises one oven alarm, then clears it. It ends with a summary, which counts the units each
+inspection and test station passed and failed.
 """
 
 from __future__ import annotations
@@ -35,24 +37,29 @@ from gateway.metrics import Metrics
 from gateway.outbox import StoredEvent
 from gateway.recipes import Outcome
 from gateway.runtime import Gateway
-from gateway.simulated import free_port, line_config, publishing_to
+from gateway.simulated import free_port, line_config, line_products, publishing_to
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from protocols.cfx.enums import ResourceState
-from simulators import FaultSeverity, Line, LineSpec, ReflowOven, default_line
+from simulators import FaultSeverity, Line, LineSpec, ReflowOven, default_line, load_line
 
 log = structlog.get_logger("linegate.demo")
 
 # The two products of the default line's work orders, and each machine's recipe for them (the
-# names the simulators ship).
+# names the simulators ship): the [products] table of simulators/lines/default.toml, which the
+# demo reads (tests check the two agree).
 PRODUCTS: dict[str, dict[str, RecipeRef]] = {
     "CTRL-MAIN-R3": {
+        "printer": RecipeRef("PCB-CTRL-A"),
+        "spi": RecipeRef("PCB-CTRL-A"),
         "placement": RecipeRef("PCB-CTRL-A"),
         "reflow": RecipeRef("SAC305-STD"),
         "solder": RecipeRef("PGM-CONN-A"),
         "coater": RecipeRef("ACRYLIC-50"),
     },
     "PSU-24V-R1": {
+        "printer": RecipeRef("PCB-PWR-B"),
+        "spi": RecipeRef("PCB-PWR-B"),
         "placement": RecipeRef("PCB-PWR-B"),
         "reflow": RecipeRef("SAC305-HEAVY"),
         "solder": RecipeRef("PGM-PWR-B"),
@@ -83,6 +90,8 @@ class DemoOptions:
     # The trace store's SQLite file (gateway.demo_trace): with it the line starts with a
     # printer and an SPI, and an interlock refuses the board that fails SPI.
     trace_db: str | None = None
+    # The line file to run (the CLI's --line); None runs the default line, the whole SMT line.
+    line: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,8 +135,14 @@ class Counter:
 
 
 def demo_line(options: DemoOptions, events_port: int) -> LineSpec:
-    """The default line, paced as asked, with the placement machine publishing to us."""
-    spec = publishing_to(with_inspection(default_line()) if options.trace_db else default_line(), events_port)
+    """The line asked for (by default the default line), paced as asked, with its CFX-native
+    machines publishing to us.
+
+    Raises:
+        ConfigError: the line file cannot be read or describes no valid line.
+    """
+    spec = load_line(options.line) if options.line else default_line()
+    spec = publishing_to(with_inspection(spec) if options.trace_db else spec, events_port)
     return dataclasses.replace(spec, time_scale=options.time_scale, boards=options.boards)
 
 
@@ -139,7 +154,7 @@ def demo_config(options: DemoOptions, line: Line, events_port: int, folder: Path
         line,
         events_port=events_port,
         outbox_path=folder / "outbox.sqlite",
-        products=PRODUCTS,
+        products=line_products(line.spec),
         name="demo",
         changeover=ChangeoverConfig(timeout=120),
         http_port=options.http_port,
@@ -253,6 +268,9 @@ async def _drive(
     """Wait for the boards; change over at half-time; raise and clear one oven alarm."""
     total = options.boards
     changeover_at = max(1, total // 2)
+    # The line's second product, if its file names two (the default line's work orders do).
+    products = list(gateway.recipes.products)
+    target = products[1] if len(products) > 1 else None
     fault_at = max(1, total // 3)
     oven = next((m for m in line.machines if isinstance(m, ReflowOven)), None)
     changeover: asyncio.Task[list[Outcome]] | None = None
@@ -270,10 +288,8 @@ async def _drive(
             summary.fault = DEMO_ALARM
         elif oven is not None and summary.fault and done >= fault_at + 2 and DEMO_ALARM in oven.faults:
             oven.clear_fault(DEMO_ALARM)
-        if changeover is None and done >= changeover_at:
-            changeover = asyncio.create_task(
-                gateway.recipes.changeover(list(PRODUCTS)[1]), name="demo.changeover"
-            )
+        if changeover is None and target is not None and done >= changeover_at:
+            changeover = asyncio.create_task(gateway.recipes.changeover(target), name="demo.changeover")
     if oven is not None and DEMO_ALARM in oven.faults:
         oven.clear_fault(DEMO_ALARM)
     if changeover is not None:
@@ -316,7 +332,8 @@ def _print_summary(summary: DemoSummary, out: TextIO) -> None:
     for machine_id, info in summary.machines.items():
         faults = ", ".join(info["faults"]) or "no faults"
         state = _state_text(info["state"])
-        print(f"    {machine_id:<10} {state:<30} recipe {info['recipe']}  {faults}", file=out)
+        recipe = f"recipe {info['recipe']}" if info["recipe"] else "no recipe"
+        print(f"    {machine_id:<10} {state:<30} {recipe}  {faults}", file=out)
     if summary.outcomes:
         print("  inspection and test outcomes:", file=out)
         for machine_id, counts in summary.outcomes.items():

@@ -1,7 +1,7 @@
 """The trace service in ``linegate demo --trace-db PATH``.
 
-The demo line then starts with a solder paste printer and an SPI (as in
-``simulators/lines/print-inspect.toml``), whose third board fails inspection; an interlock
+The demo line's SPI (the default line has one; a line without gets a solder paste printer and an
+SPI in front, as in ``simulators/lines/print-inspect.toml``) then fails its third board; an interlock
 (``spi-before-placement``) refuses it at the placement machine, which asks over its Hermes
 vertical channel (QueryWorkOrderInfo, answered with ``FailedBoard = 2``) and the refusal is
 published as FaultOccurred. The store is the SQLite file at PATH (replaced if it exists), which
@@ -27,7 +27,16 @@ DEMO_CONTROL = ControlConfig(handle="Linegate.Control.demo", rules=DEMO_RULES)
 
 
 def with_inspection(spec: LineSpec) -> LineSpec:
-    """``spec`` with a printer and an SPI in front (the SPI fails board ``FAILING_BOARD``)."""
+    """``spec`` with its SPI failing board ``FAILING_BOARD``; a line without an SPI gets a printer
+    and an SPI in front."""
+    if any(m.kind == "spi" for m in spec.machines):
+        machines = tuple(
+            dataclasses.replace(m, options={**m.options, "fail_boards": [FAILING_BOARD]})
+            if m.kind == "spi"
+            else m
+            for m in spec.machines
+        )
+        return dataclasses.replace(spec, machines=machines)
     front = (
         MachineSpec("printer", "printer", "linegate.printer.1", {"clean_every": 4, "clean_time": 15.0}),
         MachineSpec("spi", "spi", "linegate.spi.1", {"fail_boards": [FAILING_BOARD]}),

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config
+from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config, parse_products
 from simulators import Endpoint, Line, LineSpec
 from simulators.line_spec import MACHINE_KINDS
 
@@ -35,8 +36,12 @@ SIMULATED_MAPS: dict[str, tuple[str, str]] = {
 }
 #: The built-in files map of each result-file station kind of the simulators.
 RESULT_FILE_MAPS = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:ict_csv"}
-#: The protocol of the report-only serial stations (no map: their parser is fixed).
-REPORT_ONLY = {"scanner": "scanner", "fct": "tester"}
+#: The protocol of the report-only serial stations, and the map of those that take one (a
+#: scanner's reads need none; the tester's lines are read by a tester map).
+REPORT_ONLY: dict[str, tuple[str, str | None]] = {
+    "scanner": ("scanner", None),
+    "fct": ("tester", "builtin:fct_lines"),
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -105,7 +110,9 @@ def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str,
         return {**table, "protocol": "files", "map": RESULT_FILE_MAPS[endpoint.kind], "connection": files}
     if endpoint.kind in REPORT_ONLY:  # the scanner and the functional tester: lines on serial
         url = f"socket://{endpoint.host}:{endpoint.port}"
-        return {**table, "protocol": REPORT_ONLY[endpoint.kind], "connection": {"url": url}}
+        protocol, report_map = REPORT_ONLY[endpoint.kind]
+        table = {**table, "protocol": protocol, "connection": {"url": url}}
+        return {**table, "map": report_map} if report_map else table
     if endpoint.kind not in SIMULATED_MAPS:
         raise ValueError(
             f"linegate has no built-in map for a simulated {endpoint.kind} ({endpoint.machine_id})"
@@ -118,6 +125,28 @@ def machine_table(line: Line, endpoint: Endpoint, events_port: int) -> dict[str,
     else:
         connection = {"host": endpoint.host, "port": endpoint.port}
     return {**table, "protocol": protocol, "map": device_map, "connection": connection}
+
+
+def line_products(spec: LineSpec) -> dict[str, dict[str, RecipeRef]]:
+    """The products of a line and each machine's recipe for them, for the recipe service.
+
+    The ``[products]`` table of the line file ``spec`` came from, in ``linegate run``'s format
+    (``[products.PSU-24V-R1] reflow = "SAC305-HEAVY"``); none for a line without one. A machine
+    the spec left out (the placement machine without its simulator) is left out of each product.
+
+    Raises:
+        ConfigError: the table names a machine the line file does not have, or is malformed.
+    """
+    if spec.path is None:
+        return {}
+    data = tomllib.loads(Path(spec.path).read_text(encoding="utf-8"))
+    if "products" not in data:
+        return {}
+    # Checked against the file's machines: a spec may run fewer (a test's subset of a line).
+    named = {m["id"] for m in data.get("machines", ()) if isinstance(m, dict) and "id" in m}
+    products = parse_products(data, named or {m.machine_id for m in spec.machines}, path=spec.path)
+    ids = {m.machine_id for m in spec.machines}
+    return {p: {m: r for m, r in recipes.items() if m in ids} for p, recipes in products.items()}
 
 
 def _recipe_table(recipe: RecipeRef) -> str | dict[str, str]:

@@ -16,6 +16,7 @@ from simulators.line_spec import (
     default_line,
     load_line,
     parse_line,
+    small_line,
 )
 from simulators.machine import (
     Board,
@@ -111,4 +112,5 @@ __all__ = [
     "load_scenario",
     "parse_line",
     "parse_scenario",
+    "small_line",
 ]

@@ -71,6 +71,8 @@ from simulators.line_spec import (
     machine_classes,
     machine_parameters,
     parse_line,
+    small_line,
+    small_line_path,
 )
 from simulators.machine import (
     Board,
@@ -487,4 +489,6 @@ __all__ = [
     "load_line",
     "machine_classes",
     "parse_line",
+    "small_line",
+    "small_line_path",
 ]

@@ -2,7 +2,8 @@
 
 :func:`load_line` reads a line file (TOML) and :func:`parse_line` checks its content into a
 :class:`LineSpec` (machines in order, the board source, timing, the open ends' outside peer);
-:func:`default_line` is the line shipped in ``simulators/lines/default.toml``. The machine kinds
+:func:`default_line` is the line shipped in ``simulators/lines/default.toml`` (the whole SMT
+line), :func:`small_line` the short one in ``small.toml``. The machine kinds
 are a registry (:data:`MACHINE_KINDS`); ``placement`` is imported only when a line uses it.
 Every problem is a :class:`~protocols.errors.ConfigError` naming the file and the key path.
 """
@@ -183,13 +184,28 @@ def default_line_path() -> Path:
     return Path(str(resources.files("simulators") / "lines" / "default.toml"))
 
 
-def default_line() -> LineSpec:
-    """The default line: placement → reflow oven → selective solder → coater.
+def small_line_path() -> Path:
+    """The small line file shipped with the package (``simulators/lines/small.toml``)."""
+    return Path(str(resources.files("simulators") / "lines" / "small.toml"))
 
-    Without the placement simulator (``simulators.placement`` not importable) the line starts at
-    the reflow oven.
+
+def default_line() -> LineSpec:
+    """The default line, the whole SMT line: scanner → printer → SPI → placement → AOI → reflow
+    oven → X-ray → selective solder → coater → ICT → FCT.
+
+    Without the placement simulator (``simulators.placement`` not importable) the line skips
+    the placement machine.
     """
-    spec = load_line(default_line_path())
+    return _usable(load_line(default_line_path()))
+
+
+def small_line() -> LineSpec:
+    """The small line for quick runs and tests: placement → reflow oven → selective solder →
+    coater (without the placement simulator, from the reflow oven on)."""
+    return _usable(load_line(small_line_path()))
+
+
+def _usable(spec: LineSpec) -> LineSpec:
     usable = tuple(m for m in spec.machines if MACHINE_KINDS[m.kind].available())
     if len(usable) != len(spec.machines):
         log.warning(
@@ -354,4 +370,6 @@ __all__ = [
     "machine_classes",
     "machine_parameters",
     "parse_line",
+    "small_line",
+    "small_line_path",
 ]

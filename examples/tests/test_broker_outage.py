@@ -19,6 +19,7 @@ import pytest
 from gateway.sinks.base import Sink
 from gateway.sinks.mqtt import MqttSink
 from gateway.testing import BROKERS, CFXEventCollector, LinegateGateway, TcpProxy
+from simulators import small_line
 
 BOARDS = 6
 
@@ -74,7 +75,7 @@ async def linegate_sinks(proxy: TcpProxy, prefix: str, subscriber: Subscriber) -
 
 
 @pytest.mark.linegate_broker("mosquitto")
-@pytest.mark.linegate_line(boards=BOARDS)
+@pytest.mark.linegate_line(small_line(), boards=BOARDS)  # the small line: quick
 async def test_mqtt_outage_loses_no_event(
     linegate_gateway: LinegateGateway,
     cfx_events: CFXEventCollector,

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.demo import PRODUCTS
 from gateway.testing import CFXEventCollector, LinegateGateway
 from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_request
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request
-from simulators import ReflowOven
+from simulators import ReflowOven, small_line
 
 
-@pytest.mark.linegate_line(boards=8)
+# The small line (placement -> reflow -> solder -> coater): quick; without a line the kit runs
+# the default line, the whole SMT line.
+@pytest.mark.linegate_line(small_line(), boards=8)
 async def test_line_changes_over_to_the_power_supply(
     linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector
 ) -> None:
@@ -27,7 +28,8 @@ async def test_line_changes_over_to_the_power_supply(
     outcomes = await linegate_gateway.recipes.changeover("PSU-24V-R1")
 
     assert all(o.ok for o in outcomes), [(o.machine_id, o.result.message) for o in outcomes]
-    for machine_id, recipe in PRODUCTS["PSU-24V-R1"].items():
+    # Each machine's recipe for the product: the [products] table of the line file.
+    for machine_id, recipe in linegate_gateway.recipes.products["PSU-24V-R1"].items():
         activated = await cfx_events.wait_for(
             "CFX.Production.RecipeActivated",
             source=linegate_gateway.handles[machine_id],

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from gateway.testing import CFXEventCollector, LinegateGateway
-from simulators import FaultSeverity, ReflowOven
+from simulators import FaultSeverity, ReflowOven, small_line
 
 
-@pytest.mark.linegate_line(boards=4)
+@pytest.mark.linegate_line(small_line(), boards=4)  # placement -> reflow -> solder -> coater: quick
 async def test_oven_alarm_raises_and_clears_a_cfx_fault(
     linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector
 ) -> None:

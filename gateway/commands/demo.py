@@ -10,6 +10,7 @@ import sys
 
 from gateway.commands import Subparsers
 from gateway.logconfig import configure_logging
+from protocols.errors import ConfigError
 
 
 def register(subparsers: Subparsers) -> None:
@@ -17,9 +18,16 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the default simulated line with the gateway against it",
-        description="Placement -> reflow oven -> selective solder -> coater, simulated on an accelerated "
-        "clock, with the gateway turning every machine's protocol into CFX. Changes the line over midway "
-        "and injects one oven alarm.",
+        description="The whole SMT line (scanner -> printer -> SPI -> placement -> AOI -> reflow oven -> "
+        "X-ray -> selective solder -> coater -> ICT -> FCT), or the line file given, simulated on an "
+        "accelerated clock, with the gateway turning every machine's protocol into CFX. Changes the line "
+        "over midway, injects one oven alarm, and sums up each inspection and test station's outcomes.",
+    )
+    parser.add_argument(
+        "--line",
+        metavar="PATH",
+        help="run this line file instead of the default line (e.g. simulators/lines/small.toml, the short "
+        "placement -> reflow -> solder -> coater line)",
     )
     parser.add_argument("--boards", type=int, default=20, metavar="N", help="boards to run (default 20)")
     parser.add_argument(
@@ -41,8 +49,9 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--trace-db",
         metavar="PATH",
-        help="keep the trace store in this SQLite file (replaced): adds a printer and an SPI, whose"
-        " 3rd board fails and is refused at placement; query it with linegate trace --db PATH",
+        help="keep the trace store in this SQLite file (replaced): the SPI's 3rd board fails and is"
+        " refused at placement (a line without an SPI gets a printer and an SPI in front); query it"
+        " with linegate trace --db PATH",
     )
     parser.add_argument(
         "--keep-open",
@@ -78,9 +87,13 @@ def run(args: argparse.Namespace) -> int:
         stop_deadline=True,
         trace_db=args.trace_db,
         keep_open=args.keep_open,
+        line=args.line,
     )
     try:
         summary = asyncio.run(run_demo(options))
+    except ConfigError as exc:  # a --line file that cannot be read or is no valid line
+        print(f"linegate demo: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if args.keep_open:
             return 0  # the summary was printed; Ctrl-C is how --keep-open ends

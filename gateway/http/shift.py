@@ -1,8 +1,10 @@
 """The shift at a glance: what a supervisor reads off the dashboard besides the live line.
 
 Per machine: boards completed and failed, cycle time, first-pass yield of its inspections or
-tests, time in each SEMI E10 class and the availability and OEE that follow; for the line: boards
-out and the rolled throughput yield; and the alarm history with each alarm's acknowledgement.
+tests (each unit's verdict counted once per transaction: a result written again after the repair
+station's review replaces the first, so false calls cleared there do not count as failures),
+time in each SEMI E10 class and the availability and OEE that follow; for the line: boards out
+and the rolled throughput yield; and the alarm history with each alarm's acknowledgement.
 
 Everything is followed from the normalized event stream (the SSE sink feeds ``LineTracker``,
 which hands each event on). Durations are measured on the gateway's clock, the time each event
@@ -42,6 +44,8 @@ MAX_ALARMS = 500
 MAX_CYCLES = 200
 # Work started but never seen completing (a lost event, a machine restart) is forgotten past this.
 _MAX_OPEN_WORK = 256
+# Units whose verdict a later result may still replace (a re-inspection), per machine.
+_MAX_VERDICTS = 1024
 
 _STATE = "CFX.ResourcePerformance.StationStateChanged"
 _STARTED = "CFX.Production.WorkStarted"
@@ -69,6 +73,28 @@ class MachineShift:
     state_class: str | None = None  # the class the machine is in now (None: never reported)
     state_since: float | None = None
     work_order: str | None = None
+    # (transaction, unit, position) -> passed, for the units counted in units_passed/units_failed.
+    verdicts: collections.OrderedDict[tuple[str, str, int], bool] = field(
+        default_factory=collections.OrderedDict
+    )
+
+    def verdict(self, key: tuple[str, str, int], passed: bool) -> None:
+        """Count one unit's verdict; a later verdict for the same unit in the same transaction
+        (the result written again after the repair station's review) replaces the earlier."""
+        earlier = self.verdicts.pop(key, None) if key[0] else None
+        if earlier is not None:
+            if earlier:
+                self.units_passed -= 1
+            else:
+                self.units_failed -= 1
+        if passed:
+            self.units_passed += 1
+        else:
+            self.units_failed += 1
+        if key[0]:
+            self.verdicts[key] = passed
+            while len(self.verdicts) > _MAX_VERDICTS:
+                self.verdicts.popitem(last=False)
 
     def enter(self, state_class: str, at: float) -> None:
         self.settle(at)
@@ -212,14 +238,20 @@ class ShiftTracker:
                 cycle = at - started
                 shift.cycles.append(cycle)
                 shift.best_cycle = cycle if shift.best_cycle is None else min(shift.best_cycle, cycle)
-        else:  # inspected or tested: one result per unit
+        else:  # inspected or tested: one verdict per unit and transaction
             units = body.get("InspectedUnits" if name == _INSPECTED else "TestedUnits") or []
+            tx = str(body.get("TransactionId") or body.get("TransactionID") or "")
+            tx = tx if tx.strip("0-") else ""  # the nil UUID: no transaction to match a re-result by
             for unit in units:
-                result = unit.get("OverallResult") if isinstance(unit, dict) else None
-                if result == "Passed":
-                    shift.units_passed += 1
-                elif result == "Failed":
-                    shift.units_failed += 1
+                if not isinstance(unit, dict) or unit.get("OverallResult") not in ("Passed", "Failed"):
+                    continue
+                position = unit.get("UnitPositionNumber")
+                key = (
+                    tx,
+                    str(unit.get("UnitIdentifier") or ""),
+                    position if isinstance(position, int) else 0,
+                )
+                shift.verdict(key, unit["OverallResult"] == "Passed")
 
     def _alarm(self, name: str, source: str, body: dict[str, Any], at: float) -> None:
         if name == _OCCURRED:

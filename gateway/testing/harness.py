@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import tomllib
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.config import ChangeoverAt, ChangeoverConfig, LineConfig, RecipeRef, parse_products
-from gateway.demo import PRODUCTS
+from gateway.config import ChangeoverAt, ChangeoverConfig, LineConfig, RecipeRef
 from gateway.launch import open_gateway, wait_connected
 from gateway.outbox import Outbox
 from gateway.recipes import RecipeService
 from gateway.runtime import Gateway
 from gateway.simulated import free_port as free_port  # gateway.testing.free_port
 from gateway.simulated import line_config, publishing_to
+from gateway.simulated import line_products as line_products  # gateway.testing.line_products
 from gateway.sinks.base import Sink
 from simulators import Endpoint, Line, LineSpec, Machine
-from simulators.line import default_line_path
 
 M = TypeVar("M", bound=Machine)
 
@@ -40,27 +38,6 @@ def line_spec(spec: LineSpec, *, time_scale: float, boards: int | None, events_p
     """``spec`` paced for a test, with its CFX-native machines publishing to the gateway (the
     first one on ``events_port``, see :func:`gateway.simulated.publishing_to`)."""
     return dataclasses.replace(publishing_to(spec, events_port), time_scale=time_scale, boards=boards)
-
-
-def line_products(spec: LineSpec) -> dict[str, dict[str, RecipeRef]]:
-    """The products of a line and each machine's recipe for them, for the recipe service.
-
-    The ``[products]`` table of the line file ``spec`` came from, in ``linegate run``'s format
-    (``[products.PSU-24V-R1] reflow = "SAC305-HEAVY"``); for the default line without one, its
-    two products (``gateway.demo.PRODUCTS``); otherwise none.
-
-    Raises:
-        ConfigError: the table names a machine the line does not have, or is malformed.
-    """
-    if spec.path is None:
-        return {}
-    data = tomllib.loads(Path(spec.path).read_text(encoding="utf-8"))
-    if "products" in data:
-        return parse_products(data, {m.machine_id for m in spec.machines}, path=spec.path)
-    if Path(spec.path).resolve() == default_line_path().resolve():
-        ids = {m.machine_id for m in spec.machines}  # without the placement simulator, fewer
-        return {p: {m: r for m, r in recipes.items() if m in ids} for p, recipes in PRODUCTS.items()}
-    return {}
 
 
 class SimulatedLine:

@@ -36,7 +36,7 @@ from gateway.recipes import (
 from gateway.testing import CFXEventCollector
 from gateway.testing.harness import SimulatedLine, free_port, line_spec, wire_gateway
 from protocols.errors import TransportError
-from simulators import Line, default_line
+from simulators import Line, small_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted
 
@@ -282,7 +282,7 @@ async def test_a_machine_that_cannot_be_read_holds_the_board() -> None:
 async def test_a_refused_switch_holds_the_new_products_board_until_the_machine_accepts(
     tmp_path: Path,
 ) -> None:
-    spec = default_line()
+    spec = small_line()
     spec = dataclasses.replace(
         line_spec(spec, time_scale=400.0, boards=5, events_port=free_port()),
         machines=tuple(m for m in spec.machines if m.kind != "placement"),

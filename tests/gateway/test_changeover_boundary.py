@@ -25,7 +25,7 @@ from gateway.assemble import start_gateway
 from gateway.config import RecipeRef, load_config
 from gateway.demo import PRODUCTS
 from gateway.simulated import publishing_to
-from simulators import Line, default_line
+from simulators import Line, small_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted
 from tests.support.line_config import free_port, write_line_config
@@ -51,7 +51,7 @@ async def test_a_changeover_during_flow_builds_every_board_on_its_products_recip
     exchange = f"linegate-boundary-{uuid.uuid4().hex[:8]}"
     events_port = free_port()
     spec = dataclasses.replace(
-        publishing_to(default_line(), events_port),
+        publishing_to(small_line(), events_port),
         time_scale=400.0,
         boards=2 * PER_PRODUCT,
         source=SourceSpec(

@@ -396,9 +396,11 @@ class _Announcing(io.StringIO):
 
 
 async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
-    """The page of ``linegate demo``: the four machines in line order, their states, boards
-    moving and the oven's reflow chart updating while the simulated line runs."""
+    """The page of ``linegate demo``: the default line's machines in line order, their states,
+    boards moving, the oven's reflow chart updating while the simulated line runs, and each
+    inspection and test station's verdicts on its card."""
     from gateway.demo import DemoOptions, run_demo
+    from simulators import default_line
 
     out = _Announcing()
     demo = asyncio.create_task(run_demo(DemoOptions(boards=10, time_scale=120, quiet=True), out=out))
@@ -409,8 +411,10 @@ async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
             order = await page.evaluate(
                 "[...document.querySelectorAll('#line .machine')].map(n => n.dataset.machine)"
             )
-            assert order == ["placement", "reflow", "solder", "coater"]
-            for machine_id in order:
+            assert order == [m.machine_id for m in default_line().machines]
+            # The machines that report a state (the scanner and the result-file and serial
+            # stations tell none).
+            for machine_id in ("printer", "spi", "reflow", "solder", "coater"):
                 await page.wait_until(f"{machine(machine_id)}.dataset.category !== 'unknown'", 30)
             await page.wait_until("Number(document.getElementById('reflow-chart').dataset.updates) >= 2", 60)
             assert await page.evaluate("document.getElementById('reflow-chart').dataset.machine") == "reflow"
@@ -418,11 +422,23 @@ async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
             # The oven map's [readings] (no CFX events) come with the periodic /api/line refresh.
             reading = f"{machine('reflow')}.querySelector('[data-reading=zone1_top_actual]')"
             await page.wait_until(f"{reading} !== null && {reading}.textContent.endsWith('°C')", 30)
+            # Inspection and test stations: units passed and failed on the card, once judged.
+            for station in ("spi", "aoi", "xray", "ict", "fct"):
+                units = f"{machine(station)}.querySelector('[data-figure=units]')"
+                await page.wait_until(
+                    f"{units} !== null && /^[1-9]\\d* passed, \\d+ failed$/.test({units}.textContent)", 60
+                )
+            await page.wait_until(
+                f"{machine('ict')}.querySelector('[data-figure=units]').textContent.endsWith(', 1 failed')",
+                60,
+            )
+            assert await page.evaluate(f"{machine('placement')}.querySelector('[data-figure=units]')") is None
             ARTIFACTS.mkdir(exist_ok=True)
             shot = await page.call("Page.captureScreenshot", 20, format="png")
             (ARTIFACTS / "dashboard-demo.png").write_bytes(base64.b64decode(shot["data"]))
         summary = await asyncio.wait_for(demo, 120)
         assert summary.boards == 10
+        assert summary.outcomes["ict"] == {"passed": 9, "failed": 1}  # the line file fails the 7th
     finally:
         if not demo.done():
             demo.cancel()

@@ -30,7 +30,7 @@ from gateway.simulated import publishing_to
 from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_request
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request
-from simulators import Line, ReflowOven, default_line
+from simulators import Line, ReflowOven, small_line
 from tests.support.line_config import free_port, write_line_config
 
 BOARDS = int(os.environ.get("LINEGATE_E2E_BOARDS", "200"))
@@ -49,7 +49,7 @@ async def test_line_through_the_gateway_to_rabbitmq(tmp_path: Path, monkeypatch:
     exchange = f"linegate-e2e-{uuid.uuid4().hex[:8]}"
     events_port = free_port()
     spec = dataclasses.replace(
-        publishing_to(default_line(), events_port),
+        publishing_to(small_line(), events_port),
         time_scale=400.0,
         boards=BOARDS,
     )

@@ -1,5 +1,6 @@
 """The whole SMT line through the gateway (issue 16): scanner → printer → SPI → placement → AOI →
-reflow → X-ray → ICT → FCT, from ``simulators/lines/full-smt.toml``.
+reflow → X-ray → selective solder → coater → ICT → FCT, the default line
+(``simulators/lines/default.toml``).
 
 Every board's identification, inspection and test results reach the gateway's sinks, each in the
 work transaction of the machine that produced it; the 7th board fails ICT, and its UnitsTested
@@ -9,13 +10,11 @@ checked with the SDK catalogue's validator.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-import simulators
 from adapters.serial_reports import ScannerAdapter
 from gateway.http.collect import render_metrics
 from gateway.testing.events import CFXEventCollector
@@ -23,10 +22,11 @@ from gateway.testing.harness import LinegateGateway
 from protocols.cfx import validate_bytes
 from simulators import InCircuitTester
 from simulators.inspection_station import AOIStation
+from simulators.line import default_line_path
 from tests.gateway.test_http import parse_metrics
 from tests.gateway.test_http import value as metric
 
-LINE = Path(simulators.__file__).parent / "lines" / "full-smt.toml"
+LINE = default_line_path()
 BOARDS = 8
 TESTED = "CFX.Production.TestAndInspection.UnitsTested"
 INSPECTED = "CFX.Production.TestAndInspection.UnitsInspected"

@@ -16,7 +16,7 @@ import aio_pika
 import orjson
 import pytest
 
-from simulators import Line, default_line
+from simulators import Line, small_line
 from tests.support.line_config import write_line_config
 from tests.support.tcpproxy import TcpProxy
 
@@ -44,7 +44,7 @@ def _pending(outbox: Path) -> set[str]:
 
 async def test_sigkill_and_restart_lose_nothing(tmp_path: Path) -> None:
     exchange = f"linegate-kill-{uuid.uuid4().hex[:8]}"
-    spec = default_line()
+    spec = small_line()
     spec = dataclasses.replace(
         spec, time_scale=300.0, machines=tuple(m for m in spec.machines if m.machine_id in MACHINES)
     )

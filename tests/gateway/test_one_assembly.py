@@ -79,7 +79,17 @@ async def test_linegate_demo_starts_its_line_config_through_open_gateway(
         await run_demo(DemoOptions(boards=1, quiet=True), out=io.StringIO())
     [(config, _)] = calls
     assert config.name == "demo"
-    assert [m.id for m in config.machines] == ["placement", "reflow", "solder", "coater"]
+    # The default line, the whole SMT line, with the products of its file.
+    assert [m.id for m in config.machines] == [m.machine_id for m in default_line().machines]
+    assert {m.protocol for m in config.machines} >= {
+        "cfx",
+        "modbus",
+        "opcua",
+        "serial",
+        "files",
+        "scanner",
+        "tester",
+    }
     assert {h.machine for h in config.hermes if h.kind == "vertical"} == {m.id for m in config.machines}
     assert config.products == PRODUCTS
 

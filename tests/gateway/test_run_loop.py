@@ -1,4 +1,4 @@
-"""``linegate run --loop``: the whole default line runs on asyncio's loop or on uvloop, and stops cleanly."""
+"""``linegate run --loop``: the small line runs on asyncio's loop or on uvloop, and stops cleanly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from gateway.simulated import publishing_to
 from protocols.cfx.enums import ResourceState
-from simulators import Line, default_line
+from simulators import Line, small_line
 from tests.support.line_config import free_port, write_line_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(180)]
@@ -26,7 +26,7 @@ STATE = "CFX.ResourcePerformance.StationStateChanged"
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 async def test_the_whole_line_runs_and_stops_on_either_loop(tmp_path: Path, loop: str) -> None:
-    """It says which loop it runs on; every machine of the default line (CFX over AMQP 1.0, Modbus
+    """It says which loop it runs on; every machine of the small line (CFX over AMQP 1.0, Modbus
     TCP, OPC UA, serial over ``socket://``) has its state read and delivered to RabbitMQ through
     the AMQP sink; SIGTERM exits 0. On uvloop the serial adapter crashed at every connect (the
     serial library sets attributes uvloop's transports refuse), so the coater never reported."""
@@ -35,7 +35,7 @@ async def test_the_whole_line_runs_and_stops_on_either_loop(tmp_path: Path, loop
     arrived = asyncio.Event()
     broker = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
     events_port = free_port()
-    async with broker, Line(publishing_to(default_line(), events_port), start_source=False) as line:
+    async with broker, Line(publishing_to(small_line(), events_port), start_source=False) as line:
         handles = {end.cfx_handle for end in line.endpoints()}
         assert len(handles) == 4
         channel = await broker.channel()

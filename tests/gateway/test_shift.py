@@ -99,6 +99,36 @@ def test_figures_of_a_machine_over_a_shift() -> None:
     assert line["boards_out"] == 3 and line["rolled_throughput_yield"] == 0.9
 
 
+def test_a_reinspected_unit_counts_once_with_its_latest_verdict() -> None:
+    """An AOI writes a board's result again after the repair station's review: the reviewed
+    verdict replaces the first in the same transaction; another transaction is another unit."""
+    tracker = ShiftTracker(T0)
+    feed = Feed(tracker)
+    aoi = "Acme.aoi.1"
+
+    def inspected(tx: uuid.UUID, unit: str, verdict: Verdict, position: int | None = None) -> UnitsInspected:
+        found = InspectedUnit(unit_identifier=unit, unit_position_number=position, overall_result=verdict)
+        return UnitsInspected(transaction_id=tx, inspected_units=[found])
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    feed(aoi, inspected(first, "PCB1", Verdict.FAILED), 1)  # flagged, not yet reviewed
+    feed(aoi, inspected(first, "PCB2", Verdict.FAILED, 1), 2)
+    feed(aoi, inspected(first, "PCB2", Verdict.PASSED, 2), 2)  # another position of the panel
+    view = tracker.machine_view(aoi, T0 + 3)
+    assert (view["units_passed"], view["units_failed"]) == (1, 2)
+    feed(aoi, inspected(first, "PCB1", Verdict.PASSED), 3)  # a false call, cleared at repair
+    feed(aoi, inspected(first, "PCB2", Verdict.FAILED, 1), 3)  # a real defect, confirmed
+    view = tracker.machine_view(aoi, T0 + 4)
+    assert (view["units_passed"], view["units_failed"], view["first_pass_yield"]) == (2, 1, round(2 / 3, 4))
+    feed(aoi, inspected(second, "PCB1", Verdict.FAILED), 4)  # inspected again in new work
+    view = tracker.machine_view(aoi, T0 + 5)
+    assert (view["units_passed"], view["units_failed"]) == (2, 2)
+    # Without a transaction (the nil id) nothing can be matched: each result counts.
+    feed(aoi, UnitsInspected(inspected_units=[InspectedUnit(unit_identifier="PCB9")]), 5)
+    feed(aoi, UnitsInspected(inspected_units=[InspectedUnit(unit_identifier="PCB9")]), 6)
+    assert tracker.machine_view(aoi, T0 + 7)["units_passed"] == 4
+
+
 def test_a_machine_that_reported_nothing_has_no_figures() -> None:
     view = ShiftTracker(T0).machine_view("Acme.quiet.1", T0 + 50)
     assert view["boards_completed"] == 0

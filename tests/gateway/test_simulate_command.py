@@ -22,8 +22,9 @@ def linegate(*args: str) -> list[str]:
 
 
 def test_simulate_runs_n_boards_and_writes_endpoints_json(tmp_path: Path) -> None:
-    """`linegate simulate --boards 5 --endpoints-json PATH` starts the default line, writes where
-    every machine listens, prints the same, and exits 0 once 5 boards left the line."""
+    """`linegate simulate --boards 5 --endpoints-json PATH` starts the default line (the whole SMT
+    line), writes where every machine listens, prints the same, and exits 0 once 5 boards left
+    the line."""
     target = tmp_path / "endpoints.json"
     done = subprocess.run(
         linegate("simulate", "--boards", "5", "--time-scale", "1000", "--endpoints-json", str(target)),
@@ -36,13 +37,28 @@ def test_simulate_runs_n_boards_and_writes_endpoints_json(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     document = json.loads(target.read_text(encoding="utf-8"))
     machines = document["machines"]
-    expected = ["reflow", "solder", "coater"]
-    assert [m["machine_id"] for m in machines] == (["placement", *expected] if PLACEMENT else expected)
+    expected = [
+        "scanner",
+        "printer",
+        "spi",
+        "placement",
+        "aoi",
+        "reflow",
+        "xray",
+        "solder",
+        "coater",
+        "ict",
+        "fct",
+    ]
+    assert [m["machine_id"] for m in machines] == [e for e in expected if PLACEMENT or e != "placement"]
     assert (document["line"], document["time_scale"], document["open_ends"]) == ("default", 1000.0, False)
     by_id = {m["machine_id"]: m for m in machines}
     assert by_id["reflow"]["protocol"] == "modbus-tcp" and isinstance(by_id["reflow"]["port"], int)
     assert by_id["solder"]["url"].startswith("opc.tcp://127.0.0.1:")
     assert by_id["coater"]["tty_path"].startswith("/dev/")
+    # Result-file stations name their folder (a temporary one, gone once the line stopped).
+    assert all(Path(by_id[m]["folder"]).is_absolute() for m in ("aoi", "xray", "ict"))
+    assert by_id["printer"]["protocol"] == "cfx-amqp1.0" and by_id["fct"]["tty_path"].startswith("/dev/")
     for machine in machines:
         assert machine["host"] == "127.0.0.1"
         assert machine["cfx_handle"].startswith("linegate.")

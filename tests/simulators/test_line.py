@@ -18,7 +18,7 @@ from protocols.errors import ConfigError
 from protocols.hermes import messages as m
 from protocols.hermes.transport import ReceiverLane, SenderLane, VerticalClient
 from simulators.clock import SteppedClock
-from simulators.line import MACHINE_KINDS, Line, LineSpec, default_line, load_line, parse_line
+from simulators.line import MACHINE_KINDS, Line, LineSpec, default_line, load_line, parse_line, small_line
 
 WAIT = 5.0  # real seconds; only bounds a broken test
 PLACEMENT = MACHINE_KINDS["placement"].available()
@@ -69,11 +69,12 @@ async def observers(line: Line) -> AsyncIterator[dict[str, Observer]]:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_default_line_runs_100_boards_end_to_end() -> None:
-    """100 boards through the default line on a stepped clock: the sink gets every BoardId the source
+async def test_small_line_runs_100_boards_end_to_end() -> None:
+    """100 boards through the small line on a stepped clock (the default line's whole run goes
+    through the gateway in tests/gateway/test_full_line.py): the sink gets every BoardId the source
     made, once, in order, with its barcode and work order; each machine's vertical channel reports
     every board arriving and departing, as seen by an independent supervisory client."""
-    spec = dataclasses.replace(default_line(), boards=100)
+    spec = dataclasses.replace(small_line(), boards=100)
     clock = SteppedClock()
     async with Line(spec, clock=clock, start_source=False) as line, observers(line) as seen:
         line.start_source()
@@ -103,7 +104,7 @@ async def test_endpoints_say_where_every_machine_listens() -> None:
     """Each endpoint names its protocol's port (or tty), CFX handle and Hermes ports, and the
     Hermes ports chain: each machine's upstream connects to the previous downstream server."""
     clock = SteppedClock()
-    async with Line(default_line(), clock=clock, start_source=False) as line:
+    async with Line(small_line(), clock=clock, start_source=False) as line:
         endpoints = {e.machine_id: e for e in line.endpoints()}
         ordered = list(endpoints.values())
     oven, solder, coater = endpoints["reflow"], endpoints["solder"], endpoints["coater"]
@@ -265,9 +266,18 @@ def test_line_file_is_read_from_toml(tmp_path: Path) -> None:
 
 
 def test_default_line_file_matches_the_issue() -> None:
-    """The shipped default line is placement → reflow → selective solder → coater (placement left
-    out only when its simulator is not installed)."""
-    kinds = [s.kind for s in load_line(Path(__file__).parents[2] / "simulators/lines/default.toml").machines]
-    assert kinds == ["placement", "reflow_oven", "selective_solder", "coater"]
-    expected = kinds if PLACEMENT else kinds[1:]
-    assert [s.kind for s in default_line().machines] == expected
+    """The shipped default line is the whole SMT line (issue 16): scanner → printer → SPI →
+    placement → AOI → reflow → X-ray → selective solder → coater → ICT → FCT; the small line
+    placement → reflow → selective solder → coater (placement left out of either only when its
+    simulator is not installed)."""
+    lines = Path(__file__).parents[2] / "simulators" / "lines"
+    kinds = [s.kind for s in load_line(lines / "default.toml").machines]
+    assert kinds == [
+        "scanner", "printer", "spi", "placement", "aoi", "reflow_oven", "xray",
+        "selective_solder", "coater", "ict", "fct",
+    ]  # fmt: skip
+    small = [s.kind for s in load_line(lines / "small.toml").machines]
+    assert small == ["placement", "reflow_oven", "selective_solder", "coater"]
+    for shipped, spec in ((kinds, default_line()), (small, small_line())):
+        expected = shipped if PLACEMENT else [k for k in shipped if k != "placement"]
+        assert [s.kind for s in spec.machines] == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import textwrap
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from simulators import Line
 
@@ -14,6 +15,12 @@ _MACHINE = {
     "selective_solder": ('protocol = "opcua"', 'map = "builtin:selective_solder"'),
     "coater": ('protocol = "serial"', 'map = "builtin:coater"'),
 }
+# Result-file stations (a file per board, written as X.tmp and renamed) and their files maps.
+_FILES = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:ict_csv"}
+# Report-only serial stations: the protocol that reads their lines, and its map line if any.
+_REPORTS = {"scanner": ('protocol = "scanner"',), "fct": ('protocol = "tester"', 'map = "builtin:fct_lines"')}
+# The kinds that are CFX endpoints of their own, publishing to a listener on our side.
+_CFX = {"placement", "printer", "spi"}
 
 
 def free_port() -> int:
@@ -34,7 +41,8 @@ def write_line_config(
 ) -> Path:
     """A TOML config for every machine of ``line``, its Hermes vertical channel, an AMQP sink.
 
-    The placement machine (if any) pushes its CFX events to ``events_port`` on our side.
+    The first CFX-native machine (placement, printer, SPI) pushes its CFX events to
+    ``events_port`` on our side, each further one to the port its ``publish_uri`` names.
     """
     text = f"""
         [line]
@@ -60,12 +68,26 @@ def write_line_config(
         id = "{end.machine_id}"
         handle = "{end.cfx_handle}"
         """
-        if end.kind == "placement":
-            request_uri = getattr(line.machine(end.machine_id), "request_uri", "")
+        if end.kind in _CFX:
+            machine = line.machine(end.machine_id)
+            request_uri = getattr(machine, "request_uri", "")
+            publish_uri = getattr(machine, "publish_uri", None)
+            port = urlsplit(publish_uri).port if isinstance(publish_uri, str) else None
             text += (
                 'protocol = "cfx"\n'
                 f'connection = {{ request_uri = "{request_uri}", events = "direct", '
-                f'listen_host = "127.0.0.1", listen_port = {events_port}, address = "linegate" }}\n'
+                f'listen_host = "127.0.0.1", listen_port = {port or events_port}, address = "linegate" }}\n'
+            )
+        elif end.kind in _FILES:
+            text += (
+                f'protocol = "files"\nmap = "{_FILES[end.kind]}"\n'
+                f'connection = {{ folder = "{end.folder}", interval = 0.5, '
+                'ready = { rule = "rename", suffix = ".tmp" } }\n'
+            )
+        elif end.kind in _REPORTS:
+            text += (
+                "\n".join(_REPORTS[end.kind])
+                + f'\nconnection = {{ url = "socket://{end.host}:{end.port}" }}\n'
             )
         else:
             protocol, map_key = _MACHINE[end.kind]

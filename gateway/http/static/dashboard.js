@@ -147,7 +147,11 @@
     add("boards", "boards", String(shift.boards_completed));
     const cycle = shift.cycle_seconds.mean;
     add("cycle", "cycle", cycle === null ? "–" : cycle.toFixed(1) + " s");
-    if (shift.first_pass_yield !== null) add("yield", "yield", percent(shift.first_pass_yield));
+    if (shift.first_pass_yield !== null) {
+      // An inspection or test station: its verdicts, then the yield they give.
+      add("units", "units", shift.units_passed + " passed, " + shift.units_failed + " failed");
+      add("yield", "yield", percent(shift.first_pass_yield));
+    }
     add("avail.", "availability", percent(shift.availability));
     add("OEE", "oee", percent(shift.oee));
     return figures;

@@ -13,6 +13,7 @@ import pytest
 from gateway.cli import main
 from gateway.demo import DemoOptions, run_demo
 from gateway.demo_trace import FAILING_BOARD
+from simulators.line import small_line_path
 
 
 @pytest.mark.timeout(240)  # the whole demo line, on a loaded machine
@@ -21,7 +22,9 @@ async def test_demo_refuses_the_board_that_failed_spi(
 ) -> None:
     db = tmp_path / "trace.db"
     out = io.StringIO()
-    summary = await run_demo(DemoOptions(boards=4, time_scale=300, quiet=True, trace_db=str(db)), out=out)
+    # The small line, which --trace-db gives a printer and an SPI in front (the default line has them).
+    options = DemoOptions(boards=4, time_scale=300, quiet=True, trace_db=str(db), line=str(small_line_path()))
+    summary = await run_demo(options, out=out)
     assert summary.boards == 4 and summary.trace_db == str(db)
     failing = f"PCB{FAILING_BOARD:06d}"
     assert [(r["board"], r["machine"], r["rule"], r["via"]) for r in summary.refusals] == [

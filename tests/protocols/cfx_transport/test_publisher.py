@@ -73,7 +73,9 @@ async def test_publisher_and_subscriber_negotiate_a_short_heartbeat(
         assert publisher._link.raw.connection.connection_tune.heartbeat == DEFAULT_HEARTBEAT
     async with CFXSubscriber(BROKER_URL, exchange=names.exchange, queue=names.queue()) as subscriber:
         assert subscriber._connection is not None
-        assert subscriber._connection.transport.connection.connection_tune.heartbeat == DEFAULT_HEARTBEAT
+        underlay = subscriber._connection.transport
+        assert underlay is not None
+        assert underlay.connection.connection_tune.heartbeat == DEFAULT_HEARTBEAT
 
 
 async def test_gzip_publisher_sets_content_encoding(broker: Broker, names: BrokerNames) -> None:
