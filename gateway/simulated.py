@@ -12,7 +12,6 @@ config file gets.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.config import ChangeoverConfig, LineConfig, RecipeRef, parse_config, parse_products
+from protocols.transport.ports import free_port
 from simulators import Endpoint, Line, LineSpec
 from simulators.line_spec import MACHINE_KINDS
 
@@ -42,13 +42,6 @@ REPORT_ONLY: dict[str, tuple[str, str | None]] = {
     "scanner": ("scanner", None),
     "fct": ("tester", "builtin:fct_lines"),
 }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it; another bind may race it)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def speaks_cfx(kind: str) -> bool:

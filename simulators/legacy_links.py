@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from simulators.clock import Clock
 from simulators.hermes_link import HermesUpstream
@@ -101,13 +100,4 @@ class BridgedExit:
         return board
 
 
-def free_port(host: str) -> int:
-    """A TCP port free on ``host`` now (for a bridge to bind later)."""
-    # The bridge binds this port later; a port just freed is rarely taken meanwhile.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-__all__ = ["BridgedEntry", "BridgedExit", "LegacyEntry", "free_port"]
+__all__ = ["BridgedEntry", "BridgedExit", "LegacyEntry"]

@@ -49,9 +49,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from protocols.errors import ConfigError
+from protocols.transport.ports import free_port
 from simulators.clock import Clock, ScaledClock
 from simulators.hermes_link import BoardBook, HermesDownstream, HermesUpstream
-from simulators.legacy_links import BridgedEntry, BridgedExit, LegacyEntry, free_port
+from simulators.legacy_links import BridgedEntry, BridgedExit, LegacyEntry
 from simulators.line_ends import BoardSink, BoardSource
 from simulators.line_spec import (
     HANDLE_ARGUMENTS,

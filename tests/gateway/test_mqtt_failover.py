@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,18 +23,13 @@ from structlog.testing import capture_logs
 
 from gateway.outbox import Outbox, OutboxItem, Priority
 from gateway.sinks import MqttSink, drain
+from protocols.transport.ports import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
 SOURCES = ("Acme.Placer.1", "Acme.Reflow.1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

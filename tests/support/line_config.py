@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,13 +20,6 @@ _FILES = {"aoi": "builtin:aoi_xml", "xray": "builtin:xray_csv", "ict": "builtin:
 _REPORTS = {"scanner": ('protocol = "scanner"',), "fct": ('protocol = "tester"', 'map = "builtin:fct_lines"')}
 # The kinds that are CFX endpoints of their own, publishing to a listener on our side.
 _CFX = {"placement", "printer", "spi"}
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_line_config(
