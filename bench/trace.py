@@ -47,7 +47,6 @@ import orjson
 from gateway.logconfig import configure_logging
 from gateway.trace import SqliteStore, Store, ingest
 from gateway.trace import queries as q
-from gateway.trace.boards import BatchCache
 from gateway.trace.store import PostgresStore, Sql, Work
 from protocols.cfx import Envelope, decode_envelope
 
@@ -136,9 +135,8 @@ async def bench_ingest(store: Store, envelopes: list[Envelope], batch: int) -> t
     per CPU second of this process (the figure a loaded machine disturbs less; PostgreSQL's own
     CPU is not in it)."""
     start, cpu = time.perf_counter(), time.process_time()
-    cache = BatchCache()  # kept across batches, as `trace serve` keeps it
     for i in range(0, len(envelopes), batch):
-        await store.run(partial(ingest, envelopes[i : i + batch], cache=cache))
+        await store.run(partial(ingest, envelopes[i : i + batch]))
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     return len(envelopes) / wall, len(envelopes) / used
 
