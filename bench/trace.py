@@ -21,6 +21,18 @@ Two figures per database (SQLite file, PostgreSQL schema):
 Targets (issue 17): ingest at least 5,000 envelopes/s; p99 at most 50 ms at 1 million boards;
 interlock decision p99 at most 20 ms at 100 boards/s.
 
+Last full run (``python bench/trace.py``, defaults, 2026-12-06, set-based ingest: about 18
+statements and 7 round trips per batch of 200; the 2-core machine shared with other work, load
+average 3-6), SQLite / PostgreSQL 15:
+
+- ingest: 8,497 / 11,643 envelopes/s (18,812 / 19,421 per CPU second of this process); before
+  the set-based ingest, in A/B runs minutes apart on this machine, 5,900-9,900 / 1,100-1,450
+  (13,500-19,400 / 3,300-3,600 per CPU second);
+- populate 1,000,000 boards: 59 s / 175 s;
+- board query p50 / p99: 0.77 / 2.15 ms and 3.93 / 19.65 ms;
+- reel query p50 / p99: 5.53 / 9.10 ms and 42.44 / 205.40 ms (PostgreSQL misses the target);
+- interlock p50 / p99: 0.45 / 4.91 ms and 2.59 / 46.44 ms (PostgreSQL misses the target).
+
 Run: ``python bench/trace.py [--boards N] [--ingest-boards N] [--only sqlite|postgresql]
 [--dsn DSN] [--queries N]``
 """
