@@ -169,8 +169,8 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
     return stats
 
 
-#: Envelopes per dedupe statement: 6 parameters each, far below SQLite's 32,766 limit.
-_CHUNK = 500
+#: Envelopes per dedupe statement: 5 parameters each, below SQLite's 32,766 limit.
+_CHUNK = 6000
 
 
 def _work_started(event: Event, settings: TraceSettings) -> Step:

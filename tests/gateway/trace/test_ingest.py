@@ -393,3 +393,29 @@ async def test_rows_waiting_for_a_transaction_in_earlier_batches_join_its_board(
     for n in (1, 2):
         record = await _genealogy(store, f"SN-late-{n}")
         assert len(record["process"]) == 1 and len(record["materials"]) == 1
+
+
+def _counted(work: Work[Any], counts: list[int]) -> Work[Any]:
+    # The unit of work as it is, counting the statements it yields.
+    rows: Any = None
+    try:
+        statement = work.send(None)
+        while True:
+            counts.append(1)
+            rows = yield statement
+            statement = work.send(rows)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(store: Store) -> None:
+    """Set-based: 20 boards or 80 (220 envelopes or 880) through the same machines, one batch
+    each, take the same number of statements (per table, not per envelope or row)."""
+    used = []
+    for tag, lines in (("few", 10), ("many", 40)):
+        events = [e for n in range(lines) for e in _line(f"{tag}{n}")]
+        counts: list[int] = []
+        stats = await store.run(lambda events=events, counts=counts: _counted(ingest(events), counts))
+        assert stats.stored == len(events) and stats.outcomes == {"ingested": len(events)}
+        used.append(len(counts))
+    assert used[0] == used[1] < 25, used
