@@ -139,10 +139,18 @@ def write(batch: Batch) -> Generator[Statement, Rows, None]:
         " ON CONFLICT DO NOTHING",
     )
     yield from insert("trace_pass", _PASS, [_pass_row(p, real) for p in new_passes])
+    # The batch's end state of each pass; what it left empty keeps what another writer may have
+    # set meanwhile (the result is the last WorkCompleted's, as in memory).
     yield from update(
         "trace_pass",
         _PASS_TYPES,
-        ", ".join(f"{column} = v.column{i}" for i, column in enumerate(_PASS, 1) if column != "id"),
+        ", ".join(
+            f"{column} = v.column{i}"
+            if column == "result"
+            else f"{column} = COALESCE(v.column{i}, trace_pass.{column})"
+            for i, column in enumerate(_PASS, 1)
+            if column not in ("id", "board", "machine")
+        ),
         [_pass_row(p, real) for p in batch.passes.values() if p.changed and p.id < NEW],
     )
     linked = {txn: real(board) for txn, board in batch.linked.items()}
