@@ -98,7 +98,7 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
     """The unit of work that stores ``envelopes`` (one transaction for the batch).
 
     Set-based: the envelopes not stored before are found with one statement, everything they
-    can touch is read with two more, they are applied in order in memory
+    can touch is read with three more (identifiers, passes by board, passes by TransactionID), they are applied in order in memory
     (``gateway.trace.boards.Batch``), and what they created and changed is written with about
     one statement per table (``gateway.trace.rows``), whatever the batch's size.
 
@@ -146,7 +146,7 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
         name = envelope.message_name
         body = wire_body(envelope) if name in _HANDLERS else {}
         events.append(Event(key, name, envelope.source or "", micros(envelope.time_stamp), body, state))
-    # Every board, identifier and pass the batch can touch, read up front in two statements.
+    # Every board, identifier and pass the batch can touch, read up front in three statements.
     values: list[str] = []
     for event in events:
         identifiers_in(event.body, values)
