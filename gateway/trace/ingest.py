@@ -98,9 +98,10 @@ def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None)
     """The unit of work that stores ``envelopes`` (one transaction for the batch).
 
     Set-based: the envelopes not stored before are found with one statement, everything they
-    can touch is read with three more (identifiers, passes by board, passes by TransactionID), they are applied in order in memory
-    (``gateway.trace.boards.Batch``), and what they created and changed is written with about
-    one statement per table (``gateway.trace.rows``), whatever the batch's size.
+    can touch is read with three more (identifiers, passes by board, passes by TransactionID),
+    they are applied in order in memory (``gateway.trace.boards.Batch``), and what they created
+    and changed is written with about one statement per table (``gateway.trace.rows``),
+    whatever the batch's size.
 
     Args:
         envelopes: decoded CFX envelopes, in any order, duplicates allowed.
