@@ -21,6 +21,20 @@ Two figures per database (SQLite file, PostgreSQL schema):
 Targets (issue 17): ingest at least 5,000 envelopes/s; p99 at most 50 ms at 1 million boards;
 interlock decision p99 at most 20 ms at 100 boards/s.
 
+Last full runs (``python bench/trace.py``, defaults, 2026-12-06, set-based ingest: about 18
+statements and 7 round trips per batch of 200; the 2-core machine shared with other work, load
+average 3-6), two runs 10 minutes apart, SQLite / PostgreSQL 15:
+
+- ingest: 17,126 and 8,497 / 7,833 and 11,643 envelopes/s (18,279 and 18,812 / 16,625 and
+  19,421 per CPU second of this process); before the set-based ingest, in A/B runs minutes apart
+  on this machine, 5,900-9,900 / 1,100-1,450 (13,500-19,400 / 3,300-3,600 per CPU second);
+- populate 1,000,000 boards: 36 and 59 s / 119 and 175 s;
+- board query p50 / p99: 0.75 / 7.26 and 0.77 / 2.15 ms; 4.00 / 9.47 and 3.93 / 19.65 ms;
+- reel query p50 / p99: 9.16 / 35.78 and 5.53 / 9.10 ms; 30.90 / 99.29 and 42.44 / 205.40 ms
+  (PostgreSQL misses the target);
+- interlock p50 / p99: 0.58 / 3.09 and 0.45 / 4.91 ms; 2.59 / 110.03 and 2.59 / 46.44 ms
+  (PostgreSQL misses the target).
+
 Run: ``python bench/trace.py [--boards N] [--ingest-boards N] [--only sqlite|postgresql]
 [--dsn DSN] [--queries N]``
 """
@@ -47,7 +61,6 @@ import orjson
 from gateway.logconfig import configure_logging
 from gateway.trace import SqliteStore, Store, ingest
 from gateway.trace import queries as q
-from gateway.trace.boards import BatchCache
 from gateway.trace.store import PostgresStore, Sql, Work
 from protocols.cfx import Envelope, decode_envelope
 
@@ -136,9 +149,8 @@ async def bench_ingest(store: Store, envelopes: list[Envelope], batch: int) -> t
     per CPU second of this process (the figure a loaded machine disturbs less; PostgreSQL's own
     CPU is not in it)."""
     start, cpu = time.perf_counter(), time.process_time()
-    cache = BatchCache()  # kept across batches, as `trace serve` keeps it
     for i in range(0, len(envelopes), batch):
-        await store.run(partial(ingest, envelopes[i : i + batch], cache=cache))
+        await store.run(partial(ingest, envelopes[i : i + batch]))
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     return len(envelopes) / wall, len(envelopes) / used
 

@@ -25,7 +25,6 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.trace.boards import BatchCache
 from gateway.trace.ingest import IngestStats, TraceSettings, ingest
 from gateway.trace.store import Store, StoreUnavailable
 from protocols.backoff import Backoff
@@ -33,9 +32,6 @@ from protocols.cfx import CFXDecodeError, Envelope, decode_envelopes
 from protocols.cfx.transport.wire import redact_url
 
 log = structlog.get_logger("linegate.trace.consumer")
-
-#: Cached identifiers and transactions kept across batches before starting afresh (a few MB).
-_CACHE_LIMIT = 100_000
 
 
 @dataclass(slots=True)
@@ -99,9 +95,6 @@ class TraceConsumer:
         self.settings = settings or TraceSettings()
         self._backoff = backoff or Backoff()
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        # The queue has a single active consumer, so this process is the store's only writer
-        # and what one batch learned stays true for the next.
-        self._cache = BatchCache()
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
         self.committed = asyncio.Event()  # set after every commit (tests and progress wait on it)
@@ -174,9 +167,8 @@ class TraceConsumer:
     async def _commit(self, envelopes: list[Envelope]) -> IngestStats:
         while True:
             try:
-                result = await self.store.run(lambda: ingest(envelopes, self.settings, self._cache))
+                result = await self.store.run(lambda: ingest(envelopes, self.settings))
             except StoreUnavailable as exc:
-                self._cache = BatchCache()  # it may name rows the failed batch rolled back
                 self.stats.store_retries += 1
                 self.store_down.set()
                 delay = self._backoff.next_delay()
@@ -188,14 +180,9 @@ class TraceConsumer:
                 )
                 await asyncio.sleep(delay)  # a retry delay, not synchronization
                 continue
-            except BaseException:
-                self._cache = BatchCache()
-                raise
             if self.store_down.is_set():
                 log.info("trace.consumer.store_back", retries=self.stats.store_retries)
                 self.store_down.clear()
-            if len(self._cache.idents) + len(self._cache.passes) > _CACHE_LIMIT:
-                self._cache = BatchCache()
             self._backoff.reset()
             return result
 

@@ -28,15 +28,19 @@ import orjson
 import structlog
 
 from gateway.trace.boards import (
-    BatchCache,
+    Batch,
     Body,
     Event,
     Step,
     board_by_txn,
     board_of,
+    chunks,
     designator_of,
     find_board,
+    identifiers_in,
     items,
+    lane_of,
+    marks,
     note_unknown,
     number,
     obj,
@@ -45,6 +49,7 @@ from gateway.trace.boards import (
     text,
     txn_of,
 )
+from gateway.trace.rows import write
 from gateway.trace.store import Sql, Work, now_us
 from protocols.cfx import Envelope, encode_body
 
@@ -89,24 +94,24 @@ def wire_body(envelope: Envelope) -> Body:
     return body if isinstance(body, dict) else {}
 
 
-def ingest(
-    envelopes: Iterable[Envelope], settings: TraceSettings | None = None, cache: BatchCache | None = None
-) -> Work[IngestStats]:
+def ingest(envelopes: Iterable[Envelope], settings: TraceSettings | None = None) -> Work[IngestStats]:
     """The unit of work that stores ``envelopes`` (one transaction for the batch).
+
+    Set-based: the envelopes not stored before are found with one statement, everything they
+    can touch is read with three more (identifiers, passes by board, passes by TransactionID),
+    they are applied in order in memory (``gateway.trace.boards.Batch``), and what they created
+    and changed is written with about one statement per table (``gateway.trace.rows``),
+    whatever the batch's size.
 
     Args:
         envelopes: decoded CFX envelopes, in any order, duplicates allowed.
         settings: liquidus and oven geometry for the reflow figures.
-        cache: what earlier batches learned (boards by identifier, passes by TransactionID),
-            kept by a store's only writer across its batches; it must be dropped when a batch
-            fails (its rows were rolled back). None: this batch's own cache.
 
     Returns:
         What was stored and skipped.
     """
     settings = settings or TraceSettings()
     stats = IngestStats()
-    cache = cache if cache is not None else BatchCache()
     batch: dict[str, Envelope] = {}
     for envelope in envelopes:
         key = str(envelope.unique_id)
@@ -132,30 +137,41 @@ def ingest(
             ],
         )
         fresh.update(str(row[0]) for row in rows)
+    state = Batch()
+    events: list[Event] = []
     for key, envelope in items:
         if key not in fresh:
             stats.duplicates += 1
             log.debug("trace.ingest.duplicate", unique_id=key, message=envelope.message_name)
             continue
-        event = Event(
-            unique_id=key,
-            name=envelope.message_name,
-            machine=envelope.source or "",
-            time_us=micros(envelope.time_stamp),
-            body=wire_body(envelope),
-            cache=cache,
-        )
+        name = envelope.message_name
+        body = wire_body(envelope) if name in _HANDLERS else {}
+        events.append(Event(key, name, envelope.source or "", micros(envelope.time_stamp), body, state))
+    # Every board, identifier and pass the batch can touch, read up front in three statements.
+    values: list[str] = []
+    for event in events:
+        identifiers_in(event.body, values)
+    yield from state.load(values, [t for e in events if (t := txn_of(e.body))])
+    marked: dict[str, list[str]] = {}
+    for event in events:
         handler = _HANDLERS.get(event.name)
         outcome = "ignored" if handler is None else (yield from handler(event, settings))
         if outcome != "ingested":
-            yield Sql("UPDATE trace_envelope SET outcome = ? WHERE unique_id = ?", (outcome, event.unique_id))
+            marked.setdefault(outcome, []).append(event.unique_id)
         stats.stored += 1
         stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+    yield from write(state)
+    for outcome, keys in marked.items():
+        for group in chunks(keys):
+            yield Sql(
+                f"UPDATE trace_envelope SET outcome = ? WHERE unique_id IN ({marks(len(group))})",
+                [outcome, *group],
+            )
     return stats
 
 
-#: Envelopes per dedupe statement: 6 parameters each, far below SQLite's 32,766 limit.
-_CHUNK = 500
+#: Envelopes per dedupe statement: 5 parameters each, below SQLite's 32,766 limit.
+_CHUNK = 6000
 
 
 def _work_started(event: Event, settings: TraceSettings) -> Step:
@@ -163,20 +179,15 @@ def _work_started(event: Event, settings: TraceSettings) -> Step:
     if board is None:
         return "no-board"
     body = event.body
-    pass_id = yield from pass_for(event, board, txn_of(body))
-    order = text(obj(body.get("WorkOrderIdentifier")).get("WorkOrderId"))
-    yield Sql(
-        "UPDATE trace_pass SET started_us = ?, lane = COALESCE(?, lane), recipe = COALESCE(?, recipe),"
-        " revision = COALESCE(?, revision), work_order = COALESCE(?, work_order) WHERE id = ?",
-        (
-            event.time_us,
-            body.get("Lane"),
-            text(body.get("RecipeName")),
-            text(body.get("Revision")),
-            order,
-            pass_id,
-        ),
-    )
+    visit = yield from pass_for(event, board, txn_of(body))
+    visit.started_us = event.time_us
+    lane = lane_of(body)
+    if lane is not None:
+        visit.lane = lane
+    visit.recipe = text(body.get("RecipeName")) or visit.recipe
+    visit.revision = text(body.get("Revision")) or visit.revision
+    visit.work_order = text(obj(body.get("WorkOrderIdentifier")).get("WorkOrderId")) or visit.work_order
+    visit.changed = True
     return note_unknown(event, created)
 
 
@@ -187,11 +198,10 @@ def _work_completed(event: Event, settings: TraceSettings) -> Step:
         board, created = (yield from board_by_txn(event, txn_of(event.body))), False
         if board is None:
             return "no-board"
-    pass_id = yield from pass_for(event, board, txn_of(event.body))
-    yield Sql(
-        "UPDATE trace_pass SET completed_us = ?, result = ? WHERE id = ?",
-        (event.time_us, text(event.body.get("Result")), pass_id),
-    )
+    visit = yield from pass_for(event, board, txn_of(event.body))
+    visit.completed_us = event.time_us
+    visit.result = text(event.body.get("Result"))
+    visit.changed = True
     return note_unknown(event, created)
 
 
@@ -200,21 +210,13 @@ def _movement(column: str) -> Callable[[Event, TraceSettings], Step]:
         board, created = yield from board_of(event)
         if board is None:
             return "no-board"
-        rows = yield Sql(
-            f"SELECT id FROM trace_pass WHERE board = ? AND machine = ? AND {column} IS NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (board, event.machine),
-        )
-        if rows:
-            yield Sql(
-                f"UPDATE trace_pass SET {column} = ?, lane = COALESCE(lane, ?) WHERE id = ?",
-                (event.time_us, event.body.get("Lane"), rows[0][0]),
-            )
-        else:
-            yield Sql(
-                f"INSERT INTO trace_pass (board, machine, lane, {column}) VALUES (?, ?, ?, ?)",
-                (board, event.machine, event.body.get("Lane"), event.time_us),
-            )
+        visit = yield from event.batch.latest_open(board, event.machine, column)
+        if visit is None:
+            visit = event.batch.new_pass(board, event.machine)
+        setattr(visit, column, event.time_us)
+        if visit.lane is None:
+            visit.lane = lane_of(event.body)
+        visit.changed = True
         return note_unknown(event, created)
 
     return handle
@@ -272,11 +274,11 @@ def _units_processed(event: Event, settings: TraceSettings) -> Step:
     is_reflow = "ZoneData" in data and "ConveyorSpeed" in data
     zones, above = reflow_figures(data, settings) if is_reflow else ([], None)
     peak = max((z[2] for z in zones if z[2] is not None), default=None)
-    rows = yield Sql(
-        "INSERT INTO trace_process (unique_id, transaction_id, board, machine, time_us, kind, result,"
-        " conveyor_speed, liquidus_c, above_liquidus_s, peak_c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
-        (
+    process = event.batch.key()
+    event.batch.add(
+        "trace_process",
+        [
+            process,
             event.unique_id,
             txn,
             board,
@@ -288,13 +290,10 @@ def _units_processed(event: Event, settings: TraceSettings) -> Step:
             settings.liquidus_c if is_reflow else None,
             above,
             peak,
-        ),
+        ],
     )
     for sequence, name, zone_peak, setpoint in zones:
-        yield Sql(
-            "INSERT INTO trace_zone (process, sequence, name, peak_c, setpoint_c) VALUES (?, ?, ?, ?, ?)",
-            (rows[0][0], sequence, name, zone_peak, setpoint),
-        )
+        event.batch.add("trace_zone", [process, sequence, name, zone_peak, setpoint])
     return "ingested" if board is not None else "pending-transaction"
 
 
@@ -314,11 +313,11 @@ def _results(
             else:
                 board, created = yield from find_board(event, units=[uid])
             outcome = note_unknown(event, created, outcome)
-            rows = yield Sql(
-                "INSERT INTO trace_result (unique_id, transaction_id, board, unit_identifier, machine,"
-                " time_us, kind, method, result, recipe, operator)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
+            result = event.batch.key()
+            event.batch.add(
+                "trace_result",
+                [
+                    result,
                     event.unique_id,
                     txn,
                     board,
@@ -330,20 +329,19 @@ def _results(
                     text(unit.get("OverallResult")),
                     text(body.get("RecipeName")),
                     operator_of(body.get(operator_key)),
-                ),
+                ],
             )
             for check in map(obj, items(unit.get(checks_key))):
                 for defect in map(obj, items(check.get("DefectsFound"))):
-                    yield Sql(
-                        "INSERT INTO trace_defect (result, test_name, code, component, description)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (
-                            rows[0][0],
+                    event.batch.add(
+                        "trace_defect",
+                        [
+                            result,
                             text(check.get(name_key)),
                             text(defect.get("DefectCode")),
                             designator_of(defect.get("ComponentOfInterest")),
                             text(defect.get("Description")),
-                        ),
+                        ],
                     )
         return outcome
 
@@ -359,10 +357,9 @@ def _units_repaired(event: Event, settings: TraceSettings) -> Step:
         outcome = note_unknown(event, created, outcome)
         repairs = [obj(r) for r in items(unit.get("Repairs"))] or [{}]
         for repair in repairs:
-            yield Sql(
-                "INSERT INTO trace_repair (unique_id, board, unit_identifier, machine, time_us, result,"
-                " operator, component, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
+            event.batch.add(
+                "trace_repair",
+                [
                     event.unique_id,
                     board,
                     uid,
@@ -373,7 +370,7 @@ def _units_repaired(event: Event, settings: TraceSettings) -> Step:
                     text(repair.get("ReferenceDesignator"))
                     or designator_of(repair.get("ComponentOfInterest")),
                     text(repair.get("RepairName")),
-                ),
+                ],
             )
     return outcome
 
@@ -393,11 +390,9 @@ def _materials_installed(event: Event, settings: TraceSettings) -> Step:
         location = obj(item.get("CarrierLocation"))
         carrier = obj(location.get("CarrierInformation"))
         designators = [d for c in items(item.get("InstalledComponents")) if (d := designator_of(c))]
-        yield Sql(
-            "INSERT INTO trace_material (unique_id, transaction_id, board, unit_identifier, machine, time_us,"
-            " reel, lot, part_number, location, feeder, quantity, designators)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+        event.batch.add(
+            "trace_material",
+            [
                 event.unique_id,
                 txn,
                 board,
@@ -411,7 +406,7 @@ def _materials_installed(event: Event, settings: TraceSettings) -> Step:
                 text(carrier.get("UniqueIdentifier")),
                 number(item.get("QuantityInstalled")),
                 ",".join(designators) or None,
-            ),
+            ],
         )
     return outcome
 
@@ -485,16 +480,17 @@ def _fault_cleared(event: Event, settings: TraceSettings) -> Step:
 
 
 def _recipe_activated(event: Event, settings: TraceSettings) -> Step:
+    yield from ()  # a step like the others, though its row needs nothing read
     body = event.body
-    yield Sql(
-        "INSERT INTO trace_recipe (machine, time_us, recipe, revision, work_order) VALUES (?, ?, ?, ?, ?)",
-        (
+    event.batch.add(
+        "trace_recipe",
+        [
             event.machine,
             event.time_us,
             text(body.get("RecipeName")),
             text(body.get("Revision")),
             text(obj(body.get("WorkOrderIdentifier")).get("WorkOrderId")),
-        ),
+        ],
     )
     return "ingested"
 

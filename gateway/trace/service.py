@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.trace.boards import BatchCache
 from gateway.trace.control import STORE_RULE, ControlConfig, Decision, Hold, decide, resolve
 from gateway.trace.holds import active_holds, board_history, place_hold, release_hold
 from gateway.trace.ingest import TraceSettings, ingest
@@ -69,7 +68,6 @@ log = structlog.get_logger("linegate.trace.control")
 #: ValidationResult.FailureCode of a refusal, by what refused.
 FAILURE_CODES = {"hold": 1, "route": 2, "time_limit": 3, STORE_RULE: 4, "unknown-machine": 5}
 _RECENT = 100
-_CACHE_LIMIT = 100_000
 
 
 class TraceService:
@@ -109,7 +107,6 @@ class TraceService:
         self.refused = 0
         self.ingested = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT)
-        self._cache = BatchCache()
         # The open refusal fault per machine id, and the board and rule it is for.
         self._faults: dict[str, tuple[Fault, tuple[str, ...], str | None]] = {}
         self._through = 0  # the newest outbox sequence number ingested
@@ -132,12 +129,9 @@ class TraceService:
                 envelopes.append(decode_envelope(event.payload))
             except CFXDecodeError as exc:  # cannot happen for our own events; never block on one
                 log.error("trace.sink.malformed", unique_id=event.unique_id, error=str(exc))
-        if len(self._cache.idents) + len(self._cache.passes) > _CACHE_LIMIT:
-            self._cache = BatchCache()
         try:
-            stats = await self.store.run(lambda: ingest(envelopes, self.settings, self._cache))
+            stats = await self.store.run(lambda: ingest(envelopes, self.settings))
         except StoreError as exc:
-            self._cache = BatchCache()  # its rows were rolled back
             raise TransportError(f"trace store: {exc}") from exc
         self.ingested += stats.stored
         async with self._progress:

@@ -3,7 +3,10 @@
 What the store runs is a *unit of work*: a generator that yields ``Sql`` statements and receives
 each statement's rows back, and returns its result (the pattern of httpx's ``Auth.auth_flow``:
 one piece of logic, driven by two backends). Ingest and queries are written once that way, with
-``?`` placeholders; the PostgreSQL driver rewrites them to ``%s`` once per statement text.
+``?`` placeholders; the PostgreSQL store numbers them (``$1``, ``$2``, ...) and sends the text as
+it is (psycopg's raw cursor), so a statement of thousands of values costs no query parsing in
+Python. A unit of work may also yield ``Ids``: a reservation of new ids, which each database
+makes its own way.
 
 Each unit of work runs in one transaction:
 
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -70,8 +74,30 @@ class Sql:
         return self.text.lstrip()[:6].upper() == "SELECT" or " RETURNING " in self.text
 
 
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """A statement of a unit of work that reserves ``count`` new ids of ``table`` (its ``id``
+    column), answered with one row ``(id,)`` each, ascending.
+
+    A batch that writes rows which other rows reference (boards, passes, process data) learns
+    their ids before it writes them, so it can write every table with one statement. Each
+    database reserves them its own way: PostgreSQL from the column's identity sequence, SQLite
+    above the table's largest id (its one writer holds the lock for the whole transaction).
+    """
+
+    table: str
+    count: int
+
+    def __post_init__(self) -> None:
+        if not self.table.isidentifier() or self.count < 0:
+            raise ValueError(f"bad id reservation: {self.table!r} x {self.count}")
+
+
+#: What a unit of work yields: a statement, or a reservation of ids.
+Statement = Sql | Ids
+
 #: A unit of work: yields statements, receives their rows (empty for statements with none).
-Work = Generator[Sql, list[Row], T]
+Work = Generator[Statement, list[Row], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +244,15 @@ class SqliteStore(Store):
         if db is None:
             raise StoreError("trace store is not open")
         db.execute("BEGIN IMMEDIATE")
+        reserved: dict[str, int] = {}  # the highest id reserved per table in this transaction
         try:
             rows: list[Row] = []
             statement = gen.send(None)  # type: ignore[arg-type]
             while True:
-                rows = db.execute(statement.text, tuple(statement.params)).fetchall()
+                if isinstance(statement, Ids):
+                    rows = self._reserve(db, statement, reserved)
+                else:
+                    rows = db.execute(statement.text, tuple(statement.params)).fetchall()
                 statement = gen.send(rows)
         except StopIteration as stop:
             db.execute("COMMIT")
@@ -235,6 +265,15 @@ class SqliteStore(Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _reserve(db: sqlite3.Connection, ids: Ids, reserved: dict[str, int]) -> list[Row]:
+        # Above both the table's largest id and what this transaction reserved but has not
+        # written yet; BEGIN IMMEDIATE keeps every other writer out until the commit.
+        top = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {ids.table}").fetchone()[0]
+        start = max(int(top), reserved.get(ids.table, 0)) + 1
+        reserved[ids.table] = start + ids.count - 1
+        return [(i,) for i in range(start, start + ids.count)]
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None
@@ -295,10 +334,15 @@ class PostgresStore(Store):
             raise StoreUnavailable(f"cannot connect to the trace database: {exc}".strip()) from exc
 
     def _text(self, text: str) -> str:
-        # psycopg's placeholder is %s, and a literal % must be doubled; converted once per text.
+        # PostgreSQL's own placeholders, $1, $2, ...; remembered for the short texts that recur
+        # (queries), not for a batch's multi-row statements, whose texts vary with its size.
         converted = self._texts.get(text)
         if converted is None:
-            converted = self._texts[text] = text.replace("%", "%%").replace("?", "%s")
+            parts = text.split("?")
+            numbered = zip(parts, _DOLLARS[: len(parts) - 1], strict=False)  # one text more than marks
+            converted = "".join(chain.from_iterable(numbered)) + parts[-1]
+            if len(text) <= _REMEMBER and len(self._texts) < _REMEMBER:
+                self._texts[text] = converted
         return converted
 
     async def run(self, work: Callable[[], Work[T]]) -> T:
@@ -311,12 +355,21 @@ class PostgresStore(Store):
             try:
                 # Pipeline mode: a statement whose rows nobody reads is sent without waiting for
                 # its answer, so a batch costs a round trip per query, not per statement.
-                async with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cursor:
+                async with (
+                    self._conn.pipeline(),
+                    self._conn.transaction(),
+                    psycopg.AsyncRawCursor(self._conn) as cursor,
+                ):
                     rows: list[Row] = []
                     statement = gen.send(None)  # type: ignore[arg-type]
                     while True:
-                        await cursor.execute(self._text(statement.text), tuple(statement.params))
-                        rows = await cursor.fetchall() if statement.returns_rows else []
+                        if isinstance(statement, Ids):
+                            # From the identity sequence: ids no other session can take.
+                            await cursor.execute(_RESERVE, (statement.table, statement.count))
+                            rows = sorted(await cursor.fetchall())
+                        else:
+                            await cursor.execute(self._text(statement.text), tuple(statement.params))
+                            rows = await cursor.fetchall() if statement.returns_rows else []
                         try:
                             statement = gen.send(rows)
                         except StopIteration as stop:
@@ -344,6 +397,15 @@ class PostgresStore(Store):
         await self._drop()
 
 
+_RESERVE = "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)"
+
+#: PostgreSQL's placeholders, as many as a statement may have.
+_DOLLARS = [f"${i}" for i in range(1, 65536)]
+
+#: Statement texts up to this length are converted once and remembered, up to this many.
+_REMEMBER = 4096
+
+
 def open_store(*, db: str | Path | None = None, dsn: str | None = None) -> Store:
     """The store for ``db`` (an SQLite file) or ``dsn`` (PostgreSQL); exactly one must be given.
 
@@ -359,10 +421,12 @@ __all__ = [
     "POSTGRES",
     "SQLITE",
     "Dialect",
+    "Ids",
     "PostgresStore",
     "Row",
     "Sql",
     "SqliteStore",
+    "Statement",
     "Store",
     "StoreError",
     "StoreUnavailable",

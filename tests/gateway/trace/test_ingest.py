@@ -312,3 +312,110 @@ async def test_unhandled_and_boardless_messages_are_recorded_as_seen(store: Stor
     stats = await store.run(lambda: ingest([beat, nameless]))
     assert stats.outcomes == {"ignored": 1, "no-board": 1}
     assert (await store.run(lambda: ingest([beat]))).duplicates == 1
+
+
+def _line(tag: str) -> list[Envelope]:
+    """Two boards through a placer (materials) and an oven (reflow data), identifiers tagged."""
+    events: list[Envelope] = []
+    for n in (1, 2):
+        barcode, hermes = f"SN-{tag}-{n}", f"H-{tag}-{n}"
+        placed, reflowed = str(uuid.uuid4()), str(uuid.uuid4())
+        placer = visit(PLACER, barcode, hermes, 10 * n, txn=placed)
+        oven = visit(OVEN, barcode, hermes, 10 * n + 5, txn=reflowed)
+        material = envelope(
+            "CFX.Production.Assembly.MaterialsInstalled",
+            PLACER,
+            10 * n + 1.5,
+            {
+                "TransactionId": placed,
+                # No unit identifier: only the transaction names the board.
+                "InstalledMaterials": [{"Material": {"UniqueIdentifier": f"REEL-{tag}"}}],
+            },
+        )
+        events += [*placer[:2], material, *placer[2:], *oven[:2], _reflow(reflowed, 10 * n + 6.5, [200, 240])]
+        events += oven[2:]
+    return events
+
+
+def _same_shape(record: dict[str, Any], tag: str) -> dict[str, Any]:
+    # The genealogy without database ids and TransactionIDs, with the line's tag taken out.
+    drop = {"board", "pass", "id", "transaction_id"}
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in drop}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value.replace(tag, "TAG") if isinstance(value, str) else value
+
+    return clean(record)  # type: ignore[no-any-return]
+
+
+async def test_a_batch_with_a_duplicate_and_reordered_events_gives_the_clean_genealogy(store: Store) -> None:
+    """One batch in line order, and one batch of the same line with an envelope twice and events
+    out of order (completed before started, departed before arrived, reflow data and materials
+    before their transaction): the same genealogy, board by board."""
+    clean = await store.run(lambda: ingest(_line("clean")))
+    assert (clean.stored, clean.duplicates) == (len(_line("x")), 0)
+    messy = _line("messy")
+    # Board 1 at the placer: materials first, then WorkCompleted before WorkStarted; at the
+    # oven: UnitsDeparted before UnitsArrived, reflow data before WorkStarted; and a redelivery.
+    arrived, started, material, completed, departed = messy[:5]
+    oven_arrived, oven_started, reflow, oven_completed, oven_departed = messy[5:10]
+    reordered = [material, arrived, completed, started, departed, oven_departed, reflow]
+    reordered += [oven_arrived, oven_completed, oven_started, *messy[10:], started]
+    stats = await store.run(lambda: ingest(reordered))
+    assert (stats.stored, stats.duplicates) == (len(messy), 1)
+    # The materials and the reflow data wait for their transactions, joined later in the batch.
+    assert stats.outcomes == {"ingested": len(messy) - 2, "pending-transaction": 2}
+    for n in (1, 2):
+        ordered = await _genealogy(store, f"SN-clean-{n}")
+        shuffled = await _genealogy(store, f"SN-messy-{n}")
+        assert len(ordered["passes"]) == 2 and len(ordered["process"]) == 1 and ordered["materials"]
+        assert all(p["transaction_id"] for p in (*ordered["passes"], *shuffled["passes"]))
+        assert _same_shape(shuffled, "messy") == _same_shape(ordered, "clean")
+    for tag in ("clean", "messy"):
+        reel = await store.run(lambda tag=tag: q.material_boards(f"REEL-{tag}"))
+        assert sorted(r["barcode"] for r in reel) == [f"SN-{tag}-1", f"SN-{tag}-2"]
+    # Nothing written twice: one pass per board and machine, one process row per reflow.
+    assert await store.run(lambda: _count("trace_pass")) == 8
+    assert await store.run(lambda: _count("trace_process")) == 4
+
+
+async def test_rows_waiting_for_a_transaction_in_earlier_batches_join_its_board(store: Store) -> None:
+    """Materials and reflow data of a transaction not seen yet wait in the store, and the batch
+    that names the transaction links them, with one statement for all of them."""
+    events = _line("late")
+    waiting = [e for e in events if e.message_name.endswith(("MaterialsInstalled", "UnitsProcessed"))]
+    first = await store.run(lambda: ingest(waiting))
+    assert first.outcomes == {"pending-transaction": 4}
+    await store.run(lambda: ingest([e for e in events if e not in waiting]))
+    for n in (1, 2):
+        record = await _genealogy(store, f"SN-late-{n}")
+        assert len(record["process"]) == 1 and len(record["materials"]) == 1
+
+
+def _counted(work: Work[Any], counts: list[int]) -> Work[Any]:
+    # The unit of work as it is, counting the statements it yields.
+    rows: Any = None
+    try:
+        statement = work.send(None)
+        while True:
+            counts.append(1)
+            rows = yield statement
+            statement = work.send(rows)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(store: Store) -> None:
+    """Set-based: 20 boards or 80 (220 envelopes or 880) through the same machines, one batch
+    each, take the same number of statements (per table, not per envelope or row)."""
+    used = []
+    for tag, lines in (("few", 10), ("many", 40)):
+        events = [e for n in range(lines) for e in _line(f"{tag}{n}")]
+        counts: list[int] = []
+        stats = await store.run(lambda events=events, counts=counts: _counted(ingest(events), counts))
+        assert stats.stored == len(events) and stats.outcomes == {"ingested": len(events)}
+        used.append(len(counts))
+    assert used[0] == used[1] < 25, used

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.trace import SqliteStore, Store, StoreError, StoreUnavailable, open_store
 from gateway.trace.schema import LATEST
-from gateway.trace.store import PostgresStore, Sql, Work
+from gateway.trace.store import Ids, PostgresStore, Sql, Work
 
 
 def _insert_board(barcode: str) -> Work[int]:
@@ -105,3 +105,29 @@ async def test_an_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     """A path in a missing directory cannot be opened: StoreUnavailable, with the path."""
     with pytest.raises(StoreUnavailable, match="missing"):
         await SqliteStore(tmp_path / "missing" / "trace.db").open()
+
+
+async def test_reserved_ids_are_new_distinct_and_kept_by_later_inserts(store: Store) -> None:
+    """Two reservations in one transaction do not overlap; inserts without an id come after."""
+
+    def work() -> Work[list[int]]:
+        before = yield from _insert_board("SN-1")
+        first = yield Ids("trace_board", 3)
+        second = yield Ids("trace_board", 2)
+        ids = [int(r[0]) for r in (*first, *second)]
+        for i in ids:
+            yield Sql("INSERT INTO trace_board (id, first_us, last_us) VALUES (?, 1, 1)", (i,))
+        after = yield from _insert_board("SN-2")
+        return [before, *ids, after]
+
+    ids = await store.run(work)
+    assert ids == sorted(ids) and len(set(ids)) == 7
+    assert await store.run(_count("trace_board")) == 7
+
+
+def test_a_reservation_names_a_table_and_a_count() -> None:
+    """Anything but an identifier and a count of zero or more is refused before it reaches SQL."""
+    with pytest.raises(ValueError, match="bad id reservation"):
+        Ids("trace_board; DROP TABLE trace_board", 1)
+    with pytest.raises(ValueError, match="bad id reservation"):
+        Ids("trace_board", -1)
