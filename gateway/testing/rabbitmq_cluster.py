@@ -28,9 +28,10 @@ Usage::
 Partitions: every node's distribution listens on 127.0.0.1 but connects to the others from an
 address of its own (``127.0.0.<11+n>``, :attr:`RabbitNode.dist_source`), so an nftables table
 can drop exactly the packets between one node and the others, both ways and silently (a pulled
-cable, not a refused connection), while its AMQP port and ``rabbitmqctl`` still reach it. The
-nodes handle a partition with ``pause_minority`` (docs/deployment.md says why);
-:meth:`RabbitMQCluster.set_net_ticktime` shortens the Erlang distribution's failure detection
+cable, not a refused connection), while its AMQP port and ``rabbitmqctl`` still reach it.
+:meth:`RabbitMQCluster.set_partition_handling` picks what the nodes do about it
+(``pause_minority`` is what docs/deployment.md recommends; they start with RabbitMQ's default,
+``ignore``), and :meth:`RabbitMQCluster.set_net_ticktime` shortens the Erlang distribution's failure detection
 (60 s by default) so a test needs not wait a minute for it.
 
 The pytest plugin's ``rabbitmq_cluster`` fixture hands one out (one cluster per session, healed
@@ -70,8 +71,10 @@ PORT_RANGE = (20000, 22700)
 _PROBE_INTERVAL = 0.1
 #: The Erlang distribution's net_ticktime the nodes start with (the VM's default).
 DEFAULT_NET_TICKTIME = 60
-#: What the nodes do when they find themselves in a partition (rabbitmq.conf).
-PARTITION_HANDLING = "pause_minority"
+#: RabbitMQ's ways to handle a partition (``cluster_partition_handling``); ``ignore`` is its
+#: default and the nodes start with it (with ``pause_minority`` a node left alone after two
+#: kills would pause, and the tests of a lost majority want it serving).
+PARTITION_HANDLINGS = ("ignore", "pause_minority", "autoheal")
 
 
 class ClusterError(RuntimeError):
@@ -84,6 +87,13 @@ class ServerMissing(ClusterError):
 
 class PartitionUnavailable(ClusterError):
     """This machine cannot partition a node: no ``nft``, or not allowed to change the firewall."""
+
+
+def _check_handling(mode: str) -> None:
+    if mode not in PARTITION_HANDLINGS:
+        raise ValueError(
+            f"cluster_partition_handling {mode!r}: expected one of {', '.join(PARTITION_HANDLINGS)}"
+        )
 
 
 def server_script() -> Path | None:
@@ -196,9 +206,11 @@ class RabbitMQCluster:
         plugins: Sequence[str] = ("rabbitmq_amqp1_0",),
         prefix: str | None = None,
         timeout: float = 120.0,
+        partition_handling: str = "ignore",
     ) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one node, got {size}")
+        _check_handling(partition_handling)
         server, ctl = server_script(), ctl_script()
         if server is None or ctl is None:
             raise ServerMissing(
@@ -229,6 +241,9 @@ class RabbitMQCluster:
         self.partitioned: RabbitNode | None = None
         #: The net_ticktime last set on the nodes.
         self.net_ticktime = DEFAULT_NET_TICKTIME
+        #: The partition handling the nodes start with, and the one in force now.
+        self.partition_handling = partition_handling
+        self.partition_handling_now = partition_handling
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -334,6 +349,8 @@ class RabbitMQCluster:
             self._await_all([*down, *stopped])
         if self.net_ticktime != DEFAULT_NET_TICKTIME:
             self.set_net_ticktime(DEFAULT_NET_TICKTIME)
+        if self.partition_handling_now != self.partition_handling:
+            self.set_partition_handling(self.partition_handling)
 
     # -- partitions ------------------------------------------------------------------------
 
@@ -418,6 +435,27 @@ class RabbitMQCluster:
                 )
             time.sleep(0.5)
         self.net_ticktime = seconds
+
+    def set_partition_handling(self, mode: str) -> None:
+        """Set ``cluster_partition_handling`` on every running node at once (RabbitMQ reads it
+        when a node goes down, so it applies to the next partition).
+
+        Raises:
+            ValueError: not one of :data:`PARTITION_HANDLINGS`.
+            ClusterError: a node did not take it.
+        """
+        _check_handling(mode)
+        names = ", ".join(f"'{node.name}'" for node in self.nodes if node.running)
+        via = next(node for node in self.nodes if node.running)
+        call = f"rpc:multicall([{names}], application, set_env, [rabbit, cluster_partition_handling, {mode}])"
+        out = self.ctl(via, "eval", f'lists:flatten(io_lib:format("~w", [{call}])).')
+        if out.strip() != '"{[' + ",".join(["ok"] * len(names.split(", "))) + '],[]}"':
+            raise ClusterError(f"cluster_partition_handling {mode} refused: {out.strip()}")
+        self.partition_handling_now = mode
+
+    async def aset_partition_handling(self, mode: str) -> None:
+        """:meth:`set_partition_handling` without blocking the event loop."""
+        await asyncio.to_thread(self.set_partition_handling, mode)
 
     async def aset_net_ticktime(self, seconds: int) -> None:
         """:meth:`set_net_ticktime` without blocking the event loop."""
@@ -541,7 +579,7 @@ class RabbitMQCluster:
                 # A test machine's disk is shared and may be fuller than a broker would like.
                 "disk_free_limit.absolute = 10MB\n"
                 "cluster_formation.peer_discovery_backend = classic_config\n"
-                f"cluster_partition_handling = {PARTITION_HANDLING}\n"
+                f"cluster_partition_handling = {self.partition_handling}\n"
                 f"{peers}\n"
             )
 

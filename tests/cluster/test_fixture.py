@@ -139,3 +139,14 @@ def test_one_partition_at_a_time_cutting_the_node_both_ways(
     assert len({node.dist_source for node in cluster.nodes}) == 3
     cluster.unpartition()
     assert calls[-1][0] == ("delete", "table", "ip", cluster.nft_table) and cluster.partitioned is None
+
+
+def test_an_unknown_partition_handling_is_refused(tmp_path: Path) -> None:
+    if engine.server_script() is None:
+        pytest.skip("rabbitmq-server is not installed")
+    with pytest.raises(ValueError, match="expected one of ignore, pause_minority, autoheal"):
+        RabbitMQCluster(tmp_path / "c", partition_handling="pause-minority")
+    cluster = RabbitMQCluster(tmp_path / "d")
+    with pytest.raises(ValueError, match="'heal'"):
+        cluster.set_partition_handling("heal")
+    assert cluster.partition_handling_now == "ignore"
