@@ -593,6 +593,7 @@ class RabbitMQCluster:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of pytest is not the node's SIGINT
+                cwd=node.directory,  # where a crash dump (MnesiaCore.*, erl_crash.dump) lands
             )
         finally:
             console.close()
