@@ -2,6 +2,7 @@
 # Makes sure the services the integration tests talk to are up on loopback:
 #   RabbitMQ on 127.0.0.1:5672 with the rabbitmq_amqp1_0 plugin, Mosquitto on 127.0.0.1:1883,
 #   PostgreSQL on 127.0.0.1:5432 (user postgres, database test; the trace store's tests).
+#   nft (nftables), which the cluster partition test needs (optional: the test skips without it).
 # Installs and starts them when missing and we are root on Debian; otherwise says what is missing.
 set -euo pipefail
 
@@ -108,6 +109,14 @@ if ! port_open "$PG_PORT"; then
     su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = 'test'\"" 2>/dev/null | grep -q 1 \
       || su postgres -c "createdb test" 2>/dev/null || true
   fi
+fi
+
+# --- nftables -------------------------------------------------------------------------------
+# tests/cluster/test_partition.py cuts a test node's Erlang distribution traffic with nft; it is
+# skipped without it, so a machine that cannot install it still runs everything else.
+if ! command -v nft >/dev/null 2>&1; then
+  if can_install; then apt_install nftables || say "nftables did not install: the partition test will be skipped"
+  else say "nft is missing (apt-get install nftables): the partition test will be skipped"; fi
 fi
 
 if ((${#missing[@]})); then

@@ -23,9 +23,9 @@ Fixtures (all function-scoped; every server binds 127.0.0.1 on a free port):
 - ``cfx_events``: the :class:`~gateway.testing.events.CFXEventCollector` the gateway delivers to.
 - ``rabbitmq_cluster``: a :class:`~gateway.testing.rabbitmq_cluster.RabbitMQCluster`, three
   RabbitMQ nodes of the installed rabbitmq-server clustered on loopback ports; started once per
-  session (20 to 40 s on a busy 2-core machine), every node running again before each test
-  that uses it. Skipped when rabbitmq-server is not installed (failed instead when
-  ``LINEGATE_REQUIRE_BROKERS=1``).
+  session (20 to 40 s on a busy 2-core machine), every node running again (no partition left,
+  the default net_ticktime) before each test that uses it. Skipped when rabbitmq-server is
+  not installed (failed instead when ``LINEGATE_REQUIRE_BROKERS=1``).
 - ``linegate_sinks``: extra sinks for the gateway (default none); override it in a test module
   or conftest to add an AMQP or MQTT sink.
 
@@ -336,10 +336,12 @@ def _linegate_rabbitmq_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture
 def rabbitmq_cluster(_linegate_rabbitmq_cluster: RabbitMQCluster) -> RabbitMQCluster:
-    """Three clustered RabbitMQ nodes (``.nodes[i].url``, ``.kill``, ``.stop_app``, ``.heal``).
+    """Three clustered RabbitMQ nodes (``.nodes[i].url``, ``.kill``, ``.stop_app``,
+    ``.partition``, ``.heal``).
 
     One cluster serves the whole session; before each test every node runs again (a node a
-    previous test killed or stopped is brought back), so a test may break nodes freely.
+    previous test killed, stopped or partitioned is brought back), so a test may break nodes
+    freely.
     """
     _linegate_rabbitmq_cluster.heal()
     return _linegate_rabbitmq_cluster

@@ -22,7 +22,17 @@ Usage::
     with RabbitMQCluster(tmp_dir) as cluster:   # started and clustered
         cluster.nodes[0].url                    # amqp://guest:guest@127.0.0.1:<port>/
         cluster.kill(cluster.nodes[0])          # SIGKILL of the node's VM
+        cluster.partition(cluster.nodes[0])     # its distribution traffic dropped (nftables)
         cluster.heal()                          # every node running and in the cluster again
+
+Partitions: every node's distribution listens on 127.0.0.1 but connects to the others from an
+address of its own (``127.0.0.<11+n>``, :attr:`RabbitNode.dist_source`), so an nftables table
+can drop exactly the packets between one node and the others, both ways and silently (a pulled
+cable, not a refused connection), while its AMQP port and ``rabbitmqctl`` still reach it.
+:meth:`RabbitMQCluster.set_partition_handling` picks what the nodes do about it
+(``pause_minority`` is what docs/deployment.md recommends; they start with RabbitMQ's default,
+``ignore``), and :meth:`RabbitMQCluster.set_net_ticktime` shortens the Erlang distribution's failure detection
+(60 s by default) so a test needs not wait a minute for it.
 
 The pytest plugin's ``rabbitmq_cluster`` fixture hands one out (one cluster per session, healed
 before each test).
@@ -59,6 +69,12 @@ PORT_RANGE = (20000, 22700)
 
 #: Seconds between two probes of a booting node's AMQP port.
 _PROBE_INTERVAL = 0.1
+#: The Erlang distribution's net_ticktime the nodes start with (the VM's default).
+DEFAULT_NET_TICKTIME = 60
+#: RabbitMQ's ways to handle a partition (``cluster_partition_handling``); ``ignore`` is its
+#: default and the nodes start with it (with ``pause_minority`` a node left alone after two
+#: kills would pause, and the tests of a lost majority want it serving).
+PARTITION_HANDLINGS = ("ignore", "pause_minority", "autoheal")
 
 
 class ClusterError(RuntimeError):
@@ -67,6 +83,17 @@ class ClusterError(RuntimeError):
 
 class ServerMissing(ClusterError):
     """rabbitmq-server is not installed here."""
+
+
+class PartitionUnavailable(ClusterError):
+    """This machine cannot partition a node: no ``nft``, or not allowed to change the firewall."""
+
+
+def _check_handling(mode: str) -> None:
+    if mode not in PARTITION_HANDLINGS:
+        raise ValueError(
+            f"cluster_partition_handling {mode!r}: expected one of {', '.join(PARTITION_HANDLINGS)}"
+        )
 
 
 def server_script() -> Path | None:
@@ -132,6 +159,11 @@ class RabbitNode:
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
 
     @property
+    def dist_source(self) -> str:
+        """The loopback address this node's distribution connects to the others from."""
+        return f"127.0.0.{11 + self.index}"
+
+    @property
     def pid(self) -> int | None:
         """The OS pid of the node's Erlang VM while it runs, else None."""
         if self.process is None or self.process.poll() is not None:
@@ -174,9 +206,11 @@ class RabbitMQCluster:
         plugins: Sequence[str] = ("rabbitmq_amqp1_0",),
         prefix: str | None = None,
         timeout: float = 120.0,
+        partition_handling: str = "ignore",
     ) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one node, got {size}")
+        _check_handling(partition_handling)
         server, ctl = server_script(), ctl_script()
         if server is None or ctl is None:
             raise ServerMissing(
@@ -203,6 +237,13 @@ class RabbitMQCluster:
         ]
         #: Seconds the last :meth:`start` took, from the first spawn to every node clustered.
         self.start_seconds: float | None = None
+        #: The node :meth:`partition` cut off, until :meth:`unpartition`.
+        self.partitioned: RabbitNode | None = None
+        #: The net_ticktime last set on the nodes.
+        self.net_ticktime = DEFAULT_NET_TICKTIME
+        #: The partition handling the nodes start with, and the one in force now.
+        self.partition_handling = partition_handling
+        self.partition_handling_now = partition_handling
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -241,6 +282,8 @@ class RabbitMQCluster:
 
     def stop(self) -> None:
         """Stop every node: SIGTERM (a clean shutdown), SIGKILL after 30 s. Never raises."""
+        with contextlib.suppress(ClusterError):
+            self.unpartition()
         for node in self.nodes:
             if node.running and node.process is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -290,7 +333,12 @@ class RabbitMQCluster:
         await asyncio.to_thread(self.heal)
 
     def heal(self) -> None:
-        """Bring every node back: respawn killed ones, start stopped apps; wait until all run."""
+        """Bring every node back: end a partition, respawn killed nodes, start stopped apps, the
+        default net_ticktime again; wait until all run."""
+        if self.partitioned is not None:
+            self.unpartition()
+            # A node paused in the minority starts itself again once it sees the others.
+            self._await_all(self.nodes)
         down = [node for node in self.nodes if not node.running]
         for node in down:
             self._spawn(node)
@@ -299,6 +347,148 @@ class RabbitMQCluster:
             self.ctl(node, "start_app")
         if down or stopped:
             self._await_all([*down, *stopped])
+        if self.net_ticktime != DEFAULT_NET_TICKTIME:
+            self.set_net_ticktime(DEFAULT_NET_TICKTIME)
+        if self.partition_handling_now != self.partition_handling:
+            self.set_partition_handling(self.partition_handling)
+
+    # -- partitions ------------------------------------------------------------------------
+
+    @property
+    def nft_table(self) -> str:
+        """The nftables table (family ``ip``) that holds this cluster's partition rules."""
+        return f"linegate_{self.prefix}"
+
+    def partition(self, node: RabbitNode) -> None:
+        """Cut ``node`` off from the other nodes: every packet of the Erlang distribution
+        between it and them is dropped, both ways, until :meth:`unpartition`. Clients (AMQP)
+        and ``rabbitmqctl`` still reach every node. One partition at a time.
+
+        Raises:
+            PartitionUnavailable: ``nft`` is missing or the rules were refused (not root).
+            ClusterError: a node is already partitioned.
+        """
+        if self.partitioned is not None:
+            raise ClusterError(f"{self.partitioned.name} is already partitioned")
+        peers = [other for other in self.nodes if other is not node]
+        ports = ", ".join(str(other.dist_port) for other in peers)
+        sources = ", ".join(other.dist_source for other in peers)
+        # OUTPUT sees every loopback packet (each is sent before it is received): the node's
+        # own connections to the others (its source address, their ports) and theirs to it.
+        rules = (
+            f"table ip {self.nft_table} {{\n"
+            "  chain output {\n"
+            "    type filter hook output priority 0; policy accept;\n"
+            f"    ip saddr {node.dist_source} tcp dport {{ {ports} }} drop\n"
+            f"    ip daddr {node.dist_source} tcp sport {{ {ports} }} drop\n"
+            f"    ip saddr {{ {sources} }} tcp dport {node.dist_port} drop\n"
+            f"    ip daddr {{ {sources} }} tcp sport {node.dist_port} drop\n"
+            "  }\n"
+            "}\n"
+        )
+        self._nft("-f", "-", stdin=rules)
+        self.partitioned = node
+
+    def unpartition(self) -> None:
+        """Drop the partition rules (if any): the nodes reconnect by themselves."""
+        if self.partitioned is None:
+            return
+        self._nft("delete", "table", "ip", self.nft_table)
+        self.partitioned = None
+
+    async def apartition(self, node: RabbitNode) -> None:
+        """:meth:`partition` without blocking the event loop."""
+        await asyncio.to_thread(self.partition, node)
+
+    async def aunpartition(self) -> None:
+        """:meth:`unpartition` without blocking the event loop."""
+        await asyncio.to_thread(self.unpartition)
+
+    def set_net_ticktime(self, seconds: int) -> None:
+        """Set the Erlang distribution's net_ticktime on every running node at once and wait
+        until it is in force (a node is declared down after about that long without traffic).
+
+        Raises:
+            ClusterError: a node refused it or did not take it in time.
+        """
+        names = ", ".join(f"'{node.name}'" for node in self.nodes if node.running)
+        via = next(node for node in self.nodes if node.running)
+        # A one-second transition period: lowering takes effect after it (rounded up to a
+        # quarter of the lower ticktime), with ticks that often meanwhile.
+        out = self.ctl(
+            via, "eval", f"rpc:multicall([{names}], net_kernel, set_net_ticktime, [{seconds}, 1])."
+        )
+        if "badrpc" in out or "ongoing_change_to" in out:
+            raise ClusterError(f"net_ticktime {seconds} refused: {out.strip()}")
+        deadline = time.monotonic() + self.timeout
+        expected = '"{[' + ",".join([str(seconds)] * len(names.split(", "))) + '],[]}"'
+        # Formatted with ~w: the shell would print a list of small integers as a string.
+        ticktimes = f"rpc:multicall([{names}], net_kernel, get_net_ticktime, [])"
+        ask = f'lists:flatten(io_lib:format("~w", [{ticktimes}])).'
+        while True:
+            out = self.ctl(via, "eval", ask)
+            if out.strip() == expected:
+                break
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"net_ticktime {seconds} not in force within {self.timeout} s: {out.strip()}"
+                )
+            time.sleep(0.5)
+        self.net_ticktime = seconds
+
+    def set_partition_handling(self, mode: str) -> None:
+        """Set ``cluster_partition_handling`` on every running node at once (RabbitMQ reads it
+        when a node goes down, so it applies to the next partition).
+
+        Raises:
+            ValueError: not one of :data:`PARTITION_HANDLINGS`.
+            ClusterError: a node did not take it.
+        """
+        _check_handling(mode)
+        names = ", ".join(f"'{node.name}'" for node in self.nodes if node.running)
+        via = next(node for node in self.nodes if node.running)
+        call = f"rpc:multicall([{names}], application, set_env, [rabbit, cluster_partition_handling, {mode}])"
+        out = self.ctl(via, "eval", f'lists:flatten(io_lib:format("~w", [{call}])).')
+        if out.strip() != '"{[' + ",".join(["ok"] * len(names.split(", "))) + '],[]}"':
+            raise ClusterError(f"cluster_partition_handling {mode} refused: {out.strip()}")
+        self.partition_handling_now = mode
+
+    async def aset_partition_handling(self, mode: str) -> None:
+        """:meth:`set_partition_handling` without blocking the event loop."""
+        await asyncio.to_thread(self.set_partition_handling, mode)
+
+    async def aset_net_ticktime(self, seconds: int) -> None:
+        """:meth:`set_net_ticktime` without blocking the event loop."""
+        await asyncio.to_thread(self.set_net_ticktime, seconds)
+
+    def _nft(self, *args: str, stdin: str | None = None) -> None:
+        nft = shutil.which("nft")
+        if nft is None:
+            raise PartitionUnavailable("nft is not installed; install it: apt-get install nftables")
+        done = subprocess.run(
+            [nft, *args],
+            input=stdin.encode() if stdin else None,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace").strip()
+            raise PartitionUnavailable(f"nft {' '.join(args)} failed (root is needed): {output[-1000:]}")
+
+    def serving(self, node: RabbitNode) -> bool:
+        """True when the node's RabbitMQ answers on its AMQP port (False while its app is stopped
+        or paused in a partition's minority, or its VM is down)."""
+        return self._listening(node)
+
+    def wait_serving(self, nodes: Sequence[RabbitNode]) -> None:
+        """Wait until each node serves AMQP (a paused node restarts by itself once it sees the
+        majority again), at most the cluster's timeout.
+
+        Raises:
+            ClusterError: a node's VM exited, or a node did not serve in time.
+        """
+        self._await_all(nodes)
 
     def node_for_port(self, port: int) -> RabbitNode:
         """The node listening for AMQP on ``port``."""
@@ -330,6 +520,7 @@ class RabbitMQCluster:
             RABBITMQ_LOG_BASE=str(d / "log"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
             RABBITMQ_CONFIG_FILE=str(d / "rabbitmq"),  # the server adds .conf
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(d / "advanced.config"),
             RABBITMQ_PID_FILE=str(d / "pid"),
             # The distribution listens on loopback only.
             RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
@@ -376,12 +567,19 @@ class RabbitMQCluster:
         for node in self.nodes:
             node.directory.mkdir(parents=True, exist_ok=True)
             (node.directory / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
+            # Read by the prelaunch before it starts the distribution. Not an ERL arg: the
+            # server script passes those unquoted through sh, which would glob the brackets.
+            address = node.dist_source.replace(".", ",")
+            (node.directory / "advanced.config").write_text(
+                f"[{{kernel, [{{inet_dist_connect_options, [{{ip, {{{address}}}}}]}}]}}].\n"
+            )
             (node.directory / "rabbitmq.conf").write_text(
                 f"listeners.tcp.default = 127.0.0.1:{node.amqp_port}\n"
                 "loopback_users = none\n"
                 # A test machine's disk is shared and may be fuller than a broker would like.
                 "disk_free_limit.absolute = 10MB\n"
                 "cluster_formation.peer_discovery_backend = classic_config\n"
+                f"cluster_partition_handling = {self.partition_handling}\n"
                 f"{peers}\n"
             )
 
@@ -395,6 +593,7 @@ class RabbitMQCluster:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of pytest is not the node's SIGINT
+                cwd=node.directory,  # where a crash dump (MnesiaCore.*, erl_crash.dump) lands
             )
         finally:
             console.close()

@@ -100,3 +100,53 @@ def test_ports_are_picked_outside_the_reserved_ones() -> None:
     assert len(set(ports)) == 20
     assert not set(ports) & engine.RESERVED_PORTS
     assert all(engine.PORT_RANGE[0] <= p < engine.PORT_RANGE[1] for p in ports)
+
+
+def test_a_partition_without_nft_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.server_script() is None:
+        pytest.skip("rabbitmq-server is not installed")
+    cluster = RabbitMQCluster(tmp_path / "c")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nft on it
+    with pytest.raises(engine.PartitionUnavailable, match="apt-get install nftables"):
+        cluster.partition(cluster.nodes[0])
+    assert cluster.partitioned is None
+    cluster.unpartition()  # nothing to undo: no error
+
+
+def test_one_partition_at_a_time_cutting_the_node_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.server_script() is None:
+        pytest.skip("rabbitmq-server is not installed")
+    cluster = RabbitMQCluster(tmp_path / "c")
+    calls: list[tuple[tuple[str, ...], str | None]] = []
+    monkeypatch.setattr(cluster, "_nft", lambda *args, stdin=None: calls.append((args, stdin)))
+    first, second, third = cluster.nodes
+    cluster.partition(second)
+    with pytest.raises(engine.ClusterError, match="already partitioned"):
+        cluster.partition(third)
+    [(args, rules)] = calls
+    assert args == ("-f", "-") and rules is not None
+    # Its own connections (from its address to their ports) and theirs to its port, both ways.
+    peers = f"{{ {first.dist_port}, {third.dist_port} }}"
+    sources = f"{{ {first.dist_source}, {third.dist_source} }}"
+    assert f"ip saddr {second.dist_source} tcp dport {peers} drop" in rules
+    assert f"ip daddr {second.dist_source} tcp sport {peers} drop" in rules
+    assert f"ip saddr {sources} tcp dport {second.dist_port} drop" in rules
+    assert f"ip daddr {sources} tcp sport {second.dist_port} drop" in rules
+    assert len({node.dist_source for node in cluster.nodes}) == 3
+    cluster.unpartition()
+    assert calls[-1][0] == ("delete", "table", "ip", cluster.nft_table) and cluster.partitioned is None
+
+
+def test_an_unknown_partition_handling_is_refused(tmp_path: Path) -> None:
+    if engine.server_script() is None:
+        pytest.skip("rabbitmq-server is not installed")
+    with pytest.raises(ValueError, match="expected one of ignore, pause_minority, autoheal"):
+        RabbitMQCluster(tmp_path / "c", partition_handling="pause-minority")
+    cluster = RabbitMQCluster(tmp_path / "d")
+    with pytest.raises(ValueError, match="'heal'"):
+        cluster.set_partition_handling("heal")
+    assert cluster.partition_handling_now == "ignore"
