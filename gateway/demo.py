@@ -37,10 +37,11 @@ from gateway.metrics import Metrics
 from gateway.outbox import StoredEvent
 from gateway.recipes import Outcome
 from gateway.runtime import Gateway
-from gateway.simulated import free_port, line_config, line_products, publishing_to
+from gateway.simulated import line_config, line_products, publishing_to
 from gateway.sinks.base import Sink
 from gateway.sinks.console import ConsoleSink
 from protocols.cfx.enums import ResourceState
+from protocols.transport.ports import free_port
 from simulators import FaultSeverity, Line, LineSpec, ReflowOven, default_line, load_line
 
 log = structlog.get_logger("linegate.demo")

@@ -25,10 +25,10 @@ from gateway.launch import open_gateway, wait_connected
 from gateway.outbox import Outbox
 from gateway.recipes import RecipeService
 from gateway.runtime import Gateway
-from gateway.simulated import free_port as free_port  # gateway.testing.free_port
 from gateway.simulated import line_config, publishing_to
 from gateway.simulated import line_products as line_products  # gateway.testing.line_products
 from gateway.sinks.base import Sink
+from protocols.transport.ports import free_port as free_port  # gateway.testing.free_port
 from simulators import Endpoint, Line, LineSpec, Machine
 
 M = TypeVar("M", bound=Machine)

@@ -130,7 +130,7 @@ class Pass:
 
     id: int
     board: int
-    machine: str
+    machine_id: str
     transaction_id: str | None = None
     lane: int | None = None
     recipe: str | None = None
@@ -150,7 +150,7 @@ class Event:
 
     unique_id: str
     name: str
-    machine: str
+    machine_id: str
     time_us: int
     body: Body
     batch: Batch
@@ -232,14 +232,14 @@ class Batch:
 
     def _add_pass(self, visit: Pass) -> Pass:
         self.passes[visit.id] = visit
-        self.visits.setdefault((visit.board, visit.machine), []).append(visit)
+        self.visits.setdefault((visit.board, visit.machine_id), []).append(visit)
         if visit.transaction_id is not None:
             self.by_txn.setdefault(visit.transaction_id, visit)
         return visit
 
-    def new_pass(self, board: int, machine: str, **values: Any) -> Pass:
+    def new_pass(self, board: int, machine_id: str, **values: Any) -> Pass:
         """A pass this batch creates."""
-        return self._add_pass(Pass(self.key(), board, machine, changed=True, **values))
+        return self._add_pass(Pass(self.key(), board, machine_id, changed=True, **values))
 
     def txn_pass(self, txn: str) -> Generator[Sql, Rows, Pass | None]:
         """The pass with TransactionID ``txn``, or None (not seen yet)."""
@@ -247,11 +247,11 @@ class Batch:
             yield from self.load(txns=[txn])
         return self.by_txn.get(txn)
 
-    def latest_open(self, board: int, machine: str, column: str) -> Generator[Sql, Rows, Pass | None]:
+    def latest_open(self, board: int, machine_id: str, column: str) -> Generator[Sql, Rows, Pass | None]:
         """The latest pass of ``board`` at ``machine`` whose ``column`` is still empty."""
         if board < NEW and board not in self._boards:
             yield from self.load(boards=[board])
-        open_passes = [p for p in self.visits.get((board, machine), ()) if getattr(p, column) is None]
+        open_passes = [p for p in self.visits.get((board, machine_id), ()) if getattr(p, column) is None]
         return max(open_passes, key=lambda p: p.id) if open_passes else None
 
 
@@ -346,10 +346,10 @@ def note_unknown(event: Event, created: bool, outcome: str = "ingested") -> str:
     if not created:
         return outcome
     if event.name in ENTRY:
-        log.debug("trace.ingest.new_board", message=event.name, machine=event.machine)
+        log.debug("trace.ingest.new_board", message=event.name, machine=event.machine_id)
         return outcome
     log.warning(
-        "trace.ingest.unknown_board", message=event.name, machine=event.machine, unique_id=event.unique_id
+        "trace.ingest.unknown_board", message=event.name, machine=event.machine_id, unique_id=event.unique_id
     )
     return "unknown-board"
 
@@ -362,9 +362,9 @@ def pass_for(event: Event, board: int, txn: str | None) -> Generator[Statement, 
         named = yield from batch.txn_pass(txn)
         if named is not None:
             return named
-    visit = yield from batch.latest_open(board, event.machine, "transaction_id")
+    visit = yield from batch.latest_open(board, event.machine_id, "transaction_id")
     if visit is None:
-        visit = batch.new_pass(board, event.machine, transaction_id=txn)
+        visit = batch.new_pass(board, event.machine_id, transaction_id=txn)
     elif txn is not None:
         visit.transaction_id = txn
         visit.changed = True

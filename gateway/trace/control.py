@@ -156,7 +156,7 @@ class ControlConfig:
 class Step:
     """A board's latest visit to one machine, as its outcome and when it was done."""
 
-    machine: str
+    machine_id: str
     outcome: str
     done_us: int | None
 
@@ -234,7 +234,7 @@ def _held(history: History, holds: Iterable[Hold]) -> Hold | None:
 
 
 def decide(
-    history: History, machine: str, now_us: int, rules: Iterable[Rule], holds: Iterable[Hold] = ()
+    history: History, machine_id: str, now_us: int, rules: Iterable[Rule], holds: Iterable[Hold] = ()
 ) -> Decision:
     """May the board of ``history`` enter ``machine`` (same naming as the rules) at ``now_us``?"""
     hold = _held(history, holds)
@@ -242,7 +242,7 @@ def decide(
         why = f" ({hold.reason})" if hold.reason else ""
         by = f" by {hold.held_by}" if hold.held_by else ""
         return Decision(False, HOLD_RULE, f"{hold.kind} {hold.value} is on hold{by}{why}")
-    applicable = [rule for rule in rules if rule.machine == machine]
+    applicable = [rule for rule in rules if rule.machine == machine_id]
     for rule in applicable:
         if rule.kind != ROUTE:
             continue

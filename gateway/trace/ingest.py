@@ -210,9 +210,9 @@ def _movement(column: str) -> Callable[[Event, TraceSettings], Step]:
         board, created = yield from board_of(event)
         if board is None:
             return "no-board"
-        visit = yield from event.batch.latest_open(board, event.machine, column)
+        visit = yield from event.batch.latest_open(board, event.machine_id, column)
         if visit is None:
-            visit = event.batch.new_pass(board, event.machine)
+            visit = event.batch.new_pass(board, event.machine_id)
         setattr(visit, column, event.time_us)
         if visit.lane is None:
             visit.lane = lane_of(event.body)
@@ -282,7 +282,7 @@ def _units_processed(event: Event, settings: TraceSettings) -> Step:
             event.unique_id,
             txn,
             board,
-            event.machine,
+            event.machine_id,
             event.time_us,
             "reflow" if is_reflow else kind,
             text(body.get("OverallResult")),
@@ -322,7 +322,7 @@ def _results(
                     txn,
                     board,
                     uid,
-                    event.machine,
+                    event.machine_id,
                     event.time_us,
                     kind,
                     text(body.get(method_key)),
@@ -363,7 +363,7 @@ def _units_repaired(event: Event, settings: TraceSettings) -> Step:
                     event.unique_id,
                     board,
                     uid,
-                    event.machine,
+                    event.machine_id,
                     event.time_us,
                     text(repair.get("Result")) or text(unit.get("OverallResult")),
                     operator_of(body.get("RepairOperator")),
@@ -397,7 +397,7 @@ def _materials_installed(event: Event, settings: TraceSettings) -> Step:
                 txn,
                 board,
                 uid,
-                event.machine,
+                event.machine_id,
                 event.time_us,
                 text(material.get("UniqueIdentifier")),
                 text(material.get("BatchId")),
@@ -418,13 +418,13 @@ def _materials_loaded(event: Event, settings: TraceSettings) -> Step:
         yield Sql(
             "UPDATE trace_load SET unloaded_us = ?"
             " WHERE machine = ? AND location = ? AND unloaded_us IS NULL",
-            (event.time_us, event.machine, location),
+            (event.time_us, event.machine_id, location),
         )
         yield Sql(
             "INSERT INTO trace_load (machine, location, reel, lot, part_number, loaded_us)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
-                event.machine,
+                event.machine_id,
                 location,
                 text(package.get("UniqueIdentifier")),
                 text(package.get("BatchId")),
@@ -439,7 +439,7 @@ def _materials_unloaded(event: Event, settings: TraceSettings) -> Step:
     for reel in items(event.body.get("MaterialPackageIdentifiers")):
         yield Sql(
             "UPDATE trace_load SET unloaded_us = ? WHERE machine = ? AND reel = ? AND unloaded_us IS NULL",
-            (event.time_us, event.machine, reel),
+            (event.time_us, event.machine_id, reel),
         )
     return "ingested"
 
@@ -456,7 +456,7 @@ def _fault(event: Event, settings: TraceSettings) -> Step:
         " description = excluded.description, occurred_us = excluded.occurred_us",
         (
             occurrence.lower(),
-            event.machine,
+            event.machine_id,
             text(fault.get("FaultCode")),
             text(fault.get("Severity")),
             text(fault.get("Cause")),
@@ -474,7 +474,7 @@ def _fault_cleared(event: Event, settings: TraceSettings) -> Step:
     yield Sql(
         "INSERT INTO trace_fault (occurrence_id, machine, cleared_us) VALUES (?, ?, ?)"
         " ON CONFLICT (occurrence_id) DO UPDATE SET cleared_us = excluded.cleared_us",
-        (occurrence.lower(), event.machine, event.time_us),
+        (occurrence.lower(), event.machine_id, event.time_us),
     )
     return "ingested"
 
@@ -485,7 +485,7 @@ def _recipe_activated(event: Event, settings: TraceSettings) -> Step:
     event.batch.add(
         "trace_recipe",
         [
-            event.machine,
+            event.machine_id,
             event.time_us,
             text(body.get("RecipeName")),
             text(body.get("Revision")),
@@ -498,11 +498,11 @@ def _recipe_activated(event: Event, settings: TraceSettings) -> Step:
 def _operator_activated(event: Event, settings: TraceSettings) -> Step:
     yield Sql(
         "UPDATE trace_operator SET to_us = ? WHERE machine = ? AND to_us IS NULL AND from_us <= ?",
-        (event.time_us, event.machine, event.time_us),
+        (event.time_us, event.machine_id, event.time_us),
     )
     yield Sql(
         "INSERT INTO trace_operator (machine, operator, from_us) VALUES (?, ?, ?)",
-        (event.machine, operator_of(event.body.get("Operator")), event.time_us),
+        (event.machine_id, operator_of(event.body.get("Operator")), event.time_us),
     )
     return "ingested"
 
@@ -510,7 +510,7 @@ def _operator_activated(event: Event, settings: TraceSettings) -> Step:
 def _operator_deactivated(event: Event, settings: TraceSettings) -> Step:
     yield Sql(
         "UPDATE trace_operator SET to_us = ? WHERE machine = ? AND operator = ? AND to_us IS NULL",
-        (event.time_us, event.machine, operator_of(event.body.get("Operator"))),
+        (event.time_us, event.machine_id, operator_of(event.body.get("Operator"))),
     )
     return "ingested"
 

@@ -208,13 +208,13 @@ def material_boards(lot_or_reel: str) -> Work[list[Record]]:
     return out
 
 
-def window_boards(machine: str, start_us: int, end_us: int) -> Work[list[Record]]:
+def window_boards(machine_id: str, start_us: int, end_us: int) -> Work[list[Record]]:
     """Boards whose pass through ``machine`` overlaps [start, end] (a pass still open counts)."""
     rows = yield Sql(
         f"SELECT {_BOARD}, p.arrived_us, p.started_us, p.completed_us, p.departed_us, p.result"
         f" FROM trace_pass p JOIN trace_board b ON b.id = p.board"
         f" WHERE p.machine = ? AND {_START} <= ? AND {_END} >= ? ORDER BY {_START}, b.id",
-        (machine, end_us, start_us),
+        (machine_id, end_us, start_us),
     )
     return _records(
         "board, barcode, hermes_id, arrived, started, completed, departed, result",

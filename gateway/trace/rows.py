@@ -195,7 +195,7 @@ def _pass_row(visit: Pass, real: Any) -> tuple[Any, ...]:
     return (
         real(visit.id),
         real(visit.board),
-        visit.machine,
+        visit.machine_id,
         visit.transaction_id,
         visit.lane,
         visit.recipe,

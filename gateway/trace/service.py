@@ -165,14 +165,14 @@ class TraceService:
             async with asyncio.timeout(self.fresh_timeout), self._progress:
                 await self._progress.wait_for(lambda: self._through >= target or outbox.depth(self.name) == 0)
 
-    async def decide(self, machine: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
+    async def decide(self, machine_id: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
         """Whether the board named by ``identifiers`` may enter ``machine`` (a machine id).
 
         A refusal is published as FaultOccurred and logged (``control.refused``).
         """
         await self._fresh()
         named = list(dict.fromkeys(i for i in identifiers if i))
-        decision = await self._judge(machine, named)
+        decision = await self._judge(machine_id, named)
         if decision.pending and self.settle_timeout > 0:
             # The step a route rule needs is open or unseen: its events may still be on their
             # way (a machine's own CFX publisher lags its Hermes handoff). Judge again as the
@@ -183,42 +183,42 @@ class TraceService:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(left), self._progress:
                         await self._progress.wait()
-                decision = await self._judge(machine, named)
-        return self._record(machine, named, decision, via, 0.0)
+                decision = await self._judge(machine_id, named)
+        return self._record(machine_id, named, decision, via, 0.0)
 
-    async def decide_now(self, machine: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
+    async def decide_now(self, machine_id: str, identifiers: Sequence[str | None], *, via: str) -> Decision:
         """:meth:`decide` without waiting for events in flight (the benchmark measures this)."""
         started = time.perf_counter()
         named = list(dict.fromkeys(i for i in identifiers if i))
-        decision = await self._judge(machine, named)
-        return self._record(machine, named, decision, via, (time.perf_counter() - started) * 1000)
+        decision = await self._judge(machine_id, named)
+        return self._record(machine_id, named, decision, via, (time.perf_counter() - started) * 1000)
 
-    async def _judge(self, machine: str, named: list[str]) -> Decision:
-        handle = self.handles.get(machine, machine)
+    async def _judge(self, machine_id: str, named: list[str]) -> Decision:
+        handle = self.handles.get(machine_id, machine_id)
         try:
             history, holds = await self.store.run(lambda: board_history(named))
             return decide(history, handle, now_us(), self.rules, holds)
         except StoreError as exc:
-            log.error("control.store_unavailable", machine=machine, board=named, error=str(exc))
+            log.error("control.store_unavailable", machine=machine_id, board=named, error=str(exc))
             return Decision(False, STORE_RULE, f"the trace store cannot be read: {exc}")
 
-    def _record(self, machine: str, named: list[str], decision: Decision, via: str, ms: float) -> Decision:
+    def _record(self, machine_id: str, named: list[str], decision: Decision, via: str, ms: float) -> Decision:
         self.decisions += 1
         elapsed_ms = round(ms, 3)
         if decision.allowed:
-            log.debug("control.allowed", machine=machine, board=named, via=via, ms=elapsed_ms)
-            self._clear(machine)
+            log.debug("control.allowed", machine=machine_id, board=named, via=via, ms=elapsed_ms)
+            self._clear(machine_id)
             return decision
-        open_fault = self._faults.get(machine)
+        open_fault = self._faults.get(machine_id)
         if open_fault is not None and open_fault[1:] == (tuple(named), decision.rule):
             # The same board asked about again (a bridge asks every retry_delay) and refused by
             # the same rule: the refusal it already has, not another fault, entry and warning.
-            log.debug("control.refused_again", machine=machine, board=named, via=via, rule=decision.rule)
+            log.debug("control.refused_again", machine=machine_id, board=named, via=via, rule=decision.rule)
             return decision
         self.refused += 1
         log.warning(
             "control.refused",
-            machine=machine,
+            machine=machine_id,
             board=named,
             via=via,
             rule=decision.rule,
@@ -227,27 +227,27 @@ class TraceService:
         self.recent.appendleft(
             {
                 "time": iso(now_us()),
-                "machine": machine,
+                "machine": machine_id,
                 "board": named[0] if named else None,
                 "identifiers": named,
                 "via": via,
                 **decision.as_json(),
             }
         )
-        self._raise_fault(machine, named, decision)
+        self._raise_fault(machine_id, named, decision)
         return decision
 
-    def _emit(self, machine: str, body: CFXMessage) -> None:
+    def _emit(self, machine_id: str, body: CFXMessage) -> None:
         from gateway.runtime import outbox_item  # the runtime imports the trace package lazily too
 
-        if self.outbox is None or machine not in self.handles:
+        if self.outbox is None or machine_id not in self.handles:
             return
-        envelope = Envelope.create(body, source=self.handles[machine])
+        envelope = Envelope.create(body, source=self.handles[machine_id])
         future = self.outbox.submit(outbox_item(envelope))
         future.add_done_callback(lambda done: None if done.cancelled() else done.exception())
 
-    def _raise_fault(self, machine: str, named: Sequence[str], decision: Decision) -> None:
-        self._clear(machine)
+    def _raise_fault(self, machine_id: str, named: Sequence[str], decision: Decision) -> None:
+        self._clear(machine_id)
         board = named[0] if named else "(unnamed)"
         fault = Fault(
             cause=FaultCause.QUALITY_CHECK,
@@ -257,18 +257,18 @@ class TraceService:
             description=f"board {board} refused by interlock {decision.rule}: {decision.reason}",
             occurred_at=datetime.now(UTC),
         )
-        self._faults[machine] = (fault, tuple(named), decision.rule)
-        self._emit(machine, FaultOccurred(fault=fault))
+        self._faults[machine_id] = (fault, tuple(named), decision.rule)
+        self._emit(machine_id, FaultOccurred(fault=fault))
 
-    def _clear(self, machine: str) -> None:
-        open_fault = self._faults.pop(machine, None)
+    def _clear(self, machine_id: str) -> None:
+        open_fault = self._faults.pop(machine_id, None)
         if open_fault is not None:
-            self._emit(machine, FaultCleared(fault_occurrence_id=open_fault[0].fault_occurrence_id))
+            self._emit(machine_id, FaultCleared(fault_occurrence_id=open_fault[0].fault_occurrence_id))
 
-    def active_faults(self, machine: str) -> list[Fault]:
+    def active_faults(self, machine_id: str) -> list[Fault]:
         """The interlock fault open at ``machine`` (a machine id), if any: ``/api/line`` lists it
         with the machine's own faults, so a dashboard opened after the refusal shows it too."""
-        open_fault = self._faults.get(machine)
+        open_fault = self._faults.get(machine_id)
         return [open_fault[0]] if open_fault is not None else []
 
     # --- where machines ask ------------------------------------------------------------------
@@ -321,14 +321,14 @@ class TraceService:
         rule = decision.rule or ""
         return FAILURE_CODES.get(rule, FAILURE_CODES.get(self._kinds.get(rule, ""), 9))
 
-    def plan_for(self, machine: str, inner: WorkOrderPlan | None) -> WorkOrderPlan:
+    def plan_for(self, machine_id: str, inner: WorkOrderPlan | None) -> WorkOrderPlan:
         """A Hermes work-order plan for ``machine``: a refused board gets ``FailedBoard = 2``;
         any other goes on to ``inner`` (the changeover gate, or nothing planned)."""
         from adapters.hermes_supervisory import WorkOrder
         from protocols.hermes.enums import BoardQuality
 
         async def plan(query: WorkOrderQuery) -> WorkOrder | None:
-            decision = await self.decide(machine, [query.barcode, query.board_id], via="hermes-vertical")
+            decision = await self.decide(machine_id, [query.barcode, query.board_id], via="hermes-vertical")
             if not decision.allowed:
                 return WorkOrder(
                     work_order_id=query.work_order_id,
