@@ -58,7 +58,13 @@ def register(subparsers: Subparsers) -> None:
     serve = commands.add_parser("serve", help="consume the CFX stream from RabbitMQ into the store")
     _store_options(serve)
     _settings_options(serve)
-    serve.add_argument("--amqp", required=True, metavar="URL", help="amqp://user:password@host:port/vhost")
+    serve.add_argument(
+        "--amqp",
+        required=True,
+        action="append",
+        metavar="URL",
+        help="amqp://user:password@host:port/vhost; repeat it for each node of a cluster (tried in turn)",
+    )
     serve.add_argument("--exchange", default="cfx", help="the CFX topic exchange (default cfx)")
     serve.add_argument("--queue", default="linegate-trace", help="the durable queue (default linegate-trace)")
     serve.add_argument("--quorum", action="store_true", help="declare a quorum queue (broker clusters)")

@@ -22,16 +22,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from gateway.trace.ingest import IngestStats, TraceSettings, ingest
 from gateway.trace.store import Store, StoreUnavailable
 from protocols.backoff import Backoff
 from protocols.cfx import CFXDecodeError, Envelope, decode_envelopes
-from protocols.cfx.transport.wire import redact_url
+from protocols.cfx.transport.wire import redact_url, with_heartbeat
 
 log = structlog.get_logger("linegate.trace.consumer")
+
+# What a lost or refused broker link raises (the channel and connection errors of aiormq).
+_LINK_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    OSError,
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+)
 
 
 @dataclass(slots=True)
@@ -60,7 +69,9 @@ class TraceConsumer:
 
     Args:
         store: an open trace store.
-        url: the broker, ``amqp://user:password@host:port/vhost``.
+        url: the broker, ``amqp://user:password@host:port/vhost``, or one URL per node of a
+            cluster: each (re)connect tries them in turn, from the one after the node it last
+            had, and backs off only after every node failed.
         queue: the consumer's durable queue.
         exchange: the CFX topic exchange (declared durable, as the publisher does).
         bindings: routing-key patterns (``#``: everything; ``<handle>.#``: one machine).
@@ -73,7 +84,7 @@ class TraceConsumer:
     def __init__(
         self,
         store: Store,
-        url: str,
+        url: str | Sequence[str],
         *,
         queue: str = "linegate-trace",
         exchange: str = "cfx",
@@ -86,7 +97,11 @@ class TraceConsumer:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.store = store
-        self.url = url
+        self.urls = (url,) if isinstance(url, str) else tuple(url)
+        if not self.urls:
+            raise ValueError("a trace consumer needs at least one broker url")
+        #: The node the consumer is connected to (or was last), None before the first.
+        self.node: str | None = None
         self.queue_name = queue
         self.exchange_name = exchange
         self.bindings = list(bindings) or ["#"]
@@ -94,6 +109,7 @@ class TraceConsumer:
         self.batch = batch
         self.settings = settings or TraceSettings()
         self._backoff = backoff or Backoff()
+        self._link_backoff = Backoff()
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
@@ -101,39 +117,84 @@ class TraceConsumer:
         self.store_down = asyncio.Event()  # set while the store refuses a batch
 
     async def run(self) -> None:
-        """Consume until cancelled; reconnects to the broker by itself (aio-pika's robust connection)."""
-        connection = await aio_pika.connect_robust(self.url)
-        try:
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self.batch)
-            exchange = await channel.declare_exchange(
-                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            # Single active consumer: several `trace serve` on one queue are one writer and its
-            # standbys (two writers could each create the same new board), in stream order.
-            arguments: dict[str, Any] = {"x-single-active-consumer": True}
-            if self.quorum:
-                arguments["x-queue-type"] = "quorum"
-            queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
-            for pattern in self.bindings:
-                await queue.bind(exchange, routing_key=pattern)
-            await queue.consume(self._inbox.put, no_ack=False)
-            log.info(
-                "trace.consumer.started",
-                broker=redact_url(self.url),
-                queue=self.queue_name,
-                quorum=self.quorum,
-                bindings=self.bindings,
-            )
-            self.ready.set()
-            while True:
-                await self._one_batch()
-        finally:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        """Consume until cancelled; when the broker link is lost, connect again (to the next node
+        of a cluster first) and go on. What was delivered but not acknowledged comes again."""
+        while True:
+            connection, broken = await self._connect_any()
+            try:
+                await self._consume(connection, broken)
+            except _LINK_ERRORS as exc:
+                log.warning("trace.consumer.link_lost", node=redact_url(self.node or ""), error=repr(exc))
+            finally:
+                consumed = self.ready.is_set()
+                self.ready.clear()
+                self._drop_inbox()
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            if not consumed:  # refused before consuming (a queue declared otherwise, say)
+                await asyncio.sleep(self._link_backoff.next_delay())  # a retry delay
 
-    async def _one_batch(self) -> None:
-        messages = [await self._inbox.get()]
+    async def _connect_any(self) -> tuple[AbstractConnection, asyncio.Event]:
+        """Connect to a node, from the one after the last used; back off after a failed round."""
+        while True:
+            start = 0 if self.node is None else (self.urls.index(self.node) + 1) % len(self.urls)
+            for url in self.urls[start:] + self.urls[:start]:
+                try:
+                    connection = await aio_pika.connect(with_heartbeat(url), timeout=10)
+                except _LINK_ERRORS as exc:  # TimeoutError is an OSError
+                    log.warning("trace.consumer.connect_failed", node=redact_url(url), error=repr(exc))
+                    continue
+                self.node = url
+                broken = asyncio.Event()
+                connection.close_callbacks.add(lambda *_, event=broken: event.set())
+                return connection, broken
+            delay = self._link_backoff.next_delay()
+            await asyncio.sleep(delay)  # a reconnect delay, not synchronization
+
+    async def _consume(self, connection: AbstractConnection, broken: asyncio.Event) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.batch)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        # Single active consumer: several `trace serve` on one queue are one writer and its
+        # standbys (two writers could each create the same new board), in stream order.
+        arguments: dict[str, Any] = {"x-single-active-consumer": True}
+        if self.quorum:
+            arguments["x-queue-type"] = "quorum"
+        queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
+        for pattern in self.bindings:
+            await queue.bind(exchange, routing_key=pattern)
+        await queue.consume(self._inbox.put, no_ack=False)
+        log.info(
+            "trace.consumer.started",
+            broker=redact_url(self.node or ""),
+            queue=self.queue_name,
+            quorum=self.quorum,
+            bindings=self.bindings,
+        )
+        self.ready.set()
+        self._link_backoff.reset()
+        lost = asyncio.ensure_future(broken.wait())
+        try:
+            while not broken.is_set():
+                arrived = asyncio.ensure_future(self._inbox.get())
+                await asyncio.wait({arrived, lost}, return_when=asyncio.FIRST_COMPLETED)
+                if not arrived.done():
+                    arrived.cancel()
+                    break
+                await self._one_batch(arrived.result())
+        finally:
+            lost.cancel()
+        log.warning("trace.consumer.link_lost", node=redact_url(self.node or ""))
+
+    def _drop_inbox(self) -> None:
+        # Deliveries of a lost channel cannot be acknowledged; the broker delivers them again.
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+
+    async def _one_batch(self, first: AbstractIncomingMessage) -> None:
+        messages = [first]
         while len(messages) < self.batch and not self._inbox.empty():
             messages.append(self._inbox.get_nowait())
         self.stats.deliveries += len(messages)

@@ -67,10 +67,10 @@ async def _until(consumer: TraceConsumer, done: Callable[[], bool], timeout: flo
             await consumer.committed.wait()
 
 
-def _consumer(store: Store, names: Names, **options: object) -> TraceConsumer:
+def _consumer(store: Store, names: Names, url: str | list[str] = BROKER, **options: object) -> TraceConsumer:
     return TraceConsumer(
         store,
-        BROKER,
+        url,
         queue=names.queue,
         exchange=names.exchange,
         batch=25,
@@ -191,4 +191,32 @@ async def test_a_second_consumer_is_a_standby_that_takes_over(tmp_path: Path, na
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        assert await store.run(_count) == len(first) + len(second)
+
+
+async def test_a_lost_node_is_left_for_the_next_one_and_nothing_is_lost(tmp_path: Path, names: Names) -> None:
+    """Two broker addresses (two proxies of one broker standing in for two cluster nodes): when
+    the first goes away mid-stream the consumer goes on through the second, every envelope stored."""
+    envelopes = recorded_line()
+    first, second = envelopes[:30], envelopes[30:60]
+    async with (
+        SqliteStore(tmp_path / "trace.db") as store,
+        TcpProxy("127.0.0.1", 5672) as node_a,
+        TcpProxy("127.0.0.1", 5672) as node_b,
+    ):
+        urls = [f"amqp://guest:guest@127.0.0.1:{proxy.port}/" for proxy in (node_a, node_b)]
+        consumer = _consumer(store, names, url=urls)
+        task = asyncio.create_task(consumer.run())
+        try:
+            await asyncio.wait_for(consumer.ready.wait(), 10)
+            assert consumer.node == urls[0]
+            await _publish(names.exchange, first)
+            await _until(consumer, lambda: consumer.stats.stored >= len(first))
+            node_a.cut()  # the node dies: its connections drop and it refuses new ones
+            await _publish(names.exchange, second)
+            await _until(consumer, lambda: consumer.stats.stored >= len(first) + len(second))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert consumer.node == urls[1]
         assert await store.run(_count) == len(first) + len(second)
