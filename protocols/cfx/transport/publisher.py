@@ -483,10 +483,13 @@ class CFXPublisher:
         """Warn while messages wait for confirms that do not come (the link itself is up)."""
         stalled_since: float | None = None
         seen = self.confirms
+        waiting = False  # messages were unconfirmed at the previous check
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.stall_warning)
-            if self.confirms != seen or not self._unconfirmed:
+            # Stalled: no confirm for a whole interval while messages waited through it (one
+            # written just before this check, after an idle spell, has not waited yet).
+            if self.confirms != seen or not self._unconfirmed or not waiting:
                 if stalled_since is not None:
                     self._log.warning(
                         "publish.confirms_resumed",
@@ -504,6 +507,7 @@ class CFXPublisher:
                     seconds=self.stall_warning,
                 )
             seen = self.confirms
+            waiting = bool(self._unconfirmed)
 
     def _requeue_unconfirmed(self) -> None:
         # Written but unconfirmed messages go back ahead of the queue, in submit order: every one
