@@ -2,24 +2,31 @@
 reflow → X-ray → selective solder → coater → ICT → FCT, the default line
 (``simulators/lines/default.toml``).
 
-Every board's identification, inspection and test results reach the gateway's sinks, each in the
-work transaction of the machine that produced it; the 7th board fails ICT, and its UnitsTested
+Every board's identification, inspection and test results reach the gateway's sinks and the real
+RabbitMQ broker (a topic exchange of the test's own), each in the work transaction of the machine
+that produced it; the 7th board fails ICT, and its UnitsTested
 carries the TransactionID of the ICT's WorkStarted for that board. What the gateway writes is
 checked with the SDK catalogue's validator.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aio_pika
 import orjson
 import pytest
 
 from adapters.serial_reports import ScannerAdapter
 from gateway.http.collect import render_metrics
+from gateway.sinks.amqp import AmqpSink
 from gateway.testing.events import CFXEventCollector
 from gateway.testing.harness import LinegateGateway
 from protocols.cfx import validate_bytes
+from protocols.cfx.transport import CFXPublisher
 from simulators import InCircuitTester
 from simulators.inspection_station import AOIStation
 from simulators.line import default_line_path
@@ -34,7 +41,52 @@ STARTED = "CFX.Production.WorkStarted"
 READ = "CFX.Sensor.Identification.IdentifiersRead"
 REPAIRED = "CFX.Production.ReworkAndRepair.UnitsRepaired"
 
-pytestmark = pytest.mark.timeout(180)
+BROKER = "amqp://guest:guest@127.0.0.1:5672/"
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(180)]
+
+
+class Broker:
+    """Every envelope the gateway published to a topic exchange of this test's own, by UniqueID."""
+
+    def __init__(self) -> None:
+        self.exchange = f"linegate-test.full-line.{uuid.uuid4().hex[:8]}"
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.arrived = asyncio.Event()
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        envelope = orjson.loads(message.body)
+        self.by_id[envelope["UniqueID"]] = envelope
+        self.arrived.set()
+
+    async def wait_for(self, unique_ids: set[str], timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not unique_ids <= self.by_id.keys():
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Broker]:
+    """A durable topic exchange (as the gateway's publisher declares it) and a queue bound to it,
+    consumed into a :class:`Broker`; both deleted afterwards."""
+    into = Broker()
+    connection = await aio_pika.connect(BROKER)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(into.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, "#")
+        await queue.consume(into.on_message, no_ack=True)
+        yield into
+        await channel.exchange_delete(into.exchange)
+
+
+@pytest.fixture
+async def linegate_sinks(broker: Broker) -> AsyncIterator[list[Any]]:
+    """The gateway publishes to the real broker as well as to the test's collector."""
+    async with CFXPublisher(BROKER, exchange=broker.exchange) as publisher:
+        yield [AmqpSink(publisher)]
 
 
 def bodies(cfx_events: CFXEventCollector, name: str, source: str) -> list[dict[str, Any]]:
@@ -55,7 +107,7 @@ def started_by_barcode(cfx_events: CFXEventCollector, source: str) -> dict[str, 
 
 @pytest.mark.linegate_line(str(LINE), boards=BOARDS, time_scale=400.0)
 async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
-    linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector
+    linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector, broker: Broker
 ) -> None:
     line = linegate_gateway.line
     departed = await line.wait_departed(BOARDS, timeout=120)
@@ -130,6 +182,11 @@ async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
     counted = metric(samples, "linegate_serial_report_lines_total", machine="scanner", outcome="double_read")
     assert counted == scanner.double_reads
     assert metric(samples, "linegate_unknown_board_results_total", machine="fct") == 0
+
+    # The same results reached RabbitMQ, each as the gateway stored it (its transaction with it).
+    results = [e for e in cfx_events.envelopes if e["MessageName"] in (TESTED, INSPECTED, REPAIRED, READ)]
+    await broker.wait_for({e["UniqueID"] for e in results})
+    assert all(broker.by_id[e["UniqueID"]] == e for e in results)
 
     # What the gateway wrote itself is what the SDK writes.
     ours = [
