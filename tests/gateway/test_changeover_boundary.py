@@ -25,10 +25,11 @@ from gateway.assemble import start_gateway
 from gateway.config import RecipeRef, load_config
 from gateway.demo import PRODUCTS
 from gateway.simulated import publishing_to
+from protocols.transport.ports import free_port
 from simulators import Line, small_line
 from simulators.line import SourceSpec, WorkOrder
 from simulators.machine import MachineEvent, WorkStarted
-from tests.support.line_config import free_port, write_line_config
+from tests.support.line_config import write_line_config
 
 OLD, NEW = "CTRL-MAIN-R3", "PSU-24V-R1"
 PER_PRODUCT = 6

@@ -14,7 +14,7 @@ import pytest
 from gateway.assemble import load_checked
 from gateway.cli import main
 from protocols.errors import ConfigError, ConfigErrors
-from tests.support.line_config import free_port
+from protocols.transport.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSET = "LINEGATE_TEST_CHECK_UNSET"

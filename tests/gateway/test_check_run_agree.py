@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from gateway.cli import main
-from tests.support.line_config import free_port
+from protocols.transport.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSET = "LINEGATE_TEST_UNSET_SECRET"

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from protocols.cfx import encode_envelopes
+from protocols.transport.ports import free_port
 from tests.protocols.cfx.helpers import envelope, reflow_units_processed
-from tests.support.line_config import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

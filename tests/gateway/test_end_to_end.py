@@ -30,8 +30,9 @@ from gateway.simulated import publishing_to
 from protocols.cfx import ActivateRecipeRequest, ActivateRecipeResponse, new_request
 from protocols.cfx.enums import StatusResult
 from protocols.cfx.transport import request
+from protocols.transport.ports import free_port
 from simulators import Line, ReflowOven, small_line
-from tests.support.line_config import free_port, write_line_config
+from tests.support.line_config import write_line_config
 
 BOARDS = int(os.environ.get("LINEGATE_E2E_BOARDS", "200"))
 MACHINES = ("placement", "reflow", "solder", "coater")

@@ -29,7 +29,7 @@ import pytest
 from protocols.cfx import Envelope
 from protocols.cfx import messages as cfx
 from protocols.cfx.transport import AMQP10Publisher
-from tests.support.line_config import free_port
+from protocols.transport.ports import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
 

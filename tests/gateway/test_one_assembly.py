@@ -26,8 +26,9 @@ from gateway.runtime import Gateway
 from gateway.simulated import line_config, publishing_to
 from gateway.testing import CFXEventCollector, SimulatedLine, wire_gateway
 from protocols.cfx.transport import CFXListener
+from protocols.transport.ports import free_port
 from simulators import Line, default_line
-from tests.support.line_config import free_port, write_line_config
+from tests.support.line_config import write_line_config
 
 Start = Callable[..., Awaitable[tuple[Gateway, CFXListener]]]
 

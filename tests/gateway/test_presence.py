@@ -31,10 +31,10 @@ from gateway.recipes import RecipeService
 from gateway.runtime import Gateway, MachineRuntime
 from gateway.sinks.amqp import AmqpSink
 from protocols.cfx.transport import CFXPublisher
+from protocols.transport.ports import free_port
 from simulators.reflow_oven import ReflowOven
 from tests.adapters.recorder import eventually
 from tests.gateway.http_support import MemorySink
-from tests.support.line_config import free_port
 
 GRACE = 1.0  # seconds of silence before the MES is told
 HANDLE = "Acme.Oven.1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.line_config import free_port
+from protocols.transport.ports import free_port
 
 
 @pytest.mark.parametrize("key", ["listener.port", "http.port"])

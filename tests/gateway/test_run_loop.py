@@ -16,8 +16,9 @@ import pytest
 
 from gateway.simulated import publishing_to
 from protocols.cfx.enums import ResourceState
+from protocols.transport.ports import free_port
 from simulators import Line, small_line
-from tests.support.line_config import free_port, write_line_config
+from tests.support.line_config import write_line_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(180)]
 

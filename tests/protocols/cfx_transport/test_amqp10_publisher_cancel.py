@@ -14,7 +14,7 @@ import asyncio
 import pytest
 
 from protocols.cfx.transport.amqp10_publisher import AMQP10Publisher
-from tests.support.line_config import free_port
+from protocols.transport.ports import free_port
 
 
 async def test_cancel_arriving_as_the_connect_fails_is_not_lost() -> None:
