@@ -298,4 +298,4 @@ def test_a_lost_link_is_a_fault_and_usd_and_the_machine_state_comes_back() -> No
         timedelta(seconds=5),
     )
     assert norm.reachable and COMMUNICATION_LOST not in norm.faults
-    assert norm.feed(obs.LinkRestored(machine="m", at=at(16))) == []
+    assert norm.feed(obs.LinkRestored(machine_id="m", at=at(16))) == []

@@ -102,7 +102,7 @@ class JsonAdapter(Adapter):
                     continue
                 at = datetime.now(UTC)
                 kind = msg.pop("kind")
-                await emit(getattr(obs, kind)(machine=self.machine_id, at=at, **msg))
+                await emit(getattr(obs, kind)(machine_id=self.machine_id, at=at, **msg))
             raise TransportError("machine closed the connection")
         finally:
             self.writer.close()
