@@ -113,6 +113,7 @@ class TraceConsumer:
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.stats = ConsumerStats()
         self.ready = asyncio.Event()
+        self.started = asyncio.Event()  # pulsed each time a session starts consuming
         self.committed = asyncio.Event()  # set after every commit (tests and progress wait on it)
         self.store_down = asyncio.Event()  # set while the store refuses a batch
 
@@ -153,6 +154,11 @@ class TraceConsumer:
 
     async def _consume(self, connection: AbstractConnection, broken: asyncio.Event) -> None:
         channel = await connection.channel()
+        # A channel error, or the broker cancelling the consumer (its queue deleted, a classic
+        # queue's node gone), ends the session as a lost connection does: nothing else would.
+        channel.close_callbacks.add(lambda *_, event=broken: event.set())
+        raw = await channel.get_underlay_channel()
+        raw.on_consumer_cancel_callbacks.add(lambda *_, event=broken: self._cancelled(event))
         await channel.set_qos(prefetch_count=self.batch)
         exchange = await channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -174,6 +180,8 @@ class TraceConsumer:
             bindings=self.bindings,
         )
         self.ready.set()
+        self.started.set()  # a pulse: wakes whoever waits for this session
+        self.started.clear()
         self._link_backoff.reset()
         lost = asyncio.ensure_future(broken.wait())
         try:
@@ -187,6 +195,10 @@ class TraceConsumer:
         finally:
             lost.cancel()
         log.warning("trace.consumer.link_lost", node=redact_url(self.node or ""))
+
+    def _cancelled(self, broken: asyncio.Event) -> None:
+        log.warning("trace.consumer.cancelled", node=redact_url(self.node or ""), queue=self.queue_name)
+        broken.set()
 
     def _drop_inbox(self) -> None:
         # Deliveries of a lost channel cannot be acknowledged; the broker delivers them again.

@@ -220,3 +220,28 @@ async def test_a_lost_node_is_left_for_the_next_one_and_nothing_is_lost(tmp_path
             await asyncio.gather(task, return_exceptions=True)
         assert consumer.node == urls[1]
         assert await store.run(_count) == len(first) + len(second)
+
+
+async def test_a_deleted_queue_is_declared_again_and_consumed(tmp_path: Path, names: Names) -> None:
+    """The broker cancels the consumer when its queue goes (deleted, or a classic queue's node
+    lost): the consumer starts a new session, declaring the queue again, and goes on."""
+    envelopes = recorded_line()
+    first, second = envelopes[:20], envelopes[20:40]
+    async with SqliteStore(tmp_path / "trace.db") as store:
+        consumer = _consumer(store, names)
+        task = asyncio.create_task(consumer.run())
+        try:
+            await asyncio.wait_for(consumer.ready.wait(), 10)
+            await _publish(names.exchange, first)
+            await _until(consumer, lambda: consumer.stats.stored >= len(first))
+            again = asyncio.create_task(consumer.started.wait())
+            connection = await aio_pika.connect(BROKER)
+            async with connection:
+                await (await connection.channel()).queue_delete(names.queue)
+            await asyncio.wait_for(again, 20)
+            await _publish(names.exchange, second)
+            await _until(consumer, lambda: consumer.stats.stored >= len(first) + len(second))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert await store.run(_count) == len(first) + len(second)
