@@ -134,6 +134,9 @@ class Adapter(abc.ABC):
     #: True when the machine's protocol says when work on a board starts and ends; otherwise the
     #: gateway derives the work from the boards' arrival and departure (Hermes).
     reports_work: ClassVar[bool] = False
+    #: False: the protocol tells no machine state (a folder of result files, a scanner's reads);
+    #: the gateway derives one from the machine's work (``MachineNormalizer.derive_state``).
+    reports_state: ClassVar[bool] = True
 
     def __init__(self, machine_id: str, *, policy: ReconnectPolicy | None = None) -> None:
         self.machine_id = machine_id

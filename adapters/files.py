@@ -241,6 +241,7 @@ class FilesAdapter(Adapter):
     """
 
     protocol = "files"
+    reports_state = False  # a result file tells what was found, not what the machine is doing
 
     def __init__(
         self,

@@ -85,6 +85,7 @@ class _ReportAdapter(Adapter):
     """A serial device that only sends lines: no recipes, no polling."""
 
     protocol = "serial"
+    reports_state = False  # reads and results only
 
     def __init__(self, machine_id: str, *, url: str, policy: ReconnectPolicy | None = None) -> None:
         super().__init__(machine_id, policy=policy)

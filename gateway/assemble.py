@@ -532,6 +532,9 @@ async def start_gateway(
                 # With a vertical channel, work the machine's protocol does not report is derived
                 # from the boards' arrival and departure.
                 synthesize_work=m.id in trackers and not adapter.reports_work,
+                # A machine that tells no state either gets one from that work (with no vertical
+                # channel the gateway knows nothing of its boards, and leaves its state unknown).
+                derive_state=m.id in trackers and not adapter.reports_state,
                 link_grace=config.grace_for(m),
             )
         )

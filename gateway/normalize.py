@@ -163,11 +163,16 @@ class MachineNormalizer:
             arrival; a board that leaves without one gets its work started as it leaves.
         state: the state before the first observation; ``None`` = unknown (the first
             StationStateChanged then says NST with an unknown OldStateDuration).
+        derive_state: the machine's protocol tells no state (result files, a scanner) and its
+            boards are tracked: after each observation the state is derived from its work, productive
+            (PRD_REGULAR_WORK) while a board's work is open, standby without product
+            (SBY_NO_PRODUCT) otherwise; a lost link is USD as for any machine.
     """
 
     handle: str
     synthesize_work: bool = False
     defer_work_start: bool = False
+    derive_state: bool = False
     state: ResourceState | None = None
     state_since: datetime | None = None
     faults: dict[str, _ActiveFault] = field(default_factory=dict)
@@ -199,10 +204,11 @@ class MachineNormalizer:
                 "normalize.unmapped", machine=observation.machine_id, observation=type(observation).__name__
             )
             return []
-        return [
-            Envelope.create(body, source=self.handle, time_stamp=observation.at)
-            for body in handler(self, observation)
-        ]
+        bodies = handler(self, observation)
+        if self.derive_state and self.reachable and self.machine_state is None:
+            working = ResourceState.PRD_REGULAR_WORK if self.transactions else ResourceState.SBY_NO_PRODUCT
+            bodies = [*bodies, *self._enter(working, observation.at)]
+        return [Envelope.create(body, source=self.handle, time_stamp=observation.at) for body in bodies]
 
     # --- state -------------------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class MachineRuntime:
             vertical channel (which boards arrived and left).
         synthesize_work: the machine's protocol reports no work of its own; derive it from the
             boards' arrival and departure (see ``MachineNormalizer``).
+        derive_state: the machine's protocol reports no state; derive it from its work.
         link_grace: seconds of silence after which the machine is reported lost in CFX
             (``gateway.presence``); None watches nothing.
     """
@@ -98,6 +99,7 @@ class MachineRuntime:
         *,
         trackers: Sequence[Adapter] = (),
         synthesize_work: bool = False,
+        derive_state: bool = False,
         link_grace: float | None = None,
     ) -> None:
         self.machine_id = machine_id
@@ -109,7 +111,9 @@ class MachineRuntime:
         self.passthrough = adapter.passthrough
         self.outbox = outbox
         self.interlock = interlock
-        self.normalizer = MachineNormalizer(handle, synthesize_work=synthesize_work)
+        self.normalizer = MachineNormalizer(
+            handle, synthesize_work=synthesize_work, derive_state=derive_state
+        )
         self.link_grace = link_grace
         self.observations = 0
         self.events = 0

@@ -421,9 +421,9 @@ async def test_dashboard_follows_the_demo_line(tmp_path: Path) -> None:
                 "[...document.querySelectorAll('#line .machine')].map(n => n.dataset.machine)"
             )
             assert order == [m.machine_id for m in default_line().machines]
-            # The machines that report a state (the scanner and the result-file and serial
-            # stations tell none).
-            for machine_id in ("printer", "spi", "reflow", "solder", "coater"):
+            # Every machine has a state: reported, or derived from its work for the stations
+            # whose protocol tells none (the scanner, the result-file and serial test stations).
+            for machine_id in order:
                 await page.wait_until(f"{machine(machine_id)}.dataset.category !== 'unknown'", 30)
             await page.wait_until("Number(document.getElementById('reflow-chart').dataset.updates) >= 2", 60)
             assert await page.evaluate("document.getElementById('reflow-chart').dataset.machine") == "reflow"

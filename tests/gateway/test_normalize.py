@@ -299,3 +299,35 @@ def test_a_lost_link_is_a_fault_and_usd_and_the_machine_state_comes_back() -> No
     )
     assert norm.reachable and COMMUNICATION_LOST not in norm.faults
     assert norm.feed(obs.LinkRestored(machine_id="m", at=at(16))) == []
+
+
+def test_a_machine_that_tells_no_state_gets_one_from_its_work() -> None:
+    """A result-file station or a scanner reports no state: it is productive while a board's
+    work is open and standby without product otherwise; a lost link is USD as for any machine."""
+    norm = MachineNormalizer(HANDLE, synthesize_work=True, derive_state=True)
+    arrived = bodies(norm, obs.BoardArrived(machine_id="aoi", at=at(0), board_id=BOARD))
+    assert [type(b) for b in arrived] == [UnitsArrived, WorkStarted, StationStateChanged]
+    assert arrived[2].new_state == ResourceState.PRD_REGULAR_WORK  # type: ignore[attr-defined]
+    assert arrived[2].old_state == ResourceState.NST  # type: ignore[attr-defined]
+    departed = bodies(norm, obs.BoardDeparted(machine_id="aoi", at=at(30), board_id=BOARD))
+    assert [type(b) for b in departed] == [WorkCompleted, UnitsDeparted, StationStateChanged]
+    changed = departed[2]
+    assert changed.new_state == ResourceState.SBY_NO_PRODUCT  # type: ignore[attr-defined]
+    assert changed.old_state_duration == timedelta(seconds=30)  # type: ignore[attr-defined]
+    assert bodies(norm, obs.Reading(machine_id="aoi", at=at(31), name="n", value=1, unit=None)) == []
+    lost = bodies(
+        norm, obs.LinkLost(machine_id="aoi", at=at(40), since=at(35), protocol="files", reason="gone")
+    )
+    assert lost[-1].new_state == ResourceState.USD  # type: ignore[attr-defined]
+    assert bodies(norm, obs.Reading(machine_id="aoi", at=at(41), name="n", value=2, unit=None)) == []
+    back = bodies(norm, obs.LinkRestored(machine_id="aoi", at=at(50)))
+    assert [type(b) for b in back] == [FaultCleared, StationStateChanged]
+    assert back[1].new_state == ResourceState.SBY_NO_PRODUCT  # type: ignore[attr-defined]
+
+
+def test_a_state_the_machine_reports_is_not_overridden_by_its_work() -> None:
+    norm = MachineNormalizer(HANDLE, synthesize_work=True, derive_state=True)
+    bodies(norm, obs.StateChanged(machine_id="aoi", at=at(0), state=int(ResourceState.ENG.value)))
+    arrived = bodies(norm, obs.BoardArrived(machine_id="aoi", at=at(1), board_id=BOARD))
+    assert [type(b) for b in arrived] == [UnitsArrived, WorkStarted]
+    assert norm.state == ResourceState.ENG
