@@ -34,9 +34,10 @@ message), the verbs, the handler and asyncio about 30 us. Split, the same work c
 what it costs in one process (about 150 us per side against 70; the user time doubles, the
 system time grows by 15-20 us): each process sleeps between messages and resumes with cold
 caches on a core it shares, a penalty lib_cpp's small working set hardly pays. The
-ratio moves with the load: on a quiet machine lib_cpp's pair makes about 11,800 handoffs/s and
-linegate 2,500-2,900 (0.25x); at load 9, 3,335 and 950 (0.28x); earlier loaded runs gave
-0.41-0.45x. 0.6x of a quiet lib_cpp pair (about 7,000/s) leaves about 70 us of CPU per side,
+ratio moves with lib_cpp's own figure, which swings between runs: on a quiet machine (load
+0.3) four runs gave lib_cpp 4,662-5,625 handoffs/s and linegate 2,205-2,941 (0.47-0.56x), while
+other quiet runs gave lib_cpp about 11,800 and linegate 2,500-2,900 (0.25x); at load 9, 3,335
+and 950 (0.28x). 0.6x of a quiet lib_cpp pair (about 7,000/s) leaves about 70 us of CPU per side,
 hot, for sockets, core and glue together: the sockets and the core alone take about 55 us
 warm and twice that cold, so this target is out of reach for Python-level message processing.
 Closing the gap would take the decoding and encoding (with the message objects they build)
