@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.presence import MAX_GRACE, MIN_GRACE
 from protocols.errors import ConfigError
+from protocols.failover import FAILOVER
 from protocols.transport.guard import PeerLimits
 
 if TYPE_CHECKING:
@@ -188,7 +189,6 @@ class TlsConfig:
 
 
 #: How the publisher picks the next node of ``[amqp] urls``: the list's order, or a shuffle.
-FAILOVER = ("in_order", "random")
 
 
 @dataclass(frozen=True, slots=True)

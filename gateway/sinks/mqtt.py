@@ -25,6 +25,7 @@ import structlog
 
 from gateway.outbox import StoredEvent
 from protocols.errors import TransportError
+from protocols.failover import FAILOVER, next_round
 
 log = structlog.get_logger("linegate.sink.mqtt")
 
@@ -65,8 +66,8 @@ class MqttSink:
         brokers: Sequence[tuple[str, int]] = (),
         failover: str = "in_order",
     ) -> None:
-        if failover not in ("in_order", "random"):
-            raise ValueError(f"failover must be in_order or random, not {failover!r}")
+        if failover not in FAILOVER:
+            raise ValueError(f"failover must be one of {', '.join(FAILOVER)}, not {failover!r}")
         self.name = name
         self.brokers = tuple(brokers) or ((host, port),)
         self.failover = failover
@@ -91,18 +92,7 @@ class MqttSink:
         return self._client is not None if self._tried else None
 
     def _new_round(self) -> None:
-        # The broker we were on (just lost, or just failed) goes last in the new round.
-        order = list(self.brokers)
-        if self.failover == "random":
-            self._random.shuffle(order)
-        if self.node is not None and len(order) > 1:
-            if self.failover == "in_order":
-                start = (order.index(self.node) + 1) % len(order)
-                order = order[start:] + order[:start]
-            else:
-                order.remove(self.node)
-                order.append(self.node)
-        self._order = order
+        self._order = next_round(self.brokers, self.node, self.failover, self._random)
 
     async def _connect(self) -> aiomqtt.Client:
         if self._client is not None:

@@ -31,6 +31,7 @@ from gateway.trace.store import Store, StoreUnavailable
 from protocols.backoff import Backoff
 from protocols.cfx import CFXDecodeError, Envelope, decode_envelopes
 from protocols.cfx.transport.wire import redact_url, with_heartbeat
+from protocols.failover import next_round
 
 log = structlog.get_logger("linegate.trace.consumer")
 
@@ -138,8 +139,7 @@ class TraceConsumer:
     async def _connect_any(self) -> tuple[AbstractConnection, asyncio.Event]:
         """Connect to a node, from the one after the last used; back off after a failed round."""
         while True:
-            start = 0 if self.node is None else (self.urls.index(self.node) + 1) % len(self.urls)
-            for url in self.urls[start:] + self.urls[:start]:
+            for url in next_round(self.urls, self.node):
                 try:
                     connection = await aio_pika.connect(with_heartbeat(url), timeout=10)
                 except _LINK_ERRORS as exc:  # TimeoutError is an OSError

@@ -61,6 +61,7 @@ from protocols.cfx.transport.wire import (
     with_heartbeat,
 )
 from protocols.errors import ConnectionClosed, LocalProtocolError, TransportError
+from protocols.failover import FAILOVER, next_round
 
 
 def _cluster_of(connection: aio_pika.abc.AbstractConnection) -> str | None:
@@ -82,7 +83,6 @@ __all__ = [
 ]
 
 #: The orders in which the nodes of a cluster are tried (see the module docstring).
-FAILOVER = ("in_order", "random")
 
 log = structlog.get_logger("linegate.cfx.publisher")
 
@@ -531,18 +531,7 @@ class CFXPublisher:
         return self._order.pop(0)
 
     def _new_round(self) -> None:
-        # The node we were on (just lost, or just failed) goes last in the new round.
-        order = list(self.urls)
-        if self.failover == "random":
-            self._random.shuffle(order)
-        if self.node is not None and len(order) > 1:
-            if self.failover == "in_order":
-                start = (order.index(self.node) + 1) % len(order)
-                order = order[start:] + order[:start]
-            else:
-                order.remove(self.node)
-                order.append(self.node)
-        self._order = order
+        self._order = next_round(self.urls, self.node, self.failover, self._random)
 
     async def _supervise(self) -> None:
         self._new_round()

@@ -31,6 +31,7 @@ from protocols.cfx.codec import CFXDecodeError, decode_envelopes
 from protocols.cfx.envelope import Envelope
 from protocols.cfx.transport.wire import decode_payload, redact_url, with_heartbeat
 from protocols.errors import LocalProtocolError, ProtocolError, TransportError
+from protocols.failover import next_round
 
 __all__ = ["CFXSubscriber", "MalformedMessage"]
 
@@ -145,9 +146,8 @@ class CFXSubscriber:
 
     async def _connect_any(self) -> asyncio.Event:
         """One round over the nodes, from the one after the last used; the last error if all fail."""
-        start = 0 if self.node is None else (self.urls.index(self.node) + 1) % len(self.urls)
         error: BaseException | None = None
-        for url in self.urls[start:] + self.urls[:start]:
+        for url in next_round(self.urls, self.node):
             try:
                 broken = await self._connect(url)
             except _SETUP_ERRORS as exc:

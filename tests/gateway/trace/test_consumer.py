@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -67,6 +68,18 @@ async def _until(consumer: TraceConsumer, done: Callable[[], bool], timeout: flo
             await consumer.committed.wait()
 
 
+@contextlib.asynccontextmanager
+async def running(consumer: TraceConsumer) -> AsyncIterator[TraceConsumer]:
+    """The consumer running until the block ends, consuming once the block starts."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), 10)
+        yield consumer
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def _consumer(store: Store, names: Names, url: str | list[str] = BROKER, **options: object) -> TraceConsumer:
     return TraceConsumer(
         store,
@@ -84,16 +97,11 @@ async def test_the_stream_reaches_the_store_through_a_quorum_queue(tmp_path: Pat
     envelopes = recorded_line()
     async with SqliteStore(tmp_path / "trace.db") as store:
         consumer = _consumer(store, names, quorum=True)
-        task = asyncio.create_task(consumer.run())
-        try:
-            await asyncio.wait_for(consumer.ready.wait(), 10)
+        async with running(consumer):
             await _publish(names.exchange, [*envelopes, envelopes[0]])
             await _until(
                 consumer, lambda: consumer.stats.stored + consumer.stats.duplicates >= len(envelopes) + 1
             )
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         assert (consumer.stats.stored, consumer.stats.duplicates) == (len(envelopes), 1)
         assert len(await store.run(lambda: q.find_boards("PCB000005"))) == 1
     # The queue it declared is a quorum queue: a classic declaration of the same name is refused.
@@ -109,9 +117,7 @@ async def test_a_malformed_delivery_is_logged_acked_and_skipped(tmp_path: Path, 
     envelopes = recorded_line()[:5]
     async with SqliteStore(tmp_path / "trace.db") as store:
         consumer = _consumer(store, names)
-        task = asyncio.create_task(consumer.run())
-        try:
-            await asyncio.wait_for(consumer.ready.wait(), 10)
+        async with running(consumer):
             connection = await aio_pika.connect(BROKER)
             async with connection:
                 channel = await connection.channel()
@@ -119,9 +125,6 @@ async def test_a_malformed_delivery_is_logged_acked_and_skipped(tmp_path: Path, 
                 await exchange.publish(aio_pika.Message(b"{not json"), routing_key="x.y")
             await _publish(names.exchange, envelopes)
             await _until(consumer, lambda: consumer.stats.stored >= len(envelopes))
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         assert consumer.stats.malformed == 1
         assert await store.run(_count) == len(envelopes)
 
@@ -141,27 +144,18 @@ async def test_postgresql_down_stops_acking_and_nothing_is_lost(names: Names) ->
             dsn = f"{PG_DSN} port={proxy.port} options='-c search_path={schema}'"
             async with PostgresStore(dsn, connect_timeout=2) as store:
                 consumer = _consumer(store, names)
-                task = asyncio.create_task(consumer.run())
-                try:
-                    await asyncio.wait_for(consumer.ready.wait(), 10)
+                async with running(consumer):
                     await _publish(names.exchange, first)
                     await _until(consumer, lambda: consumer.stats.stored >= len(first))
                     proxy.cut()
                     await _publish(names.exchange, second)
                     await asyncio.wait_for(consumer.store_down.wait(), 20)
                     stored_while_down = consumer.stats.stored
-                finally:
-                    task.cancel()  # the gateway dies while the database is down
-                    await asyncio.gather(task, return_exceptions=True)
+                    # leaving the block: the gateway dies while the database is down
                 assert stored_while_down == len(first)
                 proxy.restore()
-                restarted = _consumer(store, names)
-                task = asyncio.create_task(restarted.run())
-                try:
+                async with running(_consumer(store, names)) as restarted:
                     await _until(restarted, lambda: restarted.stats.stored >= len(second))
-                finally:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
                 assert await store.run(_count) == len(envelopes)
                 assert len(await store.run(lambda: q.material_boards("REEL-RES-10K-0402-1-01-0001"))) == 6
     finally:
@@ -206,18 +200,13 @@ async def test_a_lost_node_is_left_for_the_next_one_and_nothing_is_lost(tmp_path
     ):
         urls = [f"amqp://guest:guest@127.0.0.1:{proxy.port}/" for proxy in (node_a, node_b)]
         consumer = _consumer(store, names, url=urls)
-        task = asyncio.create_task(consumer.run())
-        try:
-            await asyncio.wait_for(consumer.ready.wait(), 10)
+        async with running(consumer):
             assert consumer.node == urls[0]
             await _publish(names.exchange, first)
             await _until(consumer, lambda: consumer.stats.stored >= len(first))
             node_a.cut()  # the node dies: its connections drop and it refuses new ones
             await _publish(names.exchange, second)
             await _until(consumer, lambda: consumer.stats.stored >= len(first) + len(second))
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         assert consumer.node == urls[1]
         assert await store.run(_count) == len(first) + len(second)
 
@@ -229,9 +218,7 @@ async def test_a_deleted_queue_is_declared_again_and_consumed(tmp_path: Path, na
     first, second = envelopes[:20], envelopes[20:40]
     async with SqliteStore(tmp_path / "trace.db") as store:
         consumer = _consumer(store, names)
-        task = asyncio.create_task(consumer.run())
-        try:
-            await asyncio.wait_for(consumer.ready.wait(), 10)
+        async with running(consumer):
             await _publish(names.exchange, first)
             await _until(consumer, lambda: consumer.stats.stored >= len(first))
             again = asyncio.create_task(consumer.started.wait())
@@ -241,7 +228,4 @@ async def test_a_deleted_queue_is_declared_again_and_consumed(tmp_path: Path, na
             await asyncio.wait_for(again, 20)
             await _publish(names.exchange, second)
             await _until(consumer, lambda: consumer.stats.stored >= len(first) + len(second))
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         assert await store.run(_count) == len(first) + len(second)
