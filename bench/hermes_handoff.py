@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -59,7 +60,9 @@ import statistics
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
+from typing import cast
 
 from protocols.hermes import messages as m
 from protocols.hermes.codec import encode
@@ -69,6 +72,13 @@ LANES = 20
 # The paced run: each lane offers a board every 10 ms (a real line: one every few seconds).
 PACED_PERIOD = 0.010
 PACED_PER_LANE = 150
+
+#: CPUs of (the sending process, the receiving process); None: wherever the scheduler puts them.
+Placement = tuple[set[int], set[int]] | None
+#: ``--placement``: the same for linegate's two processes, the bare floor and the lib_cpp pair.
+#: On two cores, "spread" makes every message wake the other core and "shared" makes it a
+#: context switch on one; "free" lets the scheduler choose, which is either, run by run.
+PLACEMENTS: dict[str, Placement] = {"free": None, "spread": ({0}, {1}), "shared": ({0}, {0})}
 
 
 def _board(board_id: str) -> m.BoardAvailable:
@@ -82,9 +92,15 @@ async def _take_all(port: int, lane_id: int, count: int) -> None:
 
 
 def _receivers_process(
-    ports: list[int], count: int, report: Connection | None = None, use_uvloop: bool = False
+    ports: list[int],
+    count: int,
+    report: Connection | None = None,
+    use_uvloop: bool = False,
+    cpus: set[int] | None = None,
 ) -> None:
     """The receiving machines, in a process of their own (``--split``); sends its CPU seconds."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
     async def run() -> None:
         await asyncio.gather(*(_take_all(port, lane_id, count) for lane_id, port in enumerate(ports, 1)))
@@ -116,7 +132,12 @@ async def _send_all(up: SenderLane, count: int, period: float, latencies: list[f
 
 
 async def handoffs(
-    lanes: int, per_lane: int, period: float = 0.0, split: bool = False, cpu: list[float] | None = None
+    lanes: int,
+    per_lane: int,
+    period: float = 0.0,
+    split: bool = False,
+    cpu: list[float] | None = None,
+    placement: Placement = None,
 ) -> tuple[float, list[float]]:
     """Run ``per_lane`` handoffs on each of ``lanes`` lanes; return (handoffs/s, latencies).
 
@@ -124,10 +145,13 @@ async def handoffs(
     lane offers one board per ``period`` seconds. With ``split`` the receiving machines run in
     a second process (two machines, two processes); otherwise in this event loop too. ``cpu``,
     if given, receives the CPU seconds of this process and (with ``split``) of the receivers'.
+    ``placement`` pins the two processes (see :data:`PLACEMENTS`).
     """
     latencies: list[float] = []
     cpu_started = time.process_time()
+    sending, receiving = placement or (None, None)
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_pinned(sending))
         ups = [
             await stack.enter_async_context(
                 SenderLane(machine_id="UP", lane_id=lane_id, host="127.0.0.1", port=0)
@@ -138,7 +162,7 @@ async def handoffs(
         report, child_end = multiprocessing.Pipe(duplex=False)
         if split:
             child = multiprocessing.get_context("spawn").Process(
-                target=_receivers_process, args=(ports, per_lane, child_end, _on_uvloop())
+                target=_receivers_process, args=(ports, per_lane, child_end, _on_uvloop(), receiving)
             )
             child.start()
             stack.callback(child.join)
@@ -160,12 +184,27 @@ async def handoffs(
     return lanes * per_lane / elapsed, latencies
 
 
+@contextlib.contextmanager
+def _pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Run this process on ``cpus`` for the block (nothing when None)."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _on_uvloop() -> bool:
     return type(asyncio.get_running_loop()).__module__.startswith("uvloop")
 
 
-def reference_pair(peers: str, count: int) -> float:
+def reference_pair(peers: str, count: int, placement: Placement = None) -> float:
     """Handoffs/s of lib_cpp's sender and receiver on one lane, TCP_NODELAY on, no delay."""
+    sending, receiving = placement or (None, None)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
@@ -182,6 +221,7 @@ def reference_pair(peers: str, count: int) -> float:
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
+        preexec_fn=_pin_child(sending),
     )
     try:
         time.sleep(0.5)  # the sender listens before the receiver connects
@@ -191,6 +231,7 @@ def reference_pair(peers: str, count: int) -> float:
             env=env,
             timeout=320,
             check=False,
+            preexec_fn=_pin_child(receiving),
         )
         out, _ = sender.communicate(timeout=320)
     finally:
@@ -198,6 +239,119 @@ def reference_pair(peers: str, count: int) -> float:
             sender.kill()
     summary = next(line for line in reversed(out.splitlines()) if line.startswith("{"))
     return float(json.loads(summary)["handoffs_per_s"])
+
+
+def _pin_child(cpus: set[int] | None) -> Callable[[], None] | None:
+    return None if not cpus else functools.partial(os.sched_setaffinity, 0, cpus)
+
+
+def _floor_parts() -> dict[str, bytes]:
+    board_id = str(uuid.uuid4())
+    complete = m.TransferState.COMPLETE
+    return {
+        "BA": encode(_board(board_id)),
+        "MR": encode(m.MachineReady(failed_board=m.BoardQuality.ANY)),
+        "ST": encode(m.StartTransport(board_id=board_id)),
+        "TF": encode(
+            m.TransportFinished(transfer_state=m.TransferState.COMPLETE, board_id=str(uuid.uuid4()))
+        ),
+        "SP": encode(m.StopTransport(transfer_state=complete, board_id=board_id)),
+    }
+
+
+def _floor_steps(role: str, parts: dict[str, bytes], cycles: int) -> list[bytes | int]:
+    """One side of the floor run: bytes to send, or a count of the peer's bytes to wait for.
+
+    The order of a lane at full speed: the receiver announces MachineReady once; then each
+    cycle is BoardAvailable, StartTransport, TransportFinished, StopTransport + MachineReady,
+    and the sender offers the next board on the StopTransport (4 hops a cycle).
+    """
+    ba, mr, st, tf, sp = (parts[name] for name in ("BA", "MR", "ST", "TF", "SP"))
+    if role == "sender":
+        return [ba, len(mr) + len(st), tf, len(sp)] * cycles
+    cycle: list[bytes | int] = [len(ba), st, len(tf), sp, mr]
+    return [mr, *cycle * cycles]
+
+
+class _Bounce(asyncio.Protocol):
+    """A bare asyncio protocol that plays its steps (:func:`_floor_steps`): no parsing, no state."""
+
+    def __init__(self, steps: list[bytes | int], done: asyncio.Future[float]) -> None:
+        self.steps = steps
+        self.done = done
+        self.at = 0
+        self.unread = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.started = time.perf_counter()
+        self._advance()
+
+    def data_received(self, data: bytes) -> None:
+        self.unread += len(data)
+        self._advance()
+
+    def _advance(self) -> None:
+        assert self.transport is not None
+        steps = self.steps
+        while self.at < len(steps):
+            step = steps[self.at]
+            if isinstance(step, bytes):
+                self.transport.write(step)
+            elif self.unread >= step:
+                self.unread -= step
+            else:
+                return
+            self.at += 1
+        if not self.done.done():
+            self.done.set_result(time.perf_counter() - self.started)
+
+
+def _floor_receiver(
+    port: int, cycles: int, parts: dict[str, bytes], cpus: set[int] | None, use_uvloop: bool
+) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+    async def run() -> None:
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        steps = _floor_steps("receiver", parts, cycles)
+        transport, _ = await asyncio.get_running_loop().create_connection(
+            lambda: _Bounce(steps, done), "127.0.0.1", port
+        )
+        await done
+        transport.close()
+
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(run())
+    else:
+        asyncio.run(run())
+
+
+async def floor_split(cycles: int, placement: Placement = None) -> float:
+    """The floor of ``--split``: the same bytes, in a lane's order, between two processes that
+    only count them (bare asyncio protocols, no Hermes): cycles/s."""
+    sending, receiving = placement or (None, None)
+    parts = _floor_parts()
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    steps = _floor_steps("sender", parts, cycles)
+    with _pinned(sending):
+        server = await asyncio.get_running_loop().create_server(lambda: _Bounce(steps, done), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        child = multiprocessing.get_context("spawn").Process(
+            target=_floor_receiver, args=(port, cycles, parts, receiving, _on_uvloop())
+        )
+        child.start()
+        try:
+            elapsed = await done
+        finally:
+            server.close()
+            await asyncio.get_running_loop().run_in_executor(None, child.join)
+    return cycles / elapsed
 
 
 async def baseline(cycles: int) -> float:
@@ -242,23 +396,13 @@ def _ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(count: int, split: bool, reference: str | None) -> None:
+async def main(count: int, split: bool, reference: str | None, placements: list[str]) -> None:
     where = "sender and receivers in two processes" if split else "sender and receivers in one event loop"
     print(f"({where})")
     base = await baseline(count)
     print(f"baseline (bare streams, same 5 messages, no Hermes): {base:10,.0f} cycles/s")
-    cpu: list[float] = []
-    rate, latencies = await handoffs(1, count, split=split, cpu=cpu)
-    print(
-        f"1 lane:   {rate:10,.0f} handoffs/s  ({rate / base:.2f}x baseline; target >= 2,000)  "
-        f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms"
-    )
-    names = ("sender", "receiver") if split else ("both sides, one process",)
-    sides = "  ".join(f"{name} {1e6 * cpu_s / count:.0f} us" for name, cpu_s in zip(names, cpu, strict=True))
-    print(f"          CPU per handoff: {sides}")
-    if reference is not None:
-        lib = reference_pair(reference, count)
-        print(f"lib_cpp pair (C++, TCP_NODELAY, two processes): {lib:10,.0f} handoffs/s  ({rate / lib:.2f}x)")
+    for name in placements:
+        await one_lane(count, split, reference, name)
     per_lane = max(1, count // LANES)
     rate, latencies = await handoffs(LANES, per_lane, split=split)
     print(
@@ -273,6 +417,33 @@ async def main(count: int, split: bool, reference: str | None) -> None:
     )
 
 
+async def one_lane(count: int, split: bool, reference: str | None, placement_name: str) -> None:
+    """The one-lane figures; with ``split``, in one placement, beside its floor and lib_cpp's."""
+    placement = PLACEMENTS[placement_name] if split else None
+    cpu: list[float] = []
+    rate, latencies = await handoffs(1, count, split=split, cpu=cpu, placement=placement)
+    label = f"1 lane ({placement_name}):" if split else "1 lane:"
+    print(
+        f"{label:18} {rate:10,.0f} handoffs/s  (target >= 2,000)  "
+        f"p50 {_ms(latencies, 0.5):.3f} ms  p99 {_ms(latencies, 0.99):.3f} ms"
+    )
+    names = ("sender", "receiver") if split else ("both sides, one process",)
+    sides = "  ".join(f"{name} {1e6 * cpu_s / count:.0f} us" for name, cpu_s in zip(names, cpu, strict=True))
+    print(f"{'':18} CPU per handoff: {sides}")
+    if split:
+        floor = await floor_split(count, placement)
+        print(
+            f"{'':18} floor (two processes, the same bytes, no Hermes): {floor:10,.0f} cycles/s "
+            f"({rate / floor:.2f}x)"
+        )
+    if reference is not None:
+        lib = reference_pair(reference, count, placement)
+        print(
+            f"{'':18} lib_cpp pair (C++, TCP_NODELAY, 2 processes): {lib:10,.0f} handoffs/s "
+            f"({rate / lib:.2f}x)"
+        )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handoffs", type=int, default=5000, help="handoffs per scenario (default 5000)")
@@ -283,10 +454,22 @@ if __name__ == "__main__":
         metavar="DIR",
         help="also run lib_cpp's sender/receiver pair built into DIR (peers/build.sh)",
     )
+    parser.add_argument(
+        "--placement",
+        default="free",
+        help="with --split, where the two processes run: free (the scheduler), spread (one core "
+        "each), shared (one core for both), or several, comma-separated (default free)",
+    )
     args = parser.parse_args()
+    chosen = args.placement.split(",")
+    unknown = [name for name in chosen if name not in PLACEMENTS]
+    if unknown:
+        parser.error(f"unknown placement {unknown[0]!r}; choose from {', '.join(PLACEMENTS)}")
+    if "spread" in chosen and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--placement spread needs two CPUs")
     if args.uvloop:
         import uvloop
 
-        uvloop.run(main(args.handoffs, args.split, args.reference))
+        uvloop.run(main(args.handoffs, args.split, args.reference, chosen))
     else:
-        asyncio.run(main(args.handoffs, args.split, args.reference))
+        asyncio.run(main(args.handoffs, args.split, args.reference, chosen))
