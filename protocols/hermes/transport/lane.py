@@ -160,15 +160,14 @@ class SenderLane(LaneBase):
         self.guard = PeerGuard(self.name, "hermes.lane", limits)
 
     async def __aenter__(self) -> Self:
-        self._closing = False
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._open_group()
         try:
             # SO_REUSEADDR: a restarted sender must bind again at once (lib's gotcha, §3).
             self._server = await create_guarded_server(
                 self.guard, self._new_stream, self.host, self.port, reuse_address=True, family=socket.AF_INET
             )
         except BaseException as exc:
+            assert self._tg is not None
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         self.port = self._server.sockets[0].getsockname()[1]
@@ -393,9 +392,7 @@ class ReceiverLane(LaneBase):
         self._rng = random.Random()
 
     async def __aenter__(self) -> Self:
-        self._closing = False
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._open_group()
         self._spawn(self._connect_loop(), "connect")
         return self
 

@@ -106,6 +106,7 @@ class LaneBase:
         # Condition: no lock is needed, everything runs on the loop's thread).
         self._waiters: list[asyncio.Future[None]] = []
         self._tg: asyncio.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the lane was entered on
         self._lock = asyncio.Lock()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -151,6 +152,13 @@ class LaneBase:
 
     # -- session plumbing --------------------------------------------------------------------
 
+    async def _open_group(self) -> None:
+        """Start the lane's task group (the first step of ``__aenter__``)."""
+        self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+
     def _spawn(self, coro: Coroutine[Any, Any, None], suffix: str) -> asyncio.Task[None]:
         assert self._tg is not None, "use the lane as 'async with'"
         task = self._tg.create_task(coro, name=f"{self.name}.{suffix}")
@@ -178,7 +186,9 @@ class LaneBase:
                 return session
             if self._closing:
                 raise LaneDisconnected(f"{self.name}: the lane is closing")
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            # The lane's loop, not get_running_loop(): that one asks the kernel for the pid.
+            assert self._loop is not None, "use the lane as 'async with'"
+            waiter: asyncio.Future[None] = self._loop.create_future()
             self._waiters.append(waiter)
             try:
                 await waiter
