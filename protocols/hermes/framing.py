@@ -76,6 +76,21 @@ class Framer:
         buffer = self._buffer
         if not buffer:
             return None  # the common case after the last message of a read
+        if self._scan == 0 and buffer.startswith(_START):
+            # The common case: the buffer starts with a message and no search is under way (a
+            # read of whole messages). The same searches as below, without their bookkeeping.
+            end = buffer.find(_END, len(_START))
+            close = buffer.find(b">", end + len(_END)) if end >= 0 else -1
+            if close >= 0:
+                size = close + 1
+                self._check_size(size, complete=True)
+                if size == len(buffer):
+                    frame = bytes(buffer)
+                    buffer.clear()
+                else:
+                    frame = bytes(buffer[:size])
+                    del buffer[:size]
+                return frame
         if not self._started and not self._skip_to_start():
             return None
         if self._end < 0:
