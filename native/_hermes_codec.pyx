@@ -1,0 +1,410 @@
+# cython: language_level=3
+"""Compiled twin of ``native.hermes_codec_pure``: its docstring describes shapes and results.
+
+Both twins must give equal objects (with the same field types) and identical texts. This one
+reads and writes the common forms in C and calls the codec's own readers and writers for
+everything else, so the two can only differ in what C accepts or formats itself:
+
+- reading: a str field takes the text as is; an enum field's canonical decimal text is looked up
+  (else the reader); an int field's plain ASCII digits (at most 18) are parsed and range-checked
+  (else the reader); a float field's ASCII text without ``_`` goes through ``float()``'s own
+  conversion and must be finite (else the reader, which then refuses it).
+- writing: a str needing no escape is copied as UTF-8 (else the writer); an int (or IntEnum,
+  whose ``int()`` is its value) is written in decimal; a float as ``format(v, ".3f")`` does
+  (``PyOS_double_to_string(v, 'f', 3, 0)``); anything else goes to the writer.
+
+The object is made as ``object.__new__(cls)`` does (``tp_alloc``) and its slots are filled
+directly, as the slot descriptors would (the class is checked to be a plain slots class).
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_Next
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.long cimport PyLong_AsLongLong, PyLong_FromLongLong
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact, PyUnicode_DecodeUTF8
+from libc.math cimport isfinite
+from libc.string cimport memchr, memcpy, strlen
+
+from native.hermes_codec_pure import ENUM, FLOAT, INT, MAX_FIELDS, STR, Field, check_shape
+
+cdef extern from *:
+    """
+    #include "structmember.h"
+
+    /* The offset of a writable object slot behind a member descriptor, else -1. */
+    static Py_ssize_t hc_slot_offset(PyObject *descr) {
+        PyMemberDef *member;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return -1;
+        return member->offset;
+    }
+
+    /* object.__new__(cls) without the argument checks (the class is checked once). */
+    static PyObject *hc_alloc(PyObject *cls) {
+        PyTypeObject *type = (PyTypeObject *)cls;
+        return type->tp_alloc(type, 0);
+    }
+
+    #define HC_SLOT(obj, offset) ((PyObject **)((char *)(obj) + (offset)))
+
+    /* True when int(v) is v's own integer value: an int or a subclass (IntEnum, bool) that
+       does not override __int__. */
+    static int hc_plain_int(PyObject *v) {
+        return PyLong_Check(v)
+            && Py_TYPE(v)->tp_as_number->nb_int == PyLong_Type.tp_as_number->nb_int;
+    }
+    """
+    Py_ssize_t hc_slot_offset(object descr)
+    object hc_alloc(object cls)
+    PyObject** HC_SLOT(object obj, Py_ssize_t offset)
+    bint hc_plain_int(object v)
+
+cdef extern from "Python.h":
+    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
+    bint PyUnicode_IS_ASCII(object u)
+    Py_ssize_t PyUnicode_GET_LENGTH(object u)
+    const unsigned char* PyUnicode_1BYTE_DATA(object u)
+    object PyFloat_FromString(object text)
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int* ptype) except NULL
+    bytes PyBytes_FromStringAndSize(const char* data, Py_ssize_t size)
+
+DEF C_MAX_FIELDS = 64
+if MAX_FIELDS != C_MAX_FIELDS:
+    raise ImportError("native.hermes_codec_pure.MAX_FIELDS differs from the compiled twin's")
+
+cdef int K_STR = STR
+cdef int K_ENUM = ENUM
+cdef int K_INT = INT
+cdef int K_FLOAT = FLOAT
+
+# Bytes of a UTF-8 text that make an attribute value need the writer: & < > " and C0 controls;
+# 0xEF starts U+FFFE/U+FFFF (checked further). Surrogates never reach here (no UTF-8 for them).
+cdef unsigned char ESCAPE[256]
+
+
+cdef void _build_escape() noexcept:
+    cdef int c
+    for c in range(256):
+        ESCAPE[c] = c < 0x20 or c == 38 or c == 60 or c == 62 or c == 34 or c == 0xEF
+
+
+_build_escape()
+
+
+cdef bint _needs_writer(const unsigned char* text, Py_ssize_t size) noexcept:
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(size):
+        c = text[i]
+        if ESCAPE[c]:
+            if c != 0xEF:
+                return True
+            # U+FFFE/U+FFFF: EF BF BE / EF BF BF (0xEF is never a continuation byte).
+            if i + 2 < size and text[i + 1] == 0xBF and (text[i + 2] == 0xBE or text[i + 2] == 0xBF):
+                return True
+    return False
+
+
+# The output: a growable byte buffer, on the stack while small.
+DEF LOCAL_SIZE = 512
+
+cdef struct Out:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+    char local[LOCAL_SIZE]
+
+
+cdef inline void _out_init(Out* out) noexcept:
+    out.data = out.local
+    out.size = 0
+    out.capacity = LOCAL_SIZE
+
+
+cdef inline void _out_free(Out* out) noexcept:
+    if out.data != out.local:
+        PyMem_Free(out.data)
+
+
+cdef int _out_add(Out* out, const char* text, Py_ssize_t size) except -1:
+    cdef Py_ssize_t need = out.size + size
+    cdef Py_ssize_t capacity
+    cdef char* grown
+    if need > out.capacity:
+        capacity = out.capacity * 2
+        while capacity < need:
+            capacity *= 2
+        if out.data == out.local:
+            grown = <char*>PyMem_Malloc(capacity)
+            if grown != NULL:
+                memcpy(grown, out.local, out.size)
+        else:
+            grown = <char*>PyMem_Realloc(out.data, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        out.data = grown
+        out.capacity = capacity
+    memcpy(out.data + out.size, text, size)
+    out.size = need
+    return 0
+
+
+cdef int _out_text(Out* out, object text) except -1:
+    """Append a str as UTF-8 (no escaping: the writers' results and the stamp)."""
+    if not isinstance(text, str):
+        raise TypeError(f"a writer returned {type(text).__name__}, not str")
+    if PyUnicode_IS_ASCII(text):
+        return _out_add(out, <const char*>PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text))
+    encoded = PyUnicode_AsUTF8String(text)
+    return _out_add(out, <bytes>encoded, len(<bytes>encoded))
+
+
+cdef int _out_integer(Out* out, long long value) except -1:
+    cdef char digits[24]
+    cdef int position = 24
+    cdef bint negative = value < 0
+    cdef unsigned long long rest = <unsigned long long>(-(value + 1)) + 1 if negative else <unsigned long long>value
+    while True:
+        position -= 1
+        digits[position] = <char>(48 + rest % 10)
+        rest //= 10
+        if rest == 0:
+            break
+    if negative:
+        position -= 1
+        digits[position] = 45
+    return _out_add(out, &digits[position], 24 - position)
+
+
+cdef class Shape:
+    """See ``native.hermes_codec_pure.Shape``."""
+
+    cdef readonly object cls
+    cdef readonly str tag
+    cdef dict _index  # wire name -> position
+    cdef Py_ssize_t _count  # attribute fields: positions 0.._count-1
+    cdef Py_ssize_t _list_end  # list fields: _count.._list_end-1; other child fields to _total-1
+    cdef Py_ssize_t _total
+    cdef Py_ssize_t _offsets[C_MAX_FIELDS]
+    cdef int _kinds[C_MAX_FIELDS]
+    cdef bint _mandatory[C_MAX_FIELDS]
+    cdef long long _maxima[C_MAX_FIELDS]
+    cdef tuple _readers
+    cdef tuple _writers
+    cdef tuple _tables
+    cdef tuple _defaults  # of every position; None for mandatory ones
+    cdef tuple _prefixes  # b' Wire="' per attribute field
+    cdef bytes _open  # b"<Tag"
+
+    def __init__(self, cls, str tag, fields, lists=(), others=()):
+        cdef Py_ssize_t position
+        fields = [Field(*field) for field in fields]
+        lists = [tuple(child) for child in lists]
+        others = [tuple(child) for child in others]
+        check_shape(cls, fields, lists, others)
+        self.cls = cls
+        self.tag = tag
+        self._open = f"<{tag}".encode()
+        self._count = len(fields)
+        self._list_end = self._count + len(lists)
+        self._total = self._list_end + len(others)
+        self._index = {field.wire: position for position, field in enumerate(fields)}
+        names = [field.name for field in fields] + [name for name, _ in lists] + [name for name, _ in others]
+        for position, name in enumerate(names):
+            offset = hc_slot_offset(_slot(cls, name))
+            if offset < 0:
+                raise TypeError(f"{cls.__name__}.{name} is not a writable object slot")
+            self._offsets[position] = offset
+        for position, field in enumerate(fields):
+            self._kinds[position] = field.kind
+            self._mandatory[position] = bool(field.mandatory)
+            self._maxima[position] = field.table if field.kind == K_INT else 0
+        for position in range(self._count, self._total):
+            self._mandatory[position] = False
+        self._readers = tuple(field.read for field in fields)
+        self._writers = tuple(field.write for field in fields)
+        self._tables = tuple(field.table for field in fields)
+        self._defaults = tuple(
+            [None if field.mandatory else field.default for field in fields]
+            + [default for _, default in lists]
+            + [default for _, default in others]
+        )
+        self._prefixes = tuple(f' {field.wire}="'.encode() for field in fields)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    cdef object _convert(self, Py_ssize_t position, object raw):
+        """The value of an attribute text, or None when the reader refuses it."""
+        cdef int kind = self._kinds[position]
+        cdef PyObject* member
+        cdef const unsigned char* text
+        cdef Py_ssize_t size, i
+        cdef unsigned long long value
+        if kind == K_STR:
+            return raw
+        if kind == K_ENUM:
+            member = PyDict_GetItemWithError(<dict>self._tables[position], raw)
+            if member != NULL:
+                return <object>member
+        elif PyUnicode_CheckExact(raw) and PyUnicode_IS_ASCII(raw):
+            text = PyUnicode_1BYTE_DATA(raw)
+            size = PyUnicode_GET_LENGTH(raw)
+            if kind == K_INT:
+                if 0 < size <= 18:
+                    value = 0
+                    for i in range(size):
+                        if not 48 <= text[i] <= 57:
+                            break
+                        value = value * 10 + (text[i] - 48)
+                    else:
+                        if value <= <unsigned long long>self._maxima[position]:
+                            return PyLong_FromLongLong(<long long>value)
+            elif memchr(text, 95, size) == NULL:  # float() would take "1_0"; the reader does not
+                try:
+                    number = PyFloat_FromString(raw)
+                except ValueError:
+                    pass
+                else:
+                    if isfinite(PyFloat_AS_DOUBLE(number)):
+                        return number
+        try:
+            return self._readers[position](raw)
+        except ValueError:
+            return None
+
+    def build(self, dict attrs):
+        """See ``native.hermes_codec_pure.Shape.build``."""
+        cdef Py_ssize_t cursor = 0, position
+        cdef PyObject* key
+        cdef PyObject* raw
+        cdef PyObject* found
+        cdef PyObject** slot
+        value = hc_alloc(self.cls)
+        while PyDict_Next(attrs, &cursor, &key, &raw):
+            found = PyDict_GetItemWithError(self._index, <object>key)
+            if found == NULL:
+                continue  # unknown attributes are ignored
+            position = <Py_ssize_t><object>found
+            field_value = self._convert(position, <object>raw)
+            if field_value is None:
+                return None
+            slot = HC_SLOT(value, self._offsets[position])
+            Py_INCREF(field_value)
+            Py_XDECREF(slot[0])  # NULL: each wire name is one dict key
+            slot[0] = <PyObject*>field_value
+        for position in range(self._total):
+            slot = HC_SLOT(value, self._offsets[position])
+            if slot[0] == NULL:
+                if self._mandatory[position]:
+                    return None
+                default = self._defaults[position]
+                Py_INCREF(default)
+                slot[0] = <PyObject*>default
+        return value
+
+    # -- writing ----------------------------------------------------------------------------
+
+    cdef int _attributes(self, object value, Out* out) except -1:
+        """Append `` Wire="..."`` of every present field; 1 (nothing appended or a partial
+        text) when the codec must write this object itself."""
+        cdef Py_ssize_t position
+        cdef PyObject* field
+        cdef int kind
+        cdef long long number
+        cdef char* formatted
+        cdef bytes prefix
+        if type(value) is not self.cls:
+            return 1  # a subclass may have other slots
+        if self._total > self._list_end:
+            return 1  # markers and nested elements are always written
+        for position in range(self._count, self._list_end):
+            field = HC_SLOT(value, self._offsets[position])[0]
+            if field == NULL or <object>field:
+                return 1
+        for position in range(self._count):
+            field = HC_SLOT(value, self._offsets[position])[0]
+            if field == NULL:
+                return 1  # an unset slot: the codec's getattr raises
+            if <object>field is None:
+                continue
+            prefix = <bytes>self._prefixes[position]
+            _out_add(out, prefix, len(prefix))
+            kind = self._kinds[position]
+            if kind == K_STR and PyUnicode_CheckExact(<object>field):
+                if PyUnicode_IS_ASCII(<object>field):
+                    if not _needs_writer(PyUnicode_1BYTE_DATA(<object>field), PyUnicode_GET_LENGTH(<object>field)):
+                        _out_add(out, <const char*>PyUnicode_1BYTE_DATA(<object>field), PyUnicode_GET_LENGTH(<object>field))
+                        _out_add(out, b'"', 1)
+                        continue
+                else:
+                    try:
+                        encoded = PyUnicode_AsUTF8String(<object>field)
+                    except UnicodeEncodeError:
+                        pass  # a surrogate: the writer refuses it
+                    else:
+                        if not _needs_writer(<const unsigned char*><char*>encoded, len(encoded)):
+                            _out_add(out, encoded, len(encoded))
+                            _out_add(out, b'"', 1)
+                            continue
+            elif (kind == K_INT or kind == K_ENUM) and hc_plain_int(<object>field):
+                try:
+                    number = PyLong_AsLongLong(<object>field)
+                except OverflowError:
+                    pass  # beyond any field's range: the writer formats it
+                else:
+                    _out_integer(out, number)
+                    _out_add(out, b'"', 1)
+                    continue
+            elif kind == K_FLOAT and PyFloat_CheckExact(<object>field):
+                formatted = PyOS_double_to_string(PyFloat_AS_DOUBLE(<object>field), b'f', 3, 0, NULL)
+                try:
+                    _out_add(out, formatted, <Py_ssize_t>strlen(formatted))
+                finally:
+                    PyMem_Free(formatted)
+                _out_add(out, b'"', 1)
+                continue
+            _out_text(out, self._writers[position](<object>field))
+            _out_add(out, b'"', 1)
+        return 0
+
+    def write(self, value):
+        """See ``native.hermes_codec_pure.Shape.write``."""
+        cdef Out out
+        _out_init(&out)
+        try:
+            _out_add(&out, self._open, len(self._open))
+            if self._attributes(value, &out):
+                return None
+            _out_add(&out, b"/>", 2)
+            return PyUnicode_DecodeUTF8(out.data, out.size, NULL)
+        finally:
+            _out_free(&out)
+
+    def document(self, value, str stamp):
+        """See ``native.hermes_codec_pure.Shape.document``."""
+        cdef Out out
+        _out_init(&out)
+        try:
+            _out_add(&out, b'<Hermes Timestamp="', 19)
+            _out_text(&out, stamp)
+            _out_add(&out, b'">', 2)
+            _out_add(&out, self._open, len(self._open))
+            if self._attributes(value, &out):
+                return None
+            _out_add(&out, b"/></Hermes>", 11)
+            return PyBytes_FromStringAndSize(out.data, out.size)
+        finally:
+            _out_free(&out)
+
+
+def _slot(cls, name):
+    from native.hermes_codec_pure import _slot as slot
+
+    return slot(cls, name)
+
+
+__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape"]

@@ -1,0 +1,178 @@
+"""Table-driven reading and writing of childless Hermes elements: the pure-Python twin.
+
+A :class:`Shape` describes one message (or nested element) class: its attribute fields, in the
+class's field order, each with its kind, reader and writer, and its child fields. The codec
+(:mod:`protocols.hermes.codec`) builds the shapes from its own tables and passes the readers
+and writers in, so what a shape accepts and writes is the codec's by construction; the compiled
+twin (``native._hermes_codec``) only does the common cases in C (plain strings, canonical enum
+and integer texts, simple decimals) and calls the same readers and writers for the rest.
+
+- :meth:`Shape.build` makes the object from the attributes of an element that has no child
+  elements; unknown attributes are ignored, absent ones take their field's default. It returns
+  ``None`` when the object cannot be built (a mandatory attribute missing, a value the reader
+  refuses): the codec then takes its explaining path, which raises the error.
+- :meth:`Shape.write` gives ``<Tag A="..."/>`` and :meth:`Shape.document` the whole
+  ``<Hermes Timestamp="...">`` document in UTF-8, for an object whose list fields are all empty
+  and whose class has no other child fields; otherwise ``None`` (the codec writes it).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from typing import Any, Final, NamedTuple, cast
+
+#: Field kinds.
+STR: Final = 0
+ENUM: Final = 1
+INT: Final = 2
+FLOAT: Final = 3
+
+#: The most attribute and child fields a shape takes (the compiled twin keeps them in C arrays).
+MAX_FIELDS: Final = 64
+
+
+class Field(NamedTuple):
+    """One attribute field of a shape."""
+
+    wire: str  #: the attribute's name on the wire
+    name: str  #: the dataclass field
+    kind: int  #: STR, ENUM, INT or FLOAT
+    read: Callable[[str], Any]  #: raw text -> value; ValueError for a refused text
+    write: Callable[[Any], str]  #: value -> attribute text (escaped)
+    mandatory: bool
+    default: Any  #: the value of an absent optional field
+    table: Any  #: ENUM: canonical decimal text -> member; INT: the largest value; else None
+
+
+def _slot(cls: type[Any], name: str) -> Any:
+    """The slot member descriptor of ``cls.name``: setting through it bypasses a frozen
+    dataclass's ``__setattr__``, as its own ``__init__`` does."""
+    for klass in cls.__mro__:
+        descriptor = vars(klass).get(name)
+        if descriptor is not None:
+            if not isinstance(descriptor, types.MemberDescriptorType):
+                raise TypeError(f"{cls.__name__}.{name} is not a slot")
+            return descriptor
+    raise TypeError(f"{cls.__name__} has no slot {name}")
+
+
+def check_shape(
+    cls: type[Any],
+    fields: Sequence[Field],
+    lists: Sequence[tuple[str, Any]],
+    others: Sequence[tuple[str, Any]],
+) -> None:
+    """Raise TypeError or ValueError for a shape neither twin can handle."""
+    if not isinstance(cls, type) or cast(Any, cls).__new__ is not object.__new__:
+        raise TypeError(f"{cls!r} must be a class made by object.__new__")
+    if len(fields) + len(lists) + len(others) > MAX_FIELDS:
+        raise ValueError(f"{cls.__name__} has more than {MAX_FIELDS} fields")
+    for field in fields:
+        if field.kind not in (STR, ENUM, INT, FLOAT):
+            raise ValueError(f"{cls.__name__}.{field.name}: unknown kind {field.kind!r}")
+        if field.kind == ENUM and not isinstance(field.table, dict):
+            raise TypeError(f"{cls.__name__}.{field.name}: an enum field needs its canonical texts")
+        if field.kind == INT and not (isinstance(field.table, int) and 0 <= field.table < 2**63):
+            raise TypeError(f"{cls.__name__}.{field.name}: an int field needs its maximum")
+
+
+class Shape:
+    """The reading and writing table of one class (see the module docstring).
+
+    Args:
+        cls: the frozen slots dataclass.
+        tag: its element name.
+        fields: its attribute fields, in field order.
+        lists: ``(field, default)`` of its list fields (written only when empty).
+        others: ``(field, default)`` of its other child fields (a class with any is never
+            written here).
+    """
+
+    __slots__ = ("_attributes", "_index", "_lists", "_mandatory", "_others", "_rest", "cls", "tag")
+
+    def __init__(
+        self,
+        cls: type[Any],
+        tag: str,
+        fields: Sequence[Field],
+        lists: Sequence[tuple[str, Any]] = (),
+        others: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        fields = [Field(*field) for field in fields]
+        check_shape(cls, fields, lists, others)
+        self.cls = cls
+        self.tag = tag
+        # wire -> (slot, kind, reader, table) for reading.
+        self._index: dict[str, tuple[Any, int, Callable[[str], Any], Any]] = {
+            f.wire: (_slot(cls, f.name), f.kind, f.read, f.table) for f in fields
+        }
+        self._mandatory = frozenset(f.wire for f in fields if f.mandatory)
+        # (wire, slot, default) of the optional attribute fields and of the child fields.
+        self._rest: tuple[tuple[str | None, Any, Any], ...] = tuple(
+            [(f.wire, _slot(cls, f.name), f.default) for f in fields if not f.mandatory]
+            + [(None, _slot(cls, name), default) for name, default in (*lists, *others)]
+        )
+        # (slot, ' Wire="', writer) for writing.
+        self._attributes = tuple((_slot(cls, f.name), f' {f.wire}="', f.write) for f in fields)
+        self._lists = tuple(_slot(cls, name) for name, _ in lists)
+        self._others = bool(others)
+
+    def build(self, attrs: dict[str, str]) -> Any | None:
+        """The object of an element without children with these attributes, or None."""
+        if not self._mandatory <= attrs.keys():
+            return None
+        value = object.__new__(self.cls)
+        index = self._index
+        for wire, raw in attrs.items():
+            entry = index.get(wire)
+            if entry is None:
+                continue  # unknown attributes are ignored
+            slot, kind, read, table = entry
+            if kind == STR:
+                slot.__set__(value, raw)
+                continue
+            if kind == ENUM:
+                member = table.get(raw)
+                if member is not None:
+                    slot.__set__(value, member)
+                    continue
+            try:
+                slot.__set__(value, read(raw))
+            except ValueError:
+                return None
+        for rest_wire, slot, default in self._rest:
+            if rest_wire is None or rest_wire not in attrs:
+                slot.__set__(value, default)
+        return value
+
+    def _attribute_text(self, value: Any) -> str | None:
+        if type(value) is not self.cls or self._others:  # a subclass may have other slots
+            return None
+        for slot in self._lists:
+            if slot.__get__(value):
+                return None
+        out = ""
+        for slot, prefix, write in self._attributes:
+            field_value = slot.__get__(value)
+            if field_value is not None:
+                out += prefix + write(field_value) + '"'
+        return out
+
+    def write(self, value: Any) -> str | None:
+        """``<Tag A="..." .../>`` for ``value``, or None when it has child elements to write
+        or is not exactly a ``cls``."""
+        attributes = self._attribute_text(value)
+        if attributes is None:
+            return None
+        return f"<{self.tag}{attributes}/>"
+
+    def document(self, value: Any, stamp: str) -> bytes | None:
+        """``<Hermes Timestamp="stamp"><Tag .../></Hermes>`` in UTF-8, or None as :meth:`write`."""
+        attributes = self._attribute_text(value)
+        if attributes is None:
+            return None
+        return f'<Hermes Timestamp="{stamp}"><{self.tag}{attributes}/></Hermes>'.encode()
+
+
+__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "check_shape"]
