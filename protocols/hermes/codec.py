@@ -667,9 +667,10 @@ for _spec in _all_specs().values():
         _install_check(_spec)
 
 
-def _make_shape(spec: _Spec) -> Shape | None:
+def _make_shape(spec: _Spec, make: Callable[..., Shape] = Shape) -> Shape | None:
     """The table of :mod:`native.hermes_codec` for ``spec``: it reads and writes the elements
-    without children; None for a feature set (markers) or a field without a plain default."""
+    without children; None for a feature set (markers) or a field without a plain default.
+    ``make`` is the ``Shape`` class of the implementation (the tests build both twins')."""
     if spec.markers:
         return None
     fields = {field.name: field for field in dataclasses.fields(spec.cls)}
@@ -686,7 +687,7 @@ def _make_shape(spec: _Spec) -> Shape | None:
         if default is dataclasses.MISSING:
             return None
         (lists if child.kind == "list" else others).append((child.field, default))
-    return Shape(spec.cls, spec.tag, attributes, lists, others)
+    return make(spec.cls, spec.tag, attributes, lists, others)
 
 
 #: Class -> its shape (messages and nested elements): the fast path of childless elements.
