@@ -16,6 +16,7 @@ tables:
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator
@@ -257,62 +258,63 @@ def test_a_subclass_or_another_class_is_left_to_the_codec(impl: ModuleType) -> N
 
 # Texts around the readers' edges: signs, whitespace, exponents, underscores, non-ASCII digits,
 # non-finite, out of range, very long.
+ODD_TEXT_LIST = [
+    "",
+    " ",
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "7",
+    "01",
+    "007",
+    "+1",
+    "-1",
+    "-0",
+    " 2 ",
+    "2 ",
+    "\t3\n",
+    "1e3",
+    "1E3",
+    "1.5",
+    ".5",
+    "5.",
+    "-0.0",
+    "0.0005",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1_0",
+    "1_0.5",
+    "\u0661",  # ARABIC-INDIC DIGIT ONE: float() and int() take it
+    "²",
+    "\u00a01",
+    "0x10",
+    " 1.25e-2 ",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "65535",
+    "65536",
+    "4294967295",
+    "4294967296",
+    "999999999999999999",
+    "9999999999999999999",
+    "0" * 30 + "1",
+    "1" * 5000,
+    "abc",
+    "ä",
+    "160.000",
+    "-12.5",
+    "1.0000000000000000000001",
+    "18446744073709551621",  # 2**64 + 5: wraps to 5 in 64 bits
+    "-9223372036854775808",
+]
 _ODD_TEXTS = (
-    st.sampled_from(
-        [
-            "",
-            " ",
-            "0",
-            "1",
-            "2",
-            "3",
-            "4",
-            "7",
-            "01",
-            "007",
-            "+1",
-            "-1",
-            "-0",
-            " 2 ",
-            "2 ",
-            "\t3\n",
-            "1e3",
-            "1E3",
-            "1.5",
-            ".5",
-            "5.",
-            "-0.0",
-            "0.0005",
-            "nan",
-            "NaN",
-            "inf",
-            "-inf",
-            "Infinity",
-            "1_0",
-            "1_0.5",
-            "\u0661",  # ARABIC-INDIC DIGIT ONE: float() and int() take it
-            "²",
-            "\u00a01",
-            "0x10",
-            " 1.25e-2 ",
-            "1e400",
-            "-1e400",
-            "1e-400",
-            "65535",
-            "65536",
-            "4294967295",
-            "4294967296",
-            "999999999999999999",
-            "9999999999999999999",
-            "0" * 30 + "1",
-            "1" * 5000,
-            "abc",
-            "ä",
-            "160.000",
-            "-12.5",
-            "1.0000000000000000000001",
-        ]
-    )
+    st.sampled_from(ODD_TEXT_LIST)
     | st.text(st.sampled_from("0123456789 +-.eE_x\t"), max_size=8)
     | st.text(max_size=4)
 )
@@ -440,3 +442,79 @@ def test_the_codec_runs_on_the_selected_twin() -> None:
     assert type(codec._SHAPES[m.BoardAvailable]).__module__.endswith(
         "_hermes_codec" if expected == "cython" else "hermes_codec_pure"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Every attribute of every class with every odd text / bypassed value (no sampling to miss one)
+# --------------------------------------------------------------------------------------------
+
+_SHAPED = [cls for cls in SPECS if not SPECS[cls].markers]
+_VALID_TEXT = {STR: "s", ENUM: "1", INT: "1", FLOAT: "1.5"}
+
+
+def _base_attrs(spec: Any) -> dict[str, str]:
+    return {a.wire: _VALID_TEXT[a.kind] for a in spec.attributes if a.mandatory}
+
+
+@pytest.mark.parametrize("cls", _SHAPED, ids=lambda cls: cls.__name__)
+def test_every_attribute_reads_every_odd_text_as_the_general_reader(impl: ModuleType, cls: type[Any]) -> None:
+    spec = SPECS[cls]
+    shape = _shapes(impl)[cls]
+    base = _base_attrs(spec)
+    cases = [dict(base)]
+    cases += [{k: v for k, v in base.items() if k != wire} for wire in base]  # one mandatory missing
+    cases += [{**base, a.wire: text} for a in spec.attributes for text in ODD_TEXT_LIST]
+    for attrs in cases:
+        expected = _reference_build(spec, attrs)
+        built = shape.build(attrs)
+        if expected[0] == "error":
+            assert expected[1] is HermesDecodeError, (attrs, expected)
+            assert built is None, attrs
+        else:
+            assert _typed(built) == _typed(expected[1]), attrs
+
+
+class _Float(float):
+    pass
+
+
+class _Int(int):
+    def __int__(self) -> int:
+        return 7
+
+
+BYPASS_VALUES: list[Any] = [
+    "\ufffe", "a\uffffb", "\ud800", "x\x01", "\x7f\x80", "\uefbf\ufffd", "ok", 'a&b"<>', "ä", "\t",
+    True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, 2**64, -(2**70),
+    1.5, -0.0, 0.0005, float("nan"), float("inf"), 1e300, _Float(2.5), _Int(3),
+    m.BoardQuality.FAILED, b"bytes", None,
+]  # fmt: skip
+
+
+def _general_write(spec: Any, value: Any) -> str:
+    parts: list[str] = []
+    codec._write(spec, value, parts)
+    return "".join(parts)
+
+
+@pytest.mark.parametrize(
+    "cls", [cls for cls in _SHAPED if SPECS[cls].attributes], ids=lambda cls: cls.__name__
+)
+def test_every_attribute_writes_every_bypassed_value_as_the_general_writer(
+    impl: ModuleType, cls: type[Any]
+) -> None:
+    spec = SPECS[cls]
+    shape = _shapes(impl)[cls]
+    base = _reference_build(spec, _base_attrs(spec))[1]
+    nested = any(child.kind != "list" for child in spec.children.values())  # never written here
+    for attribute in spec.attributes:
+        for value in BYPASS_VALUES:
+            message = copy.copy(base)
+            object.__setattr__(message, attribute.field, value)
+            with _general_path():
+                expected = _outcome(functools.partial(_general_write, spec, message))
+            written = _outcome(lambda message=message: shape.write(message))
+            assert written == (("ok", None) if nested else expected), (attribute.field, value)
+            if cls in codec._SPECS and not nested:
+                document = _outcome(lambda message=message: shape.document(message, STAMP_TEXT))
+                assert document == _reference_document(message), (attribute.field, value)
