@@ -513,8 +513,8 @@ def test_every_attribute_writes_every_bypassed_value_as_the_general_writer(
             object.__setattr__(message, attribute.field, value)
             with _general_path():
                 expected = _outcome(functools.partial(_general_write, spec, message))
-            written = _outcome(lambda message=message: shape.write(message))
+            written = _outcome(functools.partial(shape.write, message))
             assert written == (("ok", None) if nested else expected), (attribute.field, value)
             if cls in codec._SPECS and not nested:
-                document = _outcome(lambda message=message: shape.document(message, STAMP_TEXT))
+                document = _outcome(functools.partial(shape.document, message, STAMP_TEXT))
                 assert document == _reference_document(message), (attribute.field, value)
