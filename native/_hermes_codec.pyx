@@ -8,7 +8,8 @@ everything else, so the two can only differ in what C accepts or formats itself:
 - reading: a str field takes the text as is; an enum field's canonical decimal text is looked up
   (else the reader); an int field's plain ASCII digits (at most 18) are parsed and range-checked
   (else the reader); a float field's ASCII text without ``_`` goes through ``float()``'s own
-  conversion and must be finite (else the reader, which then refuses it).
+  conversion (``PyOS_string_to_double``, all of the text) and must be finite (else the reader);
+  a short plain decimal is divided out exactly as that conversion rounds it.
 - writing: a str needing no escape is copied as UTF-8 (else the writer); an int (or IntEnum,
   whose ``int()`` is its value) is written in decimal; a float as ``format(v, ".3f")`` does
   (``PyOS_double_to_string(v, 'f', 3, 0)``); anything else goes to the writer.
@@ -25,10 +26,24 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact, PyUnicode_DecodeUTF8
+from cpython.datetime cimport (
+    PyDateTime_CheckExact,
+    PyDateTime_DATE_GET_HOUR,
+    PyDateTime_DATE_GET_MICROSECOND,
+    PyDateTime_DATE_GET_MINUTE,
+    PyDateTime_DATE_GET_SECOND,
+    PyDateTime_GET_DAY,
+    PyDateTime_GET_MONTH,
+    PyDateTime_GET_YEAR,
+    datetime_tzinfo,
+    import_datetime,
+)
 from libc.math cimport isfinite
 from libc.string cimport memchr, memcpy, strlen
 
 from native.hermes_codec_pure import ENUM, FLOAT, INT, MAX_FIELDS, STR, Field, check_shape
+
+import_datetime()
 
 cdef extern from *:
     """
@@ -68,9 +83,13 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object u)
     Py_ssize_t PyUnicode_GET_LENGTH(object u)
     const unsigned char* PyUnicode_1BYTE_DATA(object u)
-    object PyFloat_FromString(object text)
+    double PyOS_string_to_double(const char* text, char** end, PyObject* overflow_exception)
+    object PyFloat_FromDouble(double value)
+    PyObject* PyErr_Occurred()
+    void PyErr_Clear()
     char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int* ptype) except NULL
     bytes PyBytes_FromStringAndSize(const char* data, Py_ssize_t size)
+    str PyUnicode_DecodeASCII(const char* data, Py_ssize_t size, const char* errors)
 
 DEF C_MAX_FIELDS = 64
 if MAX_FIELDS != C_MAX_FIELDS:
@@ -107,6 +126,52 @@ cdef bint _needs_writer(const unsigned char* text, Py_ssize_t size) noexcept:
             if i + 2 < size and text[i + 1] == 0xBF and (text[i + 2] == 0xBE or text[i + 2] == 0xBF):
                 return True
     return False
+
+
+# 10**0 .. 10**22: every one is a double exactly.
+cdef double POWERS[23]
+
+
+cdef void _build_powers() noexcept:
+    cdef int k
+    POWERS[0] = 1.0
+    for k in range(1, 23):
+        POWERS[k] = POWERS[k - 1] * 10.0
+
+
+_build_powers()
+
+
+cdef bint _short_decimal(const unsigned char* text, Py_ssize_t size, double* out) noexcept:
+    """``[+-]digits[.digits]`` with at most 15 digits: its value, correctly rounded as float()
+    rounds it. The digits make an integer below 2**53 and 10**k (k <= 15) is exact, so one IEEE
+    division (correctly rounded) gives the nearest double of the decimal (Clinger's fast path)."""
+    cdef Py_ssize_t i = 0
+    cdef long long mantissa = 0
+    cdef int digits = 0, fraction = 0
+    cdef bint negative = False, point = False
+    cdef unsigned char c
+    if size > 0 and (text[0] == 45 or text[0] == 43):
+        negative = text[0] == 45
+        i = 1
+    while i < size:
+        c = text[i]
+        if 48 <= c <= 57:
+            digits += 1
+            if digits > 15:
+                return False
+            mantissa = mantissa * 10 + (c - 48)
+            if point:
+                fraction += 1
+        elif c == 46 and not point:
+            point = True
+        else:
+            return False
+        i += 1
+    if digits == 0:
+        return False
+    out[0] = -(mantissa / POWERS[fraction]) if negative else mantissa / POWERS[fraction]
+    return True
 
 
 # The output: a growable byte buffer, on the stack while small.
@@ -244,6 +309,8 @@ cdef class Shape:
         cdef const unsigned char* text
         cdef Py_ssize_t size, i
         cdef unsigned long long value
+        cdef double number
+        cdef char* end
         if kind == K_STR:
             return raw
         if kind == K_ENUM:
@@ -263,14 +330,15 @@ cdef class Shape:
                     else:
                         if value <= <unsigned long long>self._maxima[position]:
                             return PyLong_FromLongLong(<long long>value)
-            elif memchr(text, 95, size) == NULL:  # float() would take "1_0"; the reader does not
-                try:
-                    number = PyFloat_FromString(raw)
-                except ValueError:
-                    pass
-                else:
-                    if isfinite(PyFloat_AS_DOUBLE(number)):
-                        return number
+            elif _short_decimal(text, size, &number):
+                return PyFloat_FromDouble(number)
+            elif size > 0 and memchr(text, 95, size) == NULL:  # "1_0": float() takes it, the reader not
+                # float()'s own conversion, on text it would not strip: a result here is float()'s.
+                number = PyOS_string_to_double(<const char*>text, &end, NULL)
+                if number == -1.0 and PyErr_Occurred():
+                    PyErr_Clear()
+                elif end == <const char*>text + size and isfinite(number):
+                    return PyFloat_FromDouble(number)
         try:
             return self._readers[position](raw)
         except ValueError:
@@ -401,10 +469,42 @@ cdef class Shape:
             _out_free(&out)
 
 
+cdef inline void _digits(char* out, int value, int count) noexcept:
+    while count > 0:
+        count -= 1
+        out[count] = <char>(48 + value % 10)
+        value //= 10
+
+
+def local_stamp(timestamp):
+    """See ``native.hermes_codec_pure.local_stamp``."""
+    cdef char text[23]
+    cdef int year
+    if not PyDateTime_CheckExact(timestamp) or datetime_tzinfo(timestamp) is not None:
+        return None
+    year = PyDateTime_GET_YEAR(timestamp)
+    if year < 1000:
+        return None  # strftime's %Y does not pad these
+    _digits(text, year, 4)
+    text[4] = 45  # -
+    _digits(text + 5, PyDateTime_GET_MONTH(timestamp), 2)
+    text[7] = 45
+    _digits(text + 8, PyDateTime_GET_DAY(timestamp), 2)
+    text[10] = 84  # T
+    _digits(text + 11, PyDateTime_DATE_GET_HOUR(timestamp), 2)
+    text[13] = 58  # :
+    _digits(text + 14, PyDateTime_DATE_GET_MINUTE(timestamp), 2)
+    text[16] = 58
+    _digits(text + 17, PyDateTime_DATE_GET_SECOND(timestamp), 2)
+    text[19] = 46  # .
+    _digits(text + 20, PyDateTime_DATE_GET_MICROSECOND(timestamp) // 1000, 3)
+    return PyUnicode_DecodeASCII(text, 23, NULL)
+
+
 def _slot(cls, name):
     from native.hermes_codec_pure import _slot as slot
 
     return slot(cls, name)
 
 
-__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape"]
+__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "local_stamp"]

@@ -14,9 +14,10 @@ from native.hermes_codec_pure import ENUM, FLOAT, INT, MAX_FIELDS, STR, Field
 _impl = load("_hermes_codec", "hermes_codec_pure")
 
 if TYPE_CHECKING:
-    from native.hermes_codec_pure import Shape
+    from native.hermes_codec_pure import Shape, local_stamp
 else:
     Shape = _impl.Shape
+    local_stamp = _impl.local_stamp
 IMPLEMENTATION: str = "cython" if _impl.__name__.endswith("._hermes_codec") else "python"
 
-__all__ = ["ENUM", "FLOAT", "IMPLEMENTATION", "INT", "MAX_FIELDS", "STR", "Field", "Shape"]
+__all__ = ["ENUM", "FLOAT", "IMPLEMENTATION", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "local_stamp"]

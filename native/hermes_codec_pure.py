@@ -14,12 +14,14 @@ and integer texts, simple decimals) and calls the same readers and writers for t
 - :meth:`Shape.write` gives ``<Tag A="..."/>`` and :meth:`Shape.document` the whole
   ``<Hermes Timestamp="...">`` document in UTF-8, for an object whose list fields are all empty
   and whose class has no other child fields; otherwise ``None`` (the codec writes it).
+- :func:`local_stamp` is the envelope's timestamp text of a naive datetime.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
 #: Field kinds.
@@ -175,4 +177,30 @@ class Shape:
         return f'<Hermes Timestamp="{stamp}"><{self.tag}{attributes}/></Hermes>'.encode()
 
 
-__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "check_shape"]
+# The formatted second of the last timestamp: messages come many per second, and strftime is
+# most of the cost of the text.
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
+def local_stamp(timestamp: datetime) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SS.mmm`` of a naive ``datetime`` (the class itself, no subclass) of the
+    years 1000 and later; None for any other (the codec formats those itself)."""
+    global _last_second
+    if type(timestamp) is not datetime or timestamp.tzinfo is not None or timestamp.year < 1000:
+        return None
+    second = (
+        timestamp.year,
+        timestamp.month,
+        timestamp.day,
+        timestamp.hour,
+        timestamp.minute,
+        timestamp.second,
+    )
+    cached, prefix = _last_second
+    if second != cached:
+        prefix = f"{timestamp:%Y-%m-%dT%H:%M:%S}"
+        _last_second = (second, prefix)  # one store: a reader never sees half an update
+    return f"{prefix}.{timestamp.microsecond // 1000:03d}"
+
+
+__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "check_shape", "local_stamp"]

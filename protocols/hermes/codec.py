@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, NoReturn, cast, get_args, get_type_hints
 
-from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape
+from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape, local_stamp
 from native.hermes_xml import Element, XmlError, parse
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.hermes import messages as m
@@ -463,9 +463,9 @@ def message_from_tree(root: Element) -> Message | UnknownMessage:
     if not message[2]:
         shape = _MESSAGE_SHAPES_BY_TAG.get(message[0])
         if shape is not None:
-            built = shape.build(message[1])
+            built: Message | None = shape.build(message[1])
             if built is not None:
-                return cast(Message, built)
+                return built
     spec = _BY_TAG.get(message[0])
     if spec is None:
         return UnknownMessage(message[0])
@@ -497,9 +497,9 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
         if not message[2]:
             shape = _MESSAGE_SHAPES_BY_TAG.get(message[0])
             if shape is not None:
-                built = shape.build(message[1])
+                built: Message | None = shape.build(message[1])
                 if built is not None:
-                    return cast(Message, built)
+                    return built
     return message_from_tree(root)
 
 
@@ -508,32 +508,17 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
 # --------------------------------------------------------------------------------------------
 
 
-# The formatted second of the last timestamp: messages come many per second, and strftime is
-# most of the cost of a small message's envelope.
-_last_second: tuple[tuple[int, ...], str] = ((), "")
-
-
 def format_timestamp(timestamp: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmm`` in local time, no offset (reference §1, as lib_cpp writes it).
 
     An aware datetime is converted to local time first; a naive one is taken as local time.
     """
-    global _last_second
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone()
-    second = (
-        timestamp.year,
-        timestamp.month,
-        timestamp.day,
-        timestamp.hour,
-        timestamp.minute,
-        timestamp.second,
-    )
-    cached, prefix = _last_second
-    if second != cached:
-        prefix = f"{timestamp:%Y-%m-%dT%H:%M:%S}"
-        _last_second = (second, prefix)  # one store: a reader never sees half an update
-    return f"{prefix}.{timestamp.microsecond // 1000:03d}"
+    text = local_stamp(timestamp)
+    if text is None:  # a datetime subclass, or a year before 1000
+        text = f"{timestamp:%Y-%m-%dT%H:%M:%S}.{timestamp.microsecond // 1000:03d}"
+    return text
 
 
 def _refuse(spec: _Spec, field: str, value: Any, problem: ValueError | None) -> NoReturn:
@@ -640,7 +625,11 @@ def encode(message: Message, *, timestamp: datetime | None = None) -> bytes:
         LocalProtocolError: a mandatory field is ``None``, a value is out of range or holds a
             character XML cannot carry, or the message is too large even without sub-boards.
     """
-    stamp = format_timestamp(datetime.now() if timestamp is None else timestamp)
+    if timestamp is None:
+        timestamp = datetime.now()
+    stamp = local_stamp(timestamp)  # a naive datetime: format_timestamp's work without a call
+    if stamp is None:
+        stamp = format_timestamp(timestamp)
     shape = _MESSAGE_SHAPES.get(type(message))
     if shape is not None:
         fast = shape.document(message, stamp)

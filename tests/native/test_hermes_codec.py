@@ -518,3 +518,28 @@ def test_every_attribute_writes_every_bypassed_value_as_the_general_writer(
             if cls in codec._SPECS and not nested:
                 document = _outcome(functools.partial(shape.document, message, STAMP_TEXT))
                 assert document == _reference_document(message), (attribute.field, value)
+
+
+_DECIMALS = (
+    st.from_regex(r"\A[+-]?[0-9]{0,17}\.?[0-9]{0,17}\Z")
+    | st.floats(allow_nan=False).map(repr)
+    | st.floats(allow_nan=False).map(lambda x: f"{x:.3f}")
+    | st.decimals(allow_nan=False, allow_infinity=False, places=6).map(str)
+)
+
+
+@given(_DECIMALS)
+@example("0.3")
+@example("123456789012345.6")
+@example("-0.000")
+@example("9007199254740993")
+def test_decimal_texts_read_as_the_float_reader_reads_them(impl: ModuleType, text: str) -> None:
+    spec = SPECS[m.MachineReady]
+    attrs = {"FailedBoard": "1", "Length": text}
+    expected = _reference_build(spec, attrs)
+    built = _shapes(impl)[m.MachineReady].build(attrs)
+    if expected[0] == "error":
+        assert built is None
+    else:
+        assert _typed(built) == _typed(expected[1])
+        assert repr(built.length) == repr(expected[1].length)  # -0.0 is not 0.0
