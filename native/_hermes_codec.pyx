@@ -12,7 +12,8 @@ everything else, so the two can only differ in what C accepts or formats itself:
   a short plain decimal is divided out exactly as that conversion rounds it.
 - writing: a str needing no escape is copied as UTF-8 (else the writer); an int (or IntEnum,
   whose ``int()`` is its value) is written in decimal; a float as ``format(v, ".3f")`` does
-  (``PyOS_double_to_string(v, 'f', 3, 0)``); anything else goes to the writer.
+  (``PyOS_double_to_string(v, 'f', 3, 0)``; a multiple of 1/8 has exact digits of its own);
+  anything else goes to the writer.
 
 The object is made as ``object.__new__(cls)`` does (``tp_alloc``) and its slots are filled
 directly, as the slot descriptors would (the class is checked to be a plain slots class).
@@ -38,7 +39,7 @@ from cpython.datetime cimport (
     datetime_tzinfo,
     import_datetime,
 )
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite, signbit, trunc
 from libc.string cimport memchr, memcpy, strlen
 
 from native.hermes_codec_pure import ENUM, FLOAT, INT, MAX_FIELDS, STR, Field, check_shape
@@ -245,6 +246,38 @@ cdef int _out_integer(Out* out, long long value) except -1:
     return _out_add(out, &digits[position], 24 - position)
 
 
+cdef int _out_eighths(Out* out, double value) except -1:
+    """Write ``format(value, ".3f")`` of a multiple of 1/8 below 2**50: exactly the doubles
+    with at most three decimals (1000 = 8 * 125), so the digits need no rounding. 0 for any
+    other value (PyOS_double_to_string writes it)."""
+    cdef double eighths = value * 8.0  # exact: a power of two
+    cdef long long count
+    cdef char text[24]
+    cdef int position = 24, fraction, i
+    if not (fabs(eighths) < 9007199254740992.0 and eighths == trunc(eighths)):
+        return 0
+    count = <long long>fabs(eighths)
+    fraction = <int>(count % 8) * 125
+    count //= 8
+    for i in range(3):
+        position -= 1
+        text[position] = <char>(48 + fraction % 10)
+        fraction //= 10
+    position -= 1
+    text[position] = 46  # .
+    while True:
+        position -= 1
+        text[position] = <char>(48 + count % 10)
+        count //= 10
+        if count == 0:
+            break
+    if signbit(value):  # "-0.000" too, as format() writes it
+        position -= 1
+        text[position] = 45
+    _out_add(out, &text[position], 24 - position)
+    return 1
+
+
 cdef class Shape:
     """See ``native.hermes_codec_pure.Shape``."""
 
@@ -428,6 +461,9 @@ cdef class Shape:
                     _out_add(out, b'"', 1)
                     continue
             elif kind == K_FLOAT and PyFloat_CheckExact(<object>field):
+                if _out_eighths(out, PyFloat_AS_DOUBLE(<object>field)):
+                    _out_add(out, b'"', 1)
+                    continue
                 formatted = PyOS_double_to_string(PyFloat_AS_DOUBLE(<object>field), b'f', 3, 0, NULL)
                 try:
                     _out_add(out, formatted, <Py_ssize_t>strlen(formatted))
@@ -469,6 +505,26 @@ cdef class Shape:
             _out_free(&out)
 
 
+def build_message(dict shapes, root):
+    """See ``native.hermes_codec_pure.build_message``."""
+    cdef PyObject* found
+    if type(root) is not tuple or len(<tuple>root) != 3 or (<tuple>root)[0] != "Hermes":
+        return None
+    children = (<tuple>root)[2]
+    if type(children) is not list or not children:
+        return None
+    message = (<list>children)[0]
+    if type(message) is not tuple or len(<tuple>message) != 3:
+        return None
+    grandchildren = (<tuple>message)[2]
+    if type(grandchildren) is not list or grandchildren:
+        return None
+    found = PyDict_GetItemWithError(shapes, (<tuple>message)[0])
+    if found == NULL:
+        return None
+    return (<Shape?>found).build((<tuple>message)[1])
+
+
 cdef inline void _digits(char* out, int value, int count) noexcept:
     while count > 0:
         count -= 1
@@ -507,4 +563,4 @@ def _slot(cls, name):
     return slot(cls, name)
 
 
-__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "local_stamp"]
+__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "build_message", "local_stamp"]

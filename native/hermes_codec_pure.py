@@ -14,7 +14,8 @@ and integer texts, simple decimals) and calls the same readers and writers for t
 - :meth:`Shape.write` gives ``<Tag A="..."/>`` and :meth:`Shape.document` the whole
   ``<Hermes Timestamp="...">`` document in UTF-8, for an object whose list fields are all empty
   and whose class has no other child fields; otherwise ``None`` (the codec writes it).
-- :func:`local_stamp` is the envelope's timestamp text of a naive datetime.
+- :func:`build_message` is :meth:`Shape.build` of a whole parsed document's message, and
+  :func:`local_stamp` the envelope's timestamp text of a naive datetime.
 """
 
 from __future__ import annotations
@@ -177,6 +178,28 @@ class Shape:
         return f'<Hermes Timestamp="{stamp}"><{self.tag}{attributes}/></Hermes>'.encode()
 
 
+def build_message(shapes: dict[str, Shape], root: Any) -> Any | None:
+    """The message of a parsed ``<Hermes>`` tree (``(tag, attrs, children)`` tuples) whose
+    message element, the root's first child, has no children and a shape in ``shapes`` (by
+    element name) that builds it; else None."""
+    # The compiled twin reads the tuples and lists in place, so it takes nothing else.
+    if type(root) is not tuple or len(root) != 3 or root[0] != "Hermes":
+        return None
+    messages = root[2]
+    if type(messages) is not list or not messages:
+        return None
+    message = messages[0]
+    if type(message) is not tuple or len(message) != 3:
+        return None
+    tag, attrs, children = message
+    if type(children) is not list or children:
+        return None
+    shape = shapes.get(tag)
+    if shape is None:
+        return None
+    return shape.build(attrs)
+
+
 # The formatted second of the last timestamp: messages come many per second, and strftime is
 # most of the cost of the text.
 _last_second: tuple[tuple[int, ...], str] = ((), "")
@@ -203,4 +226,15 @@ def local_stamp(timestamp: datetime) -> str | None:
     return f"{prefix}.{timestamp.microsecond // 1000:03d}"
 
 
-__all__ = ["ENUM", "FLOAT", "INT", "MAX_FIELDS", "STR", "Field", "Shape", "check_shape", "local_stamp"]
+__all__ = [
+    "ENUM",
+    "FLOAT",
+    "INT",
+    "MAX_FIELDS",
+    "STR",
+    "Field",
+    "Shape",
+    "build_message",
+    "check_shape",
+    "local_stamp",
+]

@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, NoReturn, cast, get_args, get_type_hints
 
-from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape, local_stamp
+from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape, build_message, local_stamp
 from native.hermes_xml import Element, XmlError, parse
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.hermes import messages as m
@@ -459,13 +459,10 @@ def message_from_tree(root: Element) -> Message | UnknownMessage:
         raise HermesDecodeError(f"root element is {tag[:40]!r}, not 'Hermes'")
     if not children:
         raise HermesDecodeError("the Hermes element holds no message")
+    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
+    if built is not None:
+        return built
     message = children[0]  # lib_cpp: the message is the root's first child element
-    if not message[2]:
-        shape = _MESSAGE_SHAPES_BY_TAG.get(message[0])
-        if shape is not None:
-            built: Message | None = shape.build(message[1])
-            if built is not None:
-                return built
     spec = _BY_TAG.get(message[0])
     if spec is None:
         return UnknownMessage(message[0])
@@ -490,16 +487,9 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
         root = parse(data)
     except XmlError as exc:
         raise HermesDecodeError(f"malformed XML: {exc}") from exc
-    # message_from_tree's fast path inline: one call less per message.
-    children = root[2]
-    if children and root[0] == "Hermes":
-        message = children[0]
-        if not message[2]:
-            shape = _MESSAGE_SHAPES_BY_TAG.get(message[0])
-            if shape is not None:
-                built: Message | None = shape.build(message[1])
-                if built is not None:
-                    return built
+    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
+    if built is not None:
+        return built
     return message_from_tree(root)
 
 

@@ -104,6 +104,7 @@ _FLOAT = (
     st.floats(allow_nan=False, allow_infinity=False)
     | st.floats(-1e9, 1e9).map(lambda x: round(x, 3))
     | st.integers(-(10**20), 10**20)
+    | st.integers(-(2**56), 2**56).map(lambda n: n / 8)  # exact three-decimal doubles
     | st.sampled_from([0.0, -0.0, 0.0005, 0.0015, -0.0004, 1e16, 5e-324, 2.5e-3, 160.0])
 )
 
@@ -487,6 +488,7 @@ BYPASS_VALUES: list[Any] = [
     "\ufffe", "a\uffffb", "\ud800", "x\x01", "\x7f\x80", "\uefbf\ufffd", "ok", 'a&b"<>', "ä", "\t",
     True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, 2**64, -(2**70),
     1.5, -0.0, 0.0005, float("nan"), float("inf"), 1e300, _Float(2.5), _Int(3),
+    -0.125, 2.0**50 + 0.5, 2.0**53 - 1, 2.0**53, -(2.0**60), 1e15 + 0.25, 0.0625, 1 / 3,
     m.BoardQuality.FAILED, b"bytes", None,
 ]  # fmt: skip
 
@@ -543,3 +545,64 @@ def test_decimal_texts_read_as_the_float_reader_reads_them(impl: ModuleType, tex
     else:
         assert _typed(built) == _typed(expected[1])
         assert repr(built.length) == repr(expected[1].length)  # -0.0 is not 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The envelope's timestamp and the whole-document reader
+# --------------------------------------------------------------------------------------------
+
+
+class _Datetime(datetime):
+    pass
+
+
+_DATETIMES = (
+    st.datetimes()
+    | st.datetimes(timezones=st.timezones())
+    | st.builds(_Datetime, st.integers(1, 9999), st.just(1), st.just(1))
+)
+
+
+@given(
+    st.lists(
+        _DATETIMES | st.sampled_from([datetime(999, 12, 31, 23, 59, 59, 999999), datetime(1000, 1, 1)]),
+        max_size=6,
+    )
+)
+def test_local_stamps_are_the_strftime_text_of_naive_datetimes(
+    impl: ModuleType, stamps: list[datetime]
+) -> None:
+    for stamp in stamps:  # several in a row: the pure twin's cache of the second
+        text = impl.local_stamp(stamp)
+        if type(stamp) is datetime and stamp.tzinfo is None and stamp.year >= 1000:
+            assert text == f"{stamp:%Y-%m-%dT%H:%M:%S}.{stamp.microsecond // 1000:03d}"
+        else:
+            assert text is None
+
+
+@given(_MESSAGES, st.data())
+def test_build_message_takes_only_childless_known_messages(
+    impl: ModuleType, message: Any, data: st.DataObject
+) -> None:
+    shapes = {shape.tag: shape for cls, shape in _shapes(impl).items() if cls in codec._SPECS}
+    root = parse(codec.encode(message, timestamp=STAMP))
+    variants = ["as is", "root", "no message", "child", "unknown", "not a tuple", "list message"]
+    variant = data.draw(st.sampled_from(variants))
+    tag, attrs, children = root[2][0]
+    if variant == "root":
+        root = ("Hermes2", root[1], root[2])
+    elif variant == "no message":
+        root = (root[0], root[1], [])
+    elif variant == "child":
+        root = (root[0], root[1], [(tag, attrs, [("X", {}, [])])])
+    elif variant == "unknown":
+        root = (root[0], root[1], [("Unknown", attrs, [])])
+    elif variant == "not a tuple":
+        root = [root[0], root[1], root[2]]  # type: ignore[assignment]
+    elif variant == "list message":
+        root = (root[0], root[1], [[tag, attrs, []]])  # type: ignore[list-item]
+    built = impl.build_message(shapes, root)
+    if variant == "as is" and not children:
+        assert _typed(built) == _typed(codec.message_from_tree(root))
+    else:
+        assert built is None
