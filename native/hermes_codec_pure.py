@@ -20,6 +20,7 @@ and integer texts, simple decimals) and calls the same readers and writers for t
 
 from __future__ import annotations
 
+import keyword
 import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -80,6 +81,28 @@ def check_shape(
             raise TypeError(f"{cls.__name__}.{field.name}: an int field needs its maximum")
 
 
+def _compile_attributes(fields: Sequence[Field], lists: Sequence[str]) -> Callable[[Any], str | None]:
+    """`` Wire="value"`` of the present fields in order, or None when a list field is not
+    empty: straight-line code, one block per field (as the codec writes its own writers), since
+    a loop's overhead would be paid per message."""
+    env: dict[str, Any] = {}
+
+    def load(name: str) -> str:
+        return f"value.{name}" if not keyword.iskeyword(name) else f"getattr(value, {name!r})"
+
+    lines = ["def attributes(value):"]
+    lines += [f"    if {load(name)}: return None" for name in lists]
+    lines.append("    out = ''")
+    for index, field in enumerate(fields):
+        env[f"write{index}"] = field.write
+        lines.append(f"    v = {load(field.name)}")
+        prefix = f' {field.wire}="'
+        lines.append(f"    if v is not None: out += {prefix!r} + write{index}(v) + '\"'")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # the source is built from slot names and escaped wire names only
+    return cast(Callable[[Any], str | None], env["attributes"])
+
+
 class Shape:
     """The reading and writing table of one class (see the module docstring).
 
@@ -92,7 +115,7 @@ class Shape:
             written here).
     """
 
-    __slots__ = ("_attributes", "_index", "_lists", "_mandatory", "_others", "_rest", "cls", "tag")
+    __slots__ = ("_attributes", "_index", "_mandatory", "_others", "_rest", "cls", "tag")
 
     def __init__(
         self,
@@ -116,9 +139,9 @@ class Shape:
             [(f.wire, _slot(cls, f.name), f.default) for f in fields if not f.mandatory]
             + [(None, _slot(cls, name), default) for name, default in (*lists, *others)]
         )
-        # (slot, ' Wire="', writer) for writing.
-        self._attributes = tuple((_slot(cls, f.name), f' {f.wire}="', f.write) for f in fields)
-        self._lists = tuple(_slot(cls, name) for name, _ in lists)
+        for name in [f.name for f in fields] + [name for name, _ in lists]:
+            _slot(cls, name)  # a slot, so an identifier
+        self._attributes = _compile_attributes(fields, [name for name, _ in lists])
         self._others = bool(others)
 
     def build(self, attrs: dict[str, str]) -> Any | None:
@@ -152,15 +175,7 @@ class Shape:
     def _attribute_text(self, value: Any) -> str | None:
         if type(value) is not self.cls or self._others:  # a subclass may have other slots
             return None
-        for slot in self._lists:
-            if slot.__get__(value):
-                return None
-        out = ""
-        for slot, prefix, write in self._attributes:
-            field_value = slot.__get__(value)
-            if field_value is not None:
-                out += prefix + write(field_value) + '"'
-        return out
+        return self._attributes(value)
 
     def write(self, value: Any) -> str | None:
         """``<Tag A="..." .../>`` for ``value``, or None when it has child elements to write
