@@ -522,7 +522,8 @@ def build_message(dict shapes, root):
     found = PyDict_GetItemWithError(shapes, (<tuple>message)[0])
     if found == NULL:
         return None
-    return (<Shape?>found).build((<tuple>message)[1])
+    shape = <object>found
+    return (<Shape?>shape).build((<tuple>message)[1])
 
 
 cdef inline void _digits(char* out, int value, int count) noexcept:
