@@ -8,6 +8,11 @@ normalization). Optional attributes that are ``None`` and empty lists are left o
 that would exceed 65,536 bytes loses its ``<SubBoards>``, as lib_cpp does; if it still does not
 fit, :class:`~protocols.errors.LocalProtocolError`.
 
+Both directions take a compiled fast path for an element without child elements (nearly every
+message): :mod:`native.hermes_codec` builds or writes it from tables made here, with the readers
+and writers below, so what it accepts and writes is what the general path does; anything it
+cannot build or write (children, a refused value) takes the general path, which also raises.
+
 Reading is hardened: the XML goes through :mod:`native.hermes_xml` (no DTD, no entities beyond
 the five predefined ones and character references, 64 KiB, bounded depth). Then, as lib_cpp and
 the acceptance tests do: the first child element of the root is the message; unknown attributes
@@ -490,7 +495,7 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
     built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
     if built is not None:
         return built
-    return message_from_tree(root)
+    return message_from_tree(root)  # its checks, then the general path (children, errors)
 
 
 # --------------------------------------------------------------------------------------------
