@@ -1,12 +1,20 @@
 """Hermes message decoding and the sans-IO lane connection under fuzz.
 
-Invariants: ``protocols.hermes.codec.decode`` returns a message or raises HermesDecodeError.
+Invariants: ``protocols.hermes.codec.decode`` returns a message or raises HermesDecodeError,
+the same message (field types included) or the same error text as its general path gives with
+the shapes of ``native.hermes_codec`` switched off.
 A ``HorizontalConnection`` (either role) fed any stream returns events or raises
 RemoteProtocolError carrying a Notification hint; afterwards it stays in ERROR (every later
 ``next_event`` raises ProtocolError).
 """
 
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
 
 from fuzz.harness import Crash, Harness, Target
 from fuzz.seeds import hermes_hostile, hermes_messages
@@ -20,8 +28,48 @@ _MAX_EVENTS = 10_000  # a stream of at most max_len bytes cannot hold more messa
 _OVER_LIMIT = MAX_MESSAGE_SIZE + 4096
 
 
+@contextlib.contextmanager
+def _general_path() -> Iterator[None]:
+    from protocols.hermes import codec
+
+    with (
+        mock.patch.object(codec, "_SHAPES", {}),
+        mock.patch.object(codec, "_MESSAGE_SHAPES", {}),
+        mock.patch.object(codec, "_MESSAGE_SHAPES_BY_TAG", {}),
+    ):
+        yield
+
+
+def _typed(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), [(f.name, _typed(getattr(value, f.name))) for f in dataclasses.fields(value)])
+    if isinstance(value, tuple):
+        return (tuple, [_typed(item) for item in value])
+    return (type(value), repr(value))
+
+
 def make_decode() -> Target:
-    return decode
+    def one(data: bytes) -> None:
+        try:
+            message = decode(data)
+        except HermesDecodeError as exc:
+            with _general_path():
+                try:
+                    decode(data)
+                except HermesDecodeError as general:
+                    if str(general) != str(exc):
+                        raise Crash(f"shapes and general path differ: {exc} / {general}") from None
+                    raise
+            raise Crash(f"the shapes refuse what the general path reads: {exc}") from None
+        with _general_path():
+            try:
+                general_message = decode(data)
+            except HermesDecodeError as general:
+                raise Crash(f"the general path refuses what the shapes read: {general}") from None
+        if _typed(message) != _typed(general_message):
+            raise Crash(f"shapes and general path differ: {message!r} / {general_message!r}")
+
+    return one
 
 
 def make_connection() -> Target:
@@ -81,7 +129,7 @@ def seeds() -> list[bytes]:
 HARNESSES = [
     Harness(
         "hermes-codec",
-        "protocols/hermes/codec.py (decode, over the selected parser)",
+        "protocols/hermes/codec.py (decode over the selected parser and shapes, against its general path)",
         make_decode,
         (HermesDecodeError,),
         lambda: [*hermes_messages(), *hermes_hostile()],

@@ -12,7 +12,7 @@ import importlib
 from native import _select
 
 #: Public modules that have a compiled implementation.
-MODULES = ("cfx_time", "checksums", "hermes_xml")
+MODULES = ("cfx_time", "checksums", "hermes_codec", "hermes_xml")
 
 
 def _load_all() -> None:

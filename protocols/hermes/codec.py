@@ -8,6 +8,11 @@ normalization). Optional attributes that are ``None`` and empty lists are left o
 that would exceed 65,536 bytes loses its ``<SubBoards>``, as lib_cpp does; if it still does not
 fit, :class:`~protocols.errors.LocalProtocolError`.
 
+Both directions take a compiled fast path for an element without child elements (nearly every
+message): :mod:`native.hermes_codec` builds or writes it from tables made here, with the readers
+and writers below, so what it accepts and writes is what the general path does; anything it
+cannot build or write (children, a refused value) takes the general path, which also raises.
+
 Reading is hardened: the XML goes through :mod:`native.hermes_xml` (no DTD, no entities beyond
 the five predefined ones and character references, 64 KiB, bounded depth). Then, as lib_cpp and
 the acceptance tests do: the first child element of the root is the message; unknown attributes
@@ -31,6 +36,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, NoReturn, cast, get_args, get_type_hints
 
+from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape, build_message, local_stamp
 from native.hermes_xml import Element, XmlError, parse
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.hermes import messages as m
@@ -196,6 +202,8 @@ class _Attribute:
     write: Callable[[Any], str]  # trusts the value: it was checked when the message was built
     check: Callable[[Any], None]  # raises ValueError for a value the wire cannot carry
     mandatory: bool
+    kind: int  # native.hermes_codec's STR, ENUM, INT or FLOAT
+    table: Any  # ENUM: canonical text -> member; INT: the largest value; else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -231,17 +239,19 @@ def _write_decimal(value: Any) -> str:
 
 def _scalar(
     field: str, hint: Any
-) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], None]]:
-    """(reader, writer, check) of one attribute type."""
+) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], None], int, Any]:
+    """(reader, writer, check, kind, table) of one attribute type (kind and table: for the
+    shapes of :mod:`native.hermes_codec`)."""
     if isinstance(hint, type) and issubclass(hint, IntEnum):
-        return _enum_reader(hint), _write_number, _enum_check(hint)
+        canonical = {str(member.value): member for member in hint}  # as _enum_reader's
+        return _enum_reader(hint), _write_number, _enum_check(hint), ENUM, canonical
     if hint is str:
-        return str, _escape, _check_str
+        return str, _escape, _check_str, STR, None
     if hint is float:
-        return _read_float, _write_decimal, _check_float
+        return _read_float, _write_decimal, _check_float, FLOAT, None
     if hint is int:
         maximum = _U16_MAX if field in _U16_FIELDS else _UINT_MAX
-        return _int_reader(maximum), _write_number, _int_check(maximum)
+        return _int_reader(maximum), _write_number, _int_check(maximum), INT, maximum
     raise TypeError(f"no codec for {hint!r}")  # pragma: no cover - a programming error
 
 
@@ -273,8 +283,8 @@ def _make_spec(cls: type[Any], *, u16_everything: bool = False) -> _Spec:
             children[wire] = _Child(wire, field.name, "list", _make_spec(item))
         else:
             # CapabilityAttributes: every value is a u16 (lib_cpp's Attributes struct).
-            read, write, check = _scalar("port" if u16_everything else field.name, hint)
-            attributes.append(_Attribute(wire, field.name, read, write, check, mandatory))
+            read, write, check, kind, table = _scalar("port" if u16_everything else field.name, hint)
+            attributes.append(_Attribute(wire, field.name, read, write, check, mandatory, kind, table))
     readers = {a.wire: (a.field, None if a.read is str else a.read) for a in attributes}
     mandatory_wires = frozenset(a.wire for a in attributes if a.mandatory)
     tag = getattr(cls, "TAG", cls.__name__)
@@ -390,6 +400,13 @@ def _missing(spec: _Spec, attrs: dict[str, str], message_tag: str) -> HermesDeco
 
 def _build(spec: _Spec, element: Element, message_tag: str) -> Any:
     _, attrs, children = element
+    if not children:
+        shape = _SHAPES.get(spec.cls)
+        if shape is not None:
+            built = shape.build(attrs)
+            if built is not None:
+                return built
+            # Not buildable: the path below raises the error that says why.
     if not spec.mandatory <= attrs.keys():
         raise _missing(spec, attrs, message_tag)
     kwargs: dict[str, Any] = {}
@@ -447,6 +464,9 @@ def message_from_tree(root: Element) -> Message | UnknownMessage:
         raise HermesDecodeError(f"root element is {tag[:40]!r}, not 'Hermes'")
     if not children:
         raise HermesDecodeError("the Hermes element holds no message")
+    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
+    if built is not None:
+        return built
     message = children[0]  # lib_cpp: the message is the root's first child element
     spec = _BY_TAG.get(message[0])
     if spec is None:
@@ -472,7 +492,10 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
         root = parse(data)
     except XmlError as exc:
         raise HermesDecodeError(f"malformed XML: {exc}") from exc
-    return message_from_tree(root)
+    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
+    if built is not None:
+        return built
+    return message_from_tree(root)  # its checks, then the general path (children, errors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,32 +503,17 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
 # --------------------------------------------------------------------------------------------
 
 
-# The formatted second of the last timestamp: messages come many per second, and strftime is
-# most of the cost of a small message's envelope.
-_last_second: tuple[tuple[int, ...], str] = ((), "")
-
-
 def format_timestamp(timestamp: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmm`` in local time, no offset (reference §1, as lib_cpp writes it).
 
     An aware datetime is converted to local time first; a naive one is taken as local time.
     """
-    global _last_second
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone()
-    second = (
-        timestamp.year,
-        timestamp.month,
-        timestamp.day,
-        timestamp.hour,
-        timestamp.minute,
-        timestamp.second,
-    )
-    cached, prefix = _last_second
-    if second != cached:
-        prefix = f"{timestamp:%Y-%m-%dT%H:%M:%S}"
-        _last_second = (second, prefix)  # one store: a reader never sees half an update
-    return f"{prefix}.{timestamp.microsecond // 1000:03d}"
+    text = local_stamp(timestamp)
+    if text is None:  # a datetime subclass, or a year before 1000
+        text = f"{timestamp:%Y-%m-%dT%H:%M:%S}.{timestamp.microsecond // 1000:03d}"
+    return text
 
 
 def _refuse(spec: _Spec, field: str, value: Any, problem: ValueError | None) -> NoReturn:
@@ -547,6 +555,12 @@ def _check_children(spec: _Spec, value: Any) -> None:
 
 
 def _write(spec: _Spec, value: Any, parts: list[str]) -> None:
+    shape = _SHAPES.get(spec.cls)
+    if shape is not None:
+        text = shape.write(value)
+        if text is not None:
+            parts.append(text)
+            return
     parts.append("<")
     parts.append(spec.tag)
     parts.append(_ATTRIBUTES[spec.cls](value))
@@ -606,7 +620,17 @@ def encode(message: Message, *, timestamp: datetime | None = None) -> bytes:
         LocalProtocolError: a mandatory field is ``None``, a value is out of range or holds a
             character XML cannot carry, or the message is too large even without sub-boards.
     """
-    stamp = format_timestamp(datetime.now() if timestamp is None else timestamp)
+    if timestamp is None:
+        timestamp = datetime.now()
+    stamp = local_stamp(timestamp)  # a naive datetime: format_timestamp's work without a call
+    if stamp is None:
+        stamp = format_timestamp(timestamp)
+    shape = _MESSAGE_SHAPES.get(type(message))
+    if shape is not None:
+        fast = shape.document(message, stamp)
+        if fast is not None and len(fast) <= MAX_MESSAGE_SIZE:
+            return fast
+        # Children to write, or too large: the general path writes it or says why not.
     data = _encode_once(message, stamp)
     if len(data) > MAX_MESSAGE_SIZE and getattr(message, "sub_boards", None):
         # Reference §1: lib drops <SubBoards> rather than exceed 64 KiB.
@@ -625,6 +649,37 @@ for _spec in _all_specs().values():
     _ATTRIBUTES[_spec.cls] = _compile_attributes(_spec)
     if _spec.attributes or _spec.children:
         _install_check(_spec)
+
+
+def _make_shape(spec: _Spec, make: Callable[..., Shape] = Shape) -> Shape | None:
+    """The table of :mod:`native.hermes_codec` for ``spec``: it reads and writes the elements
+    without children; None for a feature set (markers) or a field without a plain default.
+    ``make`` is the ``Shape`` class of the implementation (the tests build both twins')."""
+    if spec.markers:
+        return None
+    fields = {field.name: field for field in dataclasses.fields(spec.cls)}
+    if any(field.default_factory is not dataclasses.MISSING for field in fields.values()):
+        return None  # a fresh object per message: the shapes share one default
+    attributes = [
+        Field(a.wire, a.field, a.kind, a.read, a.write, a.mandatory, fields[a.field].default, a.table)
+        for a in spec.attributes
+    ]
+    lists: list[tuple[str, Any]] = []
+    others: list[tuple[str, Any]] = []
+    for child in spec.children.values():
+        default = fields[child.field].default
+        if default is dataclasses.MISSING:
+            return None
+        (lists if child.kind == "list" else others).append((child.field, default))
+    return make(spec.cls, spec.tag, attributes, lists, others)
+
+
+#: Class -> its shape (messages and nested elements): the fast path of childless elements.
+_SHAPES: dict[type[Any], Shape] = {
+    spec.cls: shape for spec in _all_specs().values() if (shape := _make_shape(spec)) is not None
+}
+_MESSAGE_SHAPES: dict[type[Any], Shape] = {cls: _SHAPES[cls] for cls in _SPECS if cls in _SHAPES}
+_MESSAGE_SHAPES_BY_TAG: dict[str, Shape] = {shape.tag: shape for shape in _MESSAGE_SHAPES.values()}
 
 
 __all__ = [
