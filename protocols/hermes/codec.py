@@ -326,14 +326,67 @@ def _install_check(spec: _Spec) -> None:
     cls = spec.cls
     unchecked = cls.__init__
     _UNCHECKED_INIT[cls] = unchecked
-    check = _compile_check(spec)
+    init = _compile_init(spec, unchecked)
+    if init is None:  # a field the generated __init__ does not handle: wrap the dataclass's
+        check = _compile_check(spec)
 
-    @functools.wraps(unchecked)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        unchecked(self, *args, **kwargs)
-        check(self)
+        @functools.wraps(unchecked)
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            unchecked(self, *args, **kwargs)
+            check(self)
 
-    setattr(cls, "__init__", __init__)  # noqa: B010 - mypy refuses a direct method assignment
+    setattr(cls, "__init__", init)  # noqa: B010 - mypy refuses a direct method assignment
+
+
+def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
+    descriptor = vars(cls).get(name)
+    if not isinstance(descriptor, types.MemberDescriptorType):
+        raise TypeError(f"{cls.__name__}.{name} is not a slot of its own")  # pragma: no cover
+    return descriptor.__set__
+
+
+def _compile_init(spec: _Spec, unchecked: Callable[..., None]) -> Callable[..., None] | None:
+    """The dataclass's ``__init__`` and :func:`_compile_check` in one function: the same
+    parameters and defaults, each field stored through its slot (a frozen dataclass's own
+    ``__init__`` goes through ``object.__setattr__``), then the same refusals, on the
+    arguments. Every message a machine sends is built through it. None for a class with a
+    field it does not handle (a default factory, keyword-only or not in ``__init__``)."""
+    cls = spec.cls
+    fields = dataclasses.fields(cls)
+    if any(f.default_factory is not dataclasses.MISSING or f.kw_only or not f.init for f in fields):
+        return None  # pragma: no cover - no message has one today
+    env: dict[str, Any] = {"_refuse": _refuse, "_check_children": _check_children, "_spec": spec}
+    parameters = ["self"]
+    lines: list[str] = []
+    for index, field in enumerate(fields):
+        env[f"_set{index}"] = _slot_setter(cls, field.name)
+        if field.default is dataclasses.MISSING:
+            parameters.append(field.name)
+        else:
+            env[f"_default{index}"] = field.default
+            parameters.append(f"{field.name}=_default{index}")
+        lines.append(f"    _set{index}(self, {field.name})")
+    for index, attribute in enumerate(spec.attributes):
+        env[f"_check{index}"] = attribute.check
+        name = attribute.field
+        if attribute.mandatory:
+            lines.append(f"    if {name} is None: _refuse(_spec, {name!r}, None, None)")
+            indent = "    "
+        else:
+            lines.append(f"    if {name} is not None:")
+            indent = "        "
+        lines.append(f"{indent}try: _check{index}({name})")
+        lines.append(f"{indent}except ValueError as exc: _refuse(_spec, {name!r}, {name}, exc)")
+    if spec.children:
+        lines.append("    _check_children(_spec, self)")
+    init = _compile("__init__", [f"def __init__({', '.join(parameters)}):", *lines], env)
+    # What TypeErrors and inspect show: the class's __init__, with the dataclass's annotations.
+    qualname = f"{cls.__qualname__}.__init__"
+    init.__code__ = init.__code__.replace(co_qualname=qualname)
+    init.__qualname__ = qualname
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(unchecked.__annotations__)
+    return init
 
 
 def _compile(name: str, lines: list[str], env: dict[str, Any]) -> Callable[..., Any]:

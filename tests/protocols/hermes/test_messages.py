@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 import pytest
 
+from protocols.errors import LocalProtocolError
 from protocols.hermes import messages as m
 
 
@@ -150,3 +152,46 @@ def test_messages_are_hashable_values() -> None:
     assert a == b and hash(a) == hash(b)
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.board_id = "c"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("cls", m.MESSAGE_TYPES, ids=lambda cls: cls.TAG)
+def test_the_checking_init_takes_the_dataclass_parameters(cls: type[Any]) -> None:
+    # The codec replaces each class's __init__ with one that stores and checks in one go; a
+    # caller must not see a difference: the same parameters, in order, with the same defaults.
+    parameters = list(inspect.signature(cls).parameters.values())
+    fields = dataclasses.fields(cls)
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    for parameter, field in zip(parameters, fields, strict=True):
+        assert parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        expected = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
+        assert parameter.default is expected
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}\.__init__\(\) got an unexpected keyword"):
+        cls(no_such_field=1)
+
+
+def test_the_checking_init_stores_positional_and_keyword_arguments_alike() -> None:
+    good, top = m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP
+    by_position = m.BoardAvailable("B1", "UP", good, top, None, None, None, 160.0)
+    by_keyword = m.BoardAvailable(
+        board_id="B1",
+        board_id_created_by="UP",
+        failed_board=m.BoardQuality.GOOD,
+        flipped_board=m.FlippedBoard.TOP_SIDE_IS_UP,
+        length=160.0,
+    )
+    assert by_position == by_keyword
+    assert by_position.length == 160.0 and by_position.product_type_id is None
+    assert by_position.sub_boards == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        by_position.length = 1.0  # type: ignore[misc]
+
+
+def test_the_checking_init_refuses_what_the_wire_cannot_carry() -> None:
+    with pytest.raises(LocalProtocolError, match=r"^BoardAvailable: mandatory field board_id is None$"):
+        m.BoardAvailable(None, "UP", m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP)  # type: ignore[arg-type]
+    with pytest.raises(
+        LocalProtocolError, match=r"^BoardAvailable: field length=nan must be a finite number$"
+    ):
+        m.BoardAvailable("B1", "UP", m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, length=float("nan"))
+    with pytest.raises(LocalProtocolError, match=r"^StartTransport: field board_id=3 must be a str$"):
+        m.StartTransport(board_id=3)  # type: ignore[arg-type]
