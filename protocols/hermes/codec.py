@@ -1,6 +1,7 @@
 """Hermes XML codec: message objects to bytes and back (reference §1 to §2).
 
-Writing (reference §1): no XML declaration; ``<Hermes Timestamp="...">`` holding the message
+Writing (reference §1; each attribute type's reader, writer and check are in
+:mod:`protocols.hermes.values`): no XML declaration; ``<Hermes Timestamp="...">`` holding the message
 element; the timestamp in local time with milliseconds and no offset, as lib_cpp and the
 acceptance tests write it; floats with exactly 3 decimals; integers and enums in decimal;
 attribute values escaped (``& < > "`` and tab/CR/LF as references, so they survive attribute
@@ -28,15 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-import re
 import types
 from collections.abc import Callable
 from datetime import datetime
-from enum import IntEnum
 from typing import Any, NoReturn, cast, get_args, get_type_hints
 
-from native.hermes_codec import ENUM, FLOAT, INT, STR, Field, Shape, build_message, local_stamp
+from native.hermes_codec import Field, Shape, build_message, local_stamp
 from native.hermes_xml import Element, XmlError, parse
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.hermes import messages as m
@@ -48,6 +46,7 @@ from protocols.hermes.messages import (
     SeverityType,
     UnknownMessage,
 )
+from protocols.hermes.values import scalar
 
 #: IPC-HERMES-9852 §3.1 (lib_cpp ``cMAX_MESSAGE_SIZE``): the largest message, in bytes.
 MAX_MESSAGE_SIZE = 65536
@@ -74,114 +73,6 @@ class HermesDecodeError(RemoteProtocolError):
         super().__init__(message, hint=hint)
         self.tag = tag
         self.attribute = attribute
-
-
-# --------------------------------------------------------------------------------------------
-# Value formats (reference §1 "Value formats")
-# --------------------------------------------------------------------------------------------
-
-# xs:int / xs:double lexical forms, with the surrounding whitespace XML readers tolerate.
-_INTEGER = re.compile(r"[ \t\r\n]*[+-]?[0-9]+[ \t\r\n]*")
-_U16_FIELDS = frozenset({"port", "route", "action", "command", "pos", "supervisory_system_port"})
-_UINT_MAX = 0xFFFFFFFF
-_U16_MAX = 0xFFFF
-
-_ESCAPE_NEEDED = re.compile('[&<>"\x00-\x1f\ud800-\udfff\ufffe\uffff]')
-_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
-)
-# XML 1.0 §2.2: these cannot appear in a document at all, not even as references.
-_UNREPRESENTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _escape(value: str) -> str:
-    if _ESCAPE_NEEDED.search(value) is None:
-        return value
-    if _UNREPRESENTABLE.search(value) is not None:
-        raise ValueError("holds a character XML 1.0 cannot carry")
-    return value.translate(_ESCAPES)
-
-
-def _int_reader(maximum: int) -> Callable[[str], int]:
-    def read(raw: str) -> int:
-        # Fast path: plain ASCII digits; everything else must match the xs:int form.
-        if not (raw.isascii() and raw.isdigit()) and _INTEGER.fullmatch(raw) is None:
-            raise ValueError("not an integer")
-        value = int(raw)
-        if not 0 <= value <= maximum:
-            raise ValueError(f"outside 0..{maximum}")
-        return value
-
-    return read
-
-
-def _read_float(raw: str) -> float:
-    # float() alone also takes "1_0", "nan", "inf" and non-ASCII digits; refusing those leaves
-    # xs:double's decimal forms (with surrounding whitespace).
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("not a decimal number") from None
-    if not raw.isascii() or "_" in raw or not math.isfinite(value):
-        raise ValueError("not a finite decimal number")
-    return value
-
-
-def _enum_reader(enum: type[IntEnum]) -> Callable[[str], IntEnum]:
-    canonical = {str(member.value): member for member in enum}
-    members = {member.value: member for member in enum}
-    zero = enum(0)
-
-    def read(raw: str) -> IntEnum:
-        member = canonical.get(raw)
-        if member is not None:
-            return member
-        if _INTEGER.fullmatch(raw) is None:
-            raise ValueError("not an integer")
-        # lib_cpp reads an out-of-range enum value as 0 (reference §2); so do we.
-        return members.get(int(raw), zero)
-
-    return read
-
-
-# The checks run once per message built; they only refuse (ValueError), the writers format.
-
-
-def _int_check(maximum: int) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"must be an integer in 0..{maximum}")
-        if not 0 <= value <= maximum:
-            raise ValueError(f"must be an integer in 0..{maximum}")
-
-    return check
-
-
-def _check_float(value: Any) -> None:
-    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise ValueError("must be a finite number")
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-
-
-def _check_str(value: Any) -> None:
-    if not isinstance(value, str):
-        raise ValueError("must be a str")
-    # A printable string holds none of the characters XML cannot carry (all are unprintable).
-    if not value.isprintable() and _UNREPRESENTABLE.search(value) is not None:
-        raise ValueError("holds a character XML 1.0 cannot carry")
-
-
-def _enum_check(enum: type[IntEnum]) -> Callable[[Any], None]:
-    values = frozenset(member.value for member in enum)
-
-    def check(value: Any) -> None:
-        if type(value) is enum:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or int(value) not in values:
-            raise ValueError(f"must be a {enum.__name__}")
-
-    return check
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,33 +119,6 @@ class _Spec:
     mandatory: frozenset[str]
 
 
-def _write_number(value: Any) -> str:
-    return str(int(value))
-
-
-def _write_decimal(value: Any) -> str:
-    # Reference §1: lib writes doubles with exactly 3 decimals.
-    return f"{value:.3f}"
-
-
-def _scalar(
-    field: str, hint: Any
-) -> tuple[Callable[[str], Any], Callable[[Any], str], Callable[[Any], None], int, Any]:
-    """(reader, writer, check, kind, table) of one attribute type (kind and table: for the
-    shapes of :mod:`native.hermes_codec`)."""
-    if isinstance(hint, type) and issubclass(hint, IntEnum):
-        canonical = {str(member.value): member for member in hint}  # as _enum_reader's
-        return _enum_reader(hint), _write_number, _enum_check(hint), ENUM, canonical
-    if hint is str:
-        return str, _escape, _check_str, STR, None
-    if hint is float:
-        return _read_float, _write_decimal, _check_float, FLOAT, None
-    if hint is int:
-        maximum = _U16_MAX if field in _U16_FIELDS else _UINT_MAX
-        return _int_reader(maximum), _write_number, _int_check(maximum), INT, maximum
-    raise TypeError(f"no codec for {hint!r}")  # pragma: no cover - a programming error
-
-
 def _optional_inner(hint: Any) -> Any:
     if isinstance(hint, types.UnionType):
         return next(arg for arg in get_args(hint) if arg is not type(None))
@@ -283,7 +147,7 @@ def _make_spec(cls: type[Any], *, u16_everything: bool = False) -> _Spec:
             children[wire] = _Child(wire, field.name, "list", _make_spec(item))
         else:
             # CapabilityAttributes: every value is a u16 (lib_cpp's Attributes struct).
-            read, write, check, kind, table = _scalar("port" if u16_everything else field.name, hint)
+            read, write, check, kind, table = scalar("port" if u16_everything else field.name, hint)
             attributes.append(_Attribute(wire, field.name, read, write, check, mandatory, kind, table))
     readers = {a.wire: (a.field, None if a.read is str else a.read) for a in attributes}
     mandatory_wires = frozenset(a.wire for a in attributes if a.mandatory)
