@@ -242,7 +242,12 @@ def _compile_init(spec: _Spec, unchecked: Callable[..., None]) -> Callable[..., 
         lines.append(f"{indent}try: _check{index}({name})")
         lines.append(f"{indent}except ValueError as exc: _refuse(_spec, {name!r}, {name}, exc)")
     if spec.children:
-        lines.append("    _check_children(_spec, self)")
+        lists = [c.field for c in spec.children.values() if c.kind == "list"]
+        if len(lists) == len(spec.children):  # only lists: an empty tuple needs no check
+            empty = " and ".join(f"type({name}) is tuple and not {name}" for name in lists)
+            lines.append(f"    if not ({empty}): _check_children(_spec, self)")
+        else:
+            lines.append("    _check_children(_spec, self)")
     init = _compile("__init__", [f"def __init__({', '.join(parameters)}):", *lines], env)
     # What TypeErrors and inspect show: the class's __init__, with the dataclass's annotations.
     qualname = f"{cls.__qualname__}.__init__"

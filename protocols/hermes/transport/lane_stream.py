@@ -178,6 +178,8 @@ class LaneStream(asyncio.Protocol):
                     self._end(exc)
                 except BaseException as exc:  # raised again by wait_ended
                     self._end(exc, propagate=True)
+                if not self._eof and not connection.buffered:
+                    return  # the read ended on a message boundary: next_event would say NEED_DATA
                 continue
             if event is NEED_DATA:
                 return
