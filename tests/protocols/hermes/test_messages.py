@@ -199,5 +199,6 @@ def test_the_checking_init_refuses_what_the_wire_cannot_carry() -> None:
 
 @pytest.mark.parametrize("sub_boards", [None, 0, ("x",), ["x"]])
 def test_the_checking_init_refuses_sub_boards_that_are_not_sub_boards(sub_boards: Any) -> None:
+    good, top = m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP
     with pytest.raises(LocalProtocolError, match=r"^BoardAvailable: field sub_boards must hold SubBoard$"):
-        m.BoardAvailable("B1", "UP", m.BoardQuality.GOOD, m.FlippedBoard.TOP_SIDE_IS_UP, sub_boards=sub_boards)
+        m.BoardAvailable("B1", "UP", good, top, sub_boards=sub_boards)
