@@ -17,33 +17,35 @@ TCP_NODELAY forced on, no conveyor delay, the same small board) and prints lineg
 Targets (issue 5): one lane >= 2,000 handoffs/s (lib_cpp reaches ~2,070/s with TCP_NODELAY,
 reference §5a); 20 lanes p99 <= 5 ms. Issue 19: two processes >= 0.6x the C++ pair.
 
-Where the time goes (issue 19; ``os.times`` and cProfile per process, callgrind for
-instruction counts, which the load does not disturb; 2-core machine shared with other jobs).
-A handoff is a ping-pong, so the rate is bounded by the sum of both sides' CPU per handoff plus
-four process wake-ups. Before: per side, split, uvloop, about 180-250 us of CPU (about 45 us
-for a lib_cpp peer): a message read woke the lane's receive task through a StreamReader, which
-woke the waiting verb. Now the lane's socket protocol (``transport/lane_stream.py``) feeds the
-bytes to the sans-IO connection in ``data_received`` and wakes the waiting verb from there:
-one task step per message, no StreamReader, one write per message. Same run, load 4: 189/180
--> 152/146 us per handoff (sender/receiver); instructions per handoff, both sides in one
-process: 792k -> 682k. Where the rest goes, per handoff and both sides, warm: the socket calls
-and wake-ups about 56 us (a bare Python protocol bouncing the same bytes between two processes:
-28 us per side; a loopback send alone is 10-13 us, as it runs the peer's TCP receive path), the
-sans-IO core about 52 us (decoding 2-4.5 us, encoding 1.5-3.5 us, building 1.4-2.4 us per
-message), the verbs, the handler and asyncio about 30 us. Split, the same work costs about twice
-what it costs in one process (about 150 us per side against 70; the user time doubles, the
-system time grows by 15-20 us): each process sleeps between messages and resumes with cold
-caches on a core it shares, a penalty lib_cpp's small working set hardly pays. The
-ratio moves with lib_cpp's own figure, which swings between runs: on a quiet machine (load
-0.3) four runs gave lib_cpp 4,662-5,625 handoffs/s and linegate 2,205-2,941 (0.47-0.56x), while
-other quiet runs gave lib_cpp about 11,800 and linegate 2,500-2,900 (0.25x); at load 9, 3,335
-and 950 (0.28x). 0.6x of a quiet lib_cpp pair (about 7,000/s) leaves about 70 us of CPU per side,
-hot, for sockets, core and glue together: the sockets and the core alone take about 55 us
-warm and twice that cold, so this target is out of reach for Python-level message processing.
-Closing the gap would take the decoding and encoding (with the message objects they build)
-in compiled code, not more trimming of the glue.
+``--placement`` pins the two processes of ``--split`` (and the lib_cpp pair, and the floor)
+alike: ``spread`` one core each, ``shared`` one core for both, ``free`` the scheduler's choice
+(the default; several, comma-separated). The floor is two bare asyncio processes bouncing the
+same bytes in a lane's order with no Hermes at all: what Python, the loop and the sockets cost.
+
+Where the time goes (issue 19; callgrind instruction counts, which the load does not disturb,
+and CPU time per process; 2-core VM). A handoff is a ping-pong of four hops, so the rate is
+bounded by both sides' CPU per handoff plus four wake-ups. The lane handles a message in its
+socket callback (``transport/lane_stream.py``: one task step per message, one write); decoding
+and encoding of childless elements, the envelope timestamp included, are compiled
+(``native.hermes_codec``); a message class's ``__init__`` stores its fields through their slots
+and checks its arguments in one generated function; the framer cuts whole messages without its
+search bookkeeping. Instructions per handoff, both sides in one process: 792k at first, 706k
+with the callback stream, 440k now. The placement decides the rest. lib_cpp's pair makes about
+12,500 handoffs/s on one shared core (a cheap context switch per hop, about 40 us of CPU per
+side) and 4,900-6,500 on two cores (a cross-core wake-up per hop, which also leaves each process
+with cold caches); a bare asyncio floor makes 20,500-21,400 and 7,300-8,700. Two runs of
+``--split --uvloop --handoffs 3000 --reference DIR --placement spread,free,shared``, quiet
+machine: spread 4,076 and 3,957 handoffs/s (0.70x, 0.70x lib_cpp), free 3,729 and 3,652 (0.57x,
+0.74x), shared 5,509 and 5,325 (0.44x, 0.42x; about 92 us of CPU per side per handoff). Six
+interleaved rounds against the code before (same machine): spread 0.65-0.81x (median 0.74x,
+before 0.57x), free 0.52-0.74x (0.61x, before 0.51x), shared 0.41-0.49x (before 0.28-0.31x).
+On one shared core 0.6x of lib_cpp would leave about 66 us of CPU per side per handoff, of
+which the bare floor alone takes 25 us; the Hermes work of a side is about 220k instructions,
+more than that budget, and two Python processes alternating on one core evict each other's
+caches: a limit of message processing in Python, not of this implementation's layering.
 
 Usage: python bench/hermes_handoff.py [--uvloop] [--split] [--handoffs N] [--reference DIR]
+       [--placement free|spread|shared[,...]]
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import cast
+from multiprocessing.process import BaseProcess
+from typing import TypeVar, cast
 
 from protocols.hermes import messages as m
 from protocols.hermes.codec import encode
 from protocols.hermes.transport import ReceiverLane, SenderLane
+
+T = TypeVar("T")
 
 LANES = 20
 # The paced run: each lane offers a board every 10 ms (a real line: one every few seconds).
@@ -172,9 +177,11 @@ async def handoffs(
                 asyncio.create_task(_take_all(port, lane_id, per_lane))
                 for lane_id, port in enumerate(ports, 1)
             ]
-        await asyncio.gather(*(up.wait_connected() for up in ups))
+        connected = asyncio.gather(*(up.wait_connected() for up in ups))
+        await (_watched(child, connected) if split else connected)
         started = time.perf_counter()
-        await asyncio.gather(*(_send_all(up, per_lane, period, latencies) for up in ups))
+        sent = asyncio.gather(*(_send_all(up, per_lane, period, latencies) for up in ups))
+        await (_watched(child, sent) if split else sent)
         elapsed = time.perf_counter() - started
         await asyncio.gather(*receivers)
     if cpu is not None:
@@ -182,6 +189,18 @@ async def handoffs(
         if split:
             cpu.append(report.recv())
     return lanes * per_lane / elapsed, latencies
+
+
+async def _watched(child: BaseProcess, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` unless ``child`` fails first: a receiving process that died would
+    leave this one waiting for its peer forever."""
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.5)  # a watchdog's poll, not synchronisation
+        if not task.done() and child.exitcode not in (None, 0):
+            task.cancel()
+            raise RuntimeError(f"the receiving process failed (exit code {child.exitcode})")
+    return task.result()
 
 
 @contextlib.contextmanager
@@ -347,7 +366,7 @@ async def floor_split(cycles: int, placement: Placement = None) -> float:
         )
         child.start()
         try:
-            elapsed = await done
+            elapsed = await _watched(child, done)
         finally:
             server.close()
             await asyncio.get_running_loop().run_in_executor(None, child.join)
