@@ -65,7 +65,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from protocols.hermes import messages as m
 from protocols.hermes.codec import encode
@@ -193,14 +193,28 @@ async def handoffs(
 
 async def _watched(child: BaseProcess, awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` unless ``child`` fails first: a receiving process that died would
-    leave this one waiting for its peer forever."""
+    leave this one waiting for its peer forever. Its end is an event: its sentinel turns
+    readable."""
+    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(awaitable)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.5)  # a watchdog's poll, not synchronisation
-        if not task.done() and child.exitcode not in (None, 0):
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def on_end() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(child.sentinel, on_end)
+    either: list[asyncio.Future[Any]] = [task, ended]
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        loop.remove_reader(child.sentinel)
+    if not task.done():
+        child.join()  # it has ended: this only reaps it
+        if child.exitcode != 0:
             task.cancel()
             raise RuntimeError(f"the receiving process failed (exit code {child.exitcode})")
-    return task.result()
+    return await task  # a child that ended well did its part: ours finishes
 
 
 @contextlib.contextmanager
@@ -300,6 +314,7 @@ class _Bounce(asyncio.Protocol):
         self.done = done
         self.at = 0
         self.unread = 0
+        self.started = 0.0  # when the connection was made: the clock starts there
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -381,14 +381,19 @@ def message_from_tree(root: Element) -> Message | UnknownMessage:
         HermesDecodeError: the root is not ``Hermes``, holds no message, or the message lacks a
             mandatory attribute or has a malformed value.
     """
+    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
+    if built is not None:
+        return built
+    return _from_tree(root)
+
+
+def _from_tree(root: Element) -> Message | UnknownMessage:
+    """The general path of :func:`message_from_tree`: children, unknown tags and every error."""
     tag, _, children = root
     if tag != "Hermes":
         raise HermesDecodeError(f"root element is {tag[:40]!r}, not 'Hermes'")
     if not children:
         raise HermesDecodeError("the Hermes element holds no message")
-    built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
-    if built is not None:
-        return built
     message = children[0]  # lib_cpp: the message is the root's first child element
     spec = _BY_TAG.get(message[0])
     if spec is None:
@@ -417,7 +422,7 @@ def decode(data: bytes | bytearray | memoryview) -> Message | UnknownMessage:
     built: Message | None = build_message(_MESSAGE_SHAPES_BY_TAG, root)  # the common case
     if built is not None:
         return built
-    return message_from_tree(root)  # its checks, then the general path (children, errors)
+    return _from_tree(root)  # children, unknown tags, errors
 
 
 # --------------------------------------------------------------------------------------------

@@ -82,15 +82,7 @@ class Framer:
             end = buffer.find(_END, len(_START))
             close = buffer.find(b">", end + len(_END)) if end >= 0 else -1
             if close >= 0:
-                size = close + 1
-                self._check_size(size, complete=True)
-                if size == len(buffer):
-                    frame = bytes(buffer)
-                    buffer.clear()
-                else:
-                    frame = bytes(buffer[:size])
-                    del buffer[:size]
-                return frame
+                return self._cut(close + 1)
         if not self._started and not self._skip_to_start():
             return None
         if self._end < 0:
@@ -107,13 +99,21 @@ class Framer:
             self._scan = len(buffer)
             self._check_size(len(buffer))
             return None
-        size = close + 1
-        self._check_size(size, complete=True)
-        frame = bytes(buffer[:size])
-        del buffer[:size]
         self._started = False
         self._end = -1
         self._scan = 0
+        return self._cut(close + 1)
+
+    def _cut(self, size: int) -> bytes:
+        """Take the complete message of ``size`` bytes off the front of the buffer."""
+        self._check_size(size, complete=True)
+        buffer = self._buffer
+        if size == len(buffer):  # a read of exactly one message: one copy, no shift
+            frame = bytes(buffer)
+            buffer.clear()
+        else:
+            frame = bytes(buffer[:size])
+            del buffer[:size]
         return frame
 
     def _skip_to_start(self) -> bool:

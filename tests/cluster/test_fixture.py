@@ -16,6 +16,11 @@ from gateway.testing.rabbitmq_cluster import RabbitMQCluster, ServerMissing
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
+# For the tests that build a cluster object (its scripts need the installed server), not start it.
+needs_rabbitmq_server = pytest.mark.skipif(
+    engine.server_script() is None, reason="rabbitmq-server is not installed"
+)
+
 
 async def test_a_quorum_queue_declared_on_one_node_is_read_from_another(
     rabbitmq_cluster: RabbitMQCluster,
@@ -80,9 +85,8 @@ def test_a_machine_without_rabbitmq_server_gets_a_clear_error(
         RabbitMQCluster(tmp_path / "cluster")
 
 
+@needs_rabbitmq_server
 def test_a_node_that_cannot_start_fails_with_its_log_and_leaves_nothing_running(tmp_path: Path) -> None:
-    if engine.server_script() is None:
-        pytest.skip("rabbitmq-server is not installed")
     cluster = RabbitMQCluster(tmp_path / "bad", size=1, timeout=60)
     with socket.socket() as taken:  # its AMQP port is already in use
         taken.bind(("127.0.0.1", 0))
@@ -102,11 +106,10 @@ def test_ports_are_picked_outside_the_reserved_ones() -> None:
     assert all(engine.PORT_RANGE[0] <= p < engine.PORT_RANGE[1] for p in ports)
 
 
+@needs_rabbitmq_server
 def test_a_partition_without_nft_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if engine.server_script() is None:
-        pytest.skip("rabbitmq-server is not installed")
     cluster = RabbitMQCluster(tmp_path / "c")
     monkeypatch.setenv("PATH", str(tmp_path))  # no nft on it
     with pytest.raises(engine.PartitionUnavailable, match="apt-get install nftables"):
@@ -115,11 +118,10 @@ def test_a_partition_without_nft_says_what_to_install(
     cluster.unpartition()  # nothing to undo: no error
 
 
+@needs_rabbitmq_server
 def test_one_partition_at_a_time_cutting_the_node_both_ways(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if engine.server_script() is None:
-        pytest.skip("rabbitmq-server is not installed")
     cluster = RabbitMQCluster(tmp_path / "c")
     calls: list[tuple[tuple[str, ...], str | None]] = []
     monkeypatch.setattr(cluster, "_nft", lambda *args, stdin=None: calls.append((args, stdin)))
@@ -141,9 +143,8 @@ def test_one_partition_at_a_time_cutting_the_node_both_ways(
     assert calls[-1][0] == ("delete", "table", "ip", cluster.nft_table) and cluster.partitioned is None
 
 
+@needs_rabbitmq_server
 def test_an_unknown_partition_handling_is_refused(tmp_path: Path) -> None:
-    if engine.server_script() is None:
-        pytest.skip("rabbitmq-server is not installed")
     with pytest.raises(ValueError, match="expected one of ignore, pause_minority, autoheal"):
         RabbitMQCluster(tmp_path / "c", partition_handling="pause-minority")
     cluster = RabbitMQCluster(tmp_path / "d")

@@ -11,12 +11,9 @@ checked with the SDK catalogue's validator.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import orjson
 import pytest
 
@@ -32,6 +29,7 @@ from simulators.inspection_station import AOIStation
 from simulators.line import default_line_path
 from tests.gateway.test_http import parse_metrics
 from tests.gateway.test_http import value as metric
+from tests.support.exchange import BROKER, RecordedExchange, recorded_exchange
 
 LINE = default_line_path()
 BOARDS = 8
@@ -41,51 +39,20 @@ STARTED = "CFX.Production.WorkStarted"
 READ = "CFX.Sensor.Identification.IdentifiersRead"
 REPAIRED = "CFX.Production.ReworkAndRepair.UnitsRepaired"
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672/"
-
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(180)]
 
 
-class Broker:
-    """Every envelope the gateway published to a topic exchange of this test's own, by UniqueID."""
-
-    def __init__(self) -> None:
-        self.exchange = f"linegate-test.full-line.{uuid.uuid4().hex[:8]}"
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.arrived = asyncio.Event()
-
-    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = orjson.loads(message.body)
-        self.by_id[envelope["UniqueID"]] = envelope
-        self.arrived.set()
-
-    async def wait_for(self, unique_ids: set[str], timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not unique_ids <= self.by_id.keys():
-                self.arrived.clear()
-                await self.arrived.wait()
+@pytest.fixture
+async def broker() -> AsyncIterator[RecordedExchange]:
+    """A topic exchange of this test's own, and every envelope the gateway published to it."""
+    async with recorded_exchange("linegate-test.full-line") as record:
+        yield record
 
 
 @pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    """A durable topic exchange (as the gateway's publisher declares it) and a queue bound to it,
-    consumed into a :class:`Broker`; both deleted afterwards."""
-    into = Broker()
-    connection = await aio_pika.connect(BROKER)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(into.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, "#")
-        await queue.consume(into.on_message, no_ack=True)
-        yield into
-        await channel.exchange_delete(into.exchange)
-
-
-@pytest.fixture
-async def linegate_sinks(broker: Broker) -> AsyncIterator[list[Any]]:
+async def linegate_sinks(broker: RecordedExchange) -> AsyncIterator[list[Any]]:
     """The gateway publishes to the real broker as well as to the test's collector."""
-    async with CFXPublisher(BROKER, exchange=broker.exchange) as publisher:
+    async with CFXPublisher(BROKER, exchange=broker.name) as publisher:
         yield [AmqpSink(publisher)]
 
 
@@ -107,7 +74,7 @@ def started_by_barcode(cfx_events: CFXEventCollector, source: str) -> dict[str, 
 
 @pytest.mark.linegate_line(str(LINE), boards=BOARDS, time_scale=400.0)
 async def test_board_7_fails_ict_in_its_transaction_and_every_result_is_linked(
-    linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector, broker: Broker
+    linegate_gateway: LinegateGateway, cfx_events: CFXEventCollector, broker: RecordedExchange
 ) -> None:
     line = linegate_gateway.line
     departed = await line.wait_departed(BOARDS, timeout=120)

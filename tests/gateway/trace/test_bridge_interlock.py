@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import orjson
 import pytest
@@ -35,6 +32,7 @@ from protocols.hermes.messages import BoardAvailable
 from simulators import Line
 from simulators.line import parse_line
 from simulators.machine import MachineEvent, UnitsArrived
+from tests.support.exchange import BROKER, recorded_exchange
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
 
@@ -68,43 +66,13 @@ def bridged_line() -> Any:
     )
 
 
-class Broker:
-    """A fresh topic exchange on the RabbitMQ broker and every envelope published to it."""
-
-    def __init__(self, exchange: str) -> None:
-        self.exchange = exchange
-        self.received: list[dict[str, Any]] = []
-        self.changed = asyncio.Condition()
-
-    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        async with message.process(), self.changed:
-            self.received.append(orjson.loads(message.body))
-            self.changed.notify_all()
-
-    def interlock_faults(self) -> list[dict[str, Any]]:
-        """The FaultOccurred of interlock refusals (not the machines' own faults)."""
-        return [
-            e
-            for e in self.received
-            if e["MessageName"] == FAULT and e["MessageBody"]["Fault"]["FaultCode"].startswith("INTERLOCK.")
-        ]
-
-
-@asynccontextmanager
-async def broker() -> AsyncIterator[Broker]:
-    exchange = f"linegate-bridge-{uuid.uuid4().hex[:8]}"
-    into = Broker(exchange)
-    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
-    async with connection:
-        channel = await connection.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(ex, "#")
-        await queue.consume(into.on_message)
-        try:
-            yield into
-        finally:
-            await ex.delete(if_unused=False)
+def interlock_faults(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The FaultOccurred of interlock refusals (not the machines' own faults)."""
+    return [
+        e
+        for e in envelopes
+        if e["MessageName"] == FAULT and e["MessageBody"]["Fault"]["FaultCode"].startswith("INTERLOCK.")
+    ]
 
 
 class Asked:
@@ -131,7 +99,7 @@ class Asked:
 async def test_a_board_that_failed_aoi_stays_at_the_bridge_and_the_one_that_passed_goes_on(
     tmp_path: Path,
 ) -> None:
-    async with broker() as into, AsyncExitStack() as stack:
+    async with recorded_exchange("linegate-bridge") as into, AsyncExitStack() as stack:
         line = await stack.enter_async_context(Line(bridged_line(), start_source=False))
         config = line_config(line, events_port=0, outbox_path=tmp_path / "outbox.sqlite", products={})
         [bridge] = [link for link in config.hermes if link.machine == "oven"]
@@ -139,7 +107,7 @@ async def test_a_board_that_failed_aoi_stays_at_the_bridge_and_the_one_that_pass
         assert {link.machine for link in config.hermes if link.kind == "vertical"} == {"aoi", "coater"}
         config = dataclasses.replace(
             config,
-            amqp=AmqpConfig(url="amqp://guest:guest@127.0.0.1:5672/", exchange=into.exchange),
+            amqp=AmqpConfig(url=BROKER, exchange=into.name),
             control=ControlConfig(
                 handle="Linegate.Control.bridged",
                 rules=(Rule(RULE, "route", "coater", "aoi", frozenset({"passed", "repaired"})),),
@@ -202,9 +170,8 @@ async def test_a_board_that_failed_aoi_stays_at_the_bridge_and_the_one_that_pass
                 if e["MessageBody"]["Fault"]["FaultCode"] == f"INTERLOCK.{RULE}"
             ]
             assert len(raised) == 1 and not collector.of(CLEARED, source="linegate.coater.1")
-            async with asyncio.timeout(DEADLINE), into.changed:
-                await into.changed.wait_for(lambda: bool(into.interlock_faults()))
-            [fault] = into.interlock_faults()
+            await into.wait_until(lambda: bool(interlock_faults(into.envelopes)), DEADLINE)
+            [fault] = interlock_faults(into.envelopes)
             assert fault["UniqueID"] == raised[0]["UniqueID"]
             assert fault["Source"] == "linegate.coater.1"
             body = fault["MessageBody"]["Fault"]
